@@ -1,0 +1,50 @@
+"""Appwrite's error catalogue as data, and the one exception every layer raises.
+
+Code raises ``AppwriteError("user_not_found")`` (optionally with a custom message); the HTTP
+layer renders it as ``{message, code, type, version}``. Nothing else builds error JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+APPWRITE_VERSION = "1.5.11"
+
+# Appwrite only exposes these statuses; anything else is sent as 500 "Server Error".
+EXPOSED_STATUSES = frozenset({400, 401, 402, 403, 404, 408, 409, 412, 416, 429, 451, 501, 503})
+
+
+@cache
+def catalogue() -> dict[str, dict]:
+    """Error type -> {code, description}, as defined by Appwrite 1.5.11 (errors.json)."""
+    return json.loads((Path(__file__).parent / "errors.json").read_text())
+
+
+class AppwriteError(Exception):
+    """An error with an Appwrite type string; ``message`` defaults to the catalogue text."""
+
+    def __init__(self, type: str, message: str | None = None) -> None:
+        entry = catalogue().get(type)
+        if entry is None:
+            raise KeyError(f"unknown Appwrite error type {type!r}")
+        self.type = type
+        self.code: int = entry["code"]
+        self.message = message if message is not None else entry["description"]
+        super().__init__(self.message)
+
+    @property
+    def status(self) -> int:
+        """The HTTP status actually sent."""
+        return self.code if self.code in EXPOSED_STATUSES else 500
+
+    def body(self) -> dict:
+        if self.status == 500:
+            return {"message": "Server Error", "code": 500, "type": self.type, "version": APPWRITE_VERSION}
+        return {"message": self.message, "code": self.code, "type": self.type, "version": APPWRITE_VERSION}
+
+
+def invalid_argument(message: str) -> AppwriteError:
+    """400 general_argument_invalid with a message naming the parameter."""
+    return AppwriteError("general_argument_invalid", message)
