@@ -25,12 +25,13 @@ def catalogue() -> dict[str, dict]:
 class AppwriteError(Exception):
     """An error with an Appwrite type string; ``message`` defaults to the catalogue text."""
 
-    def __init__(self, type: str, message: str | None = None) -> None:
+    def __init__(self, type: str, message: str | None = None, *, status: int | None = None) -> None:
         entry = catalogue().get(type)
         if entry is None:
             raise KeyError(f"unknown Appwrite error type {type!r}")
         self.type = type
-        self.code: int = entry["code"]
+        # A few call sites send a catalogue type with another status (as Appwrite does).
+        self.code: int = status or entry["code"]
         self.message = message if message is not None else entry["description"]
         super().__init__(self.message)
 

@@ -1,0 +1,16 @@
+"""The ASGI application: every domain's router under one pipeline."""
+
+from __future__ import annotations
+
+from .core.config import Settings
+from .core.db import Database
+from .core.http import Api
+from .health import router as health_router
+from .users.routes import router as users_router
+
+
+def create_app(settings: Settings | None = None) -> Api:
+    """Build the app for one process (uvicorn calls this in every worker)."""
+    settings = settings or Settings.from_env()
+    db = Database(settings.resolved_database_url)
+    return Api(db, settings, [health_router, users_router])

@@ -1,0 +1,182 @@
+"""The ``nib`` command: serve the API and manage projects and keys.
+
+Every option also reads ``NIB_<OPTION>`` from the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from .core import projects as project_service
+from .core.config import Settings
+from .core.db import Database
+from .core.db.migrate import upgrade
+from .core.errors import AppwriteError
+
+
+def _storage_options(command):
+    command = click.option(
+        "--database-url", envvar="NIB_DATABASE_URL", default=None, help="postgresql://… (default: SQLite in the data dir)"
+    )(command)
+    command = click.option(
+        "--data-dir", envvar="NIB_DATA_DIR", default="./data", show_default=True, type=click.Path(file_okay=False)
+    )(command)
+    return command
+
+
+def _open(data_dir: str, database_url: str | None) -> tuple[Settings, Database]:
+    settings = Settings.from_env(data_dir=data_dir, database_url=database_url)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url, pool_size=2)
+    upgrade(db)
+    return settings, db
+
+
+def _fail(error: AppwriteError) -> None:
+    click.echo(f"error: {error.message} ({error.type})", err=True)
+    sys.exit(1)
+
+
+@click.group()
+def main() -> None:
+    """nib: an Appwrite-compatible backend in one process."""
+
+
+@main.command()
+@click.option("--host", envvar="NIB_HOST", default="127.0.0.1", show_default=True)
+@click.option("--port", envvar="NIB_PORT", default=8080, show_default=True, type=int)
+@click.option("--workers", envvar="NIB_WORKERS", default=1, show_default=True, type=int)
+@_storage_options
+def serve(host: str, port: int, workers: int, data_dir: str, database_url: str | None) -> None:
+    """Migrate the database and serve the API under /v1."""
+    import uvicorn
+
+    from .core import useragent
+
+    settings, db = _open(data_dir, database_url)
+    key = project_service.bootstrap(db)
+    db.dispose()
+    endpoint = f"http://{host}:{port}/v1"
+    if key:
+        click.echo("Created project 'default' and an API key with every scope (shown once):")
+        click.echo(f"  endpoint: {endpoint}\n  project:  default\n  key:      {key['secret']}")
+        click.echo(
+            "Use it: client.set_endpoint('%s').set_project('default').set_key('<key>')" % endpoint
+        )
+    click.echo(f"nib serving {endpoint} ({'PostgreSQL' if database_url else 'SQLite in ' + str(settings.data_dir)})")
+    # Workers are separate processes: hand them the settings through the environment.
+    os.environ["NIB_DATA_DIR"] = str(settings.data_dir.resolve())
+    if database_url:
+        os.environ["NIB_DATABASE_URL"] = database_url
+    useragent.warm_up()
+    uvicorn.run(
+        "nib.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+        lifespan="on",
+    )
+
+
+@main.group()
+def projects() -> None:
+    """Create and list projects."""
+
+
+@projects.command("create")
+@click.argument("project_id")
+@click.option("--name", required=True)
+@_storage_options
+def projects_create(project_id: str, name: str, data_dir: str, database_url: str | None) -> None:
+    _, db = _open(data_dir, database_url)
+    try:
+        row = project_service.create_project(db, project_id=project_id, name=name)
+    except AppwriteError as error:
+        _fail(error)
+    click.echo(row["id"])
+
+
+@projects.command("list")
+@_storage_options
+def projects_list(data_dir: str, database_url: str | None) -> None:
+    _, db = _open(data_dir, database_url)
+    for row in project_service.list_projects(db):
+        click.echo(f"{row['id']}\t{row['name']}\t{'enabled' if row['enabled'] else 'disabled'}")
+
+
+@projects.command("disable")
+@click.argument("project_id")
+@_storage_options
+def projects_disable(project_id: str, data_dir: str, database_url: str | None) -> None:
+    _, db = _open(data_dir, database_url)
+    try:
+        project_service.set_project_enabled(db, project_id=project_id, enabled=False)
+    except AppwriteError as error:
+        _fail(error)
+
+
+@projects.command("enable")
+@click.argument("project_id")
+@_storage_options
+def projects_enable(project_id: str, data_dir: str, database_url: str | None) -> None:
+    _, db = _open(data_dir, database_url)
+    try:
+        project_service.set_project_enabled(db, project_id=project_id, enabled=True)
+    except AppwriteError as error:
+        _fail(error)
+
+
+@main.group()
+def keys() -> None:
+    """Create, list and delete API keys."""
+
+
+@keys.command("create")
+@click.option("--project", "project_id", required=True)
+@click.option("--name", required=True)
+@click.option("--scopes", default=None, help="comma-separated (default: every scope)")
+@click.option("--json", "as_json", is_flag=True, help="print the whole key object")
+@_storage_options
+def keys_create(project_id: str, name: str, scopes: str | None, as_json: bool, data_dir: str, database_url: str | None) -> None:
+    """Create a key; its secret is the last line of stdout."""
+    _, db = _open(data_dir, database_url)
+    scope_list = [s.strip() for s in scopes.split(",") if s.strip()] if scopes is not None else None
+    try:
+        key = project_service.create_key(db, project_id=project_id, name=name, scopes=scope_list)
+    except AppwriteError as error:
+        _fail(error)
+    if as_json:
+        click.echo(json.dumps(key, indent=2))
+    else:
+        click.echo(f"key {key['$id']} for project {project_id} (scopes: {','.join(key['scopes'])})")
+        click.echo(key["secret"])
+
+
+@keys.command("list")
+@click.option("--project", "project_id", required=True)
+@_storage_options
+def keys_list(project_id: str, data_dir: str, database_url: str | None) -> None:
+    _, db = _open(data_dir, database_url)
+    for key in project_service.list_keys(db, project_id=project_id):
+        click.echo(f"{key['$id']}\t{key['name']}\t{','.join(key['scopes'])}")
+
+
+@keys.command("delete")
+@click.argument("key_id")
+@click.option("--project", "project_id", required=True)
+@_storage_options
+def keys_delete(key_id: str, project_id: str, data_dir: str, database_url: str | None) -> None:
+    _, db = _open(data_dir, database_url)
+    try:
+        project_service.delete_key(db, project_id=project_id, key_id=key_id)
+    except AppwriteError as error:
+        _fail(error)

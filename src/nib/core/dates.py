@@ -1,0 +1,25 @@
+"""Time as Appwrite shows it: UTC, millisecond precision, ``+00:00`` suffix."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+
+def now() -> datetime:
+    """Current UTC time truncated to milliseconds, so stored values equal what clients see."""
+    t = datetime.now(timezone.utc)
+    return t.replace(microsecond=t.microsecond - t.microsecond % 1000)
+
+
+def later(seconds: int) -> datetime:
+    return now() + timedelta(seconds=seconds)
+
+
+def fmt(value: datetime | None) -> str:
+    """``2024-05-01T10:20:30.123+00:00``; ``""`` for unset."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    value = value.astimezone(timezone.utc)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+00:00"

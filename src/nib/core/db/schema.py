@@ -1,0 +1,184 @@
+"""The one schema, shared by SQLite and PostgreSQL.
+
+Conventions: every resource table has an internal ``seq`` (insertion order, default sort and
+cursor tie-breaker), ``project_id`` (every query filters on it: projects are isolated), the public
+``id`` (Appwrite's ``$id``, unique per project) and ``created_at``/``updated_at``. Searchable
+tables carry ``search``: normalised text maintained by the services and indexed by FTS5 or a
+tsvector GIN index (see core/search.py). Secrets are stored only as SHA-256 hex digests.
+Schema changes go through Alembic migrations in ``migrations/versions``.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from .types import JSONValue, UTCDateTime
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _resource(name: str, *columns: sa.Column, searchable: bool = False) -> sa.Table:
+    """A project-scoped resource table with the shared leading columns."""
+    extra = [sa.Column("search", sa.Text, nullable=False, server_default="")] if searchable else []
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("project_id", sa.String(36), nullable=False),
+        sa.Column("id", sa.String(36), nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("updated_at", UTCDateTime, nullable=False),
+        *columns,
+        *extra,
+        sa.UniqueConstraint("project_id", "id"),
+    )
+
+
+projects = sa.Table(
+    "projects",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(36), nullable=False, unique=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+api_keys = _resource(
+    "api_keys",
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("secret_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("scopes", JSONValue, nullable=False),
+    sa.Column("expire", UTCDateTime, nullable=True),
+)
+
+users = _resource(
+    "users",
+    sa.Column("name", sa.String(128), nullable=False, server_default=""),
+    sa.Column("email", sa.String(320), nullable=True),
+    sa.Column("phone", sa.String(16), nullable=True),
+    sa.Column("password", sa.Text, nullable=True),
+    sa.Column("hash", sa.String(16), nullable=False, server_default="argon2"),
+    sa.Column("hash_options", JSONValue, nullable=False),
+    sa.Column("registration", UTCDateTime, nullable=False),
+    sa.Column("status", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("labels", JSONValue, nullable=False),
+    sa.Column("password_update", UTCDateTime, nullable=True),
+    sa.Column("email_verification", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("phone_verification", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("mfa", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("mfa_recovery_codes", JSONValue, nullable=True),
+    sa.Column("prefs", JSONValue, nullable=False),
+    sa.Column("accessed_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("project_id", "email"),
+    sa.UniqueConstraint("project_id", "phone"),
+    searchable=True,
+)
+
+sessions = _resource(
+    "sessions",
+    sa.Column("user_id", sa.String(36), nullable=False, index=True),
+    sa.Column("secret_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("expire", UTCDateTime, nullable=False),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("provider_uid", sa.String(320), nullable=False, server_default=""),
+    sa.Column("provider_access_token", sa.Text, nullable=False, server_default=""),
+    sa.Column("provider_access_token_expiry", UTCDateTime, nullable=True),
+    sa.Column("provider_refresh_token", sa.Text, nullable=False, server_default=""),
+    sa.Column("ip", sa.String(45), nullable=False, server_default=""),
+    # The 12 device fields parsed from the User-Agent plus countryCode (core/useragent.py).
+    sa.Column("client", JSONValue, nullable=False),
+    sa.Column("factors", JSONValue, nullable=False),
+    sa.Column("mfa_updated_at", UTCDateTime, nullable=True),
+)
+
+tokens = _resource(
+    "tokens",
+    sa.Column("user_id", sa.String(36), nullable=False, index=True),
+    # generic (server-created), magic-url, email, recovery, verification, …
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("secret_hash", sa.String(64), nullable=False, index=True),
+    sa.Column("expire", UTCDateTime, nullable=False),
+    sa.Column("phrase", sa.String(64), nullable=False, server_default=""),
+    sa.Column("ip", sa.String(45), nullable=False, server_default=""),
+    sa.Column("user_agent", sa.Text, nullable=False, server_default=""),
+)
+
+targets = _resource(
+    "targets",
+    sa.Column("user_id", sa.String(36), nullable=False, index=True),
+    sa.Column("name", sa.String(128), nullable=False, server_default=""),
+    sa.Column("provider_id", sa.String(36), nullable=True),
+    sa.Column("provider_type", sa.String(8), nullable=False),
+    sa.Column("identifier", sa.String(320), nullable=False),
+    sa.Column("expired", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.UniqueConstraint("project_id", "identifier"),
+)
+
+identities = _resource(
+    "identities",
+    sa.Column("user_id", sa.String(36), nullable=False, index=True),
+    sa.Column("provider", sa.String(64), nullable=False),
+    sa.Column("provider_uid", sa.String(320), nullable=False),
+    sa.Column("provider_email", sa.String(320), nullable=False, server_default=""),
+    sa.Column("provider_access_token", sa.Text, nullable=False, server_default=""),
+    sa.Column("provider_access_token_expiry", UTCDateTime, nullable=True),
+    sa.Column("provider_refresh_token", sa.Text, nullable=False, server_default=""),
+)
+
+authenticators = _resource(
+    "authenticators",
+    sa.Column("user_id", sa.String(36), nullable=False, index=True),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("verified", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("secret", sa.Text, nullable=False),
+    sa.UniqueConstraint("project_id", "user_id", "type"),
+)
+
+teams = _resource(
+    "teams",
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("total", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("prefs", JSONValue, nullable=False),
+    searchable=True,
+)
+
+memberships = _resource(
+    "memberships",
+    sa.Column("team_id", sa.String(36), nullable=False, index=True),
+    sa.Column("user_id", sa.String(36), nullable=False, index=True),
+    sa.Column("roles", JSONValue, nullable=False),
+    sa.Column("invited", UTCDateTime, nullable=True),
+    sa.Column("joined", UTCDateTime, nullable=True),
+    sa.Column("confirm", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("secret_hash", sa.String(64), nullable=True),
+    sa.UniqueConstraint("project_id", "team_id", "user_id"),
+    searchable=True,
+)
+
+audit_logs = sa.Table(
+    "audit_logs",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("project_id", sa.String(36), nullable=False),
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("resource", sa.String(128), nullable=False, server_default=""),
+    sa.Column("user_id", sa.String(36), nullable=False, server_default=""),
+    sa.Column("user_email", sa.String(320), nullable=False, server_default=""),
+    sa.Column("user_name", sa.String(128), nullable=False, server_default=""),
+    # user | key | guest: who acted.
+    sa.Column("user_type", sa.String(8), nullable=False),
+    sa.Column("mode", sa.String(16), nullable=False, server_default="default"),
+    sa.Column("ip", sa.String(45), nullable=False, server_default=""),
+    sa.Column("time", UTCDateTime, nullable=False),
+    sa.Column("client", JSONValue, nullable=False),
+    sa.Index("ix_audit_logs_actor", "project_id", "user_id", "seq"),
+    sa.Index("ix_audit_logs_resource", "project_id", "resource", "seq"),
+)

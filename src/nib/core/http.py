@@ -1,0 +1,267 @@
+"""The request pipeline every API route goes through (BEHAVIOUR.md §1.6).
+
+A route is a plain synchronous function ``handler(ctx, **params)`` declared with
+``@router.route(method, path, scope=..., params=[...])``. For each request the pipeline:
+
+1. reads the raw parameters (query string or body) on the event loop;
+2. in one worker thread: resolves the project and key, checks the scope, validates parameters
+   in declaration order (first failure wins), runs the handler and serialises its result;
+3. renders any ``AppwriteError`` as ``{message, code, type, version}``.
+
+Handlers return a JSON-able dict (status from the route), ``None`` (204) or a Starlette
+``Response`` (downloads). They never build error JSON themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from . import auth
+from .config import Settings
+from .db import Database
+from .errors import AppwriteError
+from .params import form_params, json_params, query_params, read_body
+from .validators import Invalid, Validator
+
+log = logging.getLogger("nib")
+
+JSON_TYPE = "application/json; charset=UTF-8"
+BASE_HEADERS = {"X-Content-Type-Options": "nosniff", "Server": "nib"}
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Param:
+    """One declared parameter: ``validator`` converts or raises ``Invalid``."""
+
+    name: str
+    validator: Validator | None = None
+    required: bool = True
+    default: Any = None
+
+
+def optional(name: str, validator: Validator | None = None, default: Any = None) -> Param:
+    return Param(name, validator, required=False, default=default)
+
+
+@dataclass
+class Context:
+    """What a handler may know about its request: no HTTP objects, only facts."""
+
+    db: Database
+    settings: Settings
+    principal: auth.Principal
+    ip: str
+    user_agent: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def project_id(self) -> str:
+        return self.principal.project_id
+
+
+Handler = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    scope: str | None
+    params: Sequence[Param]
+    status: int
+    pattern: re.Pattern = field(compare=False)
+    literal_segments: int = 0
+    public: bool = False  # no project needed (health)
+
+
+class Router:
+    """Collects routes; each domain package has one and the app merges them."""
+
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        scope: str | None,
+        params: Sequence[Param] = (),
+        status: int = 200,
+        public: bool = False,
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            pattern = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$")
+            literal = sum(1 for part in path.split("/") if part and not part.startswith("{"))
+            self.routes.append(Route(method, path, handler, scope, tuple(params), status, pattern, literal, public))
+            return handler
+
+        return register
+
+    def get(self, path: str, **kw) -> Callable[[Handler], Handler]:
+        return self.route("GET", path, **kw)
+
+    def post(self, path: str, **kw) -> Callable[[Handler], Handler]:
+        return self.route("POST", path, **kw)
+
+    def put(self, path: str, **kw) -> Callable[[Handler], Handler]:
+        return self.route("PUT", path, **kw)
+
+    def patch(self, path: str, **kw) -> Callable[[Handler], Handler]:
+        return self.route("PATCH", path, **kw)
+
+    def delete(self, path: str, **kw) -> Callable[[Handler], Handler]:
+        return self.route("DELETE", path, **kw)
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type=JSON_TYPE, headers={**BASE_HEADERS, **(headers or {})})
+
+
+def error_response(error: AppwriteError) -> Response:
+    return json_response(
+        error.body(),
+        error.status,
+        {"Cache-Control": "no-cache, no-store, must-revalidate", "Expires": "0", "Pragma": "no-cache"},
+    )
+
+
+def empty_response(status: int = 204) -> Response:
+    # The Python SDK reads Content-Type unconditionally, so even 204s carry one (as Appwrite).
+    return Response(b"", status_code=status, media_type="text/html; charset=UTF-8", headers=BASE_HEADERS)
+
+
+def validate(params: Sequence[Param], raw: dict[str, Any]) -> dict[str, Any]:
+    """Declaration-order validation; an explicit JSON null means "not provided"."""
+    values: dict[str, Any] = {}
+    for param in params:
+        value = raw.get(param.name, _MISSING)
+        if value is _MISSING or value is None:
+            if param.required:
+                raise AppwriteError("general_argument_invalid", f'Param "{param.name}" is not optional.')
+            values[param.name] = param.default
+            continue
+        if param.validator is not None:
+            try:
+                value = param.validator(value)
+            except Invalid as invalid:
+                raise AppwriteError("general_argument_invalid", f"Invalid `{param.name}` param: {invalid}") from None
+        values[param.name] = value
+    return values
+
+
+class Api:
+    """The ASGI application for ``/v1``: route matching and the pipeline."""
+
+    def __init__(self, db: Database, settings: Settings, routers: Sequence[Router]) -> None:
+        self.db = db
+        self.settings = settings
+        routes = [r for router in routers for r in router.routes]
+        # Literal paths win over parametrised ones (/users/identities before /users/{userId}).
+        self.routes = sorted(routes, key=lambda r: -r.literal_segments)
+
+    def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str]]:
+        for route in self.routes:
+            if route.method == method:
+                found = route.pattern.match(path)
+                if found:
+                    return route, found.groupdict()
+        return None, {}
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            response = await self.handle(request)
+        except AppwriteError as error:
+            response = error_response(error)
+        except Exception:  # never leak a traceback: log it and answer Appwrite's 500
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            response = error_response(AppwriteError("general_unknown"))
+        await response(scope, receive, send)
+
+    async def _lifespan(self, receive, send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.db.dispose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def handle(self, request: Request) -> Response:
+        method = request.method
+        if method == "OPTIONS":
+            return empty_response(204)
+        path = request.url.path
+        if method == "HEAD":
+            method = "GET"
+        route, path_params = self.match(method, path)
+        raw = await self._raw_params(request, method)
+        headers = request.headers
+        project_id = headers.get("x-appwrite-project") or raw.get("project") or ""
+        key = headers.get("x-appwrite-key")
+        ip = _client_ip(request)
+        user_agent = headers.get("user-agent", "")
+        return await run_in_threadpool(
+            self._run, route, path_params, raw, str(project_id), key, ip, user_agent, headers, request.url.path
+        )
+
+    async def _raw_params(self, request: Request, method: str) -> dict[str, Any]:
+        if method in ("GET", "HEAD"):
+            return query_params(request.scope.get("query_string", b""))
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith("multipart/form-data"):
+            form = await request.form()
+            return {k: v for k, v in form.multi_items()} if form else {}
+        body = await read_body(request.receive)
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            return form_params(body)
+        return json_params(body)
+
+    def _run(self, route, path_params, raw, project_id, key, ip, user_agent, headers, path) -> Response:
+        """Everything after parsing, in one worker thread."""
+        try:
+            if route is None and project_id in ("", "console"):
+                raise AppwriteError("general_route_not_found")
+            if route is not None and route.public:
+                principal = auth.Principal(project_id=project_id, role="guests", scopes=auth.GUEST_SCOPES)
+            else:
+                principal = auth.resolve(self.db, project_id, key)
+            if route is None:
+                raise AppwriteError("general_route_not_found")
+            if route.scope:
+                principal.require(route.scope, self.settings.hostname)
+            if principal.is_key:
+                user_agent = headers.get("x-forwarded-user-agent") or user_agent
+            values = validate(route.params, {**raw, **path_params})
+            ctx = Context(self.db, self.settings, principal, ip, user_agent, dict(headers))
+            result = route.handler(ctx, **values)
+        except AppwriteError as error:
+            return error_response(error)
+        if result is None:
+            return empty_response(204)
+        if isinstance(result, Response):
+            return result
+        return json_response(result, route.status)
+
+
+def _client_ip(request: Request) -> str:
+    forwarded = request.headers.get("x-forwarded-for")
+    if forwarded:
+        return forwarded.split(",")[0].strip()
+    return request.client.host if request.client else ""

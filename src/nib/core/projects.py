@@ -1,0 +1,102 @@
+"""Projects and their API keys (managed from the command line)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from . import dates
+from .auth import ALL_KEY_SCOPES
+from .db import Database
+from .db.schema import api_keys, projects
+from .errors import AppwriteError
+from .ids import new_secret, secret_hash, unique_id
+from .validators import Invalid, custom_id
+
+DEFAULT_PROJECT = "default"
+
+
+def create_project(db: Database, *, project_id: str, name: str) -> dict:
+    """A new, enabled project; 409 if the ID is taken."""
+    try:
+        custom_id(project_id)
+    except Invalid as invalid:
+        raise AppwriteError("general_argument_invalid", f"Invalid `projectId` param: {invalid}") from None
+    if project_id in ("unique()", "console"):
+        project_id = unique_id() if project_id == "unique()" else project_id
+    now = dates.now()
+    row = {"id": project_id, "name": name, "enabled": True, "created_at": now, "updated_at": now}
+    with db.write() as conn:
+        if conn.execute(sa.select(projects.c.seq).where(projects.c.id == project_id)).first():
+            raise AppwriteError("document_already_exists", f"Project '{project_id}' already exists.")
+        conn.execute(projects.insert().values(row))
+    return row
+
+
+def list_projects(db: Database) -> list[dict]:
+    with db.read() as conn:
+        return [dict(r._mapping) for r in conn.execute(sa.select(projects).order_by(projects.c.seq))]
+
+
+def set_project_enabled(db: Database, *, project_id: str, enabled: bool) -> None:
+    with db.write() as conn:
+        updated = conn.execute(
+            projects.update().where(projects.c.id == project_id).values(enabled=enabled, updated_at=dates.now())
+        )
+        if updated.rowcount == 0:
+            raise AppwriteError("project_not_found")
+
+
+def create_key(db: Database, *, project_id: str, name: str, scopes: list[str] | None = None) -> dict:
+    """A new API key; the returned dict holds the only copy of the secret."""
+    scopes = list(ALL_KEY_SCOPES) if scopes is None else scopes
+    unknown = sorted(set(scopes) - set(ALL_KEY_SCOPES))
+    if unknown:
+        raise AppwriteError("general_argument_invalid", f"Unknown scopes: {', '.join(unknown)}")
+    secret = "nib_" + new_secret(128)
+    now = dates.now()
+    row = {
+        "project_id": project_id,
+        "id": unique_id(),
+        "name": name,
+        "secret_hash": secret_hash(secret),
+        "scopes": scopes,
+        "expire": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    with db.write() as conn:
+        if not conn.execute(sa.select(projects.c.seq).where(projects.c.id == project_id)).first():
+            raise AppwriteError("project_not_found")
+        conn.execute(api_keys.insert().values(row))
+    return {"$id": row["id"], "projectId": project_id, "name": name, "scopes": scopes,
+            "$createdAt": dates.fmt(now), "secret": secret}
+
+
+def list_keys(db: Database, *, project_id: str) -> list[dict]:
+    with db.read() as conn:
+        rows = conn.execute(
+            sa.select(api_keys).where(api_keys.c.project_id == project_id).order_by(api_keys.c.seq)
+        ).all()
+    return [
+        {"$id": r.id, "projectId": r.project_id, "name": r.name, "scopes": r.scopes, "$createdAt": dates.fmt(r.created_at)}
+        for r in rows
+    ]
+
+
+def delete_key(db: Database, *, project_id: str, key_id: str) -> None:
+    with db.write() as conn:
+        deleted = conn.execute(api_keys.delete().where(api_keys.c.project_id == project_id, api_keys.c.id == key_id))
+        if deleted.rowcount == 0:
+            raise AppwriteError("general_argument_invalid", f"Key '{key_id}' not found in project '{project_id}'.")
+
+
+def bootstrap(db: Database) -> dict | None:
+    """On an empty installation, create project ``default`` and a key with every scope.
+
+    Returns the new key (with its secret) the first time, None afterwards.
+    """
+    with db.read() as conn:
+        if conn.execute(sa.select(projects.c.seq).limit(1)).first():
+            return None
+    create_project(db, project_id=DEFAULT_PROJECT, name="Default")
+    return create_key(db, project_id=DEFAULT_PROJECT, name="Default key")

@@ -1,0 +1,528 @@
+"""Appwrite list queries: validation (``parse_queries``) and execution (``list_rows``).
+
+The ``queries`` param is a list of JSON strings such as
+``{"method":"equal","attribute":"name","values":["a"]}``. ``parse_queries`` checks them against a
+``ListSpec`` (the endpoint's attribute allow-list and accepted methods) and raises
+``AppwriteError`` 400 with Appwrite 1.5's messages; ``list_rows`` runs them with SQLAlchemy Core
+on SQLite or PostgreSQL.
+
+Every listable table has ``seq`` (integer primary key, insertion order: the default order and
+the tie-breaker) and ``id`` (the public ``$id``); searchable tables also have ``search`` (see
+``nib.core.search``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Connection, Row
+
+from nib.core import search as fulltext
+from nib.core.errors import AppwriteError, invalid_argument
+
+FILTER_METHODS = frozenset(
+    {
+        "equal", "notEqual", "lessThan", "lessThanEqual", "greaterThan", "greaterThanEqual",
+        "contains", "search", "isNull", "isNotNull", "between", "startsWith", "endsWith",
+    }
+)  # fmt: skip
+LOGICAL_METHODS = frozenset({"and", "or"})
+ORDER_METHODS = frozenset({"orderAsc", "orderDesc"})
+CURSOR_METHODS = frozenset({"cursorAfter", "cursorBefore"})
+# Everything a list endpoint with an allow-list accepts (``select`` is not among them).
+ALL_METHODS = FILTER_METHODS | LOGICAL_METHODS | ORDER_METHODS | CURSOR_METHODS | {"limit", "offset"}
+_KNOWN_METHODS = ALL_METHODS | {"select"}
+
+MAX_QUERIES = 100
+MAX_QUERY_LENGTH = 4096
+MAX_VALUES = 100
+TOTAL_CAP = 5000  # Appwrite's APP_LIMIT_COUNT
+
+_PREFIX = "Invalid `queries` param: "
+_INT64_MAX = 2**63 - 1
+_UID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,35}")
+_INTEGER_TEXT = re.compile(r"\s*[+-]?\d+\s*")
+_NUMERIC_TEXT = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*")
+_UID_MESSAGE = (
+    "UID must contain at most 36 chars. Valid chars are a-z, A-Z, 0-9, and underscore. "
+    "Can't start with a leading underscore"
+)
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """A queryable attribute: its column and kind.
+
+    ``kind`` is ``string``, ``integer``, ``boolean``, ``datetime`` or ``string[]`` (a JSON array
+    of strings).
+    """
+
+    column: sa.ColumnElement
+    kind: str
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    """What one list endpoint accepts.
+
+    ``attributes`` is the allow-list by public name (callers include ``$id``, ``$createdAt``,
+    ``$updatedAt``); ``entity`` names the resource in the cursor-not-found message; ``methods``
+    narrows the accepted methods (log endpoints pass ``{"limit", "offset"}``).
+    """
+
+    entity: str
+    table: sa.Table
+    attributes: Mapping[str, Attribute]
+    methods: frozenset[str] = ALL_METHODS
+    default_limit: int = 25
+
+
+@dataclass(frozen=True)
+class Filter:
+    """One validated filter; for ``and``/``or`` ``values`` holds the nested filters."""
+
+    method: str
+    attribute: str
+    target: Attribute | None
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Order:
+    """Sort key; ``target`` is ``None`` for the natural (insertion) order."""
+
+    target: Attribute | None
+    descending: bool
+
+
+@dataclass(frozen=True)
+class Cursor:
+    id: str
+    before: bool
+
+
+@dataclass(frozen=True)
+class ParsedQueries:
+    """Validated queries. Only the first limit, offset and cursor count (as in Appwrite)."""
+
+    filters: tuple[Filter, ...]
+    orders: tuple[Order, ...]
+    limit: int
+    offset: int = 0
+    cursor: Cursor | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+
+
+class _Invalid(Exception):
+    """Message after ``Invalid `queries` param: ``."""
+
+
+def parse_queries(raw: object, spec: ListSpec) -> ParsedQueries:
+    """Validate the raw ``queries`` param against ``spec``.
+
+    Raises ``AppwriteError("general_argument_invalid")`` whose message is Appwrite's, e.g.
+    ``Invalid `queries` param: Invalid query: Attribute not found in schema: x``. Queries are
+    checked in order and the first failure is reported.
+    """
+    if raw is None:
+        raw = []
+    if not isinstance(raw, (list, tuple)):
+        raise invalid_argument(_PREFIX + "Queries must be an array")
+    if len(raw) > MAX_QUERIES or any(not isinstance(q, str) or len(q) > MAX_QUERY_LENGTH for q in raw):
+        raise invalid_argument(
+            _PREFIX + f"Value must a valid array no longer than {MAX_QUERIES} items and Value must be a "
+            f"valid string and at least 1 chars and no longer than {MAX_QUERY_LENGTH} chars"
+        )
+    filters: list[Filter] = []
+    orders: list[Order] = []
+    limit: int | None = None
+    offset: int | None = None
+    cursor: Cursor | None = None
+    try:
+        for text in raw:
+            method, attribute, values = _decode(text)
+            if method not in spec.methods:
+                raise _Invalid(f"Invalid query method: {method}")
+            if method in FILTER_METHODS or method in LOGICAL_METHODS:
+                filters.append(_filter(spec, method, attribute, values))
+            elif method in ORDER_METHODS:
+                orders.append(_order(spec, method, attribute))
+            elif method == "limit":
+                value = _limit(values)
+                limit = value if limit is None else limit
+            elif method == "offset":
+                value = _offset(values)
+                offset = value if offset is None else offset
+            else:
+                value = _cursor(values)
+                cursor = cursor or Cursor(value, before=method == "cursorBefore")
+    except _Invalid as error:
+        raise invalid_argument(_PREFIX + str(error)) from None
+    return ParsedQueries(
+        filters=tuple(filters),
+        orders=tuple(orders),
+        limit=spec.default_limit if limit is None else limit,
+        offset=offset or 0,
+        cursor=cursor,
+    )
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(name)  # PHP's json_decode has no NaN/Infinity
+
+
+def _decode(text: str) -> tuple[str, str, list]:
+    try:
+        document = json.loads(text, parse_constant=_reject_constant)
+    except ValueError:
+        raise _Invalid("Invalid query: Invalid query: Syntax error") from None
+    return _query_parts(document)
+
+
+def _query_parts(document: Any) -> tuple[str, str, list]:
+    """Utopia's ``Query::parseQuery`` (a JSON list is a PHP array without the expected keys)."""
+    if isinstance(document, list):
+        document = {}
+    if not isinstance(document, dict):
+        raise _Invalid(f"Invalid query: Invalid query. Must be an array, got {_php_type(document)}")
+    method = _default(document.get("method"), "")
+    attribute = _default(document.get("attribute"), "")
+    values = _default(document.get("values"), [])
+    if not isinstance(method, str):
+        raise _Invalid(f"Invalid query: Invalid query method. Must be a string, got {_php_type(method)}")
+    if method not in _KNOWN_METHODS:
+        raise _Invalid(f"Invalid query: Invalid query method: {method}")
+    if not isinstance(attribute, str):
+        raise _Invalid(f"Invalid query: Invalid query attribute. Must be a string, got {_php_type(attribute)}")
+    if isinstance(values, dict):
+        values = list(values.values())
+    if not isinstance(values, list):
+        raise _Invalid(f"Invalid query: Invalid query values. Must be an array, got {_php_type(values)}")
+    if method in LOGICAL_METHODS:
+        values = [_query_parts(nested) for nested in values]
+    return method, attribute, values
+
+
+def _default(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
+def _php_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "double"
+    if isinstance(value, str):
+        return "string"
+    if value is None:
+        return "NULL"
+    return "array"
+
+
+def _filter(spec: ListSpec, method: str, attribute: str, values: list) -> Filter:
+    """Utopia's ``Validator\\Query\\Filter``, checks in its order; nested queries recursively."""
+    name = method[0].upper() + method[1:]
+    if method in LOGICAL_METHODS:
+        if any(m not in FILTER_METHODS and m not in LOGICAL_METHODS for m, _, _ in values):
+            raise _Invalid(f"Invalid query: {name} queries can only contain filter queries")
+        if len(values) < 2:
+            raise _Invalid(f"Invalid query: {name} queries require at least two queries")
+        nested = []
+        for m, a, v in values:
+            if m not in spec.methods:
+                raise _Invalid(f"Invalid query method: {m}")
+            nested.append(_filter(spec, m, a, v))
+        return Filter(method, "", None, tuple(nested))
+
+    if method in ("equal", "contains"):
+        if not values or values[0] == []:
+            raise _Invalid(f"Invalid query: {name} queries require at least one value.")
+    elif method == "between":
+        if len(values) != 2:
+            raise _Invalid(f"Invalid query: {name} queries require exactly two values.")
+    elif method not in ("isNull", "isNotNull") and len(values) != 1:
+        raise _Invalid(f"Invalid query: {name} queries require exactly one value.")
+
+    target = spec.attributes.get(attribute)
+    if target is None:
+        raise _Invalid(f"Invalid query: Attribute not found in schema: {attribute}")
+    if len(values) > MAX_VALUES:
+        raise _Invalid(f"Invalid query: Query on attribute has greater than {MAX_VALUES} values: {attribute}")
+    is_array = target.kind.endswith("[]")
+    base_kind = target.kind[:-2] if is_array else target.kind
+    converted = []
+    for value in values:
+        ok, value = _convert(base_kind, value)
+        if not ok:
+            raise _Invalid(f'Invalid query: Query value is invalid for attribute "{attribute}"')
+        converted.append(value)
+    if method == "contains" and not is_array and base_kind != "string":
+        raise _Invalid(
+            f'Invalid query: Cannot query contains on attribute "{attribute}" because it is not an array or string.'
+        )
+    if is_array and method not in ("contains", "isNull", "isNotNull"):
+        raise _Invalid(f'Invalid query: Cannot query {method} on attribute "{attribute}" because it is an array.')
+    return Filter(method, attribute, target, tuple(converted))
+
+
+def _convert(kind: str, value: Any) -> tuple[bool, Any]:
+    """Type-check one filter value; datetimes become aware UTC datetimes."""
+    if kind == "string":
+        return isinstance(value, str), value
+    if kind == "integer":
+        ok = isinstance(value, int) and not isinstance(value, bool) and -_INT64_MAX - 1 <= value <= _INT64_MAX
+        return ok, value
+    if kind == "boolean":
+        return isinstance(value, bool), value
+    if kind == "datetime":
+        parsed = _parse_datetime(value)
+        return parsed is not None, parsed
+    raise ValueError(f"unknown attribute kind {kind!r}")
+
+
+def _parse_datetime(value: Any) -> datetime | None:
+    """An ISO 8601 date/time (naive means UTC) as an aware UTC datetime, else ``None``."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 9999-12-31T23:00:00-05:00
+        return None
+
+
+def _order(spec: ListSpec, method: str, attribute: str) -> Order:
+    if attribute == "":
+        target = None
+    else:
+        target = spec.attributes.get(attribute)
+        if target is None:
+            raise _Invalid(f"Invalid query: Attribute not found in schema: {attribute}")
+    return Order(target, descending=method == "orderDesc")
+
+
+def _first_value(values: list) -> Any:
+    return values[0] if values else None
+
+
+def _integer(value: Any, minimum: int, what: str, not_numeric: str) -> int:
+    """Utopia's Numeric then Range(minimum, PHP_INT_MAX) validators."""
+    if isinstance(value, bool) or not (
+        isinstance(value, (int, float)) or (isinstance(value, str) and _NUMERIC_TEXT.fullmatch(value))
+    ):
+        raise _Invalid(f"Invalid query: Invalid {not_numeric}: Value must be a valid number")
+    if isinstance(value, str) and _INTEGER_TEXT.fullmatch(value):
+        value = int(value)
+    if isinstance(value, int) and minimum <= value <= _INT64_MAX:
+        return value
+    raise _Invalid(
+        f"Invalid query: Invalid {what}: Value must be a valid range between {minimum:,} and {_INT64_MAX:,}"
+    )
+
+
+def _limit(values: list) -> int:
+    return _integer(_first_value(values), 1, "limit", "limit")
+
+
+def _offset(values: list) -> int:
+    return _integer(_first_value(values), 0, "offset", "limit")  # sic: Appwrite says "limit"
+
+
+def _cursor(values: list) -> str:
+    value = _first_value(values)
+    if isinstance(value, str) and _UID.fullmatch(value):
+        return value
+    raise _Invalid(f"Invalid query: Invalid cursor: {_UID_MESSAGE}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Execution
+
+
+def list_rows(
+    conn: Connection,
+    spec: ListSpec,
+    *,
+    where: sa.ColumnElement[bool],
+    queries: ParsedQueries,
+    search: str | None = None,
+    columns: Sequence[sa.ColumnElement] | None = None,
+) -> tuple[int, list[Row]]:
+    """Run validated queries: ``(total, page)``.
+
+    ``where`` is the caller's scope (project, parent resource); cursors must exist within it.
+    ``search`` is the endpoint's ``search`` param (empty/None = no search). ``total`` counts the
+    rows matching scope, filters and search, ignoring pagination, capped at ``TOTAL_CAP``.
+    ``columns`` defaults to the whole table. Raises ``general_cursor_not_found`` for a cursor
+    outside the scope.
+    """
+    table = spec.table
+    dialect = conn.dialect.name
+    conditions = [where, *(_condition(spec, f, dialect) for f in queries.filters)]
+    if search:
+        conditions.append(fulltext.search_condition(_searchable(table, "search"), search, dialect))
+    matching = sa.and_(*conditions)
+
+    keys = _sort_keys(table, queries.orders)
+    if queries.cursor is not None and queries.cursor.before:
+        keys = [(column, not descending) for column, descending in keys]
+    page_condition = matching
+    if queries.cursor is not None:
+        page_condition = sa.and_(matching, _after_cursor(conn, spec, where, queries.cursor, keys))
+
+    statement = (
+        sa.select(*(columns if columns is not None else [table]))
+        .where(page_condition)
+        .order_by(*(_order_clause(column, descending) for column, descending in keys))
+        .limit(queries.limit)
+        .offset(queries.offset)
+    )
+    rows = list(conn.execute(statement))
+    if queries.cursor is not None and queries.cursor.before:
+        rows.reverse()
+
+    if queries.cursor is None and (0 < len(rows) < queries.limit or (not rows and queries.offset == 0)):
+        # A short page (no cursor) ends the result set, so its end position is the total.
+        return min(queries.offset + len(rows), TOTAL_CAP), rows
+    capped = sa.select(sa.literal(1).label("one")).select_from(table).where(matching).limit(TOTAL_CAP).subquery()
+    total = conn.execute(sa.select(sa.func.count()).select_from(capped)).scalar_one()
+    return total, rows
+
+
+def _searchable(table: sa.Table, attribute: str) -> sa.Table:
+    if "search" not in table.c:
+        raise AppwriteError("general_query_invalid", f'Searching by attribute "{attribute}" requires a fulltext index.')
+    return table
+
+
+def _condition(spec: ListSpec, item: Filter, dialect: str) -> sa.ColumnElement[bool]:
+    method, values = item.method, item.values
+    if method == "and":
+        return sa.and_(*(_condition(spec, nested, dialect) for nested in values))
+    if method == "or":
+        return sa.or_(*(_condition(spec, nested, dialect) for nested in values))
+    assert item.target is not None
+    column, kind = item.target.column, item.target.kind
+    if method == "search":
+        return fulltext.search_condition(_searchable(spec.table, item.attribute), values[0], dialect)
+    if kind.endswith("[]"):
+        if method == "contains":
+            return _array_contains_any(column, list(values), dialect)
+        null = sa.or_(column.is_(None), _json_type(column, dialect) == "null")
+        return null if method == "isNull" else sa.not_(null)
+    match method:
+        case "equal":
+            return column.in_(values) if len(values) > 1 else column == values[0]
+        case "notEqual":
+            return column != values[0]
+        case "lessThan":
+            return column < values[0]
+        case "lessThanEqual":
+            return column <= values[0]
+        case "greaterThan":
+            return column > values[0]
+        case "greaterThanEqual":
+            return column >= values[0]
+        case "between":
+            return column.between(values[0], values[1])
+        case "isNull":
+            return column.is_(None)
+        case "isNotNull":
+            return column.is_not(None)
+        # Case-insensitive like MariaDB's collation; LIKE wildcards in values are literal.
+        case "contains":
+            return sa.or_(*(column.icontains(value, autoescape=True) for value in values))
+        case "startsWith":
+            return column.istartswith(values[0], autoescape=True)
+        case "endsWith":
+            return column.iendswith(values[0], autoescape=True)
+    raise ValueError(f"unhandled filter {method!r}")
+
+
+def _array_contains_any(column: sa.ColumnElement, values: list[str], dialect: str) -> sa.ColumnElement[bool]:
+    if dialect == "postgresql":
+        return column.op("?|")(sa.cast(sa.literal(values, ARRAY(sa.Text)), ARRAY(sa.Text)))
+    elements = sa.func.json_each(column).table_valued("value")
+    return sa.exists(sa.select(sa.literal(1)).select_from(elements).where(elements.c.value.in_(values)))
+
+
+def _json_type(column: sa.ColumnElement, dialect: str) -> sa.ColumnElement:
+    return sa.func.jsonb_typeof(column) if dialect == "postgresql" else sa.func.json_type(column)
+
+
+def _sort_keys(table: sa.Table, orders: Sequence[Order]) -> list[tuple[sa.ColumnElement, bool]]:
+    """(column, descending) pairs ending with ``seq``, which is unique: keys after it are moot."""
+    keys: list[tuple[sa.ColumnElement, bool]] = []
+    for order in orders:
+        column = table.c.seq if order.target is None else order.target.column
+        keys.append((column, order.descending))
+        if column is table.c.seq:
+            return keys
+    keys.append((table.c.seq, False))
+    return keys
+
+
+def _nullable(column: sa.ColumnElement) -> bool:
+    return getattr(column, "nullable", True) is not False
+
+
+def _order_clause(column: sa.ColumnElement, descending: bool) -> sa.ColumnElement:
+    # NULL sorts as the smallest value on both dialects (SQLite's and MariaDB's behaviour);
+    # NOT NULL columns get a plain clause so PostgreSQL can use their indexes for the order.
+    clause = column.desc() if descending else column.asc()
+    if _nullable(column):
+        clause = clause.nulls_last() if descending else clause.nulls_first()
+    return clause
+
+
+def _after_cursor(
+    conn: Connection,
+    spec: ListSpec,
+    where: sa.ColumnElement[bool],
+    cursor: Cursor,
+    keys: list[tuple[sa.ColumnElement, bool]],
+) -> sa.ColumnElement[bool]:
+    """Rows strictly after the cursor row in the ordering ``keys`` (a compound keyset)."""
+    table = spec.table
+    lookup = sa.select(*(column.label(f"k{i}") for i, (column, _) in enumerate(keys))).where(
+        where, table.c.id == cursor.id
+    )
+    row = conn.execute(lookup.limit(1)).first()
+    if row is None:
+        raise AppwriteError(
+            "general_cursor_not_found", f"{spec.entity} '{cursor.id}' for the 'cursor' value not found."
+        )
+    alternatives = []
+    equal_so_far: list[sa.ColumnElement[bool]] = []
+    for (column, descending), value in zip(keys, row, strict=True):
+        alternatives.append(sa.and_(*equal_so_far, _beyond(column, descending, value)))
+        equal_so_far.append(column.is_(None) if value is None else column == value)
+    return sa.or_(*alternatives)
+
+
+def _beyond(column: sa.ColumnElement, descending: bool, value: Any) -> sa.ColumnElement[bool]:
+    """``column`` strictly after ``value`` in one sort direction, NULL being the smallest value."""
+    if value is None:
+        return sa.false() if descending else column.is_not(None)
+    if not descending:
+        return column > value
+    if _nullable(column):
+        return sa.or_(column < value, column.is_(None))
+    return column < value

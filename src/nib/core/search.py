@@ -1,0 +1,144 @@
+"""Full-text search over a table's ``search`` column, emulating Appwrite's MariaDB boolean mode.
+
+Services store ``normalize(...)`` of a resource's searchable parts in ``search``; migrations run
+``fts_ddl`` once after creating the table; list queries add ``search_condition``.
+
+Term semantics (utopia-php/database ``getFulltextValue``): a term wrapped in ``"`` is an exact
+phrase; otherwise ``@ + - * ) ( < > ~ "`` are dropped and the result matches rows holding **any**
+of its words, the **last** word as a prefix. A term with no words matches nothing.
+
+Backends index the same token list, so both behave identically:
+
+* SQLite: an external-content FTS5 table ``<table>_fts`` kept in sync by triggers.
+* PostgreSQL: a GIN index on ``array_to_tsvector(...)`` of the space-separated tokens (lexemes
+  verbatim: no stemming, no stop words, no parser surprises with e-mails or underscores).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import TSQUERY
+
+# A word is a run of letters, digits or "_" (Unicode-aware, like MariaDB's fulltext parser);
+# everything else separates words, so "a.b@c.com" holds the words a, b, c, com.
+_WORD = re.compile(r"[^\W]+")
+_OPERATORS = re.compile(r'[@+\-*)(<>~"]')
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def tokens(text: str | None) -> list[str]:
+    """The lower-cased words of ``text`` in order (duplicates kept)."""
+    if not text:
+        return []
+    return _WORD.findall(unicodedata.normalize("NFKC", text).lower())
+
+
+def normalize(*parts: str | None) -> str:
+    """The value to store in a ``search`` column: every word of every part, lower-cased,
+    joined by single spaces (``None`` and empty parts are skipped)."""
+    return " ".join(word for part in parts for word in tokens(part))
+
+
+def parse_term(term: str) -> tuple[list[str], bool]:
+    """Split a user's search term into ``(words, exact)``; no words means "match nothing"."""
+    exact = len(term) >= 2 and term.startswith('"') and term.endswith('"')
+    stripped = " ".join(_OPERATORS.sub(" ", term).split())
+    words = tokens(stripped)
+    if not exact:
+        words = list(dict.fromkeys(words))  # OR of words: duplicates add nothing
+    return words, exact
+
+
+def search_condition(table: sa.Table, term: str, dialect_name: str) -> sa.ColumnElement[bool]:
+    """A WHERE condition selecting the rows of ``table`` whose ``search`` column matches ``term``.
+
+    The term is always sent as a bound parameter. ``sa.false()`` when it has no words.
+    """
+    words, exact = parse_term(term)
+    if not words:
+        return sa.false()
+    if dialect_name == "sqlite":
+        return _sqlite_condition(table, words, exact)
+    if dialect_name == "postgresql":
+        return _postgresql_condition(table, words, exact)
+    raise ValueError(f"full-text search is not available on {dialect_name!r}")
+
+
+def fts_ddl(table_name: str, dialect_name: str) -> list[str]:
+    """DDL that makes ``table_name``'s ``search`` column searchable; run once after creating it.
+
+    Safe on a table that already holds rows (the SQLite index is rebuilt from the content).
+    """
+    if not _IDENTIFIER.fullmatch(table_name):
+        raise ValueError(f"not a plain table name: {table_name!r}")
+    t, fts = table_name, f"{table_name}_fts"
+    if dialect_name == "sqlite":
+        return [
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5(search, content='{t}', "
+            f"content_rowid='seq', tokenize=\"unicode61 remove_diacritics 0 tokenchars '_'\")",
+            f"CREATE TRIGGER IF NOT EXISTS {fts}_ai AFTER INSERT ON {t} BEGIN "
+            f"INSERT INTO {fts}(rowid, search) VALUES (new.seq, new.search); END",
+            f"CREATE TRIGGER IF NOT EXISTS {fts}_ad AFTER DELETE ON {t} BEGIN "
+            f"INSERT INTO {fts}({fts}, rowid, search) VALUES ('delete', old.seq, old.search); END",
+            f"CREATE TRIGGER IF NOT EXISTS {fts}_au AFTER UPDATE OF search ON {t} BEGIN "
+            f"INSERT INTO {fts}({fts}, rowid, search) VALUES ('delete', old.seq, old.search); "
+            f"INSERT INTO {fts}(rowid, search) VALUES (new.seq, new.search); END",
+            f"INSERT INTO {fts}({fts}) VALUES ('rebuild')",
+        ]
+    if dialect_name == "postgresql":
+        return [f"CREATE INDEX IF NOT EXISTS {t}_search_idx ON {t} USING GIN ({_PG_VECTOR_SQL})"]
+    raise ValueError(f"full-text search is not available on {dialect_name!r}")
+
+
+def _sqlite_condition(table: sa.Table, words: list[str], exact: bool) -> sa.ColumnElement[bool]:
+    if exact:
+        expression = _fts5_string(" ".join(words))
+    else:
+        quoted = [_fts5_string(word) for word in words]
+        quoted[-1] += "*"
+        expression = " OR ".join(quoted)
+    name = f"{table.name}_fts"
+    fts = sa.table(name, sa.column("rowid"), sa.column(name))
+    matching = sa.select(fts.c.rowid).where(fts.c[name].op("MATCH")(sa.literal(expression, sa.String)))
+    return table.c.seq.in_(matching)
+
+
+def _fts5_string(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+# The indexed expression. The condition below renders exactly this text (constants as literals,
+# not parameters) so PostgreSQL matches it to the GIN index. array_remove guards against empty
+# lexemes, which array_to_tsvector rejects, should a row hold a non-normalized value.
+_PG_VECTOR_SQL = "array_to_tsvector(array_remove(string_to_array(search, ' '), ''))"
+
+
+def _pg_vector(table: sa.Table) -> sa.ColumnElement:
+    return sa.func.array_to_tsvector(
+        sa.func.array_remove(
+            sa.func.string_to_array(table.c.search, sa.literal_column("' '")),
+            sa.literal_column("''"),
+        )
+    )
+
+
+def _postgresql_condition(table: sa.Table, words: list[str], exact: bool) -> sa.ColumnElement[bool]:
+    quoted = [_tsquery_lexeme(word) for word in words]
+    if exact:
+        query = " & ".join(quoted)
+    else:
+        quoted[-1] += ":*"
+        query = " | ".join(quoted)
+    condition = _pg_vector(table).op("@@")(sa.cast(sa.literal(query, sa.String), TSQUERY))
+    if exact:
+        # The index narrows to rows holding every word; the phrase itself needs adjacency.
+        padded = sa.literal(" ") + table.c.search + sa.literal(" ")
+        condition = sa.and_(condition, padded.contains(" " + " ".join(words) + " ", autoescape=True))
+    return condition
+
+
+def _tsquery_lexeme(word: str) -> str:
+    return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"

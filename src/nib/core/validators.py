@@ -1,0 +1,236 @@
+"""Parameter validators with Appwrite's exact descriptions (BEHAVIOUR.md §2).
+
+A validator is a callable ``value -> converted value`` that raises ``Invalid(description)``;
+the HTTP layer turns that into 400 ``Invalid `<param>` param: <description>``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+
+class Invalid(ValueError):
+    """A parameter value failed validation; the argument is Appwrite's validator description."""
+
+
+Validator = Callable[[Any], Any]
+
+_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$")
+_UID_DESCRIPTION = (
+    "UID must contain at most 36 chars. Valid chars are a-z, A-Z, 0-9, and underscore. "
+    "Can't start with a leading underscore"
+)
+_CUSTOM_ID_DESCRIPTION = (
+    "Parameter must contain at most 36 chars. Valid chars are a-z, A-Z, 0-9, period, hyphen, "
+    "and underscore. Can't start with a special char"
+)
+
+
+def is_key(value: Any) -> bool:
+    """Appwrite's Key/UID rule: 1-36 of ``A-Za-z0-9._-``, not starting with a special char."""
+    return isinstance(value, str) and _KEY.match(value) is not None
+
+
+def uid(value: Any) -> str:
+    if not is_key(value):
+        raise Invalid(_UID_DESCRIPTION)
+    return value
+
+
+def custom_id(value: Any) -> str:
+    """``unique()`` or a UID; the service replaces ``unique()`` with a generated ID."""
+    if value == "unique()" or is_key(value):
+        return value
+    raise Invalid(_CUSTOM_ID_DESCRIPTION)
+
+
+def key(value: Any) -> str:
+    """Role names etc.: UID rules."""
+    if not is_key(value):
+        raise Invalid(_CUSTOM_ID_DESCRIPTION)
+    return value
+
+
+# PHP FILTER_VALIDATE_EMAIL, simplified: dot-atom local part, dotted hostname labels.
+_EMAIL = re.compile(
+    r"^(?=.{1,320}$)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+)
+
+
+def is_email(value: Any) -> bool:
+    return isinstance(value, str) and len(value.split("@", 1)[0]) <= 64 and _EMAIL.match(value) is not None
+
+
+def email(value: Any) -> str:
+    if not is_email(value):
+        raise Invalid("Value must be a valid email address")
+    return value.lower()
+
+
+def email_or_empty(value: Any) -> str:
+    return "" if value == "" else email(value)
+
+
+_PHONE = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+def is_phone(value: Any) -> bool:
+    return isinstance(value, str) and _PHONE.match(value) is not None
+
+
+def phone(value: Any) -> str:
+    if not is_phone(value):
+        raise Invalid("Phone number must start with a '+' can have a maximum of fifteen digits.")
+    return value
+
+
+def phone_or_empty(value: Any) -> str:
+    return "" if value == "" else phone(value)
+
+
+def _password_ok(value: Any) -> bool:
+    return isinstance(value, str) and 8 <= len(value.encode()) <= 256
+
+
+def password(value: Any) -> str:
+    """Plain password (login, imported hashes): 8-256 bytes."""
+    if not _password_ok(value):
+        raise Invalid("Password must be between 8 and 256 characters long.")
+    return value
+
+
+def new_password(value: Any) -> str:
+    """A new plain-text password (PasswordDictionary; the dictionary check is off by default)."""
+    if not _password_ok(value):
+        raise Invalid(
+            "Password must be between 8 and 265 characters long, and should not be one of the commonly used password."
+        )
+    return value
+
+
+def new_password_or_empty(value: Any) -> str:
+    return "" if value == "" else new_password(value)
+
+
+def text(max_length: int, min_length: int = 1, allowed_chars: str | None = None) -> Validator:
+    description = f"Value must be a valid string and at least {min_length} chars and no longer than {max_length} chars"
+    if allowed_chars:
+        description += " and only consist of '" + ", ".join(allowed_chars) + "' chars"
+
+    def validate(value: Any) -> str:
+        if not isinstance(value, str) or not min_length <= len(value) <= max_length:
+            raise Invalid(description)
+        if allowed_chars and any(ch not in allowed_chars for ch in value):
+            raise Invalid(description)
+        return value
+
+    return validate
+
+
+def integer_range(minimum: int, maximum: int) -> Validator:
+    """Integers and numeric strings within [minimum, maximum]."""
+    description = f"Value must be a valid range between {minimum:,} and {maximum:,}"
+
+    def validate(value: Any) -> int:
+        if isinstance(value, bool):
+            raise Invalid(description)
+        if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+            value = int(value)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int) or not minimum <= value <= maximum:
+            raise Invalid(description)
+        return value
+
+    return validate
+
+
+def integer(value: Any) -> int:
+    """A JSON integer (strings rejected)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Invalid("Value must be a valid integer")
+    return value
+
+
+def boolean(value: Any) -> bool:
+    """Strict: JSON true/false only."""
+    if not isinstance(value, bool):
+        raise Invalid("Value must be a valid boolean")
+    return value
+
+
+_LOOSE_TRUE = {"true", "1", "True"}
+_LOOSE_FALSE = {"false", "0", "False"}
+
+
+def loose_boolean(value: Any) -> bool:
+    """Also ``"true" "false" "1" "0" 1 0`` (form bodies and query strings)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value in _LOOSE_TRUE | _LOOSE_FALSE:
+        return value in _LOOSE_TRUE
+    raise Invalid("Value must be a valid boolean")
+
+
+def whitelist(values: Sequence[str], strict: bool = False) -> Validator:
+    description = "Value must be one of (" + ", ".join(values) + ")"
+    folded = {v.lower(): v for v in values}
+
+    def validate(value: Any) -> str:
+        if isinstance(value, str):
+            if value in values:
+                return value
+            if not strict and value.lower() in folded:
+                return folded[value.lower()]
+        raise Invalid(description)
+
+    return validate
+
+
+def array_of(element: Validator, max_items: int, element_description: str) -> Validator:
+    description = f"Value must a valid array no longer than {max_items} items and {element_description}"
+
+    def validate(value: Any) -> list:
+        if not isinstance(value, list) or len(value) > max_items:
+            raise Invalid(description)
+        try:
+            return [element(item) for item in value]
+        except Invalid:
+            raise Invalid(description) from None
+
+    return validate
+
+
+def _php_json_length(value: Any) -> int:
+    """Length of PHP's json_encode: non-ASCII escaped as \\uXXXX and '/' as '\\/'."""
+    encoded = json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+    return len(encoded) + encoded.count("/")
+
+
+def assoc(value: Any) -> dict:
+    """A JSON object of at most 65535 bytes as PHP encodes it (prefs)."""
+    if not isinstance(value, dict) or _php_json_length(value) > 65535:
+        raise Invalid("Value must be a valid object.")
+    return value
+
+
+_LABEL = re.compile(r"^[A-Za-z0-9]{1,36}$")
+
+
+def labels(value: Any) -> list[str]:
+    """Up to 1000 alphanumeric labels of 1-36 chars, de-duplicated keeping first occurrence."""
+    description = (
+        "Value must a valid array no longer than 1000 items and Value must be a valid string "
+        "and at least 1 chars and no longer than 36 chars and only consist of alphanumeric chars"
+    )
+    if not isinstance(value, list) or len(value) > 1000:
+        raise Invalid(description)
+    if not all(isinstance(item, str) and _LABEL.match(item) for item in value):
+        raise Invalid(description)
+    return list(dict.fromkeys(value))

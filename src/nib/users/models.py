@@ -1,0 +1,152 @@
+"""Response models of the Users service: database rows -> Appwrite JSON (BEHAVIOUR.md §9).
+
+Every field is always present; unset strings and datetimes are ``""`` (SDK-NOTES.md §5), and
+the fields newer SDKs require are included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..core.dates import fmt
+from ..core.useragent import DEVICE_FIELDS
+
+COUNTRY_UNKNOWN = "--"
+
+
+def target(row: Mapping[str, Any]) -> dict:
+    return {
+        "$id": row["id"],
+        "$createdAt": fmt(row["created_at"]),
+        "$updatedAt": fmt(row["updated_at"]),
+        "name": row["name"],
+        "userId": row["user_id"],
+        "providerId": row["provider_id"],
+        "providerType": row["provider_type"],
+        "identifier": row["identifier"],
+        "expired": row["expired"],
+    }
+
+
+def user(row: Mapping[str, Any], targets: Iterable[Mapping[str, Any]]) -> dict:
+    return {
+        "$id": row["id"],
+        "$createdAt": fmt(row["created_at"]),
+        "$updatedAt": fmt(row["updated_at"]),
+        "name": row["name"],
+        "password": row["password"],
+        "hash": row["hash"],
+        "hashOptions": row["hash_options"],
+        "registration": fmt(row["registration"]),
+        "status": row["status"],
+        "labels": row["labels"],
+        "passwordUpdate": fmt(row["password_update"]),
+        "email": row["email"] or "",
+        "phone": row["phone"] or "",
+        "emailVerification": row["email_verification"],
+        "phoneVerification": row["phone_verification"],
+        "mfa": row["mfa"],
+        "prefs": row["prefs"] or {},
+        "targets": [target(t) for t in targets],
+        "accessedAt": fmt(row["accessed_at"]),
+    }
+
+
+def _client_fields(client: Mapping[str, str]) -> dict:
+    country = client.get("countryCode") or COUNTRY_UNKNOWN
+    fields = {name: client.get(name, "") for name in DEVICE_FIELDS}
+    fields["countryCode"] = country
+    fields["countryName"] = "Unknown" if country == COUNTRY_UNKNOWN else country.upper()
+    return fields
+
+
+def session(row: Mapping[str, Any], *, secret: str = "", current: bool = False) -> dict:
+    return {
+        "$id": row["id"],
+        "$createdAt": fmt(row["created_at"]),
+        "$updatedAt": fmt(row["updated_at"]),
+        "userId": row["user_id"],
+        "expire": fmt(row["expire"]),
+        "provider": row["provider"],
+        "providerUid": row["provider_uid"],
+        "providerAccessToken": row["provider_access_token"],
+        "providerAccessTokenExpiry": fmt(row["provider_access_token_expiry"]),
+        "providerRefreshToken": row["provider_refresh_token"],
+        "ip": row["ip"],
+        **_client_fields(row["client"]),
+        "current": current,
+        "factors": row["factors"],
+        "secret": secret,
+        "mfaUpdatedAt": fmt(row["mfa_updated_at"]),
+    }
+
+
+def token(row: Mapping[str, Any], *, secret: str) -> dict:
+    return {
+        "$id": row["id"],
+        "$createdAt": fmt(row["created_at"]),
+        "userId": row["user_id"],
+        "secret": secret,
+        "expire": fmt(row["expire"]),
+        "phrase": row["phrase"],
+    }
+
+
+def identity(row: Mapping[str, Any]) -> dict:
+    return {
+        "$id": row["id"],
+        "$createdAt": fmt(row["created_at"]),
+        "$updatedAt": fmt(row["updated_at"]),
+        "userId": row["user_id"],
+        "provider": row["provider"],
+        "providerUid": row["provider_uid"],
+        "providerEmail": row["provider_email"],
+        "providerAccessToken": row["provider_access_token"],
+        "providerAccessTokenExpiry": fmt(row["provider_access_token_expiry"]),
+        "providerRefreshToken": row["provider_refresh_token"],
+        "providerIdToken": "",
+    }
+
+
+def log(row: Mapping[str, Any]) -> dict:
+    return {
+        "event": row["event"],
+        "userId": row["user_id"],
+        "userEmail": row["user_email"],
+        "userName": row["user_name"],
+        "mode": row["mode"],
+        "userType": row["user_type"],
+        "ip": row["ip"],
+        "time": fmt(row["time"]),
+        **_client_fields(row["client"]),
+    }
+
+
+def membership(row: Mapping[str, Any], *, mfa: bool = False) -> dict:
+    """A membership joined with its user and team (columns user_name, user_email, … team_name)."""
+    return {
+        "$id": row["id"],
+        "$createdAt": fmt(row["created_at"]),
+        "$updatedAt": fmt(row["updated_at"]),
+        "userId": row["user_id"],
+        "userName": row["user_name"] or "",
+        "userEmail": row["user_email"] or "",
+        "userPhone": row["user_phone"] or "",
+        "teamId": row["team_id"],
+        "teamName": row["team_name"] or "",
+        "invited": fmt(row["invited"]),
+        "joined": fmt(row["joined"]),
+        "confirm": row["confirm"],
+        "mfa": mfa,
+        "userAccessedAt": fmt(row["user_accessed_at"]),
+        "roles": row["roles"],
+    }
+
+
+def mfa_factors(*, totp: bool, email: bool, phone: bool, recovery_code: bool) -> dict:
+    return {"totp": totp, "phone": phone, "email": email, "recoveryCode": recovery_code, "custom": False}
+
+
+def listing(key: str, total: int, items: list[dict]) -> dict:
+    return {"total": total, key: items}
