@@ -429,19 +429,19 @@ def _condition(spec: ListSpec, item: Filter, dialect: str) -> sa.ColumnElement[b
         return null if method == "isNull" else sa.not_(null)
     match method:
         case "equal":
-            return column.in_(values) if len(values) > 1 else column == values[0]
+            return column.in_(values) if len(values) > 1 else column == _bind(column, values[0])
         case "notEqual":
-            return column != values[0]
+            return column != _bind(column, values[0])
         case "lessThan":
-            return column < values[0]
+            return column < _bind(column, values[0])
         case "lessThanEqual":
-            return column <= values[0]
+            return column <= _bind(column, values[0])
         case "greaterThan":
-            return column > values[0]
+            return column > _bind(column, values[0])
         case "greaterThanEqual":
-            return column >= values[0]
+            return column >= _bind(column, values[0])
         case "between":
-            return column.between(values[0], values[1])
+            return column.between(_bind(column, values[0]), _bind(column, values[1]))
         case "isNull":
             return column.is_(None)
         case "isNotNull":
@@ -454,6 +454,11 @@ def _condition(spec: ListSpec, item: Filter, dialect: str) -> sa.ColumnElement[b
         case "endsWith":
             return column.iendswith(values[0], autoescape=True)
     raise ValueError(f"unhandled filter {method!r}")
+
+
+def _bind(column: sa.ColumnElement, value: Any) -> sa.BindParameter:
+    """A parameter typed like ``column`` (also makes ``<`` work for booleans)."""
+    return sa.bindparam(None, value, type_=column.type)
 
 
 def _array_contains_any(column: sa.ColumnElement, values: list[str], dialect: str) -> sa.ColumnElement[bool]:
@@ -513,7 +518,7 @@ def _after_cursor(
     equal_so_far: list[sa.ColumnElement[bool]] = []
     for (column, descending), value in zip(keys, row, strict=True):
         alternatives.append(sa.and_(*equal_so_far, _beyond(column, descending, value)))
-        equal_so_far.append(column.is_(None) if value is None else column == value)
+        equal_so_far.append(column.is_(None) if value is None else column == _bind(column, value))
     return sa.or_(*alternatives)
 
 
@@ -521,6 +526,7 @@ def _beyond(column: sa.ColumnElement, descending: bool, value: Any) -> sa.Column
     """``column`` strictly after ``value`` in one sort direction, NULL being the smallest value."""
     if value is None:
         return sa.false() if descending else column.is_not(None)
+    value = _bind(column, value)
     if not descending:
         return column > value
     if _nullable(column):
