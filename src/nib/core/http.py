@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import auth
+from . import audit, auth
 from .config import Settings
 from .db import Database
 from .errors import AppwriteError
@@ -83,6 +83,8 @@ class Route:
     pattern: re.Pattern = field(compare=False)
     literal_segments: int = 0
     public: bool = False  # no project needed (health)
+    # (event, resource template): resource is formatted with the params and {id} = result $id.
+    audit: tuple[str, str] | None = None
 
 
 class Router:
@@ -100,11 +102,12 @@ class Router:
         params: Sequence[Param] = (),
         status: int = 200,
         public: bool = False,
+        audit: tuple[str, str] | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             pattern = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$")
             literal = sum(1 for part in path.split("/") if part and not part.startswith("{"))
-            self.routes.append(Route(method, path, handler, scope, tuple(params), status, pattern, literal, public))
+            self.routes.append(Route(method, path, handler, scope, tuple(params), status, pattern, literal, public, audit))
             return handler
 
         return register
@@ -253,11 +256,35 @@ class Api:
             result = route.handler(ctx, **values)
         except AppwriteError as error:
             return error_response(error)
+        if route.audit:
+            self._audit(route.audit, ctx, values, result)
         if result is None:
             return empty_response(204)
         if isinstance(result, Response):
             return result
         return json_response(result, route.status)
+
+
+    def _audit(self, declared: tuple[str, str], ctx: Context, values: dict, result: Any) -> None:
+        principal = ctx.principal
+        if principal.is_key:
+            actor = audit.Actor("key", key_id=principal.key_id or "")
+        elif principal.user:
+            user = principal.user
+            actor = audit.Actor("user", user["id"], user.get("email") or "", user.get("name") or "")
+        else:
+            return  # guests leave no trace, as in Appwrite
+        event, template = declared
+        created = result.get("$id", "") if isinstance(result, dict) else ""
+        audit.record(
+            self.db,
+            project_id=ctx.project_id,
+            event=event,
+            resource=template.format(**values, id=created),
+            actor=actor,
+            ip=ctx.ip,
+            user_agent=ctx.user_agent,
+        )
 
 
 def _client_ip(request: Request) -> str:

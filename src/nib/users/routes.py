@@ -38,6 +38,7 @@ def _user(result) -> dict:
     "/v1/users",
     scope=WRITE,
     status=201,
+    audit=("user.create", "user/{id}"),
     params=[
         NEW_USER_ID,
         optional("email", v.email),
@@ -61,6 +62,7 @@ def _import_route(path: str, algorithm: str, extra: list[Param], options) -> Non
         path,
         scope=WRITE,
         status=201,
+        audit=("user.create", "user/{id}"),
         params=[NEW_USER_ID, Param("email", v.email), Param("password", v.password), *extra, NAME],
     )
     def create_imported(ctx: Context, userId: str, email: str, password: str, name, **params: Any) -> dict:
@@ -135,7 +137,12 @@ def list_identities(ctx: Context, queries, search: str) -> dict:
     return models.listing("identities", total, [models.identity(r) for r in rows])
 
 
-@router.delete("/v1/users/identities/{identityId}", scope=WRITE, params=[Param("identityId", v.uid)])
+@router.delete(
+    "/v1/users/identities/{identityId}",
+    scope=WRITE,
+    params=[Param("identityId", v.uid)],
+    audit=("identity.delete", "identity/{identityId}"),
+)
 def delete_identity(ctx: Context, identityId: str) -> None:
     service.delete_identity(ctx.db, project_id=ctx.project_id, identity_id=identityId)
 
@@ -145,7 +152,7 @@ def get(ctx: Context, userId: str) -> dict:
     return _user(service.get_user(ctx.db, project_id=ctx.project_id, user_id=userId))
 
 
-@router.delete("/v1/users/{userId}", scope=WRITE, params=[USER_ID])
+@router.delete("/v1/users/{userId}", scope=WRITE, params=[USER_ID], audit=("user.delete", "user/{userId}"))
 def delete(ctx: Context, userId: str) -> None:
     service.delete_user(ctx.db, project_id=ctx.project_id, user_id=userId)
 
@@ -153,11 +160,11 @@ def delete(ctx: Context, userId: str) -> None:
 # -- update -------------------------------------------------------------------------------------
 
 
-def _field_route(path: str, param: Param, column: str) -> None:
+def _field_route(path: str, param: Param, column: str, event: str = "user.update") -> None:
     """PATCH/PUT routes that set one column from one parameter and return the User."""
     method = "PUT" if path.endswith("/labels") else "PATCH"
 
-    @router.route(method, path, scope=WRITE, params=[USER_ID, param])
+    @router.route(method, path, scope=WRITE, params=[USER_ID, param], audit=(event, "user/{userId}"))
     def update_field(ctx: Context, userId: str, **value: Any) -> dict:
         return _user(
             service.update_user(ctx.db, project_id=ctx.project_id, user_id=userId, **{column: value[param.name]})
@@ -167,23 +174,46 @@ def _field_route(path: str, param: Param, column: str) -> None:
 _field_route("/v1/users/{userId}/name", Param("name", v.text(128, 0)), "name")
 _field_route("/v1/users/{userId}/status", Param("status", v.loose_boolean), "status")
 _field_route("/v1/users/{userId}/labels", Param("labels", v.labels), "labels")
-_field_route("/v1/users/{userId}/verification", Param("emailVerification", v.boolean), "email_verification")
-_field_route("/v1/users/{userId}/verification/phone", Param("phoneVerification", v.boolean), "phone_verification")
+_field_route(
+    "/v1/users/{userId}/verification",
+    Param("emailVerification", v.boolean),
+    "email_verification",
+    "verification.update",
+)
+_field_route(
+    "/v1/users/{userId}/verification/phone",
+    Param("phoneVerification", v.boolean),
+    "phone_verification",
+    "verification.update",
+)
 _field_route("/v1/users/{userId}/mfa", Param("mfa", v.boolean), "mfa")
 
 
-@router.patch("/v1/users/{userId}/email", scope=WRITE, params=[USER_ID, Param("email", v.email_or_empty)])
+@router.patch(
+    "/v1/users/{userId}/email",
+    scope=WRITE,
+    params=[USER_ID, Param("email", v.email_or_empty)],
+    audit=("user.update", "user/{userId}"),
+)
 def update_email(ctx: Context, userId: str, email: str) -> dict:
     return _user(service.update_email(ctx.db, project_id=ctx.project_id, user_id=userId, email=email))
 
 
-@router.patch("/v1/users/{userId}/phone", scope=WRITE, params=[USER_ID, Param("number", v.phone_or_empty)])
+@router.patch(
+    "/v1/users/{userId}/phone",
+    scope=WRITE,
+    params=[USER_ID, Param("number", v.phone_or_empty)],
+    audit=("user.update", "user/{userId}"),
+)
 def update_phone(ctx: Context, userId: str, number: str) -> dict:
     return _user(service.update_phone(ctx.db, project_id=ctx.project_id, user_id=userId, phone=number))
 
 
 @router.patch(
-    "/v1/users/{userId}/password", scope=WRITE, params=[USER_ID, Param("password", v.new_password_or_empty)]
+    "/v1/users/{userId}/password",
+    scope=WRITE,
+    params=[USER_ID, Param("password", v.new_password_or_empty)],
+    audit=("user.update", "user/{userId}"),
 )
 def update_password(ctx: Context, userId: str, password: str) -> dict:
     return _user(service.update_password(ctx.db, project_id=ctx.project_id, user_id=userId, password=password))
@@ -214,12 +244,16 @@ def get_recovery_codes(ctx: Context, userId: str) -> dict:
 
 
 # Appwrite 1.5 documents 201 here but sends 200; we follow the running server.
-@router.patch("/v1/users/{userId}/mfa/recovery-codes", scope=WRITE, params=[USER_ID])
+@router.patch(
+    "/v1/users/{userId}/mfa/recovery-codes", scope=WRITE, params=[USER_ID], audit=("user.update", "user/{userId}")
+)
 def create_recovery_codes(ctx: Context, userId: str) -> dict:
     return {"recoveryCodes": service.create_recovery_codes(ctx.db, project_id=ctx.project_id, user_id=userId)}
 
 
-@router.put("/v1/users/{userId}/mfa/recovery-codes", scope=WRITE, params=[USER_ID])
+@router.put(
+    "/v1/users/{userId}/mfa/recovery-codes", scope=WRITE, params=[USER_ID], audit=("user.update", "user/{userId}")
+)
 def regenerate_recovery_codes(ctx: Context, userId: str) -> dict:
     return {"recoveryCodes": service.regenerate_recovery_codes(ctx.db, project_id=ctx.project_id, user_id=userId)}
 
@@ -228,6 +262,7 @@ def regenerate_recovery_codes(ctx: Context, userId: str) -> dict:
     "/v1/users/{userId}/mfa/authenticators/{type}",
     scope=WRITE,
     params=[USER_ID, Param("type", v.whitelist(["totp"], strict=True))],
+    audit=("user.update", "user/{userId}"),
 )
 def delete_authenticator(ctx: Context, userId: str, type: str) -> None:
     service.delete_authenticator(ctx.db, project_id=ctx.project_id, user_id=userId, type=type)
@@ -242,7 +277,13 @@ def list_sessions(ctx: Context, userId: str) -> dict:
     return models.listing("sessions", len(rows), [models.session(r) for r in rows])
 
 
-@router.post("/v1/users/{userId}/sessions", scope=WRITE, status=201, params=[Param("userId", v.custom_id)])
+@router.post(
+    "/v1/users/{userId}/sessions",
+    scope=WRITE,
+    status=201,
+    params=[Param("userId", v.custom_id)],
+    audit=("session.create", "user/{userId}"),
+)
 def create_session(ctx: Context, userId: str) -> dict:
     row, secret = service.create_session(
         ctx.db,
@@ -258,12 +299,19 @@ def create_session(ctx: Context, userId: str) -> dict:
     return models.session(row, secret=encode_session(userId, secret))
 
 
-@router.delete("/v1/users/{userId}/sessions", scope=WRITE, params=[USER_ID])
+@router.delete(
+    "/v1/users/{userId}/sessions", scope=WRITE, params=[USER_ID], audit=("session.delete", "user/{userId}")
+)
 def delete_sessions(ctx: Context, userId: str) -> None:
     service.delete_sessions(ctx.db, project_id=ctx.project_id, user_id=userId)
 
 
-@router.delete("/v1/users/{userId}/sessions/{sessionId}", scope=WRITE, params=[USER_ID, Param("sessionId", v.uid)])
+@router.delete(
+    "/v1/users/{userId}/sessions/{sessionId}",
+    scope=WRITE,
+    params=[USER_ID, Param("sessionId", v.uid)],
+    audit=("session.delete", "user/{userId}"),
+)
 def delete_session(ctx: Context, userId: str, sessionId: str) -> None:
     service.delete_session(ctx.db, project_id=ctx.project_id, user_id=userId, session_id=sessionId)
 
@@ -277,6 +325,7 @@ def delete_session(ctx: Context, userId: str, sessionId: str) -> None:
         optional("length", v.integer_range(4, 128), default=6),
         optional("expire", v.integer_range(60, 31536000), default=900),
     ],
+    audit=("tokens.create", "user/{userId}"),
 )
 def create_token(ctx: Context, userId: str, length: int, expire: int) -> dict:
     row, secret = service.create_token(
@@ -345,6 +394,7 @@ def list_targets(ctx: Context, userId: str, queries) -> dict:
         optional("providerId", v.uid),
         NAME,
     ],
+    audit=("target.create", "target/{id}"),
 )
 def create_target(ctx: Context, userId: str, targetId: str, providerType: str, identifier: str, providerId, name) -> dict:
     row = service.create_target(
@@ -369,6 +419,7 @@ def get_target(ctx: Context, userId: str, targetId: str) -> dict:
     "/v1/users/{userId}/targets/{targetId}",
     scope="targets.write",
     params=[USER_ID, TARGET_ID, optional("identifier", v.text(255)), optional("providerId", v.uid), NAME],
+    audit=("target.update", "target/{targetId}"),
 )
 def update_target(ctx: Context, userId: str, targetId: str, identifier, providerId, name) -> dict:
     changes = {
@@ -387,6 +438,11 @@ def update_target(ctx: Context, userId: str, targetId: str, identifier, provider
     return models.target(row)
 
 
-@router.delete("/v1/users/{userId}/targets/{targetId}", scope="targets.write", params=[USER_ID, TARGET_ID])
+@router.delete(
+    "/v1/users/{userId}/targets/{targetId}",
+    scope="targets.write",
+    params=[USER_ID, TARGET_ID],
+    audit=("target.delete", "target/{targetId}"),
+)
 def delete_target(ctx: Context, userId: str, targetId: str) -> None:
     service.delete_target(ctx.db, project_id=ctx.project_id, user_id=userId, target_id=targetId)

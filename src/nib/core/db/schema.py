@@ -175,6 +175,8 @@ audit_logs = sa.Table(
     sa.Column("user_name", sa.String(128), nullable=False, server_default=""),
     # user | key | guest: who acted.
     sa.Column("user_type", sa.String(8), nullable=False),
+    # The API key that acted, when user_type is "key" (Appwrite keeps no such entries).
+    sa.Column("key_id", sa.String(36), nullable=False, server_default=""),
     sa.Column("mode", sa.String(16), nullable=False, server_default="default"),
     sa.Column("ip", sa.String(45), nullable=False, server_default=""),
     sa.Column("time", UTCDateTime, nullable=False),

@@ -39,6 +39,7 @@ def upgrade() -> None:
     sa.Column('user_email', sa.String(length=320), server_default='', nullable=False),
     sa.Column('user_name', sa.String(length=128), server_default='', nullable=False),
     sa.Column('user_type', sa.String(length=8), nullable=False),
+    sa.Column('key_id', sa.String(length=36), server_default='', nullable=False),
     sa.Column('mode', sa.String(length=16), server_default='default', nullable=False),
     sa.Column('ip', sa.String(length=45), server_default='', nullable=False),
     sa.Column('time', UTCDateTime(), nullable=False),
