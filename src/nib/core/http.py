@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -29,7 +31,7 @@ from . import audit, auth
 from .config import Settings
 from .db import Database
 from .errors import AppwriteError
-from .params import form_params, json_params, query_params, read_body
+from .params import form_params, json_params, php_params, query_params, read_body
 from .validators import Invalid, Validator
 
 log = logging.getLogger("nib")
@@ -210,7 +212,7 @@ class Api:
         method = request.method
         if method == "OPTIONS":
             return empty_response(204)
-        path = request.url.path
+        path = request.scope["path"]
         if method == "HEAD":
             method = "GET"
         route, path_params = self.match(method, path)
@@ -221,7 +223,7 @@ class Api:
         ip = _client_ip(request)
         user_agent = headers.get("user-agent", "")
         return await run_in_threadpool(
-            self._run, route, path_params, raw, str(project_id), key, ip, user_agent, headers, request.url.path
+            self._run, route, path_params, raw, str(project_id), key, ip, user_agent, headers, path
         )
 
     async def _raw_params(self, request: Request, method: str) -> dict[str, Any]:
@@ -229,8 +231,11 @@ class Api:
             return query_params(request.scope.get("query_string", b""))
         content_type = request.headers.get("content-type", "")
         if content_type.startswith("multipart/form-data"):
-            form = await request.form()
-            return {k: v for k, v in form.multi_items()} if form else {}
+            try:
+                form = await request.form()
+            except Exception:  # malformed multipart: no usable params, as a bad JSON body
+                return {}
+            return php_params(list(form.multi_items()))
         body = await read_body(request.receive)
         if content_type.startswith("application/x-www-form-urlencoded"):
             return form_params(body)
@@ -254,10 +259,16 @@ class Api:
             values = validate(route.params, {**raw, **path_params})
             ctx = Context(self.db, self.settings, principal, ip, user_agent, dict(headers))
             result = route.handler(ctx, **values)
+            if route.audit:
+                self._audit(route.audit, ctx, values, result)
         except AppwriteError as error:
             return error_response(error)
-        if route.audit:
-            self._audit(route.audit, ctx, values, result)
+        except IntegrityError:
+            # A uniqueness race no service anticipated: Appwrite's DB Duplicate mapping.
+            return error_response(AppwriteError("document_already_exists"))
+        except (OperationalError, InterfaceError, SATimeoutError):
+            log.exception("database unavailable on %s", path)
+            return error_response(AppwriteError("general_server_error", "Database is not available", status=503))
         if result is None:
             return empty_response(204)
         if isinstance(result, Response):
