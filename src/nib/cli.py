@@ -55,8 +55,6 @@ def serve(host: str, port: int, workers: int, data_dir: str, database_url: str |
     """Migrate the database and serve the API under /v1."""
     import uvicorn
 
-    from .core import useragent
-
     settings, db = _open(data_dir, database_url)
     key = project_service.bootstrap(db)
     db.dispose()
@@ -72,7 +70,6 @@ def serve(host: str, port: int, workers: int, data_dir: str, database_url: str |
     os.environ["NIB_DATA_DIR"] = str(settings.data_dir.resolve())
     if database_url:
         os.environ["NIB_DATABASE_URL"] = database_url
-    useragent.warm_up()
     uvicorn.run(
         "nib.app:create_app",
         factory=True,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import audit, auth
+from . import audit, auth, useragent
 from .config import Settings
 from .db import Database
 from .errors import AppwriteError
@@ -202,6 +203,8 @@ class Api:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                # The device detector's data takes seconds to load: do it beside serving.
+                threading.Thread(target=useragent.warm_up, name="ua-warm-up", daemon=True).start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.db.dispose()
