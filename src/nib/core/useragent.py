@@ -33,11 +33,11 @@ from typing import Any
 
 from device_detector import DeviceDetector
 from device_detector.parser import (
-    MediaPlayer,
     PIM,
     Browser,
     FeedReader,
     Library,
+    MediaPlayer,
     MobileApp,
 )
 from device_detector.parser.client.browser import Engine

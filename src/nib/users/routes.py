@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from ..core import passwords
-from ..core.auth import encode_session
 from ..core import validators as v
+from ..core.auth import encode_session
 from ..core.errors import AppwriteError
 from ..core.http import Context, Param, Router, optional
 from ..core.query import ListSpec, parse_queries
 from ..core.useragent import parse_user_agent
-from . import models, service
+from . import activity, mfa, models, service, sessions, targets
 
 router = Router()
 
@@ -129,11 +129,11 @@ def list_users(ctx: Context, queries, search: str) -> dict:
     return models.listing("users", total, [models.user(row, owned) for row, owned in found])
 
 
-@router.get("/v1/users/identities", scope=READ, params=[_queries(service.IDENTITY_LIST), SEARCH])
+@router.get("/v1/users/identities", scope=READ, params=[_queries(activity.IDENTITY_LIST), SEARCH])
 def list_identities(ctx: Context, queries, search: str) -> dict:
     if search:
         raise AppwriteError("general_query_invalid", "Searching is not supported on identities.")
-    total, rows = service.list_identities(ctx.db, project_id=ctx.project_id, queries=queries)
+    total, rows = activity.list_identities(ctx.db, project_id=ctx.project_id, queries=queries)
     return models.listing("identities", total, [models.identity(r) for r in rows])
 
 
@@ -144,7 +144,7 @@ def list_identities(ctx: Context, queries, search: str) -> dict:
     audit=("identity.delete", "identity/{identityId}"),
 )
 def delete_identity(ctx: Context, identityId: str) -> None:
-    service.delete_identity(ctx.db, project_id=ctx.project_id, identity_id=identityId)
+    activity.delete_identity(ctx.db, project_id=ctx.project_id, identity_id=identityId)
 
 
 @router.get("/v1/users/{userId}", scope=READ, params=[USER_ID])
@@ -234,13 +234,13 @@ def update_prefs(ctx: Context, userId: str, prefs: dict) -> dict:
 
 @router.get("/v1/users/{userId}/mfa/factors", scope=READ, params=[USER_ID])
 def mfa_factors(ctx: Context, userId: str) -> dict:
-    factors = service.mfa_factors(ctx.db, project_id=ctx.project_id, user_id=userId)
+    factors = mfa.mfa_factors(ctx.db, project_id=ctx.project_id, user_id=userId)
     return models.mfa_factors(**factors)
 
 
 @router.get("/v1/users/{userId}/mfa/recovery-codes", scope=READ, params=[USER_ID])
 def get_recovery_codes(ctx: Context, userId: str) -> dict:
-    return {"recoveryCodes": service.get_recovery_codes(ctx.db, project_id=ctx.project_id, user_id=userId)}
+    return {"recoveryCodes": mfa.get_recovery_codes(ctx.db, project_id=ctx.project_id, user_id=userId)}
 
 
 # Appwrite 1.5 documents 201 here but sends 200; we follow the running server.
@@ -248,14 +248,14 @@ def get_recovery_codes(ctx: Context, userId: str) -> dict:
     "/v1/users/{userId}/mfa/recovery-codes", scope=WRITE, params=[USER_ID], audit=("user.update", "user/{userId}")
 )
 def create_recovery_codes(ctx: Context, userId: str) -> dict:
-    return {"recoveryCodes": service.create_recovery_codes(ctx.db, project_id=ctx.project_id, user_id=userId)}
+    return {"recoveryCodes": mfa.create_recovery_codes(ctx.db, project_id=ctx.project_id, user_id=userId)}
 
 
 @router.put(
     "/v1/users/{userId}/mfa/recovery-codes", scope=WRITE, params=[USER_ID], audit=("user.update", "user/{userId}")
 )
 def regenerate_recovery_codes(ctx: Context, userId: str) -> dict:
-    return {"recoveryCodes": service.regenerate_recovery_codes(ctx.db, project_id=ctx.project_id, user_id=userId)}
+    return {"recoveryCodes": mfa.regenerate_recovery_codes(ctx.db, project_id=ctx.project_id, user_id=userId)}
 
 
 @router.delete(
@@ -265,7 +265,7 @@ def regenerate_recovery_codes(ctx: Context, userId: str) -> dict:
     audit=("user.update", "user/{userId}"),
 )
 def delete_authenticator(ctx: Context, userId: str, type: str) -> None:
-    service.delete_authenticator(ctx.db, project_id=ctx.project_id, user_id=userId, type=type)
+    mfa.delete_authenticator(ctx.db, project_id=ctx.project_id, user_id=userId, type=type)
 
 
 # -- sessions and tokens ------------------------------------------------------------------------
@@ -273,7 +273,7 @@ def delete_authenticator(ctx: Context, userId: str, type: str) -> None:
 
 @router.get("/v1/users/{userId}/sessions", scope=READ, params=[USER_ID])
 def list_sessions(ctx: Context, userId: str) -> dict:
-    rows = service.list_sessions(ctx.db, project_id=ctx.project_id, user_id=userId)
+    rows = sessions.list_sessions(ctx.db, project_id=ctx.project_id, user_id=userId)
     return models.listing("sessions", len(rows), [models.session(r) for r in rows])
 
 
@@ -285,7 +285,7 @@ def list_sessions(ctx: Context, userId: str) -> dict:
     audit=("session.create", "user/{userId}"),
 )
 def create_session(ctx: Context, userId: str) -> dict:
-    row, secret = service.create_session(
+    row, secret = sessions.create_session(
         ctx.db,
         project_id=ctx.project_id,
         user_id=userId,
@@ -303,7 +303,7 @@ def create_session(ctx: Context, userId: str) -> dict:
     "/v1/users/{userId}/sessions", scope=WRITE, params=[USER_ID], audit=("session.delete", "user/{userId}")
 )
 def delete_sessions(ctx: Context, userId: str) -> None:
-    service.delete_sessions(ctx.db, project_id=ctx.project_id, user_id=userId)
+    sessions.delete_sessions(ctx.db, project_id=ctx.project_id, user_id=userId)
 
 
 @router.delete(
@@ -313,7 +313,7 @@ def delete_sessions(ctx: Context, userId: str) -> None:
     audit=("session.delete", "user/{userId}"),
 )
 def delete_session(ctx: Context, userId: str, sessionId: str) -> None:
-    service.delete_session(ctx.db, project_id=ctx.project_id, user_id=userId, session_id=sessionId)
+    sessions.delete_session(ctx.db, project_id=ctx.project_id, user_id=userId, session_id=sessionId)
 
 
 @router.post(
@@ -328,7 +328,7 @@ def delete_session(ctx: Context, userId: str, sessionId: str) -> None:
     audit=("tokens.create", "user/{userId}"),
 )
 def create_token(ctx: Context, userId: str, length: int, expire: int) -> dict:
-    row, secret = service.create_token(
+    row, secret = sessions.create_token(
         ctx.db,
         project_id=ctx.project_id,
         user_id=userId,
@@ -344,18 +344,18 @@ def create_token(ctx: Context, userId: str, length: int, expire: int) -> dict:
 
 
 @router.get(
-    "/v1/users/{userId}/memberships", scope=READ, params=[USER_ID, _queries(service.MEMBERSHIP_LIST), SEARCH]
+    "/v1/users/{userId}/memberships", scope=READ, params=[USER_ID, _queries(activity.MEMBERSHIP_LIST), SEARCH]
 )
 def list_memberships(ctx: Context, userId: str, queries, search: str) -> dict:
-    total, rows = service.list_memberships(
+    total, rows = activity.list_memberships(
         ctx.db, project_id=ctx.project_id, user_id=userId, queries=queries, search=search or None
     )
     return models.listing("memberships", total, [models.membership(r) for r in rows])
 
 
-@router.get("/v1/users/{userId}/logs", scope=READ, params=[USER_ID, _queries(service.LOG_LIST)])
+@router.get("/v1/users/{userId}/logs", scope=READ, params=[USER_ID, _queries(activity.LOG_LIST)])
 def list_logs(ctx: Context, userId: str, queries) -> dict:
-    total, rows = service.list_logs(ctx.db, project_id=ctx.project_id, user_id=userId, queries=queries)
+    total, rows = activity.list_logs(ctx.db, project_id=ctx.project_id, user_id=userId, queries=queries)
     return models.listing("logs", total, [models.log(r) for r in rows])
 
 
@@ -376,9 +376,9 @@ def _identifier(provider_type: str, identifier: str) -> str:
     return identifier
 
 
-@router.get("/v1/users/{userId}/targets", scope="targets.read", params=[USER_ID, _queries(service.TARGET_LIST)])
+@router.get("/v1/users/{userId}/targets", scope="targets.read", params=[USER_ID, _queries(targets.TARGET_LIST)])
 def list_targets(ctx: Context, userId: str, queries) -> dict:
-    total, rows = service.list_targets(ctx.db, project_id=ctx.project_id, user_id=userId, queries=queries)
+    total, rows = targets.list_targets(ctx.db, project_id=ctx.project_id, user_id=userId, queries=queries)
     return models.listing("targets", total, [models.target(r) for r in rows])
 
 
@@ -397,7 +397,7 @@ def list_targets(ctx: Context, userId: str, queries) -> dict:
     audit=("target.create", "target/{id}"),
 )
 def create_target(ctx: Context, userId: str, targetId: str, providerType: str, identifier: str, providerId, name) -> dict:
-    row = service.create_target(
+    row = targets.create_target(
         ctx.db,
         project_id=ctx.project_id,
         user_id=userId,
@@ -412,7 +412,7 @@ def create_target(ctx: Context, userId: str, targetId: str, providerType: str, i
 
 @router.get("/v1/users/{userId}/targets/{targetId}", scope="targets.read", params=[USER_ID, TARGET_ID])
 def get_target(ctx: Context, userId: str, targetId: str) -> dict:
-    return models.target(service.get_target(ctx.db, project_id=ctx.project_id, user_id=userId, target_id=targetId))
+    return models.target(targets.get_target(ctx.db, project_id=ctx.project_id, user_id=userId, target_id=targetId))
 
 
 @router.patch(
@@ -427,7 +427,7 @@ def update_target(ctx: Context, userId: str, targetId: str, identifier, provider
         for column, value in (("identifier", identifier), ("provider_id", providerId), ("name", name))
         if value is not None
     }
-    row = service.update_target(
+    row = targets.update_target(
         ctx.db,
         project_id=ctx.project_id,
         user_id=userId,
@@ -445,4 +445,4 @@ def update_target(ctx: Context, userId: str, targetId: str, identifier, provider
     audit=("target.delete", "target/{targetId}"),
 )
 def delete_target(ctx: Context, userId: str, targetId: str) -> None:
-    service.delete_target(ctx.db, project_id=ctx.project_id, user_id=userId, target_id=targetId)
+    targets.delete_target(ctx.db, project_id=ctx.project_id, user_id=userId, target_id=targetId)

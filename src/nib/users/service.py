@@ -17,7 +17,6 @@ from sqlalchemy.exc import IntegrityError
 from ..core import dates, passwords, search
 from ..core.db import Database
 from ..core.db.schema import (
-    audit_logs,
     authenticators,
     identities,
     memberships,
@@ -28,19 +27,19 @@ from ..core.db.schema import (
     users,
 )
 from ..core.errors import AppwriteError
-from ..core.ids import new_secret, secret_hash, unique_id
+from ..core.ids import unique_id
 from ..core.query import Attribute, ListSpec, ParsedQueries, list_rows
 
 Row = Mapping[str, Any]
 
-_STRING, _BOOL, _DATE = "string", "boolean", "datetime"
+STRING, BOOL, DATE = "string", "boolean", "datetime"
+ARGON2 = "argon2"
 
-
-def _common(table: sa.Table) -> dict[str, Attribute]:
+def standard_attributes(table: sa.Table) -> dict[str, Attribute]:
     return {
-        "$id": Attribute(table.c.id, _STRING),
-        "$createdAt": Attribute(table.c.created_at, _DATE),
-        "$updatedAt": Attribute(table.c.updated_at, _DATE),
+        "$id": Attribute(table.c.id, STRING),
+        "$createdAt": Attribute(table.c.created_at, DATE),
+        "$updatedAt": Attribute(table.c.updated_at, DATE),
     }
 
 
@@ -48,65 +47,24 @@ USER_LIST = ListSpec(
     entity="User",
     table=users,
     attributes={
-        **_common(users),
-        "name": Attribute(users.c.name, _STRING),
-        "email": Attribute(users.c.email, _STRING),
-        "phone": Attribute(users.c.phone, _STRING),
-        "status": Attribute(users.c.status, _BOOL),
-        "emailVerification": Attribute(users.c.email_verification, _BOOL),
-        "phoneVerification": Attribute(users.c.phone_verification, _BOOL),
-        "passwordUpdate": Attribute(users.c.password_update, _DATE),
-        "registration": Attribute(users.c.registration, _DATE),
+        **standard_attributes(users),
+        "name": Attribute(users.c.name, STRING),
+        "email": Attribute(users.c.email, STRING),
+        "phone": Attribute(users.c.phone, STRING),
+        "status": Attribute(users.c.status, BOOL),
+        "emailVerification": Attribute(users.c.email_verification, BOOL),
+        "phoneVerification": Attribute(users.c.phone_verification, BOOL),
+        "passwordUpdate": Attribute(users.c.password_update, DATE),
+        "registration": Attribute(users.c.registration, DATE),
         "labels": Attribute(users.c.labels, "string[]"),
-        "accessedAt": Attribute(users.c.accessed_at, _DATE),
+        "accessedAt": Attribute(users.c.accessed_at, DATE),
     },
 )
-TARGET_LIST = ListSpec(
-    entity="Target",
-    table=targets,
-    attributes={
-        **_common(targets),
-        "userId": Attribute(targets.c.user_id, _STRING),
-        "providerId": Attribute(targets.c.provider_id, _STRING),
-        "identifier": Attribute(targets.c.identifier, _STRING),
-        "providerType": Attribute(targets.c.provider_type, _STRING),
-    },
-)
-IDENTITY_LIST = ListSpec(
-    entity="User",
-    table=identities,
-    attributes={
-        **_common(identities),
-        "userId": Attribute(identities.c.user_id, _STRING),
-        "provider": Attribute(identities.c.provider, _STRING),
-        "providerUid": Attribute(identities.c.provider_uid, _STRING),
-        "providerEmail": Attribute(identities.c.provider_email, _STRING),
-        "providerAccessTokenExpiry": Attribute(identities.c.provider_access_token_expiry, _DATE),
-    },
-)
-LOG_LIST = ListSpec(entity="Log", table=audit_logs, attributes={}, methods=frozenset({"limit", "offset"}), default_limit=5000)
-MEMBERSHIP_LIST = ListSpec(
-    entity="Membership",
-    table=memberships,
-    attributes={
-        **_common(memberships),
-        "userId": Attribute(memberships.c.user_id, _STRING),
-        "teamId": Attribute(memberships.c.team_id, _STRING),
-        "invited": Attribute(memberships.c.invited, _DATE),
-        "joined": Attribute(memberships.c.joined, _DATE),
-        "confirm": Attribute(memberships.c.confirm, _BOOL),
-        "roles": Attribute(memberships.c.roles, "string[]"),
-    },
-)
-
-ARGON2 = "argon2"
-
-
 # ---------------------------------------------------------------------------------------------
 # Reading
 
 
-def _user_row(conn: Connection, project_id: str, user_id: str) -> Row:
+def user_row(conn: Connection, project_id: str, user_id: str) -> Row:
     row = conn.execute(sa.select(users).where(users.c.project_id == project_id, users.c.id == user_id)).mappings().first()
     if row is None:
         raise AppwriteError("user_not_found")
@@ -129,7 +87,7 @@ def _targets_of(conn: Connection, project_id: str, user_ids: list[str]) -> dict[
 def get_user(db: Database, *, project_id: str, user_id: str) -> tuple[Row, list[Row]]:
     """The user and its targets."""
     with db.read() as conn:
-        row = _user_row(conn, project_id, user_id)
+        row = user_row(conn, project_id, user_id)
         return row, _targets_of(conn, project_id, [user_id])[user_id]
 
 
@@ -249,9 +207,9 @@ def _add_auto_target(conn: Connection, project_id: str, user_id: str, provider_t
 # Updating
 
 
-def _update(conn: Connection, project_id: str, user_id: str, values: dict) -> None:
+def update_columns(conn: Connection, project_id: str, user_id: str, values: dict) -> None:
     """Apply column changes, recomputing the search text when a searchable field moves."""
-    current = _user_row(conn, project_id, user_id)
+    current = user_row(conn, project_id, user_id)
     merged = {**current, **values}
     values = {
         **values,
@@ -264,17 +222,17 @@ def _update(conn: Connection, project_id: str, user_id: str, values: dict) -> No
 def update_user(db: Database, *, project_id: str, user_id: str, **values: Any) -> tuple[Row, list[Row]]:
     """Set plain columns (name, status, labels, email_verification, phone_verification, mfa)."""
     with db.write() as conn:
-        _update(conn, project_id, user_id, values)
+        update_columns(conn, project_id, user_id, values)
     return get_user(db, project_id=project_id, user_id=user_id)
 
 
 def update_password(db: Database, *, project_id: str, user_id: str, password: str) -> tuple[Row, list[Row]]:
     """``""`` clears the password (no more password logins); otherwise store argon2id."""
     with db.read() as conn:
-        _user_row(conn, project_id, user_id)
+        user_row(conn, project_id, user_id)
     stored = passwords.hash_password(password) if password else ""
     with db.write() as conn:
-        _update(
+        update_columns(
             conn,
             project_id,
             user_id,
@@ -296,7 +254,7 @@ def _replace_contact(
     now = dates.now()
     try:
         with db.write() as conn:
-            current = _user_row(conn, project_id, user_id)
+            current = user_row(conn, project_id, user_id)
             if value:
                 if column == "email":
                     taken = conn.execute(
@@ -319,7 +277,7 @@ def _replace_contact(
                     sa.select(targets.c.seq).where(targets.c.project_id == project_id, targets.c.identifier == value)
                 ).first():
                     raise AppwriteError("user_target_already_exists")
-            _update(conn, project_id, user_id, {column: value or None, verification: False})
+            update_columns(conn, project_id, user_id, {column: value or None, verification: False})
             own_target = sa.and_(
                 targets.c.project_id == project_id,
                 targets.c.user_id == user_id,
@@ -353,12 +311,12 @@ def update_phone(db: Database, *, project_id: str, user_id: str, phone: str) -> 
 
 def get_prefs(db: Database, *, project_id: str, user_id: str) -> dict:
     with db.read() as conn:
-        return _user_row(conn, project_id, user_id)["prefs"] or {}
+        return user_row(conn, project_id, user_id)["prefs"] or {}
 
 
 def update_prefs(db: Database, *, project_id: str, user_id: str, prefs: dict) -> dict:
     with db.write() as conn:
-        _update(conn, project_id, user_id, {"prefs": prefs})
+        update_columns(conn, project_id, user_id, {"prefs": prefs})
     return prefs
 
 
@@ -369,7 +327,7 @@ def update_prefs(db: Database, *, project_id: str, user_id: str, prefs: dict) ->
 def delete_user(db: Database, *, project_id: str, user_id: str) -> None:
     """Remove the user and everything it owns in one transaction; team totals follow."""
     with db.write() as conn:
-        _user_row(conn, project_id, user_id)
+        user_row(conn, project_id, user_id)
         confirmed = conn.execute(
             sa.select(memberships.c.team_id).where(
                 memberships.c.project_id == project_id,
@@ -386,356 +344,3 @@ def delete_user(db: Database, *, project_id: str, user_id: str) -> None:
         for table in (sessions, tokens, targets, identities, authenticators, memberships):
             conn.execute(table.delete().where(table.c.project_id == project_id, table.c.user_id == user_id))
         conn.execute(users.delete().where(users.c.project_id == project_id, users.c.id == user_id))
-
-
-# ---------------------------------------------------------------------------------------------
-# Sessions and tokens
-
-
-def list_sessions(db: Database, *, project_id: str, user_id: str) -> list[Row]:
-    with db.read() as conn:
-        _user_row(conn, project_id, user_id)
-        statement = (
-            sa.select(sessions)
-            .where(sessions.c.project_id == project_id, sessions.c.user_id == user_id)
-            .order_by(sessions.c.seq)
-        )
-        return list(conn.execute(statement).mappings())
-
-
-def create_session(
-    db: Database,
-    *,
-    project_id: str,
-    user_id: str,
-    provider: str,
-    factors: list[str],
-    duration: int,
-    ip: str,
-    client: dict,
-    provider_uid: str = "",
-) -> tuple[Row, str]:
-    """A session and its raw secret (stored only as a SHA-256 digest)."""
-    secret = new_secret(256)
-    now = dates.now()
-    row = {
-        "project_id": project_id,
-        "id": unique_id(),
-        "created_at": now,
-        "updated_at": now,
-        "user_id": user_id,
-        "secret_hash": secret_hash(secret),
-        "expire": dates.later(duration),
-        "provider": provider,
-        "provider_uid": provider_uid,
-        "provider_access_token": "",
-        "provider_access_token_expiry": None,
-        "provider_refresh_token": "",
-        "ip": ip,
-        "client": client,
-        "factors": factors,
-        "mfa_updated_at": None,
-    }
-    with db.write() as conn:
-        _user_row(conn, project_id, user_id)
-        conn.execute(sessions.insert().values(row))
-    return row, secret
-
-
-def delete_sessions(db: Database, *, project_id: str, user_id: str) -> None:
-    with db.write() as conn:
-        _user_row(conn, project_id, user_id)
-        conn.execute(sessions.delete().where(sessions.c.project_id == project_id, sessions.c.user_id == user_id))
-
-
-def delete_session(db: Database, *, project_id: str, user_id: str, session_id: str) -> None:
-    """Only the user's own session (as newer Appwrite): another user's session is not found."""
-    with db.write() as conn:
-        _user_row(conn, project_id, user_id)
-        deleted = conn.execute(
-            sessions.delete().where(
-                sessions.c.project_id == project_id, sessions.c.user_id == user_id, sessions.c.id == session_id
-            )
-        )
-        if deleted.rowcount == 0:
-            raise AppwriteError("user_session_not_found")
-
-
-def create_token(
-    db: Database, *, project_id: str, user_id: str, length: int, expire: int, ip: str, user_agent: str
-) -> tuple[Row, str]:
-    """A generic token, exchangeable once for a session (POST /account/sessions/token)."""
-    secret = new_secret(length)
-    now = dates.now()
-    row = {
-        "project_id": project_id,
-        "id": unique_id(),
-        "created_at": now,
-        "updated_at": now,
-        "user_id": user_id,
-        "type": "generic",
-        "secret_hash": secret_hash(secret),
-        "expire": dates.later(expire),
-        "phrase": "",
-        "ip": ip,
-        "user_agent": user_agent,
-    }
-    with db.write() as conn:
-        _user_row(conn, project_id, user_id)
-        conn.execute(tokens.insert().values(row))
-    return row, secret
-
-
-# ---------------------------------------------------------------------------------------------
-# MFA
-
-
-def mfa_factors(db: Database, *, project_id: str, user_id: str) -> dict[str, bool]:
-    with db.read() as conn:
-        row = _user_row(conn, project_id, user_id)
-        totp = conn.execute(
-            sa.select(authenticators.c.seq).where(
-                authenticators.c.project_id == project_id,
-                authenticators.c.user_id == user_id,
-                authenticators.c.type == "totp",
-                authenticators.c.verified.is_(True),
-            )
-        ).first()
-    return {
-        "totp": totp is not None,
-        "email": bool(row["email"]) and row["email_verification"],
-        "phone": bool(row["phone"]) and row["phone_verification"],
-        "recovery_code": bool(row["mfa_recovery_codes"]),
-    }
-
-
-def _new_recovery_codes() -> list[str]:
-    return [new_secret(10) for _ in range(6)]
-
-
-def get_recovery_codes(db: Database, *, project_id: str, user_id: str) -> list[str]:
-    with db.read() as conn:
-        codes = _user_row(conn, project_id, user_id)["mfa_recovery_codes"]
-    if not codes:
-        raise AppwriteError("user_recovery_codes_not_found")
-    return codes
-
-
-def create_recovery_codes(db: Database, *, project_id: str, user_id: str) -> list[str]:
-    codes = _new_recovery_codes()
-    with db.write() as conn:
-        if _user_row(conn, project_id, user_id)["mfa_recovery_codes"]:
-            raise AppwriteError("user_recovery_codes_already_exists")
-        _update(conn, project_id, user_id, {"mfa_recovery_codes": codes})
-    return codes
-
-
-def regenerate_recovery_codes(db: Database, *, project_id: str, user_id: str) -> list[str]:
-    codes = _new_recovery_codes()
-    with db.write() as conn:
-        if not _user_row(conn, project_id, user_id)["mfa_recovery_codes"]:
-            raise AppwriteError("user_recovery_codes_not_found")
-        _update(conn, project_id, user_id, {"mfa_recovery_codes": codes})
-    return codes
-
-
-def delete_authenticator(db: Database, *, project_id: str, user_id: str, type: str) -> None:
-    with db.write() as conn:
-        _user_row(conn, project_id, user_id)
-        deleted = conn.execute(
-            authenticators.delete().where(
-                authenticators.c.project_id == project_id,
-                authenticators.c.user_id == user_id,
-                authenticators.c.type == type,
-            )
-        )
-        if deleted.rowcount == 0:
-            raise AppwriteError("user_authenticator_not_found")
-
-
-# ---------------------------------------------------------------------------------------------
-# Memberships and logs
-
-
-def list_memberships(
-    db: Database, *, project_id: str, user_id: str, queries: ParsedQueries, search: str | None
-) -> tuple[int, list[Row]]:
-    """The user's memberships joined with team name and user details."""
-    with db.read() as conn:
-        user = _user_row(conn, project_id, user_id)
-        total, rows = list_rows(
-            conn,
-            MEMBERSHIP_LIST,
-            where=sa.and_(memberships.c.project_id == project_id, memberships.c.user_id == user_id),
-            queries=queries,
-            search=search,
-        )
-        team_ids = [r.team_id for r in rows]
-        names = dict(
-            conn.execute(
-                sa.select(teams.c.id, teams.c.name).where(teams.c.project_id == project_id, teams.c.id.in_(team_ids))
-            ).all()
-        )
-    enriched = [
-        {
-            **r._mapping,
-            "user_name": user["name"],
-            "user_email": user["email"],
-            "user_phone": user["phone"],
-            "user_accessed_at": user["accessed_at"],
-            "team_name": names.get(r.team_id, ""),
-        }
-        for r in rows
-    ]
-    return total, enriched
-
-
-def list_logs(db: Database, *, project_id: str, user_id: str, queries: ParsedQueries) -> tuple[int, list[Row]]:
-    """Audit entries whose actor is this user, newest first."""
-    with db.read() as conn:
-        _user_row(conn, project_id, user_id)
-        where = sa.and_(audit_logs.c.project_id == project_id, audit_logs.c.user_id == user_id)
-        total = conn.execute(sa.select(sa.func.count()).select_from(audit_logs).where(where)).scalar_one()
-        statement = (
-            sa.select(audit_logs)
-            .where(where)
-            .order_by(audit_logs.c.seq.desc())
-            .limit(queries.limit)
-            .offset(queries.offset)
-        )
-        return total, list(conn.execute(statement).mappings())
-
-
-# ---------------------------------------------------------------------------------------------
-# Targets
-
-
-def _target_row(conn: Connection, project_id: str, user_id: str, target_id: str) -> Row:
-    row = conn.execute(
-        sa.select(targets).where(
-            targets.c.project_id == project_id, targets.c.user_id == user_id, targets.c.id == target_id
-        )
-    ).mappings().first()
-    if row is None:
-        raise AppwriteError("user_target_not_found")
-    return row
-
-
-def list_targets(db: Database, *, project_id: str, user_id: str, queries: ParsedQueries) -> tuple[int, list[Row]]:
-    with db.read() as conn:
-        _user_row(conn, project_id, user_id)
-        total, rows = list_rows(
-            conn,
-            TARGET_LIST,
-            where=sa.and_(targets.c.project_id == project_id, targets.c.user_id == user_id),
-            queries=queries,
-        )
-        return total, [r._mapping for r in rows]
-
-
-def get_target(db: Database, *, project_id: str, user_id: str, target_id: str) -> Row:
-    with db.read() as conn:
-        _user_row(conn, project_id, user_id)
-        return _target_row(conn, project_id, user_id, target_id)
-
-
-def create_target(
-    db: Database,
-    *,
-    project_id: str,
-    user_id: str,
-    target_id: str,
-    provider_type: str,
-    identifier: str,
-    provider_id: str | None,
-    name: str | None,
-) -> Row:
-    """A messaging target; messaging providers do not exist in nib, so ``providerId`` is kept as given."""
-    target_id = unique_id() if target_id == "unique()" else target_id
-    now = dates.now()
-    try:
-        with db.write() as conn:
-            _user_row(conn, project_id, user_id)
-            clash = conn.execute(
-                sa.select(targets.c.seq).where(
-                    targets.c.project_id == project_id,
-                    sa.or_(targets.c.id == target_id, targets.c.identifier == identifier),
-                )
-            ).first()
-            if clash:
-                raise AppwriteError("user_target_already_exists")
-            conn.execute(
-                targets.insert().values(
-                    project_id=project_id,
-                    id=target_id,
-                    created_at=now,
-                    updated_at=now,
-                    user_id=user_id,
-                    name=name or "",
-                    provider_id=provider_id,
-                    provider_type=provider_type,
-                    identifier=identifier,
-                    expired=False,
-                )
-            )
-    except IntegrityError:
-        raise AppwriteError("user_target_already_exists") from None
-    return get_target(db, project_id=project_id, user_id=user_id, target_id=target_id)
-
-
-def update_target(
-    db: Database, *, project_id: str, user_id: str, target_id: str, changes: dict[str, Any], validate_identifier
-) -> Row:
-    """Change identifier / providerId / name; the identifier is re-validated for the target's type."""
-    try:
-        with db.write() as conn:
-            _user_row(conn, project_id, user_id)
-            current = _target_row(conn, project_id, user_id, target_id)
-            if "identifier" in changes:
-                changes["identifier"] = validate_identifier(current["provider_type"], changes["identifier"])
-                clash = conn.execute(
-                    sa.select(targets.c.seq).where(
-                        targets.c.project_id == project_id,
-                        targets.c.identifier == changes["identifier"],
-                        targets.c.id != target_id,
-                    )
-                ).first()
-                if clash:
-                    raise AppwriteError("user_target_already_exists")
-            if changes:
-                conn.execute(
-                    targets.update()
-                    .where(targets.c.project_id == project_id, targets.c.id == target_id)
-                    .values(**changes, updated_at=dates.now())
-                )
-    except IntegrityError:
-        raise AppwriteError("user_target_already_exists") from None
-    return get_target(db, project_id=project_id, user_id=user_id, target_id=target_id)
-
-
-def delete_target(db: Database, *, project_id: str, user_id: str, target_id: str) -> None:
-    with db.write() as conn:
-        _user_row(conn, project_id, user_id)
-        _target_row(conn, project_id, user_id, target_id)
-        conn.execute(targets.delete().where(targets.c.project_id == project_id, targets.c.id == target_id))
-
-
-# ---------------------------------------------------------------------------------------------
-# Identities
-
-
-def list_identities(
-    db: Database, *, project_id: str, queries: ParsedQueries
-) -> tuple[int, list[Row]]:
-    with db.read() as conn:
-        total, rows = list_rows(conn, IDENTITY_LIST, where=identities.c.project_id == project_id, queries=queries)
-        return total, [r._mapping for r in rows]
-
-
-def delete_identity(db: Database, *, project_id: str, identity_id: str) -> None:
-    with db.write() as conn:
-        deleted = conn.execute(
-            identities.delete().where(identities.c.project_id == project_id, identities.c.id == identity_id)
-        )
-        if deleted.rowcount == 0:
-            raise AppwriteError("user_identity_not_found")

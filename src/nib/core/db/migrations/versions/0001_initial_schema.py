@@ -4,8 +4,9 @@ Revision ID: 0001
 Revises: 
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
+
 from nib.core.db.types import JSONValue, UTCDateTime
 from nib.core.search import fts_ddl
 

@@ -1,0 +1,110 @@
+"""What a user belongs to and did: memberships, audit logs, OAuth identities."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from ..core.db import Database
+from ..core.db.schema import audit_logs, identities, memberships, teams
+from ..core.errors import AppwriteError
+from ..core.query import Attribute, ListSpec, ParsedQueries, list_rows
+from .service import BOOL, DATE, STRING, Row, standard_attributes, user_row
+
+IDENTITY_LIST = ListSpec(
+    entity="User",
+    table=identities,
+    attributes={
+        **standard_attributes(identities),
+        "userId": Attribute(identities.c.user_id, STRING),
+        "provider": Attribute(identities.c.provider, STRING),
+        "providerUid": Attribute(identities.c.provider_uid, STRING),
+        "providerEmail": Attribute(identities.c.provider_email, STRING),
+        "providerAccessTokenExpiry": Attribute(identities.c.provider_access_token_expiry, DATE),
+    },
+)
+LOG_LIST = ListSpec(entity="Log", table=audit_logs, attributes={}, methods=frozenset({"limit", "offset"}), default_limit=5000)
+MEMBERSHIP_LIST = ListSpec(
+    entity="Membership",
+    table=memberships,
+    attributes={
+        **standard_attributes(memberships),
+        "userId": Attribute(memberships.c.user_id, STRING),
+        "teamId": Attribute(memberships.c.team_id, STRING),
+        "invited": Attribute(memberships.c.invited, DATE),
+        "joined": Attribute(memberships.c.joined, DATE),
+        "confirm": Attribute(memberships.c.confirm, BOOL),
+        "roles": Attribute(memberships.c.roles, "string[]"),
+    },
+)
+
+ARGON2 = "argon2"
+
+
+
+def list_memberships(
+    db: Database, *, project_id: str, user_id: str, queries: ParsedQueries, search: str | None
+) -> tuple[int, list[Row]]:
+    """The user's memberships joined with team name and user details."""
+    with db.read() as conn:
+        user = user_row(conn, project_id, user_id)
+        total, rows = list_rows(
+            conn,
+            MEMBERSHIP_LIST,
+            where=sa.and_(memberships.c.project_id == project_id, memberships.c.user_id == user_id),
+            queries=queries,
+            search=search,
+        )
+        team_ids = [r.team_id for r in rows]
+        names = dict(
+            conn.execute(
+                sa.select(teams.c.id, teams.c.name).where(teams.c.project_id == project_id, teams.c.id.in_(team_ids))
+            ).all()
+        )
+    enriched = [
+        {
+            **r._mapping,
+            "user_name": user["name"],
+            "user_email": user["email"],
+            "user_phone": user["phone"],
+            "user_accessed_at": user["accessed_at"],
+            "team_name": names.get(r.team_id, ""),
+        }
+        for r in rows
+    ]
+    return total, enriched
+
+
+def list_logs(db: Database, *, project_id: str, user_id: str, queries: ParsedQueries) -> tuple[int, list[Row]]:
+    """Audit entries whose actor is this user, newest first."""
+    with db.read() as conn:
+        user_row(conn, project_id, user_id)
+        where = sa.and_(audit_logs.c.project_id == project_id, audit_logs.c.user_id == user_id)
+        total = conn.execute(sa.select(sa.func.count()).select_from(audit_logs).where(where)).scalar_one()
+        statement = (
+            sa.select(audit_logs)
+            .where(where)
+            .order_by(audit_logs.c.seq.desc())
+            .limit(queries.limit)
+            .offset(queries.offset)
+        )
+        return total, list(conn.execute(statement).mappings())
+
+
+
+
+
+def list_identities(
+    db: Database, *, project_id: str, queries: ParsedQueries
+) -> tuple[int, list[Row]]:
+    with db.read() as conn:
+        total, rows = list_rows(conn, IDENTITY_LIST, where=identities.c.project_id == project_id, queries=queries)
+        return total, [r._mapping for r in rows]
+
+
+def delete_identity(db: Database, *, project_id: str, identity_id: str) -> None:
+    with db.write() as conn:
+        deleted = conn.execute(
+            identities.delete().where(identities.c.project_id == project_id, identities.c.id == identity_id)
+        )
+        if deleted.rowcount == 0:
+            raise AppwriteError("user_identity_not_found")

@@ -1,0 +1,106 @@
+"""Sessions and tokens a server creates for a user; secrets are stored as SHA-256 digests."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from ..core import dates
+from ..core.db import Database
+from ..core.db.schema import sessions, tokens
+from ..core.errors import AppwriteError
+from ..core.ids import new_secret, secret_hash, unique_id
+from .service import Row, user_row
+
+
+def list_sessions(db: Database, *, project_id: str, user_id: str) -> list[Row]:
+    with db.read() as conn:
+        user_row(conn, project_id, user_id)
+        statement = (
+            sa.select(sessions)
+            .where(sessions.c.project_id == project_id, sessions.c.user_id == user_id)
+            .order_by(sessions.c.seq)
+        )
+        return list(conn.execute(statement).mappings())
+
+
+def create_session(
+    db: Database,
+    *,
+    project_id: str,
+    user_id: str,
+    provider: str,
+    factors: list[str],
+    duration: int,
+    ip: str,
+    client: dict,
+    provider_uid: str = "",
+) -> tuple[Row, str]:
+    """A session and its raw secret (stored only as a SHA-256 digest)."""
+    secret = new_secret(256)
+    now = dates.now()
+    row = {
+        "project_id": project_id,
+        "id": unique_id(),
+        "created_at": now,
+        "updated_at": now,
+        "user_id": user_id,
+        "secret_hash": secret_hash(secret),
+        "expire": dates.later(duration),
+        "provider": provider,
+        "provider_uid": provider_uid,
+        "provider_access_token": "",
+        "provider_access_token_expiry": None,
+        "provider_refresh_token": "",
+        "ip": ip,
+        "client": client,
+        "factors": factors,
+        "mfa_updated_at": None,
+    }
+    with db.write() as conn:
+        user_row(conn, project_id, user_id)
+        conn.execute(sessions.insert().values(row))
+    return row, secret
+
+
+def delete_sessions(db: Database, *, project_id: str, user_id: str) -> None:
+    with db.write() as conn:
+        user_row(conn, project_id, user_id)
+        conn.execute(sessions.delete().where(sessions.c.project_id == project_id, sessions.c.user_id == user_id))
+
+
+def delete_session(db: Database, *, project_id: str, user_id: str, session_id: str) -> None:
+    """Only the user's own session (as newer Appwrite): another user's session is not found."""
+    with db.write() as conn:
+        user_row(conn, project_id, user_id)
+        deleted = conn.execute(
+            sessions.delete().where(
+                sessions.c.project_id == project_id, sessions.c.user_id == user_id, sessions.c.id == session_id
+            )
+        )
+        if deleted.rowcount == 0:
+            raise AppwriteError("user_session_not_found")
+
+
+def create_token(
+    db: Database, *, project_id: str, user_id: str, length: int, expire: int, ip: str, user_agent: str
+) -> tuple[Row, str]:
+    """A generic token, exchangeable once for a session (POST /account/sessions/token)."""
+    secret = new_secret(length)
+    now = dates.now()
+    row = {
+        "project_id": project_id,
+        "id": unique_id(),
+        "created_at": now,
+        "updated_at": now,
+        "user_id": user_id,
+        "type": "generic",
+        "secret_hash": secret_hash(secret),
+        "expire": dates.later(expire),
+        "phrase": "",
+        "ip": ip,
+        "user_agent": user_agent,
+    }
+    with db.write() as conn:
+        user_row(conn, project_id, user_id)
+        conn.execute(tokens.insert().values(row))
+    return row, secret

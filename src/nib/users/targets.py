@@ -1,0 +1,138 @@
+"""Messaging targets (email, sms, push recipients) of a user."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from ..core import dates
+from ..core.db import Database
+from ..core.db.schema import targets
+from ..core.errors import AppwriteError
+from ..core.ids import unique_id
+from ..core.query import Attribute, ListSpec, ParsedQueries, list_rows
+from .service import STRING, Row, standard_attributes, user_row
+
+TARGET_LIST = ListSpec(
+    entity="Target",
+    table=targets,
+    attributes={
+        **standard_attributes(targets),
+        "userId": Attribute(targets.c.user_id, STRING),
+        "providerId": Attribute(targets.c.provider_id, STRING),
+        "identifier": Attribute(targets.c.identifier, STRING),
+        "providerType": Attribute(targets.c.provider_type, STRING),
+    },
+)
+
+def _target_row(conn: Connection, project_id: str, user_id: str, target_id: str) -> Row:
+    row = conn.execute(
+        sa.select(targets).where(
+            targets.c.project_id == project_id, targets.c.user_id == user_id, targets.c.id == target_id
+        )
+    ).mappings().first()
+    if row is None:
+        raise AppwriteError("user_target_not_found")
+    return row
+
+
+def list_targets(db: Database, *, project_id: str, user_id: str, queries: ParsedQueries) -> tuple[int, list[Row]]:
+    with db.read() as conn:
+        user_row(conn, project_id, user_id)
+        total, rows = list_rows(
+            conn,
+            TARGET_LIST,
+            where=sa.and_(targets.c.project_id == project_id, targets.c.user_id == user_id),
+            queries=queries,
+        )
+        return total, [r._mapping for r in rows]
+
+
+def get_target(db: Database, *, project_id: str, user_id: str, target_id: str) -> Row:
+    with db.read() as conn:
+        user_row(conn, project_id, user_id)
+        return _target_row(conn, project_id, user_id, target_id)
+
+
+def create_target(
+    db: Database,
+    *,
+    project_id: str,
+    user_id: str,
+    target_id: str,
+    provider_type: str,
+    identifier: str,
+    provider_id: str | None,
+    name: str | None,
+) -> Row:
+    """A messaging target; messaging providers do not exist in nib, so ``providerId`` is kept as given."""
+    target_id = unique_id() if target_id == "unique()" else target_id
+    now = dates.now()
+    try:
+        with db.write() as conn:
+            user_row(conn, project_id, user_id)
+            clash = conn.execute(
+                sa.select(targets.c.seq).where(
+                    targets.c.project_id == project_id,
+                    sa.or_(targets.c.id == target_id, targets.c.identifier == identifier),
+                )
+            ).first()
+            if clash:
+                raise AppwriteError("user_target_already_exists")
+            conn.execute(
+                targets.insert().values(
+                    project_id=project_id,
+                    id=target_id,
+                    created_at=now,
+                    updated_at=now,
+                    user_id=user_id,
+                    name=name or "",
+                    provider_id=provider_id,
+                    provider_type=provider_type,
+                    identifier=identifier,
+                    expired=False,
+                )
+            )
+    except IntegrityError:
+        raise AppwriteError("user_target_already_exists") from None
+    return get_target(db, project_id=project_id, user_id=user_id, target_id=target_id)
+
+
+def update_target(
+    db: Database, *, project_id: str, user_id: str, target_id: str, changes: dict[str, Any], validate_identifier
+) -> Row:
+    """Change identifier / providerId / name; the identifier is re-validated for the target's type."""
+    try:
+        with db.write() as conn:
+            user_row(conn, project_id, user_id)
+            current = _target_row(conn, project_id, user_id, target_id)
+            if "identifier" in changes:
+                changes["identifier"] = validate_identifier(current["provider_type"], changes["identifier"])
+                clash = conn.execute(
+                    sa.select(targets.c.seq).where(
+                        targets.c.project_id == project_id,
+                        targets.c.identifier == changes["identifier"],
+                        targets.c.id != target_id,
+                    )
+                ).first()
+                if clash:
+                    raise AppwriteError("user_target_already_exists")
+            if changes:
+                conn.execute(
+                    targets.update()
+                    .where(targets.c.project_id == project_id, targets.c.id == target_id)
+                    .values(**changes, updated_at=dates.now())
+                )
+    except IntegrityError:
+        raise AppwriteError("user_target_already_exists") from None
+    return get_target(db, project_id=project_id, user_id=user_id, target_id=target_id)
+
+
+def delete_target(db: Database, *, project_id: str, user_id: str, target_id: str) -> None:
+    with db.write() as conn:
+        user_row(conn, project_id, user_id)
+        _target_row(conn, project_id, user_id, target_id)
+        conn.execute(targets.delete().where(targets.c.project_id == project_id, targets.c.id == target_id))
