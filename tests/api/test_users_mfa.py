@@ -7,8 +7,6 @@ import re
 import pytest
 from appwrite.enums.authenticator_type import AuthenticatorType
 from appwrite.services.users import Users
-
-from nib.core.db.schema import authenticators
 from users_support import (
     MISSING_ID,
     assert_error,
@@ -21,6 +19,8 @@ from users_support import (
     seed_authenticator,
     user_row,
 )
+
+from nib.core.db.schema import authenticators
 
 CODE = re.compile(r"^[0-9a-f]{10}$")
 NO_FACTORS = {"totp": False, "email": False, "phone": False, "recoveryCode": False}
@@ -221,7 +221,10 @@ def test_delete_authenticator_through_sdk(users, http, db, server):
 @pytest.mark.parametrize("kind", ["email", "phone", "sms", "recoveryCode"])
 def test_delete_authenticator_bad_type(http, kind):
     user = create_user(http)
-    assert_invalid(http.delete(f"/users/{user['$id']}/mfa/authenticators/{kind}"), "Invalid `type` param: Value must be one of (totp)")
+    assert_invalid(
+        http.delete(f"/users/{user['$id']}/mfa/authenticators/{kind}"),
+        "Invalid `type` param: Value must be one of (totp)",
+    )
 
 
 # -- mfa flag -------------------------------------------------------------------------------------

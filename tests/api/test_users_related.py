@@ -12,9 +12,6 @@ import pytest
 import sqlalchemy as sa
 from appwrite.query import Query
 from appwrite.services.users import Users
-
-from nib.core.db.schema import identities, memberships, teams
-from nib.core.useragent import parse_user_agent
 from users_support import (
     MISSING_ID,
     assert_error,
@@ -30,9 +27,11 @@ from users_support import (
     seed_team,
 )
 
+from nib.core.db.schema import identities, memberships, teams
+from nib.core.useragent import parse_user_agent
+
 CHROME_WINDOWS = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/70.0.3538.77 Safari/537.36"
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.77 Safari/537.36"
 )
 IDENTITY_NOT_FOUND = "The identity could not be found. Please sign in with OAuth provider to create identity first."
 
@@ -62,7 +61,9 @@ def test_list_memberships(users, http, db, server):
     bystander = create_user(http)
     team_a = seed_team(db, project, name="Arsenal", total=1)
     team_b = seed_team(db, project, name="Newcastle", total=0)
-    confirmed = seed_membership(db, project, team_id=team_a, user_id=user["$id"], confirm=True, roles=["owner", "player"])
+    confirmed = seed_membership(
+        db, project, team_id=team_a, user_id=user["$id"], confirm=True, roles=["owner", "player"]
+    )
     pending = seed_membership(db, project, team_id=team_b, user_id=user["$id"], confirm=False, roles=["member"])
     seed_membership(db, project, team_id=team_a, user_id=bystander["$id"], confirm=True, roles=["member"])
 
@@ -83,10 +84,20 @@ def test_list_memberships(users, http, db, server):
         parse_dt(membership["$createdAt"])
         parse_dt(membership["$updatedAt"])
     first = by_id[confirmed]
-    assert (first["teamId"], first["teamName"], first["confirm"], first["roles"]) == (team_a, "Arsenal", True, ["owner", "player"])
+    assert (first["teamId"], first["teamName"], first["confirm"], first["roles"]) == (
+        team_a,
+        "Arsenal",
+        True,
+        ["owner", "player"],
+    )
     parse_dt(first["joined"])
     second = by_id[pending]
-    assert (second["teamId"], second["teamName"], second["confirm"], second["roles"]) == (team_b, "Newcastle", False, ["member"])
+    assert (second["teamId"], second["teamName"], second["confirm"], second["roles"]) == (
+        team_b,
+        "Newcastle",
+        False,
+        ["member"],
+    )
     assert second["joined"] == ""
 
     parsed = users.list_memberships(user["$id"])
@@ -165,7 +176,15 @@ def test_logs_newest_first(http, db, server):
 def test_log_model(http, db, server):
     user = create_user(http, name="Model User")
     when = datetime(2024, 5, 1, 10, 20, 30, 123000, tzinfo=timezone.utc)
-    seed_log(db, server.project, user, event="session.create", ip="198.51.100.4", client=parse_user_agent(CHROME_WINDOWS), when=when)
+    seed_log(
+        db,
+        server.project,
+        user,
+        event="session.create",
+        ip="198.51.100.4",
+        client=parse_user_agent(CHROME_WINDOWS),
+        when=when,
+    )
     [log] = _logs(http, user["$id"]).json()["logs"]
     assert log == {
         "event": "session.create",
@@ -293,7 +312,9 @@ def test_list_identities_invalid_queries(http):
         _identities(http, Query.equal("name", ["x"])),
         "Invalid `queries` param: Invalid query: Attribute not found in schema: name",
     )
-    assert_invalid(_identities(http, Query.select(["provider"])), "Invalid `queries` param: Invalid query method: select")
+    assert_invalid(
+        _identities(http, Query.select(["provider"])), "Invalid `queries` param: Invalid query method: select"
+    )
     assert_error(
         _identities(http, Query.cursor_after("nosuchidentity")),
         400,

@@ -11,8 +11,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 from appwrite.services.users import Users
-
-from nib.core.db.schema import sessions, tokens
 from users_support import (
     MISSING_ID,
     assert_error,
@@ -24,13 +22,13 @@ from users_support import (
     sdk_error,
 )
 
+from nib.core.db.schema import sessions, tokens
+
 CHROME_WINDOWS = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/70.0.3538.77 Safari/537.36"
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.77 Safari/537.36"
 )
 CHROME_ANDROID = (
-    "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/120.0.0.0 Mobile Safari/537.36"
+    "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36"
 )
 HEX = re.compile(r"^[0-9a-f]+$")
 ONE_YEAR = timedelta(seconds=31536000)
@@ -49,9 +47,11 @@ def users(server):
 
 def _session_row(db, project: str, session_id: str):
     with db.read() as conn:
-        return conn.execute(
-            sa.select(sessions).where(sessions.c.project_id == project, sessions.c.id == session_id)
-        ).mappings().one()
+        return (
+            conn.execute(sa.select(sessions).where(sessions.c.project_id == project, sessions.c.id == session_id))
+            .mappings()
+            .one()
+        )
 
 
 def _decode(secret: str) -> dict:
@@ -63,7 +63,13 @@ def _decode(secret: str) -> dict:
 
 @pytest.mark.parametrize(
     "method,suffix",
-    [("GET", "sessions"), ("POST", "sessions"), ("DELETE", "sessions"), ("DELETE", "sessions/abc123"), ("POST", "tokens")],
+    [
+        ("GET", "sessions"),
+        ("POST", "sessions"),
+        ("DELETE", "sessions"),
+        ("DELETE", "sessions/abc123"),
+        ("POST", "tokens"),
+    ],
 )
 def test_unknown_user_is_404(http, method, suffix):
     assert_not_found(http.request(method, f"/users/{MISSING_ID}/{suffix}"))
@@ -120,10 +126,35 @@ def test_create_session_status_and_raw_fields(http):
     assert response.status_code == 201
     body = response.json()
     expected_keys = {
-        "$id", "$createdAt", "$updatedAt", "userId", "expire", "provider", "providerUid", "providerAccessToken",
-        "providerAccessTokenExpiry", "providerRefreshToken", "ip", "osCode", "osName", "osVersion", "clientType",
-        "clientCode", "clientName", "clientVersion", "clientEngine", "clientEngineVersion", "deviceName",
-        "deviceBrand", "deviceModel", "countryCode", "countryName", "current", "factors", "secret", "mfaUpdatedAt",
+        "$id",
+        "$createdAt",
+        "$updatedAt",
+        "userId",
+        "expire",
+        "provider",
+        "providerUid",
+        "providerAccessToken",
+        "providerAccessTokenExpiry",
+        "providerRefreshToken",
+        "ip",
+        "osCode",
+        "osName",
+        "osVersion",
+        "clientType",
+        "clientCode",
+        "clientName",
+        "clientVersion",
+        "clientEngine",
+        "clientEngineVersion",
+        "deviceName",
+        "deviceBrand",
+        "deviceModel",
+        "countryCode",
+        "countryName",
+        "current",
+        "factors",
+        "secret",
+        "mfaUpdatedAt",
     }
     assert expected_keys <= set(body)
     assert body["ip"] == "127.0.0.1"
@@ -275,9 +306,11 @@ def test_delete_all_sessions(users, http, db, server):
 
 def _token_row(db, project: str, token_id: str):
     with db.read() as conn:
-        return conn.execute(
-            sa.select(tokens).where(tokens.c.project_id == project, tokens.c.id == token_id)
-        ).mappings().one()
+        return (
+            conn.execute(sa.select(tokens).where(tokens.c.project_id == project, tokens.c.id == token_id))
+            .mappings()
+            .one()
+        )
 
 
 def test_create_token_defaults(users, http, db, server):

@@ -8,8 +8,6 @@ from appwrite.enums.messaging_provider_type import MessagingProviderType
 from appwrite.id import ID
 from appwrite.query import Query
 from appwrite.services.users import Users
-
-from nib.core.db.schema import targets
 from users_support import (
     MISSING_ID,
     assert_error,
@@ -22,6 +20,8 @@ from users_support import (
     unique_email,
     unique_phone,
 )
+
+from nib.core.db.schema import targets
 
 INVALID_EMAIL = "Value must be a valid email address."
 INVALID_PHONE = (
@@ -44,7 +44,12 @@ def users(server):
 def _create(http, user_id: str, provider_type: str, identifier: str, **extra):
     return http.post(
         f"/users/{user_id}/targets",
-        json={"targetId": extra.pop("targetId", ID.unique()), "providerType": provider_type, "identifier": identifier, **extra},
+        json={
+            "targetId": extra.pop("targetId", ID.unique()),
+            "providerType": provider_type,
+            "identifier": identifier,
+            **extra,
+        },
     )
 
 
@@ -181,9 +186,18 @@ def test_create_target_param_validation(http):
         _create(http, uid, "push", "tok", name="n" * 129),
         "Invalid `name` param: Value must be a valid string and at least 1 chars and no longer than 128 chars",
     )
-    assert_invalid(http.post(f"/users/{uid}/targets", json={"providerType": "push", "identifier": "x"}), 'Param "targetId" is not optional.')
-    assert_invalid(http.post(f"/users/{uid}/targets", json={"targetId": "t", "identifier": "x"}), 'Param "providerType" is not optional.')
-    assert_invalid(http.post(f"/users/{uid}/targets", json={"targetId": "t", "providerType": "push"}), 'Param "identifier" is not optional.')
+    assert_invalid(
+        http.post(f"/users/{uid}/targets", json={"providerType": "push", "identifier": "x"}),
+        'Param "targetId" is not optional.',
+    )
+    assert_invalid(
+        http.post(f"/users/{uid}/targets", json={"targetId": "t", "identifier": "x"}),
+        'Param "providerType" is not optional.',
+    )
+    assert_invalid(
+        http.post(f"/users/{uid}/targets", json={"targetId": "t", "providerType": "push"}),
+        'Param "identifier" is not optional.',
+    )
 
 
 def test_create_target_duplicate_id(users, http):
@@ -197,7 +211,11 @@ def test_create_target_duplicate_id(users, http):
         "A target with the same ID already exists.",
     )
     # target IDs are unique per project, not per user
-    assert_error(_create(http, other["$id"], "push", "tok-c-" + user["$id"], targetId=target_id), 409, "user_target_already_exists")
+    assert_error(
+        _create(http, other["$id"], "push", "tok-c-" + user["$id"], targetId=target_id),
+        409,
+        "user_target_already_exists",
+    )
     with sdk_error(409, "user_target_already_exists"):
         users.create_target(user["$id"], target_id, MessagingProviderType.PUSH, "tok-d-" + user["$id"])
 
@@ -245,7 +263,9 @@ def test_list_targets_queries(users, http):
     assert len(two["targets"]) == 1
     # userId filter cannot reach another user's targets
     other = create_user(http)
-    leak = http.get(f"/users/{user['$id']}/targets", params={"queries[0]": Query.equal("userId", [other["$id"]])}).json()
+    leak = http.get(
+        f"/users/{user['$id']}/targets", params={"queries[0]": Query.equal("userId", [other["$id"]])}
+    ).json()
     assert leak == {"total": 0, "targets": []}
     first = http.get(f"/users/{user['$id']}/targets").json()["targets"][0]
     after = http.get(f"/users/{user['$id']}/targets", params={"queries[0]": Query.cursor_after(first["$id"])}).json()
@@ -310,11 +330,15 @@ def test_update_target_revalidates_identifier(http):
     [sms_target] = [t for t in user["targets"] if t["providerType"] == "sms"]
     assert_error(
         http.patch(f"/users/{user['$id']}/targets/{email_target['$id']}", json={"identifier": "+15551234567"}),
-        400, "general_invalid_email", INVALID_EMAIL,
+        400,
+        "general_invalid_email",
+        INVALID_EMAIL,
     )
     assert_error(
         http.patch(f"/users/{user['$id']}/targets/{sms_target['$id']}", json={"identifier": "someone@example.com"}),
-        400, "general_invalid_phone", INVALID_PHONE,
+        400,
+        "general_invalid_phone",
+        INVALID_PHONE,
     )
     number = unique_phone()
     ok = http.patch(f"/users/{user['$id']}/targets/{sms_target['$id']}", json={"identifier": number})
@@ -330,7 +354,8 @@ def test_update_target_duplicate_identifier(http):
     target = _create(http, user["$id"], "email", unique_email("mine")).json()
     assert_error(
         http.patch(f"/users/{user['$id']}/targets/{target['$id']}", json={"identifier": other["email"]}),
-        409, "user_target_already_exists",
+        409,
+        "user_target_already_exists",
     )
 
 
@@ -379,8 +404,11 @@ def test_targets_scopes(server, http):
             body = assert_error(client.request(method, path), 401, "general_unauthorized_scope")
             assert body["message"].endswith("(role: applications) missing scope (targets.read)")
         body = assert_error(
-            client.post(f"/users/{user['$id']}/targets", json={"targetId": "x1", "providerType": "push", "identifier": "y"}),
-            401, "general_unauthorized_scope",
+            client.post(
+                f"/users/{user['$id']}/targets", json={"targetId": "x1", "providerType": "push", "identifier": "y"}
+            ),
+            401,
+            "general_unauthorized_scope",
         )
         assert body["message"].endswith("missing scope (targets.write)")
 
@@ -397,7 +425,8 @@ def test_targets_scopes(server, http):
     write_only = _key(server, "targets.write")
     with server.http(key=write_only) as client:
         created = client.post(
-            f"/users/{user['$id']}/targets", json={"targetId": ID.unique(), "providerType": "push", "identifier": "w-" + user["$id"]}
+            f"/users/{user['$id']}/targets",
+            json={"targetId": ID.unique(), "providerType": "push", "identifier": "w-" + user["$id"]},
         )
         assert created.status_code == 201
         assert client.delete(f"/users/{user['$id']}/targets/{created.json()['$id']}").status_code == 204

@@ -9,8 +9,6 @@ from appwrite.id import ID
 from appwrite.query import Query
 from appwrite.services.users import Users
 from argon2 import PasswordHasher
-
-from nib.core.db.schema import authenticators, identities, memberships, sessions, targets, tokens
 from users_support import (
     MISSING_ID,
     assert_error,
@@ -29,6 +27,8 @@ from users_support import (
     unique_phone,
     user_row,
 )
+
+from nib.core.db.schema import authenticators, identities, memberships, sessions, targets, tokens
 
 
 @pytest.fixture
@@ -215,10 +215,14 @@ def test_update_email_equal_to_custom_target_identifier(http):
     )
     assert created.status_code == 201
     user = create_user(http)
-    assert_error(http.patch(f"/users/{user['$id']}/email", json={"email": identifier}), 409, "user_target_already_exists")
+    assert_error(
+        http.patch(f"/users/{user['$id']}/email", json={"email": identifier}), 409, "user_target_already_exists"
+    )
     # the user's own target counts too (current email)
     own = create_user(http, email=unique_email())
-    assert_error(http.patch(f"/users/{own['$id']}/email", json={"email": own["email"]}), 409, "user_target_already_exists")
+    assert_error(
+        http.patch(f"/users/{own['$id']}/email", json={"email": own["email"]}), 409, "user_target_already_exists"
+    )
 
 
 def test_update_email_taken_by_identity_of_other_user(http, db, server):
@@ -363,7 +367,9 @@ def test_update_status(users, http):
     assert users.update_status(user["$id"], True).status is True
 
 
-@pytest.mark.parametrize("raw,expected", [("false", False), (0, False), ("0", False), ("true", True), (1, True), ("1", True)])
+@pytest.mark.parametrize(
+    "raw,expected", [("false", False), (0, False), ("0", False), ("true", True), (1, True), ("1", True)]
+)
 def test_update_status_loose_boolean(http, raw, expected):
     user = create_user(http)
     http.patch(f"/users/{user['$id']}/status", json={"status": not expected})
@@ -431,7 +437,9 @@ def test_update_labels_limits(http):
     ok = http.put(f"/users/{user['$id']}/labels", json={"labels": ["a" * 36]})
     assert ok.status_code == 200
     assert ok.json()["labels"] == ["a" * 36]
-    assert_invalid(http.put(f"/users/{user['$id']}/labels", json={"labels": [f"l{i}" for i in range(1001)]}), LABELS_MESSAGE)
+    assert_invalid(
+        http.put(f"/users/{user['$id']}/labels", json={"labels": [f"l{i}" for i in range(1001)]}), LABELS_MESSAGE
+    )
     assert_invalid(http.put(f"/users/{user['$id']}/labels", json={}), 'Param "labels" is not optional.')
 
 
@@ -518,12 +526,20 @@ def test_update_prefs_touches_updated_at(http):
 
 @pytest.mark.parametrize(
     "body",
-    [{"prefs": "bad-string"}, {"prefs": "{}"}, {"prefs": [1, 2]}, {"prefs": {"key": "-" * 100000}}, {"prefs": {"k": "🍰" * 100000}}],
+    [
+        {"prefs": "bad-string"},
+        {"prefs": "{}"},
+        {"prefs": [1, 2]},
+        {"prefs": {"key": "-" * 100000}},
+        {"prefs": {"k": "🍰" * 100000}},
+    ],
     ids=["string", "json-string", "array", "oversize", "oversize-emoji"],
 )
 def test_update_prefs_invalid(http, body):
     user = create_user(http)
-    assert_invalid(http.patch(f"/users/{user['$id']}/prefs", json=body), "Invalid `prefs` param: Value must be a valid object.")
+    assert_invalid(
+        http.patch(f"/users/{user['$id']}/prefs", json=body), "Invalid `prefs` param: Value must be a valid object."
+    )
     assert http.get(f"/users/{user['$id']}/prefs").json() == {}
 
 
@@ -566,7 +582,9 @@ def test_delete_user_removes_everything_it_owns(http, db, server):
     assert http.post(f"/users/{uid}/sessions").status_code == 201
     assert http.post(f"/users/{uid}/sessions").status_code == 201
     assert http.post(f"/users/{uid}/tokens").status_code == 201
-    push = http.post(f"/users/{uid}/targets", json={"targetId": ID.unique(), "providerType": "push", "identifier": "tok-" + uid})
+    push = http.post(
+        f"/users/{uid}/targets", json={"targetId": ID.unique(), "providerType": "push", "identifier": "tok-" + uid}
+    )
     assert push.status_code == 201
     seed_identity(db, project, uid)
     seed_authenticator(db, project, uid, verified=True)

@@ -23,6 +23,8 @@ from nib.core.db.schema import (
     identities,
     memberships,
     teams,
+)
+from nib.core.db.schema import (
     users as users_table,
 )
 
@@ -98,8 +100,14 @@ def seed_team(db, project: str, *, name: str, total: int = 0) -> str:
     with db.write() as conn:
         conn.execute(
             teams.insert().values(
-                project_id=project, id=team_id, created_at=now, updated_at=now, name=name, total=total,
-                prefs={}, search=f"{team_id} {name}",
+                project_id=project,
+                id=team_id,
+                created_at=now,
+                updated_at=now,
+                name=name,
+                total=total,
+                prefs={},
+                search=f"{team_id} {name}",
             )
         )
     return team_id
@@ -111,9 +119,18 @@ def seed_membership(db, project: str, *, team_id: str, user_id: str, confirm: bo
     with db.write() as conn:
         conn.execute(
             memberships.insert().values(
-                project_id=project, id=membership_id, created_at=now, updated_at=now, team_id=team_id,
-                user_id=user_id, roles=roles, invited=now, joined=now if confirm else None, confirm=confirm,
-                secret_hash=None if confirm else "0" * 64, search=f"{membership_id} {user_id}",
+                project_id=project,
+                id=membership_id,
+                created_at=now,
+                updated_at=now,
+                team_id=team_id,
+                user_id=user_id,
+                roles=roles,
+                invited=now,
+                joined=now if confirm else None,
+                confirm=confirm,
+                secret_hash=None if confirm else "0" * 64,
+                search=f"{membership_id} {user_id}",
             )
         )
     return membership_id
@@ -132,22 +149,35 @@ def seed_authenticator(db, project: str, user_id: str, *, verified: bool) -> str
     with db.write() as conn:
         conn.execute(
             authenticators.insert().values(
-                project_id=project, id=authenticator_id, created_at=now, updated_at=now, user_id=user_id,
-                type="totp", verified=verified, secret="JBSWY3DPEHPK3PXP",
+                project_id=project,
+                id=authenticator_id,
+                created_at=now,
+                updated_at=now,
+                user_id=user_id,
+                type="totp",
+                verified=verified,
+                secret="JBSWY3DPEHPK3PXP",
             )
         )
     return authenticator_id
 
 
-def seed_identity(db, project: str, user_id: str, *, provider: str = "github", email: str = "",
-                  expiry: datetime | None = None) -> str:
+def seed_identity(
+    db, project: str, user_id: str, *, provider: str = "github", email: str = "", expiry: datetime | None = None
+) -> str:
     identity_id = "iden" + uuid.uuid4().hex[:16]
     now = _now()
     with db.write() as conn:
         conn.execute(
             identities.insert().values(
-                project_id=project, id=identity_id, created_at=now, updated_at=now, user_id=user_id,
-                provider=provider, provider_uid="uid-" + identity_id, provider_email=email,
+                project_id=project,
+                id=identity_id,
+                created_at=now,
+                updated_at=now,
+                user_id=user_id,
+                provider=provider,
+                provider_uid="uid-" + identity_id,
+                provider_email=email,
                 provider_access_token="access-" + identity_id,
                 provider_access_token_expiry=expiry if expiry is not None else now + timedelta(hours=1),
                 provider_refresh_token="refresh-" + identity_id,
@@ -156,23 +186,42 @@ def seed_identity(db, project: str, user_id: str, *, provider: str = "github", e
     return identity_id
 
 
-def seed_log(db, project: str, user: dict, *, event: str, ip: str = "10.1.2.3", client: dict | None = None,
-             when: datetime | None = None, resource: str = "") -> None:
+def seed_log(
+    db,
+    project: str,
+    user: dict,
+    *,
+    event: str,
+    ip: str = "10.1.2.3",
+    client: dict | None = None,
+    when: datetime | None = None,
+    resource: str = "",
+) -> None:
     with db.write() as conn:
         conn.execute(
             audit_logs.insert().values(
-                project_id=project, event=event, resource=resource or f"user/{user['$id']}",
-                user_id=user["$id"], user_email=user["email"], user_name=user["name"], user_type="user",
-                mode="default", ip=ip, time=when or _now(), client=client or {},
+                project_id=project,
+                event=event,
+                resource=resource or f"user/{user['$id']}",
+                user_id=user["$id"],
+                user_email=user["email"],
+                user_name=user["name"],
+                user_type="user",
+                mode="default",
+                ip=ip,
+                time=when or _now(),
+                client=client or {},
             )
         )
 
 
 def user_row(db, project: str, user_id: str):
     with db.read() as conn:
-        return conn.execute(
-            sa.select(users_table).where(users_table.c.project_id == project, users_table.c.id == user_id)
-        ).mappings().first()
+        return (
+            conn.execute(sa.select(users_table).where(users_table.c.project_id == project, users_table.c.id == user_id))
+            .mappings()
+            .first()
+        )
 
 
 def count_rows(db, table: sa.Table, project: str, **where: Any) -> int:
