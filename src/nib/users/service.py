@@ -158,15 +158,11 @@ def create_user(
     }
     try:
         with db.write() as conn:
+            same = [users.c.id == user_id]
+            same += [users.c.email == email] if email else []
+            same += [users.c.phone == phone] if phone else []
             duplicate = conn.execute(
-                sa.select(users.c.seq).where(
-                    users.c.project_id == project_id,
-                    sa.or_(
-                        users.c.id == user_id,
-                        users.c.email == (email or None),
-                        users.c.phone == (phone or None),
-                    ),
-                )
+                sa.select(users.c.seq).where(users.c.project_id == project_id, sa.or_(*same))
             ).first()
             if duplicate:
                 raise AppwriteError("user_already_exists")
@@ -266,6 +262,11 @@ def _replace_contact(
                     ).first()
                     if taken:
                         raise AppwriteError("user_email_already_exists")
+                # Appwrite's order: any target holding the value first, then the users' unique index.
+                if conn.execute(
+                    sa.select(targets.c.seq).where(targets.c.project_id == project_id, targets.c.identifier == value)
+                ).first():
+                    raise AppwriteError("user_target_already_exists")
                 clash = conn.execute(
                     sa.select(users.c.seq).where(
                         users.c.project_id == project_id, users.c[column] == value, users.c.id != user_id
@@ -273,10 +274,6 @@ def _replace_contact(
                 ).first()
                 if clash:
                     raise AppwriteError(user_conflict)
-                if conn.execute(
-                    sa.select(targets.c.seq).where(targets.c.project_id == project_id, targets.c.identifier == value)
-                ).first():
-                    raise AppwriteError("user_target_already_exists")
             update_columns(conn, project_id, user_id, {column: value or None, verification: False})
             own_target = sa.and_(
                 targets.c.project_id == project_id,
