@@ -10,6 +10,7 @@ import uuid
 
 import httpx
 import pytest
+
 from conftest import BACKENDS, create_pg_database, drop_pg_database, free_port
 
 VERSION = "1.5.11"
@@ -131,7 +132,9 @@ def test_projects_disable_unknown_fails(server):
 
 def test_keys_create_prints_secret_last_and_it_works(server):
     project_id = create_project(server)
-    result = server.cli("keys", "create", "--project", project_id, "--name", "Worker", "--scopes", "users.read,users.write")
+    result = server.cli(
+        "keys", "create", "--project", project_id, "--name", "Worker", "--scopes", "users.read,users.write"
+    )
     lines = result.stdout.strip().splitlines()
     secret = lines[-1]
     assert secret.strip() == secret and " " not in secret and len(secret) >= 32
@@ -175,7 +178,10 @@ def test_keys_create_default_scopes_are_all(server):
     for scope in ("users.read", "users.write", "targets.read", "targets.write"):
         assert scope in key["scopes"]
     user_id = uid("u")
-    assert call(server, "POST", "/users", project=project_id, key=key["secret"], json={"userId": user_id}).status_code == 201
+    assert (
+        call(server, "POST", "/users", project=project_id, key=key["secret"], json={"userId": user_id}).status_code
+        == 201
+    )
     assert call(server, "GET", f"/users/{user_id}/targets", project=project_id, key=key["secret"]).status_code == 200
 
 
@@ -194,7 +200,9 @@ def test_keys_create_unknown_scope_or_project_fails(server):
 def test_keys_list_shows_key_without_secret(server):
     project_id = create_project(server)
     key = json.loads(
-        server.cli("keys", "create", "--project", project_id, "--name", "Listed", "--scopes", "users.read", "--json").stdout
+        server.cli(
+            "keys", "create", "--project", project_id, "--name", "Listed", "--scopes", "users.read", "--json"
+        ).stdout
     )
     listed = server.cli("keys", "list", "--project", project_id)
     assert key["secret"] not in listed.stdout
@@ -205,7 +213,9 @@ def test_keys_list_shows_key_without_secret(server):
 def test_keys_delete_then_key_is_a_guest(server):
     project_id = create_project(server)
     key = json.loads(
-        server.cli("keys", "create", "--project", project_id, "--name", "Doomed", "--scopes", "users.read", "--json").stdout
+        server.cli(
+            "keys", "create", "--project", project_id, "--name", "Doomed", "--scopes", "users.read", "--json"
+        ).stdout
     )
     assert call(server, "GET", "/users", project=project_id, key=key["secret"]).status_code == 200
 
@@ -224,7 +234,9 @@ def test_keys_delete_then_key_is_a_guest(server):
 def test_keys_delete_other_project_does_not_delete(server):
     project_a = create_project(server)
     project_b = create_project(server)
-    key = json.loads(server.cli("keys", "create", "--project", project_a, "--name", "A", "--scopes", "users.read", "--json").stdout)
+    key = json.loads(
+        server.cli("keys", "create", "--project", project_a, "--name", "A", "--scopes", "users.read", "--json").stdout
+    )
     wrong = server.cli("keys", "delete", key["$id"], "--project", project_b, check=False)
     assert wrong.returncode != 0
     assert call(server, "GET", "/users", project=project_a, key=key["secret"]).status_code == 200
