@@ -1,12 +1,17 @@
 """Who is calling: project resolution, API keys and scopes (BEHAVIOUR.md §1.6-1.7).
 
-One indexed query resolves the project and, when a key was sent, the key with it.
+One indexed query resolves the project and, when a key was sent, the key with it. Its result is
+kept for ``CACHE_SECONDS`` per (project, key digest): the hot path then costs no query, and a
+revoked key or disabled project stops working within that time in every process.
 """
 
 from __future__ import annotations
 
 import base64
 import hmac
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import orjson
@@ -76,6 +81,36 @@ CONSOLE_MESSAGE = (
 )
 
 
+CACHE_SECONDS = 1.0
+_CACHE_SIZE = 4096
+
+
+class _PrincipalCache:
+    """A small thread-safe LRU of resolved principals with a time-to-live."""
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[tuple[str, str], tuple[float, Principal]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> Principal | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] < time.monotonic():
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
+
+    def put(self, key: tuple[str, str], principal: Principal) -> None:
+        with self._lock:
+            self._entries[key] = (time.monotonic() + CACHE_SECONDS, principal)
+            self._entries.move_to_end(key)
+            while len(self._entries) > _CACHE_SIZE:
+                self._entries.popitem(last=False)
+
+
+_cache = _PrincipalCache()
+
+
 def resolve(db: Database, project_id: str, key: str | None) -> Principal:
     """The request's principal; an invalid key is no key (the caller continues as a guest)."""
     if not project_id:
@@ -83,6 +118,14 @@ def resolve(db: Database, project_id: str, key: str | None) -> Principal:
     if project_id == "console":
         raise AppwriteError("general_access_forbidden", CONSOLE_MESSAGE)
     digest = secret_hash(key) if key else ""
+    principal = _cache.get((project_id, digest))
+    if principal is None:
+        principal = _lookup(db, project_id, digest)
+        _cache.put((project_id, digest), principal)
+    return principal
+
+
+def _lookup(db: Database, project_id: str, digest: str) -> Principal:
     statement = (
         sa.select(projects.c.enabled, api_keys.c.id, api_keys.c.secret_hash, api_keys.c.scopes, api_keys.c.expire)
         .select_from(

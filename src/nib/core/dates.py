@@ -19,7 +19,6 @@ def fmt(value: datetime | None) -> str:
     """``2024-05-01T10:20:30.123+00:00``; ``""`` for unset."""
     if value is None:
         return ""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    value = value.astimezone(timezone.utc)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+00:00"
+    if value.tzinfo is not timezone.utc:
+        value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.isoformat(timespec="milliseconds")

@@ -19,7 +19,7 @@ READ, WRITE = "users.read", "users.write"
 USER_ID = Param("userId", v.uid)
 NEW_USER_ID = Param("userId", v.custom_id)
 NAME = optional("name", v.text(128))
-SEARCH = optional("search", v.text(256, 0), default="")
+SEARCH = optional("search", v.text(256), default="")
 
 
 def _queries(spec: ListSpec) -> Param:

@@ -64,8 +64,25 @@ USER_LIST = ListSpec(
 # Reading
 
 
+_USER_BY_ID = sa.select(users).where(
+    users.c.project_id == sa.bindparam("project_id"), users.c.id == sa.bindparam("user_id")
+)
+_TARGET_COLUMNS = [column.label(f"target_{column.name}") for column in targets.c]
+_TARGET_KEYS = [(f"target_{column.name}", column.name) for column in targets.c]
+# The user and its targets in one statement (the hot GET path): one row per target, or one
+# row with NULL target columns.
+_USER_WITH_TARGETS = (
+    sa.select(users, *_TARGET_COLUMNS)
+    .select_from(
+        users.outerjoin(targets, sa.and_(targets.c.project_id == users.c.project_id, targets.c.user_id == users.c.id))
+    )
+    .where(users.c.project_id == sa.bindparam("project_id"), users.c.id == sa.bindparam("user_id"))
+    .order_by(targets.c.seq)
+)
+
+
 def user_row(conn: Connection, project_id: str, user_id: str) -> Row:
-    row = conn.execute(sa.select(users).where(users.c.project_id == project_id, users.c.id == user_id)).mappings().first()
+    row = conn.execute(_USER_BY_ID, {"project_id": project_id, "user_id": user_id}).mappings().first()
     if row is None:
         raise AppwriteError("user_not_found")
     return row
@@ -86,9 +103,11 @@ def _targets_of(conn: Connection, project_id: str, user_ids: list[str]) -> dict[
 
 def get_user(db: Database, *, project_id: str, user_id: str) -> tuple[Row, list[Row]]:
     """The user and its targets."""
-    with db.read() as conn:
-        row = user_row(conn, project_id, user_id)
-        return row, _targets_of(conn, project_id, [user_id])[user_id]
+    rows = db.fetch(_USER_WITH_TARGETS, {"project_id": project_id, "user_id": user_id})
+    if not rows:
+        raise AppwriteError("user_not_found")
+    owned = [{name: row[key] for key, name in _TARGET_KEYS} for row in rows if row["target_id"] is not None]
+    return rows[0], owned
 
 
 def list_users(

@@ -19,7 +19,7 @@ def upgrade(db: Database) -> None:
     """Bring the database to the newest schema; safe to call from several processes at once."""
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
-    with db.engine.begin() as conn:
+    with db.write() as conn:
         if db.dialect == "postgresql":
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})")
         config.attributes["connection"] = conn
