@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
@@ -220,7 +221,11 @@ class Api:
         path = request.scope["path"]
         if method == "HEAD":
             method = "GET"
-        route, path_params = self.match(method, path)
+        # Match on the raw path so an encoded "/" stays inside its parameter (and fails its
+        # validator) instead of reaching another route; parameters are decoded afterwards.
+        raw_path = request.scope.get("raw_path")
+        route, path_params = self.match(method, raw_path.decode("latin-1") if raw_path else path)
+        path_params = {name: unquote(value) for name, value in path_params.items()}
         raw = await self._raw_params(request, method)
         headers = request.headers
         project_id = headers.get("x-appwrite-project") or raw.get("project") or ""

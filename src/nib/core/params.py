@@ -6,6 +6,7 @@ multipart). PHP-style keys (``a[]``, ``a[0]``, ``a[k]``) build lists and dicts.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 from urllib.parse import parse_qsl
@@ -62,7 +63,12 @@ def json_params(body: bytes) -> dict[str, Any]:
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return {}
+        # orjson refuses numbers beyond a double; PHP reads them as INF, which validators then
+        # reject. The standard parser does the same, so such a body is not mistaken for "{}".
+        try:
+            value = json.loads(body)
+        except ValueError:
+            return {}
     return value if isinstance(value, dict) else {}
 
 

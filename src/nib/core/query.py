@@ -48,8 +48,8 @@ TOTAL_CAP = 5000  # Appwrite's APP_LIMIT_COUNT
 _PREFIX = "Invalid `queries` param: "
 _INT64_MAX = 2**63 - 1
 _UID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,35}")
-_INTEGER_TEXT = re.compile(r"\s*[+-]?\d+\s*")
-_NUMERIC_TEXT = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*")
+_INTEGER_TEXT = re.compile(r"\s*[+-]?\d+\s*", re.ASCII)
+_NUMERIC_TEXT = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*", re.ASCII)
 _UID_MESSAGE = (
     "UID must contain at most 36 chars. Valid chars are a-z, A-Z, 0-9, and underscore. "
     "Can't start with a leading underscore"

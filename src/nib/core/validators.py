@@ -18,7 +18,7 @@ class Invalid(ValueError):
 
 Validator = Callable[[Any], Any]
 
-_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$")
+_KEY = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,35}\Z")
 _UID_DESCRIPTION = (
     "UID must contain at most 36 chars. Valid chars are a-z, A-Z, 0-9, and underscore. "
     "Can't start with a leading underscore"
@@ -54,10 +54,12 @@ def key(value: Any) -> str:
     return value
 
 
+# Patterns use \A…\Z and [0-9]: Python's $ accepts a trailing newline and \d any Unicode digit,
+# PHP's validators neither.
 # PHP FILTER_VALIDATE_EMAIL, simplified: dot-atom local part, dotted hostname labels.
 _EMAIL = re.compile(
-    r"^(?=.{1,320}$)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+    r"\A(?=.{1,320}\Z)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?=.{1,253}\Z)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z"
 )
 
 
@@ -75,7 +77,7 @@ def email_or_empty(value: Any) -> str:
     return "" if value == "" else email(value)
 
 
-_PHONE = re.compile(r"^\+[1-9]\d{6,14}$")
+_PHONE = re.compile(r"\A\+[1-9][0-9]{6,14}\Z")
 
 
 def is_phone(value: Any) -> bool:
@@ -138,7 +140,7 @@ def integer_range(minimum: int, maximum: int) -> Validator:
     def validate(value: Any) -> int:
         if isinstance(value, bool):
             raise Invalid(description)
-        if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+        if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
             value = int(value)
         if isinstance(value, float) and value.is_integer():
             value = int(value)
@@ -220,7 +222,7 @@ def assoc(value: Any) -> dict:
     return value
 
 
-_LABEL = re.compile(r"^[A-Za-z0-9]{1,36}$")
+_LABEL = re.compile(r"\A[A-Za-z0-9]{1,36}\Z")
 
 
 def labels(value: Any) -> list[str]:
