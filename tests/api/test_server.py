@@ -4,6 +4,7 @@ parameter sources and validation, IDs, and per-endpoint scopes (BEHAVIOUR.md §1
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from pathlib import Path
 from urllib.parse import quote
@@ -68,6 +69,17 @@ def call(server, method: str, path: str, *, project: str | None = "", key: str |
     return httpx.request(method, server.endpoint + path, headers=headers, timeout=30, **kwargs)
 
 
+def settled(request, status: int, timeout: float = 5.0) -> httpx.Response:
+    """Repeat ``request()`` until it answers ``status``: nib caches resolved projects/keys for
+    ``nib.core.auth.CACHE_SECONDS``, so a disable/enable/key delete takes effect within that time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = request()
+        if response.status_code == status or time.monotonic() > deadline:
+            return response
+        time.sleep(0.1)
+
+
 def assert_error(response: httpx.Response, status: int, type_: str, message: str | None = None) -> dict:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == JSON_TYPE
@@ -86,7 +98,7 @@ def assert_invalid(response: httpx.Response, message: str) -> None:
 
 
 def contact() -> dict:
-    """A fresh email and phone: every user in a shared project gets both (see the bug test below)."""
+    """A fresh email and phone, so users in the shared project never collide on them."""
     return {"email": f"{uid()}@example.com", "phone": "+1" + str(uuid.uuid4().int)[:13]}
 
 
@@ -211,7 +223,9 @@ def test_disabled_project_is_forbidden(server):
     key = server.cli("keys", "create", "--project", project, "--name", "k").stdout.strip().splitlines()[-1]
     assert call(server, "GET", "/users", project=project, key=key).status_code == 200
     server.cli("projects", "disable", project)
-    assert_error(call(server, "GET", "/users", project=project, key=key), 401, "general_access_forbidden")
+    assert_error(
+        settled(lambda: call(server, "GET", "/users", project=project, key=key), 401), 401, "general_access_forbidden"
+    )
     assert_error(
         call(server, "POST", "/users", project=project, key=key, json={"userId": uid()}),
         401,
@@ -313,7 +327,9 @@ def test_health_is_503_when_the_database_is_gone(tmp_path):
             ("GET", "/nowhere", {}),
         ):
             response = call(nib, method, path, **kwargs)
-            assert response.status_code in (500, 503), (path, response.status_code, response.text)
+            # an unknown route may still be answered (the key's principal can be cached for ~1 s)
+            allowed = (404, 500, 503) if path == "/nowhere" else (500, 503)
+            assert response.status_code in allowed, (path, response.status_code, response.text)
             assert response.headers["content-type"] == JSON_TYPE
             assert "Traceback" not in response.text
             body = response.json()
@@ -743,11 +759,6 @@ def test_first_failing_param_in_declaration_order_wins(server):
     assert_error(call(server, "PATCH", f"/users/{uid()}/status", json={"status": True}), 404, "user_not_found")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src/nib/users/service.py create_user: duplicate check `users.c.email == (email or None)` "
-    "compiles to `email IS NULL`, so a second user without email (or without phone) gets 409",
-)
 def test_users_without_email_or_phone_do_not_conflict(server):
     project, key = fresh_project(server)
     for fields in ({}, {}, {"email": f"{uid()}@example.com"}, {"phone": "+14155550100"}, {"name": "anon"}):
