@@ -433,9 +433,6 @@ def test_options_is_204_without_auth(server):
         assert "content-type" in response.headers
 
 
-@pytest.mark.xfail(
-    strict=True, reason="src/nib/core/http.py: OPTIONS/other responses send no CORS headers (BEHAVIOUR §1.5)"
-)
 def test_options_sends_cors_headers(server):
     response = httpx.request(
         "OPTIONS", server.endpoint + "/users", headers={"Origin": "http://localhost:3000"}, timeout=30
@@ -447,6 +444,15 @@ def test_options_sends_cors_headers(server):
         assert header in allowed
     assert response.headers["access-control-allow-credentials"] == "true"
     assert "DELETE" in response.headers["access-control-allow-methods"]
+
+
+def test_responses_carry_cors_headers_for_browser_origins(server):
+    local = call(server, "GET", "/users/does-not-exist", headers={"Origin": "http://localhost:5173"})
+    assert local.headers["access-control-allow-origin"] == "http://localhost:5173"
+    assert local.headers["access-control-allow-credentials"] == "true"
+    assert local.headers["access-control-expose-headers"] == "X-Appwrite-Session, X-Fallback-Cookies"
+    foreign = call(server, "GET", "/users/does-not-exist", headers={"Origin": "https://evil.example"})
+    assert foreign.headers["access-control-allow-origin"] == "http://localhost"
 
 
 # -- 6. parameter sources and validation --------------------------------------------------------

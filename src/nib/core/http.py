@@ -41,6 +41,32 @@ log = logging.getLogger("nib")
 
 JSON_TYPE = "application/json; charset=UTF-8"
 BASE_HEADERS = {"X-Content-Type-Options": "nosniff", "Server": "nib"}
+
+# CORS as Appwrite 1.5 sends it (BEHAVIOUR.md §1.5); the preflight also allows the session headers.
+_CORS_ALLOWED_HEADERS = (
+    "Origin, Cookie, Set-Cookie, X-Requested-With, Content-Type, Access-Control-Allow-Origin, "
+    "Access-Control-Request-Headers, Accept, X-Appwrite-Project, X-Appwrite-Key, X-Appwrite-Locale, "
+    "X-Appwrite-Mode, X-Appwrite-JWT, X-Appwrite-Response-Format, X-Appwrite-Timeout, X-SDK-Version, "
+    "X-SDK-Name, X-SDK-Language, X-SDK-Platform, X-SDK-GraphQL, X-Appwrite-ID, X-Appwrite-Timestamp, "
+    "Content-Range, Range, Cache-Control, Expires, Pragma, X-Forwarded-For, X-Forwarded-User-Agent"
+)
+_CORS_HEADERS = {
+    "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE",
+    "Access-Control-Allow-Headers": _CORS_ALLOWED_HEADERS,
+    "Access-Control-Expose-Headers": "X-Appwrite-Session, X-Fallback-Cookies",
+    "Access-Control-Allow-Credentials": "true",
+}
+_PREFLIGHT_HEADERS = {
+    **_CORS_HEADERS,
+    "Access-Control-Allow-Headers": _CORS_ALLOWED_HEADERS + ", X-Appwrite-Session, X-Fallback-Cookies",
+}
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
+
+
+def _allowed_origin(origin: str) -> str:
+    """The request's origin when it is a local one, else Appwrite's default ``http://localhost``."""
+    host = origin.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0] if origin else ""
+    return origin if host in _LOCAL_HOSTS else "http://localhost"
 _MISSING = object()
 
 
@@ -193,6 +219,13 @@ class Api:
             await self._lifespan(receive, send)
             return
         request = Request(scope, receive)
+        origin = request.headers.get("origin")
+        if scope["method"] == "OPTIONS":
+            # Preflight: no auth, the origin echoed as is (Appwrite 1.5).
+            response = empty_response(204)
+            response.headers.update({**_PREFLIGHT_HEADERS, "Access-Control-Allow-Origin": origin or "*"})
+            await response(scope, receive, send)
+            return
         try:
             response = await self.handle(request)
         except AppwriteError as error:
@@ -200,6 +233,8 @@ class Api:
         except Exception:  # never leak a traceback: log it and answer Appwrite's 500
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             response = error_response(AppwriteError("general_unknown"))
+        if origin is not None:
+            response.headers.update({**_CORS_HEADERS, "Access-Control-Allow-Origin": _allowed_origin(origin)})
         await response(scope, receive, send)
 
     async def _lifespan(self, receive, send) -> None:
@@ -216,8 +251,6 @@ class Api:
 
     async def handle(self, request: Request) -> Response:
         method = request.method
-        if method == "OPTIONS":
-            return empty_response(204)
         path = request.scope["path"]
         if method == "HEAD":
             method = "GET"
