@@ -88,15 +88,17 @@ def user_row(conn: Connection, project_id: str, user_id: str) -> Row:
     return row
 
 
-def _targets_of(conn: Connection, project_id: str, user_ids: list[str]) -> dict[str, list[Row]]:
+_TARGETS_OF_USERS = (
+    sa.select(targets)
+    .where(targets.c.project_id == sa.bindparam("project_id"), targets.c.user_id.in_(sa.bindparam("user_ids", expanding=True)))
+    .order_by(targets.c.seq)
+)
+
+
+def _targets_of(db: Database, project_id: str, user_ids: list[str]) -> dict[str, list[Row]]:
     found: dict[str, list[Row]] = {uid: [] for uid in user_ids}
     if user_ids:
-        statement = (
-            sa.select(targets)
-            .where(targets.c.project_id == project_id, targets.c.user_id.in_(user_ids))
-            .order_by(targets.c.seq)
-        )
-        for t in conn.execute(statement).mappings():
+        for t in db.fetch(_TARGETS_OF_USERS, {"project_id": project_id, "user_ids": user_ids}):
             found[t["user_id"]].append(t)
     return found
 
@@ -116,7 +118,7 @@ def list_users(
     with db.read() as conn:
         total, rows = list_rows(conn, USER_LIST, where=users.c.project_id == project_id, queries=queries, search=search)
         rows = [r._mapping for r in rows]
-        owned = _targets_of(conn, project_id, [r["id"] for r in rows])
+    owned = _targets_of(db, project_id, [r["id"] for r in rows])
     return total, [(r, owned[r["id"]]) for r in rows]
 
 

@@ -21,6 +21,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from .types import UTCDateTime
 
+# orjson instead of the standard library for JSON columns (prefs, labels, targets of a page…).
+_JSON_CODEC = {"json_serializer": lambda value: orjson.dumps(value).decode(), "json_deserializer": orjson.loads}
+
 
 class Database:
     """The process-wide engine and its transaction helpers."""
@@ -30,7 +33,9 @@ class Database:
         if url.startswith("sqlite"):
             self.engine = _sqlite_engine(url, pool_size)
         else:
-            self.engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            self.engine = sa.create_engine(
+                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **_JSON_CODEC
+            )
         self.dialect: str = self.engine.dialect.name
         self._writer = self.engine.execution_options(nib_write=True)
         self._plans: dict[sa.Select, _Plan] = {}
@@ -47,21 +52,22 @@ class Database:
         with self._writer.begin() as conn:
             yield conn
 
-    def fetch(self, statement: sa.Select, params: Mapping[str, str]) -> list[dict[str, Any]]:
-        """Run a prepared, string-parametrised SELECT straight on the driver: the hot read path.
+    def fetch(self, statement: sa.Select, params: Mapping[str, str | list[str]]) -> list[dict[str, Any]]:
+        """Run a prepared SELECT straight on the driver: the hot read path.
 
         SQLAlchemy's per-execution machinery (connection wrapper, transaction, result
         processing) costs more than an indexed lookup; here the statement is compiled once and
         rows are converted by a per-column plan. Only for module-level statements whose bind
-        parameters are all strings.
+        parameters are strings, or lists of strings for ``expanding`` IN parameters.
         """
         plan = self._plans.get(statement)
         if plan is None:
             plan = self._plans[statement] = _Plan(statement, self.engine.dialect)
+        sql, parameters = plan.bind(params)
         raw = self.engine.raw_connection()
         try:
             cursor = raw.cursor()
-            cursor.execute(plan.sql, plan.parameters(params))
+            cursor.execute(sql, parameters)
             rows = cursor.fetchall()
             cursor.close()
             if self.dialect != "sqlite":
@@ -86,6 +92,7 @@ def _sqlite_engine(url: str, pool_size: int) -> Engine:
     engine = sa.create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": 30},
+        **_JSON_CODEC,
         pool_size=pool_size,
         max_overflow=pool_size,
         # Connections are in autocommit mode between explicit write transactions, which
@@ -116,17 +123,23 @@ class _Plan:
     """A compiled statement and how to turn its driver rows into Python values."""
 
     def __init__(self, statement: sa.Select, dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
-        self.sql = compiled.string
-        self._positions = compiled.positiontup
+        self._compiled = compiled = statement.compile(dialect=dialect)
+        self._expanding = any(bind.expanding for bind in compiled.binds.values())
         self._names = [column.key for column in statement.selected_columns]
         sqlite = dialect.name == "sqlite"
         self._converters = [_converter(column.type, sqlite) for column in statement.selected_columns]
 
-    def parameters(self, params: Mapping[str, str]):
-        if self._positions is not None:
-            return [params[name] for name in self._positions]
-        return params
+    def bind(self, params: Mapping[str, Any]) -> tuple[str, Any]:
+        """The SQL text and driver parameters for these values (IN lists expanded)."""
+        compiled = self._compiled
+        if self._expanding:
+            state = compiled.construct_expanded_state(dict(params))
+            sql, positions, params = state.statement, state.positiontup, state.parameters
+        else:
+            sql, positions = compiled.string, compiled.positiontup
+        if positions is not None:
+            return sql, [params[name] for name in positions]
+        return sql, params
 
     def convert(self, row) -> dict[str, Any]:
         return {
@@ -137,7 +150,7 @@ class _Plan:
 
 def _as_utc(value: datetime | str) -> datetime:
     if isinstance(value, str):
-        value = datetime.fromisoformat(value)
+        return datetime.fromisoformat(value + "+00:00")
     return value.replace(tzinfo=timezone.utc)
 
 

@@ -11,23 +11,34 @@ from sqlalchemy.dialects.postgresql import JSONB
 class UTCDateTime(sa.TypeDecorator):
     """Stores naive UTC (microseconds); returns aware UTC datetimes.
 
-    Naive storage keeps SQLite's text form sortable and comparable and maps to PostgreSQL
-    ``timestamp`` without surprises from the session time zone.
+    Naive storage maps to PostgreSQL ``timestamp`` without surprises from the session time zone.
+    On SQLite the value is ISO text (``YYYY-MM-DD HH:MM:SS.ffffff``): sortable, comparable, and
+    parsed with ``datetime.fromisoformat`` rather than SQLAlchemy's slower regular expression.
     """
 
     impl = sa.DateTime(timezone=False)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.String(26))
+        return dialect.type_descriptor(sa.DateTime(timezone=False))
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | str | None:
         if value is None:
             return None
         if value.tzinfo is not None:
             value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        if dialect.name == "sqlite":
+            return value.isoformat(sep=" ", timespec="microseconds")
         return value
 
-    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+    def process_result_value(self, value: datetime | str | None, dialect) -> datetime | None:
         if value is None:
             return None
+        if isinstance(value, str):
+            # Appending the offset is several times faster than parsing then replace(tzinfo=…).
+            return datetime.fromisoformat(value + "+00:00")
         return value.replace(tzinfo=timezone.utc)
 
 
