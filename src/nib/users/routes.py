@@ -11,6 +11,7 @@ from ..core.errors import AppwriteError
 from ..core.http import Context, Param, Router, optional
 from ..core.query import ListSpec, parse_queries
 from ..core.useragent import parse_user_agent
+from ..teams import models as team_models
 from . import activity, mfa, models, service, sessions, targets
 
 router = Router()
@@ -350,7 +351,7 @@ def list_memberships(ctx: Context, userId: str, queries, search: str) -> dict:
     total, rows = activity.list_memberships(
         ctx.db, project_id=ctx.project_id, user_id=userId, queries=queries, search=search or None
     )
-    return models.listing("memberships", total, [models.membership(r) for r in rows])
+    return models.listing("memberships", total, [team_models.membership(r) for r in rows])
 
 
 @router.get("/v1/users/{userId}/logs", scope=READ, params=[USER_ID, _queries(activity.LOG_LIST)])
