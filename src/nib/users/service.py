@@ -69,15 +69,25 @@ _USER_BY_ID = sa.select(users).where(
 )
 _TARGET_COLUMNS = [column.label(f"target_{column.name}") for column in targets.c]
 _TARGET_KEYS = [(f"target_{column.name}", column.name) for column in targets.c]
-# The user and its targets in one statement (the hot GET path): one row per target, or one
-# row with NULL target columns.
+# Users with their targets in one statement on the driver path (Database.fetch): one row per
+# target, or one row with NULL target columns.
+_WITH_TARGETS = users.outerjoin(
+    targets, sa.and_(targets.c.project_id == users.c.project_id, targets.c.user_id == users.c.id)
+)
 _USER_WITH_TARGETS = (
     sa.select(users, *_TARGET_COLUMNS)
-    .select_from(
-        users.outerjoin(targets, sa.and_(targets.c.project_id == users.c.project_id, targets.c.user_id == users.c.id))
-    )
+    .select_from(_WITH_TARGETS)
     .where(users.c.project_id == sa.bindparam("project_id"), users.c.id == sa.bindparam("user_id"))
     .order_by(targets.c.seq)
+)
+_USERS_WITH_TARGETS = (
+    sa.select(users, *_TARGET_COLUMNS)
+    .select_from(_WITH_TARGETS)
+    .where(
+        users.c.project_id == sa.bindparam("project_id"),
+        users.c.id.in_(sa.bindparam("user_ids", expanding=True)),
+    )
+    .order_by(users.c.seq, targets.c.seq)
 )
 
 
@@ -88,38 +98,36 @@ def user_row(conn: Connection, project_id: str, user_id: str) -> Row:
     return row
 
 
-_TARGETS_OF_USERS = (
-    sa.select(targets)
-    .where(targets.c.project_id == sa.bindparam("project_id"), targets.c.user_id.in_(sa.bindparam("user_ids", expanding=True)))
-    .order_by(targets.c.seq)
-)
-
-
-def _targets_of(db: Database, project_id: str, user_ids: list[str]) -> dict[str, list[Row]]:
-    found: dict[str, list[Row]] = {uid: [] for uid in user_ids}
-    if user_ids:
-        for t in db.fetch(_TARGETS_OF_USERS, {"project_id": project_id, "user_ids": user_ids}):
-            found[t["user_id"]].append(t)
+def _grouped(rows: list[dict]) -> dict[str, tuple[Row, list[Row]]]:
+    """Joined user/target rows -> {user id: (user, targets)}."""
+    found: dict[str, tuple[Row, list[Row]]] = {}
+    for row in rows:
+        user, owned = found.setdefault(row["id"], (row, []))
+        if row["target_id"] is not None:
+            owned.append({name: row[key] for key, name in _TARGET_KEYS})
     return found
 
 
 def get_user(db: Database, *, project_id: str, user_id: str) -> tuple[Row, list[Row]]:
     """The user and its targets."""
-    rows = db.fetch(_USER_WITH_TARGETS, {"project_id": project_id, "user_id": user_id})
-    if not rows:
+    found = _grouped(db.fetch(_USER_WITH_TARGETS, {"project_id": project_id, "user_id": user_id}))
+    if user_id not in found:
         raise AppwriteError("user_not_found")
-    owned = [{name: row[key] for key, name in _TARGET_KEYS} for row in rows if row["target_id"] is not None]
-    return rows[0], owned
+    return found[user_id]
 
 
 def list_users(
     db: Database, *, project_id: str, queries: ParsedQueries, search: str | None
 ) -> tuple[int, list[tuple[Row, list[Row]]]]:
+    """One page of users with their targets: the page's IDs first, then the rows on the driver path."""
     with db.read() as conn:
-        total, rows = list_rows(conn, USER_LIST, where=users.c.project_id == project_id, queries=queries, search=search)
-        rows = [r._mapping for r in rows]
-    owned = _targets_of(db, project_id, [r["id"] for r in rows])
-    return total, [(r, owned[r["id"]]) for r in rows]
+        total, page = list_rows(
+            conn, USER_LIST, where=users.c.project_id == project_id, queries=queries, search=search, columns=[users.c.id]
+        )
+    ids = [row.id for row in page]
+    found = _grouped(db.fetch(_USERS_WITH_TARGETS, {"project_id": project_id, "user_ids": ids})) if ids else {}
+    # A user deleted between the two statements simply drops out of the page.
+    return total, [found[user_id] for user_id in ids if user_id in found]
 
 
 # ---------------------------------------------------------------------------------------------
