@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta, timezone
 
 
@@ -15,6 +16,9 @@ def later(seconds: int) -> datetime:
     return now() + timedelta(seconds=seconds)
 
 
+# A resource's datetimes mostly repeat ($createdAt = $updatedAt = registration, its targets'
+# too), and formatting costs more than a cache lookup.
+@functools.lru_cache(maxsize=4096)
 def fmt(value: datetime | None) -> str:
     """``2024-05-01T10:20:30.123+00:00``; ``""`` for unset."""
     if value is None:
