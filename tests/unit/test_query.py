@@ -10,9 +10,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
+from nib.core.db import Database
 from nib.core.db.types import JSONValue, UTCDateTime
 from nib.core.errors import AppwriteError
-from nib.core.query import Attribute, ListSpec, list_rows, parse_queries
+from nib.core.listing import list_rows
+from nib.core.query import Attribute, ListSpec, parse_queries
 from nib.core.search import fts_ddl, normalize
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -302,6 +304,14 @@ def engine(request, tmp_path):
 
 
 @pytest.fixture
+def db(engine):
+    """The code under test reads through a ``Database`` on the same database as ``engine``."""
+    database = Database(engine.url.render_as_string(hide_password=False))
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
 def table(engine):
     table = make_table(f"q_{uuid.uuid4().hex[:12]}")
     with engine.begin() as conn:
@@ -351,18 +361,15 @@ def people(engine, table):
     return table
 
 
-def run(engine, table, queries: list[str], *, search: str | None = None, project: str = "p1", columns=None):
+def run(db, table, queries: list[str], *, search: str | None = None, project: str = "p1", columns=None):
     spec = make_spec(table)
     parsed = parse_queries(queries, spec)
-    with engine.connect() as conn:
-        total, rows = list_rows(
-            conn, spec, where=table.c.project_id == project, queries=parsed, search=search, columns=columns
-        )
-    return total, [r.id for r in rows]
+    total, rows = list_rows(db, spec, scope={"project_id": project}, queries=parsed, search=search, columns=columns)
+    return total, [r["id"] for r in rows]
 
 
-def ids(engine, table, *queries: str, **kwargs) -> list[str]:
-    total, found = run(engine, table, list(queries), **kwargs)
+def ids(db, table, *queries: str, **kwargs) -> list[str]:
+    total, found = run(db, table, list(queries), **kwargs)
     assert total == len(found)  # all these results fit in one page
     return found
 
@@ -412,8 +419,8 @@ def ids(engine, table, *queries: str, **kwargs) -> list[str]:
         (q("search", "email", ["bob"]), ["u1"]),
     ],
 )  # fmt: skip
-def test_filters(engine, people, query, expected):
-    assert ids(engine, people, query) == expected
+def test_filters(engine, db, people, query, expected):
+    assert ids(db, people, query) == expected
 
 
 @pytest.mark.parametrize(
@@ -427,24 +434,24 @@ def test_filters(engine, people, query, expected):
         (q("endsWith", "name", ["_b"]), ["u4"]),
     ],
 )
-def test_like_wildcards_are_literal(engine, people, query, expected):
-    assert ids(engine, people, query) == expected
+def test_like_wildcards_are_literal(engine, db, people, query, expected):
+    assert ids(db, people, query) == expected
 
 
-def test_like_escape_characters_are_literal(engine, table):
+def test_like_escape_characters_are_literal(engine, db, table):
     names = ["a/b", "a//b", "a\\b", "ab", "a\\\\b", "x'y"]
     with engine.begin() as conn:
         conn.execute(table.insert(), [row(i, f"e{i}", name=n) for i, n in enumerate(names)])
-    assert ids(engine, table, q("startsWith", "name", ["a/"])) == ["e0", "e1"]
-    assert ids(engine, table, q("contains", "name", ["//"])) == ["e1"]
-    assert ids(engine, table, q("contains", "name", ["\\"])) == ["e2", "e4"]
-    assert ids(engine, table, q("endsWith", "name", ["\\b"])) == ["e2", "e4"]
-    assert ids(engine, table, q("contains", "name", ["\\\\"])) == ["e4"]
-    assert ids(engine, table, q("equal", "name", ["x'y"])) == ["e5"]
-    assert ids(engine, table, q("contains", "name", ["'"])) == ["e5"]
+    assert ids(db, table, q("startsWith", "name", ["a/"])) == ["e0", "e1"]
+    assert ids(db, table, q("contains", "name", ["//"])) == ["e1"]
+    assert ids(db, table, q("contains", "name", ["\\"])) == ["e2", "e4"]
+    assert ids(db, table, q("endsWith", "name", ["\\b"])) == ["e2", "e4"]
+    assert ids(db, table, q("contains", "name", ["\\\\"])) == ["e4"]
+    assert ids(db, table, q("equal", "name", ["x'y"])) == ["e5"]
+    assert ids(db, table, q("contains", "name", ["'"])) == ["e5"]
 
 
-def test_and_or_nesting(engine, people):
+def test_and_or_nesting(engine, db, people):
     nested = q(
         "or",
         values=[
@@ -462,16 +469,16 @@ def test_and_or_nesting(engine, people):
             },
         ],
     )  # fmt: skip
-    assert ids(engine, people, nested) == ["u0", "u2", "u5"]
+    assert ids(db, people, nested) == ["u0", "u2", "u5"]
     both = q("and", values=[{"method": "isNotNull", "attribute": "email"}, {"method": "lessThan", "attribute": "age", "values": [31]}])
-    assert ids(engine, people, both) == ["u0", "u1", "u4"]
+    assert ids(db, people, both) == ["u0", "u1", "u4"]
     # Top-level filters are ANDed with the groups.
-    assert ids(engine, people, nested, q("notEqual", "$id", ["u5"])) == ["u0", "u2"]
+    assert ids(db, people, nested, q("notEqual", "$id", ["u5"])) == ["u0", "u2"]
 
 
-def test_scope_is_applied(engine, people):
-    assert ids(engine, people, q("equal", "name", ["Alice"]), project="p2") == ["other"]
-    assert run(engine, people, [], project="p3") == (0, [])
+def test_scope_is_applied(engine, db, people):
+    assert ids(db, people, q("equal", "name", ["Alice"]), project="p2") == ["other"]
+    assert run(db, people, [], project="p3") == (0, [])
 
 
 ORDERINGS = {
@@ -492,60 +499,60 @@ ORDERINGS = {
 
 
 @pytest.mark.parametrize("ordering", ORDERINGS)
-def test_ordering(engine, people, ordering):
+def test_ordering(engine, db, people, ordering):
     queries, expected = ORDERINGS[ordering]
-    assert run(engine, people, queries) == (6, expected)
+    assert run(db, people, queries) == (6, expected)
 
 
-def test_limit_and_offset(engine, people):
-    assert run(engine, people, [q("limit", values=[2])]) == (6, ["u0", "u1"])
-    assert run(engine, people, [q("limit", values=[2]), q("offset", values=[2])]) == (6, ["u2", "u3"])
-    assert run(engine, people, [q("offset", values=[4])]) == (6, ["u4", "u5"])
-    assert run(engine, people, [q("offset", values=[6])]) == (6, [])
-    assert run(engine, people, [q("offset", values=[60])]) == (6, [])
-    assert run(engine, people, [q("limit", values=[1]), q("limit", values=[5]), q("offset", values=[1]), q("offset", values=[3])]) == (6, ["u1"])
-    assert run(engine, people, [q("limit", values=[3]), q("orderDesc", "age"), q("offset", values=[1])]) == (6, ["u2", "u0", "u4"])
-    assert run(engine, people, [q("equal", "active", [True]), q("limit", values=[2])]) == (3, ["u0", "u2"])
-    assert run(engine, people, [q("limit", values=[2**63 - 1])]) == (6, ["u0", "u1", "u2", "u3", "u4", "u5"])
+def test_limit_and_offset(engine, db, people):
+    assert run(db, people, [q("limit", values=[2])]) == (6, ["u0", "u1"])
+    assert run(db, people, [q("limit", values=[2]), q("offset", values=[2])]) == (6, ["u2", "u3"])
+    assert run(db, people, [q("offset", values=[4])]) == (6, ["u4", "u5"])
+    assert run(db, people, [q("offset", values=[6])]) == (6, [])
+    assert run(db, people, [q("offset", values=[60])]) == (6, [])
+    assert run(db, people, [q("limit", values=[1]), q("limit", values=[5]), q("offset", values=[1]), q("offset", values=[3])]) == (6, ["u1"])
+    assert run(db, people, [q("limit", values=[3]), q("orderDesc", "age"), q("offset", values=[1])]) == (6, ["u2", "u0", "u4"])
+    assert run(db, people, [q("equal", "active", [True]), q("limit", values=[2])]) == (3, ["u0", "u2"])
+    assert run(db, people, [q("limit", values=[2**63 - 1])]) == (6, ["u0", "u1", "u2", "u3", "u4", "u5"])
 
 
-def test_cursor_after_and_before(engine, people):
-    assert run(engine, people, [q("cursorAfter", values=["u0"])]) == (6, ["u1", "u2", "u3", "u4", "u5"])
-    assert run(engine, people, [q("cursorBefore", values=["u1"])]) == (6, ["u0"])
-    assert run(engine, people, [q("cursorBefore", values=["u4"]), q("limit", values=[2])]) == (6, ["u2", "u3"])
-    assert run(engine, people, [q("cursorAfter", values=["u1"]), q("limit", values=[2])]) == (6, ["u2", "u3"])
-    assert run(engine, people, [q("cursorAfter", values=["u1"]), q("offset", values=[1]), q("limit", values=[2])]) == (6, ["u3", "u4"])
-    assert run(engine, people, [q("cursorAfter", values=["u5"])]) == (6, [])
-    assert run(engine, people, [q("cursorBefore", values=["u0"])]) == (6, [])
+def test_cursor_after_and_before(engine, db, people):
+    assert run(db, people, [q("cursorAfter", values=["u0"])]) == (6, ["u1", "u2", "u3", "u4", "u5"])
+    assert run(db, people, [q("cursorBefore", values=["u1"])]) == (6, ["u0"])
+    assert run(db, people, [q("cursorBefore", values=["u4"]), q("limit", values=[2])]) == (6, ["u2", "u3"])
+    assert run(db, people, [q("cursorAfter", values=["u1"]), q("limit", values=[2])]) == (6, ["u2", "u3"])
+    assert run(db, people, [q("cursorAfter", values=["u1"]), q("offset", values=[1]), q("limit", values=[2])]) == (6, ["u3", "u4"])
+    assert run(db, people, [q("cursorAfter", values=["u5"])]) == (6, [])
+    assert run(db, people, [q("cursorBefore", values=["u0"])]) == (6, [])
     # Only the first cursor counts.
-    assert run(engine, people, [q("cursorAfter", values=["u3"]), q("cursorBefore", values=["u3"])]) == (6, ["u4", "u5"])
+    assert run(db, people, [q("cursorAfter", values=["u3"]), q("cursorBefore", values=["u3"])]) == (6, ["u4", "u5"])
     # The cursor row itself need not match the filters; total ignores the cursor.
-    assert run(engine, people, [q("equal", "active", [True]), q("cursorAfter", values=["u1"])]) == (3, ["u2", "u5"])
+    assert run(db, people, [q("equal", "active", [True]), q("cursorAfter", values=["u1"])]) == (3, ["u2", "u5"])
 
 
-def test_cursor_with_order_desc(engine, people):
+def test_cursor_with_order_desc(engine, db, people):
     by_age_desc = [q("orderDesc", "age")]  # u5 u2 u0 u4 u1 u3
-    assert run(engine, people, [*by_age_desc, q("cursorAfter", values=["u0"])]) == (6, ["u4", "u1", "u3"])
-    assert run(engine, people, [*by_age_desc, q("cursorBefore", values=["u4"]), q("limit", values=[2])]) == (6, ["u2", "u0"])
-    assert run(engine, people, [*by_age_desc, q("cursorAfter", values=["u1"])]) == (6, ["u3"])
-    assert run(engine, people, [*by_age_desc, q("cursorAfter", values=["u3"])]) == (6, [])
-    assert run(engine, people, [*by_age_desc, q("cursorBefore", values=["u3"])]) == (6, ["u5", "u2", "u0", "u4", "u1"])
-    assert run(engine, people, [q("orderDesc"), q("cursorAfter", values=["u4"]), q("limit", values=[2])]) == (6, ["u3", "u2"])
+    assert run(db, people, [*by_age_desc, q("cursorAfter", values=["u0"])]) == (6, ["u4", "u1", "u3"])
+    assert run(db, people, [*by_age_desc, q("cursorBefore", values=["u4"]), q("limit", values=[2])]) == (6, ["u2", "u0"])
+    assert run(db, people, [*by_age_desc, q("cursorAfter", values=["u1"])]) == (6, ["u3"])
+    assert run(db, people, [*by_age_desc, q("cursorAfter", values=["u3"])]) == (6, [])
+    assert run(db, people, [*by_age_desc, q("cursorBefore", values=["u3"])]) == (6, ["u5", "u2", "u0", "u4", "u1"])
+    assert run(db, people, [q("orderDesc"), q("cursorAfter", values=["u4"]), q("limit", values=[2])]) == (6, ["u3", "u2"])
 
 
 @pytest.mark.parametrize("ordering", ORDERINGS)
-def test_cursor_pages_match_the_ordering(engine, people, ordering):
+def test_cursor_pages_match_the_ordering(engine, db, people, ordering):
     queries, expected = ORDERINGS[ordering]
     for limit in (1, 2, 25):
         for i, cursor in enumerate(expected):
             paging = [*queries, q("limit", values=[limit])]
-            after = run(engine, people, [*paging, q("cursorAfter", values=[cursor])])
-            before = run(engine, people, [*paging, q("cursorBefore", values=[cursor])])
+            after = run(db, people, [*paging, q("cursorAfter", values=[cursor])])
+            before = run(db, people, [*paging, q("cursorBefore", values=[cursor])])
             assert after == (6, expected[i + 1 :][:limit]), (cursor, limit)
             assert before == (6, expected[max(0, i - limit) : i]), (cursor, limit)
 
 
-def test_cursor_walk_with_ties_covers_everything_once(engine, table):
+def test_cursor_walk_with_ties_covers_everything_once(engine, db, table):
     # 30 rows with only three distinct values: keyset pages must neither skip nor repeat.
     with engine.begin() as conn:
         conn.execute(table.insert(), [row(i, f"t{i}", age=[None, 1, 2][i % 3]) for i in range(30)])
@@ -554,7 +561,7 @@ def test_cursor_walk_with_ties_covers_everything_once(engine, table):
         queries = [q("orderDesc", "age"), q("limit", values=[4])]
         if cursor:
             queries.append(q("cursorAfter", values=[cursor]))
-        total, page = run(engine, table, queries)
+        total, page = run(db, table, queries)
         assert total == 30
         if not page:
             break
@@ -566,44 +573,44 @@ def test_cursor_walk_with_ties_covers_everything_once(engine, table):
 
 @pytest.mark.parametrize("method", ["cursorAfter", "cursorBefore"])
 @pytest.mark.parametrize("cursor", ["missing", "other"])  # "other" exists, but in project p2
-def test_cursor_not_found(engine, people, method, cursor):
+def test_cursor_not_found(engine, db, people, method, cursor):
     with pytest.raises(AppwriteError) as caught:
-        run(engine, people, [q(method, values=[cursor])])
+        run(db, people, [q(method, values=[cursor])])
     assert (caught.value.type, caught.value.code) == ("general_cursor_not_found", 400)
     assert caught.value.message == f"User '{cursor}' for the 'cursor' value not found."
 
 
-def test_total_counts_filters_and_search_but_not_pagination(engine, people):
-    assert run(engine, people, [q("limit", values=[1])]) == (6, ["u0"])
-    assert run(engine, people, [q("limit", values=[1]), q("offset", values=[5])]) == (6, ["u5"])
-    assert run(engine, people, [q("isNotNull", "email"), q("limit", values=[1]), q("offset", values=[1])]) == (5, ["u1"])
-    assert run(engine, people, [q("limit", values=[1])], search="example") == (3, ["u0"])
-    assert run(engine, people, [q("equal", "active", [True])], search="example") == (2, ["u0", "u2"])
-    assert run(engine, people, [q("offset", values=[10])], search="example") == (3, [])
+def test_total_counts_filters_and_search_but_not_pagination(engine, db, people):
+    assert run(db, people, [q("limit", values=[1])]) == (6, ["u0"])
+    assert run(db, people, [q("limit", values=[1]), q("offset", values=[5])]) == (6, ["u5"])
+    assert run(db, people, [q("isNotNull", "email"), q("limit", values=[1]), q("offset", values=[1])]) == (5, ["u1"])
+    assert run(db, people, [q("limit", values=[1])], search="example") == (3, ["u0"])
+    assert run(db, people, [q("equal", "active", [True])], search="example") == (2, ["u0", "u2"])
+    assert run(db, people, [q("offset", values=[10])], search="example") == (3, [])
 
 
-def test_total_is_capped_at_5000(engine, table):
+def test_total_is_capped_at_5000(engine, db, table):
     with engine.begin() as conn:
         conn.execute(table.insert(), [row(i, f"r{i}", age=i % 7) for i in range(5003)])
-    assert run(engine, table, [q("limit", values=[1])]) == (5000, ["r0"])
-    assert run(engine, table, [q("limit", values=[10000])])[0] == 5000
-    total, page = run(engine, table, [q("offset", values=[5001])])
+    assert run(db, table, [q("limit", values=[1])]) == (5000, ["r0"])
+    assert run(db, table, [q("limit", values=[10000])])[0] == 5000
+    total, page = run(db, table, [q("offset", values=[5001])])
     assert (total, page) == (5000, ["r5001", "r5002"])
-    total, page = run(engine, table, [q("cursorBefore", values=["r5002"]), q("limit", values=[2])])
+    total, page = run(db, table, [q("cursorBefore", values=["r5002"]), q("limit", values=[2])])
     assert (total, page) == (5000, ["r5000", "r5001"])
-    total, page = run(engine, table, [q("equal", "age", [3]), q("orderDesc"), q("limit", values=[2])])
+    total, page = run(db, table, [q("equal", "age", [3]), q("orderDesc"), q("limit", values=[2])])
     assert (total, page) == (715, ["r5001", "r4994"])
 
 
-def test_search_param_and_search_query(engine, people):
-    assert ids(engine, people, search="example") == ["u0", "u1", "u2"]
-    assert ids(engine, people, search="") == ["u0", "u1", "u2", "u3", "u4", "u5"]
-    assert ids(engine, people, search=">") == []
-    assert ids(engine, people, q("search", "name", ["pure"]), search="carol") == ["u2"]
-    assert ids(engine, people, q("orderDesc"), search="u1 u4 nothing") == ["u4", "u1"]
+def test_search_param_and_search_query(engine, db, people):
+    assert ids(db, people, search="example") == ["u0", "u1", "u2"]
+    assert ids(db, people, search="") == ["u0", "u1", "u2", "u3", "u4", "u5"]
+    assert ids(db, people, search=">") == []
+    assert ids(db, people, q("search", "name", ["pure"]), search="carol") == ["u2"]
+    assert ids(db, people, q("orderDesc"), search="u1 u4 nothing") == ["u4", "u1"]
 
 
-def test_search_needs_a_search_column(engine):
+def test_search_needs_a_search_column(engine, db):
     bare = sa.Table(
         f"bare_{uuid.uuid4().hex[:8]}",
         sa.MetaData(),
@@ -614,40 +621,61 @@ def test_search_needs_a_search_column(engine):
     spec = ListSpec("Identity", bare, {"name": Attribute(bare.c.name, "string")})
     with engine.begin() as conn:
         bare.create(conn)
-        try:
-            with pytest.raises(AppwriteError) as caught:
-                list_rows(conn, spec, where=sa.true(), queries=parse_queries([], spec), search="x")
-            assert caught.value.type == "general_query_invalid"
-            parsed = parse_queries([q("search", "name", ["x"])], spec)
-            with pytest.raises(AppwriteError):
-                list_rows(conn, spec, where=sa.true(), queries=parsed)
-            assert list_rows(conn, spec, where=sa.true(), queries=parse_queries([], spec)) == (0, [])
-        finally:
+    try:
+        with pytest.raises(AppwriteError) as caught:
+            list_rows(db, spec, scope={}, queries=parse_queries([], spec), search="x")
+        assert caught.value.type == "general_query_invalid"
+        parsed = parse_queries([q("search", "name", ["x"])], spec)
+        with pytest.raises(AppwriteError):
+            list_rows(db, spec, scope={}, queries=parsed)
+        assert list_rows(db, spec, scope={}, queries=parse_queries([], spec)) == (0, [])
+    finally:
+        with engine.begin() as conn:
             bare.drop(conn)
 
 
-def test_columns_and_row_values(engine, people):
-    total, rows = run(engine, people, [q("equal", "$id", ["u1"])], columns=[people.c.id, people.c.born, people.c.labels])
+def test_columns_and_row_values(db, people):
+    total, rows = run(db, people, [q("equal", "$id", ["u1"])], columns=[people.c.id, people.c.born, people.c.labels])
     assert (total, rows) == (1, ["u1"])
     spec = make_spec(people)
-    with engine.connect() as conn:
-        _, (found,) = list_rows(conn, spec, where=sa.true(), queries=parse_queries([q("equal", "$id", ["u1"])], spec))
-    assert found.born == utc(1985, 6, 15, 12)
-    assert found.labels == ["vip"]
-    assert found.active is False
+    _, (found,) = list_rows(db, spec, scope={}, queries=parse_queries([q("equal", "$id", ["u1"])], spec))
+    assert found["born"] == utc(1985, 6, 15, 12)
+    assert found["labels"] == ["vip"]
+    assert found["active"] is False
 
 
-def test_common_path_runs_at_most_two_statements(engine, people):
-    statements: list[str] = []
-    sa.event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+def test_common_path_runs_at_most_two_statements(db, people, monkeypatch):
+    statements: list = []
+    run_statement = db.run
+    monkeypatch.setattr(db, "run", lambda plan, params: statements.append(plan) or run_statement(plan, params))
     spec = make_spec(people)
-    where = people.c.project_id == "p1"
-    with engine.connect() as conn:
-        list_rows(conn, spec, where=where, queries=parse_queries([q("limit", values=[2])], spec))
-        assert len(statements) == 2  # page + count
-        statements.clear()
-        list_rows(conn, spec, where=where, queries=parse_queries([], spec))
-        assert len(statements) == 1  # a short first page is its own total
-        statements.clear()
-        list_rows(conn, spec, where=where, queries=parse_queries([q("cursorAfter", values=["u1"]), q("limit", values=[1])], spec))
-        assert len(statements) == 3  # cursor row + page + count
+    scope = {"project_id": "p1"}
+    list_rows(db, spec, scope=scope, queries=parse_queries([q("limit", values=[2])], spec))
+    assert len(statements) == 2  # page + count
+    statements.clear()
+    list_rows(db, spec, scope=scope, queries=parse_queries([], spec))
+    assert len(statements) == 1  # a short first page is its own total
+    statements.clear()
+    list_rows(db, spec, scope=scope, queries=parse_queries([q("cursorAfter", values=["u1"]), q("limit", values=[1])], spec))
+    assert len(statements) == 3  # cursor row + page + count
+
+
+def test_statements_are_prepared_once_per_shape(db, people, monkeypatch):
+    prepared: list = []
+    prepare = db.prepare
+    monkeypatch.setattr(db, "prepare", lambda statement: prepared.append(statement) or prepare(statement))
+    spec = make_spec(people)
+
+    def page(project: str, name: str, cursor: str, search: str) -> list[str]:
+        queries = [q("startsWith", "name", [name]), q("cursorAfter", values=[cursor]), q("limit", values=[1])]
+        total, rows = list_rows(db, spec, scope={"project_id": project}, queries=parse_queries(queries, spec), search=search)
+        return [r["id"] for r in rows]
+
+    assert page("p1", "A", "u0", "example") == []
+    assert len(prepared) == 3  # cursor row, page, count
+    # Same shape, other values: the prepared statements are reused and bound to the new values.
+    assert page("p1", "C", "u1", "carol") == ["u2"]
+    assert page("p2", "Al", "other", "alice") == []
+    assert len(prepared) == 3
+    assert page("p1", "C", "u1", '"example com"') == ["u2"]  # an exact phrase is another shape
+    assert len(prepared) == 5

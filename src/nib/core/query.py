@@ -1,10 +1,9 @@
-"""Appwrite list queries: validation (``parse_queries``) and execution (``list_rows``).
+"""Appwrite list queries: validation (``parse_queries``); ``nib.core.listing`` runs them.
 
 The ``queries`` param is a list of JSON strings such as
 ``{"method":"equal","attribute":"name","values":["a"]}``. ``parse_queries`` checks them against a
 ``ListSpec`` (the endpoint's attribute allow-list and accepted methods) and raises
-``AppwriteError`` 400 with Appwrite 1.5's messages; ``list_rows`` runs them with SQLAlchemy Core
-on SQLite or PostgreSQL.
+``AppwriteError`` 400 with Appwrite 1.5's messages.
 
 Every listable table has ``seq`` (integer primary key, insertion order: the default order and
 the tie-breaker) and ``id`` (the public ``$id``); searchable tables also have ``search`` (see
@@ -15,17 +14,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import Connection, Row
 
-from nib.core import search as fulltext
-from nib.core.errors import AppwriteError, invalid_argument
+from nib.core.errors import invalid_argument
 
 FILTER_METHODS = frozenset(
     {
@@ -104,6 +100,8 @@ class Order:
 
 @dataclass(frozen=True)
 class Cursor:
+    """Page after (or before) the row with this ``$id``."""
+
     id: str
     before: bool
 
@@ -350,185 +348,3 @@ def _cursor(values: list) -> str:
     if isinstance(value, str) and _UID.fullmatch(value):
         return value
     raise _Invalid(f"Invalid query: Invalid cursor: {_UID_MESSAGE}")
-
-
-# ---------------------------------------------------------------------------------------------
-# Execution
-
-
-def list_rows(
-    conn: Connection,
-    spec: ListSpec,
-    *,
-    where: sa.ColumnElement[bool],
-    queries: ParsedQueries,
-    search: str | None = None,
-    columns: Sequence[sa.ColumnElement] | None = None,
-) -> tuple[int, list[Row]]:
-    """Run validated queries: ``(total, page)``.
-
-    ``where`` is the caller's scope (project, parent resource); cursors must exist within it.
-    ``search`` is the endpoint's ``search`` param (empty/None = no search). ``total`` counts the
-    rows matching scope, filters and search, ignoring pagination, capped at ``TOTAL_CAP``.
-    ``columns`` defaults to the whole table. Raises ``general_cursor_not_found`` for a cursor
-    outside the scope.
-    """
-    table = spec.table
-    dialect = conn.dialect.name
-    conditions = [where, *(_condition(spec, f, dialect) for f in queries.filters)]
-    if search:
-        conditions.append(fulltext.search_condition(_searchable(table, "search"), search, dialect))
-    matching = sa.and_(*conditions)
-
-    keys = _sort_keys(table, queries.orders)
-    if queries.cursor is not None and queries.cursor.before:
-        keys = [(column, not descending) for column, descending in keys]
-    page_condition = matching
-    if queries.cursor is not None:
-        page_condition = sa.and_(matching, _after_cursor(conn, spec, where, queries.cursor, keys))
-
-    statement = (
-        sa.select(*(columns if columns is not None else [table]))
-        .where(page_condition)
-        .order_by(*(_order_clause(column, descending) for column, descending in keys))
-        .limit(queries.limit)
-        .offset(queries.offset)
-    )
-    rows = list(conn.execute(statement))
-    if queries.cursor is not None and queries.cursor.before:
-        rows.reverse()
-
-    if queries.cursor is None and (0 < len(rows) < queries.limit or (not rows and queries.offset == 0)):
-        # A short page (no cursor) ends the result set, so its end position is the total.
-        return min(queries.offset + len(rows), TOTAL_CAP), rows
-    capped = sa.select(sa.literal(1).label("one")).select_from(table).where(matching).limit(TOTAL_CAP).subquery()
-    total = conn.execute(sa.select(sa.func.count()).select_from(capped)).scalar_one()
-    return total, rows
-
-
-def _searchable(table: sa.Table, attribute: str) -> sa.Table:
-    if "search" not in table.c:
-        raise AppwriteError("general_query_invalid", f'Searching by attribute "{attribute}" requires a fulltext index.')
-    return table
-
-
-def _condition(spec: ListSpec, item: Filter, dialect: str) -> sa.ColumnElement[bool]:
-    method, values = item.method, item.values
-    if method == "and":
-        return sa.and_(*(_condition(spec, nested, dialect) for nested in values))
-    if method == "or":
-        return sa.or_(*(_condition(spec, nested, dialect) for nested in values))
-    assert item.target is not None
-    column, kind = item.target.column, item.target.kind
-    if method == "search":
-        return fulltext.search_condition(_searchable(spec.table, item.attribute), values[0], dialect)
-    if kind.endswith("[]"):
-        if method == "contains":
-            return _array_contains_any(column, list(values), dialect)
-        null = sa.or_(column.is_(None), _json_type(column, dialect) == "null")
-        return null if method == "isNull" else sa.not_(null)
-    match method:
-        case "equal":
-            return column.in_(values) if len(values) > 1 else column == _bind(column, values[0])
-        case "notEqual":
-            return column != _bind(column, values[0])
-        case "lessThan":
-            return column < _bind(column, values[0])
-        case "lessThanEqual":
-            return column <= _bind(column, values[0])
-        case "greaterThan":
-            return column > _bind(column, values[0])
-        case "greaterThanEqual":
-            return column >= _bind(column, values[0])
-        case "between":
-            return column.between(_bind(column, values[0]), _bind(column, values[1]))
-        case "isNull":
-            return column.is_(None)
-        case "isNotNull":
-            return column.is_not(None)
-        # Case-insensitive like MariaDB's collation; LIKE wildcards in values are literal.
-        case "contains":
-            return sa.or_(*(column.icontains(value, autoescape=True) for value in values))
-        case "startsWith":
-            return column.istartswith(values[0], autoescape=True)
-        case "endsWith":
-            return column.iendswith(values[0], autoescape=True)
-    raise ValueError(f"unhandled filter {method!r}")
-
-
-def _bind(column: sa.ColumnElement, value: Any) -> sa.BindParameter:
-    """A parameter typed like ``column`` (also makes ``<`` work for booleans)."""
-    return sa.bindparam(None, value, type_=column.type)
-
-
-def _array_contains_any(column: sa.ColumnElement, values: list[str], dialect: str) -> sa.ColumnElement[bool]:
-    if dialect == "postgresql":
-        return column.op("?|")(sa.cast(sa.literal(values, ARRAY(sa.Text)), ARRAY(sa.Text)))
-    elements = sa.func.json_each(column).table_valued("value")
-    return sa.exists(sa.select(sa.literal(1)).select_from(elements).where(elements.c.value.in_(values)))
-
-
-def _json_type(column: sa.ColumnElement, dialect: str) -> sa.ColumnElement:
-    return sa.func.jsonb_typeof(column) if dialect == "postgresql" else sa.func.json_type(column)
-
-
-def _sort_keys(table: sa.Table, orders: Sequence[Order]) -> list[tuple[sa.ColumnElement, bool]]:
-    """(column, descending) pairs ending with ``seq``, which is unique: keys after it are moot."""
-    keys: list[tuple[sa.ColumnElement, bool]] = []
-    for order in orders:
-        column = table.c.seq if order.target is None else order.target.column
-        keys.append((column, order.descending))
-        if column is table.c.seq:
-            return keys
-    keys.append((table.c.seq, False))
-    return keys
-
-
-def _nullable(column: sa.ColumnElement) -> bool:
-    return getattr(column, "nullable", True) is not False
-
-
-def _order_clause(column: sa.ColumnElement, descending: bool) -> sa.ColumnElement:
-    # NULL sorts as the smallest value on both dialects (SQLite's and MariaDB's behaviour);
-    # NOT NULL columns get a plain clause so PostgreSQL can use their indexes for the order.
-    clause = column.desc() if descending else column.asc()
-    if _nullable(column):
-        clause = clause.nulls_last() if descending else clause.nulls_first()
-    return clause
-
-
-def _after_cursor(
-    conn: Connection,
-    spec: ListSpec,
-    where: sa.ColumnElement[bool],
-    cursor: Cursor,
-    keys: list[tuple[sa.ColumnElement, bool]],
-) -> sa.ColumnElement[bool]:
-    """Rows strictly after the cursor row in the ordering ``keys`` (a compound keyset)."""
-    table = spec.table
-    lookup = sa.select(*(column.label(f"k{i}") for i, (column, _) in enumerate(keys))).where(
-        where, table.c.id == cursor.id
-    )
-    row = conn.execute(lookup.limit(1)).first()
-    if row is None:
-        raise AppwriteError(
-            "general_cursor_not_found", f"{spec.entity} '{cursor.id}' for the 'cursor' value not found."
-        )
-    alternatives = []
-    equal_so_far: list[sa.ColumnElement[bool]] = []
-    for (column, descending), value in zip(keys, row, strict=True):
-        alternatives.append(sa.and_(*equal_so_far, _beyond(column, descending, value)))
-        equal_so_far.append(column.is_(None) if value is None else column == _bind(column, value))
-    return sa.or_(*alternatives)
-
-
-def _beyond(column: sa.ColumnElement, descending: bool, value: Any) -> sa.ColumnElement[bool]:
-    """``column`` strictly after ``value`` in one sort direction, NULL being the smallest value."""
-    if value is None:
-        return sa.false() if descending else column.is_not(None)
-    value = _bind(column, value)
-    if not descending:
-        return column > value
-    if _nullable(column):
-        return sa.or_(column < value, column.is_(None))
-    return column < value

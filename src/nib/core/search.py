@@ -1,7 +1,8 @@
 """Full-text search over a table's ``search`` column, emulating Appwrite's MariaDB boolean mode.
 
 Services store ``normalize(...)`` of a resource's searchable parts in ``search``; migrations run
-``fts_ddl`` once after creating the table; list queries add ``search_condition``.
+``fts_ddl`` once after creating the table; list queries add ``search_clause`` (a prepared
+condition, built once per query shape) bound to ``search_values`` of the user's term.
 
 Term semantics (utopia-php/database ``getFulltextValue``): a term wrapped in ``"`` is an exact
 phrase; otherwise ``@ + - * ) ( < > ~ "`` are dropped and the result matches rows holding **any**
@@ -55,15 +56,50 @@ def parse_term(term: str) -> tuple[list[str], bool]:
 def search_condition(table: sa.Table, term: str, dialect_name: str) -> sa.ColumnElement[bool]:
     """A WHERE condition selecting the rows of ``table`` whose ``search`` column matches ``term``.
 
-    The term is always sent as a bound parameter. ``sa.false()`` when it has no words.
+    ``search_clause`` with its values bound (unique parameters, so conditions combine): the term
+    is always sent as a bound parameter. ``sa.false()`` when it has no words.
+    """
+    values = search_values(term, dialect_name)
+    if values is None:
+        return sa.false()
+    binds = {role: sa.bindparam("search", value, type_=sa.String, unique=True) for role, value in values.items()}
+    return _clause(table, dialect_name, binds["match"], binds.get("phrase"))
+
+
+def search_values(term: str, dialect_name: str) -> dict[str, str] | None:
+    """The bind values of ``search_clause`` for ``term``, by role (the names after its prefix).
+
+    ``match`` is the backend's query (FTS5 expression or tsquery text); a PostgreSQL phrase also
+    has ``phrase``, a LIKE pattern (``/`` escapes). ``None`` when the term has no words: it matches
+    nothing. Whether the term is an exact phrase (``parse_term``) decides the clause's shape.
     """
     words, exact = parse_term(term)
     if not words:
-        return sa.false()
+        return None
     if dialect_name == "sqlite":
-        return _sqlite_condition(table, words, exact)
+        return {"match": _fts5_expression(words, exact)}
     if dialect_name == "postgresql":
-        return _postgresql_condition(table, words, exact)
+        values = {"match": _tsquery(words, exact)}
+        if exact:
+            values["phrase"] = like_escape(" " + " ".join(words) + " ")
+        return values
+    raise ValueError(f"full-text search is not available on {dialect_name!r}")
+
+
+def search_clause(table: sa.Table, dialect_name: str, *, exact: bool, name: str) -> sa.ColumnElement[bool]:
+    """The search condition on ``table`` with bind parameters ``<name>_<role>`` for the roles of
+    ``search_values`` (``name`` keeps two searches in one statement apart)."""
+    phrase = sa.bindparam(f"{name}_phrase", type_=sa.String) if exact and dialect_name == "postgresql" else None
+    return _clause(table, dialect_name, sa.bindparam(f"{name}_match", type_=sa.String), phrase)
+
+
+def _clause(
+    table: sa.Table, dialect_name: str, match: sa.BindParameter, phrase: sa.BindParameter | None
+) -> sa.ColumnElement[bool]:
+    if dialect_name == "sqlite":
+        return _sqlite_condition(table, match)
+    if dialect_name == "postgresql":
+        return _postgresql_condition(table, match, phrase)
     raise ValueError(f"full-text search is not available on {dialect_name!r}")
 
 
@@ -93,17 +129,18 @@ def fts_ddl(table_name: str, dialect_name: str) -> list[str]:
     raise ValueError(f"full-text search is not available on {dialect_name!r}")
 
 
-def _sqlite_condition(table: sa.Table, words: list[str], exact: bool) -> sa.ColumnElement[bool]:
-    if exact:
-        expression = _fts5_string(" ".join(words))
-    else:
-        quoted = [_fts5_string(word) for word in words]
-        quoted[-1] += "*"
-        expression = " OR ".join(quoted)
+def _sqlite_condition(table: sa.Table, match: sa.BindParameter) -> sa.ColumnElement[bool]:
     name = f"{table.name}_fts"
     fts = sa.table(name, sa.column("rowid"), sa.column(name))
-    matching = sa.select(fts.c.rowid).where(fts.c[name].op("MATCH")(sa.literal(expression, sa.String)))
-    return table.c.seq.in_(matching)
+    return table.c.seq.in_(sa.select(fts.c.rowid).where(fts.c[name].op("MATCH")(match)))
+
+
+def _fts5_expression(words: list[str], exact: bool) -> str:
+    if exact:
+        return _fts5_string(" ".join(words))
+    quoted = [_fts5_string(word) for word in words]
+    quoted[-1] += "*"
+    return " OR ".join(quoted)
 
 
 def _fts5_string(text: str) -> str:
@@ -125,19 +162,28 @@ def _pg_vector(table: sa.Table) -> sa.ColumnElement:
     )
 
 
-def _postgresql_condition(table: sa.Table, words: list[str], exact: bool) -> sa.ColumnElement[bool]:
+def _postgresql_condition(
+    table: sa.Table, match: sa.BindParameter, phrase: sa.BindParameter | None
+) -> sa.ColumnElement[bool]:
+    condition = _pg_vector(table).op("@@")(sa.cast(match, TSQUERY))
+    if phrase is not None:
+        # The index narrows to rows holding every word; the phrase itself needs adjacency.
+        padded = sa.literal_column("' '") + table.c.search + sa.literal_column("' '")
+        condition = sa.and_(condition, padded.contains(phrase, escape="/"))
+    return condition
+
+
+def _tsquery(words: list[str], exact: bool) -> str:
     quoted = [_tsquery_lexeme(word) for word in words]
     if exact:
-        query = " & ".join(quoted)
-    else:
-        quoted[-1] += ":*"
-        query = " | ".join(quoted)
-    condition = _pg_vector(table).op("@@")(sa.cast(sa.literal(query, sa.String), TSQUERY))
-    if exact:
-        # The index narrows to rows holding every word; the phrase itself needs adjacency.
-        padded = sa.literal(" ") + table.c.search + sa.literal(" ")
-        condition = sa.and_(condition, padded.contains(" " + " ".join(words) + " ", autoescape=True))
-    return condition
+        return " & ".join(quoted)
+    quoted[-1] += ":*"
+    return " | ".join(quoted)
+
+
+def like_escape(text: str) -> str:
+    """``text`` as a LIKE pattern matching itself (what ``autoescape`` does for literals)."""
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
 
 
 def _tsquery_lexeme(word: str) -> str:

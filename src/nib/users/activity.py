@@ -7,7 +7,8 @@ import sqlalchemy as sa
 from ..core.db import Database
 from ..core.db.schema import audit_logs, identities, memberships, teams
 from ..core.errors import AppwriteError
-from ..core.query import Attribute, ListSpec, ParsedQueries, list_rows
+from ..core.listing import list_rows
+from ..core.query import Attribute, ListSpec, ParsedQueries
 from .service import BOOL, DATE, STRING, Row, standard_attributes, user_row
 
 IDENTITY_LIST = ListSpec(
@@ -47,14 +48,11 @@ def list_memberships(
     """The user's memberships joined with team name and user details."""
     with db.read() as conn:
         user = user_row(conn, project_id, user_id)
-        total, rows = list_rows(
-            conn,
-            MEMBERSHIP_LIST,
-            where=sa.and_(memberships.c.project_id == project_id, memberships.c.user_id == user_id),
-            queries=queries,
-            search=search,
-        )
-        team_ids = [r.team_id for r in rows]
+    total, rows = list_rows(
+        db, MEMBERSHIP_LIST, scope={"project_id": project_id, "user_id": user_id}, queries=queries, search=search
+    )
+    with db.read() as conn:
+        team_ids = [r["team_id"] for r in rows]
         names = dict(
             conn.execute(
                 sa.select(teams.c.id, teams.c.name).where(teams.c.project_id == project_id, teams.c.id.in_(team_ids))
@@ -62,12 +60,12 @@ def list_memberships(
         )
     enriched = [
         {
-            **r._mapping,
+            **r,
             "user_name": user["name"],
             "user_email": user["email"],
             "user_phone": user["phone"],
             "user_accessed_at": user["accessed_at"],
-            "team_name": names.get(r.team_id, ""),
+            "team_name": names.get(r["team_id"], ""),
         }
         for r in rows
     ]
@@ -96,9 +94,7 @@ def list_logs(db: Database, *, project_id: str, user_id: str, queries: ParsedQue
 def list_identities(
     db: Database, *, project_id: str, queries: ParsedQueries
 ) -> tuple[int, list[Row]]:
-    with db.read() as conn:
-        total, rows = list_rows(conn, IDENTITY_LIST, where=identities.c.project_id == project_id, queries=queries)
-        return total, [r._mapping for r in rows]
+    return list_rows(db, IDENTITY_LIST, scope={"project_id": project_id}, queries=queries)
 
 
 def delete_identity(db: Database, *, project_id: str, identity_id: str) -> None:

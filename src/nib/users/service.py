@@ -28,7 +28,8 @@ from ..core.db.schema import (
 )
 from ..core.errors import AppwriteError
 from ..core.ids import unique_id
-from ..core.query import Attribute, ListSpec, ParsedQueries, list_rows
+from ..core.listing import list_rows
+from ..core.query import Attribute, ListSpec, ParsedQueries
 
 Row = Mapping[str, Any]
 
@@ -120,11 +121,10 @@ def list_users(
     db: Database, *, project_id: str, queries: ParsedQueries, search: str | None
 ) -> tuple[int, list[tuple[Row, list[Row]]]]:
     """One page of users with their targets: the page's IDs first, then the rows on the driver path."""
-    with db.read() as conn:
-        total, page = list_rows(
-            conn, USER_LIST, where=users.c.project_id == project_id, queries=queries, search=search, columns=[users.c.id]
-        )
-    ids = [row.id for row in page]
+    total, page = list_rows(
+        db, USER_LIST, scope={"project_id": project_id}, queries=queries, search=search, columns=[users.c.id]
+    )
+    ids = [row["id"] for row in page]
     found = _grouped(db.fetch(_USERS_WITH_TARGETS, {"project_id": project_id, "user_ids": ids})) if ids else {}
     # A user deleted between the two statements simply drops out of the page.
     return total, [found[user_id] for user_id in ids if user_id in found]

@@ -13,7 +13,8 @@ from ..core.db import Database
 from ..core.db.schema import targets
 from ..core.errors import AppwriteError
 from ..core.ids import unique_id
-from ..core.query import Attribute, ListSpec, ParsedQueries, list_rows
+from ..core.listing import list_rows
+from ..core.query import Attribute, ListSpec, ParsedQueries
 from .service import STRING, Row, standard_attributes, user_row
 
 TARGET_LIST = ListSpec(
@@ -42,13 +43,7 @@ def _target_row(conn: Connection, project_id: str, user_id: str, target_id: str)
 def list_targets(db: Database, *, project_id: str, user_id: str, queries: ParsedQueries) -> tuple[int, list[Row]]:
     with db.read() as conn:
         user_row(conn, project_id, user_id)
-        total, rows = list_rows(
-            conn,
-            TARGET_LIST,
-            where=sa.and_(targets.c.project_id == project_id, targets.c.user_id == user_id),
-            queries=queries,
-        )
-        return total, [r._mapping for r in rows]
+    return list_rows(db, TARGET_LIST, scope={"project_id": project_id, "user_id": user_id}, queries=queries)
 
 
 def get_target(db: Database, *, project_id: str, user_id: str, target_id: str) -> Row:

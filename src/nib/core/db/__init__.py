@@ -9,10 +9,12 @@ BEGIN/COMMIT round trips on the hot read path.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import sqlalchemy as sa
@@ -23,6 +25,11 @@ from .types import UTCDateTime
 
 # orjson instead of the standard library for JSON columns (prefs, labels, targets of a page…).
 _JSON_CODEC = {"json_serializer": lambda value: orjson.dumps(value).decode(), "json_deserializer": orjson.loads}
+# Prepared statements built per query shape (``cached``): enough for every shape a client uses
+# in practice, bounded because shapes come from request input.
+_CACHE_SIZE = 1024
+
+T = TypeVar("T")
 
 
 class Database:
@@ -38,7 +45,9 @@ class Database:
             )
         self.dialect: str = self.engine.dialect.name
         self._writer = self.engine.execution_options(nib_write=True)
-        self._plans: dict[sa.Select, _Plan] = {}
+        self._plans: dict[sa.Select, Prepared] = {}
+        self._cache: OrderedDict[Hashable, Any] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -52,17 +61,24 @@ class Database:
         with self._writer.begin() as conn:
             yield conn
 
-    def fetch(self, statement: sa.Select, params: Mapping[str, str | list[str]]) -> list[dict[str, Any]]:
-        """Run a prepared SELECT straight on the driver: the hot read path.
+    def fetch(self, statement: sa.Select, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Run a module-level SELECT straight on the driver: the hot read path.
 
         SQLAlchemy's per-execution machinery (connection wrapper, transaction, result
-        processing) costs more than an indexed lookup; here the statement is compiled once and
-        rows are converted by a per-column plan. Only for module-level statements whose bind
-        parameters are strings, or lists of strings for ``expanding`` IN parameters.
+        processing) costs more than an indexed lookup; here the statement is compiled once (see
+        ``Prepared``) and run by ``run``.
         """
         plan = self._plans.get(statement)
         if plan is None:
-            plan = self._plans[statement] = _Plan(statement, self.engine.dialect)
+            plan = self._plans[statement] = self.prepare(statement)
+        return self.run(plan, params)
+
+    def prepare(self, statement: sa.Select) -> Prepared:
+        """``statement`` compiled for this database, to execute with ``run``."""
+        return Prepared(statement, self.engine.dialect)
+
+    def run(self, plan: Prepared, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Execute a prepared SELECT on a pooled driver connection: rows as dicts by column key."""
         sql, parameters = plan.bind(params)
         raw = self.engine.raw_connection()
         try:
@@ -75,6 +91,24 @@ class Database:
         finally:
             raw.close()
         return [plan.convert(row) for row in rows]
+
+    def cached(self, key: Hashable, build: Callable[[], T]) -> T:
+        """The value cached under ``key`` (least recently used out), made by ``build`` on a miss.
+
+        For prepared statements of request-dependent shapes (list queries): the bound keeps a
+        client sending ever new shapes from growing the cache without limit.
+        """
+        with self._cache_lock:
+            value = self._cache.get(key)
+            if value is not None:
+                self._cache.move_to_end(key)
+                return value
+        value = build()  # outside the lock: a concurrent miss just builds the same value twice
+        with self._cache_lock:
+            self._cache[key] = value
+            if len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return value
 
     def ping(self) -> bool:
         try:
@@ -119,12 +153,26 @@ def _sqlite_engine(url: str, pool_size: int) -> Engine:
     return engine
 
 
-class _Plan:
-    """A compiled statement and how to turn its driver rows into Python values."""
+class Prepared:
+    """A compiled SELECT: how to bind its parameters and turn its driver rows into Python values.
+
+    Parameters are given by bind name as Python values (those without a value in the
+    statement); each goes through its type's bind processing (e.g. datetimes to SQLite text).
+    ``expanding`` IN parameters take lists.
+    """
 
     def __init__(self, statement: sa.Select, dialect) -> None:
         self._compiled = compiled = statement.compile(dialect=dialect)
-        self._expanding = any(bind.expanding for bind in compiled.binds.values())
+        names = compiled.bind_names  # {bind: its name in the SQL}
+        self._expanding = any(bind.expanding for bind in names)
+        # Values fixed in the statement (e.g. ``.limit(1)``, which SQLAlchemy binds too).
+        self._constants = {name: bind.value for bind, name in names.items() if not bind.required}
+        # Processors are resolved once here; most types (strings, integers) have none.
+        self._processors = [
+            (name, bind.expanding, processor)
+            for bind, name in names.items()
+            if (processor := bind.type._cached_bind_processor(dialect)) is not None
+        ]
         self._names = [column.key for column in statement.selected_columns]
         sqlite = dialect.name == "sqlite"
         self._converters = [_converter(column.type, sqlite) for column in statement.selected_columns]
@@ -132,6 +180,14 @@ class _Plan:
     def bind(self, params: Mapping[str, Any]) -> tuple[str, Any]:
         """The SQL text and driver parameters for these values (IN lists expanded)."""
         compiled = self._compiled
+        if self._constants:
+            params = {**self._constants, **params}
+        if self._processors:
+            params = dict(params)
+            for name, expanding, process in self._processors:
+                value = params.get(name)
+                if value is not None:
+                    params[name] = [process(item) for item in value] if expanding else process(value)
         if self._expanding:
             state = compiled.construct_expanded_state(dict(params))
             sql, positions, params = state.statement, state.positiontup, state.parameters
@@ -142,6 +198,7 @@ class _Plan:
         return sql, params
 
     def convert(self, row) -> dict[str, Any]:
+        """One driver row as ``{column key: value}``."""
         return {
             name: (value if convert is None or value is None else convert(value))
             for name, convert, value in zip(self._names, self._converters, row, strict=True)
