@@ -81,16 +81,15 @@ _USER_WITH_TARGETS = (
     .where(users.c.project_id == sa.bindparam("project_id"), users.c.id == sa.bindparam("user_id"))
     .order_by(targets.c.seq)
 )
-_USERS_WITH_TARGETS = (
-    sa.select(users, *_TARGET_COLUMNS)
-    .select_from(_WITH_TARGETS)
-    .where(
-        users.c.project_id == sa.bindparam("project_id"),
-        users.c.id.in_(sa.bindparam("user_ids", expanding=True)),
-    )
-    .order_by(users.c.seq, targets.c.seq)
+# What the User model shows (no internal columns: seq, project_id, search, recovery codes).
+_MODEL_COLUMNS = [
+    column for column in users.c if column.name not in ("seq", "project_id", "search", "mfa_recovery_codes")
+]
+_TARGETS_OF_USERS = (
+    sa.select(targets)
+    .where(targets.c.project_id == sa.bindparam("project_id"), targets.c.user_id.in_(sa.bindparam("user_ids", expanding=True)))
+    .order_by(targets.c.seq)
 )
-
 
 def user_row(conn: Connection, project_id: str, user_id: str) -> Row:
     row = conn.execute(_USER_BY_ID, {"project_id": project_id, "user_id": user_id}).mappings().first()
@@ -120,14 +119,15 @@ def get_user(db: Database, *, project_id: str, user_id: str) -> tuple[Row, list[
 def list_users(
     db: Database, *, project_id: str, queries: ParsedQueries, search: str | None
 ) -> tuple[int, list[tuple[Row, list[Row]]]]:
-    """One page of users with their targets: the page's IDs first, then the rows on the driver path."""
+    """One page of users (the list statement returns the model's columns), then their targets."""
     total, page = list_rows(
-        db, USER_LIST, scope={"project_id": project_id}, queries=queries, search=search, columns=[users.c.id]
+        db, USER_LIST, scope={"project_id": project_id}, queries=queries, search=search, columns=_MODEL_COLUMNS
     )
-    ids = [row["id"] for row in page]
-    found = _grouped(db.fetch(_USERS_WITH_TARGETS, {"project_id": project_id, "user_ids": ids})) if ids else {}
-    # A user deleted between the two statements simply drops out of the page.
-    return total, [found[user_id] for user_id in ids if user_id in found]
+    owned: dict[str, list[Row]] = {row["id"]: [] for row in page}
+    if owned:
+        for target in db.fetch(_TARGETS_OF_USERS, {"project_id": project_id, "user_ids": list(owned)}):
+            owned[target["user_id"]].append(target)
+    return total, [(row, owned[row["id"]]) for row in page]
 
 
 # ---------------------------------------------------------------------------------------------
