@@ -175,7 +175,13 @@ class Prepared:
         ]
         self._names = [column.key for column in statement.selected_columns]
         sqlite = dialect.name == "sqlite"
-        self._converters = [_converter(column.type, sqlite) for column in statement.selected_columns]
+        # Only the columns whose driver value needs converting (datetimes, JSON and booleans on
+        # SQLite); the rest are taken as they come.
+        self._conversions = [
+            (column.key, convert)
+            for column in statement.selected_columns
+            if (convert := _converter(column.type, sqlite)) is not None
+        ]
 
     def bind(self, params: Mapping[str, Any]) -> tuple[str, Any]:
         """The SQL text and driver parameters for these values (IN lists expanded)."""
@@ -199,10 +205,12 @@ class Prepared:
 
     def convert(self, row) -> dict[str, Any]:
         """One driver row as ``{column key: value}``."""
-        return {
-            name: (value if convert is None or value is None else convert(value))
-            for name, convert, value in zip(self._names, self._converters, row, strict=True)
-        }
+        values = dict(zip(self._names, row, strict=True))
+        for name, convert in self._conversions:
+            value = values[name]
+            if value is not None:
+                values[name] = convert(value)
+        return values
 
 
 def _as_utc(value: datetime | str) -> datetime:
