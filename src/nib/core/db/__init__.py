@@ -38,7 +38,9 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 16) -> None:
         self.url = url
         if url.startswith("sqlite"):
-            self.engine = _sqlite_engine(url, pool_size)
+            # SQLite runs one writer at a time and GETs read inline on the event loop, so a few
+            # connections serve every request; each more would only hold its own page cache.
+            self.engine = _sqlite_engine(url, min(pool_size, 4))
         else:
             self.engine = sa.create_engine(
                 url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **_JSON_CODEC
