@@ -148,3 +148,18 @@ def db(server):
     database = Database(settings.resolved_database_url, pool_size=2)
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def http(server):
+    """Raw HTTP against the session's server, with the all-scopes key."""
+    with server.http() as client:
+        yield client
+
+
+@pytest.fixture
+def users(server):
+    """The official SDK's Users service with the all-scopes key."""
+    from appwrite.services.users import Users
+
+    return Users(server.sdk())

@@ -13,7 +13,6 @@ import sqlalchemy as sa
 from appwrite.enums.password_hash import PasswordHash
 from appwrite.exception import AppwriteException
 from appwrite.id import ID
-from appwrite.services.users import Users
 
 from nib.core.db.schema import users as users_table
 from nib.core.passwords import verify_password
@@ -149,15 +148,6 @@ def stored_row(db, user_id: str) -> dict:
     return dict(rows[0])
 
 
-@pytest.fixture
-def users(server) -> Users:
-    return Users(server.sdk())
-
-
-@pytest.fixture
-def http(server):
-    with server.http() as client:
-        yield client
 
 
 # --- POST /users: every combination ---------------------------------------------------------

@@ -100,15 +100,6 @@ def data(server) -> Dataset:
     return Dataset(marker, bulk_marker, created, bulk)
 
 
-@pytest.fixture
-def users(server) -> Users:
-    return Users(server.sdk())
-
-
-@pytest.fixture
-def http(server):
-    with server.http() as client:
-        yield client
 
 
 def keys(data: Dataset, result) -> list[str]:

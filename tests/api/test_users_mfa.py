@@ -6,7 +6,6 @@ import re
 
 import pytest
 from appwrite.enums.authenticator_type import AuthenticatorType
-from appwrite.services.users import Users
 from users_support import (
     MISSING_ID,
     assert_error,
@@ -26,15 +25,6 @@ CODE = re.compile(r"^[0-9a-f]{10}$")
 NO_FACTORS = {"totp": False, "email": False, "phone": False, "recoveryCode": False}
 
 
-@pytest.fixture
-def http(server):
-    with server.http() as client:
-        yield client
-
-
-@pytest.fixture
-def users(server):
-    return Users(server.sdk())
 
 
 def _factors(http, user_id: str) -> dict:

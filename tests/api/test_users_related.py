@@ -11,7 +11,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 from appwrite.query import Query
-from appwrite.services.users import Users
 from users_support import (
     MISSING_ID,
     assert_error,
@@ -36,15 +35,6 @@ CHROME_WINDOWS = (
 IDENTITY_NOT_FOUND = "The identity could not be found. Please sign in with OAuth provider to create identity first."
 
 
-@pytest.fixture
-def http(server):
-    with server.http() as client:
-        yield client
-
-
-@pytest.fixture
-def users(server):
-    return Users(server.sdk())
 
 
 @pytest.mark.parametrize("suffix", ["memberships", "logs"])

@@ -10,7 +10,6 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
-from appwrite.services.users import Users
 from users_support import (
     MISSING_ID,
     assert_error,
@@ -34,15 +33,6 @@ HEX = re.compile(r"^[0-9a-f]+$")
 ONE_YEAR = timedelta(seconds=31536000)
 
 
-@pytest.fixture
-def http(server):
-    with server.http() as client:
-        yield client
-
-
-@pytest.fixture
-def users(server):
-    return Users(server.sdk())
 
 
 def _session_row(db, project: str, session_id: str):

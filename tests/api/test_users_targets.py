@@ -7,7 +7,6 @@ import pytest
 from appwrite.enums.messaging_provider_type import MessagingProviderType
 from appwrite.id import ID
 from appwrite.query import Query
-from appwrite.services.users import Users
 from users_support import (
     MISSING_ID,
     assert_error,
@@ -30,15 +29,6 @@ INVALID_PHONE = (
 TARGET_NOT_FOUND = "The target could not be found."
 
 
-@pytest.fixture
-def http(server):
-    with server.http() as client:
-        yield client
-
-
-@pytest.fixture
-def users(server):
-    return Users(server.sdk())
 
 
 def _create(http, user_id: str, provider_type: str, identifier: str, **extra):

@@ -7,7 +7,6 @@ import time
 import pytest
 from appwrite.id import ID
 from appwrite.query import Query
-from appwrite.services.users import Users
 from argon2 import PasswordHasher
 from users_support import (
     MISSING_ID,
@@ -29,17 +28,6 @@ from users_support import (
 )
 
 from nib.core.db.schema import authenticators, identities, memberships, sessions, targets, tokens
-
-
-@pytest.fixture
-def http(server):
-    with server.http() as client:
-        yield client
-
-
-@pytest.fixture
-def users(server):
-    return Users(server.sdk())
 
 
 def _later(previous: str) -> None:
