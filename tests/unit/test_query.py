@@ -17,7 +17,6 @@ from nib.core.listing import list_rows
 from nib.core.query import Attribute, ListSpec, parse_queries
 from nib.core.search import fts_ddl, normalize
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PREFIX = "Invalid `queries` param: "
 
 
@@ -288,19 +287,6 @@ def test_default_limit_from_spec():
 # ---------------------------------------------------------------------------------------------
 # Execution on both dialects
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request, tmp_path):
-    if request.param == "sqlite":
-        eng = sa.create_engine(f"sqlite:///{tmp_path / 'query.db'}")
-    else:
-        eng = sa.create_engine(PG_URL)
-        try:
-            eng.connect().close()
-        except sa.exc.OperationalError:
-            pytest.skip("PostgreSQL is not reachable")
-    yield eng
-    eng.dispose()
 
 
 @pytest.fixture

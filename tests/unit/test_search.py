@@ -11,9 +11,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from nib.core.search import fts_ddl, normalize, parse_term, search_condition, tokens
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
 # ---------------------------------------------------------------------------------------------
 # Pure functions
 
@@ -83,19 +80,6 @@ def test_user_text_is_bound_not_interpolated():
 # ---------------------------------------------------------------------------------------------
 # Both dialects
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request, tmp_path):
-    if request.param == "sqlite":
-        eng = sa.create_engine(f"sqlite:///{tmp_path / 'search.db'}")
-    else:
-        eng = sa.create_engine(PG_URL)
-        try:
-            eng.connect().close()
-        except sa.exc.OperationalError:
-            pytest.skip("PostgreSQL is not reachable")
-    yield eng
-    eng.dispose()
 
 
 @pytest.fixture

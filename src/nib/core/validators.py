@@ -210,7 +210,7 @@ def array_of(element: Validator, max_items: int, element_description: str) -> Va
 
 
 def _php_json_length(value: Any) -> int:
-    """Length of PHP's json_encode: non-ASCII escaped as \\uXXXX and '/' as '\\/'."""
+    """Length of PHP's json_encode: non-ASCII escaped as 6-char \\u escapes and '/' as '\\/'."""
     encoded = json.dumps(value, ensure_ascii=True, separators=(",", ":"))
     return len(encoded) + encoded.count("/")
 
