@@ -225,14 +225,19 @@ def assoc(value: Any) -> dict:
 _LABEL = re.compile(r"\A[A-Za-z0-9]{1,36}\Z")
 
 
+def _label(value: Any) -> str:
+    if not isinstance(value, str) or not _LABEL.match(value):
+        raise Invalid("label")
+    return value
+
+
+_LABEL_LIST = array_of(
+    _label,
+    1000,
+    "Value must be a valid string and at least 1 chars and no longer than 36 chars and only consist of alphanumeric chars",
+)
+
+
 def labels(value: Any) -> list[str]:
     """Up to 1000 alphanumeric labels of 1-36 chars, de-duplicated keeping first occurrence."""
-    description = (
-        "Value must a valid array no longer than 1000 items and Value must be a valid string "
-        "and at least 1 chars and no longer than 36 chars and only consist of alphanumeric chars"
-    )
-    if not isinstance(value, list) or len(value) > 1000:
-        raise Invalid(description)
-    if not all(isinstance(item, str) and _LABEL.match(item) for item in value):
-        raise Invalid(description)
-    return list(dict.fromkeys(value))
+    return list(dict.fromkeys(_LABEL_LIST(value)))
