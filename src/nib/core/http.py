@@ -93,7 +93,6 @@ class Context:
     principal: auth.Principal
     ip: str
     user_agent: str
-    headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def project_id(self) -> str:
@@ -303,10 +302,8 @@ class Api:
             if principal.is_key:
                 user_agent = headers.get("x-forwarded-user-agent") or user_agent
             values = validate(route.params, {**raw, **path_params})
-            ctx = Context(self.db, self.settings, principal, ip, user_agent, dict(headers))
+            ctx = Context(self.db, self.settings, principal, ip, user_agent)
             result = route.handler(ctx, **values)
-            if route.audit:
-                self._audit(route.audit, ctx, values, result)
         except AppwriteError as error:
             return error_response(error)
         except IntegrityError:
@@ -315,12 +312,13 @@ class Api:
         except (OperationalError, InterfaceError, SATimeoutError):
             log.exception("database unavailable on %s", path)
             return error_response(AppwriteError("general_server_error", "Database is not available", status=503))
+        if route.audit:
+            self._audit(route.audit, ctx, values, result)
         if result is None:
             return empty_response(204)
         if isinstance(result, Response):
             return result
         return json_response(result, route.status)
-
 
     def _audit(self, declared: tuple[str, str], ctx: Context, values: dict, result: Any) -> None:
         principal = ctx.principal
@@ -333,15 +331,19 @@ class Api:
             return  # guests leave no trace, as in Appwrite
         event, template = declared
         created = result.get("$id", "") if isinstance(result, dict) else ""
-        audit.record(
-            self.db,
-            project_id=ctx.project_id,
-            event=event,
-            resource=template.format(**values, id=created),
-            actor=actor,
-            ip=ctx.ip,
-            user_agent=ctx.user_agent,
-        )
+        try:
+            audit.record(
+                self.db,
+                project_id=ctx.project_id,
+                event=event,
+                resource=template.format(**values, id=created),
+                actor=actor,
+                ip=ctx.ip,
+                user_agent=ctx.user_agent,
+            )
+        except Exception:
+            # The change is committed: answer for it, and report the lost entry in the log.
+            log.exception("audit entry %s for %s not recorded", event, ctx.project_id)
 
 
 def _client_ip(request: Request) -> str:

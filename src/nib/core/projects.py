@@ -21,8 +21,11 @@ def create_project(db: Database, *, project_id: str, name: str) -> dict:
         custom_id(project_id)
     except Invalid as invalid:
         raise AppwriteError("general_argument_invalid", f"Invalid `projectId` param: {invalid}") from None
-    if project_id in ("unique()", "console"):
-        project_id = unique_id() if project_id == "unique()" else project_id
+    if project_id == "console":
+        # Requests naming "console" are refused as Appwrite's reserved project (core/auth.py).
+        raise AppwriteError("general_argument_invalid", "Invalid `projectId` param: \"console\" is reserved.")
+    if project_id == "unique()":
+        project_id = unique_id()
     now = dates.now()
     row = {"id": project_id, "name": name, "enabled": True, "created_at": now, "updated_at": now}
     with db.write() as conn:

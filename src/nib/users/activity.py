@@ -38,8 +38,6 @@ MEMBERSHIP_LIST = ListSpec(
     },
 )
 
-ARGON2 = "argon2"
-
 
 
 def list_memberships(

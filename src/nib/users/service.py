@@ -198,34 +198,56 @@ def create_user(
             conn.execute(users.insert().values(row))
             for provider_type, identifier in (("email", email), ("sms", phone)):
                 if identifier:
-                    _add_auto_target(conn, project_id, user_id, provider_type, identifier, now)
+                    _add_auto_target(conn, project_id, user_id, provider_type, identifier)
     except IntegrityError:
         # Lost a race with a concurrent create of the same id/email/phone.
         raise AppwriteError("user_already_exists") from None
     return get_user(db, project_id=project_id, user_id=user_id)
 
 
-def _add_auto_target(conn: Connection, project_id: str, user_id: str, provider_type: str, identifier: str, now) -> None:
-    """An email/sms target for the user, unless another target already holds the identifier."""
-    exists = conn.execute(
-        sa.select(targets.c.seq).where(targets.c.project_id == project_id, targets.c.identifier == identifier)
-    ).first()
-    if exists:
-        return
+def insert_target(
+    conn: Connection,
+    *,
+    project_id: str,
+    user_id: str,
+    target_id: str,
+    provider_type: str,
+    identifier: str,
+    provider_id: str | None = None,
+    name: str = "",
+) -> None:
+    """One row in ``targets`` (automatic ones for email/sms, or created through the API)."""
+    now = dates.now()
     conn.execute(
         targets.insert().values(
             project_id=project_id,
-            id=unique_id(),
+            id=target_id,
             created_at=now,
             updated_at=now,
             user_id=user_id,
-            name="",
-            provider_id=None,
+            name=name,
+            provider_id=provider_id,
             provider_type=provider_type,
             identifier=identifier,
             expired=False,
         )
     )
+
+
+def _add_auto_target(conn: Connection, project_id: str, user_id: str, provider_type: str, identifier: str) -> None:
+    """An email/sms target for the user, unless another target already holds the identifier."""
+    exists = conn.execute(
+        sa.select(targets.c.seq).where(targets.c.project_id == project_id, targets.c.identifier == identifier)
+    ).first()
+    if not exists:
+        insert_target(
+            conn,
+            project_id=project_id,
+            user_id=user_id,
+            target_id=unique_id(),
+            provider_type=provider_type,
+            identifier=identifier,
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -315,7 +337,7 @@ def _replace_contact(
             elif current[column] and conn.execute(sa.select(targets.c.seq).where(own_target)).first():
                 conn.execute(targets.update().where(own_target).values(identifier=value, updated_at=now))
             else:
-                _add_auto_target(conn, project_id, user_id, provider_type, value, now)
+                _add_auto_target(conn, project_id, user_id, provider_type, value)
     except IntegrityError:
         raise AppwriteError(user_conflict) from None
     return get_user(db, project_id=project_id, user_id=user_id)

@@ -15,7 +15,7 @@ from ..core.errors import AppwriteError
 from ..core.ids import unique_id
 from ..core.listing import list_rows
 from ..core.query import Attribute, ListSpec, ParsedQueries
-from .service import STRING, Row, standard_attributes, user_row
+from .service import STRING, Row, insert_target, standard_attributes, user_row
 
 TARGET_LIST = ListSpec(
     entity="Target",
@@ -65,7 +65,6 @@ def create_target(
 ) -> Row:
     """A messaging target; messaging providers do not exist in nib, so ``providerId`` is kept as given."""
     target_id = unique_id() if target_id == "unique()" else target_id
-    now = dates.now()
     try:
         with db.write() as conn:
             user_row(conn, project_id, user_id)
@@ -77,19 +76,15 @@ def create_target(
             ).first()
             if clash:
                 raise AppwriteError("user_target_already_exists")
-            conn.execute(
-                targets.insert().values(
-                    project_id=project_id,
-                    id=target_id,
-                    created_at=now,
-                    updated_at=now,
-                    user_id=user_id,
-                    name=name or "",
-                    provider_id=provider_id,
-                    provider_type=provider_type,
-                    identifier=identifier,
-                    expired=False,
-                )
+            insert_target(
+                conn,
+                project_id=project_id,
+                user_id=user_id,
+                target_id=target_id,
+                provider_type=provider_type,
+                identifier=identifier,
+                provider_id=provider_id,
+                name=name or "",
             )
     except IntegrityError:
         raise AppwriteError("user_target_already_exists") from None
