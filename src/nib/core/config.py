@@ -16,6 +16,22 @@ class Settings:
     hostname: str = "localhost"
     # Logical session length, as Appwrite's project default (1 year).
     session_duration: int = 31536000
+    # Signs JWTs and derives storage keys. Unset: one is generated and kept in the database, so
+    # every process on that database shares it.
+    secret: str | None = None
+    # SMTP delivery (verification, recovery, magic URL, e-mail OTP, invitations); no host = disabled.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_secure: str = ""  # "" | "tls" (STARTTLS) | "ssl"
+    smtp_sender_name: str = "nib"
+    smtp_sender_email: str = "no-reply@localhost"
+    smtp_timeout: float = 10.0
+    # Shared abuse counters for several processes; unset = counters in the database.
+    redis_url: str | None = None
+    # Rate limits (BEHAVIOUR.md §1.10) are enforced unless turned off (test rigs).
+    abuse: bool = True
 
     @property
     def resolved_database_url(self) -> str:
@@ -35,6 +51,17 @@ class Settings:
             "data_dir": Path(os.environ.get("NIB_DATA_DIR", "./data")),
             "database_url": os.environ.get("NIB_DATABASE_URL") or None,
             "hostname": os.environ.get("NIB_HOSTNAME", "localhost"),
+            "secret": os.environ.get("NIB_SECRET") or None,
+            "smtp_host": os.environ.get("NIB_SMTP_HOST", ""),
+            "smtp_port": int(os.environ.get("NIB_SMTP_PORT") or 25),
+            "smtp_username": os.environ.get("NIB_SMTP_USERNAME", ""),
+            "smtp_password": os.environ.get("NIB_SMTP_PASSWORD", ""),
+            "smtp_secure": os.environ.get("NIB_SMTP_SECURE", ""),
+            "smtp_sender_name": os.environ.get("NIB_SMTP_SENDER_NAME", "nib"),
+            "smtp_sender_email": os.environ.get("NIB_SMTP_SENDER_EMAIL", "no-reply@localhost"),
+            "smtp_timeout": float(os.environ.get("NIB_SMTP_TIMEOUT") or 10),
+            "redis_url": os.environ.get("NIB_REDIS_URL") or None,
+            "abuse": os.environ.get("NIB_ABUSE", "enabled").lower() not in ("0", "false", "no", "off", "disabled"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         if not isinstance(values["data_dir"], Path):

@@ -184,3 +184,44 @@ audit_logs = sa.Table(
     sa.Index("ix_audit_logs_actor", "project_id", "user_id", "seq"),
     sa.Index("ix_audit_logs_resource", "project_id", "resource", "seq"),
 )
+
+# Web platforms of a project: the hostnames browsers may call from (CORS, origin check) and
+# that redirect URLs in e-mails (verification, recovery, magic URL, invitations) may point to.
+platforms = _resource(
+    "platforms",
+    sa.Column("type", sa.String(16), nullable=False, server_default="web"),
+    sa.Column("name", sa.String(128), nullable=False, server_default=""),
+    sa.Column("hostname", sa.String(256), nullable=False),
+    sa.UniqueConstraint("project_id", "hostname"),
+)
+
+# Pending MFA challenges (Appwrite's `challenges` collection); single use, expire after 1 h.
+challenges = _resource(
+    "challenges",
+    sa.Column("user_id", sa.String(36), nullable=False, index=True),
+    # totp | email | phone | recoveryCode
+    sa.Column("type", sa.String(16), nullable=False),
+    # SHA-256 of the code sent by e-mail/SMS; empty for totp and recovery codes.
+    sa.Column("code_hash", sa.String(64), nullable=False, server_default=""),
+    sa.Column("expire", UTCDateTime, nullable=False),
+)
+
+# Fixed-window abuse counters (BEHAVIOUR.md §1.10) when no Redis is configured.
+rate_limits = sa.Table(
+    "rate_limits",
+    metadata,
+    # SHA-256 of the route's abuse key (it may contain an e-mail address).
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("window_start", sa.Integer, primary_key=True),
+    sa.Column("hits", sa.Integer, nullable=False),
+    sa.Index("ix_rate_limits_window_start", "window_start"),
+)
+
+# Instance-wide values every process must share, e.g. the generated signing secret when
+# NIB_SECRET is not set.
+instance_values = sa.Table(
+    "instance_values",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)

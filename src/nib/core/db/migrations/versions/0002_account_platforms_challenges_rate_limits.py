@@ -1,0 +1,67 @@
+"""account platforms challenges rate limits
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from nib.core.db.types import UTCDateTime
+
+revision = '0002'
+down_revision = '0001'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table('challenges',
+    sa.Column('seq', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('project_id', sa.String(length=36), nullable=False),
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('created_at', UTCDateTime(), nullable=False),
+    sa.Column('updated_at', UTCDateTime(), nullable=False),
+    sa.Column('user_id', sa.String(length=36), nullable=False),
+    sa.Column('type', sa.String(length=16), nullable=False),
+    sa.Column('code_hash', sa.String(length=64), server_default='', nullable=False),
+    sa.Column('expire', UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('seq', name=op.f('pk_challenges')),
+    sa.UniqueConstraint('project_id', 'id', name=op.f('uq_challenges_project_id_id'))
+    )
+    with op.batch_alter_table('challenges', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_challenges_user_id'), ['user_id'], unique=False)
+
+    op.create_table('instance_values',
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('value', sa.Text(), nullable=False),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_instance_values'))
+    )
+    op.create_table('platforms',
+    sa.Column('seq', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('project_id', sa.String(length=36), nullable=False),
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('created_at', UTCDateTime(), nullable=False),
+    sa.Column('updated_at', UTCDateTime(), nullable=False),
+    sa.Column('type', sa.String(length=16), server_default='web', nullable=False),
+    sa.Column('name', sa.String(length=128), server_default='', nullable=False),
+    sa.Column('hostname', sa.String(length=256), nullable=False),
+    sa.PrimaryKeyConstraint('seq', name=op.f('pk_platforms')),
+    sa.UniqueConstraint('project_id', 'hostname', name=op.f('uq_platforms_project_id_hostname')),
+    sa.UniqueConstraint('project_id', 'id', name=op.f('uq_platforms_project_id_id'))
+    )
+    op.create_table('rate_limits',
+    sa.Column('key', sa.String(length=64), nullable=False),
+    sa.Column('window_start', sa.Integer(), nullable=False),
+    sa.Column('hits', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('key', 'window_start', name=op.f('pk_rate_limits'))
+    )
+    with op.batch_alter_table('rate_limits', schema=None) as batch_op:
+        batch_op.create_index('ix_rate_limits_window_start', ['window_start'], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_table('rate_limits')
+    op.drop_table('platforms')
+    op.drop_table('instance_values')
+    op.drop_table('challenges')
