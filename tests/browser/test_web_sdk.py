@@ -26,8 +26,9 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 CHROMIUM = Path(os.environ.get("NIB_CHROMIUM", "/usr/bin/chromium"))
-# npm package (in package.json) -> version: the 1.5-era Web SDK and the newest.
-SDKS = {"appwrite": "15.0.0", "appwrite-newest": "28.0.0"}
+# package.json's SDK packages -> pinned version: `appwrite` (1.5-era) and `appwrite-newest` (npm:appwrite@…).
+_PACKAGES = json.loads((HERE / "package.json").read_text())["dependencies"]
+SDKS = {name: spec.rpartition("@")[2] for name, spec in _PACKAGES.items() if name.startswith("appwrite")}
 PASSWORD = "browser-password-1"
 
 
