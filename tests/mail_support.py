@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import re
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 HOST = "127.0.0.1"
 
@@ -75,12 +83,20 @@ class SmtpServer:
         self.controller.stop()
 
 
-def start_smtp(port: int, credentials: tuple[str, str] | None = None) -> SmtpServer:
-    """Start a server on ``HOST:port``; with ``credentials`` it offers AUTH over plain TCP and
-    accepts only those (a client that skips AUTH is not refused: aiosmtpd warns on every
-    connection when AUTH is required without TLS)."""
+def start_smtp(
+    port: int, credentials: tuple[str, str] | None = None, tls: ssl.SSLContext | None = None, implicit_tls: bool = False
+) -> SmtpServer:
+    """Start a server on ``HOST:port``.
+
+    With ``credentials`` it offers AUTH over plain TCP and accepts only those (a client that
+    skips AUTH is not refused: aiosmtpd warns on every connection when AUTH is required without
+    TLS). With a ``tls`` server context it offers STARTTLS, or speaks TLS from the first byte
+    when ``implicit_tls``.
+    """
     mailbox = Mailbox()
     options: dict = {}
+    if tls is not None:
+        options = {"ssl_context": tls} if implicit_tls else {"tls_context": tls}
     if credentials:
         login, password = (part.encode() for part in credentials)
 
@@ -88,7 +104,7 @@ def start_smtp(port: int, credentials: tuple[str, str] | None = None) -> SmtpSer
             ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (login, password)
             return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535
 
-        options = {"authenticator": authenticator, "auth_require_tls": False}
+        options.update(authenticator=authenticator, auth_require_tls=False)
     controller = Controller(_Handler(mailbox), hostname=HOST, port=port, **options)
     controller.start()
     return SmtpServer(HOST, port, controller, mailbox)
@@ -106,3 +122,34 @@ def first_link(message: EmailMessage) -> str:
     found = re.search(r"https?://\S+", part(message, "plain"))
     assert found, "no link in the e-mail"
     return found.group(0)
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for ``HOST`` (IP SAN) and its key, as PEM files in ``directory``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "smtp-cert.pem", directory / "smtp-key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+def server_tls_context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_path, key_path)
+    return context

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from mail_support import first_link, part
+from mail_support import first_link, part, self_signed_certificate, server_tls_context
 from nib.core.config import Settings
 from nib.core.errors import AppwriteError
 from nib.core.mail import Message, send
@@ -71,6 +71,27 @@ def test_wrong_password_is_reported(smtp_factory):
     guarded = smtp_factory(credentials=("mailer", "s3cret"))
     settings = settings_for(guarded.host, guarded.port, smtp_username="mailer", smtp_password="wrong")
     assert_fails_fast(settings, "the SMTP server refused the login", within=5)
+
+
+@pytest.mark.parametrize("secure", ["tls", "ssl"])
+def test_starttls_and_implicit_tls(smtp_factory, tmp_path, monkeypatch, secure):
+    cert, key = self_signed_certificate(tmp_path)
+    # nib verifies the server against the system's trust store; here that store is our certificate.
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    secured = smtp_factory(tls=server_tls_context(cert, key), implicit_tls=secure == "ssl", credentials=("m", "p"))
+    to = address()
+    settings = settings_for(secured.host, secured.port, smtp_secure=secure, smtp_username="m", smtp_password="p")
+    send(settings, Message(to=to, subject=f"over {secure}", text="t", html="<p>t</p>"))
+    assert secured.mailbox.wait_for(to)["Subject"] == f"over {secure}"
+
+
+def test_untrusted_certificate_is_refused(smtp_factory, tmp_path):
+    secured = smtp_factory(tls=server_tls_context(*self_signed_certificate(tmp_path)))
+    assert_fails_fast(
+        settings_for(secured.host, secured.port, smtp_secure="tls"),
+        "no secure connection to the SMTP server could be made",
+        within=5,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -56,7 +56,7 @@ def require_smtp(settings: Settings) -> None:
 def send(settings: Settings, message: Message) -> None:
     """Deliver ``message`` or raise an AppwriteError; returns within ``smtp_timeout`` seconds."""
     require_smtp(settings)
-    attempt = _Attempt(settings, compose(settings, message))
+    attempt = _Attempt(settings, _compose(settings, message))
     worker = threading.Thread(target=attempt.run, name="nib-smtp", daemon=True)
     worker.start()
     worker.join(settings.smtp_timeout)
@@ -72,7 +72,7 @@ def send(settings: Settings, message: Message) -> None:
         raise AppwriteError("general_server_error", _DELIVERY_FAILED.format(_reason(error)), status=503) from error
 
 
-def compose(settings: Settings, message: Message) -> EmailMessage:
+def _compose(settings: Settings, message: Message) -> EmailMessage:
     """The MIME message: multipart/alternative with the text part first, as mail clients expect."""
     email = EmailMessage()
     email["From"] = formataddr((settings.smtp_sender_name, settings.smtp_sender_email))
@@ -91,6 +91,8 @@ def _reason(error: BaseException) -> str:
         return "the SMTP server refused the login"
     if isinstance(error, (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)):
         return "the SMTP server rejected the message"
+    if isinstance(error, ssl.SSLError):
+        return "no secure connection to the SMTP server could be made"
     if isinstance(error, (TimeoutError, socket.timeout)):
         return "the SMTP server did not answer in time"
     if isinstance(error, smtplib.SMTPException):
