@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -122,6 +123,19 @@ def first_link(message: EmailMessage) -> str:
     found = re.search(r"https?://\S+", part(message, "plain"))
     assert found, "no link in the e-mail"
     return found.group(0)
+
+
+def link_params(message: EmailMessage) -> dict[str, str]:
+    """The query parameters of the e-mail's link (userId, secret, expire, …): what an app passes
+    to the SDK's confirm call."""
+    return dict(parse_qsl(urlsplit(first_link(message)).query, keep_blank_values=True))
+
+
+def one_time_code(message: EmailMessage) -> str:
+    """The 6-digit code of an OTP or MFA e-mail (a line of its own in the text part)."""
+    found = re.search(r"^(\d{6})$", part(message, "plain"), re.MULTILINE)
+    assert found, "no 6-digit code in the e-mail"
+    return found.group(1)
 
 
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:

@@ -78,7 +78,7 @@ def _compose(settings: Settings, message: Message) -> EmailMessage:
     email["From"] = formataddr((settings.smtp_sender_name, settings.smtp_sender_email))
     email["To"] = formataddr((message.to_name, message.to))
     email["Subject"] = message.subject
-    email["Date"] = formatdate(localtime=False)
+    email["Date"] = formatdate(usegmt=True)
     email["Message-ID"] = make_msgid(domain=settings.smtp_sender_email.rpartition("@")[2] or None)
     email.set_content(message.text)
     email.add_alternative(message.html, subtype="html")
