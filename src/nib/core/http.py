@@ -272,10 +272,10 @@ class Api:
         try:
             if route is None and project_id in ("", "console"):
                 raise AppwriteError("general_route_not_found")
-            browser.allow(platforms.allowed_hosts(self.db, project_id))
             if route is not None and route.public:
                 principal = auth.Principal(project_id=project_id, role="guests", scopes=auth.GUEST_SCOPES)
             else:
+                browser.allow(platforms.allowed_hosts(self.db, project_id))
                 principal = auth.resolve(self.db, project_id, key)
             if route is None:
                 raise AppwriteError("general_route_not_found")

@@ -22,9 +22,6 @@ from .ttlcache import TTLCache
 from .validators import Invalid, platform_hostname
 
 _hosts: TTLCache[tuple[str, ...]] = TTLCache(CACHE_SECONDS, 4096)
-_HOSTS = sa.select(platforms.c.hostname).where(platforms.c.project_id == sa.bindparam("project_id")).order_by(
-    platforms.c.seq
-)
 
 
 def add_platform(db: Database, *, project_id: str, hostname: str, name: str = "") -> dict:
@@ -84,7 +81,9 @@ def allowed_hosts(db: Database, project_id: str) -> tuple[str, ...]:
         return ()
     hosts = _hosts.get(project_id)
     if hosts is None:
-        hosts = tuple(row["hostname"] for row in db.fetch(_HOSTS, {"project_id": project_id}))
+        with db.read() as conn:
+            query = sa.select(platforms.c.hostname).where(platforms.c.project_id == project_id)
+            hosts = tuple(conn.execute(query.order_by(platforms.c.seq)).scalars())
         _hosts.put(project_id, hosts)
     return hosts
 
