@@ -102,6 +102,19 @@ def test_invalid_hostname_fails(server, hostname):
     assert rows(server, project_id) == []
 
 
+def test_name_longer_than_128_chars_fails(server):
+    project_id = new_project(server)
+    result = server.cli(
+        "platforms", "add", "--project", project_id, "--hostname", "app.example.com", "--name", "n" * 129, check=False
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: Invalid `name` param: Value must be a valid string and at least 1 chars and no longer than 128 chars"
+        " (general_argument_invalid)"
+    )
+    assert rows(server, project_id) == []
+
+
 def test_add_to_unknown_project_fails(server):
     result = server.cli("platforms", "add", "--project", uid("nope"), "--hostname", "app.example.com", check=False)
     assert result.returncode == 1

@@ -19,26 +19,32 @@ from .db.schema import platforms, projects
 from .errors import AppwriteError, invalid_argument
 from .ids import unique_id
 from .ttlcache import TTLCache
-from .validators import Invalid, platform_hostname
+from .validators import Invalid, platform_hostname, text
 
+_NAME = text(128)
 _hosts: TTLCache[tuple[str, ...]] = TTLCache(CACHE_SECONDS, 4096)
 
 
 def add_platform(db: Database, *, project_id: str, hostname: str, name: str = "") -> dict:
-    """Register a web hostname (``*.example.com`` for every subdomain) for the project.
+    """Register a web hostname (``*.example.com`` for every subdomain) for the project; the
+    name defaults to the hostname.
 
-    400 for an invalid hostname, 404 for an unknown project, 409 if it is already registered.
+    400 for an invalid hostname or name, 404 for an unknown project, 409 if it is already registered.
     """
     try:
         hostname = platform_hostname(hostname)
     except Invalid as invalid:
         raise invalid_argument(f"Invalid `hostname` param: {invalid}") from None
+    try:
+        name = _NAME(name) if name else hostname
+    except Invalid as invalid:
+        raise invalid_argument(f"Invalid `name` param: {invalid}") from None
     now = dates.now()
     row = {
         "project_id": project_id,
         "id": unique_id(),
         "type": "web",
-        "name": name or hostname,
+        "name": name,
         "hostname": hostname,
         "created_at": now,
         "updated_at": now,
