@@ -206,6 +206,7 @@ def platforms_add(project_id: str, hostname: str, name: str, as_json: bool, data
 @click.option("--json", "as_json", is_flag=True, help="print a JSON array of platform objects")
 @_storage_options
 def platforms_list(project_id: str, as_json: bool, data_dir: str, database_url: str | None) -> None:
+    """One platform a line: ID, hostname and name, tab-separated, in the order they were added."""
     _, db = _open(data_dir, database_url)
     rows = platform_service.list_platforms(db, project_id=project_id)
     if as_json:
