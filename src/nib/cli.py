@@ -1,4 +1,4 @@
-"""The ``nib`` command: serve the API and manage projects and keys.
+"""The ``nib`` command: serve the API and manage projects, keys and web platforms.
 
 Every option also reads ``NIB_<OPTION>`` from the environment.
 """
@@ -11,6 +11,7 @@ import sys
 
 import click
 
+from .core import platforms as platform_service
 from .core import projects as project_service
 from .core.config import Settings
 from .core.db import Database
@@ -175,5 +176,59 @@ def keys_delete(key_id: str, project_id: str, data_dir: str, database_url: str |
     _, db = _open(data_dir, database_url)
     try:
         project_service.delete_key(db, project_id=project_id, key_id=key_id)
+    except AppwriteError as error:
+        _fail(error)
+
+
+@main.group()
+def platforms() -> None:
+    """Add, list and remove web platforms: the hostnames browser apps may call from."""
+
+
+@platforms.command("add")
+@click.option("--project", "project_id", required=True)
+@click.option("--hostname", required=True, help="e.g. app.example.com, or *.example.com for every subdomain")
+@click.option("--name", default="", help="a label (default: the hostname)")
+@click.option("--json", "as_json", is_flag=True, help="print the whole platform object")
+@_storage_options
+def platforms_add(project_id: str, hostname: str, name: str, as_json: bool, data_dir: str, database_url: str | None) -> None:
+    """Allow browser requests (CORS with credentials, writes) from HOSTNAME; prints its ID."""
+    _, db = _open(data_dir, database_url)
+    try:
+        platform = platform_service.add_platform(db, project_id=project_id, hostname=hostname, name=name)
+    except AppwriteError as error:
+        _fail(error)
+    click.echo(json.dumps(platform, indent=2) if as_json else platform["$id"])
+
+
+@platforms.command("list")
+@click.option("--project", "project_id", required=True)
+@click.option("--json", "as_json", is_flag=True, help="print a JSON array of platform objects")
+@_storage_options
+def platforms_list(project_id: str, as_json: bool, data_dir: str, database_url: str | None) -> None:
+    """One platform a line: ID, hostname and name, tab-separated, in the order they were added."""
+    _, db = _open(data_dir, database_url)
+    rows = platform_service.list_platforms(db, project_id=project_id)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['$id']}\t{row['hostname']}\t{row['name']}")
+
+
+@platforms.command("remove")
+@click.option("--project", "project_id", required=True)
+@click.option("--hostname", default=None)
+@click.option("--id", "platform_id", default=None)
+@_storage_options
+def platforms_remove(
+    project_id: str, hostname: str | None, platform_id: str | None, data_dir: str, database_url: str | None
+) -> None:
+    """Remove a platform, given its hostname or its ID."""
+    if (hostname is None) == (platform_id is None):
+        raise click.UsageError("give exactly one of --hostname and --id")
+    _, db = _open(data_dir, database_url)
+    try:
+        platform_service.remove_platform(db, project_id=project_id, hostname=hostname, platform_id=platform_id)
     except AppwriteError as error:
         _fail(error)

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import base64
 import hmac
-import threading
-import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import orjson
@@ -22,6 +19,7 @@ from .db import Database
 from .db.schema import api_keys, projects
 from .errors import AppwriteError
 from .ids import secret_hash
+from .ttlcache import TTLCache
 
 GUEST_SCOPES = frozenset(
     "global public home console graphql sessions.write documents.read documents.write files.read "
@@ -85,30 +83,7 @@ CACHE_SECONDS = 1.0
 _CACHE_SIZE = 4096
 
 
-class _PrincipalCache:
-    """A small thread-safe LRU of resolved principals with a time-to-live."""
-
-    def __init__(self) -> None:
-        self._entries: OrderedDict[tuple[str, str], tuple[float, Principal]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, str]) -> Principal | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None or entry[0] < time.monotonic():
-                return None
-            self._entries.move_to_end(key)
-            return entry[1]
-
-    def put(self, key: tuple[str, str], principal: Principal) -> None:
-        with self._lock:
-            self._entries[key] = (time.monotonic() + CACHE_SECONDS, principal)
-            self._entries.move_to_end(key)
-            while len(self._entries) > _CACHE_SIZE:
-                self._entries.popitem(last=False)
-
-
-_cache = _PrincipalCache()
+_cache: TTLCache[Principal] = TTLCache(CACHE_SECONDS, _CACHE_SIZE)
 
 
 def resolve(db: Database, project_id: str, key: str | None) -> Principal:

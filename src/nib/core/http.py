@@ -5,8 +5,9 @@ A route is a plain synchronous function ``handler(ctx, **params)`` declared with
 
 1. reads the raw parameters (query string or body) on the event loop;
 2. in one worker thread (inline for GETs on SQLite, where a read is cheaper than a thread hop):
-   resolves the project and key, checks the scope, validates parameters in declaration order
-   (first failure wins), runs the handler and serialises its result;
+   resolves the project and key, checks the origin (core/origins.py) and the scope, validates
+   parameters in declaration order (first failure wins), runs the handler and serialises its
+   result;
 3. renders any ``AppwriteError`` as ``{message, code, type, version}``.
 
 Handlers return a JSON-able dict (status from the route), ``None`` (204) or a Starlette
@@ -30,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import audit, auth, useragent
+from . import audit, auth, origins, platforms, useragent
 from .config import Settings
 from .db import Database
 from .errors import AppwriteError
@@ -42,31 +43,6 @@ log = logging.getLogger("nib")
 JSON_TYPE = "application/json; charset=UTF-8"
 BASE_HEADERS = {"X-Content-Type-Options": "nosniff", "Server": "nib"}
 
-# CORS as Appwrite 1.5 sends it (BEHAVIOUR.md §1.5); the preflight also allows the session headers.
-_CORS_ALLOWED_HEADERS = (
-    "Origin, Cookie, Set-Cookie, X-Requested-With, Content-Type, Access-Control-Allow-Origin, "
-    "Access-Control-Request-Headers, Accept, X-Appwrite-Project, X-Appwrite-Key, X-Appwrite-Locale, "
-    "X-Appwrite-Mode, X-Appwrite-JWT, X-Appwrite-Response-Format, X-Appwrite-Timeout, X-SDK-Version, "
-    "X-SDK-Name, X-SDK-Language, X-SDK-Platform, X-SDK-GraphQL, X-Appwrite-ID, X-Appwrite-Timestamp, "
-    "Content-Range, Range, Cache-Control, Expires, Pragma, X-Forwarded-For, X-Forwarded-User-Agent"
-)
-_CORS_HEADERS = {
-    "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE",
-    "Access-Control-Allow-Headers": _CORS_ALLOWED_HEADERS,
-    "Access-Control-Expose-Headers": "X-Appwrite-Session, X-Fallback-Cookies",
-    "Access-Control-Allow-Credentials": "true",
-}
-_PREFLIGHT_HEADERS = {
-    **_CORS_HEADERS,
-    "Access-Control-Allow-Headers": _CORS_ALLOWED_HEADERS + ", X-Appwrite-Session, X-Fallback-Cookies",
-}
-_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
-
-
-def _allowed_origin(origin: str) -> str:
-    """The request's origin when it is a local one, else Appwrite's default ``http://localhost``."""
-    host = origin.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0] if origin else ""
-    return origin if host in _LOCAL_HOSTS else "http://localhost"
 _MISSING = object()
 
 
@@ -175,8 +151,11 @@ def empty_response(status: int = 204) -> Response:
     return Response(b"", status_code=status, media_type="text/html; charset=UTF-8", headers=BASE_HEADERS)
 
 
-def validate(params: Sequence[Param], raw: dict[str, Any]) -> dict[str, Any]:
-    """Declaration-order validation; an explicit JSON null means "not provided"."""
+def validate(params: Sequence[Param], raw: dict[str, Any], allowed_hosts: Sequence[str] = ()) -> dict[str, Any]:
+    """Declaration-order validation; an explicit JSON null means "not provided".
+
+    ``allowed_hosts`` (the request's, see core/origins.py) go to validators that need them.
+    """
     values: dict[str, Any] = {}
     for param in params:
         value = raw.get(param.name, _MISSING)
@@ -187,7 +166,10 @@ def validate(params: Sequence[Param], raw: dict[str, Any]) -> dict[str, Any]:
             continue
         if param.validator is not None:
             try:
-                value = param.validator(value)
+                if getattr(param.validator, "needs_allowed_hosts", False):
+                    value = param.validator(value, allowed_hosts)
+                else:
+                    value = param.validator(value)
             except Invalid as invalid:
                 raise AppwriteError("general_argument_invalid", f"Invalid `{param.name}` param: {invalid}") from None
         values[param.name] = value
@@ -218,22 +200,21 @@ class Api:
             await self._lifespan(receive, send)
             return
         request = Request(scope, receive)
-        origin = request.headers.get("origin")
         if scope["method"] == "OPTIONS":
             # Preflight: no auth, the origin echoed as is (Appwrite 1.5).
             response = empty_response(204)
-            response.headers.update({**_PREFLIGHT_HEADERS, "Access-Control-Allow-Origin": origin or "*"})
+            response.headers.update(origins.preflight_headers(request.headers.get("origin")))
             await response(scope, receive, send)
             return
+        browser = origins.BrowserRequest(request.headers, self.settings.hostname)
         try:
-            response = await self.handle(request)
+            response = await self.handle(request, browser)
         except AppwriteError as error:
             response = error_response(error)
         except Exception:  # never leak a traceback: log it and answer Appwrite's 500
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             response = error_response(AppwriteError("general_unknown"))
-        if origin is not None:
-            response.headers.update({**_CORS_HEADERS, "Access-Control-Allow-Origin": _allowed_origin(origin)})
+        browser.add_cors_headers(response)
         await response(scope, receive, send)
 
     async def _lifespan(self, receive, send) -> None:
@@ -248,7 +229,7 @@ class Api:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def handle(self, request: Request) -> Response:
+    async def handle(self, request: Request, browser: origins.BrowserRequest) -> Response:
         method = request.method
         path = request.scope["path"]
         if method == "HEAD":
@@ -264,7 +245,7 @@ class Api:
         key = headers.get("x-appwrite-key")
         ip = _client_ip(request)
         user_agent = headers.get("user-agent", "")
-        args = (route, path_params, raw, str(project_id), key, ip, user_agent, headers, path)
+        args = (route, path_params, raw, str(project_id), key, ip, user_agent, headers, path, browser)
         if method == "GET" and self.inline_reads:
             # SQLite reads take microseconds and never wait on a lock (WAL): a thread hop would
             # cost more than the query. Everything else runs in the worker pool.
@@ -286,7 +267,7 @@ class Api:
             return form_params(body)
         return json_params(body)
 
-    def _run(self, route, path_params, raw, project_id, key, ip, user_agent, headers, path) -> Response:
+    def _run(self, route, path_params, raw, project_id, key, ip, user_agent, headers, path, browser) -> Response:
         """Everything after parsing, in one worker thread."""
         try:
             if route is None and project_id in ("", "console"):
@@ -294,14 +275,16 @@ class Api:
             if route is not None and route.public:
                 principal = auth.Principal(project_id=project_id, role="guests", scopes=auth.GUEST_SCOPES)
             else:
+                browser.allow(platforms.allowed_hosts(self.db, project_id))
                 principal = auth.resolve(self.db, project_id, key)
             if route is None:
                 raise AppwriteError("general_route_not_found")
+            browser.check(route.method, principal.is_key)
             if route.scope:
                 principal.require(route.scope, self.settings.hostname)
             if principal.is_key:
                 user_agent = headers.get("x-forwarded-user-agent") or user_agent
-            values = validate(route.params, {**raw, **path_params})
+            values = validate(route.params, {**raw, **path_params}, browser.allowed_hosts)
             ctx = Context(self.db, self.settings, principal, ip, user_agent)
             result = route.handler(ctx, **values)
         except AppwriteError as error:

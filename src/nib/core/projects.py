@@ -10,6 +10,7 @@ from .db import Database
 from .db.schema import api_keys, projects
 from .errors import AppwriteError
 from .ids import new_secret, secret_hash, unique_id
+from .platforms import add_platform
 from .validators import Invalid, custom_id
 
 DEFAULT_PROJECT = "default"
@@ -94,7 +95,8 @@ def delete_key(db: Database, *, project_id: str, key_id: str) -> None:
 
 
 def bootstrap(db: Database) -> dict | None:
-    """On an empty installation, create project ``default`` and a key with every scope.
+    """On an empty installation, create project ``default`` (with web platform ``localhost``, so
+    a local web app works out of the box) and a key with every scope.
 
     Returns the new key (with its secret) the first time, None afterwards.
     """
@@ -102,4 +104,5 @@ def bootstrap(db: Database) -> dict | None:
         if conn.execute(sa.select(projects.c.seq).limit(1)).first():
             return None
     create_project(db, project_id=DEFAULT_PROJECT, name="Default")
+    add_platform(db, project_id=DEFAULT_PROJECT, hostname="localhost", name="Localhost")
     return create_key(db, project_id=DEFAULT_PROJECT, name="Default key")

@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 
 class Invalid(ValueError):
@@ -241,3 +242,66 @@ _LABEL_LIST = array_of(
 def labels(value: Any) -> list[str]:
     """Up to 1000 alphanumeric labels of 1-36 chars, de-duplicated keeping first occurrence."""
     return list(dict.fromkeys(_LABEL_LIST(value)))
+
+
+# Appwrite's platform hostnames (utopia Hostname validator): a hostname, `*.domain` (any
+# subdomain, not the domain itself) or `*` (any host). Stored and compared lower-case.
+_HOST_LABEL = r"(?!-)[a-z0-9_-]{1,63}(?<!-)"
+_PLATFORM_HOSTNAME = re.compile(rf"\A(?:\*|(?:\*\.)?{_HOST_LABEL}(?:\.{_HOST_LABEL})*)\Z")
+
+
+def platform_hostname(value: Any) -> str:
+    """A web platform's hostname: no scheme, port or path; ``*.example.com`` for subdomains."""
+    if not isinstance(value, str) or len(value) > 253 or not _PLATFORM_HOSTNAME.match(value.lower()):
+        raise Invalid("Value must be a valid hostname without path, port and protocol.")
+    return value.lower()
+
+
+def hostname_allowed(host: str, patterns: Sequence[str]) -> bool:
+    """Whether ``host`` matches one of the platform hostnames (exact, ``*.domain`` or ``*``)."""
+    host = host.lower()
+    for pattern in patterns:
+        if pattern == host or pattern == "*" or (pattern.startswith("*.") and host.endswith(pattern[1:])):
+            return True
+    return False
+
+
+_URL_SCHEME = re.compile(r"\A[A-Za-z][A-Za-z0-9+.-]*\Z")
+
+
+def url_host(value: Any) -> str | None:
+    """The host of an absolute URL (PHP FILTER_VALIDATE_URL, simplified), None if it is not one."""
+    # A backslash is "/" to browsers but not to urlsplit: "http://evil.com\@localhost" would
+    # pass as localhost and send the user to evil.com.
+    if not isinstance(value, str) or not value.isascii() or "\\" in value:
+        return None
+    if any(ch.isspace() or not ch.isprintable() for ch in value):
+        return None
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        return None
+    if not _URL_SCHEME.match(parts.scheme) or not parts.hostname:
+        return None
+    return parts.hostname
+
+
+class RedirectUrl:
+    """Where e-mail links and invitations send the user back to (the ``url`` param): an absolute
+    URL on a host the project allows (Appwrite's Host validator; one message for every failure).
+
+    The allowed hosts belong to the request's project, so the pipeline calls this validator as
+    ``validator(value, allowed_hosts)`` (``needs_allowed_hosts``); routes declare it like any other.
+    """
+
+    needs_allowed_hosts = True
+
+    def __call__(self, value: Any, allowed_hosts: Sequence[str]) -> str:
+        host = url_host(value)
+        if host is None or not hostname_allowed(host, allowed_hosts):
+            raise Invalid("URL host must be one of: " + ", ".join(allowed_hosts))
+        return value
+
+
+redirect_url = RedirectUrl()

@@ -7,7 +7,9 @@ Revises: 0001
 import sqlalchemy as sa
 from alembic import op
 
+from nib.core import dates
 from nib.core.db.types import UTCDateTime
+from nib.core.ids import unique_id
 
 revision = '0002'
 down_revision = '0001'
@@ -58,6 +60,37 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('rate_limits', schema=None) as batch_op:
         batch_op.create_index('ix_rate_limits_window_start', ['window_start'], unique=False)
+
+    _register_localhost_for_default_project()
+
+
+def _register_localhost_for_default_project() -> None:
+    """Data step: an existing `default` project gets web platform `localhost`, as a new
+    installation does (core/projects.py bootstrap), so its local web apps keep working."""
+    conn = op.get_bind()
+    projects = sa.table('projects', sa.column('id', sa.String))
+    platforms = sa.table(
+        'platforms',
+        sa.column('project_id', sa.String),
+        sa.column('id', sa.String),
+        sa.column('created_at', UTCDateTime()),
+        sa.column('updated_at', UTCDateTime()),
+        sa.column('type', sa.String),
+        sa.column('name', sa.String),
+        sa.column('hostname', sa.String),
+    )
+    if conn.execute(sa.select(projects.c.id).where(projects.c.id == 'default')).first() is None:
+        return
+    registered = sa.select(platforms.c.id).where(
+        platforms.c.project_id == 'default', platforms.c.hostname == 'localhost'
+    )
+    if conn.execute(registered).first() is not None:
+        return
+    now = dates.now()
+    conn.execute(platforms.insert().values(
+        project_id='default', id=unique_id(), created_at=now, updated_at=now,
+        type='web', name='Localhost', hostname='localhost',
+    ))
 
 
 def downgrade() -> None:
