@@ -149,10 +149,12 @@ def create_user(
     name: str | None = None,
     imported_hash: str | None = None,
     hash_options: dict | None = None,
+    accessed: bool = False,
 ) -> tuple[Row, list[Row]]:
     """A new user with a plain password (hashed with argon2id) or an imported hash kept as-is.
 
     ``hash_options`` must include ``type`` for imports. Email/phone targets are created too.
+    ``accessed``: the user is acting now (sign-up), so ``accessedAt`` starts at creation.
     """
     if imported_hash is not None:
         stored, options = imported_hash, hash_options
@@ -182,7 +184,7 @@ def create_user(
         "phone_verification": False,
         "mfa": False,
         "prefs": {},
-        "accessed_at": None,
+        "accessed_at": now if accessed else None,
         "search": _search_text(user_id, email, name, phone, []),
     }
     try:
