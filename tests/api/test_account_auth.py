@@ -291,3 +291,13 @@ def test_key_callers_get_the_encoded_session(server, http):
     secret = response.json()["secret"]
     assert json.loads(base64.b64decode(secret))["id"] == me.user["$id"]
     assert account(server, session=secret).get().id == me.user["$id"]
+
+
+def test_requests_refresh_accessed_at(server, users, http):
+    user = create_user(http)
+    assert user["accessedAt"] == ""
+    account(server, session=users.create_session(user["$id"]).secret).get()
+    deadline = time.monotonic() + 5  # written after the response is sent
+    while http.get(f"/users/{user['$id']}").json()["accessedAt"] == "" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert http.get(f"/users/{user['$id']}").json()["accessedAt"] != ""

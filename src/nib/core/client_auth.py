@@ -222,12 +222,16 @@ def requires_more_factors(principal: Principal) -> bool:
 _ACCESS_INTERVAL = timedelta(hours=24)
 
 
+def access_due(principal: Principal) -> bool:
+    """Whether the user's ``accessedAt`` is unset or older than a day (Appwrite's refresh rule)."""
+    accessed = principal.user["accessed_at"]
+    return accessed is None or dates.now() - accessed >= _ACCESS_INTERVAL
+
+
 def record_access(db: Database, principal: Principal) -> None:
-    """Refresh the user's ``accessedAt`` when it is unset or older than a day (Appwrite)."""
+    """Set the user's ``accessedAt`` (and ``$updatedAt``) to now."""
     user = principal.user
     now = dates.now()
-    if user is None or (user["accessed_at"] is not None and now - user["accessed_at"] < _ACCESS_INTERVAL):
-        return
     with db.write() as conn:
         conn.execute(
             users.update()

@@ -20,12 +20,14 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
 
 import orjson
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -108,7 +110,7 @@ class Context:
     def project_id(self) -> str:
         return self.principal.project_id
 
-    def sign_in(self, encoded: str, expire) -> None:
+    def sign_in(self, encoded: str, expire: datetime) -> None:
         """Session cookies and ``X-Fallback-Cookies`` for a new session."""
         for value in cookies.session_cookies(self.project_id, encoded, expire, self.host, self.secure):
             self.response_headers.append(("set-cookie", value))
@@ -357,8 +359,6 @@ class Api:
             return error_response(AppwriteError("general_server_error", "Database is not available", status=503))
         if route.audit:
             self._audit(route.audit, ctx, values, result)
-        if principal.user is not None:
-            self._record_access(principal)
         if result is None:
             response = empty_response(204)
         elif isinstance(result, Response):
@@ -367,6 +367,10 @@ class Api:
             response = json_response(result, route.status)
         for name, value in ctx.response_headers:
             response.headers.append(name, value)
+        if principal.user is not None and client_auth.access_due(principal):
+            # After the response is sent and in the worker pool: a GET served inline on the
+            # event loop must not wait for SQLite's write lock.
+            response.background = BackgroundTask(self._record_access, principal)
         return response
 
     @staticmethod
