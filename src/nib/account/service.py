@@ -124,6 +124,7 @@ def sign_in_with_password(
     with db.write() as conn:
         user_row(conn, project_id, user["id"])  # still there after the slow verification
         if rehashed is not None:
+            # The password itself is unchanged: passwordUpdate stays (Appwrite).
             update_columns(
                 conn,
                 project_id,
@@ -235,10 +236,8 @@ def update_email(db: Database, *, project_id: str, user: Row, email: str, passwo
     check_password(user, password)
     with db.read() as conn:
         _refuse_identity_email(conn, project_id, email, user_id=user["id"])
-    result = user_service.update_email(db, project_id=project_id, user_id=user["id"], email=email)
-    if user["password_update"] is None:
-        result = user_service.update_password(db, project_id=project_id, user_id=user["id"], password=password)
-    return result
+    new_password = password if user["password_update"] is None else None
+    return user_service.update_email(db, project_id=project_id, user_id=user["id"], email=email, password=new_password)
 
 
 def update_phone(db: Database, *, project_id: str, user: Row, phone: str, password: str) -> tuple[Row, list[Row]]:

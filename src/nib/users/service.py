@@ -279,26 +279,37 @@ def update_password(db: Database, *, project_id: str, user_id: str, password: st
     """``""`` clears the password (no more password logins); otherwise store argon2id."""
     with db.read() as conn:
         user_row(conn, project_id, user_id)
-    stored = passwords.hash_password(password) if password else ""
+    values = password_columns(password)
     with db.write() as conn:
-        update_columns(
-            conn,
-            project_id,
-            user_id,
-            {
-                "password": stored,
-                "hash": ARGON2,
-                "hash_options": dict(passwords.ARGON2_DEFAULT_OPTIONS),
-                "password_update": dates.now(),
-            },
-        )
+        update_columns(conn, project_id, user_id, values)
     return get_user(db, project_id=project_id, user_id=user_id)
 
 
+def password_columns(password: str) -> dict:
+    """The columns of a new argon2id password (``""`` = no password); hashes, so call it
+    before a write transaction opens."""
+    return {
+        "password": passwords.hash_password(password) if password else "",
+        "hash": ARGON2,
+        "hash_options": dict(passwords.ARGON2_DEFAULT_OPTIONS),
+        "password_update": dates.now(),
+    }
+
+
 def _replace_contact(
-    db: Database, *, project_id: str, user_id: str, column: str, provider_type: str, value: str, user_conflict: str
+    db: Database,
+    *,
+    project_id: str,
+    user_id: str,
+    column: str,
+    provider_type: str,
+    value: str,
+    user_conflict: str,
+    also: dict | None = None,
 ) -> tuple[Row, list[Row]]:
-    """Shared by email and phone updates: uniqueness checks, flag reset, target kept in sync."""
+    """Shared by email and phone updates: uniqueness checks, flag reset, target kept in sync.
+
+    ``also``: more columns written in the same transaction."""
     verification = "email_verification" if column == "email" else "phone_verification"
     now = dates.now()
     try:
@@ -327,7 +338,7 @@ def _replace_contact(
                 ).first()
                 if clash:
                     raise AppwriteError(user_conflict)
-            update_columns(conn, project_id, user_id, {column: value or None, verification: False})
+            update_columns(conn, project_id, user_id, {column: value or None, verification: False, **(also or {})})
             own_target = sa.and_(
                 targets.c.project_id == project_id,
                 targets.c.user_id == user_id,
@@ -345,10 +356,14 @@ def _replace_contact(
     return get_user(db, project_id=project_id, user_id=user_id)
 
 
-def update_email(db: Database, *, project_id: str, user_id: str, email: str) -> tuple[Row, list[Row]]:
+def update_email(
+    db: Database, *, project_id: str, user_id: str, email: str, password: str | None = None
+) -> tuple[Row, list[Row]]:
+    """New e-mail (unverified); with ``password``, that password is set in the same write."""
     return _replace_contact(
         db, project_id=project_id, user_id=user_id, column="email", provider_type="email", value=email,
         user_conflict="user_email_already_exists",
+        also=password_columns(password) if password is not None else None,
     )
 
 
