@@ -17,7 +17,7 @@ from ..core import dates, passwords
 from ..core.db import Database
 from ..core.db.schema import identities, sessions, tokens, users
 from ..core.errors import AppwriteError
-from ..core.ids import secret_hash
+from ..core.ids import secret_hash, unique_id
 from ..users import service as user_service
 from ..users import sessions as sessions_of_users
 from ..users.service import ARGON2, Row, update_columns, user_row
@@ -75,10 +75,15 @@ def create_account(
     db: Database, *, project_id: str, user_id: str, email: str, password: str, name: str | None
 ) -> tuple[Row, list[Row]]:
     """A new user with e-mail and password (no session)."""
-    with db.read() as conn:
-        _refuse_identity_email(conn, project_id, email, user_id=None)
     return user_service.create_user(
-        db, project_id=project_id, user_id=user_id, email=email, password=password, name=name, accessed=True
+        db,
+        project_id=project_id,
+        user_id=user_id,
+        email=email,
+        password=password,
+        name=name,
+        accessed=True,
+        then=lambda conn: _refuse_identity_email(conn, project_id, email, user_id=None),
     )
 
 
@@ -138,19 +143,20 @@ def sign_in_with_password(
 def sign_in_anonymously(
     db: Database, *, project_id: str, user_id: str, duration: int, ip: str, client: dict
 ) -> tuple[Row, str, Row]:
-    """A new user without e-mail, phone or password, and its ``anonymous`` session."""
-    user, _ = user_service.create_user(db, project_id=project_id, user_id=user_id)
+    """A new user without e-mail, phone or password and its ``anonymous`` session, in one write."""
+    user_id = unique_id() if user_id == "unique()" else user_id
     row, secret = new_session(
         project_id=project_id,
-        user_id=user["id"],
+        user_id=user_id,
         provider="anonymous",
         factors=["anonymous"],
         duration=duration,
         ip=ip,
         client=client,
     )
-    with db.write() as conn:
-        _insert_session(conn, row)
+    user, _ = user_service.create_user(
+        db, project_id=project_id, user_id=user_id, accessed=True, then=lambda conn: _insert_session(conn, row)
+    )
     return row, secret, user
 
 

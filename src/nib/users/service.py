@@ -7,7 +7,7 @@ a write transaction opens, so the database lock is never held for the length of 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -150,11 +150,13 @@ def create_user(
     imported_hash: str | None = None,
     hash_options: dict | None = None,
     accessed: bool = False,
+    then: Callable[[Connection], None] | None = None,
 ) -> tuple[Row, list[Row]]:
     """A new user with a plain password (hashed with argon2id) or an imported hash kept as-is.
 
     ``hash_options`` must include ``type`` for imports. Email/phone targets are created too.
     ``accessed``: the user is acting now (sign-up), so ``accessedAt`` starts at creation.
+    ``then``: more writes in the same transaction (e.g. the first session of an anonymous user).
     """
     if imported_hash is not None:
         stored, options = imported_hash, hash_options
@@ -201,6 +203,8 @@ def create_user(
             for provider_type, identifier in (("email", email), ("sms", phone)):
                 if identifier:
                     _add_auto_target(conn, project_id, user_id, provider_type, identifier)
+            if then is not None:
+                then(conn)
     except IntegrityError:
         # Lost a race with a concurrent create of the same id/email/phone.
         raise AppwriteError("user_already_exists") from None
