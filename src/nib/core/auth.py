@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hmac
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import orjson
 import sqlalchemy as sa
@@ -24,6 +25,13 @@ from .ttlcache import TTLCache
 GUEST_SCOPES = frozenset(
     "global public home console graphql sessions.write documents.read documents.write files.read "
     "files.write locale.read avatars.read execution.write".split()
+)
+# The scopes of a signed-in user (role "users").
+USER_SCOPES = frozenset(
+    "global public home console graphql sessions.write account teams.read teams.write documents.read "
+    "documents.write files.read files.write projects.read projects.write locale.read avatars.read "
+    "execution.read execution.write targets.read targets.write subscribers.write subscribers.read "
+    "assistant.read".split()
 )
 # Granted to every valid API key in addition to the key's own scopes.
 KEY_BASE_SCOPES = frozenset({"global", "health.read", "graphql"})
@@ -45,14 +53,32 @@ ALL_KEY_SCOPES = (
 
 
 @dataclass(frozen=True)
+class CurrentSession:
+    """The session a signed-in request runs under (by cookie, header or JWT)."""
+
+    id: str
+    factors: tuple[str, ...]
+    mfa_updated_at: datetime | None
+    via_jwt: bool = False
+
+
+@dataclass(frozen=True)
 class Principal:
-    """The caller of one request."""
+    """The caller of one request.
+
+    For a signed-in user (role ``users``): ``user`` is the users row, ``targets`` its targets,
+    ``session`` the current session and ``mfa_factors`` how many verified second factors
+    (totp, email, phone) the user has.
+    """
 
     project_id: str
     role: str  # "guests" | "users" | "apps"
     scopes: frozenset[str]
     key_id: str | None = None
     user: dict | None = field(default=None)
+    targets: tuple[dict, ...] = ()
+    session: CurrentSession | None = None
+    mfa_factors: int = 0
 
     @property
     def is_key(self) -> bool:

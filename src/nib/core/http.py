@@ -21,20 +21,23 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
 
 import orjson
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import audit, auth, origins, platforms, useragent
+from . import audit, auth, client_auth, cookies, origins, platforms, useragent
 from .config import Settings
 from .db import Database
 from .errors import AppwriteError
+from .instance import server_secret
 from .params import form_params, json_params, php_params, query_params, read_body
 from .validators import Invalid, Validator
 
@@ -62,17 +65,38 @@ def optional(name: str, validator: Validator | None = None, default: Any = None)
 
 @dataclass
 class Context:
-    """What a handler may know about its request: no HTTP objects, only facts."""
+    """What a handler may know about its request: no HTTP objects, only facts.
+
+    A handler that signs a browser in or out calls ``sign_in``/``sign_out``; the pipeline adds
+    the cookies and headers to the response. A handler that acts for a user who is not yet the
+    principal (sign-up, sign-in) names them in ``actor`` for the audit log.
+    """
 
     db: Database
     settings: Settings
     principal: auth.Principal
     ip: str
     user_agent: str
+    host: str = ""
+    secure: bool = False
+    actor: dict | None = None
+    response_headers: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def project_id(self) -> str:
         return self.principal.project_id
+
+    def sign_in(self, encoded: str, expire: datetime) -> None:
+        """Session cookies and ``X-Fallback-Cookies`` for a new session."""
+        for value in cookies.session_cookies(self.project_id, encoded, expire, self.host, self.secure):
+            self.response_headers.append(("set-cookie", value))
+        self.response_headers.append(("x-fallback-cookies", cookies.fallback_header(self.project_id, encoded)))
+
+    def sign_out(self) -> None:
+        """Clear the session cookies (``deleted``) and send ``X-Fallback-Cookies: []``."""
+        for value in cookies.cleared_cookies(self.project_id, self.host, self.secure):
+            self.response_headers.append(("set-cookie", value))
+        self.response_headers.append(("x-fallback-cookies", cookies.fallback_header(self.project_id, None)))
 
 
 Handler = Callable[..., Any]
@@ -89,8 +113,11 @@ class Route:
     pattern: re.Pattern = field(compare=False)
     literal_segments: int = 0
     public: bool = False  # no project needed (health)
-    # (event, resource template): resource is formatted with the params and {id} = result $id.
+    # (event, resource template): resource is formatted with the params, {id} = result $id and
+    # {actor} = the acting user's ID.
     audit: tuple[str, str] | None = None
+    session_group: bool = False  # creates a session: refused when already signed in
+    mfa_exempt: bool = False  # reachable before the second factor (BEHAVIOUR.md §5.9)
 
 
 class Router:
@@ -109,11 +136,18 @@ class Router:
         status: int = 200,
         public: bool = False,
         audit: tuple[str, str] | None = None,
+        session_group: bool = False,
+        mfa_exempt: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             pattern = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$")
             literal = sum(1 for part in path.split("/") if part and not part.startswith("{"))
-            self.routes.append(Route(method, path, handler, scope, tuple(params), status, pattern, literal, public, audit))
+            self.routes.append(
+                Route(
+                    method, path, handler, scope, tuple(params), status, pattern, literal, public, audit,
+                    session_group, mfa_exempt,
+                )
+            )
             return handler
 
         return register
@@ -245,7 +279,12 @@ class Api:
         key = headers.get("x-appwrite-key")
         ip = _client_ip(request)
         user_agent = headers.get("user-agent", "")
-        args = (route, path_params, raw, str(project_id), key, ip, user_agent, headers, path, browser)
+        project_id = str(project_id)
+        creds = client_auth.credentials(project_id, request.cookies, headers)
+        forwarded_proto = headers.get("x-forwarded-proto", "")
+        secure = (forwarded_proto.split(",")[0].strip() or request.url.scheme) == "https"
+        where = (headers.get("host", ""), secure)
+        args = (route, path_params, raw, project_id, key, ip, user_agent, headers, path, browser, creds, where)
         if method == "GET" and self.inline_reads:
             # SQLite reads take microseconds and never wait on a lock (WAL): a thread hop would
             # cost more than the query. Everything else runs in the worker pool.
@@ -267,7 +306,7 @@ class Api:
             return form_params(body)
         return json_params(body)
 
-    def _run(self, route, path_params, raw, project_id, key, ip, user_agent, headers, path, browser) -> Response:
+    def _run(self, route, path_params, raw, project_id, key, ip, user_agent, headers, path, browser, creds, where) -> Response:
         """Everything after parsing, in one worker thread."""
         try:
             if route is None and project_id in ("", "console"):
@@ -275,17 +314,23 @@ class Api:
             if route is not None and route.public:
                 principal = auth.Principal(project_id=project_id, role="guests", scopes=auth.GUEST_SCOPES)
             else:
+                # An invalid JWT fails before the project is looked at (Appwrite's order).
+                payload = client_auth.verify_jwt(creds.jwt, server_secret(self.db, self.settings)) if creds.jwt else None
                 browser.allow(platforms.allowed_hosts(self.db, project_id))
                 principal = auth.resolve(self.db, project_id, key)
+                if creds.session is not None or payload is not None:
+                    principal = client_auth.authenticate(self.db, principal, creds, payload)
             if route is None:
                 raise AppwriteError("general_route_not_found")
             browser.check(route.method, principal.is_key)
             if route.scope:
                 principal.require(route.scope, self.settings.hostname)
+            if principal.user is not None:
+                self._check_user(route, principal)
             if principal.is_key:
                 user_agent = headers.get("x-forwarded-user-agent") or user_agent
             values = validate(route.params, {**raw, **path_params}, browser.allowed_hosts)
-            ctx = Context(self.db, self.settings, principal, ip, user_agent)
+            ctx = Context(self.db, self.settings, principal, ip, user_agent, *where)
             result = route.handler(ctx, **values)
         except AppwriteError as error:
             return error_response(error)
@@ -298,18 +343,43 @@ class Api:
         if route.audit:
             self._audit(route.audit, ctx, values, result)
         if result is None:
-            return empty_response(204)
-        if isinstance(result, Response):
-            return result
-        return json_response(result, route.status)
+            response = empty_response(204)
+        elif isinstance(result, Response):
+            response = result
+        else:
+            response = json_response(result, route.status)
+        for name, value in ctx.response_headers:
+            response.headers.append(name, value)
+        if principal.user is not None and client_auth.access_due(principal):
+            # After the response is sent and in the worker pool: a GET served inline on the
+            # event loop must not wait for SQLite's write lock.
+            response.background = BackgroundTask(self._record_access, principal)
+        return response
+
+    @staticmethod
+    def _check_user(route: Route, principal: auth.Principal) -> None:
+        """Signed-in users: blocked, MFA factor and session-group checks (§1.6 order)."""
+        if not principal.user["status"]:
+            raise AppwriteError("user_blocked")
+        if not route.mfa_exempt and client_auth.requires_more_factors(principal):
+            raise AppwriteError("user_more_factors_required")
+        if route.session_group:
+            raise AppwriteError("user_session_already_exists")
+
+    def _record_access(self, principal: auth.Principal) -> None:
+        try:
+            client_auth.record_access(self.db, principal)
+        except Exception:
+            # The request succeeded; a missed accessedAt refresh is retried on the next one.
+            log.exception("accessedAt of %s not recorded", principal.user["id"])
 
     def _audit(self, declared: tuple[str, str], ctx: Context, values: dict, result: Any) -> None:
         principal = ctx.principal
-        if principal.is_key:
-            actor = audit.Actor("key", key_id=principal.key_id or "")
-        elif principal.user:
-            user = principal.user
+        if ctx.actor is not None or principal.user:
+            user = ctx.actor or principal.user
             actor = audit.Actor("user", user["id"], user.get("email") or "", user.get("name") or "")
+        elif principal.is_key:
+            actor = audit.Actor("key", key_id=principal.key_id or "")
         else:
             return  # guests leave no trace, as in Appwrite
         event, template = declared
@@ -319,7 +389,7 @@ class Api:
                 self.db,
                 project_id=ctx.project_id,
                 event=event,
-                resource=template.format(**values, id=created),
+                resource=template.format(**values, id=created, actor=actor.user_id),
                 actor=actor,
                 ip=ctx.ip,
                 user_agent=ctx.user_agent,

@@ -90,15 +90,19 @@ def list_logs(db: Database, *, project_id: str, user_id: str, queries: ParsedQue
 
 
 def list_identities(
-    db: Database, *, project_id: str, queries: ParsedQueries
+    db: Database, *, project_id: str, queries: ParsedQueries, user_id: str | None = None
 ) -> tuple[int, list[Row]]:
-    return list_rows(db, IDENTITY_LIST, scope={"project_id": project_id}, queries=queries)
+    """The project's identities, or only ``user_id``'s."""
+    scope = {"project_id": project_id} if user_id is None else {"project_id": project_id, "user_id": user_id}
+    return list_rows(db, IDENTITY_LIST, scope=scope, queries=queries)
 
 
-def delete_identity(db: Database, *, project_id: str, identity_id: str) -> None:
+def delete_identity(db: Database, *, project_id: str, identity_id: str, user_id: str | None = None) -> None:
+    """Delete an identity (only one of ``user_id``'s when given): 404 ``user_identity_not_found``."""
+    owned = [identities.c.user_id == user_id] if user_id is not None else []
     with db.write() as conn:
         deleted = conn.execute(
-            identities.delete().where(identities.c.project_id == project_id, identities.c.id == identity_id)
+            identities.delete().where(identities.c.project_id == project_id, identities.c.id == identity_id, *owned)
         )
         if deleted.rowcount == 0:
             raise AppwriteError("user_identity_not_found")

@@ -7,8 +7,10 @@ from typing import Any
 from ..core import passwords
 from ..core import validators as v
 from ..core.auth import encode_session
+from ..core.client_auth import issue_jwt
 from ..core.errors import AppwriteError
 from ..core.http import Context, Param, Router, optional
+from ..core.instance import server_secret
 from ..core.query import ListSpec, parse_queries
 from ..core.useragent import parse_user_agent
 from ..teams import models as team_models
@@ -339,6 +341,26 @@ def create_token(ctx: Context, userId: str, length: int, expire: int) -> dict:
         user_agent=ctx.user_agent,
     )
     return models.token(row, secret=secret)
+
+
+@router.post(
+    "/v1/users/{userId}/jwts",
+    scope=WRITE,
+    status=201,
+    params=[
+        USER_ID,
+        optional("sessionId", v.uid, default="recent"),
+        optional("duration", v.integer_range(0, 3600), default=900),
+    ],
+)
+def create_jwt(ctx: Context, userId: str, sessionId: str, duration: int) -> dict:
+    """A JWT for the user's session (``recent`` = its newest; none -> an empty ``sessionId`` claim)."""
+    if sessionId == "recent":
+        session_id = sessions.most_recent_session(ctx.db, project_id=ctx.project_id, user_id=userId)
+    else:
+        session_id = sessions.get_session(ctx.db, project_id=ctx.project_id, user_id=userId, session_id=sessionId)["id"]
+    key = server_secret(ctx.db, ctx.settings)
+    return {"jwt": issue_jwt(key, user_id=userId, session_id=session_id, duration=duration)}
 
 
 # -- memberships and logs -----------------------------------------------------------------------

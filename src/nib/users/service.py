@@ -7,7 +7,7 @@ a write transaction opens, so the database lock is never held for the length of 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -149,10 +149,14 @@ def create_user(
     name: str | None = None,
     imported_hash: str | None = None,
     hash_options: dict | None = None,
+    accessed: bool = False,
+    then: Callable[[Connection], None] | None = None,
 ) -> tuple[Row, list[Row]]:
     """A new user with a plain password (hashed with argon2id) or an imported hash kept as-is.
 
     ``hash_options`` must include ``type`` for imports. Email/phone targets are created too.
+    ``accessed``: the user is acting now (sign-up), so ``accessedAt`` starts at creation.
+    ``then``: more writes in the same transaction (e.g. the first session of an anonymous user).
     """
     if imported_hash is not None:
         stored, options = imported_hash, hash_options
@@ -182,7 +186,7 @@ def create_user(
         "phone_verification": False,
         "mfa": False,
         "prefs": {},
-        "accessed_at": None,
+        "accessed_at": now if accessed else None,
         "search": _search_text(user_id, email, name, phone, []),
     }
     try:
@@ -199,6 +203,8 @@ def create_user(
             for provider_type, identifier in (("email", email), ("sms", phone)):
                 if identifier:
                     _add_auto_target(conn, project_id, user_id, provider_type, identifier)
+            if then is not None:
+                then(conn)
     except IntegrityError:
         # Lost a race with a concurrent create of the same id/email/phone.
         raise AppwriteError("user_already_exists") from None
@@ -277,26 +283,37 @@ def update_password(db: Database, *, project_id: str, user_id: str, password: st
     """``""`` clears the password (no more password logins); otherwise store argon2id."""
     with db.read() as conn:
         user_row(conn, project_id, user_id)
-    stored = passwords.hash_password(password) if password else ""
+    values = password_columns(password)
     with db.write() as conn:
-        update_columns(
-            conn,
-            project_id,
-            user_id,
-            {
-                "password": stored,
-                "hash": ARGON2,
-                "hash_options": dict(passwords.ARGON2_DEFAULT_OPTIONS),
-                "password_update": dates.now(),
-            },
-        )
+        update_columns(conn, project_id, user_id, values)
     return get_user(db, project_id=project_id, user_id=user_id)
 
 
+def password_columns(password: str) -> dict:
+    """The columns of a new argon2id password (``""`` = no password); hashes, so call it
+    before a write transaction opens."""
+    return {
+        "password": passwords.hash_password(password) if password else "",
+        "hash": ARGON2,
+        "hash_options": dict(passwords.ARGON2_DEFAULT_OPTIONS),
+        "password_update": dates.now(),
+    }
+
+
 def _replace_contact(
-    db: Database, *, project_id: str, user_id: str, column: str, provider_type: str, value: str, user_conflict: str
+    db: Database,
+    *,
+    project_id: str,
+    user_id: str,
+    column: str,
+    provider_type: str,
+    value: str,
+    user_conflict: str,
+    also: dict | None = None,
 ) -> tuple[Row, list[Row]]:
-    """Shared by email and phone updates: uniqueness checks, flag reset, target kept in sync."""
+    """Shared by email and phone updates: uniqueness checks, flag reset, target kept in sync.
+
+    ``also``: more columns written in the same transaction."""
     verification = "email_verification" if column == "email" else "phone_verification"
     now = dates.now()
     try:
@@ -325,7 +342,7 @@ def _replace_contact(
                 ).first()
                 if clash:
                     raise AppwriteError(user_conflict)
-            update_columns(conn, project_id, user_id, {column: value or None, verification: False})
+            update_columns(conn, project_id, user_id, {column: value or None, verification: False, **(also or {})})
             own_target = sa.and_(
                 targets.c.project_id == project_id,
                 targets.c.user_id == user_id,
@@ -343,10 +360,14 @@ def _replace_contact(
     return get_user(db, project_id=project_id, user_id=user_id)
 
 
-def update_email(db: Database, *, project_id: str, user_id: str, email: str) -> tuple[Row, list[Row]]:
+def update_email(
+    db: Database, *, project_id: str, user_id: str, email: str, password: str | None = None
+) -> tuple[Row, list[Row]]:
+    """New e-mail (unverified); with ``password``, that password is set in the same write."""
     return _replace_contact(
         db, project_id=project_id, user_id=user_id, column="email", provider_type="email", value=email,
         user_conflict="user_email_already_exists",
+        also=password_columns(password) if password is not None else None,
     )
 
 

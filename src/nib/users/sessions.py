@@ -23,8 +23,7 @@ def list_sessions(db: Database, *, project_id: str, user_id: str) -> list[Row]:
         return list(conn.execute(statement).mappings())
 
 
-def create_session(
-    db: Database,
+def new_session(
     *,
     project_id: str,
     user_id: str,
@@ -35,7 +34,7 @@ def create_session(
     client: dict,
     provider_uid: str = "",
 ) -> tuple[Row, str]:
-    """A session and its raw secret (stored only as a SHA-256 digest)."""
+    """A session row to insert and its raw secret (stored only as a SHA-256 digest)."""
     secret = new_secret(256)
     now = dates.now()
     row = {
@@ -56,10 +55,42 @@ def create_session(
         "factors": factors,
         "mfa_updated_at": None,
     }
+    return row, secret
+
+
+def create_session(db: Database, *, project_id: str, user_id: str, **fields) -> tuple[Row, str]:
+    """A session for an existing user (``fields`` as for ``new_session``) and its raw secret."""
+    row, secret = new_session(project_id=project_id, user_id=user_id, **fields)
     with db.write() as conn:
         user_row(conn, project_id, user_id)
         conn.execute(sessions.insert().values(row))
     return row, secret
+
+
+def get_session(db: Database, *, project_id: str, user_id: str, session_id: str) -> Row:
+    """One of the user's sessions (404 ``user_session_not_found``)."""
+    with db.read() as conn:
+        row = conn.execute(
+            sa.select(sessions).where(
+                sessions.c.project_id == project_id, sessions.c.user_id == user_id, sessions.c.id == session_id
+            )
+        ).mappings().first()
+    if row is None:
+        raise AppwriteError("user_session_not_found")
+    return row
+
+
+def most_recent_session(db: Database, *, project_id: str, user_id: str) -> str:
+    """The ID of the user's newest session, ``""`` when it has none."""
+    with db.read() as conn:
+        user_row(conn, project_id, user_id)
+        found = conn.execute(
+            sa.select(sessions.c.id)
+            .where(sessions.c.project_id == project_id, sessions.c.user_id == user_id)
+            .order_by(sessions.c.seq.desc())
+            .limit(1)
+        ).scalar()
+    return found or ""
 
 
 def delete_sessions(db: Database, *, project_id: str, user_id: str) -> None:

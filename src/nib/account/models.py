@@ -1,0 +1,21 @@
+"""Response models of the Account service (BEHAVIOUR.md §8, §9).
+
+The Account is the User model without what only a server may see: ``password``, ``hash`` and
+``hashOptions`` (recovery codes are never in either).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..users import models as user_models
+
+_SERVER_ONLY = ("password", "hash", "hashOptions")
+
+
+def account(row: Mapping[str, Any], targets: Iterable[Mapping[str, Any]]) -> dict:
+    model = user_models.user(row, targets)
+    for name in _SERVER_ONLY:
+        del model[name]
+    return model

@@ -1,0 +1,368 @@
+"""HTTP routes of the Account service (client side): parse, call the service, serialise.
+
+Every ``/account`` route acts on the signed-in user (``ctx.principal.user``); sign-in routes are
+in the session group (refused when already signed in) and set the session cookies.
+"""
+
+from __future__ import annotations
+
+from ..core import validators as v
+from ..core.auth import encode_session
+from ..core.client_auth import issue_jwt
+from ..core.errors import AppwriteError
+from ..core.http import Context, Param, Router, optional
+from ..core.instance import server_secret
+from ..core.query import ListSpec, parse_queries
+from ..core.useragent import parse_user_agent
+from ..users import activity, models, sessions, targets
+from ..users import service as user_service
+from . import service
+from .models import account
+
+router = Router()
+
+ACCOUNT, SESSIONS = "account", "sessions.write"
+SELF = ("user.update", "user/{actor}")
+SESSION_CREATE = ("session.create", "user/{actor}")
+SESSION_ID = Param("sessionId", v.uid)
+JWT_SECONDS = 900  # 15 minutes
+
+
+def _queries(spec: ListSpec) -> Param:
+    return optional("queries", lambda raw: parse_queries(raw, spec), default=parse_queries([], spec))
+
+
+def _me(ctx: Context) -> dict:
+    """The signed-in user; an API key on a route it has the scope for is nobody's account."""
+    if ctx.principal.user is None:
+        raise AppwriteError("user_unauthorized")
+    return ctx.principal.user
+
+
+def _account(result) -> dict:
+    row, owned = result
+    return account(row, owned)
+
+
+def _reload(ctx: Context) -> dict:
+    return _account(user_service.get_user(ctx.db, project_id=ctx.project_id, user_id=_me(ctx)["id"]))
+
+
+# -- the account --------------------------------------------------------------------------------
+
+
+@router.post(
+    "/v1/account",
+    scope=SESSIONS,
+    status=201,
+    audit=("user.create", "user/{id}"),
+    params=[
+        Param("userId", v.custom_id),
+        Param("email", v.email),
+        Param("password", v.new_password),
+        optional("name", v.text(128)),
+    ],
+)
+def create(ctx: Context, userId: str, email: str, password: str, name) -> dict:
+    row, owned = service.create_account(
+        ctx.db, project_id=ctx.project_id, user_id=userId, email=email, password=password, name=name
+    )
+    ctx.actor = row
+    return account(row, owned)
+
+
+@router.get("/v1/account", scope=ACCOUNT)
+def get(ctx: Context) -> dict:
+    return account(_me(ctx), ctx.principal.targets)
+
+
+@router.get("/v1/account/prefs", scope=ACCOUNT)
+def get_prefs(ctx: Context) -> dict:
+    return _me(ctx)["prefs"] or {}
+
+
+@router.patch("/v1/account/prefs", scope=ACCOUNT, params=[Param("prefs", v.assoc)], audit=SELF)
+def update_prefs(ctx: Context, prefs: dict) -> dict:
+    user_service.update_prefs(ctx.db, project_id=ctx.project_id, user_id=_me(ctx)["id"], prefs=prefs)
+    return _reload(ctx)
+
+
+@router.patch("/v1/account/name", scope=ACCOUNT, params=[Param("name", v.text(128))], audit=SELF)
+def update_name(ctx: Context, name: str) -> dict:
+    return _account(user_service.update_user(ctx.db, project_id=ctx.project_id, user_id=_me(ctx)["id"], name=name))
+
+
+@router.patch(
+    "/v1/account/password",
+    scope=ACCOUNT,
+    params=[Param("password", v.new_password), optional("oldPassword", v.password)],
+    audit=SELF,
+)
+def update_password(ctx: Context, password: str, oldPassword) -> dict:
+    return _account(
+        service.update_password(
+            ctx.db, project_id=ctx.project_id, user=_me(ctx), password=password, old_password=oldPassword
+        )
+    )
+
+
+@router.patch(
+    "/v1/account/email", scope=ACCOUNT, params=[Param("email", v.email), Param("password", v.password)], audit=SELF
+)
+def update_email(ctx: Context, email: str, password: str) -> dict:
+    return _account(service.update_email(ctx.db, project_id=ctx.project_id, user=_me(ctx), email=email, password=password))
+
+
+@router.patch(
+    "/v1/account/phone", scope=ACCOUNT, params=[Param("phone", v.phone), Param("password", v.password)], audit=SELF
+)
+def update_phone(ctx: Context, phone: str, password: str) -> dict:
+    return _account(service.update_phone(ctx.db, project_id=ctx.project_id, user=_me(ctx), phone=phone, password=password))
+
+
+@router.patch("/v1/account/status", scope=ACCOUNT, audit=SELF)
+def block_self(ctx: Context) -> dict:
+    """Self-block: the account stays, its sessions stop working and the browser is signed out."""
+    result = user_service.update_user(ctx.db, project_id=ctx.project_id, user_id=_me(ctx)["id"], status=False)
+    ctx.sign_out()
+    return _account(result)
+
+
+# -- signing in ---------------------------------------------------------------------------------
+
+
+def _signed_in(ctx: Context, created: tuple) -> dict:
+    """Cookies for the new session; its secret only for API-key callers (encoded, §1.8)."""
+    row, secret, user = created
+    ctx.actor = user
+    encoded = encode_session(row["user_id"], secret)
+    ctx.sign_in(encoded, row["expire"])
+    return models.session(row, secret=encoded if ctx.principal.is_key else "", current=True)
+
+
+def _session_fields(ctx: Context) -> dict:
+    return {
+        "duration": ctx.settings.session_duration,
+        "ip": ctx.ip,
+        "client": parse_user_agent(ctx.user_agent),
+    }
+
+
+_EMAIL_SESSION = dict(
+    scope=SESSIONS,
+    status=201,
+    session_group=True,
+    audit=SESSION_CREATE,
+    params=[Param("email", v.email), Param("password", v.password)],
+)
+
+
+@router.post("/v1/account/sessions/email", **_EMAIL_SESSION)
+@router.post("/v1/account/sessions", **_EMAIL_SESSION)
+def create_email_session(ctx: Context, email: str, password: str) -> dict:
+    return _signed_in(
+        ctx,
+        service.sign_in_with_password(
+            ctx.db, project_id=ctx.project_id, email=email, password=password, **_session_fields(ctx)
+        ),
+    )
+
+
+@router.post("/v1/account/sessions/anonymous", scope=SESSIONS, status=201, session_group=True, audit=SESSION_CREATE)
+def create_anonymous_session(ctx: Context) -> dict:
+    return _signed_in(
+        ctx, service.sign_in_anonymously(ctx.db, project_id=ctx.project_id, user_id="unique()", **_session_fields(ctx))
+    )
+
+
+_TOKEN_SESSION = dict(
+    scope=SESSIONS,
+    status=201,
+    session_group=True,
+    audit=SESSION_CREATE,
+    params=[Param("userId", v.custom_id), Param("secret", v.text(256))],
+)
+
+
+# Appwrite serves the magic-URL and phone confirmations with the same exchange as tokens.
+@router.post("/v1/account/sessions/token", **_TOKEN_SESSION)
+@router.put("/v1/account/sessions/magic-url", **_TOKEN_SESSION)
+@router.put("/v1/account/sessions/phone", **_TOKEN_SESSION)
+def create_token_session(ctx: Context, userId: str, secret: str) -> dict:
+    return _signed_in(
+        ctx,
+        service.exchange_token(ctx.db, project_id=ctx.project_id, user_id=userId, secret=secret, **_session_fields(ctx)),
+    )
+
+
+# -- sessions -----------------------------------------------------------------------------------
+
+
+def _session_id(ctx: Context, session_id: str) -> str:
+    return ctx.principal.session.id if session_id == "current" else session_id
+
+
+@router.get("/v1/account/sessions", scope=ACCOUNT)
+def list_sessions(ctx: Context) -> dict:
+    rows = sessions.list_sessions(ctx.db, project_id=ctx.project_id, user_id=_me(ctx)["id"])
+    current = ctx.principal.session.id
+    return models.listing("sessions", len(rows), [models.session(r, current=r["id"] == current) for r in rows])
+
+
+@router.delete("/v1/account/sessions", scope=ACCOUNT, audit=("session.delete", "user/{actor}"))
+def delete_sessions(ctx: Context) -> None:
+    sessions.delete_sessions(ctx.db, project_id=ctx.project_id, user_id=_me(ctx)["id"])
+    ctx.sign_out()
+
+
+@router.get("/v1/account/sessions/{sessionId}", scope=ACCOUNT, params=[SESSION_ID])
+def get_session(ctx: Context, sessionId: str) -> dict:
+    session_id = _session_id(ctx, sessionId)
+    row = sessions.get_session(ctx.db, project_id=ctx.project_id, user_id=_me(ctx)["id"], session_id=session_id)
+    return models.session(row, current=session_id == ctx.principal.session.id)
+
+
+@router.patch(
+    "/v1/account/sessions/{sessionId}", scope=ACCOUNT, params=[SESSION_ID], audit=("session.update", "user/{actor}")
+)
+def update_session(ctx: Context, sessionId: str) -> dict:
+    session_id = _session_id(ctx, sessionId)
+    row = service.extend_session(
+        ctx.db,
+        project_id=ctx.project_id,
+        user_id=_me(ctx)["id"],
+        session_id=session_id,
+        duration=ctx.settings.session_duration,
+    )
+    return models.session(row, current=session_id == ctx.principal.session.id)
+
+
+@router.delete(
+    "/v1/account/sessions/{sessionId}",
+    scope=ACCOUNT,
+    params=[SESSION_ID],
+    audit=("session.delete", "user/{actor}"),
+    mfa_exempt=True,
+)
+def delete_session(ctx: Context, sessionId: str) -> None:
+    session_id = _session_id(ctx, sessionId)
+    sessions.delete_session(ctx.db, project_id=ctx.project_id, user_id=_me(ctx)["id"], session_id=session_id)
+    if session_id == ctx.principal.session.id:
+        ctx.sign_out()
+
+
+# -- JWT ----------------------------------------------------------------------------------------
+
+
+def _jwt(ctx: Context, duration: int) -> dict:
+    token = issue_jwt(
+        server_secret(ctx.db, ctx.settings),
+        user_id=_me(ctx)["id"],
+        session_id=ctx.principal.session.id,
+        duration=duration,
+    )
+    return {"jwt": token}
+
+
+@router.post("/v1/account/jwt", scope=ACCOUNT, status=201)
+def create_jwt(ctx: Context) -> dict:
+    if ctx.principal.session.via_jwt:
+        raise AppwriteError("user_session_not_found")  # 1.5: a JWT is not a session
+    return _jwt(ctx, JWT_SECONDS)
+
+
+@router.post(
+    "/v1/account/jwts",
+    scope=ACCOUNT,
+    status=201,
+    params=[optional("duration", v.integer_range(0, 3600), default=JWT_SECONDS)],
+)
+def create_jwts(ctx: Context, duration: int) -> dict:
+    if ctx.principal.session.via_jwt:
+        raise AppwriteError("user_jwt_creation_denied")
+    return _jwt(ctx, duration)
+
+
+# -- logs and identities ------------------------------------------------------------------------
+
+
+@router.get("/v1/account/logs", scope=ACCOUNT, params=[_queries(activity.LOG_LIST)])
+def list_logs(ctx: Context, queries) -> dict:
+    total, rows = activity.list_logs(ctx.db, project_id=ctx.project_id, user_id=_me(ctx)["id"], queries=queries)
+    return models.listing("logs", total, [models.log(r) for r in rows])
+
+
+@router.get("/v1/account/identities", scope=ACCOUNT, params=[_queries(activity.IDENTITY_LIST)])
+def list_identities(ctx: Context, queries) -> dict:
+    total, rows = activity.list_identities(ctx.db, project_id=ctx.project_id, queries=queries, user_id=_me(ctx)["id"])
+    return models.listing("identities", total, [models.identity(r) for r in rows])
+
+
+@router.delete(
+    "/v1/account/identities/{identityId}",
+    scope=ACCOUNT,
+    params=[Param("identityId", v.uid)],
+    audit=("identity.delete", "identity/{identityId}"),
+)
+def delete_identity(ctx: Context, identityId: str) -> None:
+    activity.delete_identity(ctx.db, project_id=ctx.project_id, identity_id=identityId, user_id=_me(ctx)["id"])
+
+
+# -- push targets -------------------------------------------------------------------------------
+
+TARGET_ID = Param("targetId", v.uid)
+
+
+def _device_name(ctx: Context) -> str:
+    """Appwrite names a push target after the device: "<brand> <model>"."""
+    client = parse_user_agent(ctx.user_agent)
+    return f"{client.get('deviceBrand', '')} {client.get('deviceModel', '')}".strip()
+
+
+@router.post(
+    "/v1/account/targets/push",
+    scope="targets.write",
+    status=201,
+    params=[Param("targetId", v.custom_id), Param("identifier", v.text(255)), optional("providerId", v.uid)],
+    audit=("target.create", "target/{id}"),
+)
+def create_push_target(ctx: Context, targetId: str, identifier: str, providerId) -> dict:
+    row = targets.create_target(
+        ctx.db,
+        project_id=ctx.project_id,
+        user_id=_me(ctx)["id"],
+        target_id=targetId,
+        provider_type="push",
+        identifier=identifier,
+        provider_id=providerId,
+        name=_device_name(ctx),
+    )
+    return models.target(row)
+
+
+@router.put(
+    "/v1/account/targets/{targetId}/push",
+    scope="targets.write",
+    params=[TARGET_ID, Param("identifier", v.text(255))],
+    audit=("target.update", "target/{targetId}"),
+)
+def update_push_target(ctx: Context, targetId: str, identifier: str) -> dict:
+    row = targets.update_target(
+        ctx.db,
+        project_id=ctx.project_id,
+        user_id=_me(ctx)["id"],
+        target_id=targetId,
+        changes={"identifier": identifier, "name": _device_name(ctx)},
+        validate_identifier=lambda provider_type, value: value,
+    )
+    return models.target(row)
+
+
+@router.delete(
+    "/v1/account/targets/{targetId}/push",
+    scope="targets.write",
+    params=[TARGET_ID],
+    audit=("target.delete", "target/{targetId}"),
+)
+def delete_push_target(ctx: Context, targetId: str) -> None:
+    targets.delete_target(ctx.db, project_id=ctx.project_id, user_id=_me(ctx)["id"], target_id=targetId)
