@@ -17,6 +17,8 @@ import psycopg
 import pytest
 from appwrite.client import Client
 
+from mail_support import SmtpServer, start_smtp
+
 PG_ADMIN_URL = os.environ.get("NIB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -86,12 +88,18 @@ class NibServer:
         return httpx.Client(base_url=self.endpoint, headers={k: v for k, v in base.items() if v}, timeout=30)
 
 
-def start_server(backend: str, data_dir: Path, database_url: str | None = None) -> NibServer:
+def start_server(
+    backend: str, data_dir: Path, database_url: str | None = None, env: dict[str, str] | None = None
+) -> NibServer:
+    """`nib serve` on a free port; ``env`` adds NIB_* variables (e.g. ``{"NIB_SMTP_HOST": ""}``
+    for a server without e-mail delivery)."""
     port = free_port()
     command = [sys.executable, "-m", "nib", "serve", "--port", str(port), "--data-dir", str(data_dir)]
     if database_url:
         command += ["--database-url", database_url]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})}
+    )
     key = ""
     output: list[str] = []
     deadline = time.monotonic() + 60
@@ -123,15 +131,56 @@ def stop_server(server: NibServer) -> None:
         server.process.kill()
 
 
+@pytest.fixture(scope="session")
+def smtp() -> SmtpServer:
+    """The session's SMTP server on loopback: every `server` delivers its e-mail here."""
+    mail_server = start_smtp(free_port())
+    yield mail_server
+    mail_server.stop()
+
+
+@pytest.fixture
+def smtp_factory():
+    """Start extra SMTP servers (e.g. ``credentials=("user", "pass")``); stopped after the test."""
+    started: list[SmtpServer] = []
+
+    def start(**options) -> SmtpServer:
+        started.append(start_smtp(free_port(), **options))
+        return started[-1]
+
+    yield start
+    for mail_server in started:
+        mail_server.stop()
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
-def server(request, tmp_path_factory) -> NibServer:
+def server(request, tmp_path_factory, smtp) -> NibServer:
     """One nib per backend for the whole session; tests use unique IDs so they don't collide."""
     data_dir = tmp_path_factory.mktemp(f"nib-{request.param}")
     pg_name = create_pg_database() if request.param == "postgresql" else None
     url = f"postgresql://postgres@127.0.0.1:5432/{pg_name}" if pg_name else None
-    nib = start_server(request.param, data_dir, url)
+    nib = start_server(request.param, data_dir, url, env=smtp.env())
     yield nib
     stop_server(nib)
+    if pg_name:
+        drop_pg_database(pg_name)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def service_db(request, tmp_path_factory):
+    """A migrated database of its own, without a server, for service-level tests."""
+    from nib.core.config import Settings
+    from nib.core.db import Database, migrate
+    from nib.core.projects import DEFAULT_PROJECT, create_project
+
+    pg_name = create_pg_database() if request.param == "postgresql" else None
+    url = f"postgresql://postgres@127.0.0.1:5432/{pg_name}" if pg_name else None
+    settings = Settings.from_env(data_dir=tmp_path_factory.mktemp(f"service-{request.param}"), database_url=url)
+    database = Database(settings.resolved_database_url, pool_size=2)
+    migrate.upgrade(database)
+    create_project(database, project_id=DEFAULT_PROJECT, name="Nib Test")
+    yield database
+    database.dispose()
     if pg_name:
         drop_pg_database(pg_name)
 

@@ -1,0 +1,149 @@
+"""The official Appwrite Web SDK in a real browser signs up, signs in, stays signed in across a
+page reload by its cookie, and signs out against a live nib (issue 3, "Browser apps").
+
+index.html is the app (the SDK's browser bundle from node_modules), served on localhost by a small
+static server; run.mjs drives it in Debian's chromium through playwright-core and prints what
+happened as JSON; this module asserts on that. The npm side is pinned in package-lock.json and
+installed by `npm ci` on first use; chromium comes from the OS (`apt-get install chromium`, as
+.ci/run does). Page and API are both on `localhost` (other ports, same site), which the `default`
+project allows, so the SDK's credentialed requests carry the session cookie.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import json
+import os
+import shutil
+import subprocess
+import threading
+import uuid
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+CHROMIUM = Path(os.environ.get("NIB_CHROMIUM", "/usr/bin/chromium"))
+# package.json's SDK packages -> pinned version: `appwrite` (1.5-era) and `appwrite-newest` (npm:appwrite@…).
+_PACKAGES = json.loads((HERE / "package.json").read_text())["dependencies"]
+SDKS = {name: spec.rpartition("@")[2] for name, spec in _PACKAGES.items() if name.startswith("appwrite")}
+PASSWORD = "browser-password-1"
+
+
+@pytest.fixture(scope="session")
+def node() -> str:
+    """Node.js with tests/browser's pinned packages installed (`npm ci` when missing or stale)."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        pytest.fail("the browser test needs Node.js (18+) and npm on PATH")
+    lockfile = HERE / "package-lock.json"
+    installed = HERE / "node_modules" / ".package-lock.json"  # written by npm ci
+    with lockfile.open() as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one npm ci at a time (pytest -n)
+        if not installed.exists() or installed.stat().st_mtime < lockfile.stat().st_mtime:
+            command = [npm, "ci", "--prefix", str(HERE), "--no-audit", "--no-fund", "--silent"]
+            done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+            if done.returncode:
+                pytest.fail(f"npm ci in {HERE} failed:\n{done.stdout}{done.stderr}")
+    return node
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Debian's chromium; missing is a failure in CI, where .ci/run installs it."""
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium, as .ci/run does)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return CHROMIUM
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args) -> None:  # keep pytest's output clean
+        pass
+
+
+@pytest.fixture(scope="session")
+def app_origin():
+    """tests/browser served over http on localhost: the page's origin."""
+    handler = functools.partial(_QuietHandler, directory=str(HERE))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, name="browser-app", daemon=True)
+    thread.start()
+    yield f"http://localhost:{httpd.server_port}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def drive_browser(node: str, chromium: Path, app_origin: str, **config: str) -> dict:
+    """Run run.mjs's scenario and return its report."""
+    config = {"chromium": str(chromium), "page": f"{app_origin}/index.html", **config}
+    done = subprocess.run(
+        [node, str(HERE / "run.mjs"), json.dumps(config)], capture_output=True, text=True, cwd=HERE, timeout=180
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "fatal" not in report, f"{report['fatal']}\nbrowser console: {report['console']}"
+    return report
+
+
+def outcome(report: dict, step: str, ok: bool) -> dict:
+    """A step's value (ok=True) or SDK error (ok=False), with the whole run in the failure message."""
+    result = report["steps"][step]
+    context = json.dumps({k: report[k] for k in ("requests", "console", "cookies")}, indent=1)
+    assert result["ok"] is ok, f"{step}: {result}\n{context}"
+    return result["value" if ok else "error"]
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_web_sdk_signs_up_in_and_out_with_the_session_cookie(chromium, node, app_origin, server, sdk):
+    endpoint = server.endpoint.replace("//127.0.0.1:", "//localhost:")
+    user_id = "web" + uuid.uuid4().hex[:16]
+    email = f"{user_id}@example.com"
+    report = drive_browser(
+        node, chromium, app_origin, sdk=sdk, endpoint=endpoint, project=server.project,
+        userId=user_id, email=email, password=PASSWORD, name="Web SDK",
+    )
+    assert report["origin"] == app_origin and report["sdkVersion"] == SDKS[sdk]
+
+    # A credentialed request with the SDK's custom headers passes CORS (preflight included).
+    health = outcome(report, "health", ok=True)
+    assert health["status"] == 200 and health["body"]["status"] == "pass"
+
+    account = outcome(report, "signUp", ok=True)
+    assert account["$id"] == user_id and account["email"] == email and account["name"] == "Web SDK"
+    assert "password" not in account and "hash" not in account
+
+    session = outcome(report, "signIn", ok=True)
+    assert session["userId"] == user_id and session["provider"] == "email" and session["current"] is True
+    assert session["secret"] == ""  # never shown to a client-side caller
+
+    fetched = outcome(report, "getAccount", ok=True)
+    assert fetched["$id"] == user_id and fetched["email"] == email
+
+    # Over plain http the browser keeps the legacy cookie (the main one is SameSite=None without
+    # Secure), and that cookie alone (the SDK's localStorage fallback was cleared) keeps the user
+    # signed in across the reload (BEHAVIOUR.md §1.8).
+    cookies = {c["name"]: c for c in report["cookies"]["afterSignIn"]}
+    legacy = cookies.get(f"a_session_{server.project}_legacy")
+    assert legacy and legacy["httpOnly"] and legacy["domain"] == "localhost", report["cookies"]
+    reloaded = outcome(report, "getAccountAfterReload", ok=True)
+    assert reloaded["$id"] == user_id and reloaded["email"] == email
+
+    outcome(report, "signOut", ok=True)
+    refused = outcome(report, "getAccountAfterSignOut", ok=False)
+    assert refused["code"] == 401 and refused["type"] == "general_unauthorized_scope", refused
+    assert not [c for c in report["cookies"]["afterSignOut"] if c["name"].startswith("a_session_")]
+
+    assert [(r["method"], r["path"], r.get("status")) for r in report["requests"]] == [
+        ("GET", "/health", 200),
+        ("POST", "/account", 201),
+        ("POST", "/account/sessions/email", 201),
+        ("GET", "/account", 200),
+        ("GET", "/account", 200),
+        ("DELETE", "/account/sessions/current", 204),
+        ("GET", "/account", 401),
+    ]
