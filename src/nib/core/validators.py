@@ -6,10 +6,12 @@ the HTTP layer turns that into 400 ``Invalid `<param>` param: <description>``.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 
 class Invalid(ValueError):
@@ -241,3 +243,45 @@ _LABEL_LIST = array_of(
 def labels(value: Any) -> list[str]:
     """Up to 1000 alphanumeric labels of 1-36 chars, de-duplicated keeping first occurrence."""
     return list(dict.fromkeys(_LABEL_LIST(value)))
+
+
+# PHP FILTER_VALIDATE_URL (utopia-php URL validator): only the characters FILTER_SANITIZE_URL
+# keeps, a scheme, and a host unless the scheme is mailto/news/file; http(s) hosts must be valid
+# host names or bracketed IPv6 addresses.
+_URL_CHARS = re.compile(r"\A[A-Za-z0-9$\-_.+!*'(),{}|\\^~\[\]`<>#%\";/?:@&=]+\Z")
+_HOST_LABEL = re.compile(r"\A[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
+_HOSTLESS_SCHEMES = frozenset({"mailto", "news", "file"})
+
+
+def _is_host_name(host: str) -> bool:
+    host = host[:-1] if host.endswith(".") else host
+    return 0 < len(host) <= 253 and all(_HOST_LABEL.match(label) for label in host.split("."))
+
+
+def _is_url(value: str) -> bool:
+    if not _URL_CHARS.match(value):
+        return False
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number in range)
+    except ValueError:
+        return False
+    scheme = parts.scheme.lower()
+    if not scheme:
+        return False
+    if scheme in ("http", "https"):
+        host = parts.hostname or ""
+        if parts.netloc.rpartition("@")[2].startswith("["):
+            try:
+                return ipaddress.ip_address(host).version == 6
+            except ValueError:
+                return False
+        return _is_host_name(host)
+    return bool(parts.netloc) or scheme in _HOSTLESS_SCHEMES
+
+
+def url(value: Any) -> str:
+    """An absolute URL as PHP's FILTER_VALIDATE_URL accepts it (redirect targets)."""
+    if not isinstance(value, str) or not _is_url(value):
+        raise Invalid("Value must be a valid URL")
+    return value
