@@ -194,6 +194,10 @@ def test_recovery_refusals(server, smtp, db):
         account(server).update_recovery(params["userId"], "x" * 256, "brand-new-password-2")
     with sdk_error(404, "user_not_found"):
         account(server).update_recovery("missing-user-0000", params["secret"], "brand-new-password-2")
+    with sdk_error(401, "user_invalid_token"):  # a recovery link is no way to sign in
+        account(server).create_session(params["userId"], params["secret"])
+    with sdk_error(401, "user_invalid_token"):  # nor does it verify the address
+        account(server).update_email_verification(params["userId"], params["secret"])
     expire_token(db, server.project, token.id)
     with sdk_error(401, "user_invalid_token"):
         account(server).update_recovery(params["userId"], params["secret"], "brand-new-password-2")
