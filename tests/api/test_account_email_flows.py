@@ -88,7 +88,7 @@ def test_verification_on_the_1_5_paths_and_by_a_guest(server, smtp):
         _deprecated(account(server, session=who.session).create_verification, APP)
 
 
-def test_verification_secret_works_once(server, smtp, db):
+def test_verification_secret_works_once(server, smtp):
     who = member(server)
     me = account(server, session=who.session)
     me.create_email_verification(APP)
@@ -328,6 +328,14 @@ def test_email_otp_through_the_sdk_for_a_new_address(server, smtp, db):
     expire_token(db, server.project, expired.id)
     with sdk_error(401, "user_invalid_token"):
         account(server).create_session(token.userid, code)
+
+
+def test_tokens_are_not_refused_to_a_signed_in_user(server, smtp):
+    """Unlike the session routes, asking for a token is not in Appwrite's session group."""
+    who = member(server)
+    token = account(server, session=who.session).create_email_token(ID.unique(), who.email)
+    assert token.userid == who.user["$id"] and token.secret == ""
+    assert len(one_time_code(smtp.mailbox.wait_for(who.email))) == 6
 
 
 # -- without working SMTP -------------------------------------------------------------------------
