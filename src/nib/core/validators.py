@@ -6,6 +6,7 @@ the HTTP layer turns that into 400 ``Invalid `<param>` param: <description>``.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -244,6 +245,48 @@ def labels(value: Any) -> list[str]:
     return list(dict.fromkeys(_LABEL_LIST(value)))
 
 
+# PHP FILTER_VALIDATE_URL (utopia-php URL validator): only the characters FILTER_SANITIZE_URL
+# keeps, a scheme, and a host unless the scheme is mailto/news/file; http(s) hosts must be valid
+# host names or bracketed IPv6 addresses.
+_URL_CHARS = re.compile(r"\A[A-Za-z0-9$\-_.+!*'(),{}|\\^~\[\]`<>#%\";/?:@&=]+\Z")
+_URL_HOST_LABEL = re.compile(r"\A[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
+_HOSTLESS_SCHEMES = frozenset({"mailto", "news", "file"})
+
+
+def _is_host_name(host: str) -> bool:
+    host = host[:-1] if host.endswith(".") else host
+    return 0 < len(host) <= 253 and all(_URL_HOST_LABEL.match(label) for label in host.split("."))
+
+
+def _is_url(value: str) -> bool:
+    if not _URL_CHARS.match(value):
+        return False
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number in range)
+    except ValueError:
+        return False
+    scheme = parts.scheme.lower()
+    if not scheme:
+        return False
+    if scheme in ("http", "https"):
+        host = parts.hostname or ""
+        if parts.netloc.rpartition("@")[2].startswith("["):
+            try:
+                return ipaddress.ip_address(host).version == 6
+            except ValueError:
+                return False
+        return _is_host_name(host)
+    return bool(parts.netloc) or scheme in _HOSTLESS_SCHEMES
+
+
+def url(value: Any) -> str:
+    """An absolute URL as PHP's FILTER_VALIDATE_URL accepts it (redirect targets)."""
+    if not isinstance(value, str) or not _is_url(value):
+        raise Invalid("Value must be a valid URL")
+    return value
+
+
 # Appwrite's platform hostnames (utopia Hostname validator): a hostname, `*.domain` (any
 # subdomain, not the domain itself) or `*` (any host). Stored and compared lower-case.
 _HOST_LABEL = r"(?!-)[a-z0-9_-]{1,63}(?<!-)"
@@ -266,25 +309,13 @@ def hostname_allowed(host: str, patterns: Sequence[str]) -> bool:
     return False
 
 
-_URL_SCHEME = re.compile(r"\A[A-Za-z][A-Za-z0-9+.-]*\Z")
-
-
 def url_host(value: Any) -> str | None:
-    """The host of an absolute URL (PHP FILTER_VALIDATE_URL, simplified), None if it is not one."""
-    # A backslash is "/" to browsers but not to urlsplit: "http://evil.com\@localhost" would
+    """The host of an absolute URL as PHP's FILTER_VALIDATE_URL accepts it, None if it is not one."""
+    # A backslash is "/" to browsers but not to urlsplit: "http://evil.com\\@localhost" would
     # pass as localhost and send the user to evil.com.
-    if not isinstance(value, str) or not value.isascii() or "\\" in value:
+    if not isinstance(value, str) or not value.isascii() or "\\" in value or not _is_url(value):
         return None
-    if any(ch.isspace() or not ch.isprintable() for ch in value):
-        return None
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises on a malformed port
-    except ValueError:
-        return None
-    if not _URL_SCHEME.match(parts.scheme) or not parts.hostname:
-        return None
-    return parts.hostname
+    return urlsplit(value).hostname or None
 
 
 class RedirectUrl:

@@ -1,0 +1,161 @@
+"""HTTP routes of the Account e-mail flows: verification, password recovery, magic URL and
+e-mail OTP tokens (the work is in email_flows.py).
+
+As in Appwrite 1.5: none of them is in the session group (a signed-in user may ask for a token);
+the user a token belongs to is the audit actor, also when a guest asks for or confirms it; a
+token's ``secret`` is only shown to API-key callers (clients read it from the e-mail).
+"""
+
+from __future__ import annotations
+
+from ..core import validators as v
+from ..core.http import Context, Param, Router, optional
+from ..users import models
+from ..users.service import user_row
+from . import email_flows
+from .routes import ACCOUNT, SESSIONS, _me
+
+router = Router()
+
+USER_ID = Param("userId", v.uid)
+SECRET = Param("secret", v.text(256))
+PHRASE = optional("phrase", v.boolean, default=False)
+MAGIC_URL_PATH = "/auth/magic-url"  # Appwrite's default landing page for magic URLs
+
+
+def _token(ctx: Context, row: dict, secret: str) -> dict:
+    """The Token model; its secret only for API-key callers (Appwrite's isAppUser)."""
+    return models.token(row, secret=secret if ctx.principal.is_key else "")
+
+
+def _act_as(ctx: Context, user_id: str) -> None:
+    """Make the token's user the audit actor (Appwrite's ``audits.userId``)."""
+    with ctx.db.read() as conn:
+        ctx.actor = dict(user_row(conn, ctx.project_id, user_id))
+
+
+def _hostname(host: str) -> str:
+    """The Host header without its port (``[::1]:80`` -> ``[::1]``)."""
+    if host.startswith("["):
+        return host.partition("]")[0] + "]"
+    return host.rpartition(":")[0] if ":" in host else host
+
+
+# -- e-mail verification --------------------------------------------------------------------------
+
+_CREATE_VERIFICATION = dict(
+    scope=ACCOUNT, status=201, params=[Param("url", v.redirect_url)], audit=("verification.create", "user/{actor}")
+)
+
+
+@router.post("/v1/account/verification", **_CREATE_VERIFICATION)
+@router.post("/v1/account/verifications/email", **_CREATE_VERIFICATION)
+def create_verification(ctx: Context, url: str) -> dict:
+    user = _me(ctx)
+    row, secret = email_flows.create_verification(
+        ctx.db,
+        ctx.settings,
+        project_id=ctx.project_id,
+        user_id=user["id"],
+        url=url,
+        ip=ctx.ip,
+        user_agent=ctx.user_agent,
+    )
+    return _token(ctx, row, secret)
+
+
+# Appwrite's scope is `public`: the link may be opened where nobody is signed in.
+_UPDATE_VERIFICATION = dict(scope="public", params=[USER_ID, SECRET], audit=("verification.update", "user/{actor}"))
+
+
+@router.put("/v1/account/verification", **_UPDATE_VERIFICATION)
+@router.put("/v1/account/verifications/email", **_UPDATE_VERIFICATION)
+def update_verification(ctx: Context, userId: str, secret: str) -> dict:
+    row = email_flows.confirm_verification(ctx.db, project_id=ctx.project_id, user_id=userId, secret=secret)
+    _act_as(ctx, userId)
+    return _token(ctx, row, secret)
+
+
+# -- password recovery ----------------------------------------------------------------------------
+
+
+@router.post(
+    "/v1/account/recovery",
+    scope=SESSIONS,
+    status=201,
+    params=[Param("email", v.email), Param("url", v.redirect_url)],
+    audit=("recovery.create", "user/{actor}"),
+)
+def create_recovery(ctx: Context, email: str, url: str) -> dict:
+    row, secret = email_flows.create_recovery(
+        ctx.db, ctx.settings, project_id=ctx.project_id, email=email, url=url, ip=ctx.ip, user_agent=ctx.user_agent
+    )
+    _act_as(ctx, row["user_id"])
+    return _token(ctx, row, secret)
+
+
+@router.put(
+    "/v1/account/recovery",
+    scope=SESSIONS,
+    params=[USER_ID, SECRET, Param("password", v.new_password)],
+    audit=("recovery.update", "user/{actor}"),
+)
+def update_recovery(ctx: Context, userId: str, secret: str, password: str) -> dict:
+    row = email_flows.confirm_recovery(
+        ctx.db, project_id=ctx.project_id, user_id=userId, secret=secret, password=password
+    )
+    _act_as(ctx, userId)
+    return _token(ctx, row, secret)
+
+
+# -- sign-in tokens (exchanged by POST /account/sessions/token or PUT /account/sessions/magic-url) --
+
+_MAGIC_URL_TOKEN = dict(
+    scope=SESSIONS,
+    status=201,
+    params=[Param("userId", v.custom_id), Param("email", v.email), optional("url", v.redirect_url, default=""), PHRASE],
+    audit=("session.create", "user/{actor}"),
+)
+
+
+# POST /account/sessions/magic-url is the pre-1.5 name, still an alias in Appwrite 1.5.
+@router.post("/v1/account/tokens/magic-url", **_MAGIC_URL_TOKEN)
+@router.post("/v1/account/sessions/magic-url", **_MAGIC_URL_TOKEN)
+def create_magic_url_token(ctx: Context, userId: str, email: str, url: str, phrase: bool) -> dict:
+    if not url:
+        url = f"{'https' if ctx.secure else 'http'}://{_hostname(ctx.host)}{MAGIC_URL_PATH}"
+    row, secret = email_flows.create_magic_url_token(
+        ctx.db,
+        ctx.settings,
+        project_id=ctx.project_id,
+        user_id=userId,
+        email=email,
+        url=url,
+        phrase=phrase,
+        ip=ctx.ip,
+        user_agent=ctx.user_agent,
+    )
+    _act_as(ctx, row["user_id"])
+    return _token(ctx, row, secret)
+
+
+@router.post(
+    "/v1/account/tokens/email",
+    scope=SESSIONS,
+    status=201,
+    params=[Param("userId", v.custom_id), Param("email", v.email), PHRASE],
+    audit=("session.create", "user/{actor}"),
+)
+def create_email_token(ctx: Context, userId: str, email: str, phrase: bool) -> dict:
+    row, secret = email_flows.create_email_token(
+        ctx.db,
+        ctx.settings,
+        project_id=ctx.project_id,
+        user_id=userId,
+        email=email,
+        phrase=phrase,
+        ip=ctx.ip,
+        user_agent=ctx.user_agent,
+    )
+    _act_as(ctx, row["user_id"])
+    return _token(ctx, row, secret)
