@@ -4,6 +4,7 @@ recovery codes, challenges (TOTP, e-mail, recovery code) and the sign-in they co
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 import time
@@ -194,12 +195,13 @@ def test_verify_authenticator_failures(server):
     with sdk_error(401, "user_invalid_token"):
         me.update_mfa_authenticator(TOTP, wrong)
     with with_session(server, who.session) as http:
-        assert_error(
-            http.post("/account/mfa/authenticators/sms"),
-            400,
-            "general_argument_invalid",
-            "Invalid `type` param: Value must be one of (totp)",
-        )
+        for kind in ("sms", "TOTP"):
+            assert_error(
+                http.post(f"/account/mfa/authenticators/{kind}"),
+                400,
+                "general_argument_invalid",
+                "Invalid `type` param: Value must be one of (totp)",
+            )
         assert_error(http.put("/account/mfa/authenticators/totp", json={}), 400, "general_argument_invalid")
         assert_error(http.put("/account/mfa/authenticators/totp", json={"otp": ""}), 400, "general_argument_invalid")
     assert me.list_mfa_factors().totp is False
@@ -326,6 +328,8 @@ def test_email_challenge(server, smtp, users, db):
     code = one_time_code(message)
     with sdk_error(401, "user_invalid_token"):
         me.update_mfa_challenge(created.id, f"{(int(code) + 1) % 1_000_000:06d}")
+    # Only the code's digest is stored.
+    assert count_rows(db, challenges, server.project, id=created.id, code_hash=hashlib.sha256(code.encode()).hexdigest()) == 1
     assert me.update_mfa_challenge(created.id, code).factors == ["password", "email"]
     assert me.get().email == who.email
 

@@ -17,9 +17,12 @@ from .routes import ACCOUNT, SELF, _me, _reload
 
 router = Router()
 
-# Appwrite's WhiteList is case-insensitive; the value reaches the service in its canonical case.
-TYPE = Param("type", v.whitelist([account_mfa.TOTP]))
+# Only ``totp`` (as the Users route): Appwrite's validator lets "TOTP" through and then fails.
+TYPE = Param("type", v.whitelist([account_mfa.TOTP], strict=True))
 OTP = Param("otp", v.text(256))
+# Case-insensitive, as Appwrite's WhiteList: the SDKs send "recoverycode", Appwrite's tests
+# "recoveryCode"; the service gets the canonical key.
+FACTOR = Param("factor", v.whitelist(list(account_mfa.CHALLENGE_FACTORS)))
 CHALLENGE_PATHS = ("/v1/account/mfa/challenge", "/v1/account/mfa/challenges")
 
 
@@ -114,7 +117,7 @@ for _path in CHALLENGE_PATHS:
         scope=ACCOUNT,
         status=201,
         mfa_exempt=True,
-        params=[Param("factor", v.whitelist(list(account_mfa.CHALLENGE_FACTORS)))],
+        params=[FACTOR],
         audit=("challenge.create", "user/{actor}"),
     )(create_challenge)
     router.put(
