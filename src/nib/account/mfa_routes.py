@@ -23,7 +23,6 @@ OTP = Param("otp", v.text(256))
 # Case-insensitive, as Appwrite's WhiteList: the SDKs send "recoverycode", Appwrite's tests
 # "recoveryCode"; the service gets the canonical key.
 FACTOR = Param("factor", v.whitelist(list(account_mfa.CHALLENGE_FACTORS)))
-CHALLENGE_PATHS = ("/v1/account/mfa/challenge", "/v1/account/mfa/challenges")
 
 
 @router.patch("/v1/account/mfa", scope=ACCOUNT, params=[Param("mfa", v.boolean)], audit=SELF)
@@ -94,7 +93,19 @@ def regenerate_recovery_codes(ctx: Context) -> dict:
 
 # -- challenges ----------------------------------------------------------------------------------
 
+_CREATE_CHALLENGE = dict(
+    scope=ACCOUNT, status=201, mfa_exempt=True, params=[FACTOR], audit=("challenge.create", "user/{actor}")
+)
+_COMPLETE_CHALLENGE = dict(
+    scope=ACCOUNT,
+    mfa_exempt=True,
+    params=[Param("challengeId", v.text(256)), OTP],
+    audit=("challenges.update", "user/{actor}"),
+)
 
+
+@router.post("/v1/account/mfa/challenge", **_CREATE_CHALLENGE)
+@router.post("/v1/account/mfa/challenges", **_CREATE_CHALLENGE)
 def create_challenge(ctx: Context, factor: str) -> dict:
     row = account_mfa.create_challenge(
         ctx.db, ctx.settings, project_id=ctx.project_id, user_id=_me(ctx)["id"], factor=factor, user_agent=ctx.user_agent
@@ -102,28 +113,13 @@ def create_challenge(ctx: Context, factor: str) -> dict:
     return {"$id": row["id"], "$createdAt": fmt(row["created_at"]), "userId": row["user_id"], "expire": fmt(row["expire"])}
 
 
+@router.put("/v1/account/mfa/challenge", **_COMPLETE_CHALLENGE)
+@router.put("/v1/account/mfa/challenges", **_COMPLETE_CHALLENGE)
 def complete_challenge(ctx: Context, challengeId: str, otp: str) -> dict:
+    """200 with the session, its new factor and ``mfaUpdatedAt`` (Appwrite's spec says 204)."""
     user_id, session_id = _me(ctx)["id"], ctx.principal.session.id
     account_mfa.complete_challenge(
         ctx.db, project_id=ctx.project_id, user_id=user_id, session_id=session_id, challenge_id=challengeId, otp=otp
     )
     row = sessions.get_session(ctx.db, project_id=ctx.project_id, user_id=user_id, session_id=session_id)
     return models.session(row, current=True)
-
-
-for _path in CHALLENGE_PATHS:
-    router.post(
-        _path,
-        scope=ACCOUNT,
-        status=201,
-        mfa_exempt=True,
-        params=[FACTOR],
-        audit=("challenge.create", "user/{actor}"),
-    )(create_challenge)
-    router.put(
-        _path,
-        scope=ACCOUNT,
-        mfa_exempt=True,
-        params=[Param("challengeId", v.text(256)), OTP],
-        audit=("challenges.update", "user/{actor}"),
-    )(complete_challenge)
