@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .account.email_routes import router as account_email_router
+from .account.mfa_routes import router as account_mfa_router
 from .account.providers import router as account_providers_router
 from .account.routes import router as account_router
 from .core.config import Settings
@@ -16,4 +17,12 @@ def create_app(settings: Settings | None = None) -> Api:
     """Build the app for one process (uvicorn calls this in every worker)."""
     settings = settings or Settings.from_env()
     db = Database(settings.resolved_database_url)
-    return Api(db, settings, [health_router, users_router, account_router, account_providers_router, account_email_router])
+    routers = [
+        health_router,
+        users_router,
+        account_router,
+        account_mfa_router,
+        account_email_router,
+        account_providers_router,
+    ]
+    return Api(db, settings, routers)

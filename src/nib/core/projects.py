@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from . import dates
 from .auth import ALL_KEY_SCOPES
@@ -39,6 +40,11 @@ def create_project(db: Database, *, project_id: str, name: str) -> dict:
 def list_projects(db: Database) -> list[dict]:
     with db.read() as conn:
         return [dict(r._mapping) for r in conn.execute(sa.select(projects).order_by(projects.c.seq))]
+
+
+def project_name(conn: Connection, project_id: str) -> str:
+    """The name users see (e-mails, TOTP issuer); the ID when the project has none."""
+    return conn.execute(sa.select(projects.c.name).where(projects.c.id == project_id)).scalar() or project_id
 
 
 def set_project_enabled(db: Database, *, project_id: str, enabled: bool) -> None:

@@ -1,33 +1,58 @@
-"""MFA as the Users service sees it: factors, recovery codes, authenticators."""
+"""MFA as the Users service sees it: factors, recovery codes, authenticators.
+
+The connection-level helpers (``lock_user``, ``factors``, ``consume_recovery_code``) are shared
+with the Account service, which changes the same rows inside its own transactions.
+"""
 
 from __future__ import annotations
 
+import hmac
+
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from ..core.db import Database
-from ..core.db.schema import authenticators
+from ..core.db.schema import authenticators, users
 from ..core.errors import AppwriteError
 from ..core.ids import new_secret
-from .service import update_columns, user_row
+from .service import Row, update_columns, user_row
+
+
+def lock_user(conn: Connection, project_id: str, user_id: str) -> Row:
+    """The users row, locked until the write transaction ends (404 ``user_not_found``).
+
+    PostgreSQL: ``FOR UPDATE``, so read-modify-writes of one user's MFA state queue instead of
+    losing an update; SQLite's write transaction already holds the database's only write lock.
+    """
+    statement = sa.select(users).where(users.c.project_id == project_id, users.c.id == user_id).with_for_update()
+    row = conn.execute(statement).mappings().first()
+    if row is None:
+        raise AppwriteError("user_not_found")
+    return row
+
+
+def factors(conn: Connection, user: Row) -> dict[str, bool]:
+    """What the user can prove: a verified TOTP authenticator, a verified e-mail or phone, and
+    whether recovery codes are left."""
+    totp = conn.execute(
+        sa.select(authenticators.c.seq).where(
+            authenticators.c.project_id == user["project_id"],
+            authenticators.c.user_id == user["id"],
+            authenticators.c.type == "totp",
+            authenticators.c.verified.is_(True),
+        )
+    ).first()
+    return {
+        "totp": totp is not None,
+        "email": bool(user["email"]) and user["email_verification"],
+        "phone": bool(user["phone"]) and user["phone_verification"],
+        "recovery_code": bool(user["mfa_recovery_codes"]),
+    }
 
 
 def mfa_factors(db: Database, *, project_id: str, user_id: str) -> dict[str, bool]:
     with db.read() as conn:
-        row = user_row(conn, project_id, user_id)
-        totp = conn.execute(
-            sa.select(authenticators.c.seq).where(
-                authenticators.c.project_id == project_id,
-                authenticators.c.user_id == user_id,
-                authenticators.c.type == "totp",
-                authenticators.c.verified.is_(True),
-            )
-        ).first()
-    return {
-        "totp": totp is not None,
-        "email": bool(row["email"]) and row["email_verification"],
-        "phone": bool(row["phone"]) and row["phone_verification"],
-        "recovery_code": bool(row["mfa_recovery_codes"]),
-    }
+        return factors(conn, user_row(conn, project_id, user_id))
 
 
 def _new_recovery_codes() -> list[str]:
@@ -45,7 +70,7 @@ def get_recovery_codes(db: Database, *, project_id: str, user_id: str) -> list[s
 def create_recovery_codes(db: Database, *, project_id: str, user_id: str) -> list[str]:
     codes = _new_recovery_codes()
     with db.write() as conn:
-        if user_row(conn, project_id, user_id)["mfa_recovery_codes"]:
+        if lock_user(conn, project_id, user_id)["mfa_recovery_codes"]:
             raise AppwriteError("user_recovery_codes_already_exists")
         update_columns(conn, project_id, user_id, {"mfa_recovery_codes": codes})
     return codes
@@ -54,10 +79,24 @@ def create_recovery_codes(db: Database, *, project_id: str, user_id: str) -> lis
 def regenerate_recovery_codes(db: Database, *, project_id: str, user_id: str) -> list[str]:
     codes = _new_recovery_codes()
     with db.write() as conn:
-        if not user_row(conn, project_id, user_id)["mfa_recovery_codes"]:
+        if not lock_user(conn, project_id, user_id)["mfa_recovery_codes"]:
             raise AppwriteError("user_recovery_codes_not_found")
         update_columns(conn, project_id, user_id, {"mfa_recovery_codes": codes})
     return codes
+
+
+def consume_recovery_code(conn: Connection, project_id: str, user_id: str, code: str) -> bool:
+    """Use up ``code`` if it is one of the user's recovery codes; False when it is not.
+
+    Call inside a write transaction: the user row is locked first, so two requests using the
+    same code cannot both succeed.
+    """
+    codes = lock_user(conn, project_id, user_id)["mfa_recovery_codes"] or []
+    given = code.encode()
+    if not any(hmac.compare_digest(stored.encode(), given) for stored in codes):
+        return False
+    update_columns(conn, project_id, user_id, {"mfa_recovery_codes": [c for c in codes if c != code]})
+    return True
 
 
 def delete_authenticator(db: Database, *, project_id: str, user_id: str, type: str) -> None:

@@ -1,0 +1,125 @@
+"""HTTP routes of the Account service's MFA (BEHAVIOUR.md §8.1, §8.8): parse, call account.mfa
+or users.mfa, serialise.
+
+Listing the factors and creating or answering a challenge are reachable before the second
+factor (``mfa_exempt``). Newer SDKs call ``/account/mfa/challenges``; both spellings are served.
+"""
+
+from __future__ import annotations
+
+from ..core import validators as v
+from ..core.dates import fmt
+from ..core.http import Context, Param, Router, optional
+from ..users import mfa as user_mfa
+from ..users import models, sessions
+from . import mfa as account_mfa
+from .routes import ACCOUNT, SELF, _me, _reload
+
+router = Router()
+
+# Only ``totp`` (as the Users route): Appwrite's validator lets "TOTP" through and then fails.
+TYPE = Param("type", v.whitelist([account_mfa.TOTP], strict=True))
+OTP = Param("otp", v.text(256))
+# Case-insensitive, as Appwrite's WhiteList: the SDKs send "recoverycode", Appwrite's tests
+# "recoveryCode"; the service gets the canonical key.
+FACTOR = Param("factor", v.whitelist(list(account_mfa.CHALLENGE_FACTORS)))
+
+
+@router.patch("/v1/account/mfa", scope=ACCOUNT, params=[Param("mfa", v.boolean)], audit=SELF)
+def update_mfa(ctx: Context, mfa: bool) -> dict:
+    account_mfa.update_mfa(
+        ctx.db, project_id=ctx.project_id, user_id=_me(ctx)["id"], session_id=ctx.principal.session.id, enabled=mfa
+    )
+    return _reload(ctx)
+
+
+@router.get("/v1/account/mfa/factors", scope=ACCOUNT, mfa_exempt=True)
+def list_factors(ctx: Context) -> dict:
+    return models.mfa_factors(**user_mfa.mfa_factors(ctx.db, project_id=ctx.project_id, user_id=_me(ctx)["id"]))
+
+
+# -- authenticators ------------------------------------------------------------------------------
+
+
+@router.post("/v1/account/mfa/authenticators/{type}", scope=ACCOUNT, params=[TYPE], audit=SELF)
+def create_authenticator(ctx: Context, type: str) -> dict:
+    secret, uri = account_mfa.create_authenticator(ctx.db, project_id=ctx.project_id, user_id=_me(ctx)["id"])
+    return {"secret": secret, "uri": uri}
+
+
+@router.put("/v1/account/mfa/authenticators/{type}", scope=ACCOUNT, params=[TYPE, OTP], audit=SELF)
+def verify_authenticator(ctx: Context, type: str, otp: str) -> dict:
+    account_mfa.verify_authenticator(
+        ctx.db, project_id=ctx.project_id, user_id=_me(ctx)["id"], session_id=ctx.principal.session.id, otp=otp
+    )
+    return _reload(ctx)
+
+
+# ``otp`` is required by Appwrite 1.5 and gone in newer SDKs (a recent challenge replaces it).
+@router.delete(
+    "/v1/account/mfa/authenticators/{type}", scope=ACCOUNT, params=[TYPE, optional("otp", v.text(256))], audit=SELF
+)
+def delete_authenticator(ctx: Context, type: str, otp: str | None) -> None:
+    account_mfa.delete_authenticator(
+        ctx.db,
+        project_id=ctx.project_id,
+        user_id=_me(ctx)["id"],
+        otp=otp,
+        challenged_at=ctx.principal.session.mfa_updated_at,
+    )
+
+
+# -- recovery codes ------------------------------------------------------------------------------
+
+
+@router.post("/v1/account/mfa/recovery-codes", scope=ACCOUNT, status=201, audit=SELF)
+def create_recovery_codes(ctx: Context) -> dict:
+    return {"recoveryCodes": user_mfa.create_recovery_codes(ctx.db, project_id=ctx.project_id, user_id=_me(ctx)["id"])}
+
+
+@router.get("/v1/account/mfa/recovery-codes", scope=ACCOUNT)
+def get_recovery_codes(ctx: Context) -> dict:
+    user_id = _me(ctx)["id"]
+    account_mfa.require_recent_challenge(ctx.principal.session.mfa_updated_at)
+    return {"recoveryCodes": user_mfa.get_recovery_codes(ctx.db, project_id=ctx.project_id, user_id=user_id)}
+
+
+@router.patch("/v1/account/mfa/recovery-codes", scope=ACCOUNT, audit=SELF)
+def regenerate_recovery_codes(ctx: Context) -> dict:
+    user_id = _me(ctx)["id"]
+    account_mfa.require_recent_challenge(ctx.principal.session.mfa_updated_at)
+    return {"recoveryCodes": user_mfa.regenerate_recovery_codes(ctx.db, project_id=ctx.project_id, user_id=user_id)}
+
+
+# -- challenges ----------------------------------------------------------------------------------
+
+_CREATE_CHALLENGE = dict(
+    scope=ACCOUNT, status=201, mfa_exempt=True, params=[FACTOR], audit=("challenge.create", "user/{actor}")
+)
+_COMPLETE_CHALLENGE = dict(
+    scope=ACCOUNT,
+    mfa_exempt=True,
+    params=[Param("challengeId", v.text(256)), OTP],
+    audit=("challenges.update", "user/{actor}"),
+)
+
+
+@router.post("/v1/account/mfa/challenge", **_CREATE_CHALLENGE)
+@router.post("/v1/account/mfa/challenges", **_CREATE_CHALLENGE)
+def create_challenge(ctx: Context, factor: str) -> dict:
+    row = account_mfa.create_challenge(
+        ctx.db, ctx.settings, project_id=ctx.project_id, user_id=_me(ctx)["id"], factor=factor, user_agent=ctx.user_agent
+    )
+    return {"$id": row["id"], "$createdAt": fmt(row["created_at"]), "userId": row["user_id"], "expire": fmt(row["expire"])}
+
+
+@router.put("/v1/account/mfa/challenge", **_COMPLETE_CHALLENGE)
+@router.put("/v1/account/mfa/challenges", **_COMPLETE_CHALLENGE)
+def complete_challenge(ctx: Context, challengeId: str, otp: str) -> dict:
+    """200 with the session, its new factor and ``mfaUpdatedAt`` (Appwrite's spec says 204)."""
+    user_id, session_id = _me(ctx)["id"], ctx.principal.session.id
+    account_mfa.complete_challenge(
+        ctx.db, project_id=ctx.project_id, user_id=user_id, session_id=session_id, challenge_id=challengeId, otp=otp
+    )
+    row = sessions.get_session(ctx.db, project_id=ctx.project_id, user_id=user_id, session_id=session_id)
+    return models.session(row, current=True)
