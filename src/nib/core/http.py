@@ -5,7 +5,8 @@ A route is a plain synchronous function ``handler(ctx, **params)`` declared with
 
 1. reads the raw parameters (query string or body) on the event loop;
 2. in one worker thread (inline for GETs on SQLite, where a read is cheaper than a thread hop):
-   resolves the project and key, checks the scope, validates parameters in declaration order
+   resolves the project and key, checks the scope, counts the route's abuse limits
+   (``core.ratelimit``), validates parameters in declaration order
    (first failure wins), runs the handler and serialises its result;
 3. renders any ``AppwriteError`` as ``{message, code, type, version}``.
 
@@ -30,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import audit, auth, useragent
+from . import audit, auth, ratelimit, useragent
 from .config import Settings
 from .db import Database
 from .errors import AppwriteError
@@ -201,6 +202,7 @@ class Api:
         self.db = db
         self.settings = settings
         self.inline_reads = db.dialect == "sqlite"
+        self.limiter = ratelimit.Limiter.from_settings(db, settings)
         routes = [r for router in routers for r in router.routes]
         # Literal paths win over parametrised ones (/users/identities before /users/{userId}).
         self.routes = sorted(routes, key=lambda r: -r.literal_segments)
@@ -286,8 +288,14 @@ class Api:
             return form_params(body)
         return json_params(body)
 
-    def _run(self, route, path_params, raw, project_id, key, ip, user_agent, headers, path) -> Response:
+    def _run(self, *args) -> Response:
         """Everything after parsing, in one worker thread."""
+        limit_headers: dict[str, str] = {}  # X-RateLimit-*: on every response once counted
+        response = self._respond(limit_headers, *args)
+        response.headers.update(limit_headers)
+        return response
+
+    def _respond(self, limit_headers, route, path_params, raw, project_id, key, ip, user_agent, headers, path) -> Response:
         try:
             if route is None and project_id in ("", "console"):
                 raise AppwriteError("general_route_not_found")
@@ -299,6 +307,18 @@ class Api:
                 raise AppwriteError("general_route_not_found")
             if route.scope:
                 principal.require(route.scope, self.settings.hostname)
+            self.limiter.check(
+                route.method,
+                route.path,
+                project_id=principal.project_id,
+                user_id=(principal.user or {}).get("id", ""),
+                is_key=principal.is_key,
+                ip=ip,
+                host=headers.get("host", ""),
+                content_range=headers.get("content-range", ""),
+                params=raw,
+                headers=limit_headers,
+            )
             if principal.is_key:
                 user_agent = headers.get("x-forwarded-user-agent") or user_agent
             values = validate(route.params, {**raw, **path_params})
