@@ -15,7 +15,6 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from conftest import PG_URL
 from nib.core import projects
 from nib.core.config import Settings
 from nib.core.db import Database
@@ -51,11 +50,13 @@ def store(request, tmp_path) -> Iterator[Callable[[], Counters]]:
     """Makes counters on one shared store; each call stands for another nib process."""
     made: list[Database] = []
     prefix = f"nib-test-{uuid.uuid4().hex}:"
+    url = {"sqlite": f"sqlite:///{tmp_path / 'counters.db'}", "redis": REDIS_URL}.get(request.param)
+    if request.param == "postgresql":
+        url = request.getfixturevalue("pg_url")
 
     def make() -> Counters:
         if request.param == "redis":
-            return RedisCounters(REDIS_URL, prefix=prefix)
-        url = f"sqlite:///{tmp_path / 'counters.db'}" if request.param == "sqlite" else PG_URL
+            return RedisCounters(url, prefix=prefix)
         db = Database(url, pool_size=4)
         made.append(db)
         return DatabaseCounters(db, retention=RETENTION)
@@ -63,7 +64,7 @@ def store(request, tmp_path) -> Iterator[Callable[[], Counters]]:
     if request.param == "redis" and not _redis_reachable():
         pytest.skip("Redis is not reachable")
     if request.param != "redis":
-        engine = sa.create_engine(f"sqlite:///{tmp_path / 'counters.db'}" if request.param == "sqlite" else PG_URL)
+        engine = sa.create_engine(url)
         try:
             rate_limits.create(engine, checkfirst=True)
         except sa.exc.OperationalError:
@@ -255,6 +256,7 @@ def test_api_keys_and_disabled_enforcement_are_never_counted(store):
 
 def test_routes_without_a_rule_get_no_headers_and_no_count(store):
     limiter = limiter_on(store)
+    assert limiter.limited("POST", "/v1/account") and not limiter.limited("GET", "/v1/users")
     assert request(limiter, "GET", "/v1/users") == {}
     assert request(limiter, "GET", "/v1/account") == {}
 

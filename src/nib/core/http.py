@@ -267,9 +267,9 @@ class Api:
         ip = _client_ip(request)
         user_agent = headers.get("user-agent", "")
         args = (route, path_params, raw, str(project_id), key, ip, user_agent, headers, path)
-        if method == "GET" and self.inline_reads:
+        if method == "GET" and self.inline_reads and not (route and self.limiter.limited(route.method, route.path)):
             # SQLite reads take microseconds and never wait on a lock (WAL): a thread hop would
-            # cost more than the query. Everything else runs in the worker pool.
+            # cost more than the query. Everything else (rate-limited GETs write) runs in the pool.
             return self._run(*args)
         return await run_in_threadpool(self._run, *args)
 

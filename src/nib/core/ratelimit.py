@@ -211,6 +211,10 @@ class Limiter:
             counters = DatabaseCounters(db, retention=longest_period(rules.values()))
         return cls(counters, enforce=settings.abuse, rules=rules)
 
+    def limited(self, method: str, path: str) -> bool:
+        """Whether the route (method and path template) has abuse limits."""
+        return (method, path) in self.rules
+
     def check(
         self,
         method: str,
