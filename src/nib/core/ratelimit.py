@@ -100,8 +100,9 @@ class Counters(ABC):
 
     @abstractmethod
     def hit(self, key: str, window_start: int, period: int) -> int:
-        """Count one hit of ``key`` in the window starting at ``window_start``; the window's hits
-        including this one. Atomic: concurrent hits from any process are all counted."""
+        """Count one hit of ``key`` in the window starting at ``window_start`` and lasting
+        ``period`` seconds; the window's hits including this one. Atomic: concurrent hits from
+        any process are all counted."""
 
     @abstractmethod
     def peek(self, key: str, window_start: int) -> int:
