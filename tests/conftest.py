@@ -134,8 +134,8 @@ def server(request, tmp_path_factory) -> NibServer:
     data_dir = tmp_path_factory.mktemp(f"nib-{request.param}")
     pg_name = create_pg_database() if request.param == "postgresql" else None
     url = f"postgresql://postgres@127.0.0.1:5432/{pg_name}" if pg_name else None
-    # Abuse limits off, as in Appwrite's own e2e suite: tests sign up far more than 10 users per IP.
-    nib = start_server(request.param, data_dir, url, env={"NIB_ABUSE": "disabled"})
+    # Rate limits off, as in Appwrite's own e2e suite: tests sign up far more than 10 users per IP.
+    nib = start_server(request.param, data_dir, url, env={"NIB_RATE_LIMITS": "off"})
     yield nib
     stop_server(nib)
     if pg_name:

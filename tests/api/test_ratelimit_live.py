@@ -1,5 +1,5 @@
-"""Abuse limits on a live nib with enforcement on (BEHAVIOUR.md §1.10), counting in the database
-(SQLite, PostgreSQL) or in Redis: sign-ups are limited to 10 per IP per hour."""
+"""Abuse limits on a live nib with enforcement on (BEHAVIOUR.md §1.10), counting in memory or in
+Redis: sign-ups are limited to 10 per IP per hour."""
 
 from __future__ import annotations
 
@@ -14,21 +14,23 @@ import redis
 from conftest import PG_AVAILABLE, create_pg_database, drop_pg_database, start_server, stop_server
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-COUNTERS = ["sqlite", "postgresql", "redis"] if PG_AVAILABLE else ["sqlite", "redis"]
 RATE_LIMITED = "Rate limit for the current endpoint has been exceeded. Please try again after some time."
+# The counters never touch the database, so each counter backend runs once, on one database each.
+SERVERS = [("memory", "sqlite"), ("redis", "postgresql" if PG_AVAILABLE else "sqlite")]
 
 
-@pytest.fixture(scope="module", params=COUNTERS)
+@pytest.fixture(scope="module", params=SERVERS, ids=["-".join(server) for server in SERVERS])
 def limited(request, tmp_path_factory):
-    """A nib enforcing abuse limits, its counters in SQLite, PostgreSQL or Redis."""
-    env = {"NIB_ABUSE": "enabled"}
-    if request.param == "redis":
+    """A nib enforcing abuse limits (NIB_RATE_LIMITS=on whatever the caller's environment says),
+    its counters in memory or in Redis."""
+    counters, backend = request.param
+    env = {"NIB_RATE_LIMITS": "on"}
+    if counters == "redis":
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()  # required, as PostgreSQL
         env["NIB_REDIS_URL"] = REDIS_URL
-    pg_name = create_pg_database() if request.param == "postgresql" else None
+    pg_name = create_pg_database() if backend == "postgresql" else None
     url = f"postgresql://postgres@127.0.0.1:5432/{pg_name}" if pg_name else None
-    backend = "postgresql" if pg_name else "sqlite"
-    nib = start_server(backend, tmp_path_factory.mktemp(f"nib-abuse-{request.param}"), url, env=env)
+    nib = start_server(backend, tmp_path_factory.mktemp(f"nib-rate-limits-{counters}"), url, env=env)
     yield nib
     stop_server(nib)
     if pg_name:

@@ -21,9 +21,3 @@ def engine(request, tmp_path):
             pytest.skip("PostgreSQL is not reachable")
     yield eng
     eng.dispose()
-
-
-@pytest.fixture
-def pg_url() -> str:
-    """The PostgreSQL test database's URL, for tests that build their own nib Database."""
-    return PG_URL

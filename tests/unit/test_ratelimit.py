@@ -1,5 +1,6 @@
-"""nib.core.ratelimit: one contract suite over every counter backend (database on SQLite and
-PostgreSQL, Redis), the §1.10 limiter on top of each, and the limiter inside nib's pipeline."""
+"""nib.core.ratelimit: one contract suite over both counter backends (memory, and the Redis
+running here), the §1.10 limiter on top of each, per-route overrides, and the limiter inside
+nib's pipeline."""
 
 from __future__ import annotations
 
@@ -13,71 +14,46 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 import redis
-import sqlalchemy as sa
+from click.testing import CliRunner
 
+from nib.cli import main
 from nib.core import projects
 from nib.core.config import Settings
 from nib.core.db import Database
 from nib.core.db.migrate import upgrade
-from nib.core.db.schema import rate_limits
 from nib.core.errors import AppwriteError
 from nib.core.http import Api, Param, Router
-from nib.core.ratelimit import RULES, Counters, DatabaseCounters, Limiter, RedisCounters, longest_period
+from nib.core.ratelimit import RULES, Counters, Limiter, MemoryCounters, RedisCounters, with_overrides
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-RETENTION = longest_period(RULES.values())
-# The limiter's clock, fixed at a real time (ended windows get cleaned up): window arithmetic
-# is exact and no test straddles a window boundary.
+# The limiter's clock, fixed at a real time (Redis expires windows by the wall clock): window
+# arithmetic is exact and no test straddles a window boundary.
 NOW = float(int(time.time()))
 W = int(NOW) // 3600 * 3600  # the current hour's window
-PROJECT = uuid.uuid4().hex  # PostgreSQL's counters outlive the run: keys unique to this run
+PROJECT = uuid.uuid4().hex  # Redis counters outlive the run: keys unique to this run
 
 
 def unique_ip() -> str:
-    """A client address no other test (or earlier run sharing PostgreSQL/Redis) has used."""
+    """A client address no other test (or earlier run sharing Redis) has used."""
     return str(ipaddress.IPv6Address(uuid.uuid4().int))
 
 
-def _redis_reachable() -> bool:
-    try:
-        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping())
-    except redis.RedisError:
-        return False
-
-
-@pytest.fixture(params=["sqlite", "postgresql", "redis"])
-def store(request, tmp_path) -> Iterator[Callable[[], Counters]]:
-    """Makes counters on one shared store; each call stands for another nib process."""
-    made: list[Database] = []
+@pytest.fixture
+def redis_store() -> Iterator[Callable[[], RedisCounters]]:
+    """Makes counters on the Redis running here (required, as PostgreSQL is); each call stands
+    for another nib process on that Redis."""
     prefix = f"nib-test-{uuid.uuid4().hex}:"
-    url = {"sqlite": f"sqlite:///{tmp_path / 'counters.db'}", "redis": REDIS_URL}.get(request.param)
-    if request.param == "postgresql":
-        url = request.getfixturevalue("pg_url")
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    client.ping()
+    yield lambda: RedisCounters(REDIS_URL, prefix=prefix)
+    for name in client.scan_iter(match=prefix + "*"):
+        client.delete(name)
 
-    def make() -> Counters:
-        if request.param == "redis":
-            return RedisCounters(url, prefix=prefix)
-        db = Database(url, pool_size=4)
-        made.append(db)
-        return DatabaseCounters(db, retention=RETENTION)
 
-    if request.param == "redis" and not _redis_reachable():
-        pytest.skip("Redis is not reachable")
-    if request.param != "redis":
-        engine = sa.create_engine(url)
-        try:
-            rate_limits.create(engine, checkfirst=True)
-        except sa.exc.OperationalError:
-            pytest.skip("PostgreSQL is not reachable")
-        finally:
-            engine.dispose()
-    yield make
-    for db in made:
-        db.dispose()
-    if request.param == "redis":
-        client = redis.Redis.from_url(REDIS_URL)
-        for name in client.scan_iter(match=prefix + "*"):
-            client.delete(name)
+@pytest.fixture(params=["memory", "redis"])
+def store(request) -> Callable[[], Counters]:
+    """Makes counters of one backend: in memory (each call a new process's) or in Redis."""
+    return MemoryCounters if request.param == "memory" else request.getfixturevalue("redis_store")
 
 
 def unique_key() -> str:
@@ -104,24 +80,35 @@ def test_windows_and_keys_count_separately(store):
     assert counters.peek(key, W + 7200) == 0
 
 
-def test_concurrent_hits_from_two_processes_are_all_counted(store):
-    """Two counter instances (two processes) on one store: atomic increments, one window."""
-    first, second, key = store(), store(), unique_key()
+def hammer(counters_per_thread: list[Counters], key: str) -> list[int]:
+    """25 hits of ``key`` from one thread per counters given; every count the hits saw."""
     seen: list[int] = []
     lock = threading.Lock()
 
-    def hammer(counters: Counters) -> None:
+    def run(counters: Counters) -> None:
         for _ in range(25):
             hits = counters.hit(key, W, 3600)
             with lock:
                 seen.append(hits)
 
-    threads = [threading.Thread(target=hammer, args=(c,)) for c in (first, second, first, second)]
+    threads = [threading.Thread(target=run, args=(counters,)) for counters in counters_per_thread]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(seen) == list(range(1, 101))  # every hit saw its own distinct count
+    return sorted(seen)
+
+
+def test_concurrent_hits_from_worker_threads_are_all_counted(store):
+    """nib runs handlers in a thread pool: one process's counters take hits from many threads."""
+    counters, key = store(), unique_key()
+    assert hammer([counters] * 4, key) == list(range(1, 101))  # every hit saw its own count
+    assert counters.peek(key, W) == 100
+
+
+def test_two_processes_on_one_redis_count_into_one_window(redis_store):
+    first, second, key = redis_store(), redis_store(), unique_key()
+    assert hammer([first, second, first, second], key) == list(range(1, 101))
     assert first.peek(key, W) == second.peek(key, W) == 100
 
 
@@ -129,34 +116,28 @@ def test_concurrent_hits_from_two_processes_are_all_counted(store):
 # Backend specifics: ended windows do not pile up
 
 
-def test_database_counters_delete_ended_windows(tmp_path):
-    db = Database(f"sqlite:///{tmp_path / 'cleanup.db'}", pool_size=1)
-    rate_limits.create(db.engine)
-    window = int(NOW) // 3600 * 3600
-    clock = [float(window)]
-    counters = DatabaseCounters(db, retention=3600, clock=lambda: clock[0])
-    counters.CLEANUP_INTERVAL = 0.0  # clean on every hit, to observe it
-    old, live = unique_key(), unique_key()
-    counters.hit(old, window, 3600)
-    clock[0] = window + 3599  # the last second of ``old``'s window
-    counters.hit(live, window + 3600, 3600)
-    assert counters.peek(old, window) == 1
-    clock[0] = window + 3601
-    counters.hit(live, window + 3600, 3600)
-    assert counters.peek(old, window) == 0
-    assert counters.peek(live, window + 3600) == 2
-    db.dispose()
+def test_memory_counters_drop_ended_windows():
+    hour = int(NOW) // 3600 * 3600
+    clock = [float(hour)]
+    counters = MemoryCounters(clock=lambda: clock[0])
+    for key in ("a", "b", "c"):
+        counters.hit(key, hour, 3600)
+    counters.hit("upload", hour, 60)  # a 60 s window starting on the hour is kept for the hour
+    clock[0] = hour + 120
+    counters.hit("upload", hour + 120, 60)
+    assert (len(counters), counters.peek("a", hour), counters.peek("upload", hour)) == (5, 1, 1)
+    clock[0] = hour + 3600  # the hour has ended, and with it every window begun in it
+    assert counters.hit("a", hour + 3600, 3600) == 1
+    assert len(counters) == 1
+    assert (counters.peek("a", hour), counters.peek("b", hour), counters.peek("upload", hour + 120)) == (0, 0, 0)
 
 
-def test_redis_counters_expire_at_the_window_end():
-    if not _redis_reachable():
-        pytest.skip("Redis is not reachable")
-    counters, key = RedisCounters(REDIS_URL, prefix=f"nib-test-{uuid.uuid4().hex}:"), unique_key()
+def test_redis_counters_expire_at_the_window_end(redis_store):
+    counters, key = redis_store(), unique_key()
     window = int(NOW) // 60 * 60
     counters.hit(key, window, 60)
     ttl = counters.redis.ttl(counters._name(key, window))
     assert 0 < ttl <= 60
-    counters.redis.delete(counters._name(key, window))
 
 
 def test_unreachable_redis_is_a_503():
@@ -198,6 +179,7 @@ def refused(limiter: Limiter, method: str, path: str, **facts) -> dict[str, str]
 
 
 def limiter_on(store, **kw) -> Limiter:
+    """A limiter at ``NOW`` with counters of its own (a process of its own)."""
     return Limiter(store(), clock=lambda: NOW, **kw)
 
 
@@ -222,13 +204,22 @@ def test_the_eleventh_sign_up_from_one_ip_is_refused(store):
     assert request(limiter, "POST", "/v1/account", ip=ip, project_id=other_project)["X-RateLimit-Remaining"] == "9"
 
 
-def test_two_limiters_on_one_store_share_the_window(store):
-    """Two nib processes (``--workers 2`` or two servers) on one database or Redis."""
-    first, second, ip = limiter_on(store), limiter_on(store), unique_ip()
+def test_two_limiters_on_one_redis_share_the_window(redis_store):
+    """Two nib processes (``--workers 2`` or two servers) on one Redis."""
+    first, second, ip = limiter_on(redis_store), limiter_on(redis_store), unique_ip()
     for limiter in (first, second) * 5:
         request(limiter, "POST", "/v1/account", ip=ip)
     refused(second, "POST", "/v1/account", ip=ip)
     refused(first, "POST", "/v1/account", ip=ip)
+
+
+def test_processes_counting_in_memory_count_on_their_own():
+    """Without Redis, each of ``--workers N`` has its own windows (documented in the README)."""
+    first, second, ip = limiter_on(MemoryCounters), limiter_on(MemoryCounters), unique_ip()
+    for _ in range(10):
+        request(first, "POST", "/v1/account", ip=ip)
+    refused(first, "POST", "/v1/account", ip=ip)
+    assert request(second, "POST", "/v1/account", ip=ip)["X-RateLimit-Remaining"] == "9"
 
 
 def test_a_new_window_starts_afresh(store):
@@ -243,13 +234,13 @@ def test_a_new_window_starts_afresh(store):
 
 
 def test_api_keys_and_disabled_enforcement_are_never_counted(store):
-    ip = unique_ip()
-    keyed = limiter_on(store)
-    off = limiter_on(store, enforce=False)
+    ip, counters = unique_ip(), store()
+    keyed = Limiter(counters, clock=lambda: NOW)
+    off = Limiter(counters, enforce=False, clock=lambda: NOW)
     for _ in range(12):
         assert request(keyed, "POST", "/v1/account", ip=ip, is_key=True)["X-RateLimit-Remaining"] == "9"
         assert request(off, "POST", "/v1/account", ip=ip)["X-RateLimit-Remaining"] == "9"
-    # Disabled enforcement still reports what enforcing processes counted.
+    # Disabled enforcement still reports what was counted with enforcement on.
     request(keyed, "POST", "/v1/account", ip=ip)
     assert request(off, "POST", "/v1/account", ip=ip)["X-RateLimit-Remaining"] == "8"
 
@@ -297,6 +288,98 @@ def test_user_keys_hostname_and_chunk_ids(store):
 
 
 # ---------------------------------------------------------------------------------------------
+# Configuration: NIB_RATE_LIMITS and NIB_RATE_LIMITS_OVERRIDES
+
+
+def test_overrides_change_limit_and_period_for_every_spelling_of_the_route():
+    rules = with_overrides('{"POST /v1/account/sessions": {"limit": 3, "period": 60}, "POST /v1/account": {"limit": 20}}')
+    sessions = rules[("POST", "/v1/account/sessions/email")]
+    assert rules[("POST", "/v1/account/sessions")] is sessions
+    assert (sessions.limit, sessions.period, sessions.keys) == (3, 60, ("url:{url},email:{param-email}",))
+    assert (rules[("POST", "/v1/account")].limit, rules[("POST", "/v1/account")].period) == (20, 3600)
+    assert rules[("POST", "/v1/account/jwt")] is RULES[("POST", "/v1/account/jwt")]  # the rest as they were
+    assert RULES[("POST", "/v1/account")].limit == 10  # the table itself is left alone
+
+
+def test_an_override_with_limit_zero_lifts_the_limit_as_appwrite_does():
+    rules = with_overrides('{"POST /v1/account/jwts": {"limit": 0}}')
+    assert ("POST", "/v1/account/jwt") not in rules and ("POST", "/v1/account/jwts") not in rules
+    limiter = Limiter(MemoryCounters(), rules=rules, clock=lambda: NOW)
+    assert request(limiter, "POST", "/v1/account/jwt", user_id="u") == {}
+
+
+@pytest.mark.parametrize("text", ["", "  ", "{}"])
+def test_no_overrides_keep_the_table(text):
+    assert with_overrides(text) == RULES
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{", "not valid JSON"),
+        ('[{"limit": 1}]', "expected a JSON object"),
+        ('{"POST /v1/nothing": {"limit": 1}}', "'POST /v1/nothing' is not a rate-limited route; the routes are: "),
+        ('{"POST /account": {"limit": 1}}', "'POST /account' is not a rate-limited route"),
+        ('{"GET /v1/account": {"limit": 1}}', "'GET /v1/account' is not a rate-limited route"),
+        ('{"POST /v1/account": 5}', "'POST /v1/account': expected {\"limit\": …, \"period\": …} (either or both), got 5"),
+        ('{"POST /v1/account": {}}', "expected {\"limit\""),
+        ('{"POST /v1/account": {"limit": 1, "window": 60}}', "expected {\"limit\""),
+        ('{"POST /v1/account": {"limit": -1}}', "'POST /v1/account': limit must be a whole number >= 0, got -1"),
+        ('{"POST /v1/account": {"limit": 2.5}}', "limit must be a whole number >= 0, got 2.5"),
+        ('{"POST /v1/account": {"limit": "20"}}', 'limit must be a whole number >= 0, got "20"'),
+        ('{"POST /v1/account": {"limit": true}}', "limit must be a whole number >= 0, got true"),
+        ('{"POST /v1/account": {"period": 0}}', "period must be a whole number >= 1, got 0"),
+        (
+            '{"POST /v1/account/sessions": {"limit": 1}, "POST /v1/account/sessions/email": {"limit": 2}}',
+            "'POST /v1/account/sessions/email' and 'POST /v1/account/sessions' are one route; override it once",
+        ),
+    ],
+)
+def test_bad_overrides_are_refused_naming_the_entry(text, message):
+    with pytest.raises(ValueError) as raised:
+        with_overrides(text)
+    assert message in str(raised.value)
+
+
+def test_method_is_case_insensitive_in_override_keys():
+    assert with_overrides('{"post /v1/account": {"limit": 4}}')[("POST", "/v1/account")].limit == 4
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--rate-limits-overrides", '{"POST /v1/nothing": {"limit": 1}}'], {}, "'POST /v1/nothing' is not a rate-limited route"),
+        ([], {"NIB_RATE_LIMITS_OVERRIDES": '{"POST /v1/account": {"period": 0}}'}, "period must be a whole number >= 1"),
+        (["--rate-limits", "disabled"], {}, "'disabled' is not one of 'on', 'off'"),
+        ([], {"NIB_RATE_LIMITS": "maybe"}, "'maybe' is not one of 'on', 'off'"),
+    ],
+)
+def test_nib_serve_refuses_bad_rate_limit_settings_before_starting(args, env, message, tmp_path):
+    result = CliRunner().invoke(main, ["serve", "--data-dir", str(tmp_path / "data"), *args], env=env)
+    assert result.exit_code == 2
+    assert "Invalid value for '--rate-limits" in result.output
+    assert message in result.output
+    assert not (tmp_path / "data").exists()  # refused before the database was touched
+
+
+@pytest.mark.parametrize(("value", "enforced"), [(None, True), ("on", True), ("OFF", False), ("off", False)])
+def test_settings_read_nib_rate_limits(monkeypatch, value, enforced):
+    if value is None:
+        monkeypatch.delenv("NIB_RATE_LIMITS", raising=False)
+    else:
+        monkeypatch.setenv("NIB_RATE_LIMITS", value)
+    monkeypatch.setenv("NIB_RATE_LIMITS_OVERRIDES", '{"POST /v1/account": {"limit": 2}}')
+    settings = Settings.from_env()
+    assert (settings.rate_limits, settings.rate_limits_overrides) == (enforced, '{"POST /v1/account": {"limit": 2}}')
+
+
+def test_settings_refuse_an_unknown_nib_rate_limits(monkeypatch):
+    monkeypatch.setenv("NIB_RATE_LIMITS", "disabled")
+    with pytest.raises(ValueError, match="NIB_RATE_LIMITS must be 'on' or 'off', got 'disabled'"):
+        Settings.from_env()
+
+
+# ---------------------------------------------------------------------------------------------
 # The pipeline: nib's own Api with a test router registering limited path templates
 
 test_router = Router()
@@ -310,6 +393,11 @@ def _sign_up(ctx, email):
 @test_router.post("/v1/account/jwt", scope="account")
 def _jwt(ctx):
     return {"jwt": "x"}
+
+
+@test_router.post("/v1/account/sessions/anonymous", scope="sessions.write", status=201)
+def _anonymous(ctx):
+    return {"userId": "x"}
 
 
 @test_router.get("/v1/things", scope="sessions.write")
@@ -327,16 +415,15 @@ def installation(tmp_path_factory):
     db.dispose()
 
 
-@pytest.fixture(params=["database", "redis"])
+@pytest.fixture(params=["memory", "redis"])
 def client_for(request, installation) -> Callable[..., httpx.AsyncClient]:
-    """An HTTP client of nib's Api with the test router, counting in the database or Redis."""
-    if request.param == "redis" and not _redis_reachable():
-        pytest.skip("Redis is not reachable")
+    """An HTTP client of nib's Api with the test router, counting in memory or in Redis."""
     db, data_dir, key = installation
 
-    def make(abuse: bool = True, with_key: bool = False) -> httpx.AsyncClient:
+    def make(rate_limits: bool = True, with_key: bool = False, overrides: str = "") -> httpx.AsyncClient:
         redis_url = REDIS_URL if request.param == "redis" else None
-        api = Api(db, Settings(data_dir=data_dir, redis_url=redis_url, abuse=abuse), [test_router])
+        settings = Settings(data_dir=data_dir, redis_url=redis_url, rate_limits=rate_limits, rate_limits_overrides=overrides)
+        api = Api(db, settings, [test_router])
         headers = {"X-Appwrite-Project": "default", "X-Forwarded-For": unique_ip()}
         if with_key:
             headers["X-Appwrite-Key"] = key
@@ -369,8 +456,8 @@ async def test_pipeline_refuses_the_eleventh_request_with_headers(client_for):
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("caller", [{"with_key": True}, {"abuse": False}], ids=["api-key", "abuse-disabled"])
-async def test_pipeline_api_keys_and_disabled_abuse_are_not_limited(client_for, caller):
+@pytest.mark.parametrize("caller", [{"with_key": True}, {"rate_limits": False}], ids=["api-key", "rate-limits-off"])
+async def test_pipeline_api_keys_and_rate_limits_off_are_not_limited(client_for, caller):
     async with client_for(**caller) as client:
         for _ in range(11):
             response = await client.post("/v1/account", json={"email": "a@x.io"})
@@ -387,3 +474,23 @@ async def test_pipeline_scope_check_comes_first_and_unlimited_routes_have_no_hea
     assert "x-ratelimit-limit" not in refused.headers
     assert listed.status_code == 200
     assert "x-ratelimit-limit" not in listed.headers
+
+
+@pytest.mark.anyio
+async def test_pipeline_applies_per_route_overrides(client_for):
+    overrides = '{"POST /v1/account": {"limit": 2, "period": 86400}, "POST /v1/account/sessions/anonymous": {"limit": 0}}'
+    async with client_for(overrides=overrides) as client:
+        first = await client.post("/v1/account", json={"email": "a@x.io"})
+        second = await client.post("/v1/account", json={"email": "a@x.io"})
+        refused = await client.post("/v1/account", json={"email": "a@x.io"})
+    assert (first.status_code, first.headers["x-ratelimit-limit"], first.headers["x-ratelimit-remaining"]) == (201, "2", "1")
+    assert first.headers["x-ratelimit-reset"] == str(int(time.time()) // 86400 * 86400 + 86400)
+    assert (second.status_code, second.headers["x-ratelimit-remaining"]) == (201, "0")
+    assert (refused.status_code, refused.json()["type"]) == (429, "general_rate_limit_exceeded")
+    async with client_for() as client:
+        limited = await client.post("/v1/account/sessions/anonymous")
+    async with client_for(overrides=overrides) as client:
+        lifted = await client.post("/v1/account/sessions/anonymous")
+    assert (limited.status_code, limited.headers["x-ratelimit-limit"]) == (201, "50")
+    assert lifted.status_code == 201
+    assert "x-ratelimit-limit" not in lifted.headers

@@ -202,7 +202,7 @@ class Api:
         self.db = db
         self.settings = settings
         self.inline_reads = db.dialect == "sqlite"
-        self.limiter = ratelimit.Limiter.from_settings(db, settings)
+        self.limiter = ratelimit.Limiter.from_settings(settings)
         routes = [r for router in routers for r in router.routes]
         # Literal paths win over parametrised ones (/users/identities before /users/{userId}).
         self.routes = sorted(routes, key=lambda r: -r.literal_segments)
@@ -269,7 +269,7 @@ class Api:
         args = (route, path_params, raw, str(project_id), key, ip, user_agent, headers, path)
         if method == "GET" and self.inline_reads and not (route and self.limiter.limited(route.method, route.path)):
             # SQLite reads take microseconds and never wait on a lock (WAL): a thread hop would
-            # cost more than the query. Everything else (rate-limited GETs write) runs in the pool.
+            # cost more than the query. Everything else (rate-limited GETs may wait on Redis) runs in the pool.
             return self._run(*args)
         return await run_in_threadpool(self._run, *args)
 

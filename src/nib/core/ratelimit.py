@@ -1,13 +1,15 @@
 """Appwrite's abuse limits: fixed-window counters per route (BEHAVIOUR.md §1.10).
 
-``RULES`` is the per-route table (method + route path template -> limit, period, key templates).
+``RULES`` is the per-route table (method + route path template -> limit, period, key templates);
+``NIB_RATE_LIMITS_OVERRIDES`` changes a route's limit or period (``with_overrides``).
 ``Limiter.check`` runs once per request, after the scope check and before parameter validation;
-a route without a rule costs one dict lookup and no query.
+a route without a rule costs one dict lookup.
 
-Counting goes through ``Counters``, with two real backends: the database (table ``rate_limits``,
-one atomic upsert per hit, shared by every process on that database) and Redis (``INCR`` and
-``EXPIREAT`` in one transaction). Stored keys are SHA-256 digests of ``<project>/<key text>``: the
-key text may hold an e-mail address, and the project prefix keeps projects apart.
+Counting goes through ``Counters``, with two backends: ``MemoryCounters`` (the default, one
+process: with ``nib serve --workers N`` every worker counts on its own) and ``RedisCounters``
+(``NIB_REDIS_URL``: ``INCR`` and ``EXPIREAT`` in one transaction, one window shared by every
+process on that Redis). Stored keys are SHA-256 digests of ``<project>/<key text>``: the key text
+may hold an e-mail address, and the project prefix keeps projects apart.
 """
 
 from __future__ import annotations
@@ -17,18 +19,14 @@ import re
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 import redis
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from .config import Settings
-from .db import Database
-from .db.schema import rate_limits
 from .errors import AppwriteError
 
 
@@ -96,64 +94,69 @@ RULES: dict[tuple[str, str], Rule] = _table(
 
 
 class Counters(ABC):
-    """Hit counters of fixed windows, shared by every process that uses the same store."""
+    """Hit counters of fixed windows."""
 
     @abstractmethod
     def hit(self, key: str, window_start: int, period: int) -> int:
         """Count one hit of ``key`` in the window starting at ``window_start`` and lasting
-        ``period`` seconds; the window's hits including this one. Atomic: concurrent hits from
-        any process are all counted."""
+        ``period`` seconds; the window's hits including this one. Atomic: concurrent hits
+        sharing the store are all counted."""
 
     @abstractmethod
     def peek(self, key: str, window_start: int) -> int:
         """The hits of ``key`` in the window starting at ``window_start`` (0 if none)."""
 
 
-class DatabaseCounters(Counters):
-    """Counters in the ``rate_limits`` table: one upsert statement per hit.
+class MemoryCounters(Counters):
+    """Counters in this process's memory, safe across the pipeline's worker threads.
 
-    Ended windows are deleted by the first hit after ``CLEANUP_INTERVAL`` seconds (per process):
-    an indexed range delete, so the table holds about one window per active key.
+    Hits are grouped by window start; a group is dropped as a whole once its longest window has
+    ended (looked at on every hit, one comparison until a group is due), so memory holds only
+    the keys of windows still running.
     """
 
-    CLEANUP_INTERVAL = 60.0
-
-    def __init__(self, db: Database, *, retention: int, clock: Callable[[], float] = time.time) -> None:
-        """``retention``: the longest period in use; older windows have ended for every rule."""
-        self.db = db
-        self.retention = retention
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
-        insert = (postgresql.insert if db.dialect == "postgresql" else sqlite.insert)(rate_limits)
-        self._upsert = insert.values(key=sa.bindparam("key"), window_start=sa.bindparam("window_start"), hits=1)
-        self._upsert = self._upsert.on_conflict_do_update(
-            index_elements=[rate_limits.c.key, rate_limits.c.window_start],
-            set_={"hits": rate_limits.c.hits + 1},
-        ).returning(rate_limits.c.hits)
-        self._peek = sa.select(rate_limits.c.hits).where(
-            rate_limits.c.key == sa.bindparam("key"), rate_limits.c.window_start == sa.bindparam("window_start")
-        )
-        self._next_cleanup = 0.0
         self._lock = threading.Lock()
+        self._windows: dict[int, _Window] = {}  # by window start
+        self._next_end = float("inf")  # the earliest end among ``_windows``
 
     def hit(self, key: str, window_start: int, period: int) -> int:
-        with self.db.write() as conn:
-            hits = conn.execute(self._upsert, {"key": key, "window_start": window_start}).scalar_one()
-            if self._cleanup_due():
-                cutoff = int(self.clock()) - self.retention
-                conn.execute(rate_limits.delete().where(rate_limits.c.window_start < cutoff))
+        with self._lock:
+            if self.clock() >= self._next_end:
+                self._drop_ended()
+            window = self._windows.get(window_start)
+            if window is None:
+                window = self._windows[window_start] = _Window(window_start + period)
+            window.end = max(window.end, window_start + period)
+            self._next_end = min(self._next_end, window.end)
+            hits = window.hits[key] = window.hits.get(key, 0) + 1
         return hits
 
     def peek(self, key: str, window_start: int) -> int:
-        rows = self.db.fetch(self._peek, {"key": key, "window_start": window_start})
-        return rows[0]["hits"] if rows else 0
-
-    def _cleanup_due(self) -> bool:
-        now = time.monotonic()
         with self._lock:
-            if now < self._next_cleanup:
-                return False
-            self._next_cleanup = now + self.CLEANUP_INTERVAL
-            return True
+            window = self._windows.get(window_start)
+            return window.hits.get(key, 0) if window else 0
+
+    def __len__(self) -> int:
+        """The number of counters held, over all windows."""
+        with self._lock:
+            return sum(len(window.hits) for window in self._windows.values())
+
+    def _drop_ended(self) -> None:
+        now = self.clock()
+        self._windows = {start: window for start, window in self._windows.items() if window.end > now}
+        self._next_end = min((window.end for window in self._windows.values()), default=float("inf"))
+
+
+class _Window:
+    """The counters of one window start: ``{key: hits}``, held until ``end``."""
+
+    __slots__ = ("end", "hits")
+
+    def __init__(self, end: int) -> None:
+        self.end = end
+        self.hits: dict[str, int] = {}
 
 
 class RedisCounters(Counters):
@@ -187,6 +190,53 @@ def _unavailable() -> AppwriteError:
     return AppwriteError("general_server_error", "Rate limit store is not available", status=503)
 
 
+def with_overrides(text: str, rules: Mapping[tuple[str, str], Rule] = RULES) -> dict[tuple[str, str], Rule]:
+    """``rules`` with the overrides of ``NIB_RATE_LIMITS_OVERRIDES`` applied.
+
+    ``text`` is a JSON object keyed like the table, ``"METHOD /v1/path-template"``, each value
+    ``{"limit": int >= 0, "period": int >= 1}`` (either may be left out). Limit 0 lifts the
+    route's limit, as a route without a limit in Appwrite (no headers, nothing counted). An
+    override applies to every spelling of the route (``POST /v1/account/sessions`` is
+    ``POST /v1/account/sessions/email``). Empty text: ``rules`` unchanged. Raises ``ValueError``
+    naming the offending entry, so a bad setting stops nib at start-up.
+    """
+    table = dict(rules)
+    if not text.strip():
+        return table
+    try:
+        overrides = orjson.loads(text)
+    except orjson.JSONDecodeError as error:
+        raise ValueError(f"not valid JSON: {error}") from None
+    if not isinstance(overrides, dict):
+        raise ValueError('expected a JSON object such as {"POST /v1/account": {"limit": 20, "period": 3600}}')
+    overridden: dict[Rule, str] = {}
+    for route, change in overrides.items():
+        method, _, path = route.strip().partition(" ")
+        rule = rules.get((method.upper(), path.strip()))
+        if rule is None:
+            known = ", ".join(sorted({f"{m} {p}" for m, p in rules}))
+            raise ValueError(f"{route!r} is not a rate-limited route; the routes are: {known}")
+        if rule in overridden:
+            raise ValueError(f"{route!r} and {overridden[rule]!r} are one route; override it once")
+        overridden[rule] = route
+        new = replace(rule, **_override_fields(route, change))
+        for entry, old in rules.items():
+            if old is rule:
+                table[entry] = new
+    return {entry: rule for entry, rule in table.items() if rule.limit > 0}
+
+
+def _override_fields(route: str, change: Any) -> dict[str, int]:
+    """The checked ``limit``/``period`` of one override entry."""
+    if not isinstance(change, dict) or not change or set(change) - {"limit", "period"}:
+        raise ValueError(f'{route!r}: expected {{"limit": …, "period": …}} (either or both), got {orjson.dumps(change).decode()}')
+    for field, least in (("limit", 0), ("period", 1)):
+        value = change.get(field, least)
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{route!r}: {field} must be a whole number >= {least}, got {orjson.dumps(value).decode()}")
+    return change
+
+
 class Limiter:
     """Applies ``rules`` to requests, counting in ``counters``."""
 
@@ -204,13 +254,12 @@ class Limiter:
         self.clock = clock
 
     @classmethod
-    def from_settings(cls, db: Database, settings: Settings, rules: Mapping[tuple[str, str], Rule] = RULES) -> Limiter:
-        """Redis counters when ``settings.redis_url`` is set, else the database's."""
-        if settings.redis_url:
-            counters: Counters = RedisCounters(settings.redis_url)
-        else:
-            counters = DatabaseCounters(db, retention=longest_period(rules.values()))
-        return cls(counters, enforce=settings.abuse, rules=rules)
+    def from_settings(cls, settings: Settings) -> Limiter:
+        """Redis counters when ``settings.redis_url`` is set, else in memory; the table with
+        ``settings.rate_limits_overrides`` applied (``ValueError`` if they are invalid)."""
+        rules = with_overrides(settings.rate_limits_overrides)
+        counters = RedisCounters(settings.redis_url) if settings.redis_url else MemoryCounters()
+        return cls(counters, enforce=settings.rate_limits, rules=rules)
 
     def limited(self, method: str, path: str) -> bool:
         """Whether the route (method and path template) has abuse limits."""
@@ -255,11 +304,6 @@ class Limiter:
                 headers["X-RateLimit-Reset"] = str(window + rule.period)
             if counting and before >= rule.limit:
                 raise AppwriteError("general_rate_limit_exceeded")
-
-
-def longest_period(rules: Iterable[Rule]) -> int:
-    """The longest window of ``rules``: every window older than that has ended."""
-    return max((rule.period for rule in rules), default=3600)
 
 
 # Unknown placeholders (a ``{param-x}`` whose value is empty) stay in the key as written, as in
