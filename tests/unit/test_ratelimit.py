@@ -125,10 +125,10 @@ def test_memory_counters_drop_ended_windows():
     counters.hit("upload", hour, 60)  # a 60 s window starting on the hour is kept for the hour
     clock[0] = hour + 120
     counters.hit("upload", hour + 120, 60)
-    assert (len(counters), counters.peek("a", hour), counters.peek("upload", hour)) == (5, 1, 1)
+    assert (counters.size(), counters.peek("a", hour), counters.peek("upload", hour)) == (5, 1, 1)
     clock[0] = hour + 3600  # the hour has ended, and with it every window begun in it
     assert counters.hit("a", hour + 3600, 3600) == 1
-    assert len(counters) == 1
+    assert counters.size() == 1
     assert (counters.peek("a", hour), counters.peek("b", hour), counters.peek("upload", hour + 120)) == (0, 0, 0)
 
 

@@ -138,7 +138,7 @@ class MemoryCounters(Counters):
             window = self._windows.get(window_start)
             return window.hits.get(key, 0) if window else 0
 
-    def __len__(self) -> int:
+    def size(self) -> int:
         """The number of counters held, over all windows."""
         with self._lock:
             return sum(len(window.hits) for window in self._windows.values())
