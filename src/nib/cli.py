@@ -13,6 +13,7 @@ import click
 
 from .core import platforms as platform_service
 from .core import projects as project_service
+from .core import ratelimit
 from .core.config import Settings
 from .core.db import Database
 from .core.db.migrate import upgrade
@@ -37,6 +38,15 @@ def _open(data_dir: str, database_url: str | None) -> tuple[Settings, Database]:
     return settings, db
 
 
+def _check_overrides(context: click.Context, param: click.Parameter, value: str) -> str:
+    """Refuse bad rate-limit overrides at start-up, before any request meets them."""
+    try:
+        ratelimit.with_overrides(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error), context, param) from None
+    return value
+
+
 def _fail(error: AppwriteError) -> None:
     click.echo(f"error: {error.message} ({error.type})", err=True)
     sys.exit(1)
@@ -51,11 +61,35 @@ def main() -> None:
 @click.option("--host", envvar="NIB_HOST", default="127.0.0.1", show_default=True)
 @click.option("--port", envvar="NIB_PORT", default=8080, show_default=True, type=int)
 @click.option("--workers", envvar="NIB_WORKERS", default=1, show_default=True, type=int)
+@click.option(
+    "--rate-limits",
+    envvar="NIB_RATE_LIMITS",
+    type=click.Choice(["on", "off"], case_sensitive=False),
+    default="on",
+    show_default=True,
+    help="enforce Appwrite's abuse limits; off for test rigs (X-RateLimit-* headers still sent)",
+)
+@click.option(
+    "--rate-limits-overrides",
+    envvar="NIB_RATE_LIMITS_OVERRIDES",
+    default="",
+    callback=_check_overrides,
+    help='per-route limits as JSON, e.g. \'{"POST /v1/account": {"limit": 20, "period": 3600}}\'',
+)
 @_storage_options
-def serve(host: str, port: int, workers: int, data_dir: str, database_url: str | None) -> None:
-    """Migrate the database and serve the API under /v1."""
+def serve(
+    host: str, port: int, workers: int, rate_limits: str, rate_limits_overrides: str, data_dir: str, database_url: str | None
+) -> None:
+    """Migrate the database and serve the API under /v1.
+
+    Rate-limit counters live in each process's memory unless NIB_REDIS_URL is set: with
+    --workers N, use Redis so that the workers share them.
+    """
     import uvicorn
 
+    # For the app's Settings.from_env, in this process and in every worker.
+    os.environ["NIB_RATE_LIMITS"] = rate_limits.lower()
+    os.environ["NIB_RATE_LIMITS_OVERRIDES"] = rate_limits_overrides
     settings, db = _open(data_dir, database_url)
     key = project_service.bootstrap(db)
     db.dispose()

@@ -28,10 +28,13 @@ class Settings:
     smtp_sender_name: str = "nib"
     smtp_sender_email: str = "no-reply@localhost"
     smtp_timeout: float = 10.0
-    # Shared abuse counters for several processes; unset = counters in the database.
+    # Abuse counters shared by several processes; unset = in each process's memory.
     redis_url: str | None = None
     # Rate limits (BEHAVIOUR.md §1.10) are enforced unless turned off (test rigs).
-    abuse: bool = True
+    rate_limits: bool = True
+    # JSON {"METHOD /v1/path": {"limit": n, "period": s}}: per-route changes to the limits,
+    # checked by core.ratelimit.with_overrides.
+    rate_limits_overrides: str = ""
 
     @property
     def resolved_database_url(self) -> str:
@@ -61,9 +64,18 @@ class Settings:
             "smtp_sender_email": os.environ.get("NIB_SMTP_SENDER_EMAIL", "no-reply@localhost"),
             "smtp_timeout": float(os.environ.get("NIB_SMTP_TIMEOUT") or 10),
             "redis_url": os.environ.get("NIB_REDIS_URL") or None,
-            "abuse": os.environ.get("NIB_ABUSE", "enabled").lower() not in ("0", "false", "no", "off", "disabled"),
+            "rate_limits": on_off(os.environ.get("NIB_RATE_LIMITS") or "on", "NIB_RATE_LIMITS"),
+            "rate_limits_overrides": os.environ.get("NIB_RATE_LIMITS_OVERRIDES", ""),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         if not isinstance(values["data_dir"], Path):
             values["data_dir"] = Path(values["data_dir"])
         return cls(**values)
+
+
+def on_off(value: str, name: str) -> bool:
+    """An ``on``/``off`` switch (any case); anything else is a ``ValueError`` naming ``name``."""
+    switch = value.strip().lower()
+    if switch not in ("on", "off"):
+        raise ValueError(f"{name} must be 'on' or 'off', got {value!r}")
+    return switch == "on"

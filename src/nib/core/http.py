@@ -5,9 +5,9 @@ A route is a plain synchronous function ``handler(ctx, **params)`` declared with
 
 1. reads the raw parameters (query string or body) on the event loop;
 2. in one worker thread (inline for GETs on SQLite, where a read is cheaper than a thread hop):
-   resolves the project and key, checks the origin (core/origins.py) and the scope, validates
-   parameters in declaration order (first failure wins), runs the handler and serialises its
-   result;
+   resolves the project, key and session, checks the origin (core/origins.py), the scope and the
+   user, counts the route's abuse limits (``core.ratelimit``), validates parameters in declaration
+   order (first failure wins), runs the handler and serialises its result;
 3. renders any ``AppwriteError`` as ``{message, code, type, version}``.
 
 Handlers return a JSON-able dict (status from the route), ``None`` (204) or a Starlette
@@ -33,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import audit, auth, client_auth, cookies, origins, platforms, useragent
+from . import audit, auth, client_auth, cookies, origins, platforms, ratelimit, useragent
 from .config import Settings
 from .db import Database
 from .errors import AppwriteError
@@ -217,6 +217,7 @@ class Api:
         self.db = db
         self.settings = settings
         self.inline_reads = db.dialect == "sqlite"
+        self.limiter = ratelimit.Limiter.from_settings(settings)
         routes = [r for router in routers for r in router.routes]
         # Literal paths win over parametrised ones (/users/identities before /users/{userId}).
         self.routes = sorted(routes, key=lambda r: -r.literal_segments)
@@ -285,9 +286,9 @@ class Api:
         secure = (forwarded_proto.split(",")[0].strip() or request.url.scheme) == "https"
         where = (headers.get("host", ""), secure)
         args = (route, path_params, raw, project_id, key, ip, user_agent, headers, path, browser, creds, where)
-        if method == "GET" and self.inline_reads:
+        if method == "GET" and self.inline_reads and not (route and self.limiter.limited(route.method, route.path)):
             # SQLite reads take microseconds and never wait on a lock (WAL): a thread hop would
-            # cost more than the query. Everything else runs in the worker pool.
+            # cost more than the query. Everything else (rate-limited GETs may wait on Redis) runs in the pool.
             return self._run(*args)
         return await run_in_threadpool(self._run, *args)
 
@@ -306,8 +307,16 @@ class Api:
             return form_params(body)
         return json_params(body)
 
-    def _run(self, route, path_params, raw, project_id, key, ip, user_agent, headers, path, browser, creds, where) -> Response:
+    def _run(self, *args) -> Response:
         """Everything after parsing, in one worker thread."""
+        limit_headers: dict[str, str] = {}  # X-RateLimit-*: on every response once counted
+        response = self._respond(limit_headers, *args)
+        response.headers.update(limit_headers)
+        return response
+
+    def _respond(
+        self, limit_headers, route, path_params, raw, project_id, key, ip, user_agent, headers, path, browser, creds, where
+    ) -> Response:
         try:
             if route is None and project_id in ("", "console"):
                 raise AppwriteError("general_route_not_found")
@@ -327,6 +336,18 @@ class Api:
                 principal.require(route.scope, self.settings.hostname)
             if principal.user is not None:
                 self._check_user(route, principal)
+            self.limiter.check(
+                route.method,
+                route.path,
+                project_id=principal.project_id,
+                user_id=(principal.user or {}).get("id", ""),
+                is_key=principal.is_key,
+                ip=ip,
+                host=headers.get("host", ""),
+                content_range=headers.get("content-range", ""),
+                params=raw,
+                headers=limit_headers,
+            )
             if principal.is_key:
                 user_agent = headers.get("x-forwarded-user-agent") or user_agent
             values = validate(route.params, {**raw, **path_params}, browser.allowed_hosts)

@@ -206,17 +206,6 @@ challenges = _resource(
     sa.Column("expire", UTCDateTime, nullable=False),
 )
 
-# Fixed-window abuse counters (BEHAVIOUR.md §1.10) when no Redis is configured.
-rate_limits = sa.Table(
-    "rate_limits",
-    metadata,
-    # SHA-256 of the route's abuse key (it may contain an e-mail address).
-    sa.Column("key", sa.String(64), primary_key=True),
-    sa.Column("window_start", sa.Integer, primary_key=True),
-    sa.Column("hits", sa.Integer, nullable=False),
-    sa.Index("ix_rate_limits_window_start", "window_start"),
-)
-
 # Instance-wide values every process must share, e.g. the generated signing secret when
 # NIB_SECRET is not set.
 instance_values = sa.Table(

@@ -1,4 +1,4 @@
-"""account platforms challenges rate limits
+"""account platforms challenges
 
 Revision ID: 0002
 Revises: 0001
@@ -52,14 +52,6 @@ def upgrade() -> None:
     sa.UniqueConstraint('project_id', 'hostname', name=op.f('uq_platforms_project_id_hostname')),
     sa.UniqueConstraint('project_id', 'id', name=op.f('uq_platforms_project_id_id'))
     )
-    op.create_table('rate_limits',
-    sa.Column('key', sa.String(length=64), nullable=False),
-    sa.Column('window_start', sa.Integer(), nullable=False),
-    sa.Column('hits', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('key', 'window_start', name=op.f('pk_rate_limits'))
-    )
-    with op.batch_alter_table('rate_limits', schema=None) as batch_op:
-        batch_op.create_index('ix_rate_limits_window_start', ['window_start'], unique=False)
 
     _register_localhost_for_default_project()
 
@@ -94,7 +86,6 @@ def _register_localhost_for_default_project() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table('rate_limits')
     op.drop_table('platforms')
     op.drop_table('instance_values')
     op.drop_table('challenges')
