@@ -51,6 +51,7 @@ LAST = "smith jones brown taylor wilson davies evans thomas johnson roberts walk
 RARE = "zebulon"  # last name of every 20000th user: a search that matches a few users
 COMMON = "smith"  # last name of 1 user in 20
 PASSWORD = "correct-horse-battery-staple"
+SIGN_IN_EMAIL = "signin@example.com"
 NOTES_MARK = "<!-- notes -->"
 
 
@@ -168,7 +169,12 @@ def wrk(url: str, *, duration: int, connections: int, script: str = "get.lua", h
 def start_nib(data_dir: Path, port: int, workers: int = 1) -> Server:
     nib = find_tool("nib")
     argv = [nib] if nib else [sys.executable, "-m", "nib"]
-    server = Server(f"nib-w{workers}", argv + ["serve", "--data-dir", str(data_dir), "--port", str(port), "--workers", str(workers)])
+    # Rate limits off: the sign-in scenario signs one e-mail in far more than 10 times an hour.
+    server = Server(
+        f"nib-w{workers}",
+        argv + ["serve", "--data-dir", str(data_dir), "--port", str(port), "--workers", str(workers)],
+        env={"NIB_RATE_LIMITS": "off"},
+    )
     wait_http(f"http://127.0.0.1:{port}/v1/health", 60)
     return server
 
@@ -258,6 +264,37 @@ def create_vs_hash(base: str, key: str, n: int = 30) -> dict:
         "hash_p50_ms": statistics.median(hashes),
         "create_p50_ms": statistics.median(creates),
         "overhead_p50_ms": statistics.median(c - h for c, h in zip(creates, hashes, strict=True)),
+        "n": n,
+    }
+
+
+def sign_in_vs_verify(base: str, email: str, n: int = 30) -> dict:
+    """Interleaved pairs, as create_vs_hash: one argon2 verification here, then one e-mail/password
+    sign-in (POST /v1/account/sessions/email, as a guest) to nib; also the same number of sign-ins
+    of an unknown e-mail, which must cost about as much (no account enumeration by timing)."""
+    from nib.core.passwords import ARGON2_DEFAULT_OPTIONS, hash_password, verify_password
+
+    stored = hash_password(PASSWORD)
+    verify_password(PASSWORD, stored, "argon2", dict(ARGON2_DEFAULT_OPTIONS))
+    guest = {"X-Appwrite-Project": PROJECT}
+    verifies, sign_ins, unknown = [], [], []
+    for i in range(n):
+        t = time.perf_counter()
+        assert verify_password(PASSWORD, stored, "argon2", dict(ARGON2_DEFAULT_OPTIONS))
+        verifies.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        status, body = http("POST", f"{base}/v1/account/sessions/email", {"email": email, "password": PASSWORD}, guest)
+        sign_ins.append((time.perf_counter() - t) * 1000)
+        assert status == 201, body
+        t = time.perf_counter()
+        status, body = http("POST", f"{base}/v1/account/sessions/email", {"email": f"nobody{i}@example.com", "password": PASSWORD}, guest)
+        unknown.append((time.perf_counter() - t) * 1000)
+        assert status == 401, body
+    return {
+        "verify_p50_ms": statistics.median(verifies),
+        "sign_in_p50_ms": statistics.median(sign_ins),
+        "overhead_p50_ms": statistics.median(s - v for s, v in zip(sign_ins, verifies, strict=True)),
+        "unknown_email_p50_ms": statistics.median(unknown),
         "n": n,
     }
 
@@ -450,6 +487,17 @@ def main() -> int:
         results["search_common_total"] = samples["search_common"]["total"]
         results["list_total"] = samples["list_users"]["total"]
 
+        # A user with a password and a session (created server-side: the encoded secret is the
+        # X-Appwrite-Session value an SDK sends) for GET /account and the sign-in pairs.
+        status, body = http("POST", f"{base}/v1/users", {"userId": "signin", "email": SIGN_IN_EMAIL, "password": PASSWORD}, H)
+        assert status == 201, body
+        status, body = http("POST", f"{base}/v1/users/signin/sessions", None, H)
+        assert status == 201, body
+        S = {"X-Appwrite-Project": PROJECT, "X-Appwrite-Session": body["secret"]}
+        urls["get_account"] = f"{base}/v1/account"
+        status, body = http("GET", urls["get_account"], headers=S)
+        assert status == 200 and body["$id"] == "signin", body
+
         log("starting the floors: starlette, pocketbase")
         fport = free_port()
         floor = Server("floor", [sys.executable, str(BENCH / "floor_starlette.py"), str(data_dir / "nib.db"), str(fport)])
@@ -468,6 +516,7 @@ def main() -> int:
 
         scenarios = [
             ("nib_get_user", urls["get_user"], H),
+            ("nib_get_account", urls["get_account"], S),
             ("floor_starlette", furl, None),
             ("pocketbase", purl, None),
             ("nib_list_users", urls["list_users"], H),
@@ -498,6 +547,8 @@ def main() -> int:
         results["argon2_ms"] = statistics.median([a1, a2])
         results["argon2_ms_before_after"] = [a1, a2]
         results["create_vs_hash"] = create_vs_hash(base, key)
+        log("sign-in: e-mail/password sessions paired with argon2 verifications")
+        results["sign_in_vs_verify"] = sign_in_vs_verify(base, SIGN_IN_EMAIL)
         nib_res["create_user_c4"] = wrk(f"{base}/v1/users", duration=dur, connections=4, script="create_users.lua", env={**env, "PREFIX": "cb", "PHONE_CODE": "557"})
         nib_res["create_user_nopw_c1"] = wrk(f"{base}/v1/users", duration=dur, connections=1, script="create_users.lua", env={"NIB_KEY": key, "PREFIX": "cc", "PHONE_CODE": "558"})
         results["nib"] = nib_res
@@ -516,8 +567,9 @@ def main() -> int:
             w2 = {}
             for name, url in urls.items():
                 u = url.replace(f":{port}/", f":{port2}/")
-                wrk(u, duration=2, connections=c, headers=H)
-                w2[name] = wrk(u, duration=dur, connections=c, headers=H)
+                h = S if name == "get_account" else H
+                wrk(u, duration=2, connections=c, headers=h)
+                w2[name] = wrk(u, duration=dur, connections=c, headers=h)
                 log(f"workers 2: {name}: {w2[name]['rps']:.0f} req/s")
             results["nib_workers2"] = w2
             results["nib_workers2_rss"] = rss_kb(nib2.proc.pid)
@@ -568,6 +620,25 @@ def write_results_md(r: dict) -> None:
         target = "<= 3x GET user p50" if key != "search_common" else "(context)"
         met = ok(q <= 3) if key != "search_common" else "-"
         rows.append((label, lat(x), f"GET user p50 {g['p50_ms']:.2f} ms", f"{q:.1f}x GET user p50", target, met))
+    a = nib["get_account"]
+    rows.append((
+        "GET /account with a session",
+        lat(a),
+        f"GET /users/{{id}} with a key: {lat(g)}",
+        f"{a['rps'] / g['rps']:.2f}x req/s, {a['p50_ms'] / g['p50_ms']:.2f}x p50",
+        "within 20% of GET user (p50 <= 1.2x)",
+        ok(a["p50_ms"] <= 1.2 * g["p50_ms"]),
+    ))
+    si = r["sign_in_vs_verify"]
+    rows.append((
+        f"sign-in (e-mail/password), {si['n']} sequential requests interleaved with verifications",
+        f"p50 {si['sign_in_p50_ms']:.1f} ms",
+        f"one argon2 verification: p50 {si['verify_p50_ms']:.1f} ms",
+        f"+{si['overhead_p50_ms']:.1f} ms (median of paired differences)",
+        "(reported next to the verification)",
+        "-",
+    ))
+    rows.append(("sign-in with an unknown e-mail (same password)", f"p50 {si['unknown_email_p50_ms']:.1f} ms", f"known e-mail: p50 {si['sign_in_p50_ms']:.1f} ms", f"{si['unknown_email_p50_ms'] / si['sign_in_p50_ms']:.2f}x", "similar time", "-"))
     c1 = nib["create_user_c1"]
     pairs = r["create_vs_hash"]
     rows.append((
@@ -586,7 +657,7 @@ def write_results_md(r: dict) -> None:
     if "nib_workers2" in r:
         w2 = r["nib_workers2"]
         rss2 = sum(v.get("VmRSS", 0) for v in r["nib_workers2_rss"].values()) / 1024
-        for key in ("get_user", "list_users", "search_rare", "search_common"):
+        for key in ("get_user", "get_account", "list_users", "search_rare", "search_common"):
             rows.append((f"--workers 2: {key}", lat(w2[key]), "", f"{w2[key]['rps'] / nib[key]['rps']:.2f}x 1 worker", "(context)", "-"))
         rows.append(("--workers 2: RSS (supervisor + 2 workers)", f"{rss2:.0f} MB", "", "", "(context)", "-"))
 
@@ -600,7 +671,7 @@ def write_results_md(r: dict) -> None:
         f"- Date: {r['date']}; nib commit {m['git']}",
         f"- Machine: {m['nproc']} cores ({m['cpu']}), Linux {m['kernel']}, Python {m['python']}, {m['wrk'][0] if m['wrk'] else 'wrk'}, PocketBase {m['pocketbase']}; load average at start {', '.join(f'{x:.2f}' for x in m['loadavg_at_start'])}, at end {', '.join(f'{x:.2f}' for x in m.get('loadavg_at_end', []))}",
         f"- Data: {r['users']:,} users (each with an email and an sms target) seeded by direct insert in {r['seed_seconds']:.1f} s; PocketBase seeded with the same {r['users']:,} users by direct insert in {pb['seed_seconds']:.1f} s",
-        f"- Load: wrk -t1 -c{r['connections']} -d{r['duration']}s on loopback (create user: -c1 and -c4), after a 2 s warm-up; the read scenarios (nib GET/list/search, Starlette floor, PocketBase) run interleaved for {r['rounds']} rounds, one at a time, and the best round of each is reported (every round's req/s is in results.json); SQLite, 1 worker unless noted",
+        f"- Load: wrk -t1 -c{r['connections']} -d{r['duration']}s on loopback (create user: -c1 and -c4), after a 2 s warm-up; the read scenarios (nib GET user/GET account/list/search, Starlette floor, PocketBase) run interleaved for {r['rounds']} rounds, one at a time, and the best round of each is reported (every round's req/s is in results.json); SQLite, 1 worker unless noted",
         f"- Floor JSON identical to nib's GET user response: {r['floor_same_json']}",
         "",
         "| scenario | nib | floor | ratio | target | met? |",
