@@ -261,6 +261,10 @@ def param_kind(path: str, name: str) -> Kind | None:
         return Kind(bad_range(4, 128), 6, [3, 129, 0, -1, "3", "129", "six", 4.5, 1e300, "1e400", "٦"])
     if name == "expire":
         return Kind(bad_range(60, 31536000), 900, [59, 31536001, -60, "59", "never", 60.5, 2**63, 2**80, "٩٠٠"])
+    if name == "sessionId":  # POST /users/{userId}/jwts: a session ID or "recent"
+        return Kind(bad_uid, "recent", ["", "$s", "s" * 37, "_s", "ü"])
+    if name == "duration":
+        return Kind(bad_range(0, 3600), 900, [-1, 3601, "3601", "fifteen", 1.5, 2**63, "٩٠٠"])
     if name == "providerType":
         return Kind(bad_whitelist(("email", "sms", "push")), "push", ["EMAIL", "fax", "", "push "])
     if name == "identifier":

@@ -30,6 +30,15 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 # arithmetic is exact and no test straddles a window boundary.
 NOW = float(int(time.time()))
 W = int(NOW) // 3600 * 3600  # the current hour's window
+
+
+@pytest.fixture(autouse=True)
+def now():
+    """Every test starts at the real present (Redis expires keys by the real clock, and the suite
+    runs for minutes after this module is imported)."""
+    global NOW, W
+    NOW = float(int(time.time()))
+    W = int(NOW) // 3600 * 3600
 PROJECT = uuid.uuid4().hex  # Redis counters outlive the run: keys unique to this run
 
 
