@@ -1,0 +1,92 @@
+"""In-process cost of nib's read requests at N users, without HTTP: robust on a busy machine.
+
+    PYTHONPATH=src python bench/inprocess.py [--users 100000] [--data-dir DIR] [--calls 2000]
+
+Seeds N users once (``run.seed_nib``: direct inserts, as bench/run.py does) into DIR (default
+``/tmp/nib-inprocess-<N>``, reused by later runs), then times whole requests after parsing —
+``Api._run``: API-key check (cached), validation, service, models, orjson — for GET user and
+list users (limit 25, as bench/run.py asks for it), interleaved so both see the same load.
+Prints the minimum and the median per call: the minimum is what the code costs, the median
+what it cost beside whatever else the machine ran.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+import run  # noqa: E402  (bench/run.py: the seeding and the users it seeds)
+
+from nib.app import create_app  # noqa: E402
+from nib.core import projects  # noqa: E402
+from nib.core.config import Settings  # noqa: E402
+from nib.core.db.migrate import upgrade  # noqa: E402
+
+
+def prepare(data_dir: Path, n: int) -> tuple[object, str]:
+    """The app on a database of ``n`` seeded users, and an API key of the project."""
+    settings = Settings.from_env(data_dir=str(data_dir))
+    fresh = not data_dir.exists()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    app = create_app(settings)
+    upgrade(app.db)
+    projects.bootstrap(app.db)
+    if fresh:
+        print(f"seeding {n} users into {data_dir}", file=sys.stderr)
+        print(f"seeded in {run.seed_nib(data_dir, n):.1f} s", file=sys.stderr)
+    key = projects.create_key(app.db, project_id=run.PROJECT, name="inprocess")["secret"]
+    return app, key
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--users", type=int, default=100_000)
+    ap.add_argument("--data-dir", type=Path)
+    ap.add_argument("--calls", type=int, default=2000, help="timed calls of each request")
+    args = ap.parse_args()
+    app, key = prepare(args.data_dir or Path(f"/tmp/nib-inprocess-{args.users}"), args.users)
+
+    limit = json.dumps({"method": "limit", "values": [25]}, separators=(",", ":"))
+    requests = {
+        "get_user": ("GET", f"/v1/users/{run.nib_user(args.users // 2)[0]}", {}),
+        "list_users": ("GET", "/v1/users", {"queries": [limit]}),
+    }
+    calls = {}
+    for name, (method, path, raw) in requests.items():
+        route, path_params = app.match(method, path)
+        args_ = (route, path_params, raw, run.PROJECT, key, "127.0.0.1", "inprocess", {}, path)
+        response = app._run(*args_)
+        assert response.status_code == 200, response.body
+        calls[name] = args_
+
+    timings: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(200):  # warm-up: prepared statements, caches
+        for args_ in calls.values():
+            app._run(*args_)
+    clock = time.perf_counter
+    for _ in range(args.calls):
+        for name, args_ in calls.items():
+            start = clock()
+            app._run(*args_)
+            timings[name].append(clock() - start)
+
+    summary = {}
+    for name, values in timings.items():
+        summary[name] = {"min_ms": min(values) * 1e3, "median_ms": statistics.median(values) * 1e3}
+        print(f"{name:12} min {summary[name]['min_ms']:.3f} ms  median {summary[name]['median_ms']:.3f} ms")
+    for stat in ("min_ms", "median_ms"):
+        ratio = summary["list_users"][stat] / summary["get_user"][stat]
+        print(f"list/get ratio ({stat[:-3]}): {ratio:.1f}x")
+    app.db.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
