@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from .types import UTCDateTime
+from .types import UTCDateTime, utc_from_text
 
 # orjson instead of the standard library for JSON columns (prefs, labels, targets of a page…).
 _JSON_CODEC = {"json_serializer": lambda value: orjson.dumps(value).decode(), "json_deserializer": orjson.loads}
@@ -217,7 +217,7 @@ class Prepared:
 
 def _as_utc(value: datetime | str) -> datetime:
     if isinstance(value, str):
-        return datetime.fromisoformat(value + "+00:00")
+        return utc_from_text(value)
     return value.replace(tzinfo=timezone.utc)
 
 

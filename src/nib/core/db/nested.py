@@ -10,13 +10,12 @@ the values the columns hold (aware datetimes, booleans), as ``Database.run`` ret
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
-from .types import UTCDateTime
+from .types import UTCDateTime, utc_from_text
 
 Row = dict[str, Any]
 
@@ -63,12 +62,8 @@ class Nested:
 
 def _converter(column_type) -> Callable[[Any], Any] | None:
     if isinstance(column_type, UTCDateTime):
-        return _parse_utc
+        return utc_from_text  # SQLite's stored text, ISO 8601 from PostgreSQL
     if isinstance(column_type, sa.Boolean):
         return bool  # SQLite's json_object has no booleans: 0 and 1
     return None
 
-
-def _parse_utc(value: str) -> datetime:
-    # SQLite gives the stored text (``YYYY-MM-DD HH:MM:SS.ffffff``), PostgreSQL ISO 8601.
-    return datetime.fromisoformat(value + "+00:00")
