@@ -7,7 +7,9 @@ Seeds N users once (``run.seed_nib``: direct inserts, as bench/run.py does) into
 ``Api._run``: API-key check (cached), validation, service, models, orjson — for GET user and
 list users (limit 25, as bench/run.py asks for it), interleaved so both see the same load.
 Prints the minimum and the median per call: the minimum is what the code costs, the median
-what it cost beside whatever else the machine ran.
+what it cost beside whatever else the machine ran. For instruction counts that no other load
+disturbs, run one request under callgrind with two numbers of calls and divide the difference:
+``valgrind --tool=callgrind python bench/inprocess.py --only list_users --warm-up 50 --calls N``.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ def main() -> int:
     ap.add_argument("--users", type=int, default=100_000)
     ap.add_argument("--data-dir", type=Path)
     ap.add_argument("--calls", type=int, default=2000, help="timed calls of each request")
+    ap.add_argument("--warm-up", type=int, default=200, help="untimed calls of each request first")
+    ap.add_argument("--only", choices=["get_user", "list_users"], help="time one request (e.g. under callgrind)")
     args = ap.parse_args()
     app, key = prepare(args.data_dir or Path(f"/tmp/nib-inprocess-{args.users}"), args.users)
 
@@ -58,6 +62,8 @@ def main() -> int:
         "get_user": ("GET", f"/v1/users/{run.nib_user(args.users // 2)[0]}", {}),
         "list_users": ("GET", "/v1/users", {"queries": [limit]}),
     }
+    if args.only:
+        requests = {args.only: requests[args.only]}
     calls = {}
     for name, (method, path, raw) in requests.items():
         route, path_params = app.match(method, path)
@@ -67,7 +73,7 @@ def main() -> int:
         calls[name] = args_
 
     timings: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(200):  # warm-up: prepared statements, caches
+    for _ in range(args.warm_up):  # prepared statements, caches
         for args_ in calls.values():
             app._run(*args_)
     clock = time.perf_counter
@@ -81,7 +87,7 @@ def main() -> int:
     for name, values in timings.items():
         summary[name] = {"min_ms": min(values) * 1e3, "median_ms": statistics.median(values) * 1e3}
         print(f"{name:12} min {summary[name]['min_ms']:.3f} ms  median {summary[name]['median_ms']:.3f} ms")
-    for stat in ("min_ms", "median_ms"):
+    for stat in ("min_ms", "median_ms") if len(summary) == 2 else ():
         ratio = summary["list_users"][stat] / summary["get_user"][stat]
         print(f"list/get ratio ({stat[:-3]}): {ratio:.1f}x")
     app.db.dispose()
