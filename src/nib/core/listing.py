@@ -234,7 +234,7 @@ def _list_plan(
         # Every row of the project: its maintained count, capped.
         count = sa.select(
             sa.case((totals.c.total > TOTAL_CAP, TOTAL_CAP), else_=totals.c.total).label("total")
-        ).where(totals.c.table_name == table.name, totals.c.project_id == b.param(_project_id, sa.String))
+        ).where(totals.c.table_name == table.name, *_scope_conditions(totals, scope_names, b))
     else:
         capped = (
             sa.select(sa.literal_column("1").label("one"))
@@ -245,10 +245,6 @@ def _list_plan(
         )
         count = sa.select(sa.func.count().label("total")).select_from(capped)
     return _ListPlan(db.prepare(page), db.prepare(count), b)
-
-
-def _project_id(r: _Request) -> str:
-    return r.scope["project_id"]
 
 
 def _condition(

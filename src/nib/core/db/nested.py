@@ -41,12 +41,9 @@ class Nested:
         if dialect == "postgresql":
             aggregate = sa.func.json_agg(aggregate_order_by(sa.func.json_build_object(*pairs), self._inner.c._order))
         else:
-            # SQLite keeps a FROM subquery's ORDER BY for aggregates other than count/min/max
-            # (and json_group_array would re-quote json_object's text from a subquery).
-            aggregate = sa.literal_column("'['").op("||")(sa.func.group_concat(sa.func.json_object(*pairs))).op(
-                "||"
-            )(sa.literal_column("']'"))
-        array = sa.func.coalesce(aggregate, sa.literal_column("'[]'"))
+            # SQLite keeps a FROM subquery's ORDER BY for aggregates other than count/min/max.
+            aggregate = sa.func.json_group_array(sa.func.json_object(*pairs))
+        array = sa.func.coalesce(aggregate, sa.literal_column("'[]'"))  # json_agg of no rows is NULL
         # Typed JSON so that Prepared decodes it where the driver does not (SQLite).
         return sa.type_coerce(sa.select(array).select_from(self._inner).scalar_subquery(), sa.JSON).label(name)
 
@@ -66,4 +63,3 @@ def _converter(column_type) -> Callable[[Any], Any] | None:
     if isinstance(column_type, sa.Boolean):
         return bool  # SQLite's json_object has no booleans: 0 and 1
     return None
-
