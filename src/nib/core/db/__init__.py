@@ -215,15 +215,13 @@ class Prepared:
         return values
 
 
-def _as_utc(value: datetime | str) -> datetime:
-    if isinstance(value, str):
-        return utc_from_text(value)
+def _as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=timezone.utc)
 
 
 def _converter(column_type, sqlite: bool) -> Callable[[Any], Any] | None:
     if isinstance(column_type, UTCDateTime):
-        return _as_utc
+        return utc_from_text if sqlite else _as_utc  # SQLite stores text
     if isinstance(column_type, sa.JSON):
         return orjson.loads if sqlite else None
     if isinstance(column_type, sa.Boolean):
