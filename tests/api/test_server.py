@@ -15,6 +15,7 @@ import pytest
 from appwrite.exception import AppwriteException
 from appwrite.id import ID
 from appwrite.services.users import Users
+from users_support import fresh_project
 
 from conftest import PG_AVAILABLE, create_pg_database, drop_pg_database, start_server, stop_server
 
@@ -131,14 +132,6 @@ def other_project(server) -> tuple[str, str]:
         key = server.cli("keys", "create", "--project", project, "--name", "B key").stdout.strip().splitlines()[-1]
         _PROJECTS[server.endpoint] = (project, key)
     return _PROJECTS[server.endpoint]
-
-
-def fresh_project(server) -> tuple[str, str]:
-    """A new project of its own with a full key."""
-    project = uid("f")
-    server.cli("projects", "create", project, "--name", "Fresh")
-    key = server.cli("keys", "create", "--project", project, "--name", "k").stdout.strip().splitlines()[-1]
-    return project, key
 
 
 def missing_scope(project: str, scope: str) -> str:

@@ -11,6 +11,7 @@ import json
 import re
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
@@ -18,6 +19,7 @@ from appwrite.exception import AppwriteException
 from appwrite.id import ID
 from appwrite.query import Query
 from appwrite.services.users import Users
+from users_support import create_user, fresh_project
 
 DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+00:00$")
 USER_FIELDS = (
@@ -571,3 +573,41 @@ def test_search_follows_updates(data, users, http) -> None:
     label = "lbl" + uuid.uuid4().hex[:10]
     users.update_labels(user.id, [label])
     assert [u.id for u in users.list(search=label).users] == [user.id]
+
+
+# --- the total of a project's whole list (a counter kept by the database) ----------------------
+
+
+def test_total_of_unfiltered_list_follows_concurrent_creates_and_deletes(server) -> None:
+    project, key = fresh_project(server)
+
+    def listed(queries: list[str] = ()) -> dict:
+        with server.http(key=key, project=project) as http:
+            response = raw_list(http, list(queries))
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def create(_: int) -> str:
+        with server.http(key=key, project=project) as http:
+            return create_user(http)["$id"]
+
+    def delete(user_id: str) -> None:
+        with server.http(key=key, project=project) as http:
+            assert http.delete(f"/users/{user_id}").status_code == 204
+
+    # A project that never had a user; an offset past the end makes nib ask for the total.
+    assert listed([Query.offset(5)]) == {"total": 0, "users": []}
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        first = list(pool.map(create, range(12)))
+        deleting = pool.map(delete, first[:5])
+        second = list(pool.map(create, range(6)))
+        list(deleting)
+    kept = set(first[5:] + second)
+    body = listed([Query.limit(1)])
+    assert body["total"] == len(kept) == 13
+    assert {u["$id"] for u in listed([Query.limit(100)])["users"]} == kept
+    # The same count as the statement that counts matching rows (any filter takes that path).
+    assert listed([Query.is_not_null("$id"), Query.limit(1)])["total"] == 13
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(delete, kept))
+    assert listed([Query.offset(5)]) == {"total": 0, "users": []}

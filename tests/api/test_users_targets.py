@@ -88,6 +88,20 @@ def test_auto_targets_from_create(users, http):
     assert sorted(t.identifier for t in listed.targets) == sorted([email, phone])
 
 
+def test_listed_user_shows_its_targets_in_creation_order(http):
+    """The list brings targets in the page's statement: same targets, same order as GET."""
+    user = create_user(http)
+    for target_id, token in (("zz-last-id", "tok-1"), ("aa-first-id", "tok-2"), ("mm-middle-id", "tok-3")):
+        assert _create(http, user["$id"], "push", f"{token}-{user['$id']}", targetId=target_id).status_code == 201
+    single = http.get(f"/users/{user['$id']}").json()
+    expected = [*(t["$id"] for t in user["targets"]), "zz-last-id", "aa-first-id", "mm-middle-id"]
+    assert [t["$id"] for t in single["targets"]] == expected
+    listed = http.get("/users", params={"queries[0]": Query.equal("$id", [user["$id"]])}).json()
+    assert listed["total"] == 1
+    assert listed["users"] == [single]
+    assert all(t["expired"] is False and t["userId"] == user["$id"] for t in listed["users"][0]["targets"])
+
+
 def test_auto_target_skipped_when_identifier_taken(http):
     """A target already holding the address: the new user gets no target, and no error."""
     holder = create_user(http)

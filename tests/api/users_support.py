@@ -45,6 +45,14 @@ def parse_dt(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
+def fresh_project(server) -> tuple[str, str]:
+    """A new project of its own with a full key."""
+    project = f"f{uuid.uuid4().hex[:16]}"
+    server.cli("projects", "create", project, "--name", "Fresh")
+    key = server.cli("keys", "create", "--project", project, "--name", "k").stdout.strip().splitlines()[-1]
+    return project, key
+
+
 def create_user(http: httpx.Client, **fields: Any) -> dict:
     """POST /users with a fresh id; returns the User JSON.
 

@@ -11,11 +11,13 @@ import pytest
 import sqlalchemy as sa
 
 from nib.core.db import Database
+from nib.core.db.schema import totals
 from nib.core.db.types import JSONValue, UTCDateTime
 from nib.core.errors import AppwriteError
 from nib.core.listing import list_rows
 from nib.core.query import Attribute, ListSpec, parse_queries
 from nib.core.search import fts_ddl, normalize
+from nib.core.totals import counter_ddl
 
 PREFIX = "Invalid `queries` param: "
 
@@ -347,8 +349,8 @@ def people(engine, table):
     return table
 
 
-def run(db, table, queries: list[str], *, search: str | None = None, project: str = "p1", columns=None):
-    spec = make_spec(table)
+def run(db, table, queries: list[str], *, search: str | None = None, project: str = "p1", columns=None, counted=False):
+    spec = make_spec(table, counted=counted)
     parsed = parse_queries(queries, spec)
     total, rows = list_rows(db, spec, scope={"project_id": project}, queries=parsed, search=search, columns=columns)
     return total, [r["id"] for r in rows]
@@ -586,6 +588,57 @@ def test_total_is_capped_at_5000(engine, db, table):
     assert (total, page) == (5000, ["r5000", "r5001"])
     total, page = run(db, table, [q("equal", "age", [3]), q("orderDesc"), q("limit", values=[2])])
     assert (total, page) == (715, ["r5001", "r4994"])
+
+
+@pytest.fixture
+def count_rows(engine):
+    """``count_rows(table)``: keep ``table``'s rows counted per project in ``totals``, as users are."""
+    counted: list[str] = []
+
+    def install(table: sa.Table) -> None:
+        with engine.begin() as conn:
+            conn.execute(sa.schema.CreateTable(totals, if_not_exists=True))
+            for statement in counter_ddl(table.name, engine.dialect.name):
+                conn.exec_driver_sql(statement)
+        counted.append(table.name)
+
+    yield install
+    with engine.begin() as conn:
+        conn.execute(totals.delete().where(totals.c.table_name.in_(counted)))
+
+
+def kept_total(engine, table: sa.Table, project: str) -> int | None:
+    with engine.connect() as conn:
+        where = (totals.c.table_name == table.name, totals.c.project_id == project)
+        return conn.execute(sa.select(totals.c.total).where(*where)).scalar()
+
+
+def test_counted_total_follows_inserts_and_deletes_and_is_capped(engine, db, table, count_rows):
+    count_rows(table)
+    # No row ever: no totals row (an offset past the end makes list_rows ask for the total).
+    assert run(db, table, [q("offset", values=[10])], counted=True) == (0, [])
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [row(i, f"r{i}", age=i % 7) for i in range(5003)])
+        conn.execute(table.insert(), [row(i, f"o{i}", project="p2") for i in range(3)])
+    assert run(db, table, [q("limit", values=[1])], counted=True) == (5000, ["r0"])
+    assert run(db, table, [q("limit", values=[1])], counted=True, project="p2") == (3, ["o0"])
+    assert (kept_total(engine, table, "p1"), kept_total(engine, table, "p2")) == (5003, 3)
+    with engine.begin() as conn:
+        conn.execute(table.delete().where(table.c.id.in_(["r0", "r1", "r2", "r3", "o0", "o1"])))
+    assert run(db, table, [q("limit", values=[1])], counted=True) == (4999, ["r4"])
+    assert run(db, table, [q("offset", values=[5])], counted=True, project="p2") == (1, [])
+    # Filters, search and other scopes count the matching rows, as for tables not counted.
+    assert run(db, table, [q("equal", "age", [3]), q("limit", values=[1])], counted=True) == (714, ["r10"])
+    assert run(db, table, [q("limit", values=[1])], counted=True, search="o2", project="p2") == (1, ["o2"])
+
+
+def test_counting_starts_from_the_rows_already_there(engine, db, table, count_rows):
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [row(i, f"r{i}") for i in range(30)])
+    count_rows(table)
+    count_rows(table)  # idempotent: the DDL recounts instead of adding up
+    assert kept_total(engine, table, "p1") == 30
+    assert run(db, table, [q("limit", values=[2])], counted=True) == (30, ["r0", "r1"])
 
 
 def test_search_param_and_search_query(engine, db, people):

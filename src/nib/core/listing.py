@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from nib.core import search as fulltext
 from nib.core.db import Database, Prepared
+from nib.core.db.schema import totals
 from nib.core.errors import AppwriteError
 from nib.core.query import TOTAL_CAP, Filter, ListSpec, Order, ParsedQueries
 
@@ -88,7 +89,9 @@ def list_rows(
     if queries.cursor is None and (0 < len(rows) < queries.limit or (not rows and queries.offset == 0)):
         # A short page (no cursor) ends the result set, so its end position is the total.
         return min(queries.offset + len(rows), TOTAL_CAP), rows
-    return db.run(plan.count, params)[0]["total"], rows
+    counted = db.run(plan.count, params)
+    # No row: a project that never had a row of a counted table has no ``totals`` row either.
+    return (counted[0]["total"] if counted else 0), rows
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,14 +230,20 @@ def _list_plan(
         .limit(b.param(lambda r: r.queries.limit, sa.BigInteger))
         .offset(b.param(lambda r: r.queries.offset, sa.BigInteger))
     )
-    capped = (
-        sa.select(sa.literal_column("1").label("one"))
-        .select_from(table)
-        .where(matching)
-        .limit(TOTAL_CAP)
-        .subquery()
-    )
-    count = sa.select(sa.func.count().label("total")).select_from(capped)
+    if spec.counted and tuple(scope_names) == ("project_id",) and not queries.filters and not search:
+        # Every row of the project: its maintained count, capped.
+        count = sa.select(
+            sa.case((totals.c.total > TOTAL_CAP, TOTAL_CAP), else_=totals.c.total).label("total")
+        ).where(totals.c.table_name == table.name, *_scope_conditions(totals, scope_names, b))
+    else:
+        capped = (
+            sa.select(sa.literal_column("1").label("one"))
+            .select_from(table)
+            .where(matching)
+            .limit(TOTAL_CAP)
+            .subquery()
+        )
+        count = sa.select(sa.func.count().label("total")).select_from(capped)
     return _ListPlan(db.prepare(page), db.prepare(count), b)
 
 

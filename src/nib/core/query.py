@@ -70,7 +70,9 @@ class ListSpec:
 
     ``attributes`` is the allow-list by public name (callers include ``$id``, ``$createdAt``,
     ``$updatedAt``); ``entity`` names the resource in the cursor-not-found message; ``methods``
-    narrows the accepted methods (log endpoints pass ``{"limit", "offset"}``).
+    narrows the accepted methods (log endpoints pass ``{"limit", "offset"}``). ``counted``: the
+    table's rows per project are counted in ``totals`` (``nib.core.totals``), which then gives
+    the total of lists scoped by project alone, without filters or search.
     """
 
     entity: str
@@ -78,6 +80,7 @@ class ListSpec:
     attributes: Mapping[str, Attribute]
     methods: frozenset[str] = ALL_METHODS
     default_limit: int = 25
+    counted: bool = False
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..core import dates, passwords, search
 from ..core.db import Database
+from ..core.db.nested import Nested
 from ..core.db.schema import (
     authenticators,
     identities,
@@ -60,6 +61,7 @@ USER_LIST = ListSpec(
         "labels": Attribute(users.c.labels, "string[]"),
         "accessedAt": Attribute(users.c.accessed_at, DATE),
     },
+    counted=True,
 )
 # ---------------------------------------------------------------------------------------------
 # Reading
@@ -85,11 +87,16 @@ _USER_WITH_TARGETS = (
 _MODEL_COLUMNS = [
     column for column in users.c if column.name not in ("seq", "project_id", "search", "mfa_recovery_codes")
 ]
-_TARGETS_OF_USERS = (
-    sa.select(targets)
-    .where(targets.c.project_id == sa.bindparam("project_id"), targets.c.user_id.in_(sa.bindparam("user_ids", expanding=True)))
-    .order_by(targets.c.seq)
+# A listed user's targets (oldest first), selected beside it by the page's statement.
+_OWN_TARGETS = Nested(
+    sa.select(*(column for column in targets.c if column.name not in ("seq", "project_id")))
+    .where(targets.c.project_id == users.c.project_id, targets.c.user_id == users.c.id)
+    .correlate(users),
+    targets.c.seq,
 )
+_LIST_COLUMNS = {
+    dialect: (*_MODEL_COLUMNS, _OWN_TARGETS.column(dialect, "targets")) for dialect in ("sqlite", "postgresql")
+}
 
 def user_row(conn: Connection, project_id: str, user_id: str) -> Row:
     row = conn.execute(_USER_BY_ID, {"project_id": project_id, "user_id": user_id}).mappings().first()
@@ -119,15 +126,11 @@ def get_user(db: Database, *, project_id: str, user_id: str) -> tuple[Row, list[
 def list_users(
     db: Database, *, project_id: str, queries: ParsedQueries, search: str | None
 ) -> tuple[int, list[tuple[Row, list[Row]]]]:
-    """One page of users (the list statement returns the model's columns), then their targets."""
+    """One page of users with their targets: one statement of the model's columns and targets."""
     total, page = list_rows(
-        db, USER_LIST, scope={"project_id": project_id}, queries=queries, search=search, columns=_MODEL_COLUMNS
+        db, USER_LIST, scope={"project_id": project_id}, queries=queries, search=search, columns=_LIST_COLUMNS[db.dialect]
     )
-    owned: dict[str, list[Row]] = {row["id"]: [] for row in page}
-    if owned:
-        for target in db.fetch(_TARGETS_OF_USERS, {"project_id": project_id, "user_ids": list(owned)}):
-            owned[target["user_id"]].append(target)
-    return total, [(row, owned[row["id"]]) for row in page]
+    return total, [(row, _OWN_TARGETS.rows(row["targets"])) for row in page]
 
 
 # ---------------------------------------------------------------------------------------------

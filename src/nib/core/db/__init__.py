@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from .types import UTCDateTime
+from .types import UTCDateTime, utc_from_text
 
 # orjson instead of the standard library for JSON columns (prefs, labels, targets of a page…).
 _JSON_CODEC = {"json_serializer": lambda value: orjson.dumps(value).decode(), "json_deserializer": orjson.loads}
@@ -215,15 +215,13 @@ class Prepared:
         return values
 
 
-def _as_utc(value: datetime | str) -> datetime:
-    if isinstance(value, str):
-        return datetime.fromisoformat(value + "+00:00")
+def _as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=timezone.utc)
 
 
 def _converter(column_type, sqlite: bool) -> Callable[[Any], Any] | None:
     if isinstance(column_type, UTCDateTime):
-        return _as_utc
+        return utc_from_text if sqlite else _as_utc  # SQLite stores text
     if isinstance(column_type, sa.JSON):
         return orjson.loads if sqlite else None
     if isinstance(column_type, sa.Boolean):

@@ -82,6 +82,15 @@ users = _resource(
     searchable=True,
 )
 
+# Rows per project of the counted tables (users), kept exact by triggers (core/totals.py).
+totals = sa.Table(
+    "totals",
+    metadata,
+    sa.Column("table_name", sa.String(64), primary_key=True),
+    sa.Column("project_id", sa.String(36), primary_key=True),
+    sa.Column("total", sa.Integer, nullable=False),
+)
+
 sessions = _resource(
     "sessions",
     sa.Column("user_id", sa.String(36), nullable=False, index=True),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
@@ -37,9 +38,18 @@ class UTCDateTime(sa.TypeDecorator):
         if value is None:
             return None
         if isinstance(value, str):
-            # Appending the offset is several times faster than parsing then replace(tzinfo=…).
-            return datetime.fromisoformat(value + "+00:00")
+            return utc_from_text(value)
         return value.replace(tzinfo=timezone.utc)
+
+
+# A row's datetimes mostly repeat (created = updated = registration, its targets' too): a cache
+# hit costs less than parsing, and hands ``dates.fmt`` the same object, whose hash is kept.
+@functools.lru_cache(maxsize=4096)
+def utc_from_text(value: str) -> datetime:
+    """Stored text (SQLite's ``YYYY-MM-DD HH:MM:SS.ffffff``, or ISO 8601 from PostgreSQL's JSON)
+    as an aware UTC datetime."""
+    # Appending the offset is several times faster than parsing then replace(tzinfo=…).
+    return datetime.fromisoformat(value + "+00:00")
 
 
 # JSON documents (prefs, labels, hash options); JSONB on PostgreSQL for containment operators.
