@@ -8,6 +8,7 @@ from .core.config import Settings
 from .core.db import Database
 from .core.http import Api
 from .health import router as health_router
+from .teams.routes import router as teams_router
 from .users.routes import router as users_router
 
 
@@ -15,4 +16,4 @@ def create_app(settings: Settings | None = None) -> Api:
     """Build the app for one process (uvicorn calls this in every worker)."""
     settings = settings or Settings.from_env()
     db = Database(settings.resolved_database_url)
-    return Api(db, settings, [health_router, users_router, account_router, account_providers_router])
+    return Api(db, settings, [health_router, users_router, account_router, account_providers_router, teams_router])
