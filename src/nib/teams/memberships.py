@@ -167,7 +167,8 @@ def _find_invitee(
     conn: Connection, project_id: str, user_id: str | None, email: str | None, phone: str | None
 ) -> Row | None:
     """The invited user by userId, else e-mail, else phone (Appwrite's priority); ``None`` when
-    an e-mail or phone names nobody yet. The other given contacts must match the user found."""
+    an e-mail or phone names nobody yet. The other given contacts must match the user found (a
+    new user whose phone is taken fails on creation: 409 ``user_already_exists``)."""
     if user_id:
         user = _user_by(conn, project_id, "id", user_id)
         if user is None:
@@ -182,10 +183,7 @@ def _find_invitee(
         if user is not None and phone and user["phone"] != phone:
             raise AppwriteError("user_already_exists", "Given email and phone doesn't match")
         return user
-    user = _user_by(conn, project_id, "phone", phone)
-    if user is not None and email and user["email"] != email:
-        raise AppwriteError("user_already_exists", "Given phone and email doesn't match")
-    return user
+    return _user_by(conn, project_id, "phone", phone)
 
 
 def _create_invitee(db: Database, project_id: str, email: str | None, phone: str | None, name: str) -> Row:
