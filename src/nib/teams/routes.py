@@ -19,7 +19,7 @@ from ..core.roles import request_roles
 from ..core.useragent import parse_user_agent
 from ..core.validators import Invalid
 from ..users.models import listing
-from . import memberships, models, service
+from . import invitations, memberships, models, service
 
 router = Router()
 
@@ -150,7 +150,7 @@ def list_memberships(ctx: Context, teamId: str, queries, search: str) -> dict:
     ],
 )
 def create_membership(ctx: Context, teamId: str, email, userId, phone, roles: list[str], url: str, name) -> dict:
-    row = memberships.invite(
+    row = invitations.invite(
         ctx.db,
         ctx.settings,
         project_id=ctx.project_id,
@@ -201,7 +201,7 @@ def update_membership(ctx: Context, teamId: str, membershipId: str, roles: list[
 )
 def update_membership_status(ctx: Context, teamId: str, membershipId: str, userId: str, secret: str) -> dict:
     """Accept an invitation: the invitee is signed in (session cookies, as Appwrite)."""
-    row, session, session_secret, invitee = memberships.accept(
+    row, session, session_secret, invitee = invitations.accept(
         ctx.db,
         project_id=ctx.project_id,
         team_id=teamId,
