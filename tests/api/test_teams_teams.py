@@ -204,3 +204,11 @@ def test_outsiders_see_nothing(server):
                  lambda: outsider.delete(team_id), lambda: outsider.list_memberships(team_id)):
         with sdk_error(404, "team_not_found"):
             call()
+
+
+def test_team_changes_are_in_the_owners_audit_log(server, http):
+    owner, team_id = owned_team(server)
+    teams_as(server, owner).update_name(team_id, "Logged")
+    teams_as(server, owner).update_prefs(team_id, {"a": 1})
+    events = [log["event"] for log in http.get(f"/users/{owner.user['$id']}/logs").json()["logs"]]
+    assert events[:3] == ["team.update", "team.update", "team.create"]

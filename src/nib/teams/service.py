@@ -49,20 +49,19 @@ def _team_query(project_id: str, team_id: str) -> sa.Select:
     return sa.select(teams).where(teams.c.project_id == project_id, teams.c.id == team_id)
 
 
-def team_row(conn: Connection, project_id: str, team_id: str, roles: list[str] | None) -> Row:
-    """The team if it exists and ``roles`` may read it, else 404 ``team_not_found``."""
-    row = conn.execute(_team_query(project_id, team_id)).mappings().first()
+def team_row(conn: Connection, project_id: str, team_id: str, roles: list[str] | None, *, lock: bool = False) -> Row:
+    """The team if it exists and ``roles`` may read it, else 404 ``team_not_found``. ``lock``
+    keeps the row locked until the transaction ends (PostgreSQL ``FOR UPDATE``)."""
+    statement = _team_query(project_id, team_id)
+    row = conn.execute(statement.with_for_update() if lock else statement).mappings().first()
     if row is None or not allowed(roles, team_permissions(team_id), "read"):
         raise AppwriteError("team_not_found")
     return row
 
 
 def lock_team(conn: Connection, project_id: str, team_id: str, roles: list[str] | None) -> Row:
-    """``team_row`` with the row locked until the transaction ends (PostgreSQL ``FOR UPDATE``)."""
-    row = conn.execute(_team_query(project_id, team_id).with_for_update()).mappings().first()
-    if row is None or not allowed(roles, team_permissions(team_id), "read"):
-        raise AppwriteError("team_not_found")
-    return row
+    """``team_row`` locked: the first step of every write to a team's memberships or total."""
+    return team_row(conn, project_id, team_id, roles, lock=True)
 
 
 def change_total(conn: Connection, project_id: str, team_id: str, delta: int) -> None:
