@@ -168,6 +168,8 @@ def test_who_may_invite(server, smtp, db):
     with sdk_error(401, "user_unauthorized") as info:
         teams_as(server, player).create_membership(team_id, [], email=target, url=INVITE_URL)
     assert info.value.message == "User is not allowed to send invitations for this team"
+    with sdk_error(401, "user_unauthorized"):  # the owner check comes before the duplicate check
+        teams_as(server, player).create_membership(team_id, [], user_id=owner.user["$id"], url=INVITE_URL)
     with sdk_error(404, "team_not_found"):
         teams_as(server, outsider).create_membership(team_id, [], email=target, url=INVITE_URL)
     with sdk_error(400, "general_argument_invalid") as info:

@@ -124,11 +124,11 @@ def invite(
     with db.read() as conn:
         team = team_row(conn, project_id, team_id, roles)
         invitee = _find_invitee(conn, project_id, user_id, email, phone)
+        if not is_owner(roles, team_id):
+            raise AppwriteError("user_unauthorized", "User is not allowed to send invitations for this team")
         if invitee is not None and _existing(conn, project_id, team_id, invitee["id"]):
             raise AppwriteError("team_invite_already_exists")
         project_name = conn.execute(sa.select(projects.c.name).where(projects.c.id == project_id)).scalar()
-    if not is_owner(roles, team_id):
-        raise AppwriteError("user_unauthorized", "User is not allowed to send invitations for this team")
     address = invitee["email"] if invitee is not None else email
     if client and not address:
         # Only a phone number to reach the invitee by, and no SMS provider.
@@ -196,7 +196,6 @@ def _send_invitation(
                 )
             )
         raise
-
 
 
 def accept(

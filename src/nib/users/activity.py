@@ -55,9 +55,6 @@ def list_logs(db: Database, *, project_id: str, user_id: str, queries: ParsedQue
         return total, list(conn.execute(statement).mappings())
 
 
-
-
-
 def list_identities(
     db: Database, *, project_id: str, queries: ParsedQueries, user_id: str | None = None
 ) -> tuple[int, list[Row]]:
