@@ -105,3 +105,20 @@ def test_accept_and_team_deletion_racing(server, smtp):
         # No membership outlives its team.
         assert teams_as_key(server).list(search=team_id).total == 0
         assert Users(server.sdk()).list_memberships(params["userId"]).total == 0
+
+
+def test_accept_and_user_deletion_racing(server, smtp):
+    owner, team_id = owned_team(server)
+    users = Users(server.sdk())
+    for _ in range(ROUNDS):
+        _, params = invite_by_email(server, smtp, owner, team_id, unique_email("leaving"), [])
+        accepted, deleted = race(
+            lambda: teams_as(server).update_membership_status(
+                team_id, params["membershipId"], params["userId"], params["secret"]
+            ),
+            lambda: users.delete(params["userId"]),
+        )
+        assert outcome(deleted) == "ok"
+        assert outcome(accepted) in ("ok", "404 membership_not_found")
+        # Counted on acceptance, uncounted with the user: the owner is all that is left.
+        assert assert_consistent(server, team_id) == 1
