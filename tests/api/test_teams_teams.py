@@ -4,6 +4,7 @@ users (owners, members, outsiders) through the official SDK (BEHAVIOUR.md §6.1-
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from account_support import guest, member
@@ -212,3 +213,15 @@ def test_team_changes_are_in_the_owners_audit_log(server, http):
     teams_as(server, owner).update_prefs(team_id, {"a": 1})
     events = [log["event"] for log in http.get(f"/users/{owner.user['$id']}/logs").json()["logs"]]
     assert events[:3] == ["team.update", "team.update", "team.create"]
+
+
+def test_rename_honours_x_appwrite_timestamp(server, http):
+    team = teams_as_key(server).create(unique_team_id(), "Timestamped")
+    before = (parse_dt(team.updatedat) - timedelta(seconds=1)).isoformat()
+    response = http.put(f"/teams/{team.id}", json={"name": "Stale"}, headers={"X-Appwrite-Timestamp": before})
+    assert_error(response, 409, "document_update_conflict", "Remote document is newer than local.")
+    response = http.put(f"/teams/{team.id}", json={"name": "Fresh"}, headers={"X-Appwrite-Timestamp": team.updatedat})
+    assert response.status_code == 200 and response.json()["name"] == "Fresh"
+    response = http.put(f"/teams/{team.id}", json={"name": "x"}, headers={"X-Appwrite-Timestamp": "yesterday"})
+    assert_error(response, 400, "general_argument_invalid", "Invalid X-Appwrite-Timestamp header value")
+    assert teams_as_key(server).get(team.id).name == "Fresh"

@@ -96,7 +96,14 @@ def get(ctx: Context, teamId: str) -> dict:
     "/v1/teams/{teamId}", scope=WRITE, params=[TEAM_ID, Param("name", v.text(128))], audit=("team.update", TEAM_EVENT)
 )
 def update_name(ctx: Context, teamId: str, name: str) -> dict:
-    row = service.update_team(ctx.db, project_id=ctx.project_id, team_id=teamId, roles=_roles(ctx), name=name)
+    row = service.update_team(
+        ctx.db,
+        project_id=ctx.project_id,
+        team_id=teamId,
+        roles=_roles(ctx),
+        name=name,
+        unchanged_since=ctx.unchanged_since(),
+    )
     return models.team(row)
 
 

@@ -15,6 +15,7 @@ confirmed memberships.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -155,11 +156,15 @@ def update_team(
     roles: list[str] | None,
     name: str | None = None,
     prefs: dict | None = None,
+    unchanged_since: datetime | None = None,
 ) -> Row:
-    """Rename the team and/or replace its prefs (owners only)."""
+    """Rename the team and/or replace its prefs (owners only); with ``unchanged_since``, only if
+    the team was not updated after it (409 ``document_update_conflict``)."""
     with db.write() as conn:
         team = lock_team(conn, project_id, team_id, roles)
         require(roles, team_permissions(team_id), "update")
+        if unchanged_since is not None and team["updated_at"] > unchanged_since:
+            raise AppwriteError("document_update_conflict")
         values: dict[str, Any] = {"updated_at": dates.now()}
         if name is not None:
             values.update(name=name, search=search.normalize(team_id, name))
