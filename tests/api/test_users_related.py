@@ -1,7 +1,7 @@
 """A user's memberships and audit logs, and OAuth identities (BEHAVIOUR.md §5.7, §5.12, §9.3, §9.8, §9.9).
 
-Teams/memberships, identities and user-actor audit entries have no creating API yet, so they
-are seeded through the ``db`` fixture; everything is read back through the API.
+Memberships come from the Teams API; identities and user-actor audit entries have no creating
+API yet, so they are seeded through the ``db`` fixture; everything is read back through the API.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 from appwrite.query import Query
+from teams_support import INVITE_URL, owned_team, teams_as, teams_as_key, unique_team_id
 from users_support import (
     MISSING_ID,
     assert_error,
@@ -22,11 +23,9 @@ from users_support import (
     sdk_error,
     seed_identity,
     seed_log,
-    seed_membership,
-    seed_team,
 )
 
-from nib.core.db.schema import identities, memberships, teams
+from nib.core.db.schema import identities
 from nib.core.useragent import parse_user_agent
 
 CHROME_WINDOWS = (
@@ -45,17 +44,15 @@ def test_unknown_user_is_404(http, suffix):
 # -- memberships ----------------------------------------------------------------------------------
 
 
-def test_list_memberships(users, http, db, server):
-    project = server.project
+def test_list_memberships(users, http, server):
     user = create_user(http, name="Member Person")
     bystander = create_user(http)
-    team_a = seed_team(db, project, name="Arsenal", total=1)
-    team_b = seed_team(db, project, name="Newcastle", total=0)
-    confirmed = seed_membership(
-        db, project, team_id=team_a, user_id=user["$id"], confirm=True, roles=["owner", "player"]
-    )
-    pending = seed_membership(db, project, team_id=team_b, user_id=user["$id"], confirm=False, roles=["member"])
-    seed_membership(db, project, team_id=team_a, user_id=bystander["$id"], confirm=True, roles=["member"])
+    teams = teams_as_key(server)
+    team_a = teams.create(unique_team_id(), "Arsenal").id
+    confirmed = teams.create_membership(team_a, ["owner", "player"], user_id=user["$id"]).id
+    teams.create_membership(team_a, ["member"], user_id=bystander["$id"])
+    owner, team_b = owned_team(server, name="Newcastle")  # an owner's invitation stays pending
+    pending = teams_as(server, owner).create_membership(team_b, ["member"], user_id=user["$id"], url=INVITE_URL).id
 
     response = http.get(f"/users/{user['$id']}/memberships")
     assert response.status_code == 200
@@ -101,10 +98,10 @@ def test_list_memberships_empty(users, http):
     assert users.list_memberships(user["$id"]).total == 0
 
 
-def test_memberships_follow_user_changes(http, db, server):
+def test_memberships_follow_user_changes(http, server):
     user = create_user(http, name="Before")
-    team = seed_team(db, server.project, name="Followers", total=1)
-    seed_membership(db, server.project, team_id=team, user_id=user["$id"], confirm=True, roles=["owner"])
+    teams = teams_as_key(server)
+    teams.create_membership(teams.create(unique_team_id(), "Followers").id, ["owner"], user_id=user["$id"])
     http.patch(f"/users/{user['$id']}/name", json={"name": "After"})
     http.patch(f"/users/{user['$id']}/phone", json={"number": ""})
     [membership] = http.get(f"/users/{user['$id']}/memberships").json()["memberships"]
@@ -112,18 +109,15 @@ def test_memberships_follow_user_changes(http, db, server):
     assert membership["userPhone"] == ""
 
 
-def test_deleted_team_memberships_disappear(http, db, server):
-    project = server.project
+def test_deleted_team_memberships_disappear(http, server):
     user = create_user(http)
-    kept = seed_team(db, project, name="Kept Team", total=1)
-    gone = seed_team(db, project, name="Gone Team", total=1)
-    seed_membership(db, project, team_id=kept, user_id=user["$id"], confirm=True, roles=["owner"])
-    seed_membership(db, project, team_id=gone, user_id=user["$id"], confirm=True, roles=["owner"])
+    teams = teams_as_key(server)
+    kept = teams.create(unique_team_id(), "Kept Team").id
+    gone = teams.create(unique_team_id(), "Gone Team").id
+    for team_id in (kept, gone):
+        teams.create_membership(team_id, ["owner"], user_id=user["$id"])
     assert http.get(f"/users/{user['$id']}/memberships").json()["total"] == 2
-    # what team deletion does (the Teams service is not there yet)
-    with db.write() as conn:
-        conn.execute(memberships.delete().where(memberships.c.project_id == project, memberships.c.team_id == gone))
-        conn.execute(teams.delete().where(teams.c.project_id == project, teams.c.id == gone))
+    teams.delete(gone)
     body = http.get(f"/users/{user['$id']}/memberships").json()
     assert body["total"] == 1
     assert [m["teamName"] for m in body["memberships"]] == ["Kept Team"]

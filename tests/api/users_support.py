@@ -1,7 +1,8 @@
 """Shared helpers of the Users API tests: unique data, error assertions, DB seeding.
 
-Seeding is only for rows no API creates yet (teams/memberships, TOTP authenticators,
-identities, audit log entries by a user actor); everything else goes through the API.
+Seeding is only for rows no API creates yet (TOTP authenticators, identities, audit log entries
+by a user actor) and for states no API produces (a team total out of step with its memberships);
+everything else goes through the API.
 """
 
 from __future__ import annotations

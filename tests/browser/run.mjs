@@ -1,7 +1,7 @@
 // Drives index.html (the Web SDK app) in Debian's chromium through one account's life:
-// sign up, sign in, read the account, reload the page (the cookie alone must keep the
-// session), sign out. Prints one JSON object; test_web_sdk.py asserts on it.
-// Usage: node run.mjs '{"chromium", "page", "sdk", "endpoint", "project", "userId", "email", "password", "name"}'
+// sign up, sign in, read the account, create a team and list it, reload the page (the cookie
+// alone must keep the session), sign out. Prints one JSON object; test_web_sdk.py asserts on it.
+// Usage: node run.mjs '{"chromium", "page", "sdk", "endpoint", "project", "userId", "email", "password", "name", "teamId"}'
 import {chromium} from 'playwright-core';
 
 const config = JSON.parse(process.argv[2]);
@@ -44,6 +44,8 @@ async function scenario(browser) {
   await step('signUp', 'signUp', config.userId, config.email, config.password, config.name);
   await step('signIn', 'signIn', config.email, config.password);
   await step('getAccount', 'getAccount');
+  await step('createTeam', 'createTeam', config.teamId, 'Browser Team');
+  await step('listTeams', 'listTeams');
   result.cookies.afterSignIn = sessionCookies(await context.cookies(config.endpoint));
 
   // The SDK also keeps a localStorage copy of the session (X-Fallback-Cookies); drop it so

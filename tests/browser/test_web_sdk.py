@@ -1,5 +1,6 @@
-"""The official Appwrite Web SDK in a real browser signs up, signs in, stays signed in across a
-page reload by its cookie, and signs out against a live nib (issue 3, "Browser apps").
+"""The official Appwrite Web SDK in a real browser signs up, signs in, creates a team and lists it,
+stays signed in across a page reload by its cookie, and signs out against a live nib (issue 3,
+"Browser apps"; issue 4 for the team).
 
 index.html is the app (the SDK's browser bundle from node_modules), served on localhost by a small
 static server; run.mjs drives it in Debian's chromium through playwright-core and prints what
@@ -103,9 +104,10 @@ def test_web_sdk_signs_up_in_and_out_with_the_session_cookie(chromium, node, app
     endpoint = server.endpoint.replace("//127.0.0.1:", "//localhost:")
     user_id = "web" + uuid.uuid4().hex[:16]
     email = f"{user_id}@example.com"
+    team_id = "team" + uuid.uuid4().hex[:16]
     report = drive_browser(
         node, chromium, app_origin, sdk=sdk, endpoint=endpoint, project=server.project,
-        userId=user_id, email=email, password=PASSWORD, name="Web SDK",
+        userId=user_id, email=email, password=PASSWORD, name="Web SDK", teamId=team_id,
     )
     assert report["origin"] == app_origin and report["sdkVersion"] == SDKS[sdk]
 
@@ -123,6 +125,12 @@ def test_web_sdk_signs_up_in_and_out_with_the_session_cookie(chromium, node, app
 
     fetched = outcome(report, "getAccount", ok=True)
     assert fetched["$id"] == user_id and fetched["email"] == email
+
+    # The signed-in user creates a team (and owns it) and finds it, alone, in its list.
+    team = outcome(report, "createTeam", ok=True)
+    assert (team["$id"], team["name"], team["total"], team["prefs"]) == (team_id, "Browser Team", 1, {})
+    listed = outcome(report, "listTeams", ok=True)
+    assert listed["total"] == 1 and [t["$id"] for t in listed["teams"]] == [team_id]
 
     # Over plain http the browser keeps the legacy cookie (the main one is SameSite=None without
     # Secure), and that cookie alone (the SDK's localStorage fallback was cleared) keeps the user
@@ -143,6 +151,8 @@ def test_web_sdk_signs_up_in_and_out_with_the_session_cookie(chromium, node, app
         ("POST", "/account", 201),
         ("POST", "/account/sessions/email", 201),
         ("GET", "/account", 200),
+        ("POST", "/teams", 201),
+        ("GET", "/teams", 200),
         ("GET", "/account", 200),
         ("DELETE", "/account/sessions/current", 204),
         ("GET", "/account", 401),

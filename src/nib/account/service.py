@@ -42,7 +42,7 @@ def _unknown_user_hash() -> str:
     return passwords.hash_password("nib-unknown-user")
 
 
-def _insert_session(conn: Connection, row: Row) -> None:
+def insert_session(conn: Connection, row: Row) -> None:
     """Insert the session, drop the user's oldest beyond ``MAX_SESSIONS`` and mark the access."""
     conn.execute(sessions.insert().values(row))
     project_id, user_id = row["project_id"], row["user_id"]
@@ -136,7 +136,7 @@ def sign_in_with_password(
                 user["id"],
                 {"password": rehashed, "hash": ARGON2, "hash_options": dict(passwords.ARGON2_DEFAULT_OPTIONS)},
             )
-        _insert_session(conn, row)
+        insert_session(conn, row)
     return row, secret, user
 
 
@@ -155,7 +155,7 @@ def sign_in_anonymously(
         client=client,
     )
     user, _ = user_service.create_user(
-        db, project_id=project_id, user_id=user_id, accessed=True, then=lambda conn: _insert_session(conn, row)
+        db, project_id=project_id, user_id=user_id, accessed=True, then=lambda conn: insert_session(conn, row)
     )
     return row, secret, user
 
@@ -197,7 +197,7 @@ def exchange_token(
             ip=ip,
             client=client,
         )
-        _insert_session(conn, row)
+        insert_session(conn, row)
     return row, session_secret, user
 
 

@@ -21,7 +21,7 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote
 
@@ -79,6 +79,7 @@ class Context:
     user_agent: str
     host: str = ""
     secure: bool = False
+    timestamp: str = ""  # X-Appwrite-Timestamp, read by the routes that honour it
     actor: dict | None = None
     response_headers: list[tuple[str, str]] = field(default_factory=list)
 
@@ -91,6 +92,17 @@ class Context:
         for value in cookies.session_cookies(self.project_id, encoded, expire, self.host, self.secure):
             self.response_headers.append(("set-cookie", value))
         self.response_headers.append(("x-fallback-cookies", cookies.fallback_header(self.project_id, encoded)))
+
+    def unchanged_since(self) -> datetime | None:
+        """The ``X-Appwrite-Timestamp`` of an update that must not overwrite a newer change
+        (409 ``document_update_conflict`` then); ``None`` without the header."""
+        if not self.timestamp:
+            return None
+        try:
+            moment = datetime.fromisoformat(self.timestamp)
+        except ValueError:
+            raise AppwriteError("general_argument_invalid", "Invalid X-Appwrite-Timestamp header value") from None
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
     def sign_out(self) -> None:
         """Clear the session cookies (``deleted``) and send ``X-Fallback-Cookies: []``."""
@@ -284,7 +296,7 @@ class Api:
         creds = client_auth.credentials(project_id, request.cookies, headers)
         forwarded_proto = headers.get("x-forwarded-proto", "")
         secure = (forwarded_proto.split(",")[0].strip() or request.url.scheme) == "https"
-        where = (headers.get("host", ""), secure)
+        where = (headers.get("host", ""), secure, headers.get("x-appwrite-timestamp", ""))
         args = (route, path_params, raw, project_id, key, ip, user_agent, headers, path, browser, creds, where)
         if method == "GET" and self.inline_reads and not (route and self.limiter.limited(route.method, route.path)):
             # SQLite reads take microseconds and never wait on a lock (WAL): a thread hop would

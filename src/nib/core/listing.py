@@ -38,13 +38,16 @@ def list_rows(
     queries: ParsedQueries,
     search: str | None = None,
     columns: Sequence[sa.Column] | None = None,
+    ids: Sequence[str] | None = None,
 ) -> tuple[int, list[Row]]:
     """Run validated queries: ``(total, page)``, rows as dicts by column key.
 
     ``scope`` is the caller's scope as column equalities by name (``{"project_id": …}``); cursors
     must exist within it. ``search`` is the endpoint's ``search`` param (empty/None = no search).
     ``total`` counts the rows matching scope, filters and search, ignoring pagination, capped at
-    ``TOTAL_CAP``. ``columns`` defaults to the whole table. Raises ``general_query_invalid`` for
+    ``TOTAL_CAP``. ``columns`` defaults to the whole table. ``ids`` restricts the rows (cursor
+    included) to these ``$id``s: the resources the caller may read, when permissions derive from
+    its roles (teams). Raises ``general_query_invalid`` for
     a search on a table without a ``search`` column and ``general_cursor_not_found`` for a cursor
     outside the scope.
     """
@@ -56,13 +59,15 @@ def list_rows(
     if queries.cursor is not None and queries.cursor.before:
         keys = [(column, not descending) for column, descending in keys]
     scope_names = tuple(scope)
+    restricted = ids is not None
 
     cursor_row = None
     if queries.cursor is not None:
         lookup = db.cached(
-            ("cursor", table, scope_names, tuple(keys)), lambda: _cursor_plan(db, table, scope_names, keys)
+            ("cursor", table, scope_names, restricted, tuple(keys)),
+            lambda: _cursor_plan(db, table, scope_names, restricted, keys),
         )
-        found = db.run(lookup.statement, lookup.binder.params(_Request(queries, search, scope, None)))
+        found = db.run(lookup.statement, lookup.binder.params(_Request(queries, search, scope, None, ids)))
         if not found:
             raise AppwriteError(
                 "general_cursor_not_found", f"{spec.entity} '{queries.cursor.id}' for the 'cursor' value not found."
@@ -74,15 +79,18 @@ def list_rows(
         "list",
         table,
         scope_names,
+        restricted,
         filters,
         searched,
         tuple(keys),
         nulls,
         None if columns is None else tuple(columns),
     )
-    plan = db.cached(shape, lambda: _list_plan(db, spec, queries, search, scope_names, keys, nulls, columns))
+    plan = db.cached(
+        shape, lambda: _list_plan(db, spec, queries, search, scope_names, restricted, keys, nulls, columns)
+    )
 
-    params = plan.binder.params(_Request(queries, search, scope, cursor_row))
+    params = plan.binder.params(_Request(queries, search, scope, cursor_row, ids))
     rows = db.run(plan.page, params)
     if queries.cursor is not None and queries.cursor.before:
         rows.reverse()
@@ -138,6 +146,7 @@ class _Request(NamedTuple):
     search: str | None
     scope: Mapping[str, Any]
     cursor_row: Row | None
+    ids: Sequence[str] | None
 
 
 Source = Callable[[_Request], Any]
@@ -180,16 +189,25 @@ class _ListPlan:
     binder: _Binder  # of both statements
 
 
-def _scope_conditions(table: sa.Table, names: Sequence[str], b: _Binder) -> list[sa.ColumnElement[bool]]:
-    return [table.c[name] == b.param(lambda r, name=name: r.scope[name], table.c[name].type) for name in names]
+def _scope_conditions(
+    table: sa.Table, names: Sequence[str], restricted: bool, b: _Binder
+) -> list[sa.ColumnElement[bool]]:
+    conditions = [table.c[name] == b.param(lambda r, name=name: r.scope[name], table.c[name].type) for name in names]
+    if restricted:
+        conditions.append(table.c.id.in_(b.param(lambda r: list(r.ids), table.c.id.type, expanding=True)))
+    return conditions
 
 
-def _cursor_plan(db: Database, table: sa.Table, scope_names: Sequence[str], keys: list[SortKey]) -> _CursorPlan:
+def _cursor_plan(
+    db: Database, table: sa.Table, scope_names: Sequence[str], restricted: bool, keys: list[SortKey]
+) -> _CursorPlan:
     """The cursor row's sort-key values (``k0``, ``k1``…) within the scope."""
     b = _Binder()
     lookup = (
         sa.select(*(column.label(f"k{i}") for i, (column, _) in enumerate(keys)))
-        .where(*_scope_conditions(table, scope_names, b), table.c.id == b.param(_cursor_id, table.c.id.type))
+        .where(
+            *_scope_conditions(table, scope_names, restricted, b), table.c.id == b.param(_cursor_id, table.c.id.type)
+        )
         .limit(1)
     )
     return _CursorPlan(db.prepare(lookup), b)
@@ -206,13 +224,14 @@ def _list_plan(
     queries: ParsedQueries,
     search: str | None,
     scope_names: Sequence[str],
+    restricted: bool,
     keys: list[SortKey],
     nulls: tuple[bool, ...] | None,
     columns: Sequence[sa.Column] | None,
 ) -> _ListPlan:
     """Page and count statements for the shape of these queries (their values are not used)."""
     table, dialect, b = spec.table, db.dialect, _Binder()
-    conditions = _scope_conditions(table, scope_names, b)
+    conditions = _scope_conditions(table, scope_names, restricted, b)
     for i, item in enumerate(queries.filters):
         conditions.append(_condition(spec, item, dialect, b, lambda r, i=i: r.queries.filters[i]))
     if search:

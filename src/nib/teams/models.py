@@ -27,3 +27,14 @@ def membership(row: Mapping[str, Any], *, mfa: bool = False) -> dict:
         "userAccessedAt": fmt(row["user_accessed_at"]),
         "roles": row["roles"],
     }
+
+
+def team(row: Mapping[str, Any]) -> dict:
+    return {
+        "$id": row["id"],
+        "$createdAt": fmt(row["created_at"]),
+        "$updatedAt": fmt(row["updated_at"]),
+        "name": row["name"],
+        "total": row["total"],
+        "prefs": row["prefs"] or {},
+    }

@@ -5,11 +5,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from ..core.db import Database
-from ..core.db.schema import audit_logs, identities, memberships, teams
+from ..core.db.schema import audit_logs, identities
 from ..core.errors import AppwriteError
 from ..core.listing import list_rows
 from ..core.query import Attribute, ListSpec, ParsedQueries
-from .service import BOOL, DATE, STRING, Row, standard_attributes, user_row
+from ..teams.memberships import MEMBERSHIP_LIST, with_people
+from .service import DATE, STRING, Row, standard_attributes, user_row
 
 IDENTITY_LIST = ListSpec(
     entity="User",
@@ -24,50 +25,18 @@ IDENTITY_LIST = ListSpec(
     },
 )
 LOG_LIST = ListSpec(entity="Log", table=audit_logs, attributes={}, methods=frozenset({"limit", "offset"}), default_limit=5000)
-MEMBERSHIP_LIST = ListSpec(
-    entity="Membership",
-    table=memberships,
-    attributes={
-        **standard_attributes(memberships),
-        "userId": Attribute(memberships.c.user_id, STRING),
-        "teamId": Attribute(memberships.c.team_id, STRING),
-        "invited": Attribute(memberships.c.invited, DATE),
-        "joined": Attribute(memberships.c.joined, DATE),
-        "confirm": Attribute(memberships.c.confirm, BOOL),
-        "roles": Attribute(memberships.c.roles, "string[]"),
-    },
-)
-
 
 
 def list_memberships(
     db: Database, *, project_id: str, user_id: str, queries: ParsedQueries, search: str | None
 ) -> tuple[int, list[Row]]:
-    """The user's memberships joined with team name and user details."""
+    """The user's memberships with their user and team details."""
     with db.read() as conn:
-        user = user_row(conn, project_id, user_id)
+        user_row(conn, project_id, user_id)
     total, rows = list_rows(
         db, MEMBERSHIP_LIST, scope={"project_id": project_id, "user_id": user_id}, queries=queries, search=search
     )
-    with db.read() as conn:
-        team_ids = [r["team_id"] for r in rows]
-        names = dict(
-            conn.execute(
-                sa.select(teams.c.id, teams.c.name).where(teams.c.project_id == project_id, teams.c.id.in_(team_ids))
-            ).all()
-        )
-    enriched = [
-        {
-            **r,
-            "user_name": user["name"],
-            "user_email": user["email"],
-            "user_phone": user["phone"],
-            "user_accessed_at": user["accessed_at"],
-            "team_name": names.get(r["team_id"], ""),
-        }
-        for r in rows
-    ]
-    return total, enriched
+    return total, with_people(db, project_id, rows, mfa=False)
 
 
 def list_logs(db: Database, *, project_id: str, user_id: str, queries: ParsedQueries) -> tuple[int, list[Row]]:
@@ -84,9 +53,6 @@ def list_logs(db: Database, *, project_id: str, user_id: str, queries: ParsedQue
             .offset(queries.offset)
         )
         return total, list(conn.execute(statement).mappings())
-
-
-
 
 
 def list_identities(

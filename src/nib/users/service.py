@@ -400,12 +400,18 @@ def delete_user(db: Database, *, project_id: str, user_id: str) -> None:
     """Remove the user and everything it owns in one transaction; team totals follow."""
     with db.write() as conn:
         user_row(conn, project_id, user_id)
+        mine = (memberships.c.project_id == project_id, memberships.c.user_id == user_id)
+        # Teams before memberships, the order of every team write (teams/service.py), so a
+        # concurrent acceptance is either counted below or waits for this delete.
+        team_ids = sa.select(memberships.c.team_id).where(*mine)
+        conn.execute(
+            sa.select(teams.c.seq)
+            .where(teams.c.project_id == project_id, teams.c.id.in_(team_ids))
+            .order_by(teams.c.seq)
+            .with_for_update()
+        )
         confirmed = conn.execute(
-            sa.select(memberships.c.team_id).where(
-                memberships.c.project_id == project_id,
-                memberships.c.user_id == user_id,
-                memberships.c.confirm.is_(True),
-            )
+            sa.select(memberships.c.team_id).where(*mine, memberships.c.confirm.is_(True)).with_for_update()
         ).scalars().all()
         if confirmed:
             conn.execute(

@@ -1,0 +1,50 @@
+"""Who may do what to teams and memberships: the permissions Appwrite gives their documents
+(BEHAVIOUR.md §6.2), checked with ``core.permissions.allowed``.
+
+They follow from the IDs alone, so they are computed rather than stored:
+
+* a team: ``read("team:T")``, ``update("team:T/owner")``, ``delete("team:T/owner")``;
+* a membership: ``update``/``delete`` for its user and for the team's owners. Its read
+  permission (``any`` for invitations) never decides anything: memberships are only reached
+  through their team, which the caller must be able to read.
+
+``roles`` is the caller's role set (core.roles) or ``None`` for an API key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..core.errors import AppwriteError
+from ..core.permissions import allowed
+
+
+def team_permissions(team_id: str) -> list[str]:
+    return [f'read("team:{team_id}")', f'update("team:{team_id}/owner")', f'delete("team:{team_id}/owner")']
+
+
+def membership_permissions(team_id: str, user_id: str) -> list[str]:
+    return [
+        f'update("user:{user_id}")',
+        f'update("team:{team_id}/owner")',
+        f'delete("user:{user_id}")',
+        f'delete("team:{team_id}/owner")',
+    ]
+
+
+def is_owner(roles: Iterable[str] | None, team_id: str) -> bool:
+    """An owner of the team (or an API key): who may update the team document."""
+    return allowed(roles, team_permissions(team_id), "update")
+
+
+def readable_team_ids(roles: Iterable[str]) -> list[str]:
+    """The teams whose read permission these roles satisfy: those of each ``team:T`` role."""
+    held = list(roles)
+    candidates = dict.fromkeys(role[5:] for role in held if role.startswith("team:") and "/" not in role)
+    return [team_id for team_id in candidates if allowed(held, team_permissions(team_id), "read")]
+
+
+def require(roles: Iterable[str] | None, permissions: Iterable[str], action: str, message: str | None = None) -> None:
+    """401 ``user_unauthorized`` unless the caller may do ``action`` (Appwrite's authorization error)."""
+    if not allowed(roles, permissions, action):
+        raise AppwriteError("user_unauthorized", message)

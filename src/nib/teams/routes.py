@@ -1,0 +1,218 @@
+"""HTTP routes of the Teams service (client and server side): parse, call the service, serialise.
+
+The same routes serve API keys (``teams.read``/``teams.write`` scopes; permissions bypassed) and
+signed-in users (permissions from their roles, core.roles). Only
+``PATCH …/memberships/{membershipId}/status`` is public: a guest accepts an invitation with the
+secret from its e-mail and is signed in by it.
+"""
+
+from __future__ import annotations
+
+from ..core import validators as v
+from ..core.auth import encode_session
+from ..core.http import Context, Param, Router, optional
+from ..core.query import ListSpec, parse_queries
+from ..core.roles import request_roles
+from ..core.useragent import parse_user_agent
+from ..users.models import listing
+from . import invitations, memberships, models, service
+
+router = Router()
+
+READ, WRITE = "teams.read", "teams.write"
+TEAM_ID = Param("teamId", v.uid)
+MEMBERSHIP_ID = Param("membershipId", v.uid)
+SEARCH = optional("search", v.text(256), default="")
+_KEY_DESCRIPTION = (
+    "Parameter must contain at most 36 chars. Valid chars are a-z, A-Z, 0-9, period, hyphen, and underscore. "
+    "Can't start with a special char"
+)
+ROLE_LIST = v.array_of(v.key, 100, _KEY_DESCRIPTION)
+TEAM_EVENT = "team/{teamId}"
+
+
+def _queries(spec: ListSpec) -> Param:
+    return optional("queries", lambda raw: parse_queries(raw, spec), default=parse_queries([], spec))
+
+
+def _roles(ctx: Context) -> list[str] | None:
+    """The caller's roles; ``None`` for an API key, which bypasses permissions."""
+    return None if ctx.principal.is_key else request_roles(ctx.db, ctx.principal)
+
+
+# -- teams --------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/v1/teams",
+    scope=WRITE,
+    status=201,
+    audit=("team.create", "team/{id}"),
+    params=[Param("teamId", v.custom_id), Param("name", v.text(128)), optional("roles", ROLE_LIST, default=["owner"])],
+)
+def create(ctx: Context, teamId: str, name: str, roles: list[str]) -> dict:
+    creator = None if ctx.principal.is_key else ctx.principal.user
+    row = service.create_team(
+        ctx.db, project_id=ctx.project_id, team_id=teamId, name=name, roles=roles, creator=creator
+    )
+    return models.team(row)
+
+
+@router.get("/v1/teams", scope=READ, params=[_queries(service.TEAM_LIST), SEARCH])
+def list_teams(ctx: Context, queries, search: str) -> dict:
+    total, rows = service.list_teams(
+        ctx.db, project_id=ctx.project_id, roles=_roles(ctx), queries=queries, search=search or None
+    )
+    return listing("teams", total, [models.team(row) for row in rows])
+
+
+@router.get("/v1/teams/{teamId}", scope=READ, params=[TEAM_ID])
+def get(ctx: Context, teamId: str) -> dict:
+    return models.team(service.get_team(ctx.db, project_id=ctx.project_id, team_id=teamId, roles=_roles(ctx)))
+
+
+@router.put(
+    "/v1/teams/{teamId}", scope=WRITE, params=[TEAM_ID, Param("name", v.text(128))], audit=("team.update", TEAM_EVENT)
+)
+def update_name(ctx: Context, teamId: str, name: str) -> dict:
+    row = service.update_team(
+        ctx.db,
+        project_id=ctx.project_id,
+        team_id=teamId,
+        roles=_roles(ctx),
+        name=name,
+        unchanged_since=ctx.unchanged_since(),
+    )
+    return models.team(row)
+
+
+@router.delete("/v1/teams/{teamId}", scope=WRITE, params=[TEAM_ID], audit=("team.delete", TEAM_EVENT))
+def delete(ctx: Context, teamId: str) -> None:
+    service.delete_team(ctx.db, project_id=ctx.project_id, team_id=teamId, roles=_roles(ctx))
+
+
+@router.get("/v1/teams/{teamId}/prefs", scope=READ, params=[TEAM_ID])
+def get_prefs(ctx: Context, teamId: str) -> dict:
+    return service.get_team(ctx.db, project_id=ctx.project_id, team_id=teamId, roles=_roles(ctx))["prefs"] or {}
+
+
+@router.put(
+    "/v1/teams/{teamId}/prefs",
+    scope=WRITE,
+    params=[TEAM_ID, Param("prefs", v.assoc)],
+    audit=("team.update", TEAM_EVENT),
+)
+def update_prefs(ctx: Context, teamId: str, prefs: dict) -> dict:
+    row = service.update_team(ctx.db, project_id=ctx.project_id, team_id=teamId, roles=_roles(ctx), prefs=prefs)
+    return row["prefs"] or {}
+
+
+# -- memberships --------------------------------------------------------------------------------
+
+
+@router.get(
+    "/v1/teams/{teamId}/memberships", scope=READ, params=[TEAM_ID, _queries(memberships.MEMBERSHIP_LIST), SEARCH]
+)
+def list_memberships(ctx: Context, teamId: str, queries, search: str) -> dict:
+    total, rows = memberships.list_memberships(
+        ctx.db, project_id=ctx.project_id, team_id=teamId, roles=_roles(ctx), queries=queries, search=search or None
+    )
+    return listing("memberships", total, [models.membership(row, mfa=row["mfa"]) for row in rows])
+
+
+@router.post(
+    "/v1/teams/{teamId}/memberships",
+    scope=WRITE,
+    status=201,
+    audit=("membership.create", TEAM_EVENT),
+    params=[
+        TEAM_ID,
+        optional("email", v.email),
+        optional("userId", v.uid),
+        optional("phone", v.phone),
+        Param("roles", ROLE_LIST),
+        optional("url", v.redirect_url, default=""),
+        optional("name", v.text(128)),
+    ],
+)
+def create_membership(ctx: Context, teamId: str, email, userId, phone, roles: list[str], url: str, name) -> dict:
+    row = invitations.invite(
+        ctx.db,
+        ctx.settings,
+        project_id=ctx.project_id,
+        team_id=teamId,
+        roles=_roles(ctx),
+        inviter=ctx.principal.user,
+        member_roles=roles,
+        user_id=userId,
+        email=email,
+        phone=phone,
+        name=name,
+        url=url,
+    )
+    return models.membership(row)
+
+
+@router.get("/v1/teams/{teamId}/memberships/{membershipId}", scope=READ, params=[TEAM_ID, MEMBERSHIP_ID])
+def get_membership(ctx: Context, teamId: str, membershipId: str) -> dict:
+    row = memberships.get_membership(
+        ctx.db, project_id=ctx.project_id, team_id=teamId, membership_id=membershipId, roles=_roles(ctx)
+    )
+    return models.membership(row, mfa=row["mfa"])
+
+
+@router.patch(
+    "/v1/teams/{teamId}/memberships/{membershipId}",
+    scope=WRITE,
+    params=[TEAM_ID, MEMBERSHIP_ID, Param("roles", ROLE_LIST)],
+    audit=("membership.update", TEAM_EVENT),
+)
+def update_membership(ctx: Context, teamId: str, membershipId: str, roles: list[str]) -> dict:
+    row = memberships.update_roles(
+        ctx.db,
+        project_id=ctx.project_id,
+        team_id=teamId,
+        membership_id=membershipId,
+        roles=_roles(ctx),
+        member_roles=roles,
+    )
+    return models.membership(row)
+
+
+@router.patch(
+    "/v1/teams/{teamId}/memberships/{membershipId}/status",
+    scope="public",
+    params=[TEAM_ID, MEMBERSHIP_ID, Param("userId", v.uid), Param("secret", v.text(256))],
+    audit=("membership.update", TEAM_EVENT),
+)
+def update_membership_status(ctx: Context, teamId: str, membershipId: str, userId: str, secret: str) -> dict:
+    """Accept an invitation: the invitee is signed in (session cookies, as Appwrite)."""
+    row, session, session_secret, invitee = invitations.accept(
+        ctx.db,
+        project_id=ctx.project_id,
+        team_id=teamId,
+        membership_id=membershipId,
+        user_id=userId,
+        secret=secret,
+        current_user=ctx.principal.user,
+        session={
+            "duration": ctx.settings.session_duration,
+            "ip": ctx.ip,
+            "client": parse_user_agent(ctx.user_agent),
+        },
+    )
+    ctx.actor = invitee
+    ctx.sign_in(encode_session(userId, session_secret), session["expire"])
+    return models.membership(row)
+
+
+@router.delete(
+    "/v1/teams/{teamId}/memberships/{membershipId}",
+    scope=WRITE,
+    params=[TEAM_ID, MEMBERSHIP_ID],
+    audit=("membership.delete", TEAM_EVENT),
+)
+def delete_membership(ctx: Context, teamId: str, membershipId: str) -> None:
+    memberships.delete_membership(
+        ctx.db, project_id=ctx.project_id, team_id=teamId, membership_id=membershipId, roles=_roles(ctx)
+    )
