@@ -30,6 +30,18 @@ class Settings:
     smtp_timeout: float = 10.0
     # Abuse counters shared by several processes; unset = in each process's memory.
     redis_url: str | None = None
+    # File storage: "local" (under the data dir) or "s3" (any S3-compatible object store).
+    storage_device: str = "local"
+    # Instance-wide file size limit in bytes; also the default and cap of a bucket's maximumFileSize.
+    storage_limit: int = 5_000_000_000
+    s3_endpoint: str = ""  # e.g. http://127.0.0.1:9000; empty = AWS
+    s3_region: str = "us-east-1"
+    s3_bucket: str = ""
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    # Antivirus (clamd over TCP) for buckets that ask for it; no host = no scanning.
+    clamav_host: str = ""
+    clamav_port: int = 3310
     # Rate limits (BEHAVIOUR.md §1.10) are enforced unless turned off (test rigs).
     rate_limits: bool = True
     # JSON {"METHOD /v1/path": {"limit": n, "period": s}}: per-route changes to the limits,
@@ -64,6 +76,15 @@ class Settings:
             "smtp_sender_email": os.environ.get("NIB_SMTP_SENDER_EMAIL", "no-reply@localhost"),
             "smtp_timeout": float(os.environ.get("NIB_SMTP_TIMEOUT") or 10),
             "redis_url": os.environ.get("NIB_REDIS_URL") or None,
+            "storage_device": os.environ.get("NIB_STORAGE_DEVICE", "local"),
+            "storage_limit": int(os.environ.get("NIB_STORAGE_LIMIT") or 5_000_000_000),
+            "s3_endpoint": os.environ.get("NIB_S3_ENDPOINT", ""),
+            "s3_region": os.environ.get("NIB_S3_REGION", "us-east-1"),
+            "s3_bucket": os.environ.get("NIB_S3_BUCKET", ""),
+            "s3_access_key": os.environ.get("NIB_S3_ACCESS_KEY", ""),
+            "s3_secret_key": os.environ.get("NIB_S3_SECRET_KEY", ""),
+            "clamav_host": os.environ.get("NIB_CLAMAV_HOST", ""),
+            "clamav_port": int(os.environ.get("NIB_CLAMAV_PORT") or 3310),
             "rate_limits": on_off(os.environ.get("NIB_RATE_LIMITS") or "on", "NIB_RATE_LIMITS"),
             "rate_limits_overrides": os.environ.get("NIB_RATE_LIMITS_OVERRIDES", ""),
         }

@@ -1,0 +1,1 @@
+"""The Storage service: buckets, files, uploads, downloads and previews (Appwrite 1.5)."""

@@ -1,0 +1,54 @@
+"""Where file bytes live: one small interface, two real devices (local disk, S3).
+
+Paths are device-relative keys built by the storage service: a file's bytes at
+``<projectId>/<bucketId>/<fileId>/data``, its cached previews beside them under
+``<projectId>/<bucketId>/<fileId>/previews/``; a device never interprets them. Every method streams:
+bytes come in and go out as iterables of ``bytes`` chunks, never as one whole file.
+
+Multi-part writes back the chunked upload protocol (BEHAVIOUR.md §7.5): the service calls
+``begin_parts`` once per file and stores the returned handle with the file row (an S3 multipart
+upload ID; empty for local disk), so any process can write a part or complete the upload.
+Parts are numbered from 1, may arrive in any order and concurrently, and writing the same part
+twice keeps one copy. Until ``complete_parts`` returns, ``path`` itself does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Protocol
+
+
+class Device(Protocol):
+    """A store of immutable byte objects addressed by path."""
+
+    def write(self, path: str, chunks: Iterable[bytes]) -> int:
+        """Store ``chunks`` at ``path`` atomically (readers see the old object or the whole new
+        one, never a part); returns the number of bytes written."""
+
+    def read(self, path: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """The bytes ``start..end`` (inclusive; ``None`` = to the end) of ``path``, streamed.
+        Raises ``FileNotFoundError`` when there is no such object."""
+
+    def size(self, path: str) -> int:
+        """Size in bytes; ``FileNotFoundError`` when missing."""
+
+    def exists(self, path: str) -> bool: ...
+
+    def delete(self, path: str) -> None:
+        """Remove ``path``; missing is not an error."""
+
+    def delete_prefix(self, prefix: str) -> None:
+        """Remove every object under the directory-like ``prefix`` (``"<p>/<bucket>/"``, or a
+        file's ``"<p>/<bucket>/<file>/"`` with its cached previews), unfinished parts included."""
+
+    def begin_parts(self, path: str) -> str:
+        """Start a multi-part write of ``path``; returns the handle to pass to the part calls."""
+
+    def write_part(self, path: str, handle: str, number: int, chunks: Iterable[bytes]) -> int:
+        """Store part ``number`` (1-based); idempotent per number; returns its size."""
+
+    def complete_parts(self, path: str, handle: str, count: int) -> None:
+        """Join parts ``1..count`` in order into ``path`` (atomically) and drop the parts."""
+
+    def abort_parts(self, path: str, handle: str) -> None:
+        """Drop every stored part of an unfinished multi-part write; missing is not an error."""
