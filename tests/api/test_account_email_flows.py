@@ -14,7 +14,7 @@ from account_support import PASSWORD, account, as_member, expire_token, fallback
 from appwrite.id import ID
 from users_support import assert_error, count_rows, sdk_error, unique_email
 
-from conftest import create_pg_database, drop_pg_database, free_port, start_server, stop_server
+from live_server import create_pg_database, drop_pg_database, free_port, start_server, stop_server
 from mail_support import first_link, link_params, one_time_code, part
 from nib.core.auth import CACHE_SECONDS
 from nib.core.config import Settings

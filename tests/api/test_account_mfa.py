@@ -21,7 +21,7 @@ from appwrite.enums.authenticator_type import AuthenticatorType
 from appwrite.services.account import Account
 from users_support import assert_error, count_rows, parse_dt, sdk_error, user_row
 
-from conftest import BACKENDS, create_pg_database, drop_pg_database, start_server, stop_server
+from live_server import BACKENDS, create_pg_database, drop_pg_database, start_server, stop_server
 from mail_support import one_time_code, part
 from nib.core.db.schema import authenticators, challenges, projects, sessions
 

@@ -11,7 +11,7 @@ import uuid
 import httpx
 import pytest
 
-from conftest import BACKENDS, create_pg_database, drop_pg_database, free_port
+from live_server import BACKENDS, create_pg_database, drop_pg_database, free_port
 
 VERSION = "1.5.11"
 

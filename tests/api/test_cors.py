@@ -9,7 +9,7 @@ import pytest
 from users_support import assert_error
 from web_support import browser_call, new_key, new_project, settled, uid
 
-from conftest import create_pg_database, drop_pg_database, start_server, stop_server
+from live_server import create_pg_database, drop_pg_database, start_server, stop_server
 
 ALLOW_HEADERS = (
     "Origin, Cookie, Set-Cookie, X-Requested-With, Content-Type, Access-Control-Allow-Origin, "

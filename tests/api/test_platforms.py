@@ -13,7 +13,7 @@ from alembic.config import Config
 from web_support import new_project, uid
 
 import nib.core.db.migrate
-from conftest import BACKENDS, create_pg_database, drop_pg_database
+from live_server import BACKENDS, create_pg_database, drop_pg_database
 from nib.core import dates
 from nib.core.db import Database
 from nib.core.db.schema import platforms, projects

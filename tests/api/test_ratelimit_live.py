@@ -11,7 +11,7 @@ import httpx
 import pytest
 import redis
 
-from conftest import PG_AVAILABLE, create_pg_database, drop_pg_database, start_server, stop_server
+from live_server import PG_AVAILABLE, create_pg_database, drop_pg_database, start_server, stop_server
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 RATE_LIMITED = "Rate limit for the current endpoint has been exceeded. Please try again after some time."

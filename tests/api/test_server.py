@@ -17,7 +17,7 @@ from appwrite.id import ID
 from appwrite.services.users import Users
 from users_support import fresh_project
 
-from conftest import PG_AVAILABLE, create_pg_database, drop_pg_database, start_server, stop_server
+from live_server import PG_AVAILABLE, create_pg_database, drop_pg_database, start_server, stop_server
 
 VERSION = "1.5.11"
 JSON_TYPE = "application/json; charset=UTF-8"

@@ -13,7 +13,7 @@ from appwrite.services.users import Users
 from teams_support import INVITE_URL, add_member, invite_by_email, owned_team, teams_as, teams_as_key
 from users_support import assert_error, count_rows, sdk_error, unique_email, unique_phone
 
-from conftest import BACKENDS, create_pg_database, drop_pg_database, free_port, start_server, stop_server
+from live_server import BACKENDS, create_pg_database, drop_pg_database, free_port, start_server, stop_server
 from mail_support import part
 from nib.core import dates
 from nib.core.db.schema import memberships, users

@@ -249,11 +249,11 @@ def _list_plan(
         .limit(b.param(lambda r: r.queries.limit, sa.BigInteger))
         .offset(b.param(lambda r: r.queries.offset, sa.BigInteger))
     )
-    if spec.counted and tuple(scope_names) == ("project_id",) and not queries.filters and not search:
+    if spec.counted and tuple(scope_names) == ("project_id",) and not restricted and not queries.filters and not search:
         # Every row of the project: its maintained count, capped.
         count = sa.select(
             sa.case((totals.c.total > TOTAL_CAP, TOTAL_CAP), else_=totals.c.total).label("total")
-        ).where(totals.c.table_name == table.name, *_scope_conditions(totals, scope_names, b))
+        ).where(totals.c.table_name == table.name, *_scope_conditions(totals, scope_names, False, b))
     else:
         capped = (
             sa.select(sa.literal_column("1").label("one"))

@@ -1,0 +1,129 @@
+"""A live nib for tests: `nib serve` started on loopback with SQLite or a fresh PostgreSQL
+database, and the helpers to make and drop those databases. Test modules import from here
+(never from ``conftest``, whose module name two test folders share)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+from appwrite.client import Client
+
+PG_ADMIN_URL = os.environ.get("NIB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _pg_reachable() -> bool:
+    try:
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
+            return True
+    except psycopg.Error:
+        return False
+
+
+PG_AVAILABLE = _pg_reachable()
+if os.environ.get("CI") and not PG_AVAILABLE:
+    raise RuntimeError(f"PostgreSQL must be reachable in CI ({PG_ADMIN_URL})")
+BACKENDS = ["sqlite", "postgresql"] if PG_AVAILABLE else ["sqlite"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def create_pg_database() -> str:
+    name = f"nib_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name
+
+
+def drop_pg_database(name: str) -> None:
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class NibServer:
+    """A running nib process and how to talk to it."""
+
+    backend: str
+    endpoint: str
+    project: str
+    key: str
+    data_dir: Path
+    database_url: str | None
+    process: subprocess.Popen
+
+    def storage_args(self) -> list[str]:
+        args = ["--data-dir", str(self.data_dir)]
+        if self.database_url:
+            args += ["--database-url", self.database_url]
+        return args
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Run the `nib` command line against this server's storage."""
+        command = [sys.executable, "-m", "nib", *args, *self.storage_args()]
+        return subprocess.run(command, capture_output=True, text=True, check=check, timeout=120)
+
+    def sdk(self, key: str | None = None, project: str | None = None) -> Client:
+        """The official Python SDK, configured as an app would."""
+        client = Client().set_endpoint(self.endpoint).set_project(project or self.project)
+        return client.set_key(key or self.key)
+
+    def http(self, key: str | None = None, project: str | None = None, **headers: str) -> httpx.Client:
+        base = {"X-Appwrite-Project": project or self.project, "X-Appwrite-Key": key or self.key}
+        base.update(headers)
+        return httpx.Client(base_url=self.endpoint, headers={k: v for k, v in base.items() if v}, timeout=30)
+
+
+def start_server(
+    backend: str, data_dir: Path, database_url: str | None = None, env: dict[str, str] | None = None
+) -> NibServer:
+    """`nib serve` on a free port; ``env`` adds NIB_* variables (e.g. ``{"NIB_SMTP_HOST": ""}``
+    for a server without e-mail delivery)."""
+    port = free_port()
+    command = [sys.executable, "-m", "nib", "serve", "--port", str(port), "--data-dir", str(data_dir)]
+    if database_url:
+        command += ["--database-url", database_url]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})}
+    )
+    key = ""
+    output: list[str] = []
+    deadline = time.monotonic() + 60
+    for line in process.stdout:  # the bootstrap banner ends with "nib serving …"
+        output.append(line)
+        if line.strip().startswith("key:"):
+            key = line.split()[-1]
+        if line.startswith("nib serving") or time.monotonic() > deadline:
+            break
+    endpoint = f"http://127.0.0.1:{port}/v1"
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{endpoint}/health", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        raise RuntimeError("nib did not start:\n" + "".join(output))
+    assert key, "first start must print an API key:\n" + "".join(output)
+    return NibServer(backend, endpoint, "default", key, data_dir, database_url, process)
+
+
+def stop_server(server: NibServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
