@@ -19,7 +19,7 @@ from appwrite.exception import AppwriteException
 from appwrite.id import ID
 from appwrite.query import Query
 from appwrite.services.users import Users
-from users_support import create_user, fresh_project
+from users_support import create_user, fresh_project, unique_email, unique_phone
 
 DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+00:00$")
 USER_FIELDS = (
@@ -611,3 +611,46 @@ def test_total_of_unfiltered_list_follows_concurrent_creates_and_deletes(server)
     with ThreadPoolExecutor(max_workers=6) as pool:
         list(pool.map(delete, kept))
     assert listed([Query.offset(5)]) == {"total": 0, "users": []}
+
+
+def test_listed_users_equal_the_same_users_read_one_by_one(http):
+    """A page's users (rendered by the database, users/rendered.py) are exactly what GET returns
+    (rendered in Python) for every field: empty and null values, imported hashes, prefs,
+    labels, verification flags, blocked users, and targets added, renamed and deleted."""
+    quirky = 'Zoë "Q" \\ O\'Brien\t🍰'
+    plain = create_user(http, email=unique_email("same"), phone=unique_phone(), password="password123", name=quirky)
+    bare = create_user(http, email=None, phone=None)  # no email, phone, password or name
+    imported = http.post(
+        "/users/scrypt",
+        json={
+            "userId": ID.unique(), "email": unique_email("scrypt"), "password": "c2VjcmV0", "passwordSalt": "c2FsdA==",
+            "passwordCpu": 16384, "passwordMemory": 8, "passwordParallel": 1, "passwordLength": 64,
+        },
+    ).json()  # fmt: skip
+    uid = plain["$id"]
+    prefs = {"theme": "dark", "nested": {"list": [1, 2.5, None, True], "text": quirky}, "empty": {}}
+    assert http.patch(f"/users/{uid}/prefs", json={"prefs": prefs}).status_code == 200
+    assert http.put(f"/users/{uid}/labels", json={"labels": ["vip", "beta"]}).status_code == 200
+    assert http.patch(f"/users/{uid}/verification", json={"emailVerification": True}).status_code == 200
+    assert http.patch(f"/users/{imported['$id']}/status", json={"status": False}).status_code == 200
+    push = http.post(
+        f"/users/{uid}/targets",
+        json={"targetId": ID.unique(), "providerType": "push", "identifier": f"token-{uid}", "providerId": "fcm"},
+    ).json()
+    assert http.patch(f"/users/{uid}/targets/{push['$id']}", json={"name": quirky}).status_code == 200
+    sms = next(t for t in plain["targets"] if t["providerType"] == "sms")
+    assert http.delete(f"/users/{uid}/targets/{sms['$id']}").status_code == 204
+
+    ids = [plain["$id"], bare["$id"], imported["$id"]]
+    listed = http.get("/users", params={"queries[0]": Query.equal("$id", ids)}).json()
+    singles = [http.get(f"/users/{user_id}").json() for user_id in ids]
+    assert listed == {"total": 3, "users": singles}
+    first = singles[0]
+    assert (first["name"], first["prefs"], first["labels"]) == (quirky, prefs, ["vip", "beta"])
+    assert [(t["providerType"], t["name"], t["providerId"]) for t in first["targets"]] == [
+        ("email", "", None),
+        ("push", quirky, "fcm"),
+    ]
+    assert (singles[1]["email"], singles[1]["password"], singles[1]["targets"]) == ("", None, [])
+    assert singles[2]["hash"] == "scrypt" and singles[2]["hashOptions"]["costCpu"] == 16384
+    assert singles[2]["status"] is False

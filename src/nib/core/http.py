@@ -233,13 +233,17 @@ class Api:
         routes = [r for router in routers for r in router.routes]
         # Literal paths win over parametrised ones (/users/identities before /users/{userId}).
         self.routes = sorted(routes, key=lambda r: -r.literal_segments)
+        # Candidates per (method, number of "/"): a request is matched against a handful of
+        # patterns, not every route of every service.
+        self._candidates: dict[tuple[str, int], list[Route]] = {}
+        for route in self.routes:
+            self._candidates.setdefault((route.method, route.path.count("/")), []).append(route)
 
     def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str]]:
-        for route in self.routes:
-            if route.method == method:
-                found = route.pattern.match(path)
-                if found:
-                    return route, found.groupdict()
+        for route in self._candidates.get((method, path.count("/")), ()):
+            found = route.pattern.match(path)
+            if found:
+                return route, found.groupdict()
         return None, {}
 
     async def __call__(self, scope, receive, send) -> None:
@@ -253,9 +257,12 @@ class Api:
             response.headers.update(origins.preflight_headers(request.headers.get("origin")))
             await response(scope, receive, send)
             return
-        browser = origins.BrowserRequest(request.headers, self.settings.hostname)
+        # One plain dict of the request's headers (names arrive lower-cased): every later lookup
+        # is a dict hit instead of a scan of the raw header list.
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+        browser = origins.BrowserRequest(headers, self.settings.hostname)
         try:
-            response = await self.handle(request, browser)
+            response = await self.handle(request, headers, browser)
         except AppwriteError as error:
             response = error_response(error)
         except Exception:  # never leak a traceback: log it and answer Appwrite's 500
@@ -276,7 +283,7 @@ class Api:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def handle(self, request: Request, browser: origins.BrowserRequest) -> Response:
+    async def handle(self, request: Request, headers: dict[str, str], browser: origins.BrowserRequest) -> Response:
         method = request.method
         path = request.scope["path"]
         if method == "HEAD":
@@ -286,16 +293,15 @@ class Api:
         raw_path = request.scope.get("raw_path")
         route, path_params = self.match(method, raw_path.decode("latin-1") if raw_path else path)
         path_params = {name: unquote(value) for name, value in path_params.items()}
-        raw = await self._raw_params(request, method)
-        headers = request.headers
+        raw = await self._raw_params(request, method, headers)
         project_id = headers.get("x-appwrite-project") or raw.get("project") or ""
         key = headers.get("x-appwrite-key")
-        ip = _client_ip(request)
+        ip = _client_ip(request, headers)
         user_agent = headers.get("user-agent", "")
         project_id = str(project_id)
-        creds = client_auth.credentials(project_id, request.cookies, headers)
+        creds = client_auth.credentials(project_id, request.cookies if "cookie" in headers else {}, headers)
         forwarded_proto = headers.get("x-forwarded-proto", "")
-        secure = (forwarded_proto.split(",")[0].strip() or request.url.scheme) == "https"
+        secure = (forwarded_proto.split(",")[0].strip() or request.scope["scheme"]) == "https"
         where = (headers.get("host", ""), secure, headers.get("x-appwrite-timestamp", ""))
         args = (route, path_params, raw, project_id, key, ip, user_agent, headers, path, browser, creds, where)
         if method == "GET" and self.inline_reads and not (route and self.limiter.limited(route.method, route.path)):
@@ -304,10 +310,10 @@ class Api:
             return self._run(*args)
         return await run_in_threadpool(self._run, *args)
 
-    async def _raw_params(self, request: Request, method: str) -> dict[str, Any]:
+    async def _raw_params(self, request: Request, method: str, headers: dict[str, str]) -> dict[str, Any]:
         if method in ("GET", "HEAD"):
             return query_params(request.scope.get("query_string", b""))
-        content_type = request.headers.get("content-type", "")
+        content_type = headers.get("content-type", "")
         if content_type.startswith("multipart/form-data"):
             try:
                 form = await request.form()
@@ -432,8 +438,8 @@ class Api:
             log.exception("audit entry %s for %s not recorded", event, ctx.project_id)
 
 
-def _client_ip(request: Request) -> str:
-    forwarded = request.headers.get("x-forwarded-for")
+def _client_ip(request: Request, headers: dict[str, str]) -> str:
+    forwarded = headers.get("x-forwarded-for")
     if forwarded:
         return forwarded.split(",")[0].strip()
     return request.client.host if request.client else ""

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import orjson
+
 from ..core.dates import fmt
 from ..core.useragent import DEVICE_FIELDS
 
@@ -29,7 +31,8 @@ def target(row: Mapping[str, Any]) -> dict:
     }
 
 
-def user(row: Mapping[str, Any], targets: Iterable[Mapping[str, Any]]) -> dict:
+def user(row: Mapping[str, Any], targets: Iterable[Mapping[str, Any]] | orjson.Fragment) -> dict:
+    """The User model; ``targets`` as rows, or already rendered (``users.targets_json``)."""
     return {
         "$id": row["id"],
         "$createdAt": fmt(row["created_at"]),
@@ -48,7 +51,7 @@ def user(row: Mapping[str, Any], targets: Iterable[Mapping[str, Any]]) -> dict:
         "phoneVerification": row["phone_verification"],
         "mfa": row["mfa"],
         "prefs": row["prefs"] or {},
-        "targets": [target(t) for t in targets],
+        "targets": targets if isinstance(targets, orjson.Fragment) else [target(t) for t in targets],
         "accessedAt": fmt(row["accessed_at"]),
     }
 

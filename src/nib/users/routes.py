@@ -129,7 +129,7 @@ _import_route(
 @router.get("/v1/users", scope=READ, params=[_queries(service.USER_LIST), SEARCH])
 def list_users(ctx: Context, queries, search: str) -> dict:
     total, found = service.list_users(ctx.db, project_id=ctx.project_id, queries=queries, search=search or None)
-    return models.listing("users", total, [models.user(row, owned) for row, owned in found])
+    return models.listing("users", total, found)
 
 
 @router.get("/v1/users/identities", scope=READ, params=[_queries(activity.IDENTITY_LIST), SEARCH])

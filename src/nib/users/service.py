@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from ..core import dates, passwords, search
 from ..core.db import Database
-from ..core.db.nested import Nested
 from ..core.db.schema import (
     authenticators,
     identities,
@@ -31,6 +31,7 @@ from ..core.errors import AppwriteError
 from ..core.ids import unique_id
 from ..core.listing import list_rows
 from ..core.query import Attribute, ListSpec, ParsedQueries
+from . import models, rendered
 
 Row = Mapping[str, Any]
 
@@ -87,16 +88,11 @@ _USER_WITH_TARGETS = (
 _MODEL_COLUMNS = [
     column for column in users.c if column.name not in ("seq", "project_id", "search", "mfa_recovery_codes")
 ]
-# A listed user's targets (oldest first), selected beside it by the page's statement.
-_OWN_TARGETS = Nested(
-    sa.select(*(column for column in targets.c if column.name not in ("seq", "project_id")))
-    .where(targets.c.project_id == users.c.project_id, targets.c.user_id == users.c.id)
-    .correlate(users),
-    targets.c.seq,
-)
 _LIST_COLUMNS = {
-    dialect: (*_MODEL_COLUMNS, _OWN_TARGETS.column(dialect, "targets")) for dialect in ("sqlite", "postgresql")
+    "sqlite": (rendered.user_json(),),  # the finished User model, as JSON text
+    "postgresql": _MODEL_COLUMNS,  # with targets_json: the targets as rendered JSON
 }
+
 
 def user_row(conn: Connection, project_id: str, user_id: str) -> Row:
     row = conn.execute(_USER_BY_ID, {"project_id": project_id, "user_id": user_id}).mappings().first()
@@ -125,12 +121,15 @@ def get_user(db: Database, *, project_id: str, user_id: str) -> tuple[Row, list[
 
 def list_users(
     db: Database, *, project_id: str, queries: ParsedQueries, search: str | None
-) -> tuple[int, list[tuple[Row, list[Row]]]]:
-    """One page of users with their targets: one statement of the model's columns and targets."""
+) -> tuple[int, list[dict | orjson.Fragment]]:
+    """One page of User models: one statement of the users and their targets. On SQLite the
+    models come finished from the database (``users/rendered.py``)."""
     total, page = list_rows(
         db, USER_LIST, scope={"project_id": project_id}, queries=queries, search=search, columns=_LIST_COLUMNS[db.dialect]
     )
-    return total, [(row, _OWN_TARGETS.rows(row["targets"])) for row in page]
+    if db.dialect == "sqlite":
+        return total, [row["user"] for row in page]
+    return total, [models.user(row, row["targets_json"]) for row in page]
 
 
 # ---------------------------------------------------------------------------------------------

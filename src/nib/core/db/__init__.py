@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from .types import UTCDateTime, utc_from_text
+from .types import RawJSON, UTCDateTime, utc_from_text
 
 # orjson instead of the standard library for JSON columns (prefs, labels, targets of a page…).
 _JSON_CODEC = {"json_serializer": lambda value: orjson.dumps(value).decode(), "json_deserializer": orjson.loads}
@@ -220,6 +220,8 @@ def _as_utc(value: datetime) -> datetime:
 
 
 def _converter(column_type, sqlite: bool) -> Callable[[Any], Any] | None:
+    if isinstance(column_type, RawJSON):
+        return orjson.Fragment
     if isinstance(column_type, UTCDateTime):
         return utc_from_text if sqlite else _as_utc  # SQLite stores text
     if isinstance(column_type, sa.JSON):

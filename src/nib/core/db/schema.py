@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from .types import JSONValue, UTCDateTime
+from .types import JSONValue, RawJSON, UTCDateTime
 
 metadata = sa.MetaData(
     naming_convention={
@@ -77,6 +77,9 @@ users = _resource(
     sa.Column("mfa_recovery_codes", JSONValue, nullable=True),
     sa.Column("prefs", JSONValue, nullable=False),
     sa.Column("accessed_at", UTCDateTime, nullable=True),
+    # The user's targets as the JSON array of Target models, kept by triggers on `targets`
+    # (users/rendered.py): a page of users reads it instead of its users' targets.
+    sa.Column("targets_json", RawJSON, nullable=False, server_default="[]"),
     sa.UniqueConstraint("project_id", "email"),
     sa.UniqueConstraint("project_id", "phone"),
     searchable=True,

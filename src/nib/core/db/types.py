@@ -52,5 +52,18 @@ def utc_from_text(value: str) -> datetime:
     return datetime.fromisoformat(value + "+00:00")
 
 
+class RawJSON(sa.types.TypeDecorator):
+    """JSON text that is only ever sent on, never read by nib: stored as text and handed to the
+    response as ``orjson.Fragment`` (no decode, no re-encode)."""
+
+    impl = sa.Text
+    cache_ok = True
+
+
+def sqlite_datetime_text(column: sa.ColumnElement) -> sa.ColumnElement:
+    """``dates.fmt`` in SQLite: stored ``YYYY-MM-DD HH:MM:SS.ffffff`` -> ``YYYY-MM-DDTHH:MM:SS.mmm+00:00``."""
+    return sa.func.substr(column, 1, 10) + "T" + sa.func.substr(column, 12, 12) + "+00:00"
+
+
 # JSON documents (prefs, labels, hash options); JSONB on PostgreSQL for containment operators.
 JSONValue = sa.JSON().with_variant(JSONB(), "postgresql")
