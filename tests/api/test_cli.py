@@ -10,6 +10,7 @@ import uuid
 
 import httpx
 import pytest
+from web_support import settled
 
 from live_server import BACKENDS, create_pg_database, drop_pg_database, free_port
 
@@ -55,17 +56,6 @@ def assert_error(response: httpx.Response, status: int, type_: str, message: str
     if message is not None:
         assert body["message"] == message
     return body
-
-
-def settled(request, status: int, timeout: float = 5.0) -> httpx.Response:
-    """Repeat ``request()`` until it answers ``status``: nib caches resolved projects/keys for
-    ``nib.core.auth.CACHE_SECONDS``, so a disable/enable/key delete takes effect within that time."""
-    deadline = time.monotonic() + timeout
-    while True:
-        response = request()
-        if response.status_code == status or time.monotonic() > deadline:
-            return response
-        time.sleep(0.1)
 
 
 GUEST_USERS_READ = "User (role: guests) missing scope (users.read)"

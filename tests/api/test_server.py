@@ -4,7 +4,6 @@ parameter sources and validation, IDs, and per-endpoint scopes (BEHAVIOUR.md §1
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from pathlib import Path
 from urllib.parse import quote
@@ -16,6 +15,7 @@ from appwrite.exception import AppwriteException
 from appwrite.id import ID
 from appwrite.services.users import Users
 from users_support import fresh_project
+from web_support import settled
 
 from live_server import PG_AVAILABLE, create_pg_database, drop_pg_database, start_server, stop_server
 
@@ -68,17 +68,6 @@ def call(server, method: str, path: str, *, project: str | None = "", key: str |
         headers["X-Appwrite-Key"] = key
     headers.update(kwargs.pop("headers", {}))
     return httpx.request(method, server.endpoint + path, headers=headers, timeout=30, **kwargs)
-
-
-def settled(request, status: int, timeout: float = 5.0) -> httpx.Response:
-    """Repeat ``request()`` until it answers ``status``: nib caches resolved projects/keys for
-    ``nib.core.auth.CACHE_SECONDS``, so a disable/enable/key delete takes effect within that time."""
-    deadline = time.monotonic() + timeout
-    while True:
-        response = request()
-        if response.status_code == status or time.monotonic() > deadline:
-            return response
-        time.sleep(0.1)
 
 
 def assert_error(response: httpx.Response, status: int, type_: str, message: str | None = None) -> dict:

@@ -21,9 +21,10 @@ from sqlalchemy.engine import Connection
 from ..core import dates, mail, mail_templates, passwords
 from ..core.config import Settings
 from ..core.db import Database
-from ..core.db.schema import identities, projects, tokens, users
+from ..core.db.schema import identities, tokens, users
 from ..core.errors import AppwriteError
 from ..core.ids import new_secret, secret_hash, unique_id
+from ..core.projects import project_name
 from ..core.useragent import parse_user_agent
 from ..users.service import ARGON2, Row, create_user, update_columns, user_row
 
@@ -68,7 +69,7 @@ def create_verification(
     mail.require_smtp(settings)
     with db.read() as conn:
         user = user_row(conn, project_id, user_id)
-        project = _project_name(conn, project_id)
+        project = project_name(conn, project_id)
     if user["email_verification"]:
         raise AppwriteError("user_email_already_verified")
     if not user["email"]:
@@ -107,7 +108,7 @@ def create_recovery(
     email = email.lower()
     with db.read() as conn:
         user = _user_by_email(conn, project_id, email)
-        project = _project_name(conn, project_id)
+        project = project_name(conn, project_id)
     if user is None:
         raise AppwriteError("user_not_found")
     if not user["status"]:
@@ -218,7 +219,7 @@ def _sign_in_token(
     email = email.lower()
     user = _find_or_create_user(db, project_id, user_id, email)
     with db.read() as conn:
-        project = _project_name(conn, project_id)
+        project = project_name(conn, project_id)
     words = security_phrase() if phrase else ""
     client = parse_user_agent(user_agent)
     if kind == MAGIC_URL:
@@ -264,10 +265,6 @@ def _user_by_email(conn: Connection, project_id: str, email: str) -> Row | None:
         .mappings()
         .first()
     )
-
-
-def _project_name(conn: Connection, project_id: str) -> str:
-    return conn.execute(sa.select(projects.c.name).where(projects.c.id == project_id)).scalar() or project_id
 
 
 def _greeting_name(user: Row) -> str:

@@ -13,7 +13,7 @@ from ..core.http import Context, Param, Router, optional
 from ..users import models
 from ..users.service import user_row
 from . import email_flows
-from .routes import ACCOUNT, SESSIONS, _me
+from .routes import ACCOUNT, SESSIONS, current_user
 
 router = Router()
 
@@ -51,7 +51,7 @@ _CREATE_VERIFICATION = dict(
 @router.post("/v1/account/verification", **_CREATE_VERIFICATION)
 @router.post("/v1/account/verifications/email", **_CREATE_VERIFICATION)
 def create_verification(ctx: Context, url: str) -> dict:
-    user = _me(ctx)
+    user = current_user(ctx)
     row, secret = email_flows.create_verification(
         ctx.db,
         ctx.settings,

@@ -13,7 +13,7 @@ from ..core.http import Context, Param, Router, optional
 from ..users import mfa as user_mfa
 from ..users import models, sessions
 from . import mfa as account_mfa
-from .routes import ACCOUNT, SELF, _me, _reload
+from .routes import ACCOUNT, SELF, current_user, reloaded_account
 
 router = Router()
 
@@ -28,14 +28,14 @@ FACTOR = Param("factor", v.whitelist(list(account_mfa.CHALLENGE_FACTORS)))
 @router.patch("/v1/account/mfa", scope=ACCOUNT, params=[Param("mfa", v.boolean)], audit=SELF)
 def update_mfa(ctx: Context, mfa: bool) -> dict:
     account_mfa.update_mfa(
-        ctx.db, project_id=ctx.project_id, user_id=_me(ctx)["id"], session_id=ctx.principal.session.id, enabled=mfa
+        ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], session_id=ctx.principal.session.id, enabled=mfa
     )
-    return _reload(ctx)
+    return reloaded_account(ctx)
 
 
 @router.get("/v1/account/mfa/factors", scope=ACCOUNT, mfa_exempt=True)
 def list_factors(ctx: Context) -> dict:
-    return models.mfa_factors(**user_mfa.mfa_factors(ctx.db, project_id=ctx.project_id, user_id=_me(ctx)["id"]))
+    return models.mfa_factors(**user_mfa.mfa_factors(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"]))
 
 
 # -- authenticators ------------------------------------------------------------------------------
@@ -43,16 +43,16 @@ def list_factors(ctx: Context) -> dict:
 
 @router.post("/v1/account/mfa/authenticators/{type}", scope=ACCOUNT, params=[TYPE], audit=SELF)
 def create_authenticator(ctx: Context, type: str) -> dict:
-    secret, uri = account_mfa.create_authenticator(ctx.db, project_id=ctx.project_id, user_id=_me(ctx)["id"])
+    secret, uri = account_mfa.create_authenticator(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"])
     return {"secret": secret, "uri": uri}
 
 
 @router.put("/v1/account/mfa/authenticators/{type}", scope=ACCOUNT, params=[TYPE, OTP], audit=SELF)
 def verify_authenticator(ctx: Context, type: str, otp: str) -> dict:
     account_mfa.verify_authenticator(
-        ctx.db, project_id=ctx.project_id, user_id=_me(ctx)["id"], session_id=ctx.principal.session.id, otp=otp
+        ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], session_id=ctx.principal.session.id, otp=otp
     )
-    return _reload(ctx)
+    return reloaded_account(ctx)
 
 
 # ``otp`` is required by Appwrite 1.5 and gone in newer SDKs (a recent challenge replaces it).
@@ -63,7 +63,7 @@ def delete_authenticator(ctx: Context, type: str, otp: str | None) -> None:
     account_mfa.delete_authenticator(
         ctx.db,
         project_id=ctx.project_id,
-        user_id=_me(ctx)["id"],
+        user_id=current_user(ctx)["id"],
         otp=otp,
         challenged_at=ctx.principal.session.mfa_updated_at,
     )
@@ -74,19 +74,19 @@ def delete_authenticator(ctx: Context, type: str, otp: str | None) -> None:
 
 @router.post("/v1/account/mfa/recovery-codes", scope=ACCOUNT, status=201, audit=SELF)
 def create_recovery_codes(ctx: Context) -> dict:
-    return {"recoveryCodes": user_mfa.create_recovery_codes(ctx.db, project_id=ctx.project_id, user_id=_me(ctx)["id"])}
+    return {"recoveryCodes": user_mfa.create_recovery_codes(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"])}
 
 
 @router.get("/v1/account/mfa/recovery-codes", scope=ACCOUNT)
 def get_recovery_codes(ctx: Context) -> dict:
-    user_id = _me(ctx)["id"]
+    user_id = current_user(ctx)["id"]
     account_mfa.require_recent_challenge(ctx.principal.session.mfa_updated_at)
     return {"recoveryCodes": user_mfa.get_recovery_codes(ctx.db, project_id=ctx.project_id, user_id=user_id)}
 
 
 @router.patch("/v1/account/mfa/recovery-codes", scope=ACCOUNT, audit=SELF)
 def regenerate_recovery_codes(ctx: Context) -> dict:
-    user_id = _me(ctx)["id"]
+    user_id = current_user(ctx)["id"]
     account_mfa.require_recent_challenge(ctx.principal.session.mfa_updated_at)
     return {"recoveryCodes": user_mfa.regenerate_recovery_codes(ctx.db, project_id=ctx.project_id, user_id=user_id)}
 
@@ -108,7 +108,7 @@ _COMPLETE_CHALLENGE = dict(
 @router.post("/v1/account/mfa/challenges", **_CREATE_CHALLENGE)
 def create_challenge(ctx: Context, factor: str) -> dict:
     row = account_mfa.create_challenge(
-        ctx.db, ctx.settings, project_id=ctx.project_id, user_id=_me(ctx)["id"], factor=factor, user_agent=ctx.user_agent
+        ctx.db, ctx.settings, project_id=ctx.project_id, user_id=current_user(ctx)["id"], factor=factor, user_agent=ctx.user_agent
     )
     return {"$id": row["id"], "$createdAt": fmt(row["created_at"]), "userId": row["user_id"], "expire": fmt(row["expire"])}
 
@@ -117,7 +117,7 @@ def create_challenge(ctx: Context, factor: str) -> dict:
 @router.put("/v1/account/mfa/challenges", **_COMPLETE_CHALLENGE)
 def complete_challenge(ctx: Context, challengeId: str, otp: str) -> dict:
     """200 with the session, its new factor and ``mfaUpdatedAt`` (Appwrite's spec says 204)."""
-    user_id, session_id = _me(ctx)["id"], ctx.principal.session.id
+    user_id, session_id = current_user(ctx)["id"], ctx.principal.session.id
     account_mfa.complete_challenge(
         ctx.db, project_id=ctx.project_id, user_id=user_id, session_id=session_id, challenge_id=challengeId, otp=otp
     )

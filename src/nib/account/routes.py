@@ -32,7 +32,7 @@ def _queries(spec: ListSpec) -> Param:
     return optional("queries", lambda raw: parse_queries(raw, spec), default=parse_queries([], spec))
 
 
-def _me(ctx: Context) -> dict:
+def current_user(ctx: Context) -> dict:
     """The signed-in user; an API key on a route it has the scope for is nobody's account."""
     if ctx.principal.user is None:
         raise AppwriteError("user_unauthorized")
@@ -44,8 +44,8 @@ def _account(result) -> dict:
     return account(row, owned)
 
 
-def _reload(ctx: Context) -> dict:
-    return _account(user_service.get_user(ctx.db, project_id=ctx.project_id, user_id=_me(ctx)["id"]))
+def reloaded_account(ctx: Context) -> dict:
+    return _account(user_service.get_user(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"]))
 
 
 # -- the account --------------------------------------------------------------------------------
@@ -73,23 +73,23 @@ def create(ctx: Context, userId: str, email: str, password: str, name) -> dict:
 
 @router.get("/v1/account", scope=ACCOUNT)
 def get(ctx: Context) -> dict:
-    return account(_me(ctx), ctx.principal.targets)
+    return account(current_user(ctx), ctx.principal.targets)
 
 
 @router.get("/v1/account/prefs", scope=ACCOUNT)
 def get_prefs(ctx: Context) -> dict:
-    return _me(ctx)["prefs"] or {}
+    return current_user(ctx)["prefs"] or {}
 
 
 @router.patch("/v1/account/prefs", scope=ACCOUNT, params=[Param("prefs", v.assoc)], audit=SELF)
 def update_prefs(ctx: Context, prefs: dict) -> dict:
-    user_service.update_prefs(ctx.db, project_id=ctx.project_id, user_id=_me(ctx)["id"], prefs=prefs)
-    return _reload(ctx)
+    user_service.update_prefs(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], prefs=prefs)
+    return reloaded_account(ctx)
 
 
 @router.patch("/v1/account/name", scope=ACCOUNT, params=[Param("name", v.text(128))], audit=SELF)
 def update_name(ctx: Context, name: str) -> dict:
-    return _account(user_service.update_user(ctx.db, project_id=ctx.project_id, user_id=_me(ctx)["id"], name=name))
+    return _account(user_service.update_user(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], name=name))
 
 
 @router.patch(
@@ -101,7 +101,7 @@ def update_name(ctx: Context, name: str) -> dict:
 def update_password(ctx: Context, password: str, oldPassword) -> dict:
     return _account(
         service.update_password(
-            ctx.db, project_id=ctx.project_id, user=_me(ctx), password=password, old_password=oldPassword
+            ctx.db, project_id=ctx.project_id, user=current_user(ctx), password=password, old_password=oldPassword
         )
     )
 
@@ -110,20 +110,20 @@ def update_password(ctx: Context, password: str, oldPassword) -> dict:
     "/v1/account/email", scope=ACCOUNT, params=[Param("email", v.email), Param("password", v.password)], audit=SELF
 )
 def update_email(ctx: Context, email: str, password: str) -> dict:
-    return _account(service.update_email(ctx.db, project_id=ctx.project_id, user=_me(ctx), email=email, password=password))
+    return _account(service.update_email(ctx.db, project_id=ctx.project_id, user=current_user(ctx), email=email, password=password))
 
 
 @router.patch(
     "/v1/account/phone", scope=ACCOUNT, params=[Param("phone", v.phone), Param("password", v.password)], audit=SELF
 )
 def update_phone(ctx: Context, phone: str, password: str) -> dict:
-    return _account(service.update_phone(ctx.db, project_id=ctx.project_id, user=_me(ctx), phone=phone, password=password))
+    return _account(service.update_phone(ctx.db, project_id=ctx.project_id, user=current_user(ctx), phone=phone, password=password))
 
 
 @router.patch("/v1/account/status", scope=ACCOUNT, audit=SELF)
 def block_self(ctx: Context) -> dict:
     """Self-block: the account stays, its sessions stop working and the browser is signed out."""
-    result = user_service.update_user(ctx.db, project_id=ctx.project_id, user_id=_me(ctx)["id"], status=False)
+    result = user_service.update_user(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], status=False)
     ctx.sign_out()
     return _account(result)
 
@@ -204,21 +204,21 @@ def _session_id(ctx: Context, session_id: str) -> str:
 
 @router.get("/v1/account/sessions", scope=ACCOUNT)
 def list_sessions(ctx: Context) -> dict:
-    rows = sessions.list_sessions(ctx.db, project_id=ctx.project_id, user_id=_me(ctx)["id"])
+    rows = sessions.list_sessions(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"])
     current = ctx.principal.session.id
     return models.listing("sessions", len(rows), [models.session(r, current=r["id"] == current) for r in rows])
 
 
 @router.delete("/v1/account/sessions", scope=ACCOUNT, audit=("session.delete", "user/{actor}"))
 def delete_sessions(ctx: Context) -> None:
-    sessions.delete_sessions(ctx.db, project_id=ctx.project_id, user_id=_me(ctx)["id"])
+    sessions.delete_sessions(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"])
     ctx.sign_out()
 
 
 @router.get("/v1/account/sessions/{sessionId}", scope=ACCOUNT, params=[SESSION_ID])
 def get_session(ctx: Context, sessionId: str) -> dict:
     session_id = _session_id(ctx, sessionId)
-    row = sessions.get_session(ctx.db, project_id=ctx.project_id, user_id=_me(ctx)["id"], session_id=session_id)
+    row = sessions.get_session(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], session_id=session_id)
     return models.session(row, current=session_id == ctx.principal.session.id)
 
 
@@ -230,7 +230,7 @@ def update_session(ctx: Context, sessionId: str) -> dict:
     row = service.extend_session(
         ctx.db,
         project_id=ctx.project_id,
-        user_id=_me(ctx)["id"],
+        user_id=current_user(ctx)["id"],
         session_id=session_id,
         duration=ctx.settings.session_duration,
     )
@@ -246,7 +246,7 @@ def update_session(ctx: Context, sessionId: str) -> dict:
 )
 def delete_session(ctx: Context, sessionId: str) -> None:
     session_id = _session_id(ctx, sessionId)
-    sessions.delete_session(ctx.db, project_id=ctx.project_id, user_id=_me(ctx)["id"], session_id=session_id)
+    sessions.delete_session(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], session_id=session_id)
     if session_id == ctx.principal.session.id:
         ctx.sign_out()
 
@@ -257,7 +257,7 @@ def delete_session(ctx: Context, sessionId: str) -> None:
 def _jwt(ctx: Context, duration: int) -> dict:
     token = issue_jwt(
         server_secret(ctx.db, ctx.settings),
-        user_id=_me(ctx)["id"],
+        user_id=current_user(ctx)["id"],
         session_id=ctx.principal.session.id,
         duration=duration,
     )
@@ -288,13 +288,13 @@ def create_jwts(ctx: Context, duration: int) -> dict:
 
 @router.get("/v1/account/logs", scope=ACCOUNT, params=[_queries(activity.LOG_LIST)])
 def list_logs(ctx: Context, queries) -> dict:
-    total, rows = activity.list_logs(ctx.db, project_id=ctx.project_id, user_id=_me(ctx)["id"], queries=queries)
+    total, rows = activity.list_logs(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], queries=queries)
     return models.listing("logs", total, [models.log(r) for r in rows])
 
 
 @router.get("/v1/account/identities", scope=ACCOUNT, params=[_queries(activity.IDENTITY_LIST)])
 def list_identities(ctx: Context, queries) -> dict:
-    total, rows = activity.list_identities(ctx.db, project_id=ctx.project_id, queries=queries, user_id=_me(ctx)["id"])
+    total, rows = activity.list_identities(ctx.db, project_id=ctx.project_id, queries=queries, user_id=current_user(ctx)["id"])
     return models.listing("identities", total, [models.identity(r) for r in rows])
 
 
@@ -305,7 +305,7 @@ def list_identities(ctx: Context, queries) -> dict:
     audit=("identity.delete", "identity/{identityId}"),
 )
 def delete_identity(ctx: Context, identityId: str) -> None:
-    activity.delete_identity(ctx.db, project_id=ctx.project_id, identity_id=identityId, user_id=_me(ctx)["id"])
+    activity.delete_identity(ctx.db, project_id=ctx.project_id, identity_id=identityId, user_id=current_user(ctx)["id"])
 
 
 # -- push targets -------------------------------------------------------------------------------
@@ -330,7 +330,7 @@ def create_push_target(ctx: Context, targetId: str, identifier: str, providerId)
     row = targets.create_target(
         ctx.db,
         project_id=ctx.project_id,
-        user_id=_me(ctx)["id"],
+        user_id=current_user(ctx)["id"],
         target_id=targetId,
         provider_type="push",
         identifier=identifier,
@@ -350,7 +350,7 @@ def update_push_target(ctx: Context, targetId: str, identifier: str) -> dict:
     row = targets.update_target(
         ctx.db,
         project_id=ctx.project_id,
-        user_id=_me(ctx)["id"],
+        user_id=current_user(ctx)["id"],
         target_id=targetId,
         changes={"identifier": identifier, "name": _device_name(ctx)},
         validate_identifier=lambda provider_type, value: value,
@@ -365,4 +365,4 @@ def update_push_target(ctx: Context, targetId: str, identifier: str) -> dict:
     audit=("target.delete", "target/{targetId}"),
 )
 def delete_push_target(ctx: Context, targetId: str) -> None:
-    targets.delete_target(ctx.db, project_id=ctx.project_id, user_id=_me(ctx)["id"], target_id=targetId)
+    targets.delete_target(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], target_id=targetId)
