@@ -187,7 +187,7 @@ def test_large_write_streams_with_bounded_memory(store):
     assert store.device.size(PATH) == size
 
 
-@pytest.mark.parametrize("path", ["", "/abs", "../x", "a/../b", ".parts/x", "a//b"])
+@pytest.mark.parametrize("path", ["", "/abs", "../x", "a/../b", "a/./b", ".parts/x", "a//b", "a/b/", "a/.tmp-1"])
 def test_bad_paths_are_refused(store, path):
     with pytest.raises(ValueError):
         store.device.write(path, [b"x"])
@@ -354,8 +354,8 @@ def s3(s3_endpoint) -> S3Device:
     return s3_device(s3_settings(s3_endpoint, bucket))
 
 
-def test_s3_mixed_completion_resumes_after_a_crash(s3, monkeypatch):
-    parts = [data(MIN_PART, 1), b"tiny", data(MIN_PART, 3), b"end"]
+def crashed_mixed_completion(s3: S3Device, parts: list[bytes], monkeypatch) -> str:
+    """A mixed-sizes multi-part write whose completion was killed during the rewrite."""
     handle = s3.begin_parts(PATH)
     for number, part in enumerate(parts, 1):
         s3.write_part(PATH, handle, number, [part])
@@ -367,10 +367,25 @@ def test_s3_mixed_completion_resumes_after_a_crash(s3, monkeypatch):
         patch.setattr(s3, "_rebuild", crash)
         with pytest.raises(ConnectionError):
             s3.complete_parts(PATH, handle, len(parts))
-    s3.complete_parts(PATH, handle, len(parts))  # the retry finishes the job
-    assert read_all(s3, PATH) == b"".join(parts)
-    s3.complete_parts(PATH, handle, len(parts))
-    assert read_all(s3, PATH) == b"".join(parts)
+    return handle
+
+
+MIXED = [data(MIN_PART, 1), b"tiny", data(MIN_PART, 3), b"end"]
+
+
+def test_s3_mixed_completion_resumes_after_a_crash(s3, monkeypatch):
+    handle = crashed_mixed_completion(s3, MIXED, monkeypatch)
+    s3.complete_parts(PATH, handle, len(MIXED))  # the retry finishes the job
+    assert read_all(s3, PATH) == b"".join(MIXED)
+    s3.complete_parts(PATH, handle, len(MIXED))
+    assert read_all(s3, PATH) == b"".join(MIXED)
+
+
+def test_s3_abort_after_a_crashed_mixed_completion_leaves_nothing(s3, monkeypatch):
+    handle = crashed_mixed_completion(s3, MIXED, monkeypatch)
+    s3.abort_parts(PATH, handle)
+    assert not s3.exists(PATH)
+    assert s3.client.list_objects_v2(Bucket=s3.bucket).get("Contents", []) == []
 
 
 def test_s3_device_needs_a_bucket(s3_endpoint):

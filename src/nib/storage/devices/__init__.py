@@ -11,7 +11,7 @@ upload ID; a random token naming the parts' directory on local disk), so any pro
 a part or complete the upload.
 Parts are numbered from 1, may arrive in any order and concurrently, and writing the same part
 twice keeps the last copy. Until ``complete_parts`` returns, ``path`` itself does not exist.
-A path that could leave the store (empty, absolute, ``..``, a leading dot) raises ``ValueError``.
+A path that is absolute or has an empty or dot-led segment (``..``) raises ``ValueError``.
 """
 
 from __future__ import annotations

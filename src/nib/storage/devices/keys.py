@@ -4,11 +4,11 @@ from __future__ import annotations
 
 
 def check_path(path: str) -> str:
-    """``path`` itself, or ``ValueError`` when it could leave the store's root or name the
-    devices' own scratch entries (which start with a dot)."""
+    """``path`` itself, or ``ValueError`` when it is absolute or has an empty segment or one that
+    starts with a dot: ``..`` could leave the store's root, and dot names are the devices' own
+    scratch entries (``.parts``, ``.tmp-*``)."""
     # Paths are built by nib from validated IDs; anything else is a bug, not user input.
-    segments = path.split("/")
-    if not path or path.startswith(("/", ".")) or ".." in segments or "" in segments[:-1]:
+    if any(not segment or segment.startswith(".") for segment in path.split("/")):
         raise ValueError(f"bad storage path: {path!r}")
     return path
 

@@ -179,8 +179,12 @@ class S3Device:
         self._delete_under(scratch)
 
     def abort_parts(self, path: str, handle: str) -> None:
-        self._abort(check_path(path), handle)
-        self._delete_under(self._scratch(path, handle))
+        key = check_path(path)
+        scratch = self._scratch(path, handle)
+        self._abort(key, handle)
+        if self._pending_rebuild(key, scratch):
+            self.client.delete_object(Bucket=self.bucket, Key=key)  # half-joined by an interrupted completion
+        self._delete_under(scratch)
 
     # Helpers
 
@@ -263,18 +267,24 @@ class S3Device:
         self.write(path, self._joined(key, scratch, count, layout), metadata={REBUILT: scratch})
 
     def _complete_again(self, path: str, key: str, scratch: str) -> None:
+        record = self._pending_rebuild(key, scratch)
+        if record:
+            self._rebuild(path, key, scratch, record["count"], record["real"])
+        else:
+            self._head(key, path)  # FileNotFoundError unless an earlier call completed it
+        self._delete_under(scratch)
+
+    def _pending_rebuild(self, key: str, scratch: str) -> dict | None:
+        """The layout of a mixed-parts completion that stopped before its rewrite of ``key``
+        finished (``key`` then holds only the real parts), else ``None``."""
         try:
             record = json.loads(self.client.get_object(Bucket=self.bucket, Key=scratch + "layout")["Body"].read())
+            metadata = self.client.head_object(Bucket=self.bucket, Key=key).get("Metadata", {})
         except ClientError as error:
             if _code(error) not in _MISSING:
                 raise
-            self._head(key, path)  # FileNotFoundError unless an earlier call completed it
-            self._delete_under(scratch)
-            return
-        # A mixed-parts completion was interrupted: finish the rewrite unless it had happened.
-        if self._head(key, path).get("Metadata", {}).get(REBUILT) != scratch:
-            self._rebuild(path, key, scratch, record["count"], record["real"])
-        self._delete_under(scratch)
+            return None
+        return None if metadata.get(REBUILT) == scratch else record
 
 
 def s3_device(settings: Settings) -> S3Device:
