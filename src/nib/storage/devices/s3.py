@@ -67,7 +67,7 @@ class S3Device:
         stream = iter(chunks)
         first = _take(stream, bytearray(), self.part_size)
         if len(first) < self.part_size:
-            self.client.put_object(Bucket=self.bucket, Key=key, Body=bytes(first), **extra)
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=first, **extra)
             return len(first)
         upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **extra)["UploadId"]
         try:
