@@ -5,7 +5,8 @@ ListObjectsV2, multipart uploads), with path-style addressing for custom endpoin
 checksums only where S3 requires them, which stores other than AWS reject less often.
 
 ``write`` reads the caller's iterator in the caller's thread (it may be bridging an async request
-body) and holds at most one part in memory: objects under ``part_size`` are one PUT, larger ones a
+body) and holds one part in memory (briefly two while the buffer grows: ~17 MiB at the default
+8 MiB parts, whatever the object's size): objects under ``part_size`` are one PUT, larger ones a
 multipart upload that is aborted if the stream fails, so nothing is ever visible half-written.
 
 Multi-part writes map onto one S3 multipart upload whose ID is the handle. S3 refuses to join a
@@ -42,7 +43,7 @@ from ...core.config import Settings
 from .keys import check_path, check_prefix
 
 MIN_PART = 5 << 20  # S3's minimum size of every part but the last
-PART_SIZE = 8 << 20  # write()'s part size, so memory per write is about one part
+PART_SIZE = 8 << 20  # write()'s part size: few requests, little memory
 READ_SIZE = 1 << 18
 PARTS = ".parts/"
 REBUILT = "nib-rebuilt"  # metadata marking an object rewritten by the mixed-parts case
@@ -289,7 +290,9 @@ class S3Device:
 
 def s3_device(settings: Settings) -> S3Device:
     """The device configured by ``NIB_S3_*``: a custom endpoint gets path-style addressing;
-    empty keys fall back to boto3's usual credential chain (environment, instance role)."""
+    empty keys fall back to boto3's usual credential chain (environment, instance role). The
+    bucket must exist, and the keys need list rights on it (AWS answers a HEAD of a missing key
+    with 403 instead of 404 otherwise) besides get, put, delete and the multipart calls."""
     if not settings.s3_bucket:
         raise ValueError("NIB_S3_BUCKET is required when NIB_STORAGE_DEVICE is s3")
     config = Config(
