@@ -333,6 +333,15 @@ def test_abort(store):
         device.write_part(PATH, handle, 3, [b"late"])
 
 
+def test_bad_part_numbers_are_refused(store):
+    handle = store.device.begin_parts(PATH)
+    for number in (0, -1):
+        with pytest.raises(ValueError):
+            store.device.write_part(PATH, handle, number, [b"x"])
+    with pytest.raises(ValueError):
+        store.device.complete_parts(PATH, handle, 0)
+
+
 def test_restarted_write_is_independent(store):
     device = store.device
     first = device.begin_parts(PATH)
