@@ -237,8 +237,10 @@ class S3Device:
 
     def _delete_batch(self, batch: list[dict]) -> None:
         if batch:
-            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+            answer = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
             batch.clear()
+            if answer.get("Errors"):  # a batch answers 200 even when keys failed: never leave them silently
+                raise OSError(f"S3 could not delete {len(answer['Errors'])} objects: {answer['Errors'][0]}")
 
     def _complete(self, key: str, upload: str, parts: list[dict]) -> None:
         self.client.complete_multipart_upload(
