@@ -7,9 +7,11 @@ bytes come in and go out as iterables of ``bytes`` chunks, never as one whole fi
 
 Multi-part writes back the chunked upload protocol (BEHAVIOUR.md §7.5): the service calls
 ``begin_parts`` once per file and stores the returned handle with the file row (an S3 multipart
-upload ID; empty for local disk), so any process can write a part or complete the upload.
+upload ID; a random token naming the parts' directory on local disk), so any process can write
+a part or complete the upload.
 Parts are numbered from 1, may arrive in any order and concurrently, and writing the same part
-twice keeps one copy. Until ``complete_parts`` returns, ``path`` itself does not exist.
+twice keeps the last copy. Until ``complete_parts`` returns, ``path`` itself does not exist.
+A path that is absolute or has an empty or dot-led segment (``..``) raises ``ValueError``.
 """
 
 from __future__ import annotations
@@ -45,10 +47,13 @@ class Device(Protocol):
         """Start a multi-part write of ``path``; returns the handle to pass to the part calls."""
 
     def write_part(self, path: str, handle: str, number: int, chunks: Iterable[bytes]) -> int:
-        """Store part ``number`` (1-based); idempotent per number; returns its size."""
+        """Store part ``number`` (1-based); idempotent per number; returns its size.
+        ``FileNotFoundError`` once the write was completed or aborted."""
 
     def complete_parts(self, path: str, handle: str, count: int) -> None:
-        """Join parts ``1..count`` in order into ``path`` (atomically) and drop the parts."""
+        """Join parts ``1..count`` in order into ``path`` (atomically) and drop the parts.
+        ``FileNotFoundError`` when a part is missing (the parts stay, to be resumed) or the write
+        was aborted; calling it again after it succeeded does nothing."""
 
     def abort_parts(self, path: str, handle: str) -> None:
         """Drop every stored part of an unfinished multi-part write; missing is not an error."""

@@ -2,7 +2,8 @@
 
 Every object is written to a temporary file in its final directory and renamed into place, so a
 reader never sees half an object and a crash leaves only a temporary file (named ``.tmp-*``).
-Parts of unfinished multi-part writes live under ``.parts/<path>/<number>``.
+Parts of unfinished multi-part writes live under ``.parts/<path>/<handle>/<number>``; the handle
+is a random token naming that directory, so a restarted write never mixes with an older one.
 """
 
 from __future__ import annotations
@@ -10,8 +11,11 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+from .keys import check_path, check_prefix
 
 READ_SIZE = 1 << 16
 
@@ -23,16 +27,16 @@ class LocalDevice:
         self.root = Path(root)
 
     def _file(self, path: str) -> Path:
-        # Paths are built by nib from validated IDs; refuse anything that could leave the root.
-        if not path or path.startswith("/") or ".." in path.split("/"):
-            raise ValueError(f"bad storage path: {path!r}")
-        return self.root / path
+        return self.root / check_path(path)
 
-    def _parts(self, path: str) -> Path:
-        return self.root / ".parts" / path
+    def _parts(self, path: str, handle: str) -> Path:
+        if not handle.isalnum():
+            raise ValueError(f"bad multi-part handle: {handle!r}")
+        return self.root / ".parts" / check_path(path) / handle
 
-    def _write_file(self, target: Path, chunks: Iterable[bytes]) -> int:
-        target.parent.mkdir(parents=True, exist_ok=True)
+    def _write_file(self, target: Path, chunks: Iterable[bytes], make_dirs: bool = True) -> int:
+        if make_dirs:
+            target.parent.mkdir(parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
         written = 0
         try:
@@ -63,32 +67,46 @@ class LocalDevice:
         self._file(path).unlink(missing_ok=True)
 
     def delete_prefix(self, prefix: str) -> None:
+        prefix = check_prefix(prefix)
         for base in (self.root, self.root / ".parts"):
-            target = base / prefix
-            if target.is_dir():
-                shutil.rmtree(target, ignore_errors=True)
-            elif target.is_file():
-                target.unlink(missing_ok=True)
+            shutil.rmtree(base / prefix, ignore_errors=True)
 
     def begin_parts(self, path: str) -> str:
-        self._file(path)  # validates the path
-        return ""
+        handle = uuid.uuid4().hex
+        self._parts(path, handle).mkdir(parents=True)
+        return handle
 
     def write_part(self, path: str, handle: str, number: int, chunks: Iterable[bytes]) -> int:
-        return self._write_file(self._parts(path) / str(number), chunks)
+        parts = self._parts(path, handle)
+        if number < 1:
+            raise ValueError(f"bad part number: {number}")
+        if not parts.is_dir():
+            raise FileNotFoundError(f"no multi-part write {handle} for {path}")
+        # Not recreating the directory: a part racing an abort must not resurrect the write.
+        return self._write_file(parts / str(number), chunks, make_dirs=False)
 
     def complete_parts(self, path: str, handle: str, count: int) -> None:
-        parts = self._parts(path)
+        if count < 1:
+            raise ValueError(f"bad part count: {count}")
+        parts = self._parts(path, handle)
+        target = self._file(path)
+        if not parts.is_dir():
+            if target.is_file():
+                return  # completed before (a retry after a crash): nothing left to do
+            raise FileNotFoundError(f"no multi-part write {handle} for {path}")
+        missing = [n for n in range(1, count + 1) if not (parts / str(n)).is_file()]
+        if missing:
+            raise FileNotFoundError(f"parts {missing} of {path} are missing")
 
         def joined() -> Iterator[bytes]:
             for number in range(1, count + 1):
                 yield from _read_range(open(parts / str(number), "rb"), 0, None)
 
-        self._write_file(self._file(path), joined())
+        self._write_file(target, joined())
         shutil.rmtree(parts, ignore_errors=True)
 
     def abort_parts(self, path: str, handle: str) -> None:
-        shutil.rmtree(self._parts(path), ignore_errors=True)
+        shutil.rmtree(self._parts(path, handle), ignore_errors=True)
 
 
 def _read_range(handle, start: int, end: int | None) -> Iterator[bytes]:
