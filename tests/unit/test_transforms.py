@@ -365,6 +365,6 @@ def test_encode_and_decode_stream_in_bounded_memory(tmp_path, compression):
     finally:
         tracemalloc.stop()
     assert decoded == LIMIT
-    # A few segments in flight, never the file (20 MB).
-    assert encode_peak < 1_000_000, encode_peak
-    assert decode_peak < 1_000_000, decode_peak
+    # A few segments in flight (about 0.7 MB measured), never the file (20 MB).
+    assert encode_peak < 2_000_000, encode_peak
+    assert decode_peak < 2_000_000, decode_peak

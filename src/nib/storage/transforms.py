@@ -129,7 +129,7 @@ def encode(
     salt = os.urandom(_SALT) if key is not None else b""
     info = TransformInfo(compression, ENCRYPTION if key is not None else "none", salt.hex())
     source = iter(chunks)
-    stream: Iterator[bytes] = _capped(source, "input")
+    stream: Iterator[bytes] = _capped(source)
     if compression != "none":
         stream = _compress(stream, compression)
     if key is not None:
@@ -192,12 +192,12 @@ def _nonce(index: int, last: bool) -> bytes:
     return index.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
 
 
-def _capped(chunks: Iterator[bytes], what: str) -> Iterator[bytes]:
+def _capped(chunks: Iterator[bytes]) -> Iterator[bytes]:
     total = 0
     for chunk in chunks:
         total += len(chunk)
         if total > LIMIT:
-            raise ValueError(f"only files up to {LIMIT} bytes are transformed; the {what} is longer")
+            raise ValueError(f"only files up to {LIMIT} bytes are transformed; this one is longer")
         yield chunk
 
 
