@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from clamav_support import Clamd, start_clamd
 from live_server import (
     BACKENDS,
     NibServer,
@@ -37,6 +38,14 @@ def smtp_factory():
     yield start
     for mail_server in started:
         mail_server.stop()
+
+
+@pytest.fixture(scope="session")
+def clamd(tmp_path_factory) -> Clamd:
+    """The session's clamd on loopback with nib's test signatures (tests/clamav_support.py)."""
+    daemon = start_clamd(tmp_path_factory.mktemp("clamd"), free_port())
+    yield daemon
+    daemon.stop()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

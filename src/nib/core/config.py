@@ -42,6 +42,8 @@ class Settings:
     # Antivirus (clamd over TCP) for buckets that ask for it; no host = no scanning.
     clamav_host: str = ""
     clamav_port: int = 3310
+    # Bounds connecting to clamd, each send, and the wait for its verdict (core/antivirus.py).
+    clamav_timeout: float = 30.0
     # Rate limits (BEHAVIOUR.md §1.10) are enforced unless turned off (test rigs).
     rate_limits: bool = True
     # JSON {"METHOD /v1/path": {"limit": n, "period": s}}: per-route changes to the limits,
@@ -85,6 +87,7 @@ class Settings:
             "s3_secret_key": os.environ.get("NIB_S3_SECRET_KEY", ""),
             "clamav_host": os.environ.get("NIB_CLAMAV_HOST", ""),
             "clamav_port": int(os.environ.get("NIB_CLAMAV_PORT") or 3310),
+            "clamav_timeout": float(os.environ.get("NIB_CLAMAV_TIMEOUT") or 30),
             "rate_limits": on_off(os.environ.get("NIB_RATE_LIMITS") or "on", "NIB_RATE_LIMITS"),
             "rate_limits_overrides": os.environ.get("NIB_RATE_LIMITS_OVERRIDES", ""),
         }
