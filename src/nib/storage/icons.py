@@ -1,12 +1,16 @@
 """The images a preview shows for files it cannot picture (Appwrite's storage "logos").
 
 Appwrite 1.5 has three: a video icon for video types, an image icon for pictures over the
-preview size limit, and a generic file icon for everything else. nib draws its own, as small
-SVG documents that libvips renders at whatever size the preview asks for (transparent
-background: the preview's ``background`` — ``eceff1`` by default for icons — shows through).
+preview size limit, and a generic file icon for everything else. nib draws its own as small SVG
+documents, rendered once to PNG when this module is imported (transparent background: the
+preview's ``background`` — ``eceff1`` by default for icons — shows through). Rendering happens
+here, once, because the SVG loader stays blocked for everything else (preview.py): user files
+never reach librsvg.
 """
 
 from __future__ import annotations
+
+import pyvips
 
 # Appwrite's video list (app/config/storage/logos.php), plus any other video/* type.
 _VIDEO_TYPES = frozenset(
@@ -43,9 +47,16 @@ def icon_for(mime_type: str) -> str:
     return "video" if mime_type in _VIDEO_TYPES or mime_type.startswith("video/") else "file"
 
 
-def icon_svg(name: str) -> bytes:
-    """The SVG document of icon ``name`` (``file``, ``video`` or ``image``), SIZE pixels square."""
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{SIZE}" height="{SIZE}" viewBox="0 0 64 64">'
-        f"{_SHAPES[name]}</svg>"
-    ).encode()
+def _render(shapes: str) -> bytes:
+    svg = f'<svg xmlns="http://www.w3.org/2000/svg" width="{SIZE}" height="{SIZE}" viewBox="0 0 64 64">{shapes}</svg>'
+    return pyvips.Image.svgload_buffer(svg.encode()).pngsave_buffer()
+
+
+pyvips.operation_block_set("VipsForeignLoadSvg", False)
+_PNG = {name: _render(shapes) for name, shapes in _SHAPES.items()}
+pyvips.operation_block_set("VipsForeignLoadSvg", True)
+
+
+def icon_png(name: str) -> bytes:
+    """Icon ``name`` (``file``, ``video`` or ``image``): a SIZE-pixel square PNG with alpha."""
+    return _PNG[name]

@@ -5,7 +5,8 @@
 border, border radius and rotation, in Appwrite's order, then encode. Files that are not
 previewable images, and images over the 20 MB preview limit, get an icon instead (icons.py).
 
-Safety: only the JPEG, PNG, GIF, WebP and HEIF/AVIF loaders may decode a file; the header is read
+Safety: only the JPEG, PNG, GIF, WebP and HEIF/AVIF loaders may decode a file (libvips'
+"untrusted" loaders, SVG among them, are blocked outright); the header is read
 first and an image over ``MAX_PIXELS`` is refused before any pixel is decoded; truncated or
 corrupt data fails instead of rendering garbage; libvips streams the decode (memory bounded by
 the output, not the input) and its operation cache is off. Undecodable input is 400
@@ -196,33 +197,33 @@ def render(
     chosen = plan(mime_type=mime_type, size=size, params=params, accept=accept)
     background = params.background
     if chosen.icon is not None:
-        source, background = icons.icon_svg(chosen.icon), background or "eceff1"
+        source, background = icons.icon_png(chosen.icon), background or "eceff1"
     try:
-        image = _crop(source, params, trusted=chosen.icon is not None, max_pixels=max_pixels)
+        image = _crop(source, params, max_pixels=max_pixels)
         image = _effects(image, params, background)
         return _encode(image, chosen.output, params.quality, background), chosen.content_type
     except pyvips.Error:
         raise AppwriteError("storage_file_type_unsupported") from None
 
 
-def _open(source, trusted: bool, max_pixels: int) -> pyvips.Image:
+def _open(source, max_pixels: int) -> pyvips.Image:
     """The source's header (no pixels decoded), checked: allowed loader and pixel count."""
     if isinstance(source, bytes | bytearray | memoryview):
         header = pyvips.Image.new_from_buffer(source, "", access="sequential", fail_on=_FAIL_ON)
     else:
         header = pyvips.Image.new_from_file(os.fspath(source), access="sequential", fail_on=_FAIL_ON)
     loader = header.get("vips-loader").removesuffix("_buffer").removesuffix("_source")
-    if not trusted and loader not in _LOADERS:
+    if loader not in _LOADERS:
         raise AppwriteError("storage_file_type_unsupported")
     if header.width * header.height > max_pixels:
         raise AppwriteError("storage_image_resolution_exceeded")
     return header
 
 
-def _crop(source, p: PreviewParams, *, trusted: bool, max_pixels: int) -> pyvips.Image:
+def _crop(source, p: PreviewParams, *, max_pixels: int) -> pyvips.Image:
     """Resize and crop to the requested box (Utopia Image::crop), decoding at reduced size when
     the format allows (JPEG, WebP, HEIF, SVG shrink on load)."""
-    header = _open(source, trusted, max_pixels)
+    header = _open(source, max_pixels)
     w, h = header.width, header.height
     if header.get_typeof("orientation") and header.get("orientation") in (5, 6, 7, 8):
         w, h = h, w  # the box applies to the upright image
@@ -238,10 +239,11 @@ def _crop(source, p: PreviewParams, *, trusted: bool, max_pixels: int) -> pyvips
         # Scaled to cover the box, only one axis overflows: crop it at the gravity's side.
         horizontal, vertical = _SIDES[p.gravity]
         crop = horizontal if w * height > h * width else vertical
-    options = {"height": height, "size": "both", "crop": crop, "fail_on": _FAIL_ON}
+    # thumbnail's own fail_on does not reach the loader: pass it as a load option.
+    options = {"height": height, "size": "both", "crop": crop}
     if isinstance(source, bytes | bytearray | memoryview):
-        return pyvips.Image.thumbnail_buffer(source, width, **options)
-    return pyvips.Image.thumbnail(os.fspath(source), width, **options)
+        return pyvips.Image.thumbnail_buffer(source, width, option_string=f"fail_on={_FAIL_ON}", **options)
+    return pyvips.Image.thumbnail(f"{os.fspath(source)}[fail_on={_FAIL_ON}]", width, **options)
 
 
 # gravity -> libvips crop when the overflow is horizontal, when it is vertical
@@ -264,7 +266,7 @@ def _alpha_times(image: pyvips.Image, factor) -> pyvips.Image:
     """``image`` with its alpha multiplied by ``factor`` (a number or a 0..255 mask image)."""
     image = _with_alpha(image)
     colour, alpha = image.extract_band(0, n=image.bands - 1), image[image.bands - 1]
-    alpha = alpha * factor if isinstance(factor, float) else alpha * factor / 255
+    alpha = alpha * factor / 255 if isinstance(factor, pyvips.Image) else alpha * factor
     return colour.bandjoin(alpha.cast("uchar"))
 
 
@@ -284,7 +286,7 @@ def _effects(image: pyvips.Image, p: PreviewParams, background: str) -> pyvips.I
         if border:
             # The border follows the rounded outline: a rounded frame with the picture rounded
             # by what is left of the radius inside it.
-            inner = _rounded(image, max(p.border_radius - border, 0))
+            inner = _with_alpha(_rounded(image, max(p.border_radius - border, 0)))
             frame = pyvips.Image.black(image.width + 2 * border, image.height + 2 * border)
             frame = frame.new_from_image([*border_rgb, 255]).copy(interpretation="srgb")
             image = _rounded(frame, p.border_radius).composite2(inner, "over", x=border, y=border).cast("uchar")
@@ -300,15 +302,21 @@ def _effects(image: pyvips.Image, p: PreviewParams, background: str) -> pyvips.I
 
 
 def _rounded(image: pyvips.Image, radius: int) -> pyvips.Image:
-    """Corners outside a rounded rectangle of ``radius`` made transparent (antialiased)."""
+    """Corners outside a rounded rectangle of ``radius`` made transparent (antialiased). The mask
+    is arithmetic on pixel coordinates, so it streams like the rest of the pipeline."""
+    w, h = image.width, image.height
+    radius = min(radius, w / 2, h / 2)
     if radius <= 0:
         return image
-    svg = (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{image.width}" height="{image.height}">'
-        f'<rect width="{image.width}" height="{image.height}" rx="{radius}" ry="{radius}"/></svg>'
-    )
-    mask = pyvips.Image.svgload_buffer(svg.encode())
-    return _alpha_times(image, mask[3])
+    xy = pyvips.Image.xyz(w, h) + 0.5  # pixel centres
+    x, y = xy[0], xy[1]
+    # How far a pixel reaches into a corner square, along each axis (0 outside the squares).
+    dx = (x < radius).ifthenelse(radius - x, (x > w - radius).ifthenelse(x - (w - radius), 0))
+    dy = (y < radius).ifthenelse(radius - y, (y > h - radius).ifthenelse(y - (h - radius), 0))
+    distance = ((dx > 0) & (dy > 0)).ifthenelse((dx * dx + dy * dy) ** 0.5, 0)
+    coverage = radius + 0.5 - distance
+    coverage = (coverage > 1).ifthenelse(1, (coverage < 0).ifthenelse(0, coverage))
+    return _alpha_times(image, coverage * 255)
 
 
 def _rotated(image: pyvips.Image, degrees: int) -> pyvips.Image:
