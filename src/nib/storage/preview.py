@@ -211,7 +211,8 @@ def _open(source, max_pixels: int) -> pyvips.Image:
     if isinstance(source, bytes | bytearray | memoryview):
         header = pyvips.Image.new_from_buffer(source, "", access="sequential", fail_on=_FAIL_ON)
     else:
-        header = pyvips.Image.new_from_file(os.fspath(source), access="sequential", fail_on=_FAIL_ON)
+        header = pyvips.Image.new_from_source(pyvips.Source.new_from_file(os.fspath(source)), "",
+                                              access="sequential", fail_on=_FAIL_ON)
     loader = header.get("vips-loader").removesuffix("_buffer").removesuffix("_source")
     if loader not in _LOADERS:
         raise AppwriteError("storage_file_type_unsupported")
@@ -239,11 +240,11 @@ def _crop(source, p: PreviewParams, *, max_pixels: int) -> pyvips.Image:
         # Scaled to cover the box, only one axis overflows: crop it at the gravity's side.
         horizontal, vertical = _SIDES[p.gravity]
         crop = horizontal if w * height > h * width else vertical
-    # thumbnail's own fail_on does not reach the loader: pass it as a load option.
-    options = {"height": height, "size": "both", "crop": crop}
+    # thumbnail_buffer's own fail_on does not reach the loader: pass it as a load option.
+    options = {"height": height, "size": "both", "crop": crop, "option_string": f"fail_on={_FAIL_ON}"}
     if isinstance(source, bytes | bytearray | memoryview):
-        return pyvips.Image.thumbnail_buffer(source, width, option_string=f"fail_on={_FAIL_ON}", **options)
-    return pyvips.Image.thumbnail(f"{os.fspath(source)}[fail_on={_FAIL_ON}]", width, **options)
+        return pyvips.Image.thumbnail_buffer(source, width, **options)
+    return pyvips.Image.thumbnail_source(pyvips.Source.new_from_file(os.fspath(source)), width, **options)
 
 
 # gravity -> libvips crop when the overflow is horizontal, when it is vertical
