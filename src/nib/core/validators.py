@@ -336,3 +336,32 @@ class RedirectUrl:
 
 
 redirect_url = RedirectUrl()
+
+
+_HEX_COLOR = re.compile(r"[a-fA-F0-9]{6}|[a-fA-F0-9]{3}")
+
+
+def hex_color(value: Any) -> str:
+    """``RRGGBB`` or ``RGB`` without ``#`` (HexColor)."""
+    if not isinstance(value, str) or not _HEX_COLOR.fullmatch(value):
+        raise Invalid("Value must be a valid Hex color code")
+    return value
+
+
+def float_range(minimum: float, maximum: float) -> Validator:
+    """Numbers and numeric strings within [minimum, maximum] (Range of type float)."""
+    description = f"Value must be a valid range between {minimum:g} and {maximum:g}"
+
+    def validate(value: Any) -> float:
+        if isinstance(value, bool):
+            raise Invalid(description)
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise Invalid(description) from None
+        if not isinstance(value, int | float) or not minimum <= value <= maximum:
+            raise Invalid(description)
+        return float(value)
+
+    return validate
