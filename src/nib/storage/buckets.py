@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from ..core import dates, search
+from ..core import validators as v
 from ..core.db import Database
 from ..core.db.schema import buckets, files
 from ..core.errors import AppwriteError
@@ -49,16 +50,16 @@ def prefix(project_id: str, bucket_id: str) -> str:
     return f"{project_id}/{bucket_id}/"
 
 
-def check_file_size_limit(value: int | None, limit: int) -> int:
-    """``maximumFileSize``: at most the instance limit (Appwrite's Range validator message);
+def check_file_size_limit(value: Any, limit: int) -> int:
+    """``maximumFileSize``: an integer in 1..the instance limit (Appwrite's Range message; the
+    limit is a setting, so this runs in the handler rather than as a declared validator);
     absent means the limit itself."""
     if value is None:
         return limit
-    if value > limit:
-        raise AppwriteError(
-            "general_argument_invalid", f"Invalid `maximumFileSize` param: Value must be a valid range between 1 and {limit:,}"
-        )
-    return value
+    try:
+        return v.integer_range(1, limit)(value)
+    except v.Invalid as invalid:
+        raise AppwriteError("general_argument_invalid", f"Invalid `maximumFileSize` param: {invalid}") from None
 
 
 def _values(settings: dict[str, Any]) -> dict[str, Any]:
