@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 from appwrite.exception import AppwriteException
+from appwrite.id import ID
 from storage_support import (
     CHUNK,
     MIB,
@@ -42,7 +43,9 @@ def _chunks(data: bytes) -> list[tuple[int, bytes]]:
 def test_newest_sdk_uploads_chunks_in_parallel(server, http):
     bucket_id = new_bucket(server)
     data = mp4(5 * CHUNK + 12345)  # 6 chunks: the first alone, then 5 at once
-    created = storage_as_key(server).create_file(bucket_id, "unique()", as_input(data, "large-file.mp4")).to_dict()
+    file_id = ID.unique()  # generated locally: the SDK sends it as X-Appwrite-ID from the first chunk
+    created = storage_as_key(server).create_file(bucket_id, file_id, as_input(data, "large-file.mp4")).to_dict()
+    assert created["$id"] == file_id
     assert (created["chunksTotal"], created["chunksUploaded"]) == (6, 6)
     assert created["sizeOriginal"] == len(data)
     assert created["signature"] == md5(data)

@@ -102,8 +102,8 @@ class Upload:
 class _Meter:
     """Counts, hashes and samples bytes on their way to the device, cutting off past ``limit``."""
 
-    def __init__(self, limit: int | None = None, error: AppwriteError | None = None) -> None:
-        self.limit, self.error = limit, error
+    def __init__(self, limit: int | None = None, error: AppwriteError | None = None, *, exact: bool = False) -> None:
+        self.limit, self.error, self.exact = limit, error, exact
         self.size = 0
         self.md5 = hashlib.md5()
         self.head = bytearray()
@@ -118,6 +118,10 @@ class _Meter:
             if len(self.head) < SNIFF_BYTES:
                 self.head += chunk[: SNIFF_BYTES - len(self.head)]
             yield chunk
+        if self.exact and self.size != self.limit:
+            # Raised before the device commits the object: a short chunk is never stored.
+            assert self.error is not None
+            raise self.error
 
     def drain(self, chunks: Iterable[bytes]) -> None:
         for _ in self.through(chunks):
@@ -336,20 +340,23 @@ def _find(db: Database, upload: Upload) -> Row | None:
 
 
 def _chunk(db, device, settings, upload: Upload, chunks, content_range: ContentRange, late_permissions) -> Row:
-    row = _claim(db, device, upload, content_range)
-    number = _chunk_number(row, content_range)
-    meter = _Meter(content_range.length, _chunk_mismatch())
+    row, created = _claim(db, device, upload, content_range)
     try:
-        device.write_part(row["object"], row["upload_handle"], number, meter.through(chunks))
-    except AppwriteError:
+        number = _chunk_number(row, content_range)
+        meter = _Meter(content_range.length, _chunk_mismatch(), exact=True)
+        try:
+            device.write_part(row["object"], row["upload_handle"], number, meter.through(chunks))
+        except AppwriteError:
+            raise
+        except Exception:
+            if _status(db, row["seq"]) == READY:  # a late repeat of a chunk (S3: the upload is closed)
+                raise AppwriteError("storage_file_already_exists") from None
+            raise
+        upload.permissions = late_permissions()
+    except BaseException:
+        if created:
+            _discard(db, device, row)
         raise
-    except Exception:
-        if _status(db, row["seq"]) == READY:  # a late repeat of a chunk (S3: the upload is closed)
-            raise AppwriteError("storage_file_already_exists") from None
-        raise
-    if meter.size != content_range.length:
-        raise _chunk_mismatch()
-    upload.permissions = late_permissions()
     row, completes = _count(db, device, upload, row["seq"], number)
     if completes:
         row = _finish(db, device, settings, upload, row)
@@ -360,8 +367,17 @@ def _chunk_mismatch() -> AppwriteError:
     return AppwriteError("storage_invalid_content_range", "The chunk size does not match the Content-Range header.")
 
 
-def _claim(db: Database, device: Device, upload: Upload, content_range: ContentRange) -> Row:
-    """The upload's row, created by the first chunk to arrive (with the device's handle)."""
+def _discard(db: Database, device: Device, row: Row) -> None:
+    """Undo the row a refused first chunk created, unless another chunk has been counted since."""
+    with db.write() as conn:
+        gone = conn.execute(files.delete().where(files.c.seq == row["seq"], files.c.chunks_uploaded == 0)).rowcount
+    if gone:
+        device.abort_parts(row["object"], row["upload_handle"])
+
+
+def _claim(db: Database, device: Device, upload: Upload, content_range: ContentRange) -> tuple[Row, bool]:
+    """The upload's row, created by the first chunk to arrive (with the device's handle), and
+    whether this request created it."""
     last = content_range.end == content_range.total - 1
     for attempt in range(_ATTEMPTS):
         object_path = handle = None
@@ -373,11 +389,11 @@ def _claim(db: Database, device: Device, upload: Upload, content_range: ContentR
                         raise AppwriteError("storage_file_already_exists")
                     if row["size_original"] != content_range.total:
                         raise AppwriteError("storage_invalid_content_range", "The total size differs from the upload's.")
-                    return dict(row)
+                    return dict(row), False
                 chunk_size = CHUNK_SIZE if last else content_range.length
                 object_path = _object_path(upload)
                 handle = device.begin_parts(object_path)
-                return _insert(
+                created = _insert(
                     conn,
                     _new_row(
                         upload,
@@ -390,6 +406,7 @@ def _claim(db: Database, device: Device, upload: Upload, content_range: ContentR
                         upload_handle=handle,
                     ),
                 )
+                return created, True
         except BaseException as error:
             if handle is not None:  # our new handle lost (or failed): nothing else uses it
                 device.abort_parts(object_path, handle)
@@ -462,9 +479,9 @@ def _finish(db: Database, device: Device, settings: Settings, upload: Upload, ro
             "updated_at": dates.now(),
             "mime_type": meter.mime_type(),
             "signature": meter.md5.hexdigest(),
-            "upload_handle": "",
             **_stored_values(stored),
         }
+        # upload_handle stays: a late repeated chunk aborts it to drop the part it rewrote.
         with db.write() as conn:
             done = conn.execute(
                 files.update().where(files.c.seq == row["seq"], files.c.status == UPLOADING).values(values)
