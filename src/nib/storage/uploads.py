@@ -43,7 +43,7 @@ from ..core.errors import AppwriteError
 from ..core.http import Param, RequestBody, optional, validate
 from ..core.ids import new_secret, unique_id
 from ..core.multipart import FormReader
-from ..core.params import php_params
+from ..core.params import form_params, json_params, php_params
 from ..core.permissions import FILE_TYPES, allowed, check_self_assignment
 from ..core.permissions import validator as permissions_validator
 from . import buckets, processing
@@ -145,15 +145,22 @@ def create_file(
     headers: Mapping[str, str],
 ) -> Row:
     """Receive one upload request (a whole file or one chunk); the file row as it now stands."""
-    form = iter(FormReader(body, headers.get("content-type", "")))
+    content_type = headers.get("content-type", "")
     early: list[tuple[str, Any]] = []
     part = None
-    for candidate in form:
-        if candidate.name == "file" and candidate.filename is not None:
-            part = candidate
-            break
-        early.append((candidate.name, candidate.text()))
-    values = validate(FIELDS, php_params(early))
+    if content_type.startswith("multipart/form-data"):
+        form = iter(FormReader(body, content_type))
+        for candidate in form:
+            if candidate.name == "file" and candidate.filename is not None:
+                part = candidate
+                break
+            early.append((candidate.name, candidate.text()))
+        raw = php_params(early)
+    else:  # no file can be in a JSON or url-encoded body: its fields are still validated first
+        form = iter(())
+        data = b"".join(body)
+        raw = form_params(data) if content_type.startswith("application/x-www-form-urlencoded") else json_params(data)
+    values = validate(FIELDS, raw)
     bucket = buckets.bucket_for_files(db, project_id=project_id, bucket_id=bucket_id, privileged=roles is None)
     if not allowed(roles, bucket["permissions"], "create"):
         raise AppwriteError("user_unauthorized")
