@@ -128,7 +128,7 @@ def test_total_size_and_delete_removes_files_and_bytes(server):
     data = png()
     storage.create_file(bucket_id, "one", as_input(data, "one.png"))
     storage.create_file(bucket_id, "two", as_input(data, "two.png"))
-    assert storage.get_bucket(bucket_id).total_size == 2 * len(data)
+    assert storage.get_bucket(bucket_id).to_dict()["totalSize"] == 2 * len(data)
     root = server.data_dir / "storage" / server.project / bucket_id
     assert any(path.is_file() for path in root.rglob("*"))
     storage.delete_bucket(bucket_id)

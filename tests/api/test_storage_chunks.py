@@ -103,7 +103,7 @@ def test_out_of_order_repeated_and_resumed_chunks(server, http):
     assert send_chunk(http, bucket_id, "ooo", "v.mp4", c2, s2, total=len(data)).json()["chunksUploaded"] == 2
     # Resume as the SDKs do: GET shows where the upload stands (the partial file is listed too).
     partial = storage_as_key(server).get_file(bucket_id, "ooo")
-    assert (partial.chunks_uploaded, partial.chunks_total, partial.signature) == (2, 3, "")
+    assert (partial.chunksuploaded, partial.chunkstotal, partial.signature) == (2, 3, "")
     assert storage_as_key(server).list_files(bucket_id).total == 1
     assert http.get(f"/storage/buckets/{bucket_id}/files/ooo/download").status_code == 404  # not complete
     done = send_chunk(http, bucket_id, "ooo", "v.mp4", c1, s1, total=len(data)).json()

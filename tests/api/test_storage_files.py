@@ -84,7 +84,7 @@ def test_list_get_update_delete(server):
     assert storage.list_files(bucket_id, queries=[Query.equal("mimeType", ["image/png"])]).total == 1
     assert storage.list_files(bucket_id, queries=[Query.equal("mimeType", ["image/jpeg"])]).total == 0
     assert [f.id for f in storage.list_files(bucket_id, search="notes").files] == ["second"]
-    assert storage.get_file(bucket_id, "second").mime_type == "text/plain"
+    assert storage.get_file(bucket_id, "second").mimetype == "text/plain"
 
     renamed = storage.update_file(bucket_id, "first", name="renamed.png", permissions=[Permission.read(Role.any())])
     assert renamed.name == "renamed.png" and renamed.permissions == ['read("any")']
@@ -104,12 +104,12 @@ def test_download_and_view_headers(server, http):
     bucket_id = new_bucket(server)
     storage = storage_as_key(server)
     data = png()
-    storage.create_file(bucket_id, "pic", as_input(data, 'my "pic".png'))
+    storage.create_file(bucket_id, "pic", as_input(data, "café.png"))
     base = f"/storage/buckets/{bucket_id}/files/pic"
     download = http.get(f"{base}/download")
     assert download.status_code == 200 and download.content == data
     assert download.headers["content-type"] == "image/png"
-    assert download.headers["content-disposition"] == 'attachment; filename="my _pic_.png"'
+    assert download.headers["content-disposition"] == "attachment; filename=\"caf?.png\"; filename*=UTF-8''caf%C3%A9.png"
     assert download.headers["etag"] == f'"{md5(data)}"'
     assert download.headers["x-content-type-options"] == "nosniff"
     assert download.headers["content-security-policy"] == "script-src 'none'"

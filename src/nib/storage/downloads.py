@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from email.utils import formatdate
 from itertools import chain
 from typing import Any
@@ -114,17 +114,13 @@ def file_response(
         status = 206
         common["Content-Range"] = f"bytes {start}-{end}/{size}"
     common["Content-Length"] = str(end - start + 1)
-    body = _opened(processing.decode(device, settings, project_id=project_id, file=file, start=start, end=end), file)
-    return StreamingResponse(body, status_code=status, headers=common)
-
-
-def _opened(chunks: Iterator[bytes], file: Row) -> Iterator[bytes]:
-    """Start reading now, so a missing object is a 404 rather than a broken 200."""
     try:
+        # Start reading now, so a missing object is a 404 rather than a broken 200.
+        chunks = processing.decode(device, settings, project_id=project_id, file=file, start=start, end=end)
         first = next(chunks, b"")
     except FileNotFoundError:
         raise AppwriteError("storage_file_not_found", f"File not found in {file['object']}") from None
-    return chain((first,), chunks)
+    return StreamingResponse(chain((first,), chunks), status_code=status, headers=common)
 
 
 def _matches(header: str | None, signature: str) -> bool:
