@@ -442,8 +442,13 @@ def _status(db: Database, seq: int) -> str | None:
 def _insert_chunk(conn: Connection, seq: int, number: int) -> bool:
     """Record chunk ``number``; ``False`` when it was already recorded (a repeat)."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(file_chunks).values(file_seq=seq, number=number).on_conflict_do_nothing()
-    return conn.execute(statement).rowcount == 1
+    statement = (
+        dialect.insert(file_chunks)
+        .values(file_seq=seq, number=number)
+        .on_conflict_do_nothing()
+        .returning(file_chunks.c.number)
+    )
+    return conn.execute(statement).first() is not None
 
 
 def _count(db: Database, device: Device, upload: Upload, seq: int, number: int) -> tuple[Row, bool]:
