@@ -3,6 +3,10 @@ that keeps guests and users out of bucket routes."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from account_support import member
 from appwrite.enums.compression import Compression
@@ -11,6 +15,8 @@ from appwrite.permission import Permission
 from appwrite.query import Query
 from appwrite.role import Role
 from storage_support import as_input, png, storage_as, storage_as_key, unique_id
+
+from live_server import free_port
 
 LIMIT = 5_000_000_000  # NIB_STORAGE_LIMIT's default
 
@@ -150,3 +156,12 @@ def test_bucket_routes_need_a_key(server):
         with pytest.raises(AppwriteException) as refused:
             storage.create_bucket(unique_id(), "x")
         assert refused.value.code == 401
+
+
+def test_unknown_storage_device_stops_the_server_at_start(tmp_path):
+    command = [sys.executable, "-m", "nib", "serve", "--port", str(free_port()), "--data-dir", str(tmp_path)]
+    started = subprocess.run(
+        command, capture_output=True, text=True, timeout=60, env={**os.environ, "NIB_STORAGE_DEVICE": "floppy"}
+    )
+    assert started.returncode != 0
+    assert "unknown storage device 'floppy'" in started.stderr
