@@ -9,7 +9,6 @@ joins the parts, computes md5/mimeType/size by streaming the object once, runs t
 transform hooks (storage/processing.py) and marks the row ``ready``.
 """
 
-
 from __future__ import annotations
 
 import math

@@ -27,11 +27,7 @@ from .files import file_prefix, store_permissions
 Row = dict[str, Any]
 
 SNIFF_BYTES = 256 * 1024  # what libmagic sees of a file to name its MIME type
-
-
 _CONTENT_RANGE = re.compile(r"(\w+) (\d+)-(\d+)/(\d+)", re.ASCII)
-
-
 ATTEMPTS = 3  # a lost race for a new row is retried: the second attempt sees the winner's row
 
 
