@@ -13,9 +13,11 @@ import textwrap
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from appwrite.exception import AppwriteException
 from appwrite.id import ID
 from storage_support import (
@@ -34,6 +36,8 @@ from storage_support import (
 from test_sdk_compat_503 import install_sdk
 
 from live_server import start_server, stop_server
+from nib.core.db.schema import file_chunks, files
+from nib.storage.devices.local import LocalDevice
 
 
 def _chunks(data: bytes) -> list[tuple[int, bytes]]:
@@ -249,3 +253,36 @@ def test_two_processes_receive_chunks_of_one_file(server):
             client.close()
     finally:
         stop_server(second)
+
+
+def test_upload_whose_assembly_died_is_finished_by_the_resumed_chunk(server, http, db):
+    """The request that counted the last chunk was killed while joining the parts: the file
+    stays hidden, GET shows one chunk missing, and the client's resent last chunk assembles it
+    once the dead request's lease is over (not before)."""
+    bucket_id = new_bucket(server)
+    data = mp4(2 * CHUNK + 100)
+    (s1, c1), (s2, c2), (s3, c3) = _chunks(data)
+    for start, chunk in ((s1, c1), (s2, c2)):
+        assert send_chunk(http, bucket_id, "died", "d.mp4", chunk, start, total=len(data)).status_code == 201
+    # What the killed request left: part 3 stored and counted, its assembly lease held.
+    with db.read() as conn:
+        row = conn.execute(
+            sa.select(files).where(files.c.project_id == server.project, files.c.bucket_id == bucket_id)
+        ).mappings().one()
+    LocalDevice(server.data_dir / "storage").write_part(row["object"], row["upload_handle"], 3, [c3])
+    held = datetime.now(timezone.utc) + timedelta(minutes=5)
+    with db.write() as conn:
+        conn.execute(file_chunks.insert().values(file_seq=row["seq"], number=3))
+        conn.execute(files.update().where(files.c.seq == row["seq"]).values(chunks_uploaded=3, completing_until=held))
+    resumed = storage_as_key(server).get_file(bucket_id, "died").to_dict()
+    assert (resumed["chunksUploaded"], resumed["chunksTotal"], resumed["signature"]) == (2, 3, "")
+    waiting = send_chunk(http, bucket_id, "died", "d.mp4", c3, s3, total=len(data)).json()
+    assert (waiting["chunksUploaded"], waiting["signature"]) == (2, "")  # someone holds the assembly
+    with db.write() as conn:
+        conn.execute(
+            files.update().where(files.c.seq == row["seq"]).values(completing_until=held - timedelta(minutes=10))
+        )
+    done = send_chunk(http, bucket_id, "died", "d.mp4", c3, s3, total=len(data)).json()
+    assert (done["chunksUploaded"], done["signature"], done["mimeType"]) == (3, md5(data), "video/mp4")
+    assert http.get(f"/storage/buckets/{bucket_id}/files/died/download").content == data
+    assert leftovers(server, bucket_id) == []

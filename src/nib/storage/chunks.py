@@ -12,6 +12,7 @@ transform hooks (storage/processing.py) and marks the row ``ready``.
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -42,6 +43,7 @@ from .writing import (
 Row = dict[str, Any]
 
 CHUNK_SIZE = 5 * 1024 * 1024  # the SDKs' chunk size: assumed when the last chunk comes first
+LEASE_BASE_SECONDS = 60
 
 
 def receive(db, device, settings, upload: Upload, data, content_range: ContentRange, late_permissions) -> Row:
@@ -156,14 +158,17 @@ def _count(db: Database, device: Device, upload: Upload, seq: int, number: int) 
         row = conn.execute(sa.select(files).where(files.c.seq == seq).with_for_update()).mappings().first()
         if row is None:
             raise AppwriteError("storage_file_not_found")  # deleted while the chunk was streaming
-        if row["status"] == READY:
-            late = True
-        else:
-            late = False
-            counted = _insert_chunk(conn, seq, number)
-            values = {"updated_at": dates.now(), "permissions": upload.permissions}
-            if counted:
+        late = row["status"] == READY
+        if not late:
+            now = dates.now()
+            values = {"updated_at": now, "permissions": upload.permissions}
+            if _insert_chunk(conn, seq, number):
                 values["chunks_uploaded"] = row["chunks_uploaded"] + 1
+            # All chunks in and nobody assembling (or its holder died: lease over): this request does it.
+            all_in = values.get("chunks_uploaded", row["chunks_uploaded"]) == row["chunks_total"]
+            completes = all_in and (row["completing_until"] is None or row["completing_until"] < now)
+            if completes:
+                values["completing_until"] = now + timedelta(seconds=_lease_seconds(row["size_original"]))
             conn.execute(files.update().where(files.c.seq == seq).values(values))
             store_permissions(conn, seq, upload.permissions)
             row = {**row, **values}
@@ -171,17 +176,24 @@ def _count(db: Database, device: Device, upload: Upload, seq: int, number: int) 
         # A repeat of a chunk whose upload completed meanwhile: drop the part it just wrote.
         device.abort_parts(row["object"], row["upload_handle"])
         raise AppwriteError("storage_file_already_exists")
-    return row, counted and row["chunks_uploaded"] == row["chunks_total"]
+    return row, completes
+
+
+def _lease_seconds(size: int) -> float:
+    """How long an assembly may take before another request may take it over: a minute plus
+    reading the object at 20 MB/s (joining and hashing run far faster on a healthy machine)."""
+    return LEASE_BASE_SECONDS + size / 20_000_000
 
 
 def _finish(db: Database, device: Device, settings: Settings, upload: Upload, row: Row) -> Row:
     """Join the parts, measure the object once, run the hooks, make the file ready."""
     object_path, handle = row["object"], row["upload_handle"]
-    device.complete_parts(object_path, handle, row["chunks_total"])
-    meter = Meter()
-    meter.drain(device.read(object_path))
     stored = None
     try:
+        if not device.exists(object_path):  # else joined by a request that died before "ready"
+            device.complete_parts(object_path, handle, row["chunks_total"])
+        meter = Meter()
+        meter.drain(device.read(object_path))
         if meter.size != row["size_original"]:
             raise AppwriteError("storage_invalid_content_range", "The chunks do not add up to the file size.")
         stored = process(device, settings, upload, object_path, meter.size)
@@ -199,13 +211,18 @@ def _finish(db: Database, device: Device, settings: Settings, upload: Upload, ro
             )
             if done.rowcount != 1:
                 raise AppwriteError("storage_file_not_found")  # deleted while completing
-    except BaseException:
+    except AppwriteError:
         # Refused (antivirus, bad sizes) or deleted meanwhile: nothing of the file may remain.
         with db.write() as conn:
             conn.execute(files.delete().where(files.c.seq == row["seq"], files.c.status == UPLOADING))
         device.delete(object_path)
         if stored is not None and stored.object != object_path:
             device.delete(stored.object)
+        raise
+    except BaseException:
+        # Unexpected (device or database trouble): keep the upload, let the next try assemble it.
+        with db.write() as conn:
+            conn.execute(files.update().where(files.c.seq == row["seq"]).values(completing_until=None))
         raise
     # A repeated chunk may have rewritten a part after the join: drop any such leftover.
     device.abort_parts(object_path, handle)

@@ -34,6 +34,17 @@ def bucket(row: Row, total_size: int = 0) -> dict:
     }
 
 
+def chunks_uploaded(row: Row) -> int:
+    """Chunks received, as clients see it: an upload is not complete until its chunks are joined,
+    so an ``uploading`` file shows at most ``chunksTotal - 1``. A client resuming an upload whose
+    assembly was interrupted (process killed) then sends the last chunk again, which makes nib
+    assemble it (storage/chunks.py); the SDKs take the first response showing all chunks as the
+    finished file, which only the assembling request's is."""
+    if row["status"] == "ready":
+        return row["chunks_uploaded"]
+    return max(0, min(row["chunks_uploaded"], row["chunks_total"] - 1))
+
+
 def file(row: Row) -> dict:
     return {
         "$id": row["id"],
@@ -49,7 +60,7 @@ def file(row: Row) -> dict:
         "sizeOriginal": row["size_original"],
         "sizeActual": row["size_actual"],
         "chunksTotal": row["chunks_total"],
-        "chunksUploaded": row["chunks_uploaded"],
+        "chunksUploaded": chunks_uploaded(row),
         "encryption": row["encryption"],
         "compression": row["compression"],
     }

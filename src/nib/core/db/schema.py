@@ -265,6 +265,8 @@ files = sa.Table(
     sa.Column("chunk_size", sa.BigInteger, nullable=False),
     sa.Column("object", sa.String(255), nullable=False),
     sa.Column("upload_handle", sa.Text, nullable=False, server_default=""),
+    # While one request assembles the chunks (storage/chunks.py): until when it holds that job.
+    sa.Column("completing_until", UTCDateTime, nullable=True),
     sa.Column("compression", sa.String(8), nullable=False, server_default="none"),
     sa.Column("encryption", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("transform", JSONValue, nullable=True),

@@ -55,6 +55,7 @@ def upgrade() -> None:
     sa.Column('chunk_size', sa.BigInteger(), nullable=False),
     sa.Column('object', sa.String(length=255), nullable=False),
     sa.Column('upload_handle', sa.Text(), server_default='', nullable=False),
+    sa.Column('completing_until', UTCDateTime(), nullable=True),
     sa.Column('compression', sa.String(length=8), server_default='none', nullable=False),
     sa.Column('encryption', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.Column('transform', JSONValue, nullable=True),
