@@ -130,6 +130,11 @@ def test_stored_html_is_never_served_as_html(server, http):
     download = http.get(f"/storage/buckets/{bucket_id}/files/page/download")
     assert download.headers["content-type"] == "text/html"
     assert download.headers["content-disposition"].startswith("attachment;")
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+    storage_as_key(server).create_file(bucket_id, "svg", as_input(svg, "x.svg"))
+    assert storage_as_key(server).get_file(bucket_id, "svg").mimetype == "image/svg+xml"
+    shown = http.get(f"/storage/buckets/{bucket_id}/files/svg/view")
+    assert shown.content == svg and shown.headers["content-type"].startswith("text/plain")
 
 
 def test_ranges_and_conditional_requests(server, http):

@@ -346,9 +346,10 @@ class Api:
         forwarded_proto = headers.get("x-forwarded-proto", "")
         secure = (forwarded_proto.split(",")[0].strip() or request.url.scheme) == "https"
         where = (headers.get("host", ""), secure, headers.get("x-appwrite-timestamp", ""))
-        body = request.receive if streaming and method != "GET" else None
-        args = (route, path_params, raw, project_id, key, ip, user_agent, headers, path, browser, creds, where, body)
-        if method == "GET" and self.inline_reads and not streaming and not (route and self.limiter.limited(route.method, route.path)):
+        receive = request.receive if streaming and method != "GET" else None
+        args = (route, path_params, raw, project_id, key, ip, user_agent, headers, path, browser, creds, where, receive)
+        limited = route is not None and self.limiter.limited(route.method, route.path)
+        if method == "GET" and self.inline_reads and not streaming and not limited:
             # SQLite reads take microseconds and never wait on a lock (WAL): a thread hop would
             # cost more than the query. Everything else (rate-limited GETs may wait on Redis) runs in the pool.
             return self._run(*args)
