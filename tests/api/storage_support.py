@@ -77,13 +77,22 @@ def multipart(file_id: str, name: str, data: bytes, permissions: list[str] | Non
 
 
 def send_chunk(
-    http: httpx.Client, bucket_id: str, file_id: str, name: str, data: bytes, start: int, *, total: int | None = None
+    http: httpx.Client,
+    bucket_id: str,
+    file_id: str,
+    name: str,
+    data: bytes,
+    start: int,
+    *,
+    total: int | None = None,
+    permissions: list[str] | None = None,
 ) -> httpx.Response:
     """One chunk ``data`` at offset ``start`` with Content-Range and X-Appwrite-ID."""
     total = total if total is not None else len(data)
     end = start + len(data) - 1
     headers = {"Content-Range": f"bytes {start}-{end}/{total}", "X-Appwrite-ID": file_id}
-    return http.post(f"/storage/buckets/{bucket_id}/files", headers=headers, **multipart(file_id, name, data))
+    body = multipart(file_id, name, data, permissions)
+    return http.post(f"/storage/buckets/{bucket_id}/files", headers=headers, **body)
 
 
 def leftovers(server, bucket_id: str) -> list[Path]:

@@ -3,12 +3,14 @@ official SDK in client mode, with fileSecurity off and on, disabled buckets, sel
 
 from __future__ import annotations
 
+import os
+
 import pytest
-from account_support import member
+from account_support import as_member, member
 from appwrite.exception import AppwriteException
 from appwrite.permission import Permission
 from appwrite.role import Role
-from storage_support import as_input, new_bucket, png, storage_as, storage_as_key
+from storage_support import as_input, md5, new_bucket, png, send_chunk, storage_as, storage_as_key
 
 
 def _error(call, *args, **kwargs) -> AppwriteException:
@@ -100,3 +102,22 @@ def test_disabled_bucket_is_missing_for_clients(server):
         ):
             error = _error(call, bucket_id, *args)
             assert (error.code, error.type) == (404, "storage_bucket_not_found")
+
+
+def test_chunks_of_an_upload_need_no_read_permission(server):
+    """An uploader whose file permissions grant only delete still resumes its chunked upload:
+    each chunk re-checks the bucket's create permission, never the file's read (§7.5)."""
+    user = member(server)
+    uid = user.user["$id"]
+    bucket_id = new_bucket(server, permissions=[Permission.create(Role.users())], file_security=True)
+    data = os.urandom(2500)
+    only_delete = [Permission.delete(Role.user(uid))]
+    with as_member(server, user) as http:
+        for number, start in enumerate((0, 1000, 2000), start=1):
+            chunk = data[start : start + 1000]
+            response = send_chunk(http, bucket_id, "mine", "m.bin", chunk, start, total=len(data), permissions=only_delete)
+            assert response.status_code == 201, response.text
+            assert response.json()["chunksUploaded"] == number
+        assert response.json()["signature"] == md5(data)
+        assert response.json()["$permissions"] == [f'delete("user:{uid}")']
+        assert http.get(f"/storage/buckets/{bucket_id}/files/mine").status_code == 404  # no read
