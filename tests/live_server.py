@@ -87,10 +87,16 @@ class NibServer:
 
 
 def start_server(
-    backend: str, data_dir: Path, database_url: str | None = None, env: dict[str, str] | None = None
+    backend: str,
+    data_dir: Path,
+    database_url: str | None = None,
+    env: dict[str, str] | None = None,
+    *,
+    key: str = "",
 ) -> NibServer:
     """`nib serve` on a free port; ``env`` adds NIB_* variables (e.g. ``{"NIB_SMTP_HOST": ""}``
-    for a server without e-mail delivery)."""
+    for a server without e-mail delivery). ``key``: the API key of an already bootstrapped
+    database (a second process on another server's storage), which prints none."""
     port = free_port()
     command = [sys.executable, "-m", "nib", "serve", "--port", str(port), "--data-dir", str(data_dir)]
     if database_url:
@@ -98,7 +104,6 @@ def start_server(
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})}
     )
-    key = ""
     output: list[str] = []
     deadline = time.monotonic() + 60
     for line in process.stdout:  # the bootstrap banner ends with "nib serving …"

@@ -10,6 +10,7 @@ from .core.config import Settings
 from .core.db import Database
 from .core.http import Api
 from .health import router as health_router
+from .storage.routes import router as storage_router
 from .teams.routes import router as teams_router
 from .users.routes import router as users_router
 
@@ -26,5 +27,6 @@ def create_app(settings: Settings | None = None) -> Api:
         account_email_router,
         account_providers_router,
         teams_router,
+        storage_router,
     ]
     return Api(db, settings, routers)

@@ -18,6 +18,7 @@ from .core.config import Settings
 from .core.db import Database
 from .core.db.migrate import upgrade
 from .core.errors import AppwriteError
+from .storage.devices import open_device
 
 
 def _storage_options(command):
@@ -91,6 +92,10 @@ def serve(
     os.environ["NIB_RATE_LIMITS"] = rate_limits.lower()
     os.environ["NIB_RATE_LIMITS_OVERRIDES"] = rate_limits_overrides
     settings, db = _open(data_dir, database_url)
+    try:
+        open_device(settings)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
     key = project_service.bootstrap(db)
     db.dispose()
     endpoint = f"http://{host}:{port}/v1"

@@ -13,7 +13,7 @@ from pathlib import Path
 APPWRITE_VERSION = "1.5.11"
 
 # Appwrite only exposes these statuses; anything else is sent as 500 "Server Error".
-EXPOSED_STATUSES = frozenset({400, 401, 402, 403, 404, 408, 409, 412, 416, 429, 451, 501, 503})
+EXPOSED_STATUSES = frozenset({400, 401, 402, 403, 404, 408, 409, 412, 413, 416, 429, 451, 501, 503})
 
 
 @cache

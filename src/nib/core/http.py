@@ -12,6 +12,10 @@ A route is a plain synchronous function ``handler(ctx, **params)`` declared with
 
 Handlers return a JSON-able dict (status from the route), ``None`` (204) or a Starlette
 ``Response`` (downloads). They never build error JSON themselves.
+
+A ``streaming`` route (file uploads and downloads) always runs in the worker pool and its body is
+not parsed: the handler pulls it chunk by chunk from ``ctx.body`` (``RequestBody``), so no request
+ever holds a whole upload in memory; its declared params come from the path and query string.
 """
 
 from __future__ import annotations
@@ -19,12 +23,13 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote
 
+import anyio.from_thread
 import orjson
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
@@ -38,7 +43,7 @@ from .config import Settings
 from .db import Database
 from .errors import AppwriteError
 from .instance import server_secret
-from .params import form_params, json_params, php_params, query_params, read_body
+from .params import MAX_BODY_BYTES, form_params, json_params, php_params, query_params, read_body
 from .validators import Invalid, Validator
 
 log = logging.getLogger("nib")
@@ -57,6 +62,42 @@ class Param:
     validator: Validator | None = None
     required: bool = True
     default: Any = None
+
+
+class RequestBody:
+    """The body of a streaming route, iterated from the handler's worker thread.
+
+    Each step fetches the next ASGI message on the event loop (the server stops reading the
+    socket while its buffer is full, so memory stays bounded by a few socket reads). More than
+    ``MAX_BODY_BYTES`` (Appwrite's 12 MiB request limit) is refused with 413, up front when
+    ``Content-Length`` says so; a client that disconnects ends the upload with an error.
+    """
+
+    def __init__(self, receive, content_length: str | None) -> None:
+        self._receive = receive
+        self._done = False
+        if content_length and content_length.isdigit() and int(content_length) > MAX_BODY_BYTES:
+            raise _too_large()
+
+    def __iter__(self) -> Iterator[bytes]:
+        size = 0
+        while not self._done:
+            message = anyio.from_thread.run(self._receive)
+            if message["type"] == "http.disconnect":
+                self._done = True
+                raise AppwriteError("general_argument_invalid", "The request body ended early.")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                self._done = True
+                raise _too_large()
+            self._done = not message.get("more_body", False)
+            if chunk:
+                yield chunk
+
+
+def _too_large() -> AppwriteError:
+    return AppwriteError("general_argument_invalid", "Request body is larger than 12 MiB.", status=413)
 
 
 def optional(name: str, validator: Validator | None = None, default: Any = None) -> Param:
@@ -81,6 +122,8 @@ class Context:
     secure: bool = False
     timestamp: str = ""  # X-Appwrite-Timestamp, read by the routes that honour it
     actor: dict | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)  # the request's (lower-case names)
+    body: RequestBody | None = None  # streaming routes only
     response_headers: list[tuple[str, str]] = field(default_factory=list)
 
     @property
@@ -130,6 +173,7 @@ class Route:
     audit: tuple[str, str] | None = None
     session_group: bool = False  # creates a session: refused when already signed in
     mfa_exempt: bool = False  # reachable before the second factor (BEHAVIOUR.md §5.9)
+    streaming: bool = False  # body left unread for the handler (ctx.body); always in the pool
 
 
 class Router:
@@ -150,6 +194,7 @@ class Router:
         audit: tuple[str, str] | None = None,
         session_group: bool = False,
         mfa_exempt: bool = False,
+        streaming: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             pattern = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$")
@@ -157,7 +202,7 @@ class Router:
             self.routes.append(
                 Route(
                     method, path, handler, scope, tuple(params), status, pattern, literal, public, audit,
-                    session_group, mfa_exempt,
+                    session_group, mfa_exempt, streaming,
                 )
             )
             return handler
@@ -293,7 +338,11 @@ class Api:
         raw_path = request.scope.get("raw_path")
         route, path_params = self.match(method, raw_path.decode("latin-1") if raw_path else path)
         path_params = {name: unquote(value) for name, value in path_params.items()}
-        raw = await self._raw_params(request, method, headers)
+        streaming = route is not None and route.streaming
+        if streaming:
+            raw = query_params(request.scope.get("query_string", b""))
+        else:
+            raw = await self._raw_params(request, method, headers)
         project_id = headers.get("x-appwrite-project") or raw.get("project") or ""
         key = headers.get("x-appwrite-key")
         ip = _client_ip(request, headers)
@@ -303,8 +352,10 @@ class Api:
         forwarded_proto = headers.get("x-forwarded-proto", "")
         secure = (forwarded_proto.split(",")[0].strip() or request.scope["scheme"]) == "https"
         where = (headers.get("host", ""), secure, headers.get("x-appwrite-timestamp", ""))
-        args = (route, path_params, raw, project_id, key, ip, user_agent, headers, path, browser, creds, where)
-        if method == "GET" and self.inline_reads and not (route and self.limiter.limited(route.method, route.path)):
+        receive = request.receive if streaming and method != "GET" else None
+        args = (route, path_params, raw, project_id, key, ip, user_agent, headers, path, browser, creds, where, receive)
+        limited = route is not None and self.limiter.limited(route.method, route.path)
+        if method == "GET" and self.inline_reads and not streaming and not limited:
             # SQLite reads take microseconds and never wait on a lock (WAL): a thread hop would
             # cost more than the query. Everything else (rate-limited GETs may wait on Redis) runs in the pool.
             return self._run(*args)
@@ -333,7 +384,8 @@ class Api:
         return response
 
     def _respond(
-        self, limit_headers, route, path_params, raw, project_id, key, ip, user_agent, headers, path, browser, creds, where
+        self, limit_headers, route, path_params, raw, project_id, key, ip, user_agent, headers, path, browser, creds, where,
+        receive,
     ) -> Response:
         try:
             if route is None and project_id in ("", "console"):
@@ -369,7 +421,9 @@ class Api:
             if principal.is_key:
                 user_agent = headers.get("x-forwarded-user-agent") or user_agent
             values = validate(route.params, {**raw, **path_params}, browser.allowed_hosts)
-            ctx = Context(self.db, self.settings, principal, ip, user_agent, *where)
+            ctx = Context(self.db, self.settings, principal, ip, user_agent, *where, headers=headers)
+            if receive is not None:
+                ctx.body = RequestBody(receive, headers.get("content-length"))
             result = route.handler(ctx, **values)
         except AppwriteError as error:
             return error_response(error)

@@ -1,7 +1,8 @@
 """Where file bytes live: one small interface, two real devices (local disk, S3).
 
 Paths are device-relative keys built by the storage service: a file's bytes at
-``<projectId>/<bucketId>/<fileId>/data``, its cached previews beside them under
+``<projectId>/<bucketId>/<fileId>/data-<upload>`` (one object name per upload, recorded on the
+file row, so two uploads of one ID never write the same object), its cached previews beside them under
 ``<projectId>/<bucketId>/<fileId>/previews/``; a device never interprets them. Every method streams:
 bytes come in and go out as iterables of ``bytes`` chunks, never as one whole file.
 
@@ -17,7 +18,10 @@ A path that is absolute or has an empty or dot-led segment (``..``) raises ``Val
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ...core.config import Settings
 
 
 class Device(Protocol):
@@ -57,3 +61,21 @@ class Device(Protocol):
 
     def abort_parts(self, path: str, handle: str) -> None:
         """Drop every stored part of an unfinished multi-part write; missing is not an error."""
+
+
+DEVICES = ("local", "s3")
+
+
+def open_device(settings: Settings) -> Device:
+    """The device ``NIB_STORAGE_DEVICE`` names; ``ValueError`` (a start-up error) for an unknown one."""
+    if settings.storage_device == "local":
+        from .local import LocalDevice
+
+        return LocalDevice(settings.data_dir / "storage")
+    if settings.storage_device == "s3":
+        from .s3 import s3_device  # boto3 loads only when S3 is configured
+
+        return s3_device(settings)
+    raise ValueError(
+        f"unknown storage device {settings.storage_device!r} (NIB_STORAGE_DEVICE must be one of: {', '.join(DEVICES)})"
+    )

@@ -1,0 +1,159 @@
+"""Buckets: create, read, list, update, delete (BEHAVIOUR.md §7.2), and the bucket lookup every
+file route starts with (§7.3 rule 1).
+
+Bucket routes are for API keys only (guests and users lack the ``buckets.*`` scopes), so these
+functions check no permissions. Deleting a bucket deletes its file rows in the same transaction
+and then every byte under the bucket's device prefix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from ..core import dates, search
+from ..core import validators as v
+from ..core.db import Database
+from ..core.db.schema import buckets, files
+from ..core.errors import AppwriteError
+from ..core.ids import unique_id
+from ..core.listing import list_rows
+from ..core.query import Attribute, ListSpec, ParsedQueries
+from ..users.service import BOOL, STRING, standard_attributes
+from .devices import Device
+
+Row = dict[str, Any]
+
+BUCKET_LIST = ListSpec(
+    entity="Bucket",
+    table=buckets,
+    attributes={
+        **standard_attributes(buckets),
+        "name": Attribute(buckets.c.name, STRING),
+        "enabled": Attribute(buckets.c.enabled, BOOL),
+        "fileSecurity": Attribute(buckets.c.file_security, BOOL),
+        "maximumFileSize": Attribute(buckets.c.maximum_file_size, "integer"),
+        "encryption": Attribute(buckets.c.encryption, BOOL),
+        "antivirus": Attribute(buckets.c.antivirus, BOOL),
+        "compression": Attribute(buckets.c.compression, STRING),
+    },
+)
+
+_BY_ID = sa.select(buckets).where(buckets.c.project_id == sa.bindparam("project_id"), buckets.c.id == sa.bindparam("id"))
+
+
+def prefix(project_id: str, bucket_id: str) -> str:
+    """The device prefix holding every object of a bucket."""
+    return f"{project_id}/{bucket_id}/"
+
+
+def check_file_size_limit(value: Any, limit: int) -> int:
+    """``maximumFileSize``: an integer in 1..the instance limit (Appwrite's Range message; the
+    limit is a setting, so this runs in the handler rather than as a declared validator);
+    absent means the limit itself."""
+    if value is None:
+        return limit
+    try:
+        return v.integer_range(1, limit)(value)
+    except v.Invalid as invalid:
+        raise AppwriteError("general_argument_invalid", f"Invalid `maximumFileSize` param: {invalid}") from None
+
+
+def _values(settings: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": settings["name"],
+        "permissions": settings["permissions"],
+        "file_security": settings["file_security"],
+        "enabled": settings["enabled"],
+        "maximum_file_size": settings["maximum_file_size"],
+        "allowed_file_extensions": settings["allowed_file_extensions"],
+        "compression": settings["compression"],
+        "encryption": settings["encryption"],
+        "antivirus": settings["antivirus"],
+    }
+
+
+def create_bucket(db: Database, *, project_id: str, bucket_id: str, **settings: Any) -> Row:
+    """A new bucket (``settings``: name, permissions, file_security, enabled, maximum_file_size,
+    allowed_file_extensions, compression, encryption, antivirus); 409 for a taken ID."""
+    bucket_id = unique_id() if bucket_id == "unique()" else bucket_id
+    now = dates.now()
+    row = {
+        "project_id": project_id,
+        "id": bucket_id,
+        "created_at": now,
+        "updated_at": now,
+        **_values(settings),
+        "search": search.normalize(bucket_id, settings["name"]),
+    }
+    try:
+        with db.write() as conn:
+            conn.execute(buckets.insert().values(row))
+    except IntegrityError:
+        raise AppwriteError("storage_bucket_already_exists") from None
+    return row
+
+
+def find_bucket(db: Database, project_id: str, bucket_id: str) -> Row | None:
+    rows = db.fetch(_BY_ID, {"project_id": project_id, "id": bucket_id})
+    return rows[0] if rows else None
+
+
+def get_bucket(db: Database, *, project_id: str, bucket_id: str) -> Row:
+    row = find_bucket(db, project_id, bucket_id)
+    if row is None:
+        raise AppwriteError("storage_bucket_not_found")
+    return row
+
+
+def bucket_for_files(db: Database, *, project_id: str, bucket_id: str, privileged: bool) -> Row:
+    """The bucket of a file route: 404 when missing, and for non-key callers when disabled."""
+    row = find_bucket(db, project_id, bucket_id)
+    if row is None or (not row["enabled"] and not privileged):
+        raise AppwriteError("storage_bucket_not_found")
+    return row
+
+
+def list_buckets(db: Database, *, project_id: str, queries: ParsedQueries, search: str | None) -> tuple[int, list[Row]]:
+    return list_rows(db, BUCKET_LIST, scope={"project_id": project_id}, queries=queries, search=search)
+
+
+def total_sizes(db: Database, project_id: str, bucket_ids: Sequence[str]) -> dict[str, int]:
+    """Sum of ``sizeOriginal`` of each bucket's files (the ``totalSize`` newer SDKs require)."""
+    if not bucket_ids:
+        return {}
+    statement = (
+        sa.select(files.c.bucket_id, sa.func.sum(files.c.size_original))
+        .where(files.c.project_id == project_id, files.c.bucket_id.in_(list(bucket_ids)))
+        .group_by(files.c.bucket_id)
+    )
+    with db.read() as conn:
+        return {bucket_id: int(total or 0) for bucket_id, total in conn.execute(statement)}
+
+
+def update_bucket(db: Database, *, project_id: str, bucket_id: str, **settings: Any) -> Row:
+    """Replace the bucket's settings; ``permissions=None`` keeps the current ones (§7.2)."""
+    with db.write() as conn:
+        current = conn.execute(
+            sa.select(buckets).where(buckets.c.project_id == project_id, buckets.c.id == bucket_id).with_for_update()
+        ).mappings().first()
+        if current is None:
+            raise AppwriteError("storage_bucket_not_found")
+        if settings["permissions"] is None:
+            settings["permissions"] = current["permissions"]
+        values = {**_values(settings), "updated_at": dates.now(), "search": search.normalize(bucket_id, settings["name"])}
+        conn.execute(buckets.update().where(buckets.c.seq == current["seq"]).values(values))
+    return {**current, **values}
+
+
+def delete_bucket(db: Database, device: Device, *, project_id: str, bucket_id: str) -> None:
+    """Delete the bucket, its file rows, then every stored byte under its prefix (parts too)."""
+    with db.write() as conn:
+        deleted = conn.execute(buckets.delete().where(buckets.c.project_id == project_id, buckets.c.id == bucket_id))
+        if deleted.rowcount == 0:
+            raise AppwriteError("storage_bucket_not_found")
+        conn.execute(files.delete().where(files.c.project_id == project_id, files.c.bucket_id == bucket_id))
+    device.delete_prefix(prefix(project_id, bucket_id))

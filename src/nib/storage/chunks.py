@@ -1,0 +1,229 @@
+"""The chunked upload protocol (BEHAVIOUR.md §7.5), safe across requests and processes.
+
+The first chunk to arrive creates the row (``uploading``) and the device's multi-part handle in
+one transaction (a concurrent first chunk waits on the unique index, then sees the row). Each
+chunk is written as part ``n`` (idempotent per number), then counted in a second transaction that
+holds the row lock: a ``file_chunks`` primary key makes a repeated chunk count once, so exactly
+one request sees ``chunksUploaded == chunksTotal``, whichever process serves it. That request
+joins the parts, computes md5/mimeType/size by streaming the object once, runs the antivirus and
+transform hooks (storage/processing.py) and marks the row ``ready``.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from ..core import dates
+from ..core.config import Settings
+from ..core.db import Database
+from ..core.db.schema import file_chunks, files
+from ..core.errors import AppwriteError
+from .devices import Device
+from .files import READY, UPLOADING, store_permissions
+from .writing import (
+    ATTEMPTS,
+    ContentRange,
+    Meter,
+    Upload,
+    insert_row,
+    locked_row,
+    new_object_path,
+    new_row,
+    process,
+    stored_values,
+)
+
+Row = dict[str, Any]
+
+CHUNK_SIZE = 5 * 1024 * 1024  # the SDKs' chunk size: assumed when the last chunk comes first
+LEASE_BASE_SECONDS = 60
+
+
+def receive(db, device, settings, upload: Upload, data, content_range: ContentRange, late_permissions) -> Row:
+    """Receive one chunk: write it as its part, count it, complete the file if it was the last one."""
+    row, created = _claim(db, device, upload, content_range)
+    try:
+        number = _chunk_number(row, content_range)
+        meter = Meter(content_range.length, _chunk_mismatch(), exact=True)
+        try:
+            device.write_part(row["object"], row["upload_handle"], number, meter.through(data))
+        except AppwriteError:
+            raise
+        except Exception:
+            if _status(db, row["seq"]) == READY:  # a late repeat of a chunk (S3: the upload is closed)
+                raise AppwriteError("storage_file_already_exists") from None
+            raise
+        upload.permissions = late_permissions()
+    except BaseException:
+        if created:
+            _discard(db, device, row)
+        raise
+    row, completes = _count(db, device, upload, row["seq"], number)
+    if completes:
+        row = _finish(db, device, settings, upload, row)
+    return row
+
+
+def _chunk_mismatch() -> AppwriteError:
+    return AppwriteError("storage_invalid_content_range", "The chunk size does not match the Content-Range header.")
+
+
+def _discard(db: Database, device: Device, row: Row) -> None:
+    """Undo the row a refused first chunk created, unless another chunk has been counted since."""
+    with db.write() as conn:
+        gone = conn.execute(files.delete().where(files.c.seq == row["seq"], files.c.chunks_uploaded == 0)).rowcount
+    if gone:
+        device.abort_parts(row["object"], row["upload_handle"])
+
+
+def _claim(db: Database, device: Device, upload: Upload, content_range: ContentRange) -> tuple[Row, bool]:
+    """The upload's row, created by the first chunk to arrive (with the device's handle), and
+    whether this request created it."""
+    last = content_range.end == content_range.total - 1
+    for attempt in range(ATTEMPTS):
+        object_path = handle = None
+        try:
+            with db.write() as conn:
+                row = locked_row(conn, upload)
+                if row is not None:
+                    if row["status"] == READY:
+                        raise AppwriteError("storage_file_already_exists")
+                    if row["size_original"] != content_range.total:
+                        raise AppwriteError("storage_invalid_content_range", "The total size differs from the upload's.")
+                    return dict(row), False
+                chunk_size = CHUNK_SIZE if last else content_range.length
+                object_path = new_object_path(upload)
+                handle = device.begin_parts(object_path)
+                created = insert_row(
+                    conn,
+                    new_row(
+                        upload,
+                        status=UPLOADING,
+                        size_original=content_range.total,
+                        chunks_total=math.ceil(content_range.total / chunk_size),
+                        chunks_uploaded=0,
+                        chunk_size=chunk_size,
+                        object=object_path,
+                        upload_handle=handle,
+                    ),
+                )
+                return created, True
+        except BaseException as error:
+            if handle is not None:  # our new handle lost (or failed): nothing else uses it
+                device.abort_parts(object_path, handle)
+            if not isinstance(error, IntegrityError) or attempt == ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _chunk_number(row: Row, content_range: ContentRange) -> int:
+    """Part number of this chunk (1-based), checked against the upload's chunk size (§7.5)."""
+    size, total = row["chunk_size"], row["chunks_total"]
+    if content_range.end == content_range.total - 1:
+        if content_range.start != (total - 1) * size:
+            raise AppwriteError("storage_invalid_content_range", "The last chunk does not start where expected.")
+        return total
+    if content_range.length != size or content_range.start % size:
+        raise AppwriteError("storage_invalid_content_range", "The chunk size differs from the upload's.")
+    return content_range.start // size + 1
+
+
+def _status(db: Database, seq: int) -> str | None:
+    with db.read() as conn:
+        return conn.execute(sa.select(files.c.status).where(files.c.seq == seq)).scalar()
+
+
+def _insert_chunk(conn: Connection, seq: int, number: int) -> bool:
+    """Record chunk ``number``; ``False`` when it was already recorded (a repeat)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(file_chunks)
+        .values(file_seq=seq, number=number)
+        .on_conflict_do_nothing()
+        .returning(file_chunks.c.number)
+    )
+    return conn.execute(statement).first() is not None
+
+
+def _count(db: Database, device: Device, upload: Upload, seq: int, number: int) -> tuple[Row, bool]:
+    """Count the chunk once, under the row lock: ``(row, this request completes the upload)``."""
+    with db.write() as conn:
+        row = conn.execute(sa.select(files).where(files.c.seq == seq).with_for_update()).mappings().first()
+        if row is None:
+            raise AppwriteError("storage_file_not_found")  # deleted while the chunk was streaming
+        late = row["status"] == READY
+        if not late:
+            now = dates.now()
+            values = {"updated_at": now, "permissions": upload.permissions}
+            if _insert_chunk(conn, seq, number):
+                values["chunks_uploaded"] = row["chunks_uploaded"] + 1
+            # All chunks in and nobody assembling (or its holder died: lease over): this request does it.
+            all_in = values.get("chunks_uploaded", row["chunks_uploaded"]) == row["chunks_total"]
+            completes = all_in and (row["completing_until"] is None or row["completing_until"] < now)
+            if completes:
+                values["completing_until"] = now + timedelta(seconds=_lease_seconds(row["size_original"]))
+            conn.execute(files.update().where(files.c.seq == seq).values(values))
+            store_permissions(conn, seq, upload.permissions)
+            row = {**row, **values}
+    if late:
+        # A repeat of a chunk whose upload completed meanwhile: drop the part it just wrote.
+        device.abort_parts(row["object"], row["upload_handle"])
+        raise AppwriteError("storage_file_already_exists")
+    return row, completes
+
+
+def _lease_seconds(size: int) -> float:
+    """How long an assembly may take before another request may take it over: a minute plus
+    reading the object at 20 MB/s (joining and hashing run far faster on a healthy machine)."""
+    return LEASE_BASE_SECONDS + size / 20_000_000
+
+
+def _finish(db: Database, device: Device, settings: Settings, upload: Upload, row: Row) -> Row:
+    """Join the parts, measure the object once, run the hooks, make the file ready."""
+    object_path, handle = row["object"], row["upload_handle"]
+    stored = None
+    try:
+        if not device.exists(object_path):  # else joined by a request that died before "ready"
+            device.complete_parts(object_path, handle, row["chunks_total"])
+        meter = Meter()
+        meter.drain(device.read(object_path))
+        if meter.size != row["size_original"]:
+            raise AppwriteError("storage_invalid_content_range", "The chunks do not add up to the file size.")
+        stored = process(db, device, settings, upload, object_path, meter.size)
+        values = {
+            "status": READY,
+            "updated_at": dates.now(),
+            "mime_type": meter.mime_type(),
+            "signature": meter.md5.hexdigest(),
+            **stored_values(stored),
+        }
+        # upload_handle stays: a late repeated chunk aborts it to drop the part it rewrote.
+        with db.write() as conn:
+            done = conn.execute(
+                files.update().where(files.c.seq == row["seq"], files.c.status == UPLOADING).values(values)
+            )
+            if done.rowcount != 1:
+                raise AppwriteError("storage_file_not_found")  # deleted while completing
+    except AppwriteError:
+        # Refused (antivirus, bad sizes) or deleted meanwhile: nothing of the file may remain.
+        with db.write() as conn:
+            conn.execute(files.delete().where(files.c.seq == row["seq"], files.c.status == UPLOADING))
+        device.delete(object_path)
+        if stored is not None and stored.object != object_path:
+            device.delete(stored.object)
+        raise
+    except BaseException:
+        # Unexpected (device or database trouble): keep the upload, let the next try assemble it.
+        with db.write() as conn:
+            conn.execute(files.update().where(files.c.seq == row["seq"]).values(completing_until=None))
+        raise
+    # A repeated chunk may have rewritten a part after the join: drop any such leftover.
+    device.abort_parts(object_path, handle)
+    return {**row, **values}

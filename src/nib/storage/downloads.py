@@ -1,0 +1,139 @@
+"""Download and view responses (BEHAVIOUR.md §7.7): streamed original bytes with Appwrite's
+headers, single HTTP ranges (206/416) and conditional requests (ETag = the md5 signature, 304).
+
+Stored HTML or SVG must never run script in the server's origin: every response carries
+``X-Content-Type-Options: nosniff`` and ``Content-Security-Policy: script-src 'none'`` (Appwrite
+sends ``script-src none;``), and ``view`` only names the types of Appwrite's viewable list
+(images, audio, video, PDF, Office): anything else is served as ``text/plain``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from email.utils import formatdate
+from itertools import chain
+from typing import Any
+from urllib.parse import quote
+
+from starlette.responses import Response, StreamingResponse
+
+from ..core.config import Settings
+from ..core.errors import AppwriteError
+from . import processing
+from .devices import Device
+from .files import READY
+
+Row = dict[str, Any]
+
+EXPIRES_SECONDS = 45 * 24 * 3600  # Appwrite: "+45 days"
+DOWNLOAD_RANGE_CHUNK = 10 * 1024 * 1024  # an open range ("bytes=N-") serves at most this much
+VIEW_RANGE_CHUNK = 2_000_000
+CSP = "script-src 'none'"
+_RANGE = re.compile(r"(\w+)=(\d*)-(\d*)", re.ASCII)
+
+# app/config/storage/mimes.php of Appwrite 1.5 (its duplicates and typos left out)
+VIEWABLE = frozenset(
+    {
+        "image/jpeg", "image/gif", "image/png", "image/webp",
+        "video/mp4", "video/x-flv", "application/x-mpegURL", "video/MP2T", "video/3gpp", "video/quicktime",
+        "video/x-msvideo", "video/x-ms-wmv",
+        "audio/basic", "audio/L24", "audio/mid", "audio/mpeg", "audio/mp4", "audio/x-aiff", "audio/x-mpegurl",
+        "audio/vnd.rn-realaudio", "audio/ogg", "audio/vorbis", "audio/vnd.wav",
+        "application/msword",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.template",
+        "application/vnd.ms-word.document.macroEnabled.12",
+        "application/vnd.ms-excel",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.template",
+        "application/vnd.ms-excel.sheet.macroEnabled.12",
+        "application/vnd.ms-excel.template.macroEnabled.12",
+        "application/vnd.ms-excel.addin.macroEnabled.12",
+        "application/vnd.ms-excel.sheet.binary.macroEnabled.12",
+        "application/vnd.ms-powerpoint",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "application/vnd.openxmlformats-officedocument.presentationml.template",
+        "application/vnd.openxmlformats-officedocument.presentationml.slideshow",
+        "application/vnd.ms-powerpoint.addin.macroEnabled.12",
+        "application/vnd.ms-powerpoint.presentation.macroEnabled.12",
+        "application/vnd.ms-powerpoint.template.macroEnabled.12",
+        "application/vnd.ms-powerpoint.slideshow.macroEnabled.12",
+        "application/vnd.ms-access",
+        "application/pdf",
+    }
+)
+
+
+def parse_range(header: str, size: int, open_chunk: int) -> tuple[int, int]:
+    """``bytes=<start>-<end>`` or ``bytes=<start>-`` -> inclusive ``(start, end)``; 416 otherwise (§7.7)."""
+    found = _RANGE.fullmatch(header.strip())
+    if found is None or found.group(1) != "bytes" or not found.group(2):
+        raise AppwriteError("storage_invalid_range")
+    start = int(found.group(2))
+    end = int(found.group(3)) if found.group(3) else min(start + open_chunk - 1, size - 1)
+    if start >= end or end >= size:
+        raise AppwriteError("storage_invalid_range")
+    return start, end
+
+
+def _disposition(kind: str, name: str) -> str:
+    """Appwrite's ``<kind>; filename="<name>"``, with RFC 6266 ``filename*`` for non-ASCII names."""
+    plain = name.encode("ascii", "replace").decode().replace("\\", "_").replace('"', "_")
+    value = f'{kind}; filename="{plain}"'
+    if plain != name:
+        value += f"; filename*=UTF-8''{quote(name, safe='')}"
+    return value
+
+
+def file_response(
+    device: Device,
+    settings: Settings,
+    *,
+    secret: str,
+    project_id: str,
+    file: Row,
+    view: bool,
+    headers: Mapping[str, str],
+) -> Response:
+    """The file's bytes (or the requested range of them) as a streamed response."""
+    if file["status"] != READY:
+        raise AppwriteError("storage_file_not_found")
+    etag = f'"{file["signature"]}"'
+    mime = file["mime_type"]
+    common = {
+        "Content-Type": (mime if mime in VIEWABLE else "text/plain") if view else mime,
+        "Content-Disposition": _disposition("inline" if view else "attachment", file["name"]),
+        "ETag": etag,
+        "Cache-Control": f"private, max-age={EXPIRES_SECONDS}",
+        "Expires": formatdate(time.time() + EXPIRES_SECONDS, usegmt=True),
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": CSP,
+        "Accept-Ranges": "bytes",
+    }
+    if _matches(headers.get("if-none-match"), file["signature"]):
+        return Response(status_code=304, headers={k: common[k] for k in ("ETag", "Cache-Control", "Expires")})
+    size = file["size_original"]
+    status, start, end = 200, 0, size - 1
+    if headers.get("range"):
+        start, end = parse_range(headers["range"], size, VIEW_RANGE_CHUNK if view else DOWNLOAD_RANGE_CHUNK)
+        status = 206
+        common["Content-Range"] = f"bytes {start}-{end}/{size}"
+    common["Content-Length"] = str(end - start + 1)
+    try:
+        # Start reading now, so a missing object is a 404 rather than a broken 200.
+        chunks = processing.decode(
+            device, settings, secret=secret, project_id=project_id, file=file, start=start, end=end
+        )
+        first = next(chunks, b"")
+    except FileNotFoundError:
+        raise AppwriteError("storage_file_not_found", f"File not found in {file['object']}") from None
+    return StreamingResponse(chain((first,), chunks), status_code=status, headers=common)
+
+
+def _matches(header: str | None, signature: str) -> bool:
+    if not header:
+        return False
+    tags = [tag.strip().removeprefix("W/").strip('"') for tag in header.split(",")]
+    return "*" in tags or signature in tags

@@ -1,0 +1,173 @@
+"""Files: access rules, reading, listing, updating and deleting (BEHAVIOUR.md §7.3, §7.6).
+
+``roles`` is the caller's role set (core.roles) or ``None`` for an API key, which bypasses every
+check. Without ``fileSecurity`` the bucket's permissions decide alone (401 when they refuse);
+with it, the bucket's *or* the file's permissions grant, and a file the caller may not read does
+not exist for it (404). Each file's permissions are also kept one per row in
+``file_permissions`` so a fileSecurity list selects the readable files through an index
+(``core.permissions.granting``) instead of scanning the bucket.
+
+A file row exists from its first chunk on (status ``uploading``), so partial uploads are listed and
+read with their counters, which is how clients resume (§7.5); their bytes are served only once
+the status is ``ready``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..core import dates, search
+from ..core.db import Database
+from ..core.db.schema import file_permissions, files
+from ..core.errors import AppwriteError
+from ..core.listing import list_rows
+from ..core.permissions import allowed, check_self_assignment, granting
+from ..core.query import Attribute, ListSpec, ParsedQueries
+from ..users.service import STRING, standard_attributes
+from .devices import Device
+
+Row = dict[str, Any]
+
+UPLOADING, READY = "uploading", "ready"
+
+FILE_LIST = ListSpec(
+    entity="File",
+    table=files,
+    attributes={
+        **standard_attributes(files),
+        "name": Attribute(files.c.name, STRING),
+        "signature": Attribute(files.c.signature, STRING),
+        "mimeType": Attribute(files.c.mime_type, STRING),
+        "sizeOriginal": Attribute(files.c.size_original, "integer"),
+        "chunksTotal": Attribute(files.c.chunks_total, "integer"),
+        "chunksUploaded": Attribute(files.c.chunks_uploaded, "integer"),
+    },
+)
+
+_BY_ID = sa.select(files).where(
+    files.c.project_id == sa.bindparam("project_id"),
+    files.c.bucket_id == sa.bindparam("bucket_id"),
+    files.c.id == sa.bindparam("id"),
+)
+
+
+def file_prefix(project_id: str, bucket_id: str, file_id: str) -> str:
+    """The device prefix of everything stored for one file (object, parts, cached previews)."""
+    return f"{project_id}/{bucket_id}/{file_id}/"
+
+
+def require_bucket(roles: list[str] | None, bucket: Row, action: str) -> None:
+    """§7.3 rules 3-4 for actions decided by the bucket alone: 401 unless it grants ``action``
+    (or, with fileSecurity, unless the file may still grant it)."""
+    if not bucket["file_security"] and not allowed(roles, bucket["permissions"], action):
+        raise AppwriteError("user_unauthorized")
+
+
+def check_file(roles: list[str] | None, bucket: Row, row: Row | None, action: str) -> Row:
+    """The file if the caller may do ``action`` to it: 404 when missing (or, for reads, hidden by
+    fileSecurity), 401 otherwise (§7.3)."""
+    if row is None:
+        raise AppwriteError("storage_file_not_found")
+    if allowed(roles, bucket["permissions"], action):
+        return row
+    if bucket["file_security"] and allowed(roles, row["permissions"], action):
+        return row
+    if action == "read" and bucket["file_security"]:
+        raise AppwriteError("storage_file_not_found")
+    raise AppwriteError("user_unauthorized")
+
+
+def find_file(db: Database, project_id: str, bucket_id: str, file_id: str) -> Row | None:
+    rows = db.fetch(_BY_ID, {"project_id": project_id, "bucket_id": bucket_id, "id": file_id})
+    return rows[0] if rows else None
+
+
+def get_file(db: Database, *, project_id: str, bucket: Row, file_id: str, roles: list[str] | None) -> Row:
+    require_bucket(roles, bucket, "read")
+    return check_file(roles, bucket, find_file(db, project_id, bucket["id"], file_id), "read")
+
+
+def list_files(
+    db: Database, *, project_id: str, bucket: Row, roles: list[str] | None, queries: ParsedQueries, search: str | None
+) -> tuple[int, list[Row]]:
+    """The files the caller may read: all of them when the bucket grants read, else (fileSecurity)
+    those whose own permissions grant it."""
+    require_bucket(roles, bucket, "read")
+    ids = None
+    if not allowed(roles, bucket["permissions"], "read"):
+        ids = _readable_ids(db, project_id, bucket["id"], granting(roles, "read") or [])
+    scope = {"project_id": project_id, "bucket_id": bucket["id"]}
+    return list_rows(db, FILE_LIST, scope=scope, queries=queries, search=search, ids=ids)
+
+
+def _readable_ids(db: Database, project_id: str, bucket_id: str, permissions: list[str]) -> list[str]:
+    statement = (
+        sa.select(files.c.id)
+        .join(file_permissions, file_permissions.c.file_seq == files.c.seq)
+        .where(
+            file_permissions.c.permission.in_(permissions),
+            files.c.project_id == project_id,
+            files.c.bucket_id == bucket_id,
+        )
+        .distinct()
+    )
+    with db.read() as conn:
+        return [file_id for (file_id,) in conn.execute(statement)]
+
+
+def store_permissions(conn: Connection, file_seq: int, permissions: Iterable[str]) -> None:
+    """Replace the ``file_permissions`` rows of a file (in the caller's transaction)."""
+    conn.execute(file_permissions.delete().where(file_permissions.c.file_seq == file_seq))
+    values = [{"file_seq": file_seq, "permission": permission} for permission in dict.fromkeys(permissions)]
+    if values:
+        conn.execute(file_permissions.insert(), values)
+
+
+def _locked(conn: Connection, project_id: str, bucket_id: str, file_id: str) -> Row | None:
+    statement = sa.select(files).where(
+        files.c.project_id == project_id, files.c.bucket_id == bucket_id, files.c.id == file_id
+    )
+    return conn.execute(statement.with_for_update()).mappings().first()
+
+
+def update_file(
+    db: Database,
+    *,
+    project_id: str,
+    bucket: Row,
+    file_id: str,
+    roles: list[str] | None,
+    name: str | None,
+    permissions: list[str] | None,
+) -> Row:
+    """Rename and/or replace permissions (``None`` keeps; ``[]`` clears); §4.3 self-assignment."""
+    require_bucket(roles, bucket, "update")
+    with db.write() as conn:
+        row = check_file(roles, bucket, _locked(conn, project_id, bucket["id"], file_id), "update")
+        values: dict[str, Any] = {"updated_at": dates.now()}
+        if permissions is not None:
+            check_self_assignment(roles, permissions)
+            values["permissions"] = permissions
+            store_permissions(conn, row["seq"], permissions)
+        if name is not None:
+            values["name"] = name
+            values["search"] = search.normalize(file_id, name)
+        conn.execute(files.update().where(files.c.seq == row["seq"]).values(values))
+    return {**row, **values}
+
+
+def delete_file(db: Database, device: Device, *, project_id: str, bucket: Row, file_id: str, roles: list[str] | None) -> None:
+    """Delete the row (complete or partial upload), then its object, parts and cached previews.
+
+    Only this row's own objects go: a new upload of the same ID may already be writing its own."""
+    require_bucket(roles, bucket, "delete")
+    with db.write() as conn:
+        row = check_file(roles, bucket, _locked(conn, project_id, bucket["id"], file_id), "delete")
+        conn.execute(files.delete().where(files.c.seq == row["seq"]))
+    device.abort_parts(row["object"], row["upload_handle"])
+    device.delete(row["object"])
+    device.delete_prefix(file_prefix(project_id, bucket["id"], file_id) + "previews/")

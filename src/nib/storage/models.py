@@ -1,0 +1,66 @@
+"""Storage rows -> Appwrite's Bucket and File models (BEHAVIOUR.md §9.4, §9.5, §9.10).
+
+Fields newer SDKs require are always sent: Bucket ``transformations``/``totalSize``/
+``description``/``stripMetadata``, File ``sizeActual``/``encryption``/``compression``/``folder``/``key``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core import dates
+
+Row = dict[str, Any]
+
+
+def bucket(row: Row, total_size: int = 0) -> dict:
+    return {
+        "$id": row["id"],
+        "$createdAt": dates.fmt(row["created_at"]),
+        "$updatedAt": dates.fmt(row["updated_at"]),
+        "$permissions": list(row["permissions"]),
+        "fileSecurity": row["file_security"],
+        "name": row["name"],
+        "description": "",
+        "enabled": row["enabled"],
+        "maximumFileSize": row["maximum_file_size"],
+        "allowedFileExtensions": list(row["allowed_file_extensions"]),
+        "compression": row["compression"],
+        "encryption": row["encryption"],
+        "antivirus": row["antivirus"],
+        "transformations": True,
+        "stripMetadata": False,
+        "totalSize": total_size,
+    }
+
+
+def chunks_uploaded(row: Row) -> int:
+    """Chunks received, as clients see it: an upload is not complete until its chunks are joined,
+    so an ``uploading`` file shows at most ``chunksTotal - 1``. A client resuming an upload whose
+    assembly was interrupted (process killed) then sends the last chunk again, which makes nib
+    assemble it (storage/chunks.py); the SDKs take the first response showing all chunks as the
+    finished file, which only the assembling request's is."""
+    if row["status"] == "ready":
+        return row["chunks_uploaded"]
+    return max(0, min(row["chunks_uploaded"], row["chunks_total"] - 1))
+
+
+def file(row: Row) -> dict:
+    return {
+        "$id": row["id"],
+        "bucketId": row["bucket_id"],
+        "$createdAt": dates.fmt(row["created_at"]),
+        "$updatedAt": dates.fmt(row["updated_at"]),
+        "$permissions": list(row["permissions"]),
+        "name": row["name"],
+        "folder": "",
+        "key": row["name"],
+        "signature": row["signature"],
+        "mimeType": row["mime_type"],
+        "sizeOriginal": row["size_original"],
+        "sizeActual": row["size_actual"],
+        "chunksTotal": row["chunks_total"],
+        "chunksUploaded": chunks_uploaded(row),
+        "encryption": row["encryption"],
+        "compression": row["compression"],
+    }

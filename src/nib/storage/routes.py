@@ -1,0 +1,292 @@
+"""HTTP routes of the Storage service (BEHAVIOUR.md §7): parse, call the services, serialise.
+
+Bucket routes need the ``buckets.*`` scopes (API keys only). File routes serve API keys (no
+permission checks, disabled buckets included) and guests/users (bucket and file permissions,
+§7.3). Uploads and downloads are ``streaming`` routes: the body reaches uploads.py as a stream
+and file bytes leave as one, through the process's device (``open_device``).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from starlette.responses import Response
+
+from ..core import validators as v
+from ..core.config import Settings
+from ..core.errors import AppwriteError
+from ..core.http import BASE_HEADERS, Context, Param, Router, optional
+from ..core.instance import server_secret
+from ..core.permissions import ALL_TYPES, FILE_TYPES
+from ..core.permissions import validator as permissions_validator
+from ..core.query import ListSpec, parse_queries
+from ..core.roles import request_roles
+from ..users.models import listing
+from . import buckets, downloads, files, models, preview, processing, uploads
+from .devices import Device, open_device
+from .preview_engine import PreviewEngine
+
+router = Router()
+
+BUCKETS_READ, BUCKETS_WRITE = "buckets.read", "buckets.write"
+FILES_READ, FILES_WRITE = "files.read", "files.write"
+BUCKET_ID = Param("bucketId", v.uid)
+FILE_ID = Param("fileId", v.uid)
+SEARCH = optional("search", v.text(256, 0), default="")
+BUCKET_EVENT = "bucket/{bucketId}"
+FILE_EVENT = "file/{fileId}"
+COMPRESSIONS = ("none", "gzip", "zstd")
+_EXTENSIONS = v.array_of(
+    v.text(64), 100, "Value must be a valid string and at least 1 chars and no longer than 64 chars"
+)
+# Create and update share these; omitted optional settings take their defaults on update too
+# (Appwrite 1.5 resets them), except permissions (None keeps them) and maximumFileSize, which
+# is checked against the instance limit by the handler (buckets.check_file_size_limit).
+BUCKET_SETTINGS = [
+    Param("name", v.text(128)),
+    optional("permissions", permissions_validator(ALL_TYPES)),
+    optional("fileSecurity", v.loose_boolean, default=False),
+    optional("enabled", v.loose_boolean, default=True),
+    optional("maximumFileSize"),
+    optional("allowedFileExtensions", _EXTENSIONS, default=[]),
+    optional("compression", v.whitelist(COMPRESSIONS, strict=True), default="none"),
+    optional("encryption", v.loose_boolean, default=True),
+    optional("antivirus", v.loose_boolean, default=True),
+    optional("transformations", v.loose_boolean),  # newer SDKs send it; always on here
+]
+
+@cache
+def device_for(settings: Settings) -> Device:
+    """One device per process (an S3 client is worth reusing)."""
+    return open_device(settings)
+
+
+def _queries(spec: ListSpec) -> Param:
+    return optional("queries", lambda raw: parse_queries(raw, spec), default=parse_queries([], spec))
+
+
+def _roles(ctx: Context) -> list[str] | None:
+    """The caller's roles; ``None`` for an API key, which bypasses permissions."""
+    return None if ctx.principal.is_key else request_roles(ctx.db, ctx.principal)
+
+
+def _settings(ctx: Context, values: dict) -> dict:
+    return {
+        "name": values["name"],
+        "permissions": values["permissions"],
+        "file_security": values["fileSecurity"],
+        "enabled": values["enabled"],
+        "maximum_file_size": buckets.check_file_size_limit(values["maximumFileSize"], ctx.settings.storage_limit),
+        "allowed_file_extensions": [extension.lower() for extension in values["allowedFileExtensions"]],
+        "compression": values["compression"],
+        "encryption": values["encryption"],
+        "antivirus": values["antivirus"],
+    }
+
+
+def _bucket_model(ctx: Context, row: dict) -> dict:
+    return models.bucket(row, buckets.total_sizes(ctx.db, ctx.project_id, [row["id"]]).get(row["id"], 0))
+
+
+def _file_bucket(ctx: Context, bucket_id: str) -> dict:
+    return buckets.bucket_for_files(ctx.db, project_id=ctx.project_id, bucket_id=bucket_id, privileged=ctx.principal.is_key)
+
+
+# -- buckets ------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/v1/storage/buckets",
+    scope=BUCKETS_WRITE,
+    status=201,
+    audit=("bucket.create", "bucket/{id}"),
+    params=[Param("bucketId", v.custom_id), *BUCKET_SETTINGS],
+)
+def create_bucket(ctx: Context, bucketId: str, **values) -> dict:
+    settings = _settings(ctx, values)
+    settings["permissions"] = settings["permissions"] or []
+    row = buckets.create_bucket(ctx.db, project_id=ctx.project_id, bucket_id=bucketId, **settings)
+    return models.bucket(row)
+
+
+@router.get("/v1/storage/buckets", scope=BUCKETS_READ, params=[_queries(buckets.BUCKET_LIST), SEARCH])
+def list_buckets(ctx: Context, queries, search: str) -> dict:
+    total, rows = buckets.list_buckets(ctx.db, project_id=ctx.project_id, queries=queries, search=search or None)
+    sizes = buckets.total_sizes(ctx.db, ctx.project_id, [row["id"] for row in rows])
+    return listing("buckets", total, [models.bucket(row, sizes.get(row["id"], 0)) for row in rows])
+
+
+@router.get("/v1/storage/buckets/{bucketId}", scope=BUCKETS_READ, params=[BUCKET_ID])
+def get_bucket(ctx: Context, bucketId: str) -> dict:
+    return _bucket_model(ctx, buckets.get_bucket(ctx.db, project_id=ctx.project_id, bucket_id=bucketId))
+
+
+@router.put(
+    "/v1/storage/buckets/{bucketId}",
+    scope=BUCKETS_WRITE,
+    audit=("bucket.update", BUCKET_EVENT),
+    params=[BUCKET_ID, *BUCKET_SETTINGS],
+)
+def update_bucket(ctx: Context, bucketId: str, **values) -> dict:
+    row = buckets.update_bucket(ctx.db, project_id=ctx.project_id, bucket_id=bucketId, **_settings(ctx, values))
+    return _bucket_model(ctx, row)
+
+
+@router.delete(
+    "/v1/storage/buckets/{bucketId}", scope=BUCKETS_WRITE, audit=("bucket.delete", BUCKET_EVENT), params=[BUCKET_ID]
+)
+def delete_bucket(ctx: Context, bucketId: str) -> None:
+    buckets.delete_bucket(ctx.db, device_for(ctx.settings), project_id=ctx.project_id, bucket_id=bucketId)
+
+
+# -- files --------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/v1/storage/buckets/{bucketId}/files",
+    scope=FILES_WRITE,
+    status=201,
+    audit=("file.create", "file/{id}"),
+    params=[BUCKET_ID],
+    streaming=True,
+)
+def create_file(ctx: Context, bucketId: str) -> dict:
+    assert ctx.body is not None
+    user = ctx.principal.user
+    row = uploads.create_file(
+        ctx.db,
+        device_for(ctx.settings),
+        ctx.settings,
+        project_id=ctx.project_id,
+        bucket_id=bucketId,
+        roles=_roles(ctx),
+        user_id=None if user is None or ctx.principal.is_key else user["id"],
+        body=ctx.body,
+        headers=ctx.headers,
+    )
+    return models.file(row)
+
+
+@router.get(
+    "/v1/storage/buckets/{bucketId}/files", scope=FILES_READ, params=[BUCKET_ID, _queries(files.FILE_LIST), SEARCH]
+)
+def list_files(ctx: Context, bucketId: str, queries, search: str) -> dict:
+    total, rows = files.list_files(
+        ctx.db,
+        project_id=ctx.project_id,
+        bucket=_file_bucket(ctx, bucketId),
+        roles=_roles(ctx),
+        queries=queries,
+        search=search or None,
+    )
+    return listing("files", total, [models.file(row) for row in rows])
+
+
+@router.get("/v1/storage/buckets/{bucketId}/files/{fileId}", scope=FILES_READ, params=[BUCKET_ID, FILE_ID])
+def get_file(ctx: Context, bucketId: str, fileId: str) -> dict:
+    bucket = _file_bucket(ctx, bucketId)
+    return models.file(files.get_file(ctx.db, project_id=ctx.project_id, bucket=bucket, file_id=fileId, roles=_roles(ctx)))
+
+
+@router.put(
+    "/v1/storage/buckets/{bucketId}/files/{fileId}",
+    scope=FILES_WRITE,
+    audit=("file.update", FILE_EVENT),
+    params=[BUCKET_ID, FILE_ID, optional("name", v.text(255)), optional("permissions", permissions_validator(FILE_TYPES))],
+)
+def update_file(ctx: Context, bucketId: str, fileId: str, name: str | None, permissions: list[str] | None) -> dict:
+    row = files.update_file(
+        ctx.db,
+        project_id=ctx.project_id,
+        bucket=_file_bucket(ctx, bucketId),
+        file_id=fileId,
+        roles=_roles(ctx),
+        name=name,
+        permissions=permissions,
+    )
+    return models.file(row)
+
+
+@router.delete(
+    "/v1/storage/buckets/{bucketId}/files/{fileId}",
+    scope=FILES_WRITE,
+    audit=("file.delete", FILE_EVENT),
+    params=[BUCKET_ID, FILE_ID],
+)
+def delete_file(ctx: Context, bucketId: str, fileId: str) -> None:
+    files.delete_file(
+        ctx.db,
+        device_for(ctx.settings),
+        project_id=ctx.project_id,
+        bucket=_file_bucket(ctx, bucketId),
+        file_id=fileId,
+        roles=_roles(ctx),
+    )
+
+
+def _serve(ctx: Context, bucket_id: str, file_id: str, *, view: bool):
+    bucket = _file_bucket(ctx, bucket_id)
+    row = files.get_file(ctx.db, project_id=ctx.project_id, bucket=bucket, file_id=file_id, roles=_roles(ctx))
+    return downloads.file_response(
+        device_for(ctx.settings),
+        ctx.settings,
+        secret=server_secret(ctx.db, ctx.settings),
+        project_id=ctx.project_id,
+        file=row,
+        view=view,
+        headers=ctx.headers,
+    )
+
+
+@router.get(
+    "/v1/storage/buckets/{bucketId}/files/{fileId}/download",
+    scope=FILES_READ,
+    params=[BUCKET_ID, FILE_ID],
+    streaming=True,
+)
+def download(ctx: Context, bucketId: str, fileId: str):
+    return _serve(ctx, bucketId, fileId, view=False)
+
+
+@router.get(
+    "/v1/storage/buckets/{bucketId}/files/{fileId}/view", scope=FILES_READ, params=[BUCKET_ID, FILE_ID], streaming=True
+)
+def view(ctx: Context, bucketId: str, fileId: str):
+    return _serve(ctx, bucketId, fileId, view=True)
+
+
+# One per process: renders bounded by the cores, identical concurrent previews merged.
+PREVIEWS = PreviewEngine()
+
+
+@router.get(
+    "/v1/storage/buckets/{bucketId}/files/{fileId}/preview",
+    scope=FILES_READ,
+    params=[BUCKET_ID, FILE_ID, *preview.QUERY_PARAMS],
+    streaming=True,  # never on the event loop: a render takes milliseconds of CPU
+)
+def get_preview(ctx: Context, bucketId: str, fileId: str, **query) -> Response:
+    bucket = _file_bucket(ctx, bucketId)
+    row = files.get_file(ctx.db, project_id=ctx.project_id, bucket=bucket, file_id=fileId, roles=_roles(ctx))
+    if row["status"] != files.READY:
+        raise AppwriteError("storage_file_not_found")
+    device, size = device_for(ctx.settings), row["size_original"]
+    secret = server_secret(ctx.db, ctx.settings)
+
+    def original() -> bytes:  # called on a cache miss for an image within the preview limit only
+        decoded = processing.decode(
+            device, ctx.settings, secret=secret, project_id=ctx.project_id, file=row, start=0, end=size - 1
+        )
+        return b"".join(decoded)
+
+    data, content_type = PREVIEWS.cached_render(
+        device,
+        files.file_prefix(ctx.project_id, bucketId, fileId).rstrip("/"),
+        row["signature"],
+        original,
+        mime_type=row["mime_type"],
+        size=size,
+        params=preview.PreviewParams.from_query(**query),
+        accept=ctx.headers.get("accept", ""),
+    )
+    return Response(data, headers={**BASE_HEADERS, **preview.response_headers(content_type)})

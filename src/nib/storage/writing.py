@@ -1,0 +1,163 @@
+"""What single and chunked uploads share: the request's facts (``Upload``), the ``Content-Range``
+header, the ``Meter`` that counts, hashes and samples bytes on their way to the device (and cuts
+them off past a limit), and the file-row and hook helpers of both paths."""
+
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import magic
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..core import dates, search
+from ..core.config import Settings
+from ..core.db import Database
+from ..core.db.schema import files
+from ..core.errors import AppwriteError
+from ..core.ids import new_secret
+from ..core.instance import server_secret
+from . import processing
+from .devices import Device
+from .files import file_prefix, store_permissions
+
+Row = dict[str, Any]
+
+SNIFF_BYTES = 256 * 1024  # what libmagic sees of a file to name its MIME type
+_CONTENT_RANGE = re.compile(r"(\w+) (\d+)-(\d+)/(\d+)", re.ASCII)
+ATTEMPTS = 3  # a lost race for a new row is retried: the second attempt sees the winner's row
+
+
+@dataclass(frozen=True)
+class ContentRange:
+    start: int
+    end: int  # inclusive
+    total: int
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+    @property
+    def whole(self) -> bool:
+        return self.start == 0 and self.end == self.total - 1
+
+
+def parse_content_range(header: str | None) -> ContentRange | None:
+    """``bytes <start>-<end>/<size>`` (§7.5; ``end == size`` tolerated as the last byte)."""
+    if header is None:
+        return None
+    found = _CONTENT_RANGE.fullmatch(header.strip())
+    if found is None:
+        raise AppwriteError("storage_invalid_content_range")
+    start, end, total = (int(found.group(i)) for i in (2, 3, 4))
+    if not start <= end <= total or total == 0:
+        raise AppwriteError("storage_invalid_content_range")
+    return ContentRange(start, min(end, total - 1), total)
+
+
+@dataclass
+class Upload:
+    """One upload request, after its checks: who, where, what."""
+
+    project_id: str
+    bucket: Row
+    file_id: str
+    name: str
+    permissions: list[str]
+
+
+class Meter:
+    """Counts, hashes and samples bytes on their way to the device, cutting off past ``limit``."""
+
+    def __init__(self, limit: int | None = None, error: AppwriteError | None = None, *, exact: bool = False) -> None:
+        self.limit, self.error, self.exact = limit, error, exact
+        self.size = 0
+        self.md5 = hashlib.md5()
+        self.head = bytearray()
+
+    def through(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            self.size += len(chunk)
+            if self.limit is not None and self.size > self.limit:
+                assert self.error is not None
+                raise self.error
+            self.md5.update(chunk)
+            if len(self.head) < SNIFF_BYTES:
+                self.head += chunk[: SNIFF_BYTES - len(self.head)]
+            yield chunk
+        if self.exact and self.size != self.limit:
+            # Raised before the device commits the object: a short chunk is never stored.
+            assert self.error is not None
+            raise self.error
+
+    def drain(self, chunks: Iterable[bytes]) -> None:
+        for _ in self.through(chunks):
+            pass
+
+    def mime_type(self) -> str:
+        """From the content, as Appwrite (libmagic), never from the client's part header."""
+        return magic.from_buffer(bytes(self.head), mime=True) or "application/octet-stream"
+
+
+def new_object_path(upload: Upload) -> str:
+    return f"{file_prefix(upload.project_id, upload.bucket['id'], upload.file_id)}data-{new_secret(16)}"
+
+
+def locked_row(conn: Connection, upload: Upload) -> Row | None:
+    statement = sa.select(files).where(
+        files.c.project_id == upload.project_id, files.c.bucket_id == upload.bucket["id"], files.c.id == upload.file_id
+    )
+    return conn.execute(statement.with_for_update()).mappings().first()
+
+
+def new_row(upload: Upload, **values: Any) -> Row:
+    now = dates.now()
+    return {
+        "project_id": upload.project_id,
+        "bucket_id": upload.bucket["id"],
+        "id": upload.file_id,
+        "created_at": now,
+        "updated_at": now,
+        "name": upload.name,
+        "permissions": upload.permissions,
+        "search": search.normalize(upload.file_id, upload.name),
+        **values,
+    }
+
+
+def insert_row(conn: Connection, row: Row) -> Row:
+    seq = conn.execute(files.insert().values(row).returning(files.c.seq)).scalar_one()
+    store_permissions(conn, seq, row["permissions"])
+    return {**row, "seq": seq}
+
+
+def stored_values(stored: processing.Stored) -> dict[str, Any]:
+    return {
+        "object": stored.object,
+        "size_actual": stored.size_actual,
+        "compression": stored.compression,
+        "encryption": stored.encryption,
+        "transform": stored.transform,
+    }
+
+
+def process(
+    db: Database, device: Device, settings: Settings, upload: Upload, object_path: str, size: int
+) -> processing.Stored:
+    """The hooks between complete bytes and a visible file: antivirus, then transforms."""
+    processing.scan(device, settings, bucket=upload.bucket, object=object_path, size=size)
+    return processing.transform(
+        device,
+        settings,
+        secret=server_secret(db, settings),
+        project_id=upload.project_id,
+        bucket=upload.bucket,
+        object=object_path,
+        size=size,
+    )

@@ -1,0 +1,167 @@
+"""Buckets through the official SDK with the API key (BEHAVIOUR.md §7.2), and the scope rule
+that keeps guests and users out of bucket routes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from account_support import member
+from appwrite.enums.compression import Compression
+from appwrite.exception import AppwriteException
+from appwrite.permission import Permission
+from appwrite.query import Query
+from appwrite.role import Role
+from storage_support import as_input, png, storage_as, storage_as_key, unique_id
+
+from live_server import free_port
+
+LIMIT = 5_000_000_000  # NIB_STORAGE_LIMIT's default
+
+
+def test_create_bucket_defaults(server):
+    storage = storage_as_key(server)
+    bucket_id = unique_id()
+    bucket = storage.create_bucket(bucket_id, "Photos").to_dict()
+    assert bucket["$id"] == bucket_id
+    assert bucket["name"] == "Photos"
+    assert bucket["$permissions"] == []
+    assert bucket["fileSecurity"] is False
+    assert bucket["enabled"] is True and bucket["encryption"] is True and bucket["antivirus"] is True
+    assert bucket["maximumFileSize"] == LIMIT
+    assert bucket["allowedFileExtensions"] == []
+    assert bucket["compression"] == "none"
+    assert bucket["transformations"] is True and bucket["totalSize"] == 0
+    assert storage.get_bucket(bucket_id).to_dict() == bucket
+
+
+def test_create_bucket_settings_and_write_expansion(server):
+    storage = storage_as_key(server)
+    bucket = storage.create_bucket(
+        unique_id(),
+        "Docs",
+        permissions=[Permission.write(Role.users()), Permission.read(Role.any())],
+        file_security=True,
+        enabled=False,
+        maximum_file_size=2_000_000,
+        allowed_file_extensions=["JPG", "png"],
+        compression=Compression.GZIP,
+        encryption=False,
+        antivirus=False,
+    ).to_dict()
+    assert bucket["$permissions"] == ['create("users")', 'update("users")', 'delete("users")', 'read("any")']
+    assert bucket["fileSecurity"] is True and bucket["enabled"] is False
+    assert bucket["maximumFileSize"] == 2_000_000
+    assert bucket["allowedFileExtensions"] == ["jpg", "png"]
+    assert (bucket["compression"], bucket["encryption"], bucket["antivirus"]) == ("gzip", False, False)
+
+
+def test_create_bucket_errors(server, http):
+    storage = storage_as_key(server)
+    bucket_id = unique_id()
+    storage.create_bucket(bucket_id, "One")
+    with pytest.raises(AppwriteException) as taken:
+        storage.create_bucket(bucket_id, "Two")
+    assert (taken.value.code, taken.value.type) == (409, "storage_bucket_already_exists")
+    cases = [
+        ({"bucketId": unique_id(), "name": ""}, "name"),
+        ({"bucketId": unique_id(), "name": "x", "maximumFileSize": 6_000_000_000}, "maximumFileSize"),
+        ({"bucketId": unique_id(), "name": "x", "maximumFileSize": 0}, "maximumFileSize"),
+        ({"bucketId": unique_id(), "name": "x", "compression": "brotli"}, "compression"),
+        ({"bucketId": unique_id(), "name": "x", "permissions": ["reed(\"any\")"]}, "permissions"),
+    ]
+    for body, param in cases:
+        response = http.post("/storage/buckets", json=body)
+        assert response.status_code == 400, body
+        assert response.json()["type"] == "general_argument_invalid"
+        assert f"`{param}`" in response.json()["message"]
+    assert "between 1 and 5,000,000,000" in http.post(
+        "/storage/buckets", json={"bucketId": unique_id(), "name": "x", "maximumFileSize": 6_000_000_000}
+    ).json()["message"]
+
+
+def test_get_missing_bucket(server):
+    with pytest.raises(AppwriteException) as missing:
+        storage_as_key(server).get_bucket(unique_id())
+    assert (missing.value.code, missing.value.type) == (404, "storage_bucket_not_found")
+    assert missing.value.message == "Storage bucket with the requested ID could not be found."
+
+
+def test_update_bucket_resets_omitted_settings(server):
+    storage = storage_as_key(server)
+    bucket_id = unique_id()
+    storage.create_bucket(
+        bucket_id, "Before", permissions=[Permission.read(Role.any())], file_security=True, enabled=False,
+        maximum_file_size=1000, allowed_file_extensions=["txt"], compression=Compression.ZSTD, encryption=False,
+        antivirus=False,
+    )
+    updated = storage.update_bucket(bucket_id, "After").to_dict()
+    assert updated["name"] == "After"
+    assert updated["$permissions"] == ['read("any")']  # kept
+    assert updated["fileSecurity"] is False and updated["enabled"] is True
+    assert updated["encryption"] is True and updated["antivirus"] is True
+    assert updated["compression"] == "none" and updated["allowedFileExtensions"] == []
+    assert updated["maximumFileSize"] == LIMIT
+    cleared = storage.update_bucket(bucket_id, "After", permissions=[]).to_dict()
+    assert cleared["$permissions"] == []
+    with pytest.raises(AppwriteException) as missing:
+        storage.update_bucket(unique_id(), "x")
+    assert missing.value.type == "storage_bucket_not_found"
+
+
+def test_list_buckets_queries_and_search(server):
+    storage = storage_as_key(server)
+    marker = unique_id("m")
+    first, second = unique_id(), unique_id()
+    storage.create_bucket(first, f"{marker} alpha")
+    storage.create_bucket(second, f"{marker} beta", enabled=False)
+    found = storage.list_buckets(search=marker).to_dict()
+    assert found["total"] == 2 and [b["$id"] for b in found["buckets"]] == [first, second]
+    only = storage.list_buckets(queries=[Query.equal("enabled", False), Query.equal("$id", [first, second])])
+    assert [b.id for b in only.buckets] == [second]
+    assert storage.list_buckets(queries=[Query.equal("name", f"{marker} alpha")]).total == 1
+    with pytest.raises(AppwriteException) as bad:
+        storage.list_buckets(queries=[Query.equal("nope", "x")])
+    assert bad.value.code == 400
+
+
+def test_total_size_and_delete_removes_files_and_bytes(server):
+    storage = storage_as_key(server)
+    bucket_id = unique_id()
+    storage.create_bucket(bucket_id, "Gone")
+    data = png()
+    storage.create_file(bucket_id, "one", as_input(data, "one.png"))
+    storage.create_file(bucket_id, "two", as_input(data, "two.png"))
+    assert storage.get_bucket(bucket_id).to_dict()["totalSize"] == 2 * len(data)
+    root = server.data_dir / "storage" / server.project / bucket_id
+    assert any(path.is_file() for path in root.rglob("*"))
+    storage.delete_bucket(bucket_id)
+    assert not root.exists()
+    with pytest.raises(AppwriteException) as missing:
+        storage.get_file(bucket_id, "one")
+    assert missing.value.type == "storage_bucket_not_found"
+    with pytest.raises(AppwriteException) as again:
+        storage.delete_bucket(bucket_id)
+    assert again.value.type == "storage_bucket_not_found"
+
+
+def test_bucket_routes_need_a_key(server):
+    user = member(server)
+    for storage in (storage_as(server), storage_as(server, user)):
+        with pytest.raises(AppwriteException) as refused:
+            storage.list_buckets()
+        assert (refused.value.code, refused.value.type) == (401, "general_unauthorized_scope")
+        with pytest.raises(AppwriteException) as refused:
+            storage.create_bucket(unique_id(), "x")
+        assert refused.value.code == 401
+
+
+def test_unknown_storage_device_stops_the_server_at_start(tmp_path):
+    command = [sys.executable, "-m", "nib", "serve", "--port", str(free_port()), "--data-dir", str(tmp_path)]
+    started = subprocess.run(
+        command, capture_output=True, text=True, timeout=60, env={**os.environ, "NIB_STORAGE_DEVICE": "floppy"}
+    )
+    assert started.returncode != 0
+    assert "unknown storage device 'floppy'" in started.stderr

@@ -1,0 +1,288 @@
+"""Chunked and streamed uploads (BEHAVIOUR.md §7.4, §7.5): the official SDKs' own chunking (the
+newest: first chunk, then up to 8 in parallel; 5.0.3: sequential), raw chunks out of order,
+repeated and resumed, two nib processes receiving chunks of one file, and the limits enforced
+while the bytes stream (nothing half-written is ever left)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from appwrite.exception import AppwriteException
+from appwrite.id import ID
+from storage_support import (
+    CHUNK,
+    MIB,
+    as_input,
+    leftovers,
+    md5,
+    mp4,
+    multipart,
+    new_bucket,
+    send_chunk,
+    storage_as_key,
+    stored_objects,
+)
+from test_sdk_compat_503 import install_sdk
+
+from live_server import start_server, stop_server
+from nib.core.db.schema import file_chunks, files
+from nib.storage.devices.local import LocalDevice
+
+
+def _chunks(data: bytes) -> list[tuple[int, bytes]]:
+    return [(start, data[start : start + CHUNK]) for start in range(0, len(data), CHUNK)]
+
+
+def test_newest_sdk_uploads_chunks_in_parallel(server, http):
+    bucket_id = new_bucket(server)
+    data = mp4(5 * CHUNK + 12345)  # 6 chunks: the first alone, then 5 at once
+    file_id = ID.unique()  # generated locally: the SDK sends it as X-Appwrite-ID from the first chunk
+    created = storage_as_key(server).create_file(bucket_id, file_id, as_input(data, "large-file.mp4")).to_dict()
+    assert created["$id"] == file_id
+    assert (created["chunksTotal"], created["chunksUploaded"]) == (6, 6)
+    assert created["sizeOriginal"] == len(data)
+    assert created["signature"] == md5(data)
+    assert created["mimeType"] == "video/mp4"
+    assert storage_as_key(server).get_file_download(bucket_id, created["$id"]) == data
+    assert leftovers(server, bucket_id) == []
+    assert len(stored_objects(server, bucket_id)) == 1
+
+
+def test_sdk_503_uploads_chunks_in_sequence(server):
+    bucket_id = new_bucket(server)
+    data = mp4(2 * CHUNK + 999)
+    source = server.data_dir / f"{bucket_id}.mp4"
+    source.write_bytes(data)
+    script = textwrap.dedent(
+        """
+        import json, sys
+        from appwrite.client import Client
+        from appwrite.input_file import InputFile
+        from appwrite.services.storage import Storage
+        endpoint, project, key, bucket_id, path = sys.argv[1:6]
+        storage = Storage(Client().set_endpoint(endpoint).set_project(project).set_key(key))
+        progress = []
+        result = storage.create_file(bucket_id, "sdk503", InputFile.from_path(path), on_progress=progress.append)
+        print(json.dumps({"result": result, "progress": progress}))
+        """
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script, server.endpoint, server.project, server.key, bucket_id, str(source)],
+        env={**os.environ, "PYTHONPATH": str(install_sdk())},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    output = json.loads(completed.stdout)
+    result = output["result"]
+    assert (result["$id"], result["chunksTotal"], result["chunksUploaded"]) == ("sdk503", 3, 3)
+    assert result["signature"] == md5(data) and result["mimeType"] == "video/mp4"
+    assert [step["chunksUploaded"] for step in output["progress"]] == [1, 2, 3]
+    assert storage_as_key(server).get_file_download(bucket_id, "sdk503") == data
+
+
+def test_out_of_order_repeated_and_resumed_chunks(server, http):
+    bucket_id = new_bucket(server)
+    data = mp4(2 * CHUNK + 100)
+    (s1, c1), (s2, c2), (s3, c3) = _chunks(data)
+    last = send_chunk(http, bucket_id, "ooo", "v.mp4", c3, s3, total=len(data))  # the last chunk first
+    assert last.status_code == 201, last.text
+    body = last.json()
+    assert (body["chunksTotal"], body["chunksUploaded"], body["sizeOriginal"]) == (3, 1, len(data))
+    assert (body["signature"], body["mimeType"]) == ("", "")
+    repeat = send_chunk(http, bucket_id, "ooo", "v.mp4", c3, s3, total=len(data))
+    assert repeat.status_code == 201 and repeat.json()["chunksUploaded"] == 1  # counted once
+    assert send_chunk(http, bucket_id, "ooo", "v.mp4", c2, s2, total=len(data)).json()["chunksUploaded"] == 2
+    # Resume as the SDKs do: GET shows where the upload stands (the partial file is listed too).
+    partial = storage_as_key(server).get_file(bucket_id, "ooo")
+    assert (partial.chunksuploaded, partial.chunkstotal, partial.signature) == (2, 3, "")
+    assert storage_as_key(server).list_files(bucket_id).total == 1
+    assert http.get(f"/storage/buckets/{bucket_id}/files/ooo/download").status_code == 404  # not complete
+    done = send_chunk(http, bucket_id, "ooo", "v.mp4", c1, s1, total=len(data)).json()
+    assert (done["chunksUploaded"], done["signature"], done["mimeType"]) == (3, md5(data), "video/mp4")
+    assert http.get(f"/storage/buckets/{bucket_id}/files/ooo/download").content == data
+    late = send_chunk(http, bucket_id, "ooo", "v.mp4", c2, s2, total=len(data))
+    assert (late.status_code, late.json()["type"]) == (409, "storage_file_already_exists")
+    assert leftovers(server, bucket_id) == []
+
+
+def test_chunk_errors(server, http):
+    bucket_id = new_bucket(server, maximum_file_size=3 * CHUNK)
+    path = f"/storage/buckets/{bucket_id}/files"
+    chunk = b"x" * 1000
+    for header in ("bytes 0-999", "bytes 10-5/2000", "bytes a-b/100", "bytes 0-999/0"):
+        bad = http.post(path, headers={"Content-Range": header}, **multipart("c1", "a.bin", chunk))
+        assert (bad.status_code, bad.json()["type"]) == (400, "storage_invalid_content_range"), header
+    unique = http.post(
+        path,
+        headers={"Content-Range": "bytes 0-999/2000", "X-Appwrite-ID": "unique()"},
+        **multipart("unique()", "a.bin", chunk),
+    )
+    assert (unique.status_code, unique.json()["type"]) == (400, "storage_invalid_appwrite_id")
+    too_big = send_chunk(http, bucket_id, "c2", "a.bin", chunk, 0, total=4 * CHUNK)
+    assert (too_big.status_code, too_big.json()["type"], too_big.json()["message"]) == (
+        400, "storage_invalid_file_size", "File size not allowed",
+    )
+    short = http.post(
+        path, headers={"Content-Range": "bytes 0-1999/4000", "X-Appwrite-ID": "c3"}, **multipart("c3", "a.bin", chunk)
+    )
+    assert (short.status_code, short.json()["type"]) == (400, "storage_invalid_content_range")
+    assert leftovers(server, bucket_id) == []
+
+
+def test_partial_upload_can_be_deleted(server, http):
+    bucket_id = new_bucket(server)
+    data = b"p" * (CHUNK + 10)
+    assert send_chunk(http, bucket_id, "part", "p.bin", data[:CHUNK], 0, total=len(data)).status_code == 201
+    assert http.delete(f"/storage/buckets/{bucket_id}/files/part").status_code == 204
+    assert http.get(f"/storage/buckets/{bucket_id}/files/part").status_code == 404
+    assert leftovers(server, bucket_id) == [] and stored_objects(server, bucket_id) == []
+    # The ID is free again: a new upload starts from scratch.
+    again = send_chunk(http, bucket_id, "part", "p.bin", data[CHUNK:], CHUNK, total=len(data)).json()
+    assert again["chunksUploaded"] == 1
+
+
+def test_size_limit_hit_mid_stream_leaves_nothing(server, http):
+    bucket_id = new_bucket(server, maximum_file_size=100_000)
+    response = http.post(f"/storage/buckets/{bucket_id}/files", **multipart("big", "big.bin", os.urandom(300_000)))
+    assert (response.status_code, response.json()["type"]) == (400, "storage_invalid_file_size")
+    assert leftovers(server, bucket_id) == [] and stored_objects(server, bucket_id) == []
+    with pytest.raises(AppwriteException):
+        storage_as_key(server).get_file(bucket_id, "big")
+
+
+def test_request_bodies_over_12_mib_get_413(server, http):
+    bucket_id = new_bucket(server)
+    path = f"/storage/buckets/{bucket_id}/files"
+    data = os.urandom(12 * MIB + 1)
+    declared = http.post(path, **multipart("huge", "huge.bin", data))  # Content-Length says so: refused up front
+    assert declared.status_code == 413
+    boundary = "nibboundary"
+
+    def body():  # chunked transfer encoding: no Content-Length, refused once 12 MiB have passed
+        yield f'--{boundary}\r\nContent-Disposition: form-data; name="fileId"\r\n\r\nhuge\r\n'.encode()
+        yield f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="h.bin"\r\n\r\n'.encode()
+        for start in range(0, len(data), MIB):
+            yield data[start : start + MIB]
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    streamed = http.post(path, content=body(), headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert streamed.status_code == 413
+    assert leftovers(server, bucket_id) == [] and stored_objects(server, bucket_id) == []
+    # 12 MiB is the request limit, not the file limit: the SDKs' 5 MiB chunks carry larger files.
+    chunked = mp4(2 * CHUNK + 5 * MIB)
+    for start, chunk in _chunks(chunked):
+        assert send_chunk(http, bucket_id, "fits", "f.mp4", chunk, start, total=len(chunked)).status_code == 201
+    assert http.get(f"{path}/fits").json()["signature"] == md5(chunked)
+
+
+def test_bytes_reach_the_device_while_the_request_is_still_arriving(server, http):
+    """Streaming, observed: half of a body is sent, its bytes appear in the device's temporary
+    object, and only then does the client send the rest."""
+    bucket_id = new_bucket(server)
+    data = os.urandom(4 * MIB)
+    boundary = "nibboundary"
+    half_sent = threading.Event()
+    go_on = threading.Event()
+
+    def body():
+        yield f'--{boundary}\r\nContent-Disposition: form-data; name="fileId"\r\n\r\nslow\r\n'.encode()
+        yield f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="s.bin"\r\n\r\n'.encode()
+        yield data[: 2 * MIB]
+        half_sent.set()
+        assert go_on.wait(30)
+        yield data[2 * MIB :]
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(http.post, f"/storage/buckets/{bucket_id}/files", content=body(), headers=headers)
+        assert half_sent.wait(30)
+        deadline = time.monotonic() + 20
+        written = 0
+        while time.monotonic() < deadline and written < MIB:
+            written = sum(path.stat().st_size for path in leftovers(server, bucket_id))
+            time.sleep(0.05)
+        go_on.set()
+        response = future.result(timeout=60)
+    assert written >= MIB  # on disk before the body was complete
+    assert response.status_code == 201 and response.json()["signature"] == md5(data)
+
+
+def test_two_processes_receive_chunks_of_one_file(server):
+    """A second nib on the same database and storage: chunks of one upload spread over both,
+    sent concurrently, end in one correct file counted once, completed by exactly one request."""
+    second = start_server(
+        server.backend, server.data_dir, server.database_url, env={"NIB_RATE_LIMITS": "off"}, key=server.key
+    )
+    try:
+        bucket_id = new_bucket(server)
+        data = mp4(7 * CHUNK + 4321)
+        chunks = _chunks(data)
+        clients = [server.http(), second.http()]
+        first = send_chunk(clients[0], bucket_id, "twin", "t.mp4", chunks[0][1], 0, total=len(data))
+        assert first.status_code == 201
+
+        def send(index: int) -> httpx.Response:
+            start, chunk = chunks[index]
+            return send_chunk(clients[index % 2], bucket_id, "twin", "t.mp4", chunk, start, total=len(data))
+
+        with ThreadPoolExecutor(8) as pool:
+            responses = list(pool.map(send, range(1, len(chunks))))
+        assert [r.status_code for r in responses] == [201] * (len(chunks) - 1)
+        completed = [r.json() for r in responses if r.json()["signature"]]
+        assert len(completed) == 1
+        assert completed[0]["chunksUploaded"] == completed[0]["chunksTotal"] == len(chunks)
+        final = clients[1].get(f"/storage/buckets/{bucket_id}/files/twin").json()
+        assert (final["chunksUploaded"], final["signature"]) == (len(chunks), md5(data))
+        assert clients[0].get(f"/storage/buckets/{bucket_id}/files/twin/download").content == data
+        assert leftovers(server, bucket_id) == []
+        for client in clients:
+            client.close()
+    finally:
+        stop_server(second)
+
+
+def test_upload_whose_assembly_died_is_finished_by_the_resumed_chunk(server, http, db):
+    """The request that counted the last chunk was killed while joining the parts: the file
+    stays hidden, GET shows one chunk missing, and the client's resent last chunk assembles it
+    once the dead request's lease is over (not before)."""
+    bucket_id = new_bucket(server)
+    data = mp4(2 * CHUNK + 100)
+    (s1, c1), (s2, c2), (s3, c3) = _chunks(data)
+    for start, chunk in ((s1, c1), (s2, c2)):
+        assert send_chunk(http, bucket_id, "died", "d.mp4", chunk, start, total=len(data)).status_code == 201
+    # What the killed request left: part 3 stored and counted, its assembly lease held.
+    with db.read() as conn:
+        row = conn.execute(
+            sa.select(files).where(files.c.project_id == server.project, files.c.bucket_id == bucket_id)
+        ).mappings().one()
+    LocalDevice(server.data_dir / "storage").write_part(row["object"], row["upload_handle"], 3, [c3])
+    held = datetime.now(timezone.utc) + timedelta(minutes=5)
+    with db.write() as conn:
+        conn.execute(file_chunks.insert().values(file_seq=row["seq"], number=3))
+        conn.execute(files.update().where(files.c.seq == row["seq"]).values(chunks_uploaded=3, completing_until=held))
+    resumed = storage_as_key(server).get_file(bucket_id, "died").to_dict()
+    assert (resumed["chunksUploaded"], resumed["chunksTotal"], resumed["signature"]) == (2, 3, "")
+    waiting = send_chunk(http, bucket_id, "died", "d.mp4", c3, s3, total=len(data)).json()
+    assert (waiting["chunksUploaded"], waiting["signature"]) == (2, "")  # someone holds the assembly
+    with db.write() as conn:
+        conn.execute(
+            files.update().where(files.c.seq == row["seq"]).values(completing_until=held - timedelta(minutes=10))
+        )
+    done = send_chunk(http, bucket_id, "died", "d.mp4", c3, s3, total=len(data)).json()
+    assert (done["chunksUploaded"], done["signature"], done["mimeType"]) == (3, md5(data), "video/mp4")
+    assert http.get(f"/storage/buckets/{bucket_id}/files/died/download").content == data
+    assert leftovers(server, bucket_id) == []

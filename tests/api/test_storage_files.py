@@ -1,0 +1,177 @@
+"""Files with the API key (BEHAVIOUR.md §7.4, §7.6, §7.7): single uploads through the official
+SDK and raw multipart, their checks, list/get/update/delete, and downloads with their headers,
+ranges and conditional requests."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from appwrite.exception import AppwriteException
+from appwrite.permission import Permission
+from appwrite.query import Query
+from appwrite.role import Role
+from storage_support import as_input, md5, multipart, new_bucket, png, storage_as_key, stored_objects, unique_id
+
+
+def _error(call, *args, **kwargs) -> AppwriteException:
+    with pytest.raises(AppwriteException) as caught:
+        call(*args, **kwargs)
+    return caught.value
+
+
+def test_sdk_upload_computes_signature_and_mime_from_content(server):
+    storage = storage_as_key(server)
+    bucket_id = new_bucket(server)
+    data = png()
+    created = storage.create_file(bucket_id, "unique()", as_input(data, "logo.txt")).to_dict()
+    assert created["name"] == "logo.txt"
+    assert created["mimeType"] == "image/png"  # from the bytes, not the name
+    assert created["signature"] == md5(data)
+    assert created["sizeOriginal"] == created["sizeActual"] == len(data)
+    assert (created["chunksTotal"], created["chunksUploaded"]) == (1, 1)
+    assert created["$permissions"] == []  # API key: no default permissions
+    assert (created["compression"], created["encryption"]) == ("none", False)
+    assert len(created["$id"]) == 20
+    assert storage.get_file(bucket_id, created["$id"]).to_dict() == created
+    assert storage.get_file_download(bucket_id, created["$id"]) == data
+
+
+def test_raw_multipart_upload_and_errors(server, http):
+    bucket_id = new_bucket(server, allowed_file_extensions=["png", "jfif"], maximum_file_size=100)
+    path = f"/storage/buckets/{bucket_id}/files"
+    created = http.post(path, **multipart("raw1", "Pic.PNG", png(), ['read("any")', 'write("any")']))
+    assert created.status_code == 201, created.text
+    assert created.json()["$permissions"] == ['read("any")', 'update("any")', 'delete("any")']
+    again = http.post(path, **multipart("raw1", "Pic.PNG", png()))
+    assert (again.status_code, again.json()["type"]) == (409, "storage_file_already_exists")
+    gif = http.post(path, **multipart("raw2", "kitten.gif", png()))
+    assert (gif.status_code, gif.json()["type"], gif.json()["message"]) == (
+        400, "storage_file_type_unsupported", "File extension not allowed",
+    )
+    big = http.post(path, **multipart("raw3", "big.png", os.urandom(500)))
+    assert (big.status_code, big.json()["type"], big.json()["message"]) == (
+        400, "storage_invalid_file_size", "File size not allowed",
+    )
+    empty = http.post(path, data={"fileId": "raw4"})
+    assert (empty.status_code, empty.json()["type"]) == (400, "storage_file_empty")
+    no_id = http.post(path, files={"file": ("a.png", png())})
+    assert (no_id.status_code, no_id.json()["message"]) == (400, 'Param "fileId" is not optional.')
+    create_perm = http.post(path, **multipart("raw5", "a.png", png(), ['create("any")']))
+    assert create_perm.status_code == 400 and "`permissions`" in create_perm.json()["message"]
+    missing = http.post(f"/storage/buckets/{unique_id()}/files", **multipart("raw6", "a.png", png()))
+    assert (missing.status_code, missing.json()["type"]) == (404, "storage_bucket_not_found")
+    # Refused uploads keep nothing: only raw1's object is stored.
+    assert len(stored_objects(server, bucket_id)) == 1
+
+
+def test_permissions_after_the_file_part_apply(server, http):
+    bucket_id = new_bucket(server)
+    body = {"data": {"fileId": "late"}, "files": [("file", ("a.png", png())), ("permissions[0]", (None, 'read("any")'))]}
+    response = http.post(f"/storage/buckets/{bucket_id}/files", **body)
+    assert response.status_code == 201, response.text
+    assert response.json()["$permissions"] == ['read("any")']
+
+
+def test_list_get_update_delete(server):
+    storage = storage_as_key(server)
+    bucket_id = new_bucket(server)
+    storage.create_file(bucket_id, "first", as_input(png(), "first.png"))
+    storage.create_file(bucket_id, "second", as_input(b"hello text\n", "notes.txt"))
+    listed = storage.list_files(bucket_id).to_dict()
+    assert listed["total"] == 2 and [f["$id"] for f in listed["files"]] == ["first", "second"]
+    assert storage.list_files(bucket_id, queries=[Query.limit(1)]).to_dict()["files"][0]["$id"] == "first"
+    assert storage.list_files(bucket_id, queries=[Query.equal("mimeType", ["image/png"])]).total == 1
+    assert storage.list_files(bucket_id, queries=[Query.equal("mimeType", ["image/jpeg"])]).total == 0
+    assert [f.id for f in storage.list_files(bucket_id, search="notes").files] == ["second"]
+    assert storage.get_file(bucket_id, "second").mimetype == "text/plain"
+
+    renamed = storage.update_file(bucket_id, "first", name="renamed.png", permissions=[Permission.read(Role.any())])
+    assert renamed.name == "renamed.png" and renamed.permissions == ['read("any")']
+    kept = storage.update_file(bucket_id, "first")
+    assert kept.name == "renamed.png" and kept.permissions == ['read("any")']
+    assert storage.update_file(bucket_id, "first", permissions=[]).permissions == []
+
+    storage.delete_file(bucket_id, "first")
+    error = _error(storage.get_file, bucket_id, "first")
+    assert (error.code, error.type, error.message) == (404, "storage_file_not_found", "The requested file could not be found.")
+    assert _error(storage.delete_file, bucket_id, "first").type == "storage_file_not_found"
+    assert _error(storage.update_file, bucket_id, "first", name="x").type == "storage_file_not_found"
+    assert len(stored_objects(server, bucket_id)) == 1  # only "second" is left on disk
+
+
+def test_download_and_view_headers(server, http):
+    bucket_id = new_bucket(server)
+    storage = storage_as_key(server)
+    data = png()
+    storage.create_file(bucket_id, "pic", as_input(data, "café.png"))
+    base = f"/storage/buckets/{bucket_id}/files/pic"
+    download = http.get(f"{base}/download")
+    assert download.status_code == 200 and download.content == data
+    assert download.headers["content-type"] == "image/png"
+    assert download.headers["content-disposition"] == "attachment; filename=\"caf?.png\"; filename*=UTF-8''caf%C3%A9.png"
+    assert download.headers["etag"] == f'"{md5(data)}"'
+    assert download.headers["x-content-type-options"] == "nosniff"
+    assert download.headers["content-security-policy"] == "script-src 'none'"
+    assert download.headers["cache-control"].startswith("private, max-age=")
+    assert download.headers["expires"].endswith("GMT")
+    view = http.get(f"{base}/view")
+    assert view.content == data and view.headers["content-disposition"].startswith("inline; ")
+    assert view.headers["content-type"] == "image/png"
+
+
+def test_stored_html_is_never_served_as_html(server, http):
+    bucket_id = new_bucket(server)
+    page = b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>\n"
+    storage_as_key(server).create_file(bucket_id, "page", as_input(page, "page.html"))
+    view = http.get(f"/storage/buckets/{bucket_id}/files/page/view")
+    assert view.headers["content-type"].startswith("text/plain")
+    assert view.headers["content-security-policy"] == "script-src 'none'"
+    download = http.get(f"/storage/buckets/{bucket_id}/files/page/download")
+    assert download.headers["content-type"] == "text/html"
+    assert download.headers["content-disposition"].startswith("attachment;")
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+    storage_as_key(server).create_file(bucket_id, "svg", as_input(svg, "x.svg"))
+    assert storage_as_key(server).get_file(bucket_id, "svg").mimetype == "image/svg+xml"
+    shown = http.get(f"/storage/buckets/{bucket_id}/files/svg/view")
+    assert shown.content == svg and shown.headers["content-type"].startswith("text/plain")
+
+
+def test_ranges_and_conditional_requests(server, http):
+    bucket_id = new_bucket(server)
+    data = bytes(range(256)) * 8  # 2048 bytes
+    storage_as_key(server).create_file(bucket_id, "bin", as_input(data, "data.bin"))
+    url = f"/storage/buckets/{bucket_id}/files/bin/download"
+    part = http.get(url, headers={"Range": "bytes=0-99"})
+    assert part.status_code == 206 and part.content == data[:100]
+    assert part.headers["content-range"] == "bytes 0-99/2048"
+    assert part.headers["content-length"] == "100" and part.headers["accept-ranges"] == "bytes"
+    middle = http.get(url.replace("download", "view"), headers={"Range": "bytes=1000-"})
+    assert middle.status_code == 206 and middle.content == data[1000:]
+    assert middle.headers["content-range"] == "bytes 1000-2047/2048"
+    for bad in ("bytes=988", "bytes=-988", "items=0-10", "bytes=10-5", "bytes=0-2048"):
+        refused = http.get(url, headers={"Range": bad})
+        assert (refused.status_code, refused.json()["type"]) == (416, "storage_invalid_range"), bad
+    etag = http.get(url).headers["etag"]
+    cached = http.get(url, headers={"If-None-Match": etag})
+    assert cached.status_code == 304 and cached.content == b"" and cached.headers["etag"] == etag
+    assert http.get(url, headers={"If-None-Match": '"other"'}).status_code == 200
+
+
+def test_missing_file_and_bytes(server, http):
+    bucket_id = new_bucket(server)
+    missing = http.get(f"/storage/buckets/{bucket_id}/files/{unique_id()}/download")
+    assert (missing.status_code, missing.json()["type"]) == (404, "storage_file_not_found")
+    storage_as_key(server).create_file(bucket_id, "lost", as_input(png(), "lost.png"))
+    for path in stored_objects(server, bucket_id):
+        path.unlink()
+    lost = http.get(f"/storage/buckets/{bucket_id}/files/lost/download")
+    assert lost.status_code == 404 and lost.json()["message"].startswith("File not found in ")
+
+
+def test_disabled_bucket_still_open_to_keys(server):
+    storage = storage_as_key(server)
+    bucket_id = new_bucket(server, enabled=False)
+    created = storage.create_file(bucket_id, "k", as_input(png(), "k.png"))
+    assert storage.get_file(bucket_id, created.id).id == "k"
+    assert storage.list_files(bucket_id).total == 1
