@@ -28,10 +28,11 @@ def test_sdk_upload_computes_signature_and_mime_from_content(server):
     assert created["name"] == "logo.txt"
     assert created["mimeType"] == "image/png"  # from the bytes, not the name
     assert created["signature"] == md5(data)
-    assert created["sizeOriginal"] == created["sizeActual"] == len(data)
+    # Buckets encrypt by default (Appwrite): 16 bytes of GCM tag per 64 KiB segment are stored.
+    assert (created["sizeOriginal"], created["sizeActual"]) == (len(data), len(data) + 16)
     assert (created["chunksTotal"], created["chunksUploaded"]) == (1, 1)
     assert created["$permissions"] == []  # API key: no default permissions
-    assert (created["compression"], created["encryption"]) == ("none", False)
+    assert (created["compression"], created["encryption"]) == ("none", True)
     assert len(created["$id"]) == 20
     assert storage.get_file(bucket_id, created["$id"]).to_dict() == created
     assert storage.get_file_download(bucket_id, created["$id"]) == data

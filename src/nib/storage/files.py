@@ -168,6 +168,7 @@ def delete_file(db: Database, device: Device, *, project_id: str, bucket: Row, f
     with db.write() as conn:
         row = check_file(roles, bucket, _locked(conn, project_id, bucket["id"], file_id), "delete")
         conn.execute(files.delete().where(files.c.seq == row["seq"]))
-    device.abort_parts(row["object"], row["upload_handle"])
+    if row["upload_handle"]:  # a chunked upload: its unfinished parts, if any
+        device.abort_parts(row["object"], row["upload_handle"])
     device.delete(row["object"])
     device.delete_prefix(file_prefix(project_id, bucket["id"], file_id) + "previews/")
