@@ -108,3 +108,23 @@ def users(server):
     from appwrite.services.users import Users
 
     return Users(server.sdk())
+
+
+@pytest.fixture
+def nib_with(server, tmp_path):
+    """``start(**env)``: another nib on the session server's backend (a fresh database), with its
+    own data dir and extra NIB_* settings; stopped and dropped after the test."""
+    started: list[tuple[NibServer, str | None]] = []
+
+    def start(**env: str) -> NibServer:
+        pg_name = create_pg_database() if server.backend == "postgresql" else None
+        url = f"postgresql://postgres@127.0.0.1:5432/{pg_name}" if pg_name else None
+        nib = start_server(server.backend, tmp_path / f"nib-{len(started)}", url, env=env)
+        started.append((nib, pg_name))
+        return nib
+
+    yield start
+    for nib, pg_name in started:
+        stop_server(nib)
+        if pg_name:
+            drop_pg_database(pg_name)

@@ -14,7 +14,7 @@ from account_support import PASSWORD, account, as_member, expire_token, fallback
 from appwrite.id import ID
 from users_support import assert_error, count_rows, sdk_error, unique_email
 
-from live_server import create_pg_database, drop_pg_database, free_port, start_server, stop_server
+from live_server import free_port
 from mail_support import first_link, link_params, one_time_code, part
 from nib.core.auth import CACHE_SECONDS
 from nib.core.config import Settings
@@ -361,24 +361,16 @@ def test_tokens_are_not_refused_to_a_signed_in_user(server, smtp):
 
 
 @pytest.fixture
-def nib_with(server, tmp_path):
-    """Start another nib on the session server's backend, with its own storage and ``env``."""
-    started: list[tuple] = []
+def mail_nib(nib_with):
+    """Another nib with these settings, whose test project lets e-mail links go to the app."""
 
     def start(**env: str):
-        pg_name = create_pg_database() if server.backend == "postgresql" else None
-        url = f"postgresql://postgres@127.0.0.1:5432/{pg_name}" if pg_name else None
-        nib = start_server(server.backend, tmp_path / f"nib-{len(started)}", url, env=env)
-        started.append((nib, pg_name))
+        nib = nib_with(**env)
         nib.cli("platforms", "add", "--project", nib.project, "--hostname", "app.example.com")
         time.sleep(CACHE_SECONDS)
         return nib
 
-    yield start
-    for nib, pg_name in started:
-        stop_server(nib)
-        if pg_name:
-            drop_pg_database(pg_name)
+    return start
 
 
 def _every_mail_route(nib) -> list:
@@ -401,14 +393,14 @@ def _call(nib, method: str, path: str, body: dict, session: str | None):
         return http.request(method, path, json=body)
 
 
-def test_smtp_disabled(server, nib_with):
-    nib = nib_with(NIB_SMTP_HOST="")
+def test_smtp_disabled(server, mail_nib):
+    nib = mail_nib(NIB_SMTP_HOST="")
     for method, path, body, session in _every_mail_route(nib):
         assert_error(_call(nib, method, path, body, session), 503, "general_smtp_disabled", "SMTP disabled")
 
 
-def test_smtp_failure_is_reported_and_leaves_no_token(server, nib_with):
-    nib = nib_with(NIB_SMTP_HOST="127.0.0.1", NIB_SMTP_PORT=str(free_port()))  # nobody listens there
+def test_smtp_failure_is_reported_and_leaves_no_token(server, mail_nib):
+    nib = mail_nib(NIB_SMTP_HOST="127.0.0.1", NIB_SMTP_PORT=str(free_port()))  # nobody listens there
     for method, path, body, session in _every_mail_route(nib):
         error = assert_error(_call(nib, method, path, body, session), 503, "general_server_error")
         assert (

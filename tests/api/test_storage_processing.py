@@ -14,30 +14,10 @@ from appwrite.services.storage import Storage
 from storage_support import CHUNK, as_input, md5, mp4, new_bucket, png, storage_as_key, stored_objects, unique_id
 
 from clamav_support import HASHED_FILE, PATTERN
-from live_server import create_pg_database, drop_pg_database, start_server, stop_server
 from s3_server import moto_server
 from s3_server import new_bucket as new_s3_bucket
 
 TEXT = b"nib keeps this text at rest compressed and encrypted, and serves it back as it was.\n" * 200
-
-
-@pytest.fixture
-def nib_with(server, tmp_path):
-    """Start another nib of the session's backend with extra settings (stopped afterwards)."""
-    started = []
-
-    def start(**env: str):
-        pg_name = create_pg_database() if server.backend == "postgresql" else None
-        url = f"postgresql://postgres@127.0.0.1:5432/{pg_name}" if pg_name else None
-        nib = start_server(server.backend, tmp_path / f"nib-{len(started)}", url, env=env)
-        started.append((nib, pg_name))
-        return nib
-
-    yield start
-    for nib, pg_name in started:
-        stop_server(nib)
-        if pg_name:
-            drop_pg_database(pg_name)
 
 
 def _stored_bytes(server, bucket_id: str) -> bytes:

@@ -114,7 +114,8 @@ def verify_jwt(token: str, key: str) -> dict[str, Any]:
 
 _SESSION_COLUMNS = ("id", "factors", "mfa_updated_at")
 _TARGET_KEYS = [(f"target_{column.name}", column.name) for column in targets.c]
-_HAS_TOTP = (
+# Whether the user has a verified TOTP authenticator (a second factor), as a column.
+HAS_VERIFIED_TOTP = (
     sa.exists()
     .where(
         authenticators.c.project_id == users.c.project_id,
@@ -135,7 +136,7 @@ def _statement(*where: sa.ColumnElement) -> sa.Select:
             users,
             *(sessions.c[name].label(f"session_{name}") for name in _SESSION_COLUMNS),
             *(column.label(f"target_{column.name}") for column in targets.c),
-            _HAS_TOTP,
+            HAS_VERIFIED_TOTP,
         )
         .select_from(joined)
         .where(users.c.project_id == sa.bindparam("project_id"), *where)

@@ -14,8 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..core import dates
+from ..core.client_auth import HAS_VERIFIED_TOTP
 from ..core.db import Database
-from ..core.db.schema import authenticators, memberships, teams, users
+from ..core.db.schema import memberships, teams, users
 from ..core.errors import AppwriteError
 from ..core.listing import list_rows
 from ..core.query import Attribute, ListSpec, ParsedQueries
@@ -38,19 +39,9 @@ MEMBERSHIP_LIST = ListSpec(
 )
 
 # What a Membership shows of its user and team, for a page of memberships in two statements.
-_HAS_TOTP = (
-    sa.exists()
-    .where(
-        authenticators.c.project_id == users.c.project_id,
-        authenticators.c.user_id == users.c.id,
-        authenticators.c.type == "totp",
-        authenticators.c.verified.is_(True),
-    )
-    .label("has_totp")
-)
 _PEOPLE = sa.select(
     users.c.id, users.c.name, users.c.email, users.c.phone, users.c.accessed_at, users.c.mfa,
-    users.c.email_verification, users.c.phone_verification, _HAS_TOTP,
+    users.c.email_verification, users.c.phone_verification, HAS_VERIFIED_TOTP,
 ).where(users.c.project_id == sa.bindparam("project_id"), users.c.id.in_(sa.bindparam("ids", expanding=True)))
 _TEAM_NAMES = sa.select(teams.c.id, teams.c.name).where(
     teams.c.project_id == sa.bindparam("project_id"), teams.c.id.in_(sa.bindparam("ids", expanding=True))
