@@ -222,7 +222,7 @@ def create_challenge(
         "user_id": user_id,
         "type": kind,
         "code_hash": code_hash,
-        "expire": dates.later(CHALLENGE_SECONDS),
+        "expire": now + timedelta(seconds=CHALLENGE_SECONDS),
     }
     with db.write() as conn:
         user_row(conn, project_id, user_id)  # still there after the e-mail was sent

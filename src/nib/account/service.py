@@ -9,6 +9,7 @@ hash) runs before a write transaction opens, bounded by core.passwords.
 from __future__ import annotations
 
 import functools
+from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -211,7 +212,7 @@ def extend_session(db: Database, *, project_id: str, user_id: str, session_id: s
         updated = conn.execute(
             sessions.update()
             .where(sessions.c.project_id == project_id, sessions.c.user_id == user_id, sessions.c.id == session_id)
-            .values(expire=dates.later(duration), updated_at=now)
+            .values(expire=now + timedelta(seconds=duration), updated_at=now)
         )
         if updated.rowcount == 0:
             raise AppwriteError("user_session_not_found")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 
 from ..core import dates
@@ -44,7 +46,7 @@ def new_session(
         "updated_at": now,
         "user_id": user_id,
         "secret_hash": secret_hash(secret),
-        "expire": dates.later(duration),
+        "expire": now + timedelta(seconds=duration),
         "provider": provider,
         "provider_uid": provider_uid,
         "provider_access_token": "",
@@ -126,7 +128,7 @@ def create_token(
         "user_id": user_id,
         "type": "generic",
         "secret_hash": secret_hash(secret),
-        "expire": dates.later(expire),
+        "expire": now + timedelta(seconds=expire),
         "phrase": "",
         "ip": ip,
         "user_agent": user_agent,
