@@ -51,7 +51,7 @@ def receive(db, device, settings, upload: Upload, data, content_range: ContentRa
     row, created = _claim(db, device, upload, content_range)
     try:
         number = _chunk_number(row, content_range)
-        meter = Meter(content_range.length, _chunk_mismatch(), exact=True)
+        meter = Meter(content_range.length, _chunk_mismatch(), exact=True, digest=False)
         try:
             device.write_part(row["object"], row["upload_handle"], number, meter.through(data))
         except AppwriteError:

@@ -129,6 +129,12 @@ def file_response(
         first = next(chunks, b"")
     except FileNotFoundError:
         raise AppwriteError("storage_file_not_found", f"File not found in {file['object']}") from None
+    if len(first) == end - start + 1:
+        # All of it in one read (device.READ_SIZE): a plain response, without StreamingResponse's
+        # thread hop per chunk. Nothing follows; running the reader out closes its file or body.
+        for _ in chunks:
+            pass
+        return Response(first, status_code=status, headers=common)
     return StreamingResponse(chain((first,), chunks), status_code=status, headers=common)
 
 

@@ -75,8 +75,11 @@ class Upload:
 class Meter:
     """Counts, hashes and samples bytes on their way to the device, cutting off past ``limit``."""
 
-    def __init__(self, limit: int | None = None, error: AppwriteError | None = None, *, exact: bool = False) -> None:
-        self.limit, self.error, self.exact = limit, error, exact
+    def __init__(
+        self, limit: int | None = None, error: AppwriteError | None = None, *, exact: bool = False, digest: bool = True
+    ) -> None:
+        # digest=False: count only (a chunk: the whole file is hashed once, when joined)
+        self.limit, self.error, self.exact, self.digest = limit, error, exact, digest
         self.size = 0
         self.md5 = hashlib.md5()
         self.head = bytearray()
@@ -87,9 +90,10 @@ class Meter:
             if self.limit is not None and self.size > self.limit:
                 assert self.error is not None
                 raise self.error
-            self.md5.update(chunk)
-            if len(self.head) < SNIFF_BYTES:
-                self.head += chunk[: SNIFF_BYTES - len(self.head)]
+            if self.digest:
+                self.md5.update(chunk)
+                if len(self.head) < SNIFF_BYTES:
+                    self.head += chunk[: SNIFF_BYTES - len(self.head)]
             yield chunk
         if self.exact and self.size != self.limit:
             # Raised before the device commits the object: a short chunk is never stored.

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .keys import check_path, check_prefix
 
-READ_SIZE = 1 << 16
+READ_SIZE = 1 << 20  # per read and per response chunk: 64 KiB cost a thread hop per 64 KiB sent
 
 
 class LocalDevice:
