@@ -161,6 +161,11 @@ def test_size_limit_hit_mid_stream_leaves_nothing(storage_server, storage_http):
     assert leftovers(storage_server, bucket_id) == [] and stored_objects(storage_server, bucket_id) == []
     with pytest.raises(AppwriteException):
         storage_as_key(storage_server).get_file(bucket_id, "big")
+    # Over the S3 device's 8 MiB part size, where a multipart upload is already open: aborted too.
+    larger = new_bucket(storage_server, maximum_file_size=9 * MIB)
+    response = storage_http.post(f"/storage/buckets/{larger}/files", **multipart("big", "big.bin", os.urandom(10 * MIB)))
+    assert (response.status_code, response.json()["type"]) == (400, "storage_invalid_file_size")
+    assert leftovers(storage_server, larger) == [] and stored_objects(storage_server, larger) == []
 
 
 def test_request_bodies_over_12_mib_get_413(storage_server, storage_http):
@@ -181,6 +186,11 @@ def test_request_bodies_over_12_mib_get_413(storage_server, storage_http):
     streamed = storage_http.post(path, content=body(), headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
     assert streamed.status_code == 413
     assert leftovers(storage_server, bucket_id) == [] and stored_objects(storage_server, bucket_id) == []
+    # Under it, one request carries a file larger than the S3 device's 8 MiB part (two parts there).
+    single = os.urandom(10 * MIB)
+    created = storage_http.post(path, **multipart("single", "s.bin", single))
+    assert created.status_code == 201 and created.json()["signature"] == md5(single)
+    assert storage_http.get(f"{path}/single/download").content == single
     # 12 MiB is the request limit, not the file limit: the SDKs' 5 MiB chunks carry larger files.
     chunked = mp4(2 * CHUNK + 5 * MIB)
     for start, chunk in _chunks(chunked):
