@@ -14,7 +14,17 @@ from appwrite.exception import AppwriteException
 from appwrite.permission import Permission
 from appwrite.query import Query
 from appwrite.role import Role
-from storage_support import as_input, leftovers, png, storage_as, storage_as_key, stored_objects, unique_id
+from storage_support import (
+    CHUNK,
+    as_input,
+    leftovers,
+    png,
+    send_chunk,
+    storage_as,
+    storage_as_key,
+    stored_objects,
+    unique_id,
+)
 
 from live_server import free_port
 
@@ -127,7 +137,7 @@ def test_list_buckets_queries_and_search(storage_server):
     assert bad.value.code == 400
 
 
-def test_total_size_and_delete_removes_files_and_bytes(storage_server):
+def test_total_size_and_delete_removes_files_and_bytes(storage_server, storage_http):
     storage = storage_as_key(storage_server)
     bucket_id = unique_id()
     storage.create_bucket(bucket_id, "Gone")
@@ -136,6 +146,11 @@ def test_total_size_and_delete_removes_files_and_bytes(storage_server):
     storage.create_file(bucket_id, "two", as_input(data, "two.png"))
     assert storage.get_bucket(bucket_id).to_dict()["totalSize"] == 2 * len(data)
     assert len(stored_objects(storage_server, bucket_id)) == 2
+    # Unfinished uploads go too: one of SDK-sized chunks (an open multipart upload on S3), one of
+    # small chunks (kept as scratch objects there until the upload completes).
+    assert send_chunk(storage_http, bucket_id, "big", "b.bin", b"b" * CHUNK, 0, total=2 * CHUNK).status_code == 201
+    assert send_chunk(storage_http, bucket_id, "small", "s.bin", b"s" * 1000, 0, total=2500).status_code == 201
+    assert len(leftovers(storage_server, bucket_id)) >= 2
     storage.delete_bucket(bucket_id)
     assert stored_objects(storage_server, bucket_id) == [] and leftovers(storage_server, bucket_id) == []
     with pytest.raises(AppwriteException) as missing:
