@@ -138,8 +138,9 @@ def test_stored_html_is_never_served_as_html(storage_server, storage_http):
     assert shown.content == svg and shown.headers["content-type"].startswith("text/plain")
 
 
-def test_ranges_and_conditional_requests(storage_server, storage_http):
-    bucket_id = new_bucket(storage_server)
+@pytest.mark.parametrize("encryption", [True, False])  # decrypted segments, or ranges of the stored object
+def test_ranges_and_conditional_requests(storage_server, storage_http, encryption):
+    bucket_id = new_bucket(storage_server, encryption=encryption)
     data = bytes(range(256)) * 8  # 2048 bytes
     storage_as_key(storage_server).create_file(bucket_id, "bin", as_input(data, "data.bin"))
     url = f"/storage/buckets/{bucket_id}/files/bin/download"
