@@ -118,6 +118,27 @@ def test_out_of_order_repeated_and_resumed_chunks(storage_server, storage_http):
     assert leftovers(storage_server, bucket_id) == []
 
 
+def test_repeated_chunks_racing_the_assembly(storage_server, storage_http):
+    """Every chunk sent twice at once: repeats that arrive while the parts are being joined (the
+    device's multi-part write already gone) are answered as repeats, never as a server error."""
+    bucket_id = new_bucket(storage_server, encryption=False)
+    data = os.urandom(6 * MIB + 10)
+    chunks = [(start, data[start : start + MIB]) for start in range(0, len(data), MIB)]
+
+    def send(chunk: tuple[int, bytes]) -> httpx.Response:
+        return send_chunk(storage_http, bucket_id, "twice", "t.bin", chunk[1], chunk[0], total=len(data))
+
+    assert send(chunks[0]).status_code == 201
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(send, chunks[1:] * 2))
+    assert {r.status_code for r in responses} <= {201, 409}
+    assert {r.json()["type"] for r in responses if r.status_code == 409} <= {"storage_file_already_exists"}
+    final = storage_http.get(f"/storage/buckets/{bucket_id}/files/twice").json()
+    assert (final["chunksUploaded"], final["signature"]) == (len(chunks), md5(data))
+    assert storage_http.get(f"/storage/buckets/{bucket_id}/files/twice/download").content == data
+    assert leftovers(storage_server, bucket_id) == [] and len(stored_objects(storage_server, bucket_id)) == 1
+
+
 def test_chunk_errors(storage_server, storage_http):
     bucket_id = new_bucket(storage_server, maximum_file_size=3 * CHUNK)
     path = f"/storage/buckets/{bucket_id}/files"
