@@ -1,6 +1,8 @@
 """Shared helpers of the Storage API tests: the official SDK's Storage service in server (API
 key) and client (session or guest) mode, fresh buckets, real file contents (PNG, MP4 header)
-and raw multipart/chunk requests for what the SDKs never send on their own."""
+and raw multipart/chunk requests for what the SDKs never send on their own; and what a server's
+storage device holds (local disk or S3, from the settings it was started with), so the same
+"nothing left behind" assertions hold on both."""
 
 from __future__ import annotations
 
