@@ -16,6 +16,7 @@ from live_server import (
     stop_server,
 )
 from mail_support import SmtpServer, start_smtp
+from s3_server import moto_server, new_bucket, s3_env
 
 
 @pytest.fixture(scope="session")
@@ -48,18 +49,42 @@ def clamd(tmp_path_factory) -> Clamd:
     daemon.stop()
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def server(request, tmp_path_factory, smtp) -> NibServer:
-    """One nib per backend for the whole session; tests use unique IDs so they don't collide."""
-    data_dir = tmp_path_factory.mktemp(f"nib-{request.param}")
-    pg_name = create_pg_database() if request.param == "postgresql" else None
+def _session_nib(backend: str, data_dir, env: dict[str, str]):
+    """A nib on a fresh database of ``backend`` for the whole session (a generator fixture body)."""
+    pg_name = create_pg_database() if backend == "postgresql" else None
     url = f"postgresql://postgres@127.0.0.1:5432/{pg_name}" if pg_name else None
     # Rate limits off, as in Appwrite's own e2e suite: tests sign up far more than 10 users per IP.
-    nib = start_server(request.param, data_dir, url, env={**smtp.env(), "NIB_RATE_LIMITS": "off"})
+    nib = start_server(backend, data_dir, url, env={**env, "NIB_RATE_LIMITS": "off"})
     yield nib
     stop_server(nib)
     if pg_name:
         drop_pg_database(pg_name)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def server(request, tmp_path_factory, smtp) -> NibServer:
+    """One nib per backend for the whole session; tests use unique IDs so they don't collide."""
+    yield from _session_nib(request.param, tmp_path_factory.mktemp(f"nib-{request.param}"), smtp.env())
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> str:
+    """The session's S3-compatible server on loopback (moto, tests/s3_server.py)."""
+    with moto_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="session", params=["local", "s3"])
+def storage_server(request, server, tmp_path_factory, smtp) -> NibServer:
+    """The Storage tests' nib, once per device: ``local`` is the session ``server``; ``s3`` another
+    nib on the same backend storing its files in a fresh bucket of the session's S3 server."""
+    if request.param == "local":
+        yield server
+        return
+    endpoint = request.getfixturevalue("s3_endpoint")
+    s3_bucket, _ = new_bucket(endpoint)
+    data_dir = tmp_path_factory.mktemp(f"nib-{server.backend}-s3")
+    yield from _session_nib(server.backend, data_dir, {**smtp.env(), **s3_env(endpoint, s3_bucket)})
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -81,24 +106,41 @@ def service_db(request, tmp_path_factory):
         drop_pg_database(pg_name)
 
 
+def _database_of(nib: NibServer):
+    from nib.core.config import Settings
+    from nib.core.db import Database
+
+    settings = Settings.from_env(data_dir=nib.data_dir, database_url=nib.database_url)
+    database = Database(settings.resolved_database_url, pool_size=2)
+    yield database
+    database.dispose()
+
+
 @pytest.fixture(scope="session")
 def db(server):
     """Direct access to the server's database, for seeding rows that no API creates yet
     (identities come from OAuth, memberships from the Teams service) and for checking what is
     stored. Never used to replace an API call."""
-    from nib.core.config import Settings
-    from nib.core.db import Database
+    yield from _database_of(server)
 
-    settings = Settings.from_env(data_dir=server.data_dir, database_url=server.database_url)
-    database = Database(settings.resolved_database_url, pool_size=2)
-    yield database
-    database.dispose()
+
+@pytest.fixture(scope="session")
+def storage_db(storage_server):
+    """``db`` for ``storage_server``."""
+    yield from _database_of(storage_server)
 
 
 @pytest.fixture
 def http(server):
     """Raw HTTP against the session's server, with the all-scopes key."""
     with server.http() as client:
+        yield client
+
+
+@pytest.fixture
+def storage_http(storage_server):
+    """``http`` against ``storage_server``."""
+    with storage_server.http() as client:
         yield client
 
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -63,6 +63,7 @@ class NibServer:
     data_dir: Path
     database_url: str | None
     process: subprocess.Popen
+    env: dict[str, str] = field(default_factory=dict)  # the NIB_* settings it was started with
 
     def storage_args(self) -> list[str]:
         args = ["--data-dir", str(self.data_dir)]
@@ -123,7 +124,7 @@ def start_server(
         process.kill()
         raise RuntimeError("nib did not start:\n" + "".join(output))
     assert key, "first start must print an API key:\n" + "".join(output)
-    return NibServer(backend, endpoint, "default", key, data_dir, database_url, process)
+    return NibServer(backend, endpoint, "default", key, data_dir, database_url, process, dict(env or {}))
 
 
 def stop_server(server: NibServer) -> None:

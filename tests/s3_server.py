@@ -58,6 +58,18 @@ def s3_settings(endpoint: str, bucket: str) -> Settings:
     )
 
 
+def s3_env(endpoint: str, bucket: str) -> dict[str, str]:
+    """The NIB_* variables of a nib storing its files in ``endpoint``'s ``bucket``."""
+    return {
+        "NIB_STORAGE_DEVICE": "s3",
+        "NIB_S3_ENDPOINT": endpoint,
+        "NIB_S3_REGION": REGION,
+        "NIB_S3_BUCKET": bucket,
+        "NIB_S3_ACCESS_KEY": ACCESS_KEY,
+        "NIB_S3_SECRET_KEY": SECRET_KEY,
+    }
+
+
 def new_bucket(endpoint: str):
     """Create a uniquely named bucket; returns its name and an admin client for inspecting it."""
     client = boto3.client(

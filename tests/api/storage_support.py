@@ -1,6 +1,8 @@
 """Shared helpers of the Storage API tests: the official SDK's Storage service in server (API
 key) and client (session or guest) mode, fresh buckets, real file contents (PNG, MP4 header)
-and raw multipart/chunk requests for what the SDKs never send on their own."""
+and raw multipart/chunk requests for what the SDKs never send on their own; and what a server's
+storage device holds (local disk or S3, from the settings it was started with), so the same
+"nothing left behind" assertions hold on both."""
 
 from __future__ import annotations
 
@@ -9,13 +11,17 @@ import os
 import struct
 import uuid
 import zlib
-from pathlib import Path
+from dataclasses import dataclass
 
 import httpx
 from account_support import Member
 from appwrite.client import Client
 from appwrite.input_file import InputFile
 from appwrite.services.storage import Storage
+
+from nib.storage.devices.local import LocalDevice
+from nib.storage.devices.s3 import PARTS, S3Device, s3_device
+from s3_server import s3_settings
 
 MIB = 1024 * 1024
 CHUNK = 5 * MIB
@@ -95,14 +101,62 @@ def send_chunk(
     return http.post(f"/storage/buckets/{bucket_id}/files", headers=headers, **body)
 
 
-def leftovers(server, bucket_id: str) -> list[Path]:
-    """A bucket's temporary objects (``.tmp-*``) and unfinished parts on the local device."""
+def device(server):
+    """The device ``server`` stores its files on (its NIB_STORAGE_DEVICE), opened by nib itself."""
+    if server.env.get("NIB_STORAGE_DEVICE") == "s3":
+        return s3_device(s3_settings(server.env["NIB_S3_ENDPOINT"], server.env["NIB_S3_BUCKET"]))
+    return LocalDevice(server.data_dir / "storage")
+
+
+def device_env(server) -> dict[str, str]:
+    """The NIB_* settings that put another nib on ``server``'s device."""
+    return {name: value for name, value in server.env.items() if name.startswith(("NIB_STORAGE_", "NIB_S3_"))}
+
+
+@dataclass(frozen=True)
+class S3Object:
+    """An object in the S3 device's bucket, with the few ``Path`` methods the tests use on disk."""
+
+    device: S3Device
+    key: str
+
+    def read_bytes(self) -> bytes:
+        return self.device.client.get_object(Bucket=self.device.bucket, Key=self.key)["Body"].read()
+
+    def write_bytes(self, data: bytes) -> None:
+        self.device.client.put_object(Bucket=self.device.bucket, Key=self.key, Body=data)
+
+    def unlink(self) -> None:
+        self.device.client.delete_object(Bucket=self.device.bucket, Key=self.key)
+
+
+def _s3_objects(store: S3Device, prefix: str) -> list[S3Object]:
+    pages = store.client.get_paginator("list_objects_v2").paginate(Bucket=store.bucket, Prefix=prefix)
+    return [S3Object(store, item["Key"]) for page in pages for item in page.get("Contents", [])]
+
+
+def leftovers(server, bucket_id: str) -> list:
+    """A bucket's unfinished writes: on local disk its temporary objects (``.tmp-*``) and parts;
+    on S3 its multipart uploads still open (as ``"upload:<key>"``) and the device's small-part
+    scratch objects (``.parts/<key>/…``)."""
+    store = device(server)
+    prefix = f"{server.project}/{bucket_id}/"
+    if isinstance(store, S3Device):
+        pages = store.client.get_paginator("list_multipart_uploads").paginate(Bucket=store.bucket, Prefix=prefix)
+        uploads = [f"upload:{upload['Key']}" for page in pages for upload in page.get("Uploads", [])]
+        return [*uploads, *_s3_objects(store, PARTS + prefix)]
     root = server.data_dir / "storage"
-    temporary = (root / server.project / bucket_id).rglob(".tmp-*")
-    parts = (root / ".parts" / server.project / bucket_id).rglob("*")
+    temporary = (root / prefix).rglob(".tmp-*")
+    parts = (root / ".parts" / prefix).rglob("*")
     return [path for path in (*temporary, *parts) if path.is_file()]
 
 
-def stored_objects(server, bucket_id: str) -> list[Path]:
-    root = server.data_dir / "storage" / server.project / bucket_id
+def stored_objects(server, bucket_id: str) -> list:
+    """A bucket's stored objects (files' bytes, cached previews): ``Path``s on local disk,
+    ``S3Object``s on S3."""
+    store = device(server)
+    prefix = f"{server.project}/{bucket_id}/"
+    if isinstance(store, S3Device):
+        return _s3_objects(store, prefix)
+    root = server.data_dir / "storage" / prefix
     return [path for path in root.rglob("*") if path.is_file() and not path.name.startswith(".tmp-")]

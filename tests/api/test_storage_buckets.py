@@ -14,15 +14,25 @@ from appwrite.exception import AppwriteException
 from appwrite.permission import Permission
 from appwrite.query import Query
 from appwrite.role import Role
-from storage_support import as_input, png, storage_as, storage_as_key, unique_id
+from storage_support import (
+    CHUNK,
+    as_input,
+    leftovers,
+    png,
+    send_chunk,
+    storage_as,
+    storage_as_key,
+    stored_objects,
+    unique_id,
+)
 
 from live_server import free_port
 
 LIMIT = 5_000_000_000  # NIB_STORAGE_LIMIT's default
 
 
-def test_create_bucket_defaults(server):
-    storage = storage_as_key(server)
+def test_create_bucket_defaults(storage_server):
+    storage = storage_as_key(storage_server)
     bucket_id = unique_id()
     bucket = storage.create_bucket(bucket_id, "Photos").to_dict()
     assert bucket["$id"] == bucket_id
@@ -37,8 +47,8 @@ def test_create_bucket_defaults(server):
     assert storage.get_bucket(bucket_id).to_dict() == bucket
 
 
-def test_create_bucket_settings_and_write_expansion(server):
-    storage = storage_as_key(server)
+def test_create_bucket_settings_and_write_expansion(storage_server):
+    storage = storage_as_key(storage_server)
     bucket = storage.create_bucket(
         unique_id(),
         "Docs",
@@ -58,8 +68,8 @@ def test_create_bucket_settings_and_write_expansion(server):
     assert (bucket["compression"], bucket["encryption"], bucket["antivirus"]) == ("gzip", False, False)
 
 
-def test_create_bucket_errors(server, http):
-    storage = storage_as_key(server)
+def test_create_bucket_errors(storage_server, storage_http):
+    storage = storage_as_key(storage_server)
     bucket_id = unique_id()
     storage.create_bucket(bucket_id, "One")
     with pytest.raises(AppwriteException) as taken:
@@ -73,24 +83,24 @@ def test_create_bucket_errors(server, http):
         ({"bucketId": unique_id(), "name": "x", "permissions": ["reed(\"any\")"]}, "permissions"),
     ]
     for body, param in cases:
-        response = http.post("/storage/buckets", json=body)
+        response = storage_http.post("/storage/buckets", json=body)
         assert response.status_code == 400, body
         assert response.json()["type"] == "general_argument_invalid"
         assert f"`{param}`" in response.json()["message"]
-    assert "between 1 and 5,000,000,000" in http.post(
+    assert "between 1 and 5,000,000,000" in storage_http.post(
         "/storage/buckets", json={"bucketId": unique_id(), "name": "x", "maximumFileSize": 6_000_000_000}
     ).json()["message"]
 
 
-def test_get_missing_bucket(server):
+def test_get_missing_bucket(storage_server):
     with pytest.raises(AppwriteException) as missing:
-        storage_as_key(server).get_bucket(unique_id())
+        storage_as_key(storage_server).get_bucket(unique_id())
     assert (missing.value.code, missing.value.type) == (404, "storage_bucket_not_found")
     assert missing.value.message == "Storage bucket with the requested ID could not be found."
 
 
-def test_update_bucket_resets_omitted_settings(server):
-    storage = storage_as_key(server)
+def test_update_bucket_resets_omitted_settings(storage_server):
+    storage = storage_as_key(storage_server)
     bucket_id = unique_id()
     storage.create_bucket(
         bucket_id, "Before", permissions=[Permission.read(Role.any())], file_security=True, enabled=False,
@@ -111,8 +121,8 @@ def test_update_bucket_resets_omitted_settings(server):
     assert missing.value.type == "storage_bucket_not_found"
 
 
-def test_list_buckets_queries_and_search(server):
-    storage = storage_as_key(server)
+def test_list_buckets_queries_and_search(storage_server):
+    storage = storage_as_key(storage_server)
     marker = unique_id("m")
     first, second = unique_id(), unique_id()
     storage.create_bucket(first, f"{marker} alpha")
@@ -127,18 +137,22 @@ def test_list_buckets_queries_and_search(server):
     assert bad.value.code == 400
 
 
-def test_total_size_and_delete_removes_files_and_bytes(server):
-    storage = storage_as_key(server)
+def test_total_size_and_delete_removes_files_and_bytes(storage_server, storage_http):
+    storage = storage_as_key(storage_server)
     bucket_id = unique_id()
     storage.create_bucket(bucket_id, "Gone")
     data = png()
     storage.create_file(bucket_id, "one", as_input(data, "one.png"))
     storage.create_file(bucket_id, "two", as_input(data, "two.png"))
     assert storage.get_bucket(bucket_id).to_dict()["totalSize"] == 2 * len(data)
-    root = server.data_dir / "storage" / server.project / bucket_id
-    assert any(path.is_file() for path in root.rglob("*"))
+    assert len(stored_objects(storage_server, bucket_id)) == 2
+    # Unfinished uploads go too: one of SDK-sized chunks (an open multipart upload on S3), one of
+    # small chunks (kept as scratch objects there until the upload completes).
+    assert send_chunk(storage_http, bucket_id, "big", "b.bin", b"b" * CHUNK, 0, total=2 * CHUNK).status_code == 201
+    assert send_chunk(storage_http, bucket_id, "small", "s.bin", b"s" * 1000, 0, total=2500).status_code == 201
+    assert len(leftovers(storage_server, bucket_id)) >= 2
     storage.delete_bucket(bucket_id)
-    assert not root.exists()
+    assert stored_objects(storage_server, bucket_id) == [] and leftovers(storage_server, bucket_id) == []
     with pytest.raises(AppwriteException) as missing:
         storage.get_file(bucket_id, "one")
     assert missing.value.type == "storage_bucket_not_found"
@@ -147,9 +161,9 @@ def test_total_size_and_delete_removes_files_and_bytes(server):
     assert again.value.type == "storage_bucket_not_found"
 
 
-def test_bucket_routes_need_a_key(server):
-    user = member(server)
-    for storage in (storage_as(server), storage_as(server, user)):
+def test_bucket_routes_need_a_key(storage_server):
+    user = member(storage_server)
+    for storage in (storage_as(storage_server), storage_as(storage_server, user)):
         with pytest.raises(AppwriteException) as refused:
             storage.list_buckets()
         assert (refused.value.code, refused.value.type) == (401, "general_unauthorized_scope")

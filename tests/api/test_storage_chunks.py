@@ -24,6 +24,7 @@ from storage_support import (
     CHUNK,
     MIB,
     as_input,
+    device,
     leftovers,
     md5,
     mp4,
@@ -37,32 +38,31 @@ from test_sdk_compat_503 import install_sdk
 
 from live_server import start_server, stop_server
 from nib.core.db.schema import file_chunks, files
-from nib.storage.devices.local import LocalDevice
 
 
 def _chunks(data: bytes) -> list[tuple[int, bytes]]:
     return [(start, data[start : start + CHUNK]) for start in range(0, len(data), CHUNK)]
 
 
-def test_newest_sdk_uploads_chunks_in_parallel(server, http):
-    bucket_id = new_bucket(server)
+def test_newest_sdk_uploads_chunks_in_parallel(storage_server, storage_http):
+    bucket_id = new_bucket(storage_server)
     data = mp4(5 * CHUNK + 12345)  # 6 chunks: the first alone, then 5 at once
     file_id = ID.unique()  # generated locally: the SDK sends it as X-Appwrite-ID from the first chunk
-    created = storage_as_key(server).create_file(bucket_id, file_id, as_input(data, "large-file.mp4")).to_dict()
+    created = storage_as_key(storage_server).create_file(bucket_id, file_id, as_input(data, "large-file.mp4")).to_dict()
     assert created["$id"] == file_id
     assert (created["chunksTotal"], created["chunksUploaded"]) == (6, 6)
     assert created["sizeOriginal"] == len(data)
     assert created["signature"] == md5(data)
     assert created["mimeType"] == "video/mp4"
-    assert storage_as_key(server).get_file_download(bucket_id, created["$id"]) == data
-    assert leftovers(server, bucket_id) == []
-    assert len(stored_objects(server, bucket_id)) == 1
+    assert storage_as_key(storage_server).get_file_download(bucket_id, created["$id"]) == data
+    assert leftovers(storage_server, bucket_id) == []
+    assert len(stored_objects(storage_server, bucket_id)) == 1
 
 
-def test_sdk_503_uploads_chunks_in_sequence(server):
-    bucket_id = new_bucket(server)
+def test_sdk_503_uploads_chunks_in_sequence(storage_server):
+    bucket_id = new_bucket(storage_server)
     data = mp4(2 * CHUNK + 999)
-    source = server.data_dir / f"{bucket_id}.mp4"
+    source = storage_server.data_dir / f"{bucket_id}.mp4"
     source.write_bytes(data)
     script = textwrap.dedent(
         """
@@ -78,7 +78,7 @@ def test_sdk_503_uploads_chunks_in_sequence(server):
         """
     )
     completed = subprocess.run(
-        [sys.executable, "-c", script, server.endpoint, server.project, server.key, bucket_id, str(source)],
+        [sys.executable, "-c", script, storage_server.endpoint, storage_server.project, storage_server.key, bucket_id, str(source)],
         env={**os.environ, "PYTHONPATH": str(install_sdk())},
         capture_output=True,
         text=True,
@@ -90,84 +90,110 @@ def test_sdk_503_uploads_chunks_in_sequence(server):
     assert (result["$id"], result["chunksTotal"], result["chunksUploaded"]) == ("sdk503", 3, 3)
     assert result["signature"] == md5(data) and result["mimeType"] == "video/mp4"
     assert [step["chunksUploaded"] for step in output["progress"]] == [1, 2, 3]
-    assert storage_as_key(server).get_file_download(bucket_id, "sdk503") == data
+    assert storage_as_key(storage_server).get_file_download(bucket_id, "sdk503") == data
 
 
-def test_out_of_order_repeated_and_resumed_chunks(server, http):
-    bucket_id = new_bucket(server)
+def test_out_of_order_repeated_and_resumed_chunks(storage_server, storage_http):
+    bucket_id = new_bucket(storage_server)
     data = mp4(2 * CHUNK + 100)
     (s1, c1), (s2, c2), (s3, c3) = _chunks(data)
-    last = send_chunk(http, bucket_id, "ooo", "v.mp4", c3, s3, total=len(data))  # the last chunk first
+    last = send_chunk(storage_http, bucket_id, "ooo", "v.mp4", c3, s3, total=len(data))  # the last chunk first
     assert last.status_code == 201, last.text
     body = last.json()
     assert (body["chunksTotal"], body["chunksUploaded"], body["sizeOriginal"]) == (3, 1, len(data))
     assert (body["signature"], body["mimeType"]) == ("", "")
-    repeat = send_chunk(http, bucket_id, "ooo", "v.mp4", c3, s3, total=len(data))
+    repeat = send_chunk(storage_http, bucket_id, "ooo", "v.mp4", c3, s3, total=len(data))
     assert repeat.status_code == 201 and repeat.json()["chunksUploaded"] == 1  # counted once
-    assert send_chunk(http, bucket_id, "ooo", "v.mp4", c2, s2, total=len(data)).json()["chunksUploaded"] == 2
+    assert send_chunk(storage_http, bucket_id, "ooo", "v.mp4", c2, s2, total=len(data)).json()["chunksUploaded"] == 2
     # Resume as the SDKs do: GET shows where the upload stands (the partial file is listed too).
-    partial = storage_as_key(server).get_file(bucket_id, "ooo")
+    partial = storage_as_key(storage_server).get_file(bucket_id, "ooo")
     assert (partial.chunksuploaded, partial.chunkstotal, partial.signature) == (2, 3, "")
-    assert storage_as_key(server).list_files(bucket_id).total == 1
-    assert http.get(f"/storage/buckets/{bucket_id}/files/ooo/download").status_code == 404  # not complete
-    done = send_chunk(http, bucket_id, "ooo", "v.mp4", c1, s1, total=len(data)).json()
+    assert storage_as_key(storage_server).list_files(bucket_id).total == 1
+    assert storage_http.get(f"/storage/buckets/{bucket_id}/files/ooo/download").status_code == 404  # not complete
+    done = send_chunk(storage_http, bucket_id, "ooo", "v.mp4", c1, s1, total=len(data)).json()
     assert (done["chunksUploaded"], done["signature"], done["mimeType"]) == (3, md5(data), "video/mp4")
-    assert http.get(f"/storage/buckets/{bucket_id}/files/ooo/download").content == data
-    late = send_chunk(http, bucket_id, "ooo", "v.mp4", c2, s2, total=len(data))
+    assert storage_http.get(f"/storage/buckets/{bucket_id}/files/ooo/download").content == data
+    late = send_chunk(storage_http, bucket_id, "ooo", "v.mp4", c2, s2, total=len(data))
     assert (late.status_code, late.json()["type"]) == (409, "storage_file_already_exists")
-    assert leftovers(server, bucket_id) == []
+    assert leftovers(storage_server, bucket_id) == []
 
 
-def test_chunk_errors(server, http):
-    bucket_id = new_bucket(server, maximum_file_size=3 * CHUNK)
+def test_repeated_chunks_racing_the_assembly(storage_server, storage_http):
+    """Every chunk sent twice at once: repeats that arrive while the parts are being joined (the
+    device's multi-part write already gone) are answered as repeats, never as a server error."""
+    bucket_id = new_bucket(storage_server, encryption=False)
+    data = os.urandom(6 * MIB + 10)
+    chunks = [(start, data[start : start + MIB]) for start in range(0, len(data), MIB)]
+
+    def send(chunk: tuple[int, bytes]) -> httpx.Response:
+        return send_chunk(storage_http, bucket_id, "twice", "t.bin", chunk[1], chunk[0], total=len(data))
+
+    assert send(chunks[0]).status_code == 201
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(send, chunks[1:] * 2))
+    assert {r.status_code for r in responses} <= {201, 409}
+    assert {r.json()["type"] for r in responses if r.status_code == 409} <= {"storage_file_already_exists"}
+    final = storage_http.get(f"/storage/buckets/{bucket_id}/files/twice").json()
+    assert (final["chunksUploaded"], final["signature"]) == (len(chunks), md5(data))
+    assert storage_http.get(f"/storage/buckets/{bucket_id}/files/twice/download").content == data
+    assert leftovers(storage_server, bucket_id) == [] and len(stored_objects(storage_server, bucket_id)) == 1
+
+
+def test_chunk_errors(storage_server, storage_http):
+    bucket_id = new_bucket(storage_server, maximum_file_size=3 * CHUNK)
     path = f"/storage/buckets/{bucket_id}/files"
     chunk = b"x" * 1000
     for header in ("bytes 0-999", "bytes 10-5/2000", "bytes a-b/100", "bytes 0-999/0"):
-        bad = http.post(path, headers={"Content-Range": header}, **multipart("c1", "a.bin", chunk))
+        bad = storage_http.post(path, headers={"Content-Range": header}, **multipart("c1", "a.bin", chunk))
         assert (bad.status_code, bad.json()["type"]) == (400, "storage_invalid_content_range"), header
-    unique = http.post(
+    unique = storage_http.post(
         path,
         headers={"Content-Range": "bytes 0-999/2000", "X-Appwrite-ID": "unique()"},
         **multipart("unique()", "a.bin", chunk),
     )
     assert (unique.status_code, unique.json()["type"]) == (400, "storage_invalid_appwrite_id")
-    too_big = send_chunk(http, bucket_id, "c2", "a.bin", chunk, 0, total=4 * CHUNK)
+    too_big = send_chunk(storage_http, bucket_id, "c2", "a.bin", chunk, 0, total=4 * CHUNK)
     assert (too_big.status_code, too_big.json()["type"], too_big.json()["message"]) == (
         400, "storage_invalid_file_size", "File size not allowed",
     )
-    short = http.post(
+    short = storage_http.post(
         path, headers={"Content-Range": "bytes 0-1999/4000", "X-Appwrite-ID": "c3"}, **multipart("c3", "a.bin", chunk)
     )
     assert (short.status_code, short.json()["type"]) == (400, "storage_invalid_content_range")
-    assert leftovers(server, bucket_id) == []
+    assert leftovers(storage_server, bucket_id) == []
 
 
-def test_partial_upload_can_be_deleted(server, http):
-    bucket_id = new_bucket(server)
+def test_partial_upload_can_be_deleted(storage_server, storage_http):
+    bucket_id = new_bucket(storage_server)
     data = b"p" * (CHUNK + 10)
-    assert send_chunk(http, bucket_id, "part", "p.bin", data[:CHUNK], 0, total=len(data)).status_code == 201
-    assert http.delete(f"/storage/buckets/{bucket_id}/files/part").status_code == 204
-    assert http.get(f"/storage/buckets/{bucket_id}/files/part").status_code == 404
-    assert leftovers(server, bucket_id) == [] and stored_objects(server, bucket_id) == []
+    assert send_chunk(storage_http, bucket_id, "part", "p.bin", data[:CHUNK], 0, total=len(data)).status_code == 201
+    assert storage_http.delete(f"/storage/buckets/{bucket_id}/files/part").status_code == 204
+    assert storage_http.get(f"/storage/buckets/{bucket_id}/files/part").status_code == 404
+    assert leftovers(storage_server, bucket_id) == [] and stored_objects(storage_server, bucket_id) == []
     # The ID is free again: a new upload starts from scratch.
-    again = send_chunk(http, bucket_id, "part", "p.bin", data[CHUNK:], CHUNK, total=len(data)).json()
+    again = send_chunk(storage_http, bucket_id, "part", "p.bin", data[CHUNK:], CHUNK, total=len(data)).json()
     assert again["chunksUploaded"] == 1
 
 
-def test_size_limit_hit_mid_stream_leaves_nothing(server, http):
-    bucket_id = new_bucket(server, maximum_file_size=100_000)
-    response = http.post(f"/storage/buckets/{bucket_id}/files", **multipart("big", "big.bin", os.urandom(300_000)))
+def test_size_limit_hit_mid_stream_leaves_nothing(storage_server, storage_http):
+    bucket_id = new_bucket(storage_server, maximum_file_size=100_000)
+    response = storage_http.post(f"/storage/buckets/{bucket_id}/files", **multipart("big", "big.bin", os.urandom(300_000)))
     assert (response.status_code, response.json()["type"]) == (400, "storage_invalid_file_size")
-    assert leftovers(server, bucket_id) == [] and stored_objects(server, bucket_id) == []
+    assert leftovers(storage_server, bucket_id) == [] and stored_objects(storage_server, bucket_id) == []
     with pytest.raises(AppwriteException):
-        storage_as_key(server).get_file(bucket_id, "big")
+        storage_as_key(storage_server).get_file(bucket_id, "big")
+    # Over the S3 device's 8 MiB part size, where a multipart upload is already open: aborted too.
+    larger = new_bucket(storage_server, maximum_file_size=9 * MIB)
+    response = storage_http.post(f"/storage/buckets/{larger}/files", **multipart("big", "big.bin", os.urandom(10 * MIB)))
+    assert (response.status_code, response.json()["type"]) == (400, "storage_invalid_file_size")
+    assert leftovers(storage_server, larger) == [] and stored_objects(storage_server, larger) == []
 
 
-def test_request_bodies_over_12_mib_get_413(server, http):
-    bucket_id = new_bucket(server)
+def test_request_bodies_over_12_mib_get_413(storage_server, storage_http):
+    bucket_id = new_bucket(storage_server)
     path = f"/storage/buckets/{bucket_id}/files"
     data = os.urandom(12 * MIB + 1)
-    declared = http.post(path, **multipart("huge", "huge.bin", data))  # Content-Length says so: refused up front
+    declared = storage_http.post(path, **multipart("huge", "huge.bin", data))  # Content-Length says so: refused up front
     assert declared.status_code == 413
     boundary = "nibboundary"
 
@@ -178,19 +204,26 @@ def test_request_bodies_over_12_mib_get_413(server, http):
             yield data[start : start + MIB]
         yield f"\r\n--{boundary}--\r\n".encode()
 
-    streamed = http.post(path, content=body(), headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    streamed = storage_http.post(path, content=body(), headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
     assert streamed.status_code == 413
-    assert leftovers(server, bucket_id) == [] and stored_objects(server, bucket_id) == []
+    assert leftovers(storage_server, bucket_id) == [] and stored_objects(storage_server, bucket_id) == []
+    # Under it, one request carries a file larger than the S3 device's 8 MiB part (two parts there).
+    single = os.urandom(10 * MIB)
+    created = storage_http.post(path, **multipart("single", "s.bin", single))
+    assert created.status_code == 201 and created.json()["signature"] == md5(single)
+    assert storage_http.get(f"{path}/single/download").content == single
     # 12 MiB is the request limit, not the file limit: the SDKs' 5 MiB chunks carry larger files.
     chunked = mp4(2 * CHUNK + 5 * MIB)
     for start, chunk in _chunks(chunked):
-        assert send_chunk(http, bucket_id, "fits", "f.mp4", chunk, start, total=len(chunked)).status_code == 201
-    assert http.get(f"{path}/fits").json()["signature"] == md5(chunked)
+        assert send_chunk(storage_http, bucket_id, "fits", "f.mp4", chunk, start, total=len(chunked)).status_code == 201
+    assert storage_http.get(f"{path}/fits").json()["signature"] == md5(chunked)
 
 
 def test_bytes_reach_the_device_while_the_request_is_still_arriving(server, http):
     """Streaming, observed: half of a body is sent, its bytes appear in the device's temporary
-    object, and only then does the client send the rest."""
+    object, and only then does the client send the rest. Local device only: the S3 device holds
+    one 8 MiB part in memory before its first request, by design, so nothing of a 4 MiB body is
+    observable in the bucket until the upload completes."""
     bucket_id = new_bucket(server)
     data = os.urandom(4 * MIB)
     boundary = "nibboundary"
@@ -221,17 +254,17 @@ def test_bytes_reach_the_device_while_the_request_is_still_arriving(server, http
     assert response.status_code == 201 and response.json()["signature"] == md5(data)
 
 
-def test_two_processes_receive_chunks_of_one_file(server):
+def test_two_processes_receive_chunks_of_one_file(storage_server):
     """A second nib on the same database and storage: chunks of one upload spread over both,
     sent concurrently, end in one correct file counted once, completed by exactly one request."""
     second = start_server(
-        server.backend, server.data_dir, server.database_url, env={"NIB_RATE_LIMITS": "off"}, key=server.key
+        storage_server.backend, storage_server.data_dir, storage_server.database_url, env=storage_server.env, key=storage_server.key
     )
     try:
-        bucket_id = new_bucket(server)
+        bucket_id = new_bucket(storage_server)
         data = mp4(7 * CHUNK + 4321)
         chunks = _chunks(data)
-        clients = [server.http(), second.http()]
+        clients = [storage_server.http(), second.http()]
         first = send_chunk(clients[0], bucket_id, "twin", "t.mp4", chunks[0][1], 0, total=len(data))
         assert first.status_code == 201
 
@@ -248,41 +281,41 @@ def test_two_processes_receive_chunks_of_one_file(server):
         final = clients[1].get(f"/storage/buckets/{bucket_id}/files/twin").json()
         assert (final["chunksUploaded"], final["signature"]) == (len(chunks), md5(data))
         assert clients[0].get(f"/storage/buckets/{bucket_id}/files/twin/download").content == data
-        assert leftovers(server, bucket_id) == []
+        assert leftovers(storage_server, bucket_id) == []
         for client in clients:
             client.close()
     finally:
         stop_server(second)
 
 
-def test_upload_whose_assembly_died_is_finished_by_the_resumed_chunk(server, http, db):
+def test_upload_whose_assembly_died_is_finished_by_the_resumed_chunk(storage_server, storage_http, storage_db):
     """The request that counted the last chunk was killed while joining the parts: the file
     stays hidden, GET shows one chunk missing, and the client's resent last chunk assembles it
     once the dead request's lease is over (not before)."""
-    bucket_id = new_bucket(server)
+    bucket_id = new_bucket(storage_server)
     data = mp4(2 * CHUNK + 100)
     (s1, c1), (s2, c2), (s3, c3) = _chunks(data)
     for start, chunk in ((s1, c1), (s2, c2)):
-        assert send_chunk(http, bucket_id, "died", "d.mp4", chunk, start, total=len(data)).status_code == 201
+        assert send_chunk(storage_http, bucket_id, "died", "d.mp4", chunk, start, total=len(data)).status_code == 201
     # What the killed request left: part 3 stored and counted, its assembly lease held.
-    with db.read() as conn:
+    with storage_db.read() as conn:
         row = conn.execute(
-            sa.select(files).where(files.c.project_id == server.project, files.c.bucket_id == bucket_id)
+            sa.select(files).where(files.c.project_id == storage_server.project, files.c.bucket_id == bucket_id)
         ).mappings().one()
-    LocalDevice(server.data_dir / "storage").write_part(row["object"], row["upload_handle"], 3, [c3])
+    device(storage_server).write_part(row["object"], row["upload_handle"], 3, [c3])
     held = datetime.now(timezone.utc) + timedelta(minutes=5)
-    with db.write() as conn:
+    with storage_db.write() as conn:
         conn.execute(file_chunks.insert().values(file_seq=row["seq"], number=3))
         conn.execute(files.update().where(files.c.seq == row["seq"]).values(chunks_uploaded=3, completing_until=held))
-    resumed = storage_as_key(server).get_file(bucket_id, "died").to_dict()
+    resumed = storage_as_key(storage_server).get_file(bucket_id, "died").to_dict()
     assert (resumed["chunksUploaded"], resumed["chunksTotal"], resumed["signature"]) == (2, 3, "")
-    waiting = send_chunk(http, bucket_id, "died", "d.mp4", c3, s3, total=len(data)).json()
+    waiting = send_chunk(storage_http, bucket_id, "died", "d.mp4", c3, s3, total=len(data)).json()
     assert (waiting["chunksUploaded"], waiting["signature"]) == (2, "")  # someone holds the assembly
-    with db.write() as conn:
+    with storage_db.write() as conn:
         conn.execute(
             files.update().where(files.c.seq == row["seq"]).values(completing_until=held - timedelta(minutes=10))
         )
-    done = send_chunk(http, bucket_id, "died", "d.mp4", c3, s3, total=len(data)).json()
+    done = send_chunk(storage_http, bucket_id, "died", "d.mp4", c3, s3, total=len(data)).json()
     assert (done["chunksUploaded"], done["signature"], done["mimeType"]) == (3, md5(data), "video/mp4")
-    assert http.get(f"/storage/buckets/{bucket_id}/files/died/download").content == data
-    assert leftovers(server, bucket_id) == []
+    assert storage_http.get(f"/storage/buckets/{bucket_id}/files/died/download").content == data
+    assert leftovers(storage_server, bucket_id) == []

@@ -20,9 +20,9 @@ def _error(call, *args, **kwargs) -> AppwriteException:
     return caught.value
 
 
-def test_sdk_upload_computes_signature_and_mime_from_content(server):
-    storage = storage_as_key(server)
-    bucket_id = new_bucket(server)
+def test_sdk_upload_computes_signature_and_mime_from_content(storage_server):
+    storage = storage_as_key(storage_server)
+    bucket_id = new_bucket(storage_server)
     data = png()
     created = storage.create_file(bucket_id, "unique()", as_input(data, "logo.txt")).to_dict()
     assert created["name"] == "logo.txt"
@@ -38,45 +38,45 @@ def test_sdk_upload_computes_signature_and_mime_from_content(server):
     assert storage.get_file_download(bucket_id, created["$id"]) == data
 
 
-def test_raw_multipart_upload_and_errors(server, http):
-    bucket_id = new_bucket(server, allowed_file_extensions=["png", "jfif"], maximum_file_size=100)
+def test_raw_multipart_upload_and_errors(storage_server, storage_http):
+    bucket_id = new_bucket(storage_server, allowed_file_extensions=["png", "jfif"], maximum_file_size=100)
     path = f"/storage/buckets/{bucket_id}/files"
-    created = http.post(path, **multipart("raw1", "Pic.PNG", png(), ['read("any")', 'write("any")']))
+    created = storage_http.post(path, **multipart("raw1", "Pic.PNG", png(), ['read("any")', 'write("any")']))
     assert created.status_code == 201, created.text
     assert created.json()["$permissions"] == ['read("any")', 'update("any")', 'delete("any")']
-    again = http.post(path, **multipart("raw1", "Pic.PNG", png()))
+    again = storage_http.post(path, **multipart("raw1", "Pic.PNG", png()))
     assert (again.status_code, again.json()["type"]) == (409, "storage_file_already_exists")
-    gif = http.post(path, **multipart("raw2", "kitten.gif", png()))
+    gif = storage_http.post(path, **multipart("raw2", "kitten.gif", png()))
     assert (gif.status_code, gif.json()["type"], gif.json()["message"]) == (
         400, "storage_file_type_unsupported", "File extension not allowed",
     )
-    big = http.post(path, **multipart("raw3", "big.png", os.urandom(500)))
+    big = storage_http.post(path, **multipart("raw3", "big.png", os.urandom(500)))
     assert (big.status_code, big.json()["type"], big.json()["message"]) == (
         400, "storage_invalid_file_size", "File size not allowed",
     )
-    empty = http.post(path, data={"fileId": "raw4"})
+    empty = storage_http.post(path, data={"fileId": "raw4"})
     assert (empty.status_code, empty.json()["type"]) == (400, "storage_file_empty")
-    no_id = http.post(path, files={"file": ("a.png", png())})
+    no_id = storage_http.post(path, files={"file": ("a.png", png())})
     assert (no_id.status_code, no_id.json()["message"]) == (400, 'Param "fileId" is not optional.')
-    create_perm = http.post(path, **multipart("raw5", "a.png", png(), ['create("any")']))
+    create_perm = storage_http.post(path, **multipart("raw5", "a.png", png(), ['create("any")']))
     assert create_perm.status_code == 400 and "`permissions`" in create_perm.json()["message"]
-    missing = http.post(f"/storage/buckets/{unique_id()}/files", **multipart("raw6", "a.png", png()))
+    missing = storage_http.post(f"/storage/buckets/{unique_id()}/files", **multipart("raw6", "a.png", png()))
     assert (missing.status_code, missing.json()["type"]) == (404, "storage_bucket_not_found")
     # Refused uploads keep nothing: only raw1's object is stored.
-    assert len(stored_objects(server, bucket_id)) == 1
+    assert len(stored_objects(storage_server, bucket_id)) == 1
 
 
-def test_permissions_after_the_file_part_apply(server, http):
-    bucket_id = new_bucket(server)
+def test_permissions_after_the_file_part_apply(storage_server, storage_http):
+    bucket_id = new_bucket(storage_server)
     body = {"data": {"fileId": "late"}, "files": [("file", ("a.png", png())), ("permissions[0]", (None, 'read("any")'))]}
-    response = http.post(f"/storage/buckets/{bucket_id}/files", **body)
+    response = storage_http.post(f"/storage/buckets/{bucket_id}/files", **body)
     assert response.status_code == 201, response.text
     assert response.json()["$permissions"] == ['read("any")']
 
 
-def test_list_get_update_delete(server):
-    storage = storage_as_key(server)
-    bucket_id = new_bucket(server)
+def test_list_get_update_delete(storage_server):
+    storage = storage_as_key(storage_server)
+    bucket_id = new_bucket(storage_server)
     storage.create_file(bucket_id, "first", as_input(png(), "first.png"))
     storage.create_file(bucket_id, "second", as_input(b"hello text\n", "notes.txt"))
     listed = storage.list_files(bucket_id).to_dict()
@@ -98,16 +98,16 @@ def test_list_get_update_delete(server):
     assert (error.code, error.type, error.message) == (404, "storage_file_not_found", "The requested file could not be found.")
     assert _error(storage.delete_file, bucket_id, "first").type == "storage_file_not_found"
     assert _error(storage.update_file, bucket_id, "first", name="x").type == "storage_file_not_found"
-    assert len(stored_objects(server, bucket_id)) == 1  # only "second" is left on disk
+    assert len(stored_objects(storage_server, bucket_id)) == 1  # only "second" is left on disk
 
 
-def test_download_and_view_headers(server, http):
-    bucket_id = new_bucket(server)
-    storage = storage_as_key(server)
+def test_download_and_view_headers(storage_server, storage_http):
+    bucket_id = new_bucket(storage_server)
+    storage = storage_as_key(storage_server)
     data = png()
     storage.create_file(bucket_id, "pic", as_input(data, "café.png"))
     base = f"/storage/buckets/{bucket_id}/files/pic"
-    download = http.get(f"{base}/download")
+    download = storage_http.get(f"{base}/download")
     assert download.status_code == 200 and download.content == data
     assert download.headers["content-type"] == "image/png"
     assert download.headers["content-disposition"] == "attachment; filename=\"caf?.png\"; filename*=UTF-8''caf%C3%A9.png"
@@ -116,63 +116,64 @@ def test_download_and_view_headers(server, http):
     assert download.headers["content-security-policy"] == "script-src 'none'"
     assert download.headers["cache-control"].startswith("private, max-age=")
     assert download.headers["expires"].endswith("GMT")
-    view = http.get(f"{base}/view")
+    view = storage_http.get(f"{base}/view")
     assert view.content == data and view.headers["content-disposition"].startswith("inline; ")
     assert view.headers["content-type"] == "image/png"
 
 
-def test_stored_html_is_never_served_as_html(server, http):
-    bucket_id = new_bucket(server)
+def test_stored_html_is_never_served_as_html(storage_server, storage_http):
+    bucket_id = new_bucket(storage_server)
     page = b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>\n"
-    storage_as_key(server).create_file(bucket_id, "page", as_input(page, "page.html"))
-    view = http.get(f"/storage/buckets/{bucket_id}/files/page/view")
+    storage_as_key(storage_server).create_file(bucket_id, "page", as_input(page, "page.html"))
+    view = storage_http.get(f"/storage/buckets/{bucket_id}/files/page/view")
     assert view.headers["content-type"].startswith("text/plain")
     assert view.headers["content-security-policy"] == "script-src 'none'"
-    download = http.get(f"/storage/buckets/{bucket_id}/files/page/download")
+    download = storage_http.get(f"/storage/buckets/{bucket_id}/files/page/download")
     assert download.headers["content-type"] == "text/html"
     assert download.headers["content-disposition"].startswith("attachment;")
     svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
-    storage_as_key(server).create_file(bucket_id, "svg", as_input(svg, "x.svg"))
-    assert storage_as_key(server).get_file(bucket_id, "svg").mimetype == "image/svg+xml"
-    shown = http.get(f"/storage/buckets/{bucket_id}/files/svg/view")
+    storage_as_key(storage_server).create_file(bucket_id, "svg", as_input(svg, "x.svg"))
+    assert storage_as_key(storage_server).get_file(bucket_id, "svg").mimetype == "image/svg+xml"
+    shown = storage_http.get(f"/storage/buckets/{bucket_id}/files/svg/view")
     assert shown.content == svg and shown.headers["content-type"].startswith("text/plain")
 
 
-def test_ranges_and_conditional_requests(server, http):
-    bucket_id = new_bucket(server)
+@pytest.mark.parametrize("encryption", [True, False])  # decrypted segments, or ranges of the stored object
+def test_ranges_and_conditional_requests(storage_server, storage_http, encryption):
+    bucket_id = new_bucket(storage_server, encryption=encryption)
     data = bytes(range(256)) * 8  # 2048 bytes
-    storage_as_key(server).create_file(bucket_id, "bin", as_input(data, "data.bin"))
+    storage_as_key(storage_server).create_file(bucket_id, "bin", as_input(data, "data.bin"))
     url = f"/storage/buckets/{bucket_id}/files/bin/download"
-    part = http.get(url, headers={"Range": "bytes=0-99"})
+    part = storage_http.get(url, headers={"Range": "bytes=0-99"})
     assert part.status_code == 206 and part.content == data[:100]
     assert part.headers["content-range"] == "bytes 0-99/2048"
     assert part.headers["content-length"] == "100" and part.headers["accept-ranges"] == "bytes"
-    middle = http.get(url.replace("download", "view"), headers={"Range": "bytes=1000-"})
+    middle = storage_http.get(url.replace("download", "view"), headers={"Range": "bytes=1000-"})
     assert middle.status_code == 206 and middle.content == data[1000:]
     assert middle.headers["content-range"] == "bytes 1000-2047/2048"
     for bad in ("bytes=988", "bytes=-988", "items=0-10", "bytes=10-5", "bytes=0-2048"):
-        refused = http.get(url, headers={"Range": bad})
+        refused = storage_http.get(url, headers={"Range": bad})
         assert (refused.status_code, refused.json()["type"]) == (416, "storage_invalid_range"), bad
-    etag = http.get(url).headers["etag"]
-    cached = http.get(url, headers={"If-None-Match": etag})
+    etag = storage_http.get(url).headers["etag"]
+    cached = storage_http.get(url, headers={"If-None-Match": etag})
     assert cached.status_code == 304 and cached.content == b"" and cached.headers["etag"] == etag
-    assert http.get(url, headers={"If-None-Match": '"other"'}).status_code == 200
+    assert storage_http.get(url, headers={"If-None-Match": '"other"'}).status_code == 200
 
 
-def test_missing_file_and_bytes(server, http):
-    bucket_id = new_bucket(server)
-    missing = http.get(f"/storage/buckets/{bucket_id}/files/{unique_id()}/download")
+def test_missing_file_and_bytes(storage_server, storage_http):
+    bucket_id = new_bucket(storage_server)
+    missing = storage_http.get(f"/storage/buckets/{bucket_id}/files/{unique_id()}/download")
     assert (missing.status_code, missing.json()["type"]) == (404, "storage_file_not_found")
-    storage_as_key(server).create_file(bucket_id, "lost", as_input(png(), "lost.png"))
-    for path in stored_objects(server, bucket_id):
+    storage_as_key(storage_server).create_file(bucket_id, "lost", as_input(png(), "lost.png"))
+    for path in stored_objects(storage_server, bucket_id):
         path.unlink()
-    lost = http.get(f"/storage/buckets/{bucket_id}/files/lost/download")
+    lost = storage_http.get(f"/storage/buckets/{bucket_id}/files/lost/download")
     assert lost.status_code == 404 and lost.json()["message"].startswith("File not found in ")
 
 
-def test_disabled_bucket_still_open_to_keys(server):
-    storage = storage_as_key(server)
-    bucket_id = new_bucket(server, enabled=False)
+def test_disabled_bucket_still_open_to_keys(storage_server):
+    storage = storage_as_key(storage_server)
+    bucket_id = new_bucket(storage_server, enabled=False)
     created = storage.create_file(bucket_id, "k", as_input(png(), "k.png"))
     assert storage.get_file(bucket_id, created.id).id == "k"
     assert storage.list_files(bucket_id).total == 1

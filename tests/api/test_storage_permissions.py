@@ -19,81 +19,81 @@ def _error(call, *args, **kwargs) -> AppwriteException:
     return caught.value
 
 
-def test_bucket_permissions_decide_without_file_security(server):
-    owner, other = member(server), member(server)
+def test_bucket_permissions_decide_without_file_security(storage_server):
+    owner, other = member(storage_server), member(storage_server)
     bucket_id = new_bucket(
-        server, permissions=[Permission.create(Role.users()), Permission.read(Role.user(owner.user["$id"]))]
+        storage_server, permissions=[Permission.create(Role.users()), Permission.read(Role.user(owner.user["$id"]))]
     )
-    mine = storage_as(server, owner).create_file(bucket_id, "f1", as_input(png(), "a.png")).to_dict()
+    mine = storage_as(storage_server, owner).create_file(bucket_id, "f1", as_input(png(), "a.png")).to_dict()
     uid = owner.user["$id"]
     assert mine["$permissions"] == [f'read("user:{uid}")', f'update("user:{uid}")', f'delete("user:{uid}")']
-    assert storage_as(server, owner).get_file(bucket_id, "f1").id == "f1"
+    assert storage_as(storage_server, owner).get_file(bucket_id, "f1").id == "f1"
     # File permissions are ignored: the bucket grants no update/delete, and no read to "other".
-    assert _error(storage_as(server, owner).update_file, bucket_id, "f1", name="x").type == "user_unauthorized"
-    assert _error(storage_as(server, owner).delete_file, bucket_id, "f1").code == 401
-    assert _error(storage_as(server, other).get_file, bucket_id, "f1").type == "user_unauthorized"
-    assert _error(storage_as(server, other).list_files, bucket_id).code == 401
-    assert _error(storage_as(server, other).get_file_download, bucket_id, "f1").code == 401
-    guest_upload = _error(storage_as(server).create_file, bucket_id, "g1", as_input(png(), "g.png"))
+    assert _error(storage_as(storage_server, owner).update_file, bucket_id, "f1", name="x").type == "user_unauthorized"
+    assert _error(storage_as(storage_server, owner).delete_file, bucket_id, "f1").code == 401
+    assert _error(storage_as(storage_server, other).get_file, bucket_id, "f1").type == "user_unauthorized"
+    assert _error(storage_as(storage_server, other).list_files, bucket_id).code == 401
+    assert _error(storage_as(storage_server, other).get_file_download, bucket_id, "f1").code == 401
+    guest_upload = _error(storage_as(storage_server).create_file, bucket_id, "g1", as_input(png(), "g.png"))
     assert (guest_upload.code, guest_upload.type) == (401, "user_unauthorized")
 
 
-def test_file_security_grants_per_file_and_hides_the_rest(server):
-    owner, other = member(server), member(server)
-    bucket_id = new_bucket(server, permissions=[Permission.create(Role.users())], file_security=True)
-    client = storage_as(server, owner)
+def test_file_security_grants_per_file_and_hides_the_rest(storage_server):
+    owner, other = member(storage_server), member(storage_server)
+    bucket_id = new_bucket(storage_server, permissions=[Permission.create(Role.users())], file_security=True)
+    client = storage_as(storage_server, owner)
     client.create_file(bucket_id, "private", as_input(png(), "p.png"))
     uid = owner.user["$id"]
     shared = [Permission.read(Role.users()), Permission.update(Role.user(uid)), Permission.delete(Role.user(uid))]
     client.create_file(bucket_id, "shared", as_input(png(), "s.png"), permissions=shared)
-    assert storage_as(server, owner).list_files(bucket_id).total == 2
-    seen = storage_as(server, other).list_files(bucket_id).to_dict()
+    assert storage_as(storage_server, owner).list_files(bucket_id).total == 2
+    seen = storage_as(storage_server, other).list_files(bucket_id).to_dict()
     assert seen["total"] == 1 and [f["$id"] for f in seen["files"]] == ["shared"]
-    hidden = _error(storage_as(server, other).get_file, bucket_id, "private")
+    hidden = _error(storage_as(storage_server, other).get_file, bucket_id, "private")
     assert (hidden.code, hidden.type) == (404, "storage_file_not_found")
-    assert _error(storage_as(server, other).get_file_view, bucket_id, "private").code == 404
-    assert storage_as(server, other).get_file_download(bucket_id, "shared") == png()
+    assert _error(storage_as(storage_server, other).get_file_view, bucket_id, "private").code == 404
+    assert storage_as(storage_server, other).get_file_download(bucket_id, "shared") == png()
     # Update/delete: found without permission checks, then refused.
-    assert _error(storage_as(server, other).delete_file, bucket_id, "shared").type == "user_unauthorized"
-    assert storage_as(server, owner).update_file(bucket_id, "private", name="mine.png").name == "mine.png"
+    assert _error(storage_as(storage_server, other).delete_file, bucket_id, "shared").type == "user_unauthorized"
+    assert storage_as(storage_server, owner).update_file(bucket_id, "private", name="mine.png").name == "mine.png"
     # Revoking read hides the file again.
     client.update_file(bucket_id, "shared", permissions=[Permission.delete(Role.user(uid))])
-    assert storage_as(server, other).list_files(bucket_id).total == 0
-    assert storage_as(server, owner).list_files(bucket_id).total == 1  # "shared" lost owner's read too
+    assert storage_as(storage_server, other).list_files(bucket_id).total == 0
+    assert storage_as(storage_server, owner).list_files(bucket_id).total == 1  # "shared" lost owner's read too
     client.delete_file(bucket_id, "shared")
-    assert storage_as_key(server).list_files(bucket_id).total == 1
+    assert storage_as_key(storage_server).list_files(bucket_id).total == 1
 
 
-def test_guests_upload_into_an_open_bucket(server):
-    bucket_id = new_bucket(server, permissions=[Permission.create(Role.any()), Permission.read(Role.any())])
-    created = storage_as(server).create_file(bucket_id, "anon", as_input(png(), "anon.png"))
+def test_guests_upload_into_an_open_bucket(storage_server):
+    bucket_id = new_bucket(storage_server, permissions=[Permission.create(Role.any()), Permission.read(Role.any())])
+    created = storage_as(storage_server).create_file(bucket_id, "anon", as_input(png(), "anon.png"))
     assert created.permissions == []  # guests get no default permissions
-    assert storage_as(server).get_file_download(bucket_id, "anon") == png()
+    assert storage_as(storage_server).get_file_download(bucket_id, "anon") == png()
 
 
-def test_self_assignment_is_refused(server):
-    user = member(server)
+def test_self_assignment_is_refused(storage_server):
+    user = member(storage_server)
     uid = user.user["$id"]
     bucket_id = new_bucket(
-        server, permissions=[Permission.create(Role.users()), Permission.update(Role.users())], file_security=True
+        storage_server, permissions=[Permission.create(Role.users()), Permission.update(Role.users())], file_security=True
     )
-    client = storage_as(server, user)
+    client = storage_as(storage_server, user)
     refused = _error(client.create_file, bucket_id, "abuse", as_input(png(), "a.png"), [Permission.read(Role.user("notme"))])
     assert (refused.code, refused.type) == (401, "user_unauthorized")
     assert refused.message.startswith("Permissions must be one of: (any, users, user:" + uid)
     client.create_file(bucket_id, "ok", as_input(png(), "a.png"), [Permission.read(Role.user(uid))])
     assert client.update_file(bucket_id, "ok", permissions=[Permission.read(Role.any())]).permissions == ['read("any")']
     assert _error(client.update_file, bucket_id, "ok", permissions=[Permission.read(Role.team("t1"))]).code == 401
-    assert storage_as_key(server).list_files(bucket_id).total == 1
+    assert storage_as_key(storage_server).list_files(bucket_id).total == 1
 
 
-def test_disabled_bucket_is_missing_for_clients(server):
-    user = member(server)
+def test_disabled_bucket_is_missing_for_clients(storage_server):
+    user = member(storage_server)
     bucket_id = new_bucket(
-        server, permissions=[Permission.create(Role.any()), Permission.read(Role.any())], enabled=False
+        storage_server, permissions=[Permission.create(Role.any()), Permission.read(Role.any())], enabled=False
     )
-    storage_as_key(server).create_file(bucket_id, "k", as_input(png(), "k.png"))
-    for storage in (storage_as(server), storage_as(server, user)):
+    storage_as_key(storage_server).create_file(bucket_id, "k", as_input(png(), "k.png"))
+    for storage in (storage_as(storage_server), storage_as(storage_server, user)):
         for call, args in (
             (storage.get_file, ("k",)),
             (storage.list_files, ()),
@@ -104,15 +104,15 @@ def test_disabled_bucket_is_missing_for_clients(server):
             assert (error.code, error.type) == (404, "storage_bucket_not_found")
 
 
-def test_chunks_of_an_upload_need_no_read_permission(server):
+def test_chunks_of_an_upload_need_no_read_permission(storage_server):
     """An uploader whose file permissions grant only delete still resumes its chunked upload:
     each chunk re-checks the bucket's create permission, never the file's read (§7.5)."""
-    user = member(server)
+    user = member(storage_server)
     uid = user.user["$id"]
-    bucket_id = new_bucket(server, permissions=[Permission.create(Role.users())], file_security=True)
+    bucket_id = new_bucket(storage_server, permissions=[Permission.create(Role.users())], file_security=True)
     data = os.urandom(2500)
     only_delete = [Permission.delete(Role.user(uid))]
-    with as_member(server, user) as http:
+    with as_member(storage_server, user) as http:
         for number, start in enumerate((0, 1000, 2000), start=1):
             chunk = data[start : start + 1000]
             response = send_chunk(http, bucket_id, "mine", "m.bin", chunk, start, total=len(data), permissions=only_delete)

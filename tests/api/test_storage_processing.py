@@ -1,6 +1,6 @@
 """What happens to a file's bytes between upload and download, through the API: compression and
 encryption at rest (buckets' settings, files up to 20 MB), antivirus scans with a real clamd,
-image previews, and the S3 device against an S3-compatible server on loopback."""
+image previews; on the local device and on S3 (``storage_server``)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,19 @@ import pyvips
 from appwrite.exception import AppwriteException
 from appwrite.id import ID
 from appwrite.services.storage import Storage
-from storage_support import CHUNK, as_input, md5, mp4, new_bucket, png, storage_as_key, stored_objects, unique_id
+from storage_support import (
+    as_input,
+    device_env,
+    md5,
+    mp4,
+    new_bucket,
+    png,
+    storage_as_key,
+    stored_objects,
+    unique_id,
+)
 
 from clamav_support import HASHED_FILE, PATTERN
-from s3_server import moto_server
-from s3_server import new_bucket as new_s3_bucket
 
 TEXT = b"nib keeps this text at rest compressed and encrypted, and serves it back as it was.\n" * 200
 
@@ -31,27 +39,27 @@ def _stored_bytes(server, bucket_id: str) -> bytes:
 @pytest.mark.parametrize(
     ("compression", "encryption"), [("gzip", False), ("zstd", False), ("none", True), ("gzip", True), ("zstd", True)]
 )
-def test_stored_bytes_are_transformed_and_served_original(server, http, compression, encryption):
-    storage = storage_as_key(server)
-    bucket_id = new_bucket(server, compression=compression, encryption=encryption)
+def test_stored_bytes_are_transformed_and_served_original(storage_server, storage_http, compression, encryption):
+    storage = storage_as_key(storage_server)
+    bucket_id = new_bucket(storage_server, compression=compression, encryption=encryption)
     created = storage.create_file(bucket_id, ID.unique(), as_input(TEXT, "notes.txt")).to_dict()
     assert (created["compression"], created["encryption"]) == (compression, encryption)
     assert (created["sizeOriginal"], created["signature"]) == (len(TEXT), md5(TEXT))
-    stored = _stored_bytes(server, bucket_id)
+    stored = _stored_bytes(storage_server, bucket_id)
     assert created["sizeActual"] == len(stored) != len(TEXT)
     assert b"at rest compressed" not in stored  # neither plain nor merely framed
     if compression == "gzip" and not encryption:
         assert gzip.decompress(stored) == TEXT  # standard gzip on disk
     assert storage.get_file_download(bucket_id, created["$id"]) == TEXT
-    ranged = http.get(
+    ranged = storage_http.get(
         f"/storage/buckets/{bucket_id}/files/{created['$id']}/download", headers={"Range": "bytes=1000-1099"}
     )
     assert (ranged.status_code, ranged.content) == (206, TEXT[1000:1100])
 
 
-def test_files_over_20_mb_are_stored_as_they_are(server):
-    storage = storage_as_key(server)
-    bucket_id = new_bucket(server, compression="gzip", encryption=True)
+def test_files_over_20_mb_are_stored_as_they_are(storage_server):
+    storage = storage_as_key(storage_server)
+    bucket_id = new_bucket(storage_server, compression="gzip", encryption=True)
     data = mp4(20_000_001)
     created = storage.create_file(bucket_id, ID.unique(), as_input(data, "big.mp4")).to_dict()
     assert (created["compression"], created["encryption"]) == ("none", False)
@@ -59,25 +67,25 @@ def test_files_over_20_mb_are_stored_as_they_are(server):
     assert created["signature"] == md5(data)
 
 
-def test_tampered_object_is_not_served(server, http):
-    storage = storage_as_key(server)
-    bucket_id = new_bucket(server, encryption=True)
+def test_tampered_object_is_not_served(storage_server, storage_http):
+    storage = storage_as_key(storage_server)
+    bucket_id = new_bucket(storage_server, encryption=True)
     file_id = storage.create_file(bucket_id, ID.unique(), as_input(TEXT, "notes.txt")).id
-    (path,) = stored_objects(server, bucket_id)
+    (path,) = stored_objects(storage_server, bucket_id)
     damaged = bytearray(path.read_bytes())
     damaged[-20] ^= 0x01
     path.write_bytes(bytes(damaged))
     # One 64 KiB segment: its check fails before the first byte is sent, so the server answers
     # its error (a server-side data fault, logged) instead of any bytes of the file.
-    response = http.get(f"/storage/buckets/{bucket_id}/files/{file_id}/download")
+    response = storage_http.get(f"/storage/buckets/{bucket_id}/files/{file_id}/download")
     assert (response.status_code, response.json()["type"]) == (500, "general_unknown")
 
 
 # -- antivirus ------------------------------------------------------------------------------------
 
 
-def test_infected_files_are_refused_and_not_kept(server, nib_with, clamd):
-    nib = nib_with(**clamd.env())
+def test_infected_files_are_refused_and_not_kept(storage_server, nib_with, clamd):
+    nib = nib_with(**device_env(storage_server), **clamd.env())
     storage = Storage(nib.sdk())
     bucket_id = unique_id()
     storage.create_bucket(bucket_id, "Scanned", antivirus=True)
@@ -95,8 +103,8 @@ def test_infected_files_are_refused_and_not_kept(server, nib_with, clamd):
     assert kept["sizeOriginal"] == len(HASHED_FILE)
 
 
-def test_unreachable_clamd_is_reported_and_nothing_is_kept(server, nib_with):
-    nib = nib_with(NIB_CLAMAV_HOST="127.0.0.1", NIB_CLAMAV_PORT="9")  # nothing listens on port 9
+def test_unreachable_clamd_is_reported_and_nothing_is_kept(storage_server, nib_with):
+    nib = nib_with(**device_env(storage_server), NIB_CLAMAV_HOST="127.0.0.1", NIB_CLAMAV_PORT="9")  # nothing listens on port 9
     storage = Storage(nib.sdk())
     bucket_id = unique_id()
     storage.create_bucket(bucket_id, "Scanned", antivirus=True)
@@ -114,9 +122,9 @@ def _image(width: int, height: int, suffix: str = ".png") -> bytes:
     return pyvips.Image.black(width, height, bands=3).draw_rect([255, 0, 0], 0, 0, width // 2, height, fill=True).write_to_buffer(suffix)
 
 
-def test_previews_through_the_sdk(server, http):
-    storage = storage_as_key(server)
-    bucket_id = new_bucket(server)  # encrypted at rest: the preview decodes first
+def test_previews_through_the_sdk(storage_server, storage_http):
+    storage = storage_as_key(storage_server)
+    bucket_id = new_bucket(storage_server)  # encrypted at rest: the preview decodes first
     file_id = storage.create_file(bucket_id, ID.unique(), as_input(_image(1200, 1200), "logo.png")).id
     rotated = storage.get_file_preview(
         bucket_id, file_id, width=300, height=100, border_radius=50, opacity=0.5, output="png", rotation=45
@@ -124,62 +132,34 @@ def test_previews_through_the_sdk(server, http):
     image = pyvips.Image.new_from_buffer(rotated, "")
     assert (image.width, image.height) == (284, 284)  # Appwrite's own test vector
     path = f"/storage/buckets/{bucket_id}/files/{file_id}/preview"
-    bordered = http.get(path, params={"width": 200, "height": 80, "borderWidth": 5, "borderColor": "ff0000", "output": "jpg"})
+    bordered = storage_http.get(path, params={"width": 200, "height": 80, "borderWidth": 5, "borderColor": "ff0000", "output": "jpg"})
     assert bordered.headers["content-type"] == "image/jpeg"
     image = pyvips.Image.new_from_buffer(bordered.content, "")
     assert (image.width, image.height) == (210, 90)
     assert "expires" in bordered.headers
-    again = http.get(path, params={"width": 200, "height": 80, "borderWidth": 5, "borderColor": "ff0000", "output": "jpg"})
+    again = storage_http.get(path, params={"width": 200, "height": 80, "borderWidth": 5, "borderColor": "ff0000", "output": "jpg"})
     assert again.content == bordered.content  # the cached render
-    invalid = http.get(path, params={"width": 5000})
+    invalid = storage_http.get(path, params={"width": 5000})
     assert (invalid.status_code, invalid.json()["type"]) == (400, "general_argument_invalid")
 
 
-def test_non_images_preview_as_an_icon_and_deleted_files_have_none(server, http):
-    storage = storage_as_key(server)
-    bucket_id = new_bucket(server)
+def test_non_images_preview_as_an_icon_and_deleted_files_have_none(storage_server, storage_http):
+    storage = storage_as_key(storage_server)
+    bucket_id = new_bucket(storage_server)
     file_id = storage.create_file(bucket_id, ID.unique(), as_input(TEXT, "notes.txt")).id
-    icon = http.get(f"/storage/buckets/{bucket_id}/files/{file_id}/preview", params={"width": 64, "output": "png"})
+    icon = storage_http.get(f"/storage/buckets/{bucket_id}/files/{file_id}/preview", params={"width": 64, "output": "png"})
     assert (icon.status_code, icon.headers["content-type"]) == (200, "image/png")
     assert pyvips.Image.new_from_buffer(icon.content, "").width == 64
     storage.delete_file(bucket_id, file_id)
-    gone = http.get(f"/storage/buckets/{bucket_id}/files/{file_id}/preview")
+    gone = storage_http.get(f"/storage/buckets/{bucket_id}/files/{file_id}/preview")
     assert (gone.status_code, gone.json()["type"]) == (404, "storage_file_not_found")
-    assert stored_objects(server, bucket_id) == []  # the cached preview went with the file
+    assert stored_objects(storage_server, bucket_id) == []  # the cached preview went with the file
 
 
-def test_corrupt_image_is_a_clean_error(server, http):
-    storage = storage_as_key(server)
-    bucket_id = new_bucket(server, encryption=False)
+def test_corrupt_image_is_a_clean_error(storage_server, storage_http):
+    storage = storage_as_key(storage_server)
+    bucket_id = new_bucket(storage_server, encryption=False)
     data = png()[:-20]  # truncated: named image/png by its header
     file_id = storage.create_file(bucket_id, ID.unique(), as_input(data, "broken.png")).id
-    broken = http.get(f"/storage/buckets/{bucket_id}/files/{file_id}/preview", params={"width": 10})
+    broken = storage_http.get(f"/storage/buckets/{bucket_id}/files/{file_id}/preview", params={"width": 10})
     assert (broken.status_code, broken.json()["type"]) == (400, "storage_file_type_unsupported")
-
-
-# -- the S3 device --------------------------------------------------------------------------------
-
-
-def test_files_on_s3(server, nib_with):
-    with moto_server() as endpoint:
-        s3_bucket, s3 = new_s3_bucket(endpoint)
-        nib = nib_with(
-            NIB_STORAGE_DEVICE="s3", NIB_S3_ENDPOINT=endpoint, NIB_S3_BUCKET=s3_bucket,
-            NIB_S3_ACCESS_KEY="testing", NIB_S3_SECRET_KEY="testing", NIB_S3_REGION="us-east-1",
-        )  # fmt: skip
-        storage = Storage(nib.sdk())
-        bucket_id = unique_id()
-        storage.create_bucket(bucket_id, "On S3", encryption=True, compression="zstd")
-        small = storage.create_file(bucket_id, ID.unique(), as_input(TEXT, "notes.txt"))
-        assert storage.get_file_download(bucket_id, small.id) == TEXT
-        large = mp4(2 * CHUNK + 777)  # three chunks through the SDK (multipart upload on S3)
-        created = storage.create_file(bucket_id, ID.unique(), as_input(large, "clip.mp4")).to_dict()
-        assert (created["chunksTotal"], created["chunksUploaded"], created["signature"]) == (3, 3, md5(large))
-        assert storage.get_file_download(bucket_id, created["$id"]) == large
-        keys = [item["Key"] for item in s3.list_objects_v2(Bucket=s3_bucket).get("Contents", [])]
-        assert len(keys) == 2 and all(key.startswith(f"default/{bucket_id}/") for key in keys)
-        storage.delete_bucket(bucket_id)
-        assert s3.list_objects_v2(Bucket=s3_bucket).get("KeyCount", 0) == 0
-        assert s3.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
-
-

@@ -56,10 +56,9 @@ def receive(db, device, settings, upload: Upload, data, content_range: ContentRa
             device.write_part(row["object"], row["upload_handle"], number, meter.through(data))
         except AppwriteError:
             raise
-        except Exception:
-            if _status(db, row["seq"]) == READY:  # a late repeat of a chunk (S3: the upload is closed)
-                raise AppwriteError("storage_file_already_exists") from None
-            raise
+        except Exception as error:
+            if not _redundant(db, row["seq"], number, error):
+                raise
         upload.permissions = late_permissions()
     except BaseException:
         if created:
@@ -135,9 +134,21 @@ def _chunk_number(row: Row, content_range: ContentRange) -> int:
     return content_range.start // size + 1
 
 
-def _status(db: Database, seq: int) -> str | None:
+def _redundant(db: Database, seq: int, number: int, error: Exception) -> bool:
+    """Why the device refused chunk ``number``, when the upload moved on meanwhile: finished
+    (409, a late repeat), deleted (404), or being assembled with this chunk already counted (its
+    parts are being joined, so the device's write is gone: ``True``, the repeat needs no bytes).
+    ``False`` for a genuine device failure."""
     with db.read() as conn:
-        return conn.execute(sa.select(files.c.status).where(files.c.seq == seq)).scalar()
+        status = conn.execute(sa.select(files.c.status).where(files.c.seq == seq)).scalar()
+        counted = conn.execute(
+            sa.select(file_chunks.c.number).where(file_chunks.c.file_seq == seq, file_chunks.c.number == number)
+        ).first()
+    if status is None:
+        raise AppwriteError("storage_file_not_found") from None
+    if status == READY:
+        raise AppwriteError("storage_file_already_exists") from None
+    return isinstance(error, FileNotFoundError) and counted is not None
 
 
 def _insert_chunk(conn: Connection, seq: int, number: int) -> bool:
