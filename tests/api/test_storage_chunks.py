@@ -100,14 +100,15 @@ def test_out_of_order_repeated_and_resumed_chunks(storage_server, storage_http):
     last = send_chunk(storage_http, bucket_id, "ooo", "v.mp4", c3, s3, total=len(data))  # the last chunk first
     assert last.status_code == 201, last.text
     body = last.json()
-    assert (body["chunksTotal"], body["chunksUploaded"], body["sizeOriginal"]) == (3, 1, len(data))
+    # chunksUploaded counts the chunks from the first that are all in (where an SDK resumes).
+    assert (body["chunksTotal"], body["chunksUploaded"], body["sizeOriginal"]) == (3, 0, len(data))
     assert (body["signature"], body["mimeType"]) == ("", "")
     repeat = send_chunk(storage_http, bucket_id, "ooo", "v.mp4", c3, s3, total=len(data))
-    assert repeat.status_code == 201 and repeat.json()["chunksUploaded"] == 1  # counted once
-    assert send_chunk(storage_http, bucket_id, "ooo", "v.mp4", c2, s2, total=len(data)).json()["chunksUploaded"] == 2
+    assert repeat.status_code == 201 and repeat.json()["chunksUploaded"] == 0
+    assert send_chunk(storage_http, bucket_id, "ooo", "v.mp4", c2, s2, total=len(data)).json()["chunksUploaded"] == 0
     # Resume as the SDKs do: GET shows where the upload stands (the partial file is listed too).
     partial = storage_as_key(storage_server).get_file(bucket_id, "ooo")
-    assert (partial.chunksuploaded, partial.chunkstotal, partial.signature) == (2, 3, "")
+    assert (partial.chunksuploaded, partial.chunkstotal, partial.signature) == (0, 3, "")
     assert storage_as_key(storage_server).list_files(bucket_id).total == 1
     assert storage_http.get(f"/storage/buckets/{bucket_id}/files/ooo/download").status_code == 404  # not complete
     done = send_chunk(storage_http, bucket_id, "ooo", "v.mp4", c1, s1, total=len(data)).json()
@@ -172,7 +173,7 @@ def test_partial_upload_can_be_deleted(storage_server, storage_http):
     assert leftovers(storage_server, bucket_id) == [] and stored_objects(storage_server, bucket_id) == []
     # The ID is free again: a new upload starts from scratch.
     again = send_chunk(storage_http, bucket_id, "part", "p.bin", data[CHUNK:], CHUNK, total=len(data)).json()
-    assert again["chunksUploaded"] == 1
+    assert (again["chunksUploaded"], again["chunksTotal"]) == (0, 2)  # only the last chunk is in
 
 
 def test_size_limit_hit_mid_stream_leaves_nothing(storage_server, storage_http):
@@ -318,4 +319,23 @@ def test_upload_whose_assembly_died_is_finished_by_the_resumed_chunk(storage_ser
     done = send_chunk(storage_http, bucket_id, "died", "d.mp4", c3, s3, total=len(data)).json()
     assert (done["chunksUploaded"], done["signature"], done["mimeType"]) == (3, md5(data), "video/mp4")
     assert storage_http.get(f"/storage/buckets/{bucket_id}/files/died/download").content == data
+    assert leftovers(storage_server, bucket_id) == []
+
+
+def test_sdk_resume_fills_the_gaps_parallel_chunks_left(storage_server, storage_http):
+    """Chunks 1-3 and 5 of 6 arrived (parallel chunks, then an interruption): the upload shows 3,
+    so the SDK, which resumes at chunksUploaded x chunk size, sends 4, 5 again and 6."""
+    bucket_id = new_bucket(storage_server)
+    file_id = ID.unique()
+    data = mp4(5 * CHUNK + 999)
+    for number, (start, chunk) in enumerate(_chunks(data), start=1):
+        if number in (1, 2, 3, 5):
+            sent = send_chunk(storage_http, bucket_id, file_id, "gappy.mp4", chunk, start, total=len(data))
+            assert sent.status_code == 201, sent.text
+    progress = storage_http.get(f"/storage/buckets/{bucket_id}/files/{file_id}").json()
+    assert (progress["chunksUploaded"], progress["chunksTotal"], progress["signature"]) == (3, 6, "")
+    storage = storage_as_key(storage_server)
+    resumed = storage.create_file(bucket_id, file_id, as_input(data, "gappy.mp4")).to_dict()
+    assert (resumed["chunksUploaded"], resumed["chunksTotal"], resumed["signature"]) == (6, 6, md5(data))
+    assert storage.get_file_download(bucket_id, file_id) == data
     assert leftovers(storage_server, bucket_id) == []

@@ -163,6 +163,20 @@ def _insert_chunk(conn: Connection, seq: int, number: int) -> bool:
     return conn.execute(statement).first() is not None
 
 
+def _contiguous(conn: Connection, seq: int, known: int) -> int:
+    """How many chunks from the first are all in, given that 1..``known`` are."""
+    numbers = conn.execute(
+        sa.select(file_chunks.c.number)
+        .where(file_chunks.c.file_seq == seq, file_chunks.c.number > known)
+        .order_by(file_chunks.c.number)
+    ).scalars()
+    for number in numbers:
+        if number != known + 1:
+            break
+        known = number
+    return known
+
+
 def _count(db: Database, device: Device, upload: Upload, seq: int, number: int) -> tuple[Row, bool]:
     """Count the chunk once, under the row lock: ``(row, this request completes the upload)``."""
     with db.write() as conn:
@@ -175,6 +189,8 @@ def _count(db: Database, device: Device, upload: Upload, seq: int, number: int) 
             values = {"updated_at": now, "permissions": upload.permissions}
             if _insert_chunk(conn, seq, number):
                 values["chunks_uploaded"] = row["chunks_uploaded"] + 1
+                if number == row["chunks_contiguous"] + 1:
+                    values["chunks_contiguous"] = _contiguous(conn, seq, row["chunks_contiguous"])
             # All chunks in and nobody assembling (or its holder died: lease over): this request does it.
             all_in = values.get("chunks_uploaded", row["chunks_uploaded"]) == row["chunks_total"]
             completes = all_in and (row["completing_until"] is None or row["completing_until"] < now)

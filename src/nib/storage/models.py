@@ -35,14 +35,17 @@ def bucket(row: Row, total_size: int = 0) -> dict:
 
 
 def chunks_uploaded(row: Row) -> int:
-    """Chunks received, as clients see it: an upload is not complete until its chunks are joined,
-    so an ``uploading`` file shows at most ``chunksTotal - 1``. A client resuming an upload whose
-    assembly was interrupted (process killed) then sends the last chunk again, which makes nib
-    assemble it (storage/chunks.py); the SDKs take the first response showing all chunks as the
-    finished file, which only the assembling request's is."""
+    """Chunks received, as clients see it. An upload in progress shows how many chunks *from the
+    first* are in (Appwrite counts every chunk): the SDKs resume at chunksUploaded x chunk size,
+    and the newest sends 8 chunks at once, so an interruption can leave gaps that a count of
+    every chunk would make the resumed upload skip (a repeated chunk is counted once).
+    It also shows at most ``chunksTotal - 1``: an upload is not complete until its chunks are
+    joined, so a client resuming an upload whose assembly was interrupted (process killed) sends
+    the last chunk again, which makes nib assemble it (storage/chunks.py); the SDKs take the
+    first response showing all chunks as the finished file, which only the assembling one is."""
     if row["status"] == "ready":
         return row["chunks_uploaded"]
-    return max(0, min(row["chunks_uploaded"], row["chunks_total"] - 1))
+    return max(0, min(row["chunks_contiguous"], row["chunks_total"] - 1))
 
 
 def file(row: Row) -> dict:

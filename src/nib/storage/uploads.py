@@ -171,6 +171,7 @@ def _save_single(db: Database, upload: Upload, meter: Meter, stored: processing.
         "size_original": meter.size,
         "chunks_total": 1,
         "chunks_uploaded": 1,
+        "chunks_contiguous": 1,
         "chunk_size": meter.size,
         "upload_handle": "",
         **stored_values(stored),

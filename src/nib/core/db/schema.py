@@ -265,6 +265,9 @@ files = sa.Table(
     sa.Column("size_actual", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("chunks_total", sa.Integer, nullable=False),
     sa.Column("chunks_uploaded", sa.Integer, nullable=False, server_default="0"),
+    # Chunks 1..n all received: what an upload in progress shows as chunksUploaded, because the
+    # SDKs resume from chunksUploaded x chunk size and parallel chunks can leave gaps.
+    sa.Column("chunks_contiguous", sa.Integer, nullable=False, server_default="0"),
     sa.Column("chunk_size", sa.BigInteger, nullable=False),
     sa.Column("object", sa.String(255), nullable=False),
     sa.Column("upload_handle", sa.Text, nullable=False, server_default=""),

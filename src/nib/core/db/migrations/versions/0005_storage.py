@@ -52,6 +52,7 @@ def upgrade() -> None:
     sa.Column('size_actual', sa.BigInteger(), server_default='0', nullable=False),
     sa.Column('chunks_total', sa.Integer(), nullable=False),
     sa.Column('chunks_uploaded', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('chunks_contiguous', sa.Integer(), server_default='0', nullable=False),
     sa.Column('chunk_size', sa.BigInteger(), nullable=False),
     sa.Column('object', sa.String(length=255), nullable=False),
     sa.Column('upload_handle', sa.Text(), server_default='', nullable=False),
