@@ -673,13 +673,15 @@ def write_results_md(r: dict) -> None:
         f"- Data: {r['users']:,} users (each with an email and an sms target) seeded by direct insert in {r['seed_seconds']:.1f} s; PocketBase seeded with the same {r['users']:,} users by direct insert in {pb['seed_seconds']:.1f} s",
         f"- Load: wrk -t1 -c{r['connections']} -d{r['duration']}s on loopback (create user: -c1 and -c4), after a 2 s warm-up; the read scenarios (nib GET user/GET account/list/search, Starlette floor, PocketBase) run interleaved for {r['rounds']} rounds, one at a time, and the best round of each is reported (every round's req/s is in results.json); SQLite, 1 worker unless noted",
         f"- Floor JSON identical to nib's GET user response: {r['floor_same_json']}",
-        "",
-        "| scenario | nib | floor | ratio | target | met? |",
-        "|---|---|---|---|---|---|",
     ]
+    write_table(BENCH / "RESULTS.md", out, rows, "bench/results.json")
+
+
+def write_table(path: Path, header: list[str], rows: list[tuple], raw: str) -> None:
+    """``header`` lines, the results table, and the hand-written notes below NOTES_MARK kept."""
+    out = [*header, "", "| scenario | nib | floor | ratio | target | met? |", "|---|---|---|---|---|---|"]
     out += ["| " + " | ".join(row) + " |" for row in rows]
-    out += ["", "Raw figures: `bench/results.json`.", ""]
-    path = BENCH / "RESULTS.md"
+    out += ["", f"Raw figures: `{raw}`.", ""]
     notes = ""
     if path.exists() and NOTES_MARK in path.read_text():
         notes = path.read_text().split(NOTES_MARK, 1)[1]

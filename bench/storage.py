@@ -42,7 +42,20 @@ import time
 from pathlib import Path
 
 import httpx
-from run import BENCH, NOTES_MARK, PROJECT, ROOT, Server, _cpu_model, free_port, http, log, rss_kb, start_nib, wait_http
+from run import (
+    BENCH,
+    PROJECT,
+    ROOT,
+    Server,
+    _cpu_model,
+    free_port,
+    http,
+    log,
+    rss_kb,
+    start_nib,
+    wait_http,
+    write_table,
+)
 
 MIB = 1 << 20
 CHUNK = 5 * MIB  # the SDKs' chunk size
@@ -508,17 +521,8 @@ def write_results_md(r: dict, sizes: dict) -> None:
         f"- Downloads: one curl process per scenario, GETs in a row on one kept-alive connection, bodies to /dev/null, about "
         f"{r['download_gib']} GiB per scenario; nib and nginx interleaved for {r['rounds']} rounds, best round kept (every round in "
         "storage-results.json); nginx: one worker, sendfile, the same file (page cache)",
-        "",
-        "| scenario | nib | floor | ratio | target | met? |",
-        "|---|---|---|---|---|---|",
     ]
-    out += ["| " + " | ".join(row) + " |" for row in rows]
-    out += ["", "Raw figures: `bench/storage-results.json`.", ""]
-    path = BENCH / "STORAGE-RESULTS.md"
-    notes = ""
-    if path.exists() and NOTES_MARK in path.read_text():
-        notes = path.read_text().split(NOTES_MARK, 1)[1]
-    path.write_text("\n".join(out) + "\n" + NOTES_MARK + (notes or "\n"))
+    write_table(BENCH / "STORAGE-RESULTS.md", out, rows, "bench/storage-results.json")
 
 
 if __name__ == "__main__":
