@@ -87,17 +87,11 @@ class NibServer:
         return httpx.Client(base_url=self.endpoint, headers={k: v for k, v in base.items() if v}, timeout=30)
 
 
-def start_server(
-    backend: str,
-    data_dir: Path,
-    database_url: str | None = None,
-    env: dict[str, str] | None = None,
-    *,
-    key: str = "",
-) -> NibServer:
-    """`nib serve` on a free port; ``env`` adds NIB_* variables (e.g. ``{"NIB_SMTP_HOST": ""}``
-    for a server without e-mail delivery). ``key``: the API key of an already bootstrapped
-    database (a second process on another server's storage), which prints none."""
+def launch(
+    data_dir: Path, database_url: str | None = None, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, list[str], str]:
+    """`nib serve` on a free port: (process, its output up to "nib serving", endpoint), once it
+    answers /health."""
     port = free_port()
     command = [sys.executable, "-m", "nib", "serve", "--port", str(port), "--data-dir", str(data_dir)]
     if database_url:
@@ -105,12 +99,10 @@ def start_server(
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})}
     )
-    output: list[str] = []
+    lines: list[str] = []
     deadline = time.monotonic() + 60
     for line in process.stdout:  # the bootstrap banner ends with "nib serving …"
-        output.append(line)
-        if line.strip().startswith("key:"):
-            key = line.split()[-1]
+        lines.append(line.rstrip("\n"))
         if line.startswith("nib serving") or time.monotonic() > deadline:
             break
     endpoint = f"http://127.0.0.1:{port}/v1"
@@ -122,14 +114,36 @@ def start_server(
             time.sleep(0.1)
     else:
         process.kill()
-        raise RuntimeError("nib did not start:\n" + "".join(output))
-    assert key, "first start must print an API key:\n" + "".join(output)
+        raise RuntimeError("nib did not start:\n" + "\n".join(lines))
+    return process, lines, endpoint
+
+
+def start_server(
+    backend: str,
+    data_dir: Path,
+    database_url: str | None = None,
+    env: dict[str, str] | None = None,
+    *,
+    key: str = "",
+) -> NibServer:
+    """`nib serve` on a free port; ``env`` adds NIB_* variables (e.g. ``{"NIB_SMTP_HOST": ""}``
+    for a server without e-mail delivery). ``key``: the API key of an already bootstrapped
+    database (a second process on another server's storage), which prints none."""
+    process, lines, endpoint = launch(data_dir, database_url, env)
+    printed = [line.split()[-1] for line in lines if line.strip().startswith("key:")]
+    key = printed[0] if printed else key
+    assert key, "first start must print an API key:\n" + "\n".join(lines)
     return NibServer(backend, endpoint, "default", key, data_dir, database_url, process, dict(env or {}))
 
 
-def stop_server(server: NibServer) -> None:
-    server.process.terminate()
+def stop_process(process: subprocess.Popen) -> None:
+    process.terminate()
     try:
-        server.process.wait(timeout=15)
+        process.wait(timeout=15)
     except subprocess.TimeoutExpired:
-        server.process.kill()
+        process.kill()
+        process.wait()
+
+
+def stop_server(server: NibServer) -> None:
+    stop_process(server.process)

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 import uuid
 
 import httpx
 import pytest
 from web_support import settled
 
-from live_server import BACKENDS, create_pg_database, drop_pg_database, free_port
+from live_server import BACKENDS, create_pg_database, drop_pg_database, launch, stop_process
 
 VERSION = "1.5.11"
 
@@ -250,41 +247,6 @@ def test_keys_delete_other_project_does_not_delete(server):
 # -- first-start banner -------------------------------------------------------------------------
 
 
-def launch(data_dir, database_url: str | None) -> tuple[subprocess.Popen, list[str], str]:
-    """Start `nib serve`, read its output up to "nib serving", wait until it answers."""
-    port = free_port()
-    command = [sys.executable, "-m", "nib", "serve", "--port", str(port), "--data-dir", str(data_dir)]
-    if database_url:
-        command += ["--database-url", database_url]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    deadline = time.monotonic() + 60
-    for line in process.stdout:
-        lines.append(line.rstrip("\n"))
-        if line.startswith("nib serving") or time.monotonic() > deadline:
-            break
-    endpoint = f"http://127.0.0.1:{port}/v1"
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{endpoint}/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        raise AssertionError("nib did not start:\n" + "\n".join(lines))
-    return process, lines, endpoint
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_first_start_prints_one_key_and_second_start_none(backend, tmp_path):
     pg_name = create_pg_database() if backend == "postgresql" else None
@@ -308,7 +270,7 @@ def test_first_start_prints_one_key_and_second_start_none(backend, tmp_path):
             created = httpx.post(f"{endpoint}/users", json={"userId": user_id}, headers=headers, timeout=30)
             assert created.status_code == 201, created.text
         finally:
-            stop(process)
+            stop_process(process)
 
         process, lines, endpoint = launch(tmp_path, url)
         try:
@@ -322,7 +284,7 @@ def test_first_start_prints_one_key_and_second_start_none(backend, tmp_path):
             assert fetched.status_code == 200, fetched.text
             assert fetched.json()["$id"] == user_id
         finally:
-            stop(process)
+            stop_process(process)
     finally:
         if pg_name:
             drop_pg_database(pg_name)
