@@ -23,10 +23,11 @@ from ..core.config import Settings
 from ..core.db import Database
 from ..core.db.schema import identities, tokens, users
 from ..core.errors import AppwriteError
-from ..core.ids import new_secret, secret_hash, unique_id
+from ..core.ids import new_secret, secret_hash
 from ..core.projects import project_name
 from ..core.useragent import parse_user_agent
 from ..users.service import ARGON2, Row, create_user, update_columns, user_row
+from ..users.sessions import insert_token
 
 # Token types (the `tokens.type` column) and Appwrite's lifetimes and secret lengths
 # (src/Appwrite/Auth/Auth.php: TOKEN_EXPIRATION_*, TOKEN_LENGTH_*).
@@ -81,7 +82,7 @@ def create_verification(
         settings,
         mail_templates.verification(to=user["email"], user_name=_greeting_name(user), project=project, url=href),
     )
-    row = _insert_token(db, project_id, user_id, VERIFICATION, secret, expire, ip=ip, user_agent=user_agent)
+    row = insert_token(db, project_id, user_id, VERIFICATION, secret, expire, ip=ip, user_agent=user_agent)
     return row, secret
 
 
@@ -120,7 +121,7 @@ def create_recovery(
         settings,
         mail_templates.recovery(to=user["email"], user_name=_greeting_name(user), project=project, url=href),
     )
-    row = _insert_token(db, project_id, user["id"], RECOVERY, secret, expire, ip=ip, user_agent=user_agent)
+    row = insert_token(db, project_id, user["id"], RECOVERY, secret, expire, ip=ip, user_agent=user_agent)
     return row, secret
 
 
@@ -233,7 +234,7 @@ def _sign_in_token(
         expire = dates.later(OTP_SECONDS)
         message = mail_templates.email_otp(to=email, project=project, code=secret, client=client, phrase=words)
     mail.send(settings, message)
-    row = _insert_token(db, project_id, user["id"], kind, secret, expire, ip=ip, user_agent=user_agent, phrase=words)
+    row = insert_token(db, project_id, user["id"], kind, secret, expire, ip=ip, user_agent=user_agent, phrase=words)
     return row, secret
 
 
@@ -278,36 +279,6 @@ def _plain(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
 
 
-def _insert_token(
-    db: Database,
-    project_id: str,
-    user_id: str,
-    kind: str,
-    secret: str,
-    expire: datetime,
-    *,
-    ip: str,
-    user_agent: str,
-    phrase: str = "",
-) -> Row:
-    now = dates.now()
-    row = {
-        "project_id": project_id,
-        "id": unique_id(),
-        "created_at": now,
-        "updated_at": now,
-        "user_id": user_id,
-        "type": kind,
-        "secret_hash": secret_hash(secret),
-        "expire": expire,
-        "phrase": phrase,
-        "ip": ip,
-        "user_agent": user_agent,
-    }
-    with db.write() as conn:
-        user_row(conn, project_id, user_id)  # deleted while the e-mail was sent
-        conn.execute(tokens.insert().values(row))
-    return row
 
 
 def _token_match(project_id: str, user_id: str, kind: str, secret: str) -> sa.ColumnElement[bool]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -118,22 +118,43 @@ def create_token(
     db: Database, *, project_id: str, user_id: str, length: int, expire: int, ip: str, user_agent: str
 ) -> tuple[Row, str]:
     """A generic token, exchangeable once for a session (POST /account/sessions/token)."""
-    secret = new_secret(length)
-    now = dates.now()
+    secret, now = new_secret(length), dates.now()
+    expires = now + timedelta(seconds=expire)
+    row = insert_token(db, project_id, user_id, "generic", secret, expires, ip=ip, user_agent=user_agent, now=now)
+    return row, secret
+
+
+def insert_token(
+    db: Database,
+    project_id: str,
+    user_id: str,
+    kind: str,
+    secret: str,
+    expire: datetime,
+    *,
+    ip: str,
+    user_agent: str,
+    phrase: str = "",
+    now: datetime | None = None,
+) -> Row:
+    """Store a token of ``kind`` (generic, magic-url, email, recovery, verification) for an existing
+    user (404 if it is gone); the secret only as its SHA-256 digest. ``now``: its creation time,
+    when ``expire`` was computed from it."""
+    now = now or dates.now()
     row = {
         "project_id": project_id,
         "id": unique_id(),
         "created_at": now,
         "updated_at": now,
         "user_id": user_id,
-        "type": "generic",
+        "type": kind,
         "secret_hash": secret_hash(secret),
-        "expire": now + timedelta(seconds=expire),
-        "phrase": "",
+        "expire": expire,
+        "phrase": phrase,
         "ip": ip,
         "user_agent": user_agent,
     }
     with db.write() as conn:
         user_row(conn, project_id, user_id)
         conn.execute(tokens.insert().values(row))
-    return row, secret
+    return row
