@@ -117,7 +117,7 @@ def serve(
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        http="nib.core.zerocopy:ZeroCopyHttpProtocol",  # httptools, plus sendfile for downloads
         access_log=False,
         log_level="warning",
         lifespan="on",

@@ -160,6 +160,30 @@ def test_ranges_and_conditional_requests(storage_server, storage_http, encryptio
     assert storage_http.get(url, headers={"If-None-Match": '"other"'}).status_code == 200
 
 
+@pytest.mark.parametrize("encryption", [True, False])
+def test_responses_on_either_side_of_the_single_send_limit(storage_server, storage_http, encryption):
+    # Up to 1 MiB a response goes out whole (a plain local file by sendfile); past it, streamed.
+    mib = 1 << 20
+    bucket_id = new_bucket(storage_server, encryption=encryption)
+    storage = storage_as_key(storage_server)
+    exact, large = os.urandom(mib), os.urandom(3 * mib + 5)
+    storage.create_file(bucket_id, "exact", as_input(exact, "exact.bin"))
+    storage.create_file(bucket_id, "large", as_input(large, "large.bin"))
+    base = f"/storage/buckets/{bucket_id}/files"
+    assert storage_http.get(f"{base}/exact/download").content == exact
+    assert storage_http.get(f"{base}/large/view").content == large
+    for start, end in ((0, mib - 1), (7, mib + 7), (2 * mib, 3 * mib + 4), (3 * mib, 3 * mib + 4)):
+        part = storage_http.get(f"{base}/large/download", headers={"Range": f"bytes={start}-{end}"})
+        assert part.status_code == 206 and part.content == large[start : end + 1], (start, end)
+        assert part.headers["content-length"] == str(end - start + 1)
+    for name, data in (("exact", exact), ("large", large)):
+        head = storage_http.head(f"{base}/{name}/download")
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["content-length"] == str(len(data)) and head.headers["etag"] == f'"{md5(data)}"'
+    # the connection is still in step after HEADs and ranges
+    assert storage_http.get(f"{base}/exact/view", headers={"Range": "bytes=5-9"}).content == exact[5:10]
+
+
 def test_missing_file_and_bytes(storage_server, storage_http):
     bucket_id = new_bucket(storage_server)
     missing = storage_http.get(f"/storage/buckets/{bucket_id}/files/{unique_id()}/download")

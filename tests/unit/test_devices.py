@@ -128,6 +128,19 @@ def test_missing_object(store):
     assert not store.device.exists(PATH)
 
 
+def test_open_local_gives_the_file_on_local_disk_only(store):
+    blob = data(3 * KIB)
+    store.device.write(PATH, chunks(blob))
+    opened = store.device.open_local(PATH)
+    if isinstance(store.device, LocalDevice):
+        with opened:
+            assert opened.read() == blob
+        with pytest.raises(FileNotFoundError):
+            store.device.open_local("p/b/f/missing")
+    else:
+        assert opened is None  # remote objects are read through read()
+
+
 def test_delete_is_idempotent(store):
     store.device.write(PATH, [b"x"])
     store.device.delete(PATH)

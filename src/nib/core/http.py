@@ -13,7 +13,7 @@ A route is a plain synchronous function ``handler(ctx, **params)`` declared with
 Handlers return a JSON-able dict (status from the route), ``None`` (204) or a Starlette
 ``Response`` (downloads). They never build error JSON themselves.
 
-A ``streaming`` route (file uploads and downloads) always runs in the worker pool and its body is
+A ``streaming`` route (file uploads, previews) always runs in the worker pool and its body is
 not parsed: the handler pulls it chunk by chunk from ``ctx.body`` (``RequestBody``), so no request
 ever holds a whole upload in memory; its declared params come from the path and query string.
 """
@@ -174,6 +174,9 @@ class Route:
     session_group: bool = False  # creates a session: refused when already signed in
     mfa_exempt: bool = False  # reachable before the second factor (BEHAVIOUR.md §5.9)
     streaming: bool = False  # body left unread for the handler (ctx.body); always in the pool
+    # Opens stored files (downloads): inline like other GETs only where the device is local disk
+    # (an open() costs what a SQLite read does), in the pool where it is remote (S3).
+    reads_device: bool = False
 
 
 class Router:
@@ -195,6 +198,7 @@ class Router:
         session_group: bool = False,
         mfa_exempt: bool = False,
         streaming: bool = False,
+        reads_device: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             pattern = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$")
@@ -202,7 +206,7 @@ class Router:
             self.routes.append(
                 Route(
                     method, path, handler, scope, tuple(params), status, pattern, literal, public, audit,
-                    session_group, mfa_exempt, streaming,
+                    session_group, mfa_exempt, streaming, reads_device,
                 )
             )
             return handler
@@ -274,6 +278,7 @@ class Api:
         self.db = db
         self.settings = settings
         self.inline_reads = db.dialect == "sqlite"
+        self.inline_device_reads = self.inline_reads and settings.storage_device == "local"
         self.limiter = ratelimit.Limiter.from_settings(settings)
         routes = [r for router in routers for r in router.routes]
         # Literal paths win over parametrised ones (/users/identities before /users/{userId}).
@@ -355,7 +360,8 @@ class Api:
         receive = request.receive if streaming and method != "GET" else None
         args = (route, path_params, raw, project_id, key, ip, user_agent, headers, path, browser, creds, where, receive)
         limited = route is not None and self.limiter.limited(route.method, route.path)
-        if method == "GET" and self.inline_reads and not streaming and not limited:
+        inline = self.inline_device_reads if route is not None and route.reads_device else self.inline_reads
+        if method == "GET" and inline and not streaming and not limited:
             # SQLite reads take microseconds and never wait on a lock (WAL): a thread hop would
             # cost more than the query. Everything else (rate-limited GETs may wait on Redis) runs in the pool.
             return self._run(*args)

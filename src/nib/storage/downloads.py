@@ -9,16 +9,17 @@ sends ``script-src none;``), and ``view`` only names the types of Appwrite's vie
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Mapping
 from email.utils import formatdate
-from itertools import chain
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
 from starlette.responses import Response, StreamingResponse
 
+from ..core import zerocopy
 from ..core.config import Settings
 from ..core.errors import AppwriteError
 from . import processing
@@ -30,6 +31,8 @@ Row = dict[str, Any]
 EXPIRES_SECONDS = 45 * 24 * 3600  # Appwrite: "+45 days"
 DOWNLOAD_RANGE_CHUNK = 10 * 1024 * 1024  # an open range ("bytes=N-") serves at most this much
 VIEW_RANGE_CHUNK = 2_000_000
+# Responses up to this size go out in one piece (a local file by sendfile); larger ones stream.
+WHOLE_SEND = 1 << 20
 CSP = "script-src 'none'"
 _RANGE = re.compile(r"(\w+)=(\d*)-(\d*)", re.ASCII)
 
@@ -120,22 +123,40 @@ def file_response(
         start, end = parse_range(headers["range"], size, VIEW_RANGE_CHUNK if view else DOWNLOAD_RANGE_CHUNK)
         status = 206
         common["Content-Range"] = f"bytes {start}-{end}/{size}"
-    common["Content-Length"] = str(end - start + 1)
+    length = end - start + 1
+    common["Content-Length"] = str(length)
     try:
-        # Start reading now, so a missing object is a 404 rather than a broken 200.
-        chunks = processing.decode(
-            device, settings, secret=secret, project_id=project_id, file=file, start=start, end=end
-        )
-        first = next(chunks, b"")
+        # Open now, so a missing object is a 404 rather than a broken 200.
+        local = processing.open_original(device, file) if length <= WHOLE_SEND else None
+        if local is not None:
+            return FileSpanResponse(local, start, length, status_code=status, headers=common)
+        chunks = processing.decode(device, settings, secret=secret, project_id=project_id, file=file, start=start, end=end)
     except FileNotFoundError:
         raise AppwriteError("storage_file_not_found", f"File not found in {file['object']}") from None
-    if len(first) == end - start + 1:
-        # All of it in one read (device.READ_SIZE): a plain response, without StreamingResponse's
-        # thread hop per chunk. Nothing follows; running the reader out closes its file or body.
-        for _ in chunks:
-            pass
-        return Response(first, status_code=status, headers=common)
-    return StreamingResponse(chain((first,), chunks), status_code=status, headers=common)
+    if length <= WHOLE_SEND:
+        # One buffer: no StreamingResponse thread hop per chunk.
+        return Response(b"".join(chunks), status_code=status, headers=common)
+    return StreamingResponse(chunks, status_code=status, headers=common)
+
+
+class FileSpanResponse(Response):
+    """``count`` bytes of an open local file from ``offset``, sent with sendfile where the server
+    offers ASGI's zero-copy extension (``nib serve``: core/zerocopy.py), read and sent otherwise.
+    Closes the file once sent."""
+
+    def __init__(self, file: BinaryIO, offset: int, count: int, *, status_code: int, headers: Mapping[str, str]) -> None:
+        super().__init__(status_code=status_code, headers=headers)
+        self.file, self.offset, self.count = file, offset, count
+
+    async def __call__(self, scope, receive, send) -> None:
+        with self.file:
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            if zerocopy.EXTENSION in scope.get("extensions", {}):
+                await send({"type": zerocopy.EXTENSION, "file": self.file, "offset": self.offset, "count": self.count})
+            else:
+                await send({"type": "http.response.body", "body": os.pread(self.file.fileno(), self.count, self.offset)})
+        if self.background is not None:
+            await self.background()
 
 
 def _matches(header: str | None, signature: str) -> bool:

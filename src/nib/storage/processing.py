@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..core import antivirus
 from ..core.config import Settings
@@ -75,9 +75,20 @@ def decode(
 ) -> Iterator[bytes]:
     """The *original* bytes ``start..end`` (inclusive) of a ready file, streamed, from its stored
     object as ``file["transform"]`` describes it. Raises ``FileNotFoundError`` when the object is
-    missing (before the first chunk, so the caller can still answer 404)."""
-    info = transforms.TransformInfo.from_dict(file["transform"]) if file["transform"] else transforms.TransformInfo()
+    missing (when called, before the first chunk, so the caller can still answer 404)."""
+    info = _info(file)
     if info.identity:
         return device.read(file["object"], start, end)
     key = transforms.project_key(secret, project_id) if info.encryption != "none" else None
     return transforms.byte_range(transforms.decode(device.read(file["object"]), info, key), start, end)
+
+
+def open_original(device: Device, file: Row) -> BinaryIO | None:
+    """The stored object opened as a local file when it holds the original bytes as they are
+    (no compression or encryption) and the device is local disk; ``None`` otherwise.
+    ``FileNotFoundError`` when it is missing."""
+    return device.open_local(file["object"]) if _info(file).identity else None
+
+
+def _info(file: Row) -> transforms.TransformInfo:
+    return transforms.TransformInfo.from_dict(file["transform"]) if file["transform"] else transforms.TransformInfo()

@@ -2,8 +2,9 @@
 
 Bucket routes need the ``buckets.*`` scopes (API keys only). File routes serve API keys (no
 permission checks, disabled buckets included) and guests/users (bucket and file permissions,
-§7.3). Uploads and downloads are ``streaming`` routes: the body reaches uploads.py as a stream
-and file bytes leave as one, through the process's device (``open_device``).
+§7.3). Uploads are ``streaming`` routes: the body reaches uploads.py as a stream. Downloads
+(``reads_device`` routes) send small local files with sendfile and stream the rest
+(downloads.py), through the process's device (``open_device``).
 """
 
 from __future__ import annotations
@@ -242,14 +243,14 @@ def _serve(ctx: Context, bucket_id: str, file_id: str, *, view: bool):
     "/v1/storage/buckets/{bucketId}/files/{fileId}/download",
     scope=FILES_READ,
     params=[BUCKET_ID, FILE_ID],
-    streaming=True,
+    reads_device=True,
 )
 def download(ctx: Context, bucketId: str, fileId: str):
     return _serve(ctx, bucketId, fileId, view=False)
 
 
 @router.get(
-    "/v1/storage/buckets/{bucketId}/files/{fileId}/view", scope=FILES_READ, params=[BUCKET_ID, FILE_ID], streaming=True
+    "/v1/storage/buckets/{bucketId}/files/{fileId}/view", scope=FILES_READ, params=[BUCKET_ID, FILE_ID], reads_device=True
 )
 def view(ctx: Context, bucketId: str, fileId: str):
     return _serve(ctx, bucketId, fileId, view=True)

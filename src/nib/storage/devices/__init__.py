@@ -18,7 +18,7 @@ A path that is absolute or has an empty or dot-led segment (``..``) raises ``Val
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 if TYPE_CHECKING:
     from ...core.config import Settings
@@ -34,6 +34,11 @@ class Device(Protocol):
     def read(self, path: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """The bytes ``start..end`` (inclusive; ``None`` = to the end) of ``path``, streamed.
         Raises ``FileNotFoundError`` when there is no such object."""
+
+    def open_local(self, path: str) -> BinaryIO | None:
+        """``path`` opened for reading where it is a file on this machine (the server can then
+        send it with sendfile, core/zerocopy.py); ``None`` where objects are remote.
+        ``FileNotFoundError`` when a local object is missing."""
 
     def size(self, path: str) -> int:
         """Size in bytes; ``FileNotFoundError`` when missing."""

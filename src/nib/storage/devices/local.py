@@ -14,6 +14,7 @@ import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from .keys import check_path, check_prefix
 
@@ -56,6 +57,9 @@ class LocalDevice:
     def read(self, path: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         handle = open(self._file(path), "rb")  # FileNotFoundError before the first chunk
         return _read_range(handle, start, end)
+
+    def open_local(self, path: str) -> BinaryIO:
+        return open(self._file(path), "rb")
 
     def size(self, path: str) -> int:
         return self._file(path).stat().st_size

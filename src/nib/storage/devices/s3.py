@@ -92,6 +92,9 @@ class S3Device:
     def read(self, path: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         return self._read(check_path(path), start, end, path)
 
+    def open_local(self, path: str) -> None:
+        return None
+
     def size(self, path: str) -> int:
         return self._head(check_path(path), path)["ContentLength"]
 
