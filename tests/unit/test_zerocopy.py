@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import struct
 import threading
 import time
 from pathlib import Path
@@ -121,6 +122,21 @@ def test_a_reader_slower_than_the_socket_still_gets_every_byte(tmp_path):
     head, body = bytes(received).split(b"\r\n\r\n", 1)
     assert head.startswith(b"HTTP/1.1 200") and f"content-length: {len(content)}".encode() in head.lower()
     assert body == content
+
+
+def test_a_client_that_leaves_mid_response_does_not_disturb_the_next(tmp_path):
+    content = os.urandom(48 * 1024 * 1024)
+    path = tmp_path / "big"
+    path.write_bytes(content)
+    with Served(file_app(path)) as base:
+        port = int(base.rsplit(":", 1)[1])
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", port)) as sock:
+                sock.sendall(f"GET /0/{len(content)} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+                # closed with a reset (linger on, 0 s) while the server still has most of the body to send
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        assert httpx.get(f"{base}/7/1000").content == content[7:1007]
 
 
 def test_a_file_shorter_than_announced_ends_the_connection(data):

@@ -6,7 +6,8 @@ uvicorn does not implement ``http.response.zerocopysend`` (ASGI extensions spec)
 sendfile. ``ZeroCopyHttpProtocol`` is uvicorn's httptools protocol with that one extension
 added: ``nib serve`` runs it (``http=``). It relies on uvicorn's ``RequestResponseCycle``
 internals (``transport``, ``flow``, ``expected_content_length``); pyproject.toml pins uvicorn's
-minor version, and tests/api/test_storage_files.py runs downloads through it.
+minor version; tests/unit/test_zerocopy.py runs it under a real uvicorn and the storage API
+tests download through it.
 
 The message: ``{"type": "http.response.zerocopysend", "file": <file object>, "offset": int,
 "count": int, "more_body": bool}`` after ``http.response.start`` with a Content-Length. Bytes
@@ -62,11 +63,11 @@ async def _sendfile(cycle: RequestResponseCycle, message) -> None:
         try:
             while sent < count and (n := os.sendfile(sock, fd, offset + sent, count - sent)):
                 sent += n
-        except BlockingIOError:
-            pass  # the socket's buffer is full: the rest goes through the transport
-        except OSError:  # the client went away
+        except ConnectionError:  # the client went away
             transport.close()
             return
+        except OSError:
+            pass  # EAGAIN (the socket's buffer is full) or no sendfile here: the rest goes below
     while sent < count:
         piece = os.pread(fd, min(count - sent, PIECE), offset + sent)
         if not piece:  # the file is shorter than announced: end the connection, not the body
