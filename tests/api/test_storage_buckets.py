@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from account_support import member
@@ -159,6 +160,83 @@ def test_total_size_and_delete_removes_files_and_bytes(storage_server, storage_h
     with pytest.raises(AppwriteException) as again:
         storage.delete_bucket(bucket_id)
     assert again.value.type == "storage_bucket_not_found"
+
+
+def test_total_size_follows_every_file_write(storage_server, storage_http):
+    # totalSize is kept by triggers on files (migration 0006): inserts, a replacing upload (an
+    # update of sizeOriginal), deletes; a recreated bucket starts from 0.
+    storage = storage_as_key(storage_server)
+    bucket_id = unique_id()
+    storage.create_bucket(bucket_id, "Sizes")
+
+    def total_size() -> int:
+        got = storage.get_bucket(bucket_id).to_dict()["totalSize"]
+        listed = storage.list_buckets(queries=[Query.equal("$id", bucket_id)]).to_dict()["buckets"]
+        assert [bucket["totalSize"] for bucket in listed] == [got]
+        return got
+
+    assert total_size() == 0
+    storage.create_file(bucket_id, "a", as_input(b"a" * 1000, "a.bin"))
+    storage.create_file(bucket_id, "b", as_input(b"b" * 300, "b.bin"))
+    assert total_size() == 1300
+    # an upload in progress counts with the size it announced (its sizeOriginal)
+    assert send_chunk(storage_http, bucket_id, "c", "c.bin", b"c" * 1000, 0, total=2500).status_code == 201
+    assert total_size() == 3800
+    # the same ID uploaded whole replaces the unfinished upload: 2500 becomes 700
+    assert storage.create_file(bucket_id, "c", as_input(b"c" * 700, "c.bin")).to_dict()["sizeOriginal"] == 700
+    assert total_size() == 2000
+    storage.delete_file(bucket_id, "a")
+    assert total_size() == 1000
+    assert storage.update_bucket(bucket_id, "Renamed").to_dict()["totalSize"] == 1000
+    other = unique_id()  # another bucket's files count for that bucket only
+    storage.create_bucket(other, "Other")
+    storage.create_file(other, "x", as_input(b"x" * 64, "x.bin"))
+    assert total_size() == 1000 and storage.get_bucket(other).to_dict()["totalSize"] == 64
+    storage.delete_bucket(bucket_id)
+    storage.create_bucket(bucket_id, "Again")
+    assert total_size() == 0
+    storage.create_file(bucket_id, "d", as_input(b"d" * 10, "d.bin"))
+    assert total_size() == 10
+
+
+def test_bucket_delete_racing_file_deletes_and_uploads(storage_server):
+    # Deleting a bucket while its files are deleted and new ones uploaded: every answer is a
+    # success or a 404 (never a 5xx such as a database deadlock), nothing is left of the bucket,
+    # and a bucket created again with the same ID starts empty (an upload that won the race
+    # used to leave its row behind, listed in the new bucket) with totalSize 0.
+    storage = storage_as_key(storage_server)
+    for _ in range(3):
+        bucket_id = unique_id()
+        storage.create_bucket(bucket_id, "Race")
+        names = [f"f{i}" for i in range(12)]
+        for name in names:
+            storage.create_file(bucket_id, name, as_input(b"z" * 100, f"{name}.bin"))
+
+        def call(action: str, name: str = "") -> int:
+            client = storage_as_key(storage_server)
+            try:
+                if action == "delete_bucket":
+                    client.delete_bucket(bucket_id)
+                elif action == "delete_file":
+                    client.delete_file(bucket_id, name)
+                else:
+                    # big enough to be still writing when the bucket's bytes are removed
+                    client.create_file(bucket_id, name, as_input(b"n" * 300_000, f"{name}.bin"))
+            except AppwriteException as error:
+                return error.code
+            return 200
+
+        jobs = [("delete_file", name) for name in names] + [("upload", f"n{i}") for i in range(8)]
+        jobs.insert(len(jobs) // 2, ("delete_bucket", ""))
+        with ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(lambda job: call(*job), jobs))
+        assert set(codes) <= {200, 201, 404}, codes
+        # no file row outlived the bucket, and no byte either (refused uploads remove their own)
+        assert stored_objects(storage_server, bucket_id) == [] and leftovers(storage_server, bucket_id) == []
+        storage.create_bucket(bucket_id, "Again")
+        assert storage.get_bucket(bucket_id).to_dict()["totalSize"] == sum(
+            file["sizeOriginal"] for file in storage.list_files(bucket_id).to_dict()["files"]
+        )
 
 
 def test_bucket_routes_need_a_key(storage_server):

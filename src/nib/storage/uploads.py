@@ -103,9 +103,17 @@ def create_file(
             return permissions
         return _permissions(validate(FIELDS, php_params(early + late))["permissions"], roles, user_id)
 
-    if content_range is None or content_range.whole:
-        return _single(db, device, settings, upload, part.chunks(), limit, content_range, late_permissions)
-    return chunks.receive(db, device, settings, upload, part.chunks(), content_range, late_permissions)
+    try:
+        if content_range is None or content_range.whole:
+            return _single(db, device, settings, upload, part.chunks(), limit, content_range, late_permissions)
+        return chunks.receive(db, device, settings, upload, part.chunks(), content_range, late_permissions)
+    except OSError:
+        # A device error while the bucket is gone: a bucket delete won the race (its
+        # delete_prefix removed the directories this upload was writing in; FileNotFoundError or,
+        # racing a mkdir, FileExistsError). The bucket's answer, not a 500.
+        if buckets.find_bucket(db, project_id, bucket_id) is None:
+            raise AppwriteError("storage_bucket_not_found") from None
+        raise
 
 
 def _permissions(given: list[str] | None, roles: list[str] | None, user_id: str | None) -> list[str]:

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from ..core import dates, search
 from ..core.config import Settings
 from ..core.db import Database
-from ..core.db.schema import files
+from ..core.db.schema import buckets, files
 from ..core.errors import AppwriteError
 from ..core.ids import new_secret
 from ..core.instance import server_secret
@@ -136,6 +136,19 @@ def new_row(upload: Upload, **values: Any) -> Row:
 
 
 def insert_row(conn: Connection, row: Row) -> Row:
+    """Insert a file row, into a bucket that still exists (else 404 ``storage_bucket_not_found``).
+
+    The bucket row is read with a key-share lock (PostgreSQL; SQLite has one writer at a time):
+    a concurrent bucket delete waits for this transaction and then deletes this row with the
+    others, or has already committed and this upload is refused. No file row outlives its bucket.
+    """
+    bucket = conn.execute(
+        sa.select(buckets.c.seq)
+        .where(buckets.c.project_id == row["project_id"], buckets.c.id == row["bucket_id"])
+        .with_for_update(read=True, key_share=True)
+    ).first()
+    if bucket is None:
+        raise AppwriteError("storage_bucket_not_found")
     seq = conn.execute(files.insert().values(row).returning(files.c.seq)).scalar_one()
     store_permissions(conn, seq, row["permissions"])
     return {**row, "seq": seq}
