@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from ..core import dates, search
 from ..core import validators as v
 from ..core.db import Database
-from ..core.db.schema import buckets, files
+from ..core.db.schema import bucket_sizes, buckets, files
 from ..core.errors import AppwriteError
 from ..core.ids import unique_id
 from ..core.listing import list_rows
@@ -43,6 +43,16 @@ BUCKET_LIST = ListSpec(
 )
 
 _BY_ID = sa.select(buckets).where(buckets.c.project_id == sa.bindparam("project_id"), buckets.c.id == sa.bindparam("id"))
+# The bucket with its totalSize (bucket_sizes, kept by triggers on files): one read.
+_WITH_SIZE_BY_ID = (
+    sa.select(buckets, sa.func.coalesce(bucket_sizes.c.total_size, 0).label("total_size"))
+    .select_from(
+        buckets.outerjoin(
+            bucket_sizes, sa.and_(bucket_sizes.c.project_id == buckets.c.project_id, bucket_sizes.c.bucket_id == buckets.c.id)
+        )
+    )
+    .where(buckets.c.project_id == sa.bindparam("project_id"), buckets.c.id == sa.bindparam("id"))
+)
 
 
 def prefix(project_id: str, bucket_id: str) -> str:
@@ -103,10 +113,11 @@ def find_bucket(db: Database, project_id: str, bucket_id: str) -> Row | None:
 
 
 def get_bucket(db: Database, *, project_id: str, bucket_id: str) -> Row:
-    row = find_bucket(db, project_id, bucket_id)
-    if row is None:
+    """The bucket row with its ``total_size``."""
+    rows = db.fetch(_WITH_SIZE_BY_ID, {"project_id": project_id, "id": bucket_id})
+    if not rows:
         raise AppwriteError("storage_bucket_not_found")
-    return row
+    return rows[0]
 
 
 def bucket_for_files(db: Database, *, project_id: str, bucket_id: str, privileged: bool) -> Row:
@@ -122,16 +133,15 @@ def list_buckets(db: Database, *, project_id: str, queries: ParsedQueries, searc
 
 
 def total_sizes(db: Database, project_id: str, bucket_ids: Sequence[str]) -> dict[str, int]:
-    """Sum of ``sizeOriginal`` of each bucket's files (the ``totalSize`` newer SDKs require)."""
+    """Sum of ``sizeOriginal`` of each bucket's files (the ``totalSize`` newer SDKs require), as
+    the triggers on ``files`` keep it in ``bucket_sizes``; a bucket without files is absent."""
     if not bucket_ids:
         return {}
-    statement = (
-        sa.select(files.c.bucket_id, sa.func.sum(files.c.size_original))
-        .where(files.c.project_id == project_id, files.c.bucket_id.in_(list(bucket_ids)))
-        .group_by(files.c.bucket_id)
+    statement = sa.select(bucket_sizes.c.bucket_id, bucket_sizes.c.total_size).where(
+        bucket_sizes.c.project_id == project_id, bucket_sizes.c.bucket_id.in_(list(bucket_ids))
     )
     with db.read() as conn:
-        return {bucket_id: int(total or 0) for bucket_id, total in conn.execute(statement)}
+        return dict(conn.execute(statement).tuples().all())
 
 
 def update_bucket(db: Database, *, project_id: str, bucket_id: str, **settings: Any) -> Row:
@@ -150,10 +160,16 @@ def update_bucket(db: Database, *, project_id: str, bucket_id: str, **settings: 
 
 
 def delete_bucket(db: Database, device: Device, *, project_id: str, bucket_id: str) -> None:
-    """Delete the bucket, its file rows, then every stored byte under its prefix (parts too)."""
+    """Delete the bucket, its file rows, then every stored byte under its prefix (parts too).
+
+    The bucket row goes first, so the file rows' triggers leave ``bucket_sizes`` alone and its
+    row is locked last (migration 0006: no deadlock with a concurrent file delete)."""
     with db.write() as conn:
         deleted = conn.execute(buckets.delete().where(buckets.c.project_id == project_id, buckets.c.id == bucket_id))
         if deleted.rowcount == 0:
             raise AppwriteError("storage_bucket_not_found")
         conn.execute(files.delete().where(files.c.project_id == project_id, files.c.bucket_id == bucket_id))
+        conn.execute(
+            bucket_sizes.delete().where(bucket_sizes.c.project_id == project_id, bucket_sizes.c.bucket_id == bucket_id)
+        )
     device.delete_prefix(prefix(project_id, bucket_id))

@@ -85,10 +85,6 @@ def _settings(ctx: Context, values: dict) -> dict:
     }
 
 
-def _bucket_model(ctx: Context, row: dict) -> dict:
-    return models.bucket(row, buckets.total_sizes(ctx.db, ctx.project_id, [row["id"]]).get(row["id"], 0))
-
-
 def _file_bucket(ctx: Context, bucket_id: str) -> dict:
     return buckets.bucket_for_files(ctx.db, project_id=ctx.project_id, bucket_id=bucket_id, privileged=ctx.principal.is_key)
 
@@ -119,7 +115,8 @@ def list_buckets(ctx: Context, queries, search: str) -> dict:
 
 @router.get("/v1/storage/buckets/{bucketId}", scope=BUCKETS_READ, params=[BUCKET_ID])
 def get_bucket(ctx: Context, bucketId: str) -> dict:
-    return _bucket_model(ctx, buckets.get_bucket(ctx.db, project_id=ctx.project_id, bucket_id=bucketId))
+    row = buckets.get_bucket(ctx.db, project_id=ctx.project_id, bucket_id=bucketId)
+    return models.bucket(row, row["total_size"])
 
 
 @router.put(
@@ -130,7 +127,7 @@ def get_bucket(ctx: Context, bucketId: str) -> dict:
 )
 def update_bucket(ctx: Context, bucketId: str, **values) -> dict:
     row = buckets.update_bucket(ctx.db, project_id=ctx.project_id, bucket_id=bucketId, **_settings(ctx, values))
-    return _bucket_model(ctx, row)
+    return models.bucket(row, buckets.total_sizes(ctx.db, ctx.project_id, [row["id"]]).get(row["id"], 0))
 
 
 @router.delete(

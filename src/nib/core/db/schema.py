@@ -280,6 +280,16 @@ files = sa.Table(
     sa.UniqueConstraint("project_id", "bucket_id", "id"),
 )
 
+# Each bucket's totalSize: the sum of its files' size_original, kept by triggers on files
+# (migration 0006), so a bucket read never sums its files.
+bucket_sizes = sa.Table(
+    "bucket_sizes",
+    metadata,
+    sa.Column("project_id", sa.String(36), primary_key=True),
+    sa.Column("bucket_id", sa.String(36), primary_key=True),
+    sa.Column("total_size", sa.BigInteger, nullable=False),
+)
+
 # The chunks of an upload received so far: the primary key makes a repeated chunk count once,
 # whichever process receives it (BEHAVIOUR.md §7.5).
 file_chunks = sa.Table(
