@@ -7,9 +7,12 @@ import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from account_support import member
+from alembic import command
+from alembic.config import Config
 from appwrite.enums.compression import Compression
 from appwrite.exception import AppwriteException
 from appwrite.permission import Permission
@@ -27,7 +30,11 @@ from storage_support import (
     unique_id,
 )
 
-from live_server import free_port
+import nib.core.db.migrate
+from live_server import BACKENDS, create_pg_database, drop_pg_database, free_port
+from nib.core import dates
+from nib.core.db import Database, schema
+from nib.storage import buckets
 
 LIMIT = 5_000_000_000  # NIB_STORAGE_LIMIT's default
 
@@ -237,6 +244,53 @@ def test_bucket_delete_racing_file_deletes_and_uploads(storage_server):
         assert storage.get_bucket(bucket_id).to_dict()["totalSize"] == sum(
             file["sizeOriginal"] for file in storage.list_files(bucket_id).to_dict()["files"]
         )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_migration_0006_counts_the_files_already_stored(backend, tmp_path):
+    # A database from before bucket_sizes: the migration sums each bucket's files (an orphan row
+    # of a deleted bucket counts nowhere), then the triggers keep the sums.
+    pg_name = create_pg_database() if backend == "postgresql" else None
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{pg_name}" if pg_name else f"sqlite:///{tmp_path / 'nib.db'}"
+    db = Database(url, pool_size=2)
+    now = dates.now()
+
+    def file_row(bucket_id: str, file_id: str, size: int) -> dict:
+        return dict(
+            project_id="p", bucket_id=bucket_id, id=file_id, created_at=now, updated_at=now, name=file_id,
+            permissions=[], size_original=size, chunks_total=1, chunk_size=size, object=f"p/{bucket_id}/{file_id}",
+        )  # fmt: skip
+
+    try:
+        config = Config()
+        config.set_main_option("script_location", str(Path(nib.core.db.migrate.__file__).parent / "migrations"))
+        with db.write() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0005")
+            for bucket_id in ("a", "b", "empty"):
+                conn.execute(
+                    schema.buckets.insert().values(
+                        project_id="p", id=bucket_id, created_at=now, updated_at=now, name=bucket_id, permissions=[],
+                        maximum_file_size=1000, allowed_file_extensions=[],
+                    )
+                )  # fmt: skip
+            for row in (file_row("a", "1", 10), file_row("a", "2", 32), file_row("b", "1", 5), file_row("gone", "1", 7)):
+                conn.execute(schema.files.insert().values(row))
+        nib.core.db.migrate.upgrade(db)
+        def sizes() -> dict[str, int]:
+            return buckets.total_sizes(db, "p", ["a", "b", "empty", "gone"])
+
+        assert sizes() == {"a": 42, "b": 5}
+        with db.write() as conn:
+            conn.execute(schema.files.insert().values(file_row("empty", "1", 3)))
+            conn.execute(schema.files.delete().where(schema.files.c.bucket_id == "a", schema.files.c.id == "2"))
+            conn.execute(schema.files.insert().values(file_row("gone", "2", 9)))  # no bucket: not counted
+        assert sizes() == {"a": 10, "b": 5, "empty": 3}
+        assert buckets.get_bucket(db, project_id="p", bucket_id="empty")["total_size"] == 3
+    finally:
+        db.dispose()
+        if pg_name:
+            drop_pg_database(pg_name)
 
 
 def test_bucket_routes_need_a_key(storage_server):

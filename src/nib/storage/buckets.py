@@ -141,7 +141,7 @@ def total_sizes(db: Database, project_id: str, bucket_ids: Sequence[str]) -> dic
         bucket_sizes.c.project_id == project_id, bucket_sizes.c.bucket_id.in_(list(bucket_ids))
     )
     with db.read() as conn:
-        return dict(conn.execute(statement).tuples().all())
+        return {bucket_id: total for bucket_id, total in conn.execute(statement)}
 
 
 def update_bucket(db: Database, *, project_id: str, bucket_id: str, **settings: Any) -> Row:
