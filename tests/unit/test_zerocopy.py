@@ -99,17 +99,28 @@ def test_head_sends_no_body_and_keeps_the_connection_usable(data):
         assert client.get("/5/10").content == content[5:15]
 
 
-def test_a_reader_slower_than_the_socket_still_gets_every_byte(tmp_path):
-    # 48 MiB against a client that waits before reading: the socket's buffer fills, sendfile
-    # stops (EAGAIN) and the rest goes through the transport under flow control.
+@pytest.fixture
+def big(tmp_path: Path) -> tuple[Path, bytes]:
+    """48 MiB: far more than a loopback socket's buffers hold."""
     content = os.urandom(48 * 1024 * 1024)
     path = tmp_path / "big"
     path.write_bytes(content)
+    return path, content
+
+
+def raw_get(base: str, count: int) -> socket.socket:
+    """A socket that has sent ``GET /0/<count>`` (bytes 0..count of the file) and read nothing."""
+    sock = socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1])))
+    sock.sendall(f"GET /0/{count} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    return sock
+
+
+def test_a_reader_slower_than_the_socket_still_gets_every_byte(big):
+    # A client that waits before reading: the socket's buffer fills, sendfile stops (EAGAIN) and
+    # the rest goes through the transport under flow control.
+    path, content = big
     with Served(file_app(path)) as base:
-        port = int(base.rsplit(":", 1)[1])
-        with socket.create_connection(("127.0.0.1", port)) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-            sock.sendall(f"GET /0/{len(content)} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        with raw_get(base, len(content)) as sock:
             time.sleep(0.5)
             received = bytearray()
             while len(received) < len(content) + 1024:
@@ -124,15 +135,11 @@ def test_a_reader_slower_than_the_socket_still_gets_every_byte(tmp_path):
     assert body == content
 
 
-def test_a_client_that_leaves_mid_response_does_not_disturb_the_next(tmp_path):
-    content = os.urandom(48 * 1024 * 1024)
-    path = tmp_path / "big"
-    path.write_bytes(content)
+def test_a_client_that_leaves_mid_response_does_not_disturb_the_next(big):
+    path, content = big
     with Served(file_app(path)) as base:
-        port = int(base.rsplit(":", 1)[1])
         for _ in range(3):
-            with socket.create_connection(("127.0.0.1", port)) as sock:
-                sock.sendall(f"GET /0/{len(content)} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            with raw_get(base, len(content)) as sock:
                 assert sock.recv(65536).startswith(b"HTTP/1.1 200")
                 # closed with a reset (linger on, 0 s) while the server still has most of the body to send
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
