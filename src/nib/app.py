@@ -14,19 +14,21 @@ from .storage.routes import router as storage_router
 from .teams.routes import router as teams_router
 from .users.routes import router as users_router
 
+# Every domain's routes, in the order the pipeline is given them.
+ROUTERS = (
+    health_router,
+    users_router,
+    account_router,
+    account_mfa_router,
+    account_email_router,
+    account_providers_router,
+    teams_router,
+    storage_router,
+)
+
 
 def create_app(settings: Settings | None = None) -> Api:
     """Build the app for one process (uvicorn calls this in every worker)."""
     settings = settings or Settings.from_env()
     db = Database(settings.resolved_database_url)
-    routers = [
-        health_router,
-        users_router,
-        account_router,
-        account_mfa_router,
-        account_email_router,
-        account_providers_router,
-        teams_router,
-        storage_router,
-    ]
-    return Api(db, settings, routers)
+    return Api(db, settings, ROUTERS)

@@ -16,6 +16,7 @@ import pytest
 import redis
 from click.testing import CliRunner
 
+from nib.app import ROUTERS
 from nib.cli import main
 from nib.core import projects
 from nib.core.config import Settings
@@ -503,3 +504,16 @@ async def test_pipeline_applies_per_route_overrides(client_for):
     assert (limited.status_code, limited.headers["x-ratelimit-limit"]) == (201, "50")
     assert lifted.status_code == 201
     assert "x-ratelimit-limit" not in lifted.headers
+
+
+def test_every_path_of_a_limited_route_is_limited():
+    # An alias (another path on the same handler, e.g. the pre-1.5 POST /account/sessions/magic-url)
+    # must count against the same limit, or it bypasses it.
+    routes = [route for router in ROUTERS for route in router.routes]
+    limited = {route.handler for route in routes if (route.method, route.path) in RULES}
+    unlimited = [
+        f"{route.method} {route.path}" for route in routes if route.handler in limited and (route.method, route.path) not in RULES
+    ]
+    assert unlimited == []
+    magic = RULES[("POST", "/v1/account/sessions/magic-url")]
+    assert magic is RULES[("POST", "/v1/account/tokens/magic-url")] and magic.limit == 60

@@ -3,11 +3,14 @@ validators), including how the pipeline hands it the request's allowed hosts."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
 
+from nib.core.cookies import session_cookies
 from nib.core.errors import AppwriteError
 from nib.core.http import Param, validate
-from nib.core.validators import Invalid, hostname_allowed, platform_hostname, redirect_url
+from nib.core.validators import Invalid, hostname_allowed, platform_hostname, redirect_url, request_host
 
 HOSTS = ("localhost", "app.example.com", "*.apps.example.org")
 HOSTS_MESSAGE = "URL host must be one of: localhost, app.example.com, *.apps.example.org"
@@ -106,3 +109,25 @@ def test_pipeline_gives_the_request_hosts_to_the_validator():
     with pytest.raises(AppwriteError) as missing:
         validate(params, {}, HOSTS)
     assert missing.value.message == 'Param "url" is not optional.'
+
+
+@pytest.mark.parametrize(
+    ("host", "name", "domain"),
+    [
+        ("App.Example.com:8443", "app.example.com", "; domain=.app.example.com;"),
+        ("app.example.com", "app.example.com", "; domain=.app.example.com;"),
+        ("localhost:3000", "localhost", None),
+        ("127.0.0.1:80", "127.0.0.1", None),
+        ("[::1]:8080", "[::1]", None),
+        ("[2001:db8::1]", "[2001:db8::1]", None),
+    ],
+)
+def test_request_host_and_the_cookie_domain(host, name, domain):
+    # Appwrite omits the cookie Domain for localhost and IP hosts (BEHAVIOUR.md §1.8), IPv6 included.
+    assert request_host(host) == name
+    cookies = session_cookies("p", "secret", datetime(2030, 1, 1, tzinfo=timezone.utc), host, secure=False)
+    for cookie in cookies:
+        if domain is None:
+            assert "domain=" not in cookie, cookie
+        else:
+            assert domain in cookie, cookie

@@ -34,13 +34,6 @@ def _act_as(ctx: Context, user_id: str) -> None:
         ctx.actor = dict(user_row(conn, ctx.project_id, user_id))
 
 
-def _hostname(host: str) -> str:
-    """The Host header without its port (``[::1]:80`` -> ``[::1]``)."""
-    if host.startswith("["):
-        return host.partition("]")[0] + "]"
-    return host.rpartition(":")[0] if ":" in host else host
-
-
 # -- e-mail verification --------------------------------------------------------------------------
 
 _CREATE_VERIFICATION = dict(
@@ -123,7 +116,7 @@ _MAGIC_URL_TOKEN = dict(
 @router.post("/v1/account/sessions/magic-url", **_MAGIC_URL_TOKEN)
 def create_magic_url_token(ctx: Context, userId: str, email: str, url: str, phrase: bool) -> dict:
     if not url:
-        url = f"{'https' if ctx.secure else 'http'}://{_hostname(ctx.host)}{MAGIC_URL_PATH}"
+        url = f"{'https' if ctx.secure else 'http'}://{v.request_host(ctx.host)}{MAGIC_URL_PATH}"
     row, secret = email_flows.create_magic_url_token(
         ctx.db,
         ctx.settings,

@@ -16,6 +16,7 @@ from email.utils import format_datetime
 import orjson
 
 from .client_auth import cookie_name
+from .validators import request_host
 
 # A fixed past date for clearing cookies.
 _EXPIRED = "Thu, 01 Jan 1970 00:00:00 GMT"
@@ -23,8 +24,7 @@ _EXPIRED = "Thu, 01 Jan 1970 00:00:00 GMT"
 
 def _domain(host: str) -> str | None:
     """``.<host>`` for a real hostname; none for localhost and IP addresses."""
-    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    name = name.strip("[]")
+    name = request_host(host).strip("[]")
     if not name or name == "localhost":
         return None
     try:

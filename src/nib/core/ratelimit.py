@@ -28,6 +28,7 @@ import redis
 
 from .config import Settings
 from .errors import AppwriteError
+from .validators import request_host
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ RULES: dict[tuple[str, str], Rule] = _table(
     ("POST", "/account/sessions/token", 10, "ip:{ip},userId:{param-userId}"),
     ("GET", "/account/sessions/oauth2/{provider}", 50, "ip:{ip}"),
     ("GET", "/account/tokens/oauth2/{provider}", 50, "ip:{ip}"),
-    ("POST", "/account/tokens/magic-url", 60, ("url:{url},email:{param-email}", _IP)),
+    ("POST", ("/account/tokens/magic-url", "/account/sessions/magic-url"), 60, ("url:{url},email:{param-email}", _IP)),
     ("POST", "/account/tokens/email", 10, "url:{url},email:{param-email}"),
     ("PUT", "/account/sessions/magic-url", 10, "ip:{ip},userId:{param-userId}"),
     ("PUT", "/account/sessions/phone", 10, "ip:{ip},userId:{param-userId}"),
@@ -316,7 +317,7 @@ def _placeholders(
     rule: Rule, method: str, user_id: str, ip: str, host: str, content_range: str, params: Mapping[str, Any]
 ) -> dict[str, str]:
     values = {
-        "{url}": _hostname(host) + rule.path,
+        "{url}": request_host(host) + rule.path,
         "{ip}": ip,
         "{userId}": user_id,
         "{method}": method,
@@ -327,14 +328,6 @@ def _placeholders(
         if text is not None:
             values[f"{{param-{name}}}"] = text
     return values
-
-
-def _hostname(host: str) -> str:
-    """The Host header without its port, lower-cased (PHP ``parse_url(…, PHP_URL_HOST)``)."""
-    host = host.strip().lower()
-    if host.startswith("["):
-        return host.split("]", 1)[0] + "]"
-    return host.split(":", 1)[0]
 
 
 def _chunk_id(content_range: str) -> int:

@@ -300,6 +300,15 @@ def platform_hostname(value: Any) -> str:
     return value.lower()
 
 
+def request_host(host: str) -> str:
+    """A Host header without its port, lower-cased (``[::1]:80`` -> ``[::1]``, PHP's
+    ``parse_url(..., PHP_URL_HOST)``)."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host.split("]", 1)[0] + "]"
+    return host.split(":", 1)[0]
+
+
 def hostname_allowed(host: str, patterns: Sequence[str]) -> bool:
     """Whether ``host`` matches one of the platform hostnames (exact, ``*.domain`` or ``*``)."""
     host = host.lower()
