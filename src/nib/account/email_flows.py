@@ -18,7 +18,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..core import dates, mail, mail_templates, passwords
+from ..core import dates, mail, mail_templates
 from ..core.config import Settings
 from ..core.db import Database
 from ..core.db.schema import identities, tokens, users
@@ -26,7 +26,7 @@ from ..core.errors import AppwriteError
 from ..core.ids import new_secret, secret_hash
 from ..core.projects import project_name
 from ..core.useragent import parse_user_agent
-from ..users.service import ARGON2, Row, create_user, update_columns, user_row
+from ..users.service import Row, create_user, password_columns, update_columns, user_row
 from ..users.sessions import insert_token
 
 # Token types (the `tokens.type` column) and Appwrite's lifetimes and secret lengths
@@ -132,22 +132,11 @@ def confirm_recovery(db: Database, *, project_id: str, user_id: str, secret: str
     with db.read() as conn:
         user_row(conn, project_id, user_id)
         _valid_token(conn, project_id, user_id, RECOVERY, secret)  # no hash is spent on a bad secret
-    stored = passwords.hash_password(password)
+    values = {**password_columns(password), "email_verification": True}  # hashed before the write
     with db.write() as conn:
         user_row(conn, project_id, user_id)
         token = _consume(conn, project_id, user_id, RECOVERY, secret)
-        update_columns(
-            conn,
-            project_id,
-            user_id,
-            {
-                "password": stored,
-                "hash": ARGON2,
-                "hash_options": dict(passwords.ARGON2_DEFAULT_OPTIONS),
-                "password_update": dates.now(),
-                "email_verification": True,
-            },
-        )
+        update_columns(conn, project_id, user_id, values)
     return token
 
 

@@ -10,9 +10,8 @@ from ..core import validators as v
 from ..core.auth import encode_session
 from ..core.client_auth import issue_jwt
 from ..core.errors import AppwriteError
-from ..core.http import Context, Param, Router, optional
+from ..core.http import Context, Param, Router, optional, queries_param
 from ..core.instance import server_secret
-from ..core.query import ListSpec, parse_queries
 from ..core.useragent import parse_user_agent
 from ..users import activity, models, sessions, targets
 from ..users import service as user_service
@@ -26,10 +25,6 @@ SELF = ("user.update", "user/{actor}")
 SESSION_CREATE = ("session.create", "user/{actor}")
 SESSION_ID = Param("sessionId", v.uid)
 JWT_SECONDS = 900  # 15 minutes
-
-
-def _queries(spec: ListSpec) -> Param:
-    return optional("queries", lambda raw: parse_queries(raw, spec), default=parse_queries([], spec))
 
 
 def current_user(ctx: Context) -> dict:
@@ -286,13 +281,13 @@ def create_jwts(ctx: Context, duration: int) -> dict:
 # -- logs and identities ------------------------------------------------------------------------
 
 
-@router.get("/v1/account/logs", scope=ACCOUNT, params=[_queries(activity.LOG_LIST)])
+@router.get("/v1/account/logs", scope=ACCOUNT, params=[queries_param(activity.LOG_LIST)])
 def list_logs(ctx: Context, queries) -> dict:
     total, rows = activity.list_logs(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], queries=queries)
     return models.listing("logs", total, [models.log(r) for r in rows])
 
 
-@router.get("/v1/account/identities", scope=ACCOUNT, params=[_queries(activity.IDENTITY_LIST)])
+@router.get("/v1/account/identities", scope=ACCOUNT, params=[queries_param(activity.IDENTITY_LIST)])
 def list_identities(ctx: Context, queries) -> dict:
     total, rows = activity.list_identities(ctx.db, project_id=ctx.project_id, queries=queries, user_id=current_user(ctx)["id"])
     return models.listing("identities", total, [models.identity(r) for r in rows])

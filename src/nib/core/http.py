@@ -44,6 +44,7 @@ from .db import Database
 from .errors import AppwriteError
 from .instance import server_secret
 from .params import MAX_BODY_BYTES, form_params, json_params, php_params, query_params, read_body
+from .query import ListSpec, parse_queries
 from .validators import Invalid, Validator
 
 log = logging.getLogger("nib")
@@ -102,6 +103,11 @@ def _too_large() -> AppwriteError:
 
 def optional(name: str, validator: Validator | None = None, default: Any = None) -> Param:
     return Param(name, validator, required=False, default=default)
+
+
+def queries_param(spec: ListSpec) -> Param:
+    """The ``queries`` parameter of a list route over ``spec`` (Appwrite's JSON queries)."""
+    return optional("queries", lambda raw: parse_queries(raw, spec), default=parse_queries([], spec))
 
 
 @dataclass

@@ -16,11 +16,10 @@ from starlette.responses import Response
 from ..core import validators as v
 from ..core.config import Settings
 from ..core.errors import AppwriteError
-from ..core.http import BASE_HEADERS, Context, Param, Router, optional
+from ..core.http import BASE_HEADERS, Context, Param, Router, optional, queries_param
 from ..core.instance import server_secret
 from ..core.permissions import ALL_TYPES, FILE_TYPES
 from ..core.permissions import validator as permissions_validator
-from ..core.query import ListSpec, parse_queries
 from ..core.roles import request_roles
 from ..users.models import listing
 from . import buckets, downloads, files, models, preview, processing, uploads
@@ -60,10 +59,6 @@ BUCKET_SETTINGS = [
 def device_for(settings: Settings) -> Device:
     """One device per process (an S3 client is worth reusing)."""
     return open_device(settings)
-
-
-def _queries(spec: ListSpec) -> Param:
-    return optional("queries", lambda raw: parse_queries(raw, spec), default=parse_queries([], spec))
 
 
 def _roles(ctx: Context) -> list[str] | None:
@@ -106,7 +101,7 @@ def create_bucket(ctx: Context, bucketId: str, **values) -> dict:
     return models.bucket(row)
 
 
-@router.get("/v1/storage/buckets", scope=BUCKETS_READ, params=[_queries(buckets.BUCKET_LIST), SEARCH])
+@router.get("/v1/storage/buckets", scope=BUCKETS_READ, params=[queries_param(buckets.BUCKET_LIST), SEARCH])
 def list_buckets(ctx: Context, queries, search: str) -> dict:
     total, rows = buckets.list_buckets(ctx.db, project_id=ctx.project_id, queries=queries, search=search or None)
     sizes = buckets.total_sizes(ctx.db, ctx.project_id, [row["id"] for row in rows])
@@ -166,7 +161,7 @@ def create_file(ctx: Context, bucketId: str) -> dict:
 
 
 @router.get(
-    "/v1/storage/buckets/{bucketId}/files", scope=FILES_READ, params=[BUCKET_ID, _queries(files.FILE_LIST), SEARCH]
+    "/v1/storage/buckets/{bucketId}/files", scope=FILES_READ, params=[BUCKET_ID, queries_param(files.FILE_LIST), SEARCH]
 )
 def list_files(ctx: Context, bucketId: str, queries, search: str) -> dict:
     total, rows = files.list_files(

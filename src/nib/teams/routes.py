@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from ..core import validators as v
 from ..core.auth import encode_session
-from ..core.http import Context, Param, Router, optional
-from ..core.query import ListSpec, parse_queries
+from ..core.http import Context, Param, Router, optional, queries_param
 from ..core.roles import request_roles
 from ..core.useragent import parse_user_agent
 from ..users.models import listing
@@ -29,10 +28,6 @@ _KEY_DESCRIPTION = (
 )
 ROLE_LIST = v.array_of(v.key, 100, _KEY_DESCRIPTION)
 TEAM_EVENT = "team/{teamId}"
-
-
-def _queries(spec: ListSpec) -> Param:
-    return optional("queries", lambda raw: parse_queries(raw, spec), default=parse_queries([], spec))
 
 
 def _roles(ctx: Context) -> list[str] | None:
@@ -58,7 +53,7 @@ def create(ctx: Context, teamId: str, name: str, roles: list[str]) -> dict:
     return models.team(row)
 
 
-@router.get("/v1/teams", scope=READ, params=[_queries(service.TEAM_LIST), SEARCH])
+@router.get("/v1/teams", scope=READ, params=[queries_param(service.TEAM_LIST), SEARCH])
 def list_teams(ctx: Context, queries, search: str) -> dict:
     total, rows = service.list_teams(
         ctx.db, project_id=ctx.project_id, roles=_roles(ctx), queries=queries, search=search or None
@@ -111,7 +106,7 @@ def update_prefs(ctx: Context, teamId: str, prefs: dict) -> dict:
 
 
 @router.get(
-    "/v1/teams/{teamId}/memberships", scope=READ, params=[TEAM_ID, _queries(memberships.MEMBERSHIP_LIST), SEARCH]
+    "/v1/teams/{teamId}/memberships", scope=READ, params=[TEAM_ID, queries_param(memberships.MEMBERSHIP_LIST), SEARCH]
 )
 def list_memberships(ctx: Context, teamId: str, queries, search: str) -> dict:
     total, rows = memberships.list_memberships(

@@ -9,9 +9,8 @@ from ..core import validators as v
 from ..core.auth import encode_session
 from ..core.client_auth import issue_jwt
 from ..core.errors import AppwriteError
-from ..core.http import Context, Param, Router, optional
+from ..core.http import Context, Param, Router, optional, queries_param
 from ..core.instance import server_secret
-from ..core.query import ListSpec, parse_queries
 from ..core.useragent import parse_user_agent
 from ..teams import models as team_models
 from . import activity, mfa, models, service, sessions, targets
@@ -23,10 +22,6 @@ USER_ID = Param("userId", v.uid)
 NEW_USER_ID = Param("userId", v.custom_id)
 NAME = optional("name", v.text(128))
 SEARCH = optional("search", v.text(256), default="")
-
-
-def _queries(spec: ListSpec) -> Param:
-    return optional("queries", lambda raw: parse_queries(raw, spec), default=parse_queries([], spec))
 
 
 def _user(result) -> dict:
@@ -126,13 +121,13 @@ _import_route(
 # -- read ---------------------------------------------------------------------------------------
 
 
-@router.get("/v1/users", scope=READ, params=[_queries(service.USER_LIST), SEARCH])
+@router.get("/v1/users", scope=READ, params=[queries_param(service.USER_LIST), SEARCH])
 def list_users(ctx: Context, queries, search: str) -> dict:
     total, found = service.list_users(ctx.db, project_id=ctx.project_id, queries=queries, search=search or None)
     return models.listing("users", total, found)
 
 
-@router.get("/v1/users/identities", scope=READ, params=[_queries(activity.IDENTITY_LIST), SEARCH])
+@router.get("/v1/users/identities", scope=READ, params=[queries_param(activity.IDENTITY_LIST), SEARCH])
 def list_identities(ctx: Context, queries, search: str) -> dict:
     if search:
         raise AppwriteError("general_query_invalid", "Searching is not supported on identities.")
@@ -367,7 +362,7 @@ def create_jwt(ctx: Context, userId: str, sessionId: str, duration: int) -> dict
 
 
 @router.get(
-    "/v1/users/{userId}/memberships", scope=READ, params=[USER_ID, _queries(activity.MEMBERSHIP_LIST), SEARCH]
+    "/v1/users/{userId}/memberships", scope=READ, params=[USER_ID, queries_param(activity.MEMBERSHIP_LIST), SEARCH]
 )
 def list_memberships(ctx: Context, userId: str, queries, search: str) -> dict:
     total, rows = activity.list_memberships(
@@ -376,7 +371,7 @@ def list_memberships(ctx: Context, userId: str, queries, search: str) -> dict:
     return models.listing("memberships", total, [team_models.membership(r) for r in rows])
 
 
-@router.get("/v1/users/{userId}/logs", scope=READ, params=[USER_ID, _queries(activity.LOG_LIST)])
+@router.get("/v1/users/{userId}/logs", scope=READ, params=[USER_ID, queries_param(activity.LOG_LIST)])
 def list_logs(ctx: Context, userId: str, queries) -> dict:
     total, rows = activity.list_logs(ctx.db, project_id=ctx.project_id, user_id=userId, queries=queries)
     return models.listing("logs", total, [models.log(r) for r in rows])
@@ -399,7 +394,7 @@ def _identifier(provider_type: str, identifier: str) -> str:
     return identifier
 
 
-@router.get("/v1/users/{userId}/targets", scope="targets.read", params=[USER_ID, _queries(targets.TARGET_LIST)])
+@router.get("/v1/users/{userId}/targets", scope="targets.read", params=[USER_ID, queries_param(targets.TARGET_LIST)])
 def list_targets(ctx: Context, userId: str, queries) -> dict:
     total, rows = targets.list_targets(ctx.db, project_id=ctx.project_id, user_id=userId, queries=queries)
     return models.listing("targets", total, [models.target(r) for r in rows])
