@@ -9,6 +9,7 @@ import pytest
 from account_support import as_member, member
 from appwrite.exception import AppwriteException
 from appwrite.permission import Permission
+from appwrite.query import Query
 from appwrite.role import Role
 from storage_support import as_input, md5, new_bucket, png, send_chunk, storage_as, storage_as_key
 
@@ -62,6 +63,25 @@ def test_file_security_grants_per_file_and_hides_the_rest(storage_server):
     assert storage_as(storage_server, owner).list_files(bucket_id).total == 1  # "shared" lost owner's read too
     client.delete_file(bucket_id, "shared")
     assert storage_as_key(storage_server).list_files(bucket_id).total == 1
+
+
+def test_file_security_lists_page_search_and_cursor_over_readable_files_only(storage_server):
+    owner, other = member(storage_server), member(storage_server)
+    bucket_id = new_bucket(storage_server, permissions=[Permission.create(Role.users())], file_security=True)
+    client = storage_as(storage_server, owner)
+    readable = [Permission.read(Role.users())]  # a user may only grant roles it holds itself
+    for name in ("r1", "h1", "r2", "h2", "r3"):
+        client.create_file(bucket_id, name, as_input(png(), f"{name}.png"), permissions=readable if name[0] == "r" else [])
+    elsewhere = new_bucket(storage_server, permissions=[Permission.create(Role.users())], file_security=True)
+    client.create_file(elsewhere, "r9", as_input(png(), "r9.png"), permissions=readable)  # another bucket's file
+    theirs = storage_as(storage_server, other)
+    first = theirs.list_files(bucket_id, queries=[Query.limit(2)]).to_dict()
+    assert first["total"] == 3 and [f["$id"] for f in first["files"]] == ["r1", "r2"]
+    rest = theirs.list_files(bucket_id, queries=[Query.cursor_after("r2")]).to_dict()
+    assert [f["$id"] for f in rest["files"]] == ["r3"]
+    assert _error(theirs.list_files, bucket_id, queries=[Query.cursor_after("h1")]).type == "general_cursor_not_found"
+    assert [f["$id"] for f in theirs.list_files(bucket_id, search="r3").to_dict()["files"]] == ["r3"]
+    assert theirs.list_files(bucket_id, search="h2").total == 0
 
 
 def test_guests_upload_into_an_open_bucket(storage_server):

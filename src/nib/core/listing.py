@@ -30,6 +30,25 @@ Row = dict[str, Any]
 SortKey = tuple[sa.ColumnElement, bool]  # (column, descending)
 
 
+@dataclass(frozen=True)
+class Restriction:
+    """The rows of a list a caller may read, when that derives from its roles.
+
+    ``condition(table, values)`` is the SQL condition, given ``values`` as one expanding bind
+    parameter (a handful of IDs or role strings, whatever the table's size). ``name`` tells
+    conditions apart in the statement cache: one name, one condition.
+    """
+
+    name: str
+    condition: Callable[[sa.Table, sa.BindParameter], sa.ColumnElement[bool]]
+    values: Sequence[str]
+
+
+def ids_in(ids: Sequence[str]) -> Restriction:
+    """Only the rows with these ``$id``s (e.g. the teams a user is a member of)."""
+    return Restriction("ids", lambda table, values: table.c.id.in_(values), ids)
+
+
 def list_rows(
     db: Database,
     spec: ListSpec,
@@ -38,16 +57,16 @@ def list_rows(
     queries: ParsedQueries,
     search: str | None = None,
     columns: Sequence[sa.Column] | None = None,
-    ids: Sequence[str] | None = None,
+    restriction: Restriction | None = None,
 ) -> tuple[int, list[Row]]:
     """Run validated queries: ``(total, page)``, rows as dicts by column key.
 
     ``scope`` is the caller's scope as column equalities by name (``{"project_id": …}``); cursors
     must exist within it. ``search`` is the endpoint's ``search`` param (empty/None = no search).
     ``total`` counts the rows matching scope, filters and search, ignoring pagination, capped at
-    ``TOTAL_CAP``. ``columns`` defaults to the whole table. ``ids`` restricts the rows (cursor
-    included) to these ``$id``s: the resources the caller may read, when permissions derive from
-    its roles (teams). Raises ``general_query_invalid`` for
+    ``TOTAL_CAP``. ``columns`` defaults to the whole table. ``restriction`` limits the rows
+    (cursor included) to those the caller may read, when that derives from its roles (teams, a
+    fileSecurity bucket's files). Raises ``general_query_invalid`` for
     a search on a table without a ``search`` column and ``general_cursor_not_found`` for a cursor
     outside the scope.
     """
@@ -59,15 +78,16 @@ def list_rows(
     if queries.cursor is not None and queries.cursor.before:
         keys = [(column, not descending) for column, descending in keys]
     scope_names = tuple(scope)
-    restricted = ids is not None
+    restricted = None if restriction is None else restriction.name
+    values = None if restriction is None else list(restriction.values)
 
     cursor_row = None
     if queries.cursor is not None:
         lookup = db.cached(
             ("cursor", table, scope_names, restricted, tuple(keys)),
-            lambda: _cursor_plan(db, table, scope_names, restricted, keys),
+            lambda: _cursor_plan(db, table, scope_names, restriction, keys),
         )
-        found = db.run(lookup.statement, lookup.binder.params(_Request(queries, search, scope, None, ids)))
+        found = db.run(lookup.statement, lookup.binder.params(_Request(queries, search, scope, None, values)))
         if not found:
             raise AppwriteError(
                 "general_cursor_not_found", f"{spec.entity} '{queries.cursor.id}' for the 'cursor' value not found."
@@ -87,10 +107,10 @@ def list_rows(
         None if columns is None else tuple(columns),
     )
     plan = db.cached(
-        shape, lambda: _list_plan(db, spec, queries, search, scope_names, restricted, keys, nulls, columns)
+        shape, lambda: _list_plan(db, spec, queries, search, scope_names, restriction, keys, nulls, columns)
     )
 
-    params = plan.binder.params(_Request(queries, search, scope, cursor_row, ids))
+    params = plan.binder.params(_Request(queries, search, scope, cursor_row, values))
     rows = db.run(plan.page, params)
     if queries.cursor is not None and queries.cursor.before:
         rows.reverse()
@@ -146,7 +166,7 @@ class _Request(NamedTuple):
     search: str | None
     scope: Mapping[str, Any]
     cursor_row: Row | None
-    ids: Sequence[str] | None
+    restriction_values: list[str] | None
 
 
 Source = Callable[[_Request], Any]
@@ -190,23 +210,24 @@ class _ListPlan:
 
 
 def _scope_conditions(
-    table: sa.Table, names: Sequence[str], restricted: bool, b: _Binder
+    table: sa.Table, names: Sequence[str], restriction: Restriction | None, b: _Binder
 ) -> list[sa.ColumnElement[bool]]:
     conditions = [table.c[name] == b.param(lambda r, name=name: r.scope[name], table.c[name].type) for name in names]
-    if restricted:
-        conditions.append(table.c.id.in_(b.param(lambda r: list(r.ids), table.c.id.type, expanding=True)))
+    if restriction is not None:
+        values = b.param(lambda r: r.restriction_values, sa.String(), expanding=True)
+        conditions.append(restriction.condition(table, values))
     return conditions
 
 
 def _cursor_plan(
-    db: Database, table: sa.Table, scope_names: Sequence[str], restricted: bool, keys: list[SortKey]
+    db: Database, table: sa.Table, scope_names: Sequence[str], restriction: Restriction | None, keys: list[SortKey]
 ) -> _CursorPlan:
     """The cursor row's sort-key values (``k0``, ``k1``…) within the scope."""
     b = _Binder()
     lookup = (
         sa.select(*(column.label(f"k{i}") for i, (column, _) in enumerate(keys)))
         .where(
-            *_scope_conditions(table, scope_names, restricted, b), table.c.id == b.param(_cursor_id, table.c.id.type)
+            *_scope_conditions(table, scope_names, restriction, b), table.c.id == b.param(_cursor_id, table.c.id.type)
         )
         .limit(1)
     )
@@ -224,14 +245,14 @@ def _list_plan(
     queries: ParsedQueries,
     search: str | None,
     scope_names: Sequence[str],
-    restricted: bool,
+    restriction: Restriction | None,
     keys: list[SortKey],
     nulls: tuple[bool, ...] | None,
     columns: Sequence[sa.Column] | None,
 ) -> _ListPlan:
     """Page and count statements for the shape of these queries (their values are not used)."""
     table, dialect, b = spec.table, db.dialect, _Binder()
-    conditions = _scope_conditions(table, scope_names, restricted, b)
+    conditions = _scope_conditions(table, scope_names, restriction, b)
     for i, item in enumerate(queries.filters):
         conditions.append(_condition(spec, item, dialect, b, lambda r, i=i: r.queries.filters[i]))
     if search:
@@ -249,11 +270,11 @@ def _list_plan(
         .limit(b.param(lambda r: r.queries.limit, sa.BigInteger))
         .offset(b.param(lambda r: r.queries.offset, sa.BigInteger))
     )
-    if spec.counted and tuple(scope_names) == ("project_id",) and not restricted and not queries.filters and not search:
+    if spec.counted and tuple(scope_names) == ("project_id",) and restriction is None and not queries.filters and not search:
         # Every row of the project: its maintained count, capped.
         count = sa.select(
             sa.case((totals.c.total > TOTAL_CAP, TOTAL_CAP), else_=totals.c.total).label("total")
-        ).where(totals.c.table_name == table.name, *_scope_conditions(totals, scope_names, False, b))
+        ).where(totals.c.table_name == table.name, *_scope_conditions(totals, scope_names, None, b))
     else:
         capped = (
             sa.select(sa.literal_column("1").label("one"))

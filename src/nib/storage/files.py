@@ -4,8 +4,9 @@
 check. Without ``fileSecurity`` the bucket's permissions decide alone (401 when they refuse);
 with it, the bucket's *or* the file's permissions grant, and a file the caller may not read does
 not exist for it (404). Each file's permissions are also kept one per row in
-``file_permissions`` so a fileSecurity list selects the readable files through an index
-(``core.permissions.granting``) instead of scanning the bucket.
+``file_permissions``: a fileSecurity list keeps the files one of whose permissions grants the
+caller (``core.permissions.granting``), an EXISTS probe of that table's primary key per file,
+with only the caller's few role strings bound, however many files it may read.
 
 A file row exists from its first chunk on (status ``uploading``), so partial uploads are listed and
 read with their counters, which is how clients resume (§7.5); their bytes are served only once
@@ -24,7 +25,7 @@ from ..core import dates, search
 from ..core.db import Database
 from ..core.db.schema import file_permissions, files
 from ..core.errors import AppwriteError
-from ..core.listing import list_rows
+from ..core.listing import Restriction, list_rows
 from ..core.permissions import allowed, check_self_assignment, granting
 from ..core.query import Attribute, ListSpec, ParsedQueries
 from ..users.service import STRING, standard_attributes
@@ -97,26 +98,17 @@ def list_files(
     """The files the caller may read: all of them when the bucket grants read, else (fileSecurity)
     those whose own permissions grant it."""
     require_bucket(roles, bucket, "read")
-    ids = None
+    restriction = None
     if not allowed(roles, bucket["permissions"], "read"):
-        ids = _readable_ids(db, project_id, bucket["id"], granting(roles, "read") or [])
+        restriction = Restriction("file_permissions", _readable, granting(roles, "read") or [])
     scope = {"project_id": project_id, "bucket_id": bucket["id"]}
-    return list_rows(db, FILE_LIST, scope=scope, queries=queries, search=search, ids=ids)
+    return list_rows(db, FILE_LIST, scope=scope, queries=queries, search=search, restriction=restriction)
 
 
-def _readable_ids(db: Database, project_id: str, bucket_id: str, permissions: list[str]) -> list[str]:
-    statement = (
-        sa.select(files.c.id)
-        .join(file_permissions, file_permissions.c.file_seq == files.c.seq)
-        .where(
-            file_permissions.c.permission.in_(permissions),
-            files.c.project_id == project_id,
-            files.c.bucket_id == bucket_id,
-        )
-        .distinct()
-    )
-    with db.read() as conn:
-        return [file_id for (file_id,) in conn.execute(statement)]
+def _readable(table: sa.Table, permissions: sa.BindParameter) -> sa.ColumnElement[bool]:
+    """Files one of whose own permissions is among ``permissions``: one primary-key probe of
+    ``file_permissions`` per file and role."""
+    return sa.exists().where(file_permissions.c.file_seq == table.c.seq, file_permissions.c.permission.in_(permissions))
 
 
 def store_permissions(conn: Connection, file_seq: int, permissions: Iterable[str]) -> None:

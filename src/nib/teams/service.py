@@ -27,7 +27,7 @@ from ..core.db import Database
 from ..core.db.schema import memberships, teams
 from ..core.errors import AppwriteError
 from ..core.ids import unique_id
-from ..core.listing import list_rows
+from ..core.listing import ids_in, list_rows
 from ..core.permissions import allowed
 from ..core.query import Attribute, ListSpec, ParsedQueries
 from ..users.service import STRING, Row, standard_attributes
@@ -139,8 +139,8 @@ def list_teams(
     db: Database, *, project_id: str, roles: list[str] | None, queries: ParsedQueries, search: str | None
 ) -> tuple[int, list[Row]]:
     """The teams the caller may read (a user: those it is a confirmed member of)."""
-    ids = None if roles is None else readable_team_ids(roles)
-    return list_rows(db, TEAM_LIST, scope={"project_id": project_id}, queries=queries, search=search, ids=ids)
+    restriction = None if roles is None else ids_in(readable_team_ids(roles))
+    return list_rows(db, TEAM_LIST, scope={"project_id": project_id}, queries=queries, search=search, restriction=restriction)
 
 
 def get_team(db: Database, *, project_id: str, team_id: str, roles: list[str] | None) -> Row:
