@@ -110,6 +110,13 @@ def queries_param(spec: ListSpec) -> Param:
     return optional("queries", lambda raw: parse_queries(raw, spec), default=parse_queries([], spec))
 
 
+class RunInPool(Exception):
+    """Raised by a handler running on the event loop (``ctx.on_event_loop``) that finds work which
+    must not block it, e.g. decoding an encrypted file: the pipeline runs the request again in the
+    worker pool. Only unlimited GETs run inline and none writes before its handler, so running
+    one again is safe."""
+
+
 @dataclass
 class Context:
     """What a handler may know about its request: no HTTP objects, only facts.
@@ -131,6 +138,9 @@ class Context:
     headers: Mapping[str, str] = field(default_factory=dict)  # the request's (lower-case names)
     body: RequestBody | None = None  # streaming routes only
     response_headers: list[tuple[str, str]] = field(default_factory=list)
+    # Running inline on the event loop (GETs on SQLite): a handler that finds blocking work
+    # raises ``RunInPool`` rather than doing it here.
+    on_event_loop: bool = False
 
     @property
     def project_id(self) -> str:
@@ -370,7 +380,10 @@ class Api:
         if method == "GET" and inline and not streaming and not limited:
             # SQLite reads take microseconds and never wait on a lock (WAL): a thread hop would
             # cost more than the query. Everything else (rate-limited GETs may wait on Redis) runs in the pool.
-            return self._run(*args)
+            try:
+                return self._run(*args, on_event_loop=True)
+            except RunInPool:
+                pass
         return await run_in_threadpool(self._run, *args)
 
     async def _raw_params(self, request: Request, method: str, headers: dict[str, str]) -> dict[str, Any]:
@@ -388,16 +401,16 @@ class Api:
             return form_params(body)
         return json_params(body)
 
-    def _run(self, *args) -> Response:
-        """Everything after parsing, in one worker thread."""
+    def _run(self, *args, on_event_loop: bool = False) -> Response:
+        """Everything after parsing, in one worker thread (or inline, ``on_event_loop``)."""
         limit_headers: dict[str, str] = {}  # X-RateLimit-*: on every response once counted
-        response = self._respond(limit_headers, *args)
+        response = self._respond(limit_headers, *args, on_event_loop=on_event_loop)
         response.headers.update(limit_headers)
         return response
 
     def _respond(
         self, limit_headers, route, path_params, raw, project_id, key, ip, user_agent, headers, path, browser, creds, where,
-        receive,
+        receive, *, on_event_loop: bool,
     ) -> Response:
         try:
             if route is None and project_id in ("", "console"):
@@ -433,7 +446,9 @@ class Api:
             if principal.is_key:
                 user_agent = headers.get("x-forwarded-user-agent") or user_agent
             values = validate(route.params, {**raw, **path_params}, browser.allowed_hosts)
-            ctx = Context(self.db, self.settings, principal, ip, user_agent, *where, headers=headers)
+            ctx = Context(
+                self.db, self.settings, principal, ip, user_agent, *where, headers=headers, on_event_loop=on_event_loop
+            )
             if receive is not None:
                 ctx.body = RequestBody(receive, headers.get("content-length"))
             result = route.handler(ctx, **values)

@@ -22,6 +22,7 @@ from starlette.responses import Response, StreamingResponse
 from ..core import zerocopy
 from ..core.config import Settings
 from ..core.errors import AppwriteError
+from ..core.http import RunInPool
 from . import processing
 from .devices import Device
 from .files import READY
@@ -99,8 +100,10 @@ def file_response(
     file: Row,
     view: bool,
     headers: Mapping[str, str],
+    on_event_loop: bool = False,
 ) -> Response:
-    """The file's bytes (or the requested range of them) as a streamed response."""
+    """The file's bytes (or the requested range of them) as a streamed response. On the event
+    loop (``on_event_loop``), a range to decode (compressed or encrypted) raises ``RunInPool``."""
     if file["status"] != READY:
         raise AppwriteError("storage_file_not_found")
     etag = f'"{file["signature"]}"'
@@ -130,6 +133,10 @@ def file_response(
         local = processing.open_original(device, file) if length <= WHOLE_SEND else None
         if local is not None:
             return FileSpanResponse(local, start, length, status_code=status, headers=common)
+        if on_event_loop and length <= WHOLE_SEND:
+            # Decrypting or decompressing (up to all 20 MB before the range) would block the
+            # loop: decode in the pool. Larger ranges stream, which iterates in the pool anyway.
+            raise RunInPool
         chunks = processing.decode(device, settings, secret=secret, project_id=project_id, file=file, start=start, end=end)
     except FileNotFoundError:
         raise AppwriteError("storage_file_not_found", f"File not found in {file['object']}") from None

@@ -228,6 +228,7 @@ def _serve(ctx: Context, bucket_id: str, file_id: str, *, view: bool):
         file=row,
         view=view,
         headers=ctx.headers,
+        on_event_loop=ctx.on_event_loop,
     )
 
 
