@@ -186,7 +186,10 @@ def _count(db: Database, device: Device, upload: Upload, seq: int, number: int) 
         late = row["status"] == READY
         if not late:
             now = dates.now()
-            values = {"updated_at": now, "permissions": upload.permissions}
+            values: dict = {"updated_at": now}
+            if upload.permissions != list(row["permissions"]):  # the latest chunk's win (§7.5)
+                values["permissions"] = upload.permissions
+                store_permissions(conn, seq, upload.permissions)
             if _insert_chunk(conn, seq, number):
                 values["chunks_uploaded"] = row["chunks_uploaded"] + 1
                 if number == row["chunks_contiguous"] + 1:
@@ -197,7 +200,6 @@ def _count(db: Database, device: Device, upload: Upload, seq: int, number: int) 
             if completes:
                 values["completing_until"] = now + timedelta(seconds=_lease_seconds(row["size_original"]))
             conn.execute(files.update().where(files.c.seq == seq).values(values))
-            store_permissions(conn, seq, upload.permissions)
             row = {**row, **values}
     if late:
         # A repeat of a chunk whose upload completed meanwhile: drop the part it just wrote.

@@ -119,7 +119,8 @@ def store_permissions(conn: Connection, file_seq: int, permissions: Iterable[str
         conn.execute(file_permissions.insert(), values)
 
 
-def _locked(conn: Connection, project_id: str, bucket_id: str, file_id: str) -> Row | None:
+def locked_file(conn: Connection, project_id: str, bucket_id: str, file_id: str) -> Row | None:
+    """The file row, locked for the rest of the caller's write transaction; ``None`` if missing."""
     statement = sa.select(files).where(
         files.c.project_id == project_id, files.c.bucket_id == bucket_id, files.c.id == file_id
     )
@@ -139,7 +140,7 @@ def update_file(
     """Rename and/or replace permissions (``None`` keeps; ``[]`` clears); §4.3 self-assignment."""
     require_bucket(roles, bucket, "update")
     with db.write() as conn:
-        row = check_file(roles, bucket, _locked(conn, project_id, bucket["id"], file_id), "update")
+        row = check_file(roles, bucket, locked_file(conn, project_id, bucket["id"], file_id), "update")
         values: dict[str, Any] = {"updated_at": dates.now()}
         if permissions is not None:
             check_self_assignment(roles, permissions)
@@ -158,7 +159,7 @@ def delete_file(db: Database, device: Device, *, project_id: str, bucket: Row, f
     Only this row's own objects go: a new upload of the same ID may already be writing its own."""
     require_bucket(roles, bucket, "delete")
     with db.write() as conn:
-        row = check_file(roles, bucket, _locked(conn, project_id, bucket["id"], file_id), "delete")
+        row = check_file(roles, bucket, locked_file(conn, project_id, bucket["id"], file_id), "delete")
         conn.execute(files.delete().where(files.c.seq == row["seq"]))
     if row["upload_handle"]:  # a chunked upload: its unfinished parts, if any
         device.abort_parts(row["object"], row["upload_handle"])

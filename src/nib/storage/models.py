@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core import dates
+from .files import READY
 
 Row = dict[str, Any]
 
@@ -43,7 +44,7 @@ def chunks_uploaded(row: Row) -> int:
     joined, so a client resuming an upload whose assembly was interrupted (process killed) sends
     the last chunk again, which makes nib assemble it (storage/chunks.py); the SDKs take the
     first response showing all chunks as the finished file, which only the assembling one is."""
-    if row["status"] == "ready":
+    if row["status"] == READY:
         return row["chunks_uploaded"]
     return max(0, min(row["chunks_contiguous"], row["chunks_total"] - 1))
 

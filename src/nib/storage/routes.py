@@ -22,7 +22,7 @@ from ..core.permissions import ALL_TYPES, FILE_TYPES
 from ..core.permissions import validator as permissions_validator
 from ..core.roles import request_roles
 from ..users.models import listing
-from . import buckets, downloads, files, models, preview, processing, uploads
+from . import buckets, downloads, files, models, preview, processing, transforms, uploads
 from .devices import Device, open_device
 from .preview_engine import PreviewEngine
 
@@ -35,7 +35,6 @@ FILE_ID = Param("fileId", v.uid)
 SEARCH = optional("search", v.text(256, 0), default="")
 BUCKET_EVENT = "bucket/{bucketId}"
 FILE_EVENT = "file/{fileId}"
-COMPRESSIONS = ("none", "gzip", "zstd")
 _EXTENSIONS = v.array_of(
     v.text(64), 100, "Value must be a valid string and at least 1 chars and no longer than 64 chars"
 )
@@ -49,7 +48,7 @@ BUCKET_SETTINGS = [
     optional("enabled", v.loose_boolean, default=True),
     optional("maximumFileSize"),
     optional("allowedFileExtensions", _EXTENSIONS, default=[]),
-    optional("compression", v.whitelist(COMPRESSIONS, strict=True), default="none"),
+    optional("compression", v.whitelist(transforms.COMPRESSIONS, strict=True), default="none"),
     optional("encryption", v.loose_boolean, default=True),
     optional("antivirus", v.loose_boolean, default=True),
     optional("transformations", v.loose_boolean),  # newer SDKs send it; always on here

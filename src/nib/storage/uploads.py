@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from ..core import dates, search
@@ -35,7 +34,7 @@ from ..core.permissions import FILE_TYPES, allowed, check_self_assignment
 from ..core.permissions import validator as permissions_validator
 from . import buckets, chunks, processing
 from .devices import Device
-from .files import READY, store_permissions
+from .files import READY, find_file, store_permissions
 from .writing import (
     ATTEMPTS,
     Meter,
@@ -145,7 +144,7 @@ def _check_extension(bucket: Row, name: str) -> None:
 
 
 def _single(db, device, settings, upload: Upload, data, limit: int, content_range, late_permissions) -> Row:
-    existing = _find(db, upload)
+    existing = find_file(db, upload.project_id, upload.bucket["id"], upload.file_id)
     if existing is not None and existing["status"] == READY:
         raise AppwriteError("storage_file_already_exists")
     meter = Meter(limit, AppwriteError("storage_invalid_file_size", "File size not allowed"))
@@ -207,13 +206,3 @@ def _save_single(db: Database, upload: Upload, meter: Meter, stored: processing.
             if attempt == ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")
-
-
-def _find(db: Database, upload: Upload) -> Row | None:
-    with db.read() as conn:
-        statement = sa.select(files).where(
-            files.c.project_id == upload.project_id,
-            files.c.bucket_id == upload.bucket["id"],
-            files.c.id == upload.file_id,
-        )
-        return conn.execute(statement).mappings().first()

@@ -24,7 +24,7 @@ from ..core.ids import new_secret
 from ..core.instance import server_secret
 from . import processing
 from .devices import Device
-from .files import file_prefix, store_permissions
+from .files import file_prefix, locked_file, store_permissions
 
 Row = dict[str, Any]
 
@@ -114,10 +114,8 @@ def new_object_path(upload: Upload) -> str:
 
 
 def locked_row(conn: Connection, upload: Upload) -> Row | None:
-    statement = sa.select(files).where(
-        files.c.project_id == upload.project_id, files.c.bucket_id == upload.bucket["id"], files.c.id == upload.file_id
-    )
-    return conn.execute(statement.with_for_update()).mappings().first()
+    """The upload's file row, locked (``files.locked_file``)."""
+    return locked_file(conn, upload.project_id, upload.bucket["id"], upload.file_id)
 
 
 def new_row(upload: Upload, **values: Any) -> Row:
