@@ -141,3 +141,23 @@ def test_chunks_of_an_upload_need_no_read_permission(storage_server):
         assert response.json()["signature"] == md5(data)
         assert response.json()["$permissions"] == [f'delete("user:{uid}")']
         assert http.get(f"/storage/buckets/{bucket_id}/files/mine").status_code == 404  # no read
+
+
+def test_the_last_chunk_s_permissions_are_the_file_s(storage_server):
+    """File permissions are replaced by the latest chunk's (§7.5), in the row and in the
+    file_permissions rows that fileSecurity lists read."""
+    user = member(storage_server)
+    uid = user.user["$id"]
+    bucket_id = new_bucket(storage_server, permissions=[Permission.create(Role.users())], file_security=True)
+    data = os.urandom(2500)
+    only_delete = [Permission.delete(Role.user(uid))]
+    readable = [Permission.read(Role.user(uid)), Permission.delete(Role.user(uid))]
+    with as_member(storage_server, user) as http:
+        for start, permissions in ((0, only_delete), (1000, only_delete), (2000, readable)):
+            chunk = data[start : start + 1000]
+            response = send_chunk(http, bucket_id, "mine", "m.bin", chunk, start, total=len(data), permissions=permissions)
+            assert response.status_code == 201, response.text
+        assert response.json()["$permissions"] == [f'read("user:{uid}")', f'delete("user:{uid}")']
+        listed = http.get(f"/storage/buckets/{bucket_id}/files").json()
+        assert [f["$id"] for f in listed["files"]] == ["mine"]
+        assert http.get(f"/storage/buckets/{bucket_id}/files/mine/download").content == data
