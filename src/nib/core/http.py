@@ -45,6 +45,7 @@ from .errors import AppwriteError
 from .instance import server_secret
 from .params import MAX_BODY_BYTES, form_params, json_params, php_params, query_params, read_body
 from .query import ListSpec, parse_queries
+from .roles import request_roles
 from .validators import Invalid, Validator
 
 log = logging.getLogger("nib")
@@ -145,6 +146,11 @@ class Context:
     @property
     def project_id(self) -> str:
         return self.principal.project_id
+
+    def roles(self) -> list[str] | None:
+        """The caller's roles (one read of its confirmed memberships); ``None`` for an API key,
+        which bypasses permission checks."""
+        return None if self.principal.is_key else request_roles(self.db, self.principal)
 
     def sign_in(self, encoded: str, expire: datetime) -> None:
         """Session cookies and ``X-Fallback-Cookies`` for a new session."""

@@ -20,7 +20,6 @@ from ..core.http import BASE_HEADERS, Context, Param, Router, optional, queries_
 from ..core.instance import server_secret
 from ..core.permissions import ALL_TYPES, FILE_TYPES
 from ..core.permissions import validator as permissions_validator
-from ..core.roles import request_roles
 from ..users.models import listing
 from . import buckets, downloads, files, models, preview, processing, transforms, uploads
 from .devices import Device, open_device
@@ -58,11 +57,6 @@ BUCKET_SETTINGS = [
 def device_for(settings: Settings) -> Device:
     """One device per process (an S3 client is worth reusing)."""
     return open_device(settings)
-
-
-def _roles(ctx: Context) -> list[str] | None:
-    """The caller's roles; ``None`` for an API key, which bypasses permissions."""
-    return None if ctx.principal.is_key else request_roles(ctx.db, ctx.principal)
 
 
 def _settings(ctx: Context, values: dict) -> dict:
@@ -151,7 +145,7 @@ def create_file(ctx: Context, bucketId: str) -> dict:
         ctx.settings,
         project_id=ctx.project_id,
         bucket_id=bucketId,
-        roles=_roles(ctx),
+        roles=ctx.roles(),
         user_id=None if user is None or ctx.principal.is_key else user["id"],
         body=ctx.body,
         headers=ctx.headers,
@@ -167,7 +161,7 @@ def list_files(ctx: Context, bucketId: str, queries, search: str) -> dict:
         ctx.db,
         project_id=ctx.project_id,
         bucket=_file_bucket(ctx, bucketId),
-        roles=_roles(ctx),
+        roles=ctx.roles(),
         queries=queries,
         search=search or None,
     )
@@ -177,7 +171,7 @@ def list_files(ctx: Context, bucketId: str, queries, search: str) -> dict:
 @router.get("/v1/storage/buckets/{bucketId}/files/{fileId}", scope=FILES_READ, params=[BUCKET_ID, FILE_ID])
 def get_file(ctx: Context, bucketId: str, fileId: str) -> dict:
     bucket = _file_bucket(ctx, bucketId)
-    return models.file(files.get_file(ctx.db, project_id=ctx.project_id, bucket=bucket, file_id=fileId, roles=_roles(ctx)))
+    return models.file(files.get_file(ctx.db, project_id=ctx.project_id, bucket=bucket, file_id=fileId, roles=ctx.roles()))
 
 
 @router.put(
@@ -192,7 +186,7 @@ def update_file(ctx: Context, bucketId: str, fileId: str, name: str | None, perm
         project_id=ctx.project_id,
         bucket=_file_bucket(ctx, bucketId),
         file_id=fileId,
-        roles=_roles(ctx),
+        roles=ctx.roles(),
         name=name,
         permissions=permissions,
     )
@@ -212,13 +206,13 @@ def delete_file(ctx: Context, bucketId: str, fileId: str) -> None:
         project_id=ctx.project_id,
         bucket=_file_bucket(ctx, bucketId),
         file_id=fileId,
-        roles=_roles(ctx),
+        roles=ctx.roles(),
     )
 
 
 def _serve(ctx: Context, bucket_id: str, file_id: str, *, view: bool):
     bucket = _file_bucket(ctx, bucket_id)
-    row = files.get_file(ctx.db, project_id=ctx.project_id, bucket=bucket, file_id=file_id, roles=_roles(ctx))
+    row = files.get_file(ctx.db, project_id=ctx.project_id, bucket=bucket, file_id=file_id, roles=ctx.roles())
     return downloads.file_response(
         device_for(ctx.settings),
         ctx.settings,
@@ -260,7 +254,7 @@ PREVIEWS = PreviewEngine()
 )
 def get_preview(ctx: Context, bucketId: str, fileId: str, **query) -> Response:
     bucket = _file_bucket(ctx, bucketId)
-    row = files.get_file(ctx.db, project_id=ctx.project_id, bucket=bucket, file_id=fileId, roles=_roles(ctx))
+    row = files.get_file(ctx.db, project_id=ctx.project_id, bucket=bucket, file_id=fileId, roles=ctx.roles())
     if row["status"] != files.READY:
         raise AppwriteError("storage_file_not_found")
     device, size = device_for(ctx.settings), row["size_original"]

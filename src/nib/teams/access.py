@@ -38,10 +38,9 @@ def is_owner(roles: Iterable[str] | None, team_id: str) -> bool:
 
 
 def readable_team_ids(roles: Iterable[str]) -> list[str]:
-    """The teams whose read permission these roles satisfy: those of each ``team:T`` role."""
-    held = list(roles)
-    candidates = dict.fromkeys(role[5:] for role in held if role.startswith("team:") and "/" not in role)
-    return [team_id for team_id in candidates if allowed(held, team_permissions(team_id), "read")]
+    """The teams these roles may read: each ``team:T`` role's team, whose permissions grant
+    ``read("team:T")`` (``team_permissions``)."""
+    return list(dict.fromkeys(role[5:] for role in roles if role.startswith("team:") and "/" not in role))
 
 
 def require(roles: Iterable[str] | None, permissions: Iterable[str], action: str, message: str | None = None) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from ..core import validators as v
 from ..core.auth import encode_session
 from ..core.http import Context, Param, Router, optional, queries_param
-from ..core.roles import request_roles
 from ..core.useragent import parse_user_agent
 from ..users.models import listing
 from . import invitations, memberships, models, service
@@ -28,11 +27,6 @@ _KEY_DESCRIPTION = (
 )
 ROLE_LIST = v.array_of(v.key, 100, _KEY_DESCRIPTION)
 TEAM_EVENT = "team/{teamId}"
-
-
-def _roles(ctx: Context) -> list[str] | None:
-    """The caller's roles; ``None`` for an API key, which bypasses permissions."""
-    return None if ctx.principal.is_key else request_roles(ctx.db, ctx.principal)
 
 
 # -- teams --------------------------------------------------------------------------------------
@@ -56,14 +50,14 @@ def create(ctx: Context, teamId: str, name: str, roles: list[str]) -> dict:
 @router.get("/v1/teams", scope=READ, params=[queries_param(service.TEAM_LIST), SEARCH])
 def list_teams(ctx: Context, queries, search: str) -> dict:
     total, rows = service.list_teams(
-        ctx.db, project_id=ctx.project_id, roles=_roles(ctx), queries=queries, search=search or None
+        ctx.db, project_id=ctx.project_id, roles=ctx.roles(), queries=queries, search=search or None
     )
     return listing("teams", total, [models.team(row) for row in rows])
 
 
 @router.get("/v1/teams/{teamId}", scope=READ, params=[TEAM_ID])
 def get(ctx: Context, teamId: str) -> dict:
-    return models.team(service.get_team(ctx.db, project_id=ctx.project_id, team_id=teamId, roles=_roles(ctx)))
+    return models.team(service.get_team(ctx.db, project_id=ctx.project_id, team_id=teamId, roles=ctx.roles()))
 
 
 @router.put(
@@ -74,7 +68,7 @@ def update_name(ctx: Context, teamId: str, name: str) -> dict:
         ctx.db,
         project_id=ctx.project_id,
         team_id=teamId,
-        roles=_roles(ctx),
+        roles=ctx.roles(),
         name=name,
         unchanged_since=ctx.unchanged_since(),
     )
@@ -83,12 +77,12 @@ def update_name(ctx: Context, teamId: str, name: str) -> dict:
 
 @router.delete("/v1/teams/{teamId}", scope=WRITE, params=[TEAM_ID], audit=("team.delete", TEAM_EVENT))
 def delete(ctx: Context, teamId: str) -> None:
-    service.delete_team(ctx.db, project_id=ctx.project_id, team_id=teamId, roles=_roles(ctx))
+    service.delete_team(ctx.db, project_id=ctx.project_id, team_id=teamId, roles=ctx.roles())
 
 
 @router.get("/v1/teams/{teamId}/prefs", scope=READ, params=[TEAM_ID])
 def get_prefs(ctx: Context, teamId: str) -> dict:
-    return service.get_team(ctx.db, project_id=ctx.project_id, team_id=teamId, roles=_roles(ctx))["prefs"] or {}
+    return service.get_team(ctx.db, project_id=ctx.project_id, team_id=teamId, roles=ctx.roles())["prefs"] or {}
 
 
 @router.put(
@@ -98,7 +92,7 @@ def get_prefs(ctx: Context, teamId: str) -> dict:
     audit=("team.update", TEAM_EVENT),
 )
 def update_prefs(ctx: Context, teamId: str, prefs: dict) -> dict:
-    row = service.update_team(ctx.db, project_id=ctx.project_id, team_id=teamId, roles=_roles(ctx), prefs=prefs)
+    row = service.update_team(ctx.db, project_id=ctx.project_id, team_id=teamId, roles=ctx.roles(), prefs=prefs)
     return row["prefs"] or {}
 
 
@@ -110,7 +104,7 @@ def update_prefs(ctx: Context, teamId: str, prefs: dict) -> dict:
 )
 def list_memberships(ctx: Context, teamId: str, queries, search: str) -> dict:
     total, rows = memberships.list_memberships(
-        ctx.db, project_id=ctx.project_id, team_id=teamId, roles=_roles(ctx), queries=queries, search=search or None
+        ctx.db, project_id=ctx.project_id, team_id=teamId, roles=ctx.roles(), queries=queries, search=search or None
     )
     return listing("memberships", total, [models.membership(row, mfa=row["mfa"]) for row in rows])
 
@@ -136,7 +130,7 @@ def create_membership(ctx: Context, teamId: str, email, userId, phone, roles: li
         ctx.settings,
         project_id=ctx.project_id,
         team_id=teamId,
-        roles=_roles(ctx),
+        roles=ctx.roles(),
         inviter=ctx.principal.user,
         member_roles=roles,
         user_id=userId,
@@ -151,7 +145,7 @@ def create_membership(ctx: Context, teamId: str, email, userId, phone, roles: li
 @router.get("/v1/teams/{teamId}/memberships/{membershipId}", scope=READ, params=[TEAM_ID, MEMBERSHIP_ID])
 def get_membership(ctx: Context, teamId: str, membershipId: str) -> dict:
     row = memberships.get_membership(
-        ctx.db, project_id=ctx.project_id, team_id=teamId, membership_id=membershipId, roles=_roles(ctx)
+        ctx.db, project_id=ctx.project_id, team_id=teamId, membership_id=membershipId, roles=ctx.roles()
     )
     return models.membership(row, mfa=row["mfa"])
 
@@ -168,7 +162,7 @@ def update_membership(ctx: Context, teamId: str, membershipId: str, roles: list[
         project_id=ctx.project_id,
         team_id=teamId,
         membership_id=membershipId,
-        roles=_roles(ctx),
+        roles=ctx.roles(),
         member_roles=roles,
     )
     return models.membership(row)
@@ -209,5 +203,5 @@ def update_membership_status(ctx: Context, teamId: str, membershipId: str, userI
 )
 def delete_membership(ctx: Context, teamId: str, membershipId: str) -> None:
     memberships.delete_membership(
-        ctx.db, project_id=ctx.project_id, team_id=teamId, membership_id=membershipId, roles=_roles(ctx)
+        ctx.db, project_id=ctx.project_id, team_id=teamId, membership_id=membershipId, roles=ctx.roles()
     )

@@ -120,8 +120,6 @@ def create_team(
     }
     try:
         with db.write() as conn:
-            if conn.execute(_team_query(project_id, team_id)).first() is not None:
-                raise AppwriteError("team_already_exists")
             conn.execute(teams.insert().values(row))
             if creator is not None:
                 member_roles = roles if OWNER in roles else [*roles, OWNER]
