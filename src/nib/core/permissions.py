@@ -14,13 +14,12 @@ applies. A permission grants an action when its role string is exactly one of th
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from .errors import AppwriteError
-from .validators import Invalid, Validator, is_key
+from .validators import KEY_DESCRIPTION, Invalid, Validator, is_key, is_label
 
 TYPES = ("create", "read", "update", "delete")  # Database::PERMISSIONS, in Appwrite's order
 WRITE = "write"  # alias of create + update + delete
@@ -31,11 +30,6 @@ MAX_PERMISSIONS = 100  # APP_LIMIT_ARRAY_PARAMS_SIZE
 ROLE_NAMES = ("any", "guests", "users", "user", "team", "member", "label")
 USER_DIMENSIONS = ("verified", "unverified")
 
-_KEY_DESCRIPTION = (
-    "Parameter must contain at most 36 chars. Valid chars are a-z, A-Z, 0-9, period, hyphen, "
-    "and underscore. Can't start with a special char"
-)
-_LABEL = re.compile(r"\A[A-Za-z0-9]{1,36}\Z")  # Label validator: a Key of letters and digits only
 _LABEL_DESCRIPTION = "Value must be a valid string between 1 and 36 chars containing only alphanumeric chars"
 
 
@@ -124,10 +118,10 @@ def _check_role(permission: Permission) -> None:
         raise Invalid(f'Role "{role}" must have an ID value.')
     if rule.identifier:
         if role == "label":
-            if not _LABEL.match(identifier):
+            if not is_label(identifier):
                 raise Invalid(f'Role "{role}" identifier value is invalid: {_LABEL_DESCRIPTION}')
         elif not is_key(identifier):
-            raise Invalid(f'Role "{role}" identifier value is invalid: {_KEY_DESCRIPTION}')
+            raise Invalid(f'Role "{role}" identifier value is invalid: {KEY_DESCRIPTION}')
     if _empty(dimension):
         return
     if not rule.dimension:
@@ -135,7 +129,7 @@ def _check_role(permission: Permission) -> None:
     if rule.dimensions is not None and dimension not in rule.dimensions:
         raise Invalid(f'Role "{role}" dimension value is invalid. Must be one of: {", ".join(rule.dimensions)}.')
     if not is_key(dimension):
-        raise Invalid(f'Role "{role}" dimension value is invalid: {_KEY_DESCRIPTION}')
+        raise Invalid(f'Role "{role}" dimension value is invalid: {KEY_DESCRIPTION}')
 
 
 def validate(value: Any, allowed_types: Sequence[str] = ALL_TYPES, max_items: int = MAX_PERMISSIONS) -> list[str]:

@@ -25,7 +25,7 @@ _UID_DESCRIPTION = (
     "UID must contain at most 36 chars. Valid chars are a-z, A-Z, 0-9, and underscore. "
     "Can't start with a leading underscore"
 )
-_CUSTOM_ID_DESCRIPTION = (
+KEY_DESCRIPTION = (
     "Parameter must contain at most 36 chars. Valid chars are a-z, A-Z, 0-9, period, hyphen, "
     "and underscore. Can't start with a special char"
 )
@@ -46,13 +46,13 @@ def custom_id(value: Any) -> str:
     """``unique()`` or a UID; the service replaces ``unique()`` with a generated ID."""
     if value == "unique()" or is_key(value):
         return value
-    raise Invalid(_CUSTOM_ID_DESCRIPTION)
+    raise Invalid(KEY_DESCRIPTION)
 
 
 def key(value: Any) -> str:
     """Role names etc.: UID rules."""
     if not is_key(value):
-        raise Invalid(_CUSTOM_ID_DESCRIPTION)
+        raise Invalid(KEY_DESCRIPTION)
     return value
 
 
@@ -227,8 +227,13 @@ def assoc(value: Any) -> dict:
 _LABEL = re.compile(r"\A[A-Za-z0-9]{1,36}\Z")
 
 
+def is_label(value: Any) -> bool:
+    """Appwrite's Label validator: a Key of letters and digits only."""
+    return isinstance(value, str) and _LABEL.match(value) is not None
+
+
 def _label(value: Any) -> str:
-    if not isinstance(value, str) or not _LABEL.match(value):
+    if not is_label(value):
         raise Invalid("label")
     return value
 
@@ -278,13 +283,6 @@ def _is_url(value: str) -> bool:
                 return False
         return _is_host_name(host)
     return bool(parts.netloc) or scheme in _HOSTLESS_SCHEMES
-
-
-def url(value: Any) -> str:
-    """An absolute URL as PHP's FILTER_VALIDATE_URL accepts it (redirect targets)."""
-    if not isinstance(value, str) or not _is_url(value):
-        raise Invalid("Value must be a valid URL")
-    return value
 
 
 # Appwrite's platform hostnames (utopia Hostname validator): a hostname, `*.domain` (any

@@ -21,11 +21,7 @@ READ, WRITE = "teams.read", "teams.write"
 TEAM_ID = Param("teamId", v.uid)
 MEMBERSHIP_ID = Param("membershipId", v.uid)
 SEARCH = optional("search", v.text(256), default="")
-_KEY_DESCRIPTION = (
-    "Parameter must contain at most 36 chars. Valid chars are a-z, A-Z, 0-9, period, hyphen, and underscore. "
-    "Can't start with a special char"
-)
-ROLE_LIST = v.array_of(v.key, 100, _KEY_DESCRIPTION)
+ROLE_LIST = v.array_of(v.key, 100, v.KEY_DESCRIPTION)
 TEAM_EVENT = "team/{teamId}"
 
 
