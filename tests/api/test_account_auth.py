@@ -230,6 +230,9 @@ def test_server_side_jwts(server, http):
     chosen = users.create_jwt(me.user["$id"], session_id=me.session_id, duration=120).jwt
     assert account(server, jwt=chosen).get().id == me.user["$id"]
     assert_error(http.post(f"/users/{me.user['$id']}/jwts", json={"sessionId": "nosuchsession"}), 404, "user_session_not_found")
+    # An unknown user is user_not_found, whichever session is asked for.
+    for body in ({}, {"sessionId": me.session_id}):
+        assert_error(http.post("/users/nosuchuser/jwts", json=body), 404, "user_not_found")
     without = create_user(http)
     token = http.post(f"/users/{without['$id']}/jwts").json()["jwt"]
     assert pyjwt.decode(token, options={"verify_signature": False})["sessionId"] == ""

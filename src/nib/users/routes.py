@@ -350,10 +350,7 @@ def create_token(ctx: Context, userId: str, length: int, expire: int) -> dict:
 )
 def create_jwt(ctx: Context, userId: str, sessionId: str, duration: int) -> dict:
     """A JWT for the user's session (``recent`` = its newest; none -> an empty ``sessionId`` claim)."""
-    if sessionId == "recent":
-        session_id = sessions.most_recent_session(ctx.db, project_id=ctx.project_id, user_id=userId)
-    else:
-        session_id = sessions.get_session(ctx.db, project_id=ctx.project_id, user_id=userId, session_id=sessionId)["id"]
+    session_id = sessions.jwt_session_id(ctx.db, project_id=ctx.project_id, user_id=userId, session_id=sessionId)
     key = server_secret(ctx.db, ctx.settings)
     return {"jwt": issue_jwt(key, user_id=userId, session_id=session_id, duration=duration)}
 

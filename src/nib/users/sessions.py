@@ -82,17 +82,18 @@ def get_session(db: Database, *, project_id: str, user_id: str, session_id: str)
     return row
 
 
-def most_recent_session(db: Database, *, project_id: str, user_id: str) -> str:
-    """The ID of the user's newest session, ``""`` when it has none."""
+def jwt_session_id(db: Database, *, project_id: str, user_id: str, session_id: str) -> str:
+    """The session a server-made JWT names: ``recent`` = the user's newest (``""`` when it has
+    none), else that session of the user. 404 ``user_not_found`` first, then
+    ``user_session_not_found``."""
     with db.read() as conn:
         user_row(conn, project_id, user_id)
-        found = conn.execute(
-            sa.select(sessions.c.id)
-            .where(sessions.c.project_id == project_id, sessions.c.user_id == user_id)
-            .order_by(sessions.c.seq.desc())
-            .limit(1)
-        ).scalar()
-    return found or ""
+        mine = sa.select(sessions.c.id).where(sessions.c.project_id == project_id, sessions.c.user_id == user_id)
+        if session_id == "recent":
+            return conn.execute(mine.order_by(sessions.c.seq.desc()).limit(1)).scalar() or ""
+        if conn.execute(mine.where(sessions.c.id == session_id)).scalar() is None:
+            raise AppwriteError("user_session_not_found")
+    return session_id
 
 
 def delete_sessions(db: Database, *, project_id: str, user_id: str) -> None:
