@@ -213,9 +213,10 @@ def test_recovery_refusals(service_db, settings):
 def test_magic_url_signs_up_a_new_address(service_db, settings, smtp):
     email = new_address()
     wanted_id = f"magic{uuid.uuid4().hex[:10]}"
-    row, secret = email_flows.create_magic_url_token(
+    row, secret = email_flows.create_sign_in_token(
         service_db,
         settings,
+        kind=email_flows.MAGIC_URL,
         project_id=PROJECT,
         user_id=wanted_id,
         email=email.upper(),
@@ -247,8 +248,8 @@ def test_magic_url_signs_up_a_new_address(service_db, settings, smtp):
 
 def test_email_otp_for_an_existing_user(service_db, settings, smtp):
     user = new_user(service_db, password="password-123")
-    row, code = email_flows.create_email_token(
-        service_db, settings, project_id=PROJECT, user_id="unique()", email=user["email"], phrase=False, **CLIENT
+    row, code = email_flows.create_sign_in_token(
+        service_db, settings, kind=email_flows.EMAIL, project_id=PROJECT, user_id="unique()", email=user["email"], phrase=False, **CLIENT
     )
     assert row["user_id"] == user["id"] and row["phrase"] == ""
     assert re.fullmatch(r"\d{6}", code)
@@ -279,8 +280,8 @@ def test_address_of_an_oauth_identity_is_refused(service_db, settings):
             )
         )
     assert_error(
-        lambda: email_flows.create_email_token(
-            service_db, settings, project_id=PROJECT, user_id="unique()", email=claimed, phrase=False, **CLIENT
+        lambda: email_flows.create_sign_in_token(
+            service_db, settings, kind=email_flows.EMAIL, project_id=PROJECT, user_id="unique()", email=claimed, phrase=False, **CLIENT
         ),
         "general_bad_request",
         400,
@@ -304,12 +305,12 @@ def test_without_smtp_every_flow_is_disabled_and_stores_nothing(service_db):
         lambda: email_flows.create_recovery(
             service_db, no_smtp, project_id=PROJECT, email=user["email"], url="http://localhost", **CLIENT
         ),
-        lambda: email_flows.create_magic_url_token(
-            service_db, no_smtp, project_id=PROJECT, user_id="unique()", email=email, url="http://localhost",
+        lambda: email_flows.create_sign_in_token(
+            service_db, no_smtp, kind=email_flows.MAGIC_URL, project_id=PROJECT, user_id="unique()", email=email, url="http://localhost",
             phrase=False, **CLIENT
         ),
-        lambda: email_flows.create_email_token(
-            service_db, no_smtp, project_id=PROJECT, user_id="unique()", email=email, phrase=False, **CLIENT
+        lambda: email_flows.create_sign_in_token(
+            service_db, no_smtp, kind=email_flows.EMAIL, project_id=PROJECT, user_id="unique()", email=email, phrase=False, **CLIENT
         ),
     ]
     for call in calls:

@@ -144,67 +144,23 @@ def confirm_recovery(db: Database, *, project_id: str, user_id: str, secret: str
 # Sign-in tokens (exchanged for a session by POST /account/sessions/token or PUT …/magic-url)
 
 
-def create_magic_url_token(
+def create_sign_in_token(
     db: Database,
     settings: Settings,
     *,
-    project_id: str,
-    user_id: str,
-    email: str,
-    url: str,
-    phrase: bool,
-    ip: str,
-    user_agent: str,
-) -> tuple[Row, str]:
-    """POST /account/tokens/magic-url: e-mail a sign-in link to ``url`` with userId, secret,
-    expire and project, creating the user (id ``user_id``, may be ``unique()``) if no user has
-    that e-mail. The route fills ``url`` with Appwrite's default when the client sent none."""
-    return _sign_in_token(
-        db,
-        settings,
-        project_id=project_id,
-        user_id=user_id,
-        email=email,
-        phrase=phrase,
-        ip=ip,
-        user_agent=user_agent,
-        kind=MAGIC_URL,
-        url=url,
-    )
-
-
-def create_email_token(
-    db: Database, settings: Settings, *, project_id: str, user_id: str, email: str, phrase: bool, ip: str, user_agent: str
-) -> tuple[Row, str]:
-    """POST /account/tokens/email: e-mail a 6-digit code valid for 15 minutes, creating the user
-    as create_magic_url_token does."""
-    return _sign_in_token(
-        db,
-        settings,
-        project_id=project_id,
-        user_id=user_id,
-        email=email,
-        phrase=phrase,
-        ip=ip,
-        user_agent=user_agent,
-        kind=EMAIL,
-        url="",
-    )
-
-
-def _sign_in_token(
-    db: Database,
-    settings: Settings,
-    *,
-    project_id: str,
-    user_id: str,
-    email: str,
-    phrase: bool,
-    ip: str,
-    user_agent: str,
     kind: str,
-    url: str,
+    project_id: str,
+    user_id: str,
+    email: str,
+    phrase: bool,
+    ip: str,
+    user_agent: str,
+    url: str = "",
 ) -> tuple[Row, str]:
+    """POST /account/tokens/magic-url (``kind`` MAGIC_URL: e-mail a sign-in link to ``url`` with
+    userId, secret, expire and project) or /account/tokens/email (EMAIL: a 6-digit code valid for
+    15 minutes), creating the user (id ``user_id``, may be ``unique()``) if no user has that
+    e-mail."""
     mail.require_smtp(settings)
     email = email.lower()
     user = _find_or_create_user(db, project_id, user_id, email)

@@ -117,19 +117,7 @@ _MAGIC_URL_TOKEN = dict(
 def create_magic_url_token(ctx: Context, userId: str, email: str, url: str, phrase: bool) -> dict:
     if not url:
         url = f"{'https' if ctx.secure else 'http'}://{v.request_host(ctx.host)}{MAGIC_URL_PATH}"
-    row, secret = email_flows.create_magic_url_token(
-        ctx.db,
-        ctx.settings,
-        project_id=ctx.project_id,
-        user_id=userId,
-        email=email,
-        url=url,
-        phrase=phrase,
-        ip=ctx.ip,
-        user_agent=ctx.user_agent,
-    )
-    _act_as(ctx, row["user_id"])
-    return _token(ctx, row, secret)
+    return _sign_in_token(ctx, email_flows.MAGIC_URL, userId, email, phrase, url)
 
 
 @router.post(
@@ -140,15 +128,13 @@ def create_magic_url_token(ctx: Context, userId: str, email: str, url: str, phra
     audit=("session.create", "user/{actor}"),
 )
 def create_email_token(ctx: Context, userId: str, email: str, phrase: bool) -> dict:
-    row, secret = email_flows.create_email_token(
-        ctx.db,
-        ctx.settings,
-        project_id=ctx.project_id,
-        user_id=userId,
-        email=email,
-        phrase=phrase,
-        ip=ctx.ip,
-        user_agent=ctx.user_agent,
-    )
+    return _sign_in_token(ctx, email_flows.EMAIL, userId, email, phrase)
+
+
+def _sign_in_token(ctx: Context, kind: str, user_id: str, email: str, phrase: bool, url: str = "") -> dict:
+    row, secret = email_flows.create_sign_in_token(
+        ctx.db, ctx.settings, kind=kind, project_id=ctx.project_id, user_id=user_id, email=email, phrase=phrase,
+        ip=ctx.ip, user_agent=ctx.user_agent, url=url,
+    )  # fmt: skip
     _act_as(ctx, row["user_id"])
     return _token(ctx, row, secret)
