@@ -144,13 +144,11 @@ def delete_authenticator(
     if otp is None:
         require_recent_challenge(challenged_at)
     with db.write() as conn:
-        lock_user(conn, project_id, user_id)
+        user = lock_user(conn, project_id, user_id)
         found = _authenticator(conn, project_id, user_id)
         if found is None:
             raise AppwriteError("user_authenticator_not_found")
-        if otp is not None and not (
-            totp_matches(found["secret"], otp) or consume_recovery_code(conn, project_id, user_id, otp)
-        ):
+        if otp is not None and not (totp_matches(found["secret"], otp) or consume_recovery_code(conn, user, otp)):
             raise AppwriteError("user_invalid_token")
         conn.execute(authenticators.delete().where(authenticators.c.seq == found["seq"]))
 
@@ -246,7 +244,7 @@ def complete_challenge(
     leaves the challenge open for another try, as Appwrite)."""
     now = dates.now()
     with db.write() as conn:
-        lock_user(conn, project_id, user_id)
+        user = lock_user(conn, project_id, user_id)
         challenge = (
             conn.execute(
                 sa.select(challenges).where(
@@ -259,20 +257,20 @@ def complete_challenge(
             .mappings()
             .first()
         )
-        if challenge is None or not _answered(conn, project_id, user_id, challenge, otp):
+        if challenge is None or not _answered(conn, user, challenge, otp):
             raise AppwriteError("user_invalid_token")
         conn.execute(challenges.delete().where(challenges.c.seq == challenge["seq"]))
         _add_factors(conn, project_id, session_id, [challenge["type"]], proven_at=now)
 
 
-def _answered(conn: Connection, project_id: str, user_id: str, challenge: Row, otp: str) -> bool:
+def _answered(conn: Connection, user: Row, challenge: Row, otp: str) -> bool:
     kind = challenge["type"]
     if kind == TOTP:
         # Only a verified authenticator proves anything (Appwrite 1.5 would take any).
-        found = _authenticator(conn, project_id, user_id)
+        found = _authenticator(conn, user["project_id"], user["id"])
         return found is not None and found["verified"] and totp_matches(found["secret"], otp)
     if kind == RECOVERY_CODE:
-        return consume_recovery_code(conn, project_id, user_id, otp)
+        return consume_recovery_code(conn, user, otp)
     return bool(challenge["code_hash"]) and hmac.compare_digest(challenge["code_hash"], secret_hash(otp))
 
 

@@ -85,17 +85,18 @@ def regenerate_recovery_codes(db: Database, *, project_id: str, user_id: str) ->
     return codes
 
 
-def consume_recovery_code(conn: Connection, project_id: str, user_id: str, code: str) -> bool:
+def consume_recovery_code(conn: Connection, user: Row, code: str) -> bool:
     """Use up ``code`` if it is one of the user's recovery codes; False when it is not.
 
-    Call inside a write transaction: the user row is locked first, so two requests using the
-    same code cannot both succeed.
+    ``user`` is the row as ``lock_user`` returned it in this write transaction: the lock means two
+    requests using the same code cannot both succeed.
     """
-    codes = lock_user(conn, project_id, user_id)["mfa_recovery_codes"] or []
+    codes = user["mfa_recovery_codes"] or []
     given = code.encode()
     if not any(hmac.compare_digest(stored.encode(), given) for stored in codes):
         return False
-    update_columns(conn, project_id, user_id, {"mfa_recovery_codes": [c for c in codes if c != code]})
+    remaining = [c for c in codes if c != code]
+    update_columns(conn, user["project_id"], user["id"], {"mfa_recovery_codes": remaining})
     return True
 
 
