@@ -72,20 +72,6 @@ def check_file_size_limit(value: Any, limit: int) -> int:
         raise AppwriteError("general_argument_invalid", f"Invalid `maximumFileSize` param: {invalid}") from None
 
 
-def _values(settings: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": settings["name"],
-        "permissions": settings["permissions"],
-        "file_security": settings["file_security"],
-        "enabled": settings["enabled"],
-        "maximum_file_size": settings["maximum_file_size"],
-        "allowed_file_extensions": settings["allowed_file_extensions"],
-        "compression": settings["compression"],
-        "encryption": settings["encryption"],
-        "antivirus": settings["antivirus"],
-    }
-
-
 def create_bucket(db: Database, *, project_id: str, bucket_id: str, **settings: Any) -> Row:
     """A new bucket (``settings``: name, permissions, file_security, enabled, maximum_file_size,
     allowed_file_extensions, compression, encryption, antivirus); 409 for a taken ID."""
@@ -96,7 +82,7 @@ def create_bucket(db: Database, *, project_id: str, bucket_id: str, **settings: 
         "id": bucket_id,
         "created_at": now,
         "updated_at": now,
-        **_values(settings),
+        **settings,
         "search": search.normalize(bucket_id, settings["name"]),
     }
     try:
@@ -154,7 +140,7 @@ def update_bucket(db: Database, *, project_id: str, bucket_id: str, **settings: 
             raise AppwriteError("storage_bucket_not_found")
         if settings["permissions"] is None:
             settings["permissions"] = current["permissions"]
-        values = {**_values(settings), "updated_at": dates.now(), "search": search.normalize(bucket_id, settings["name"])}
+        values = {**settings, "updated_at": dates.now(), "search": search.normalize(bucket_id, settings["name"])}
         conn.execute(buckets.update().where(buckets.c.seq == current["seq"]).values(values))
     return {**current, **values}
 

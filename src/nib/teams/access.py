@@ -32,11 +32,6 @@ def membership_permissions(team_id: str, user_id: str) -> list[str]:
     ]
 
 
-def is_owner(roles: Iterable[str] | None, team_id: str) -> bool:
-    """An owner of the team (or an API key): who may update the team document."""
-    return allowed(roles, team_permissions(team_id), "update")
-
-
 def readable_team_ids(roles: Iterable[str]) -> list[str]:
     """The teams these roles may read: each ``team:T`` role's team, whose permissions grant
     ``read("team:T")`` (``team_permissions``)."""

@@ -26,12 +26,13 @@ from ..account.service import insert_session
 from ..core import dates, mail, mail_templates
 from ..core.config import Settings
 from ..core.db import Database
-from ..core.db.schema import identities, memberships, projects, users
+from ..core.db.schema import identities, memberships, users
 from ..core.errors import AppwriteError
 from ..core.ids import new_secret, secret_hash, unique_id
+from ..core.projects import project_name
 from ..users.service import Row, create_user, update_columns, user_row
 from ..users.sessions import new_session
-from .access import is_owner
+from .access import require, team_permissions
 from .memberships import membership_row, with_people
 from .service import change_total, lock_team, membership_values, team_row
 
@@ -124,11 +125,10 @@ def invite(
     with db.read() as conn:
         team = team_row(conn, project_id, team_id, roles)
         invitee = _find_invitee(conn, project_id, user_id, email, phone)
-        if not is_owner(roles, team_id):
-            raise AppwriteError("user_unauthorized", "User is not allowed to send invitations for this team")
+        require(roles, team_permissions(team_id), "update", "User is not allowed to send invitations for this team")
         if invitee is not None and _existing(conn, project_id, team_id, invitee["id"]):
             raise AppwriteError("team_invite_already_exists")
-        project_name = conn.execute(sa.select(projects.c.name).where(projects.c.id == project_id)).scalar()
+        name_of_project = project_name(conn, project_id)
     address = invitee["email"] if invitee is not None else email
     if client and not address:
         # Only a phone number to reach the invitee by, and no SMS provider.
@@ -152,7 +152,7 @@ def invite(
     if client:
         _send_invitation(
             db, settings, values, secret=secret, address=address, invitee_name=name or invitee["name"],
-            team_name=team["name"], project_name=project_name or project_id, inviter=inviter, url=url,
+            team_name=team["name"], project_name=name_of_project, inviter=inviter, url=url,
         )
     return with_people(db, project_id, [values], mfa=False)[0]
 

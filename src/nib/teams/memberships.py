@@ -21,7 +21,7 @@ from ..core.errors import AppwriteError
 from ..core.listing import list_rows
 from ..core.query import Attribute, ListSpec, ParsedQueries
 from ..users.service import BOOL, DATE, STRING, Row, standard_attributes, user_row
-from .access import is_owner, membership_permissions, require
+from .access import membership_permissions, require, team_permissions
 from .service import change_total, lock_team, team_row
 
 MEMBERSHIP_LIST = ListSpec(
@@ -142,8 +142,7 @@ def update_roles(
         if membership["team_id"] != team_id:
             raise AppwriteError("team_membership_mismatch")
         user_row(conn, project_id, membership["user_id"])
-        if not is_owner(roles, team_id):
-            raise AppwriteError("user_unauthorized", "User is not allowed to modify roles")
+        require(roles, team_permissions(team_id), "update", "User is not allowed to modify roles")
         changes = {"roles": member_roles, "updated_at": dates.now()}
         conn.execute(memberships.update().where(memberships.c.seq == membership["seq"]).values(changes))
     return with_people(db, project_id, [{**membership, **changes}], mfa=False)[0]
