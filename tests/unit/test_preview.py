@@ -294,19 +294,6 @@ def test_only_image_loaders_may_decode():
     assert_refused(svg, "storage_file_type_unsupported")
 
 
-def test_local_paths_render_like_bytes(tmp_path, landscape):
-    whole, truncated = tmp_path / "whole.jpg", tmp_path / "truncated.jpg"
-    whole.write_bytes(landscape)
-    truncated.write_bytes(landscape[: len(landscape) // 2])
-    params = PreviewParams(width=100, height=100, gravity="right")
-    data, content_type = render(whole, mime_type="image/jpeg", params=params, accept=ANY)
-    image = pyvips.Image.new_from_buffer(data, "")
-    assert (content_type, image.width, image.height) == ("image/jpeg", 100, 100) and near(image(50, 50), BLUE)
-    with pytest.raises(AppwriteError) as refused:
-        render(truncated, mime_type="image/jpeg", params=params, accept=ANY)
-    assert refused.value.type == "storage_file_type_unsupported"
-
-
 def test_large_jpeg_shrinks_on_load_in_bounded_memory():
     photo = stripes(6000, 4500, [RED, GREEN, BLUE], vertical=False).jpegsave_buffer()  # 27 MP, 81 MB decoded
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

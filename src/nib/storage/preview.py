@@ -1,6 +1,6 @@
 """Image previews (BEHAVIOUR.md §7.8): Appwrite 1.5's parameters and order of operations on libvips.
 
-``render`` turns a file's bytes (or a local path) into a preview image: crop to the requested box
+``render`` turns a file's bytes into a preview image: crop to the requested box
 (shrink-on-load through ``thumbnail``; EXIF orientation applied first), then opacity, background,
 border, border radius and rotation, in Appwrite's order, then encode. Files that are not
 previewable images, and images over the 20 MB preview limit, get an icon instead (icons.py).
@@ -17,7 +17,6 @@ the output, not the input) and its operation cache is off. Undecodable input is 
 from __future__ import annotations
 
 import math
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -182,7 +181,7 @@ def response_headers(content_type: str, now: float | None = None) -> dict[str, s
 
 
 def render(
-    source: bytes | os.PathLike | str,
+    source: bytes,
     *,
     mime_type: str,
     params: PreviewParams,
@@ -191,9 +190,9 @@ def render(
     max_pixels: int = MAX_PIXELS,
 ) -> tuple[bytes, str]:
     """The preview of a file: (image bytes, Content-Type). ``size`` is the file's size in bytes
-    (measured from ``source`` when None). CPU-bound: call from a worker thread (PreviewEngine)."""
+    (``len(source)`` when None). CPU-bound: call from a worker thread (PreviewEngine)."""
     if size is None:
-        size = len(source) if isinstance(source, bytes | bytearray | memoryview) else os.path.getsize(source)
+        size = len(source)
     chosen = plan(mime_type=mime_type, size=size, params=params, accept=accept)
     background = params.background
     if chosen.icon is not None:
@@ -208,11 +207,7 @@ def render(
 
 def _open(source, max_pixels: int) -> pyvips.Image:
     """The source's header (no pixels decoded), checked: allowed loader and pixel count."""
-    if isinstance(source, bytes | bytearray | memoryview):
-        header = pyvips.Image.new_from_buffer(source, "", access="sequential", fail_on=_FAIL_ON)
-    else:
-        header = pyvips.Image.new_from_source(pyvips.Source.new_from_file(os.fspath(source)), "",
-                                              access="sequential", fail_on=_FAIL_ON)
+    header = pyvips.Image.new_from_buffer(source, "", access="sequential", fail_on=_FAIL_ON)
     loader = header.get("vips-loader").removesuffix("_buffer").removesuffix("_source")
     if loader not in _LOADERS:
         raise AppwriteError("storage_file_type_unsupported")
@@ -242,9 +237,7 @@ def _crop(source, p: PreviewParams, *, max_pixels: int) -> pyvips.Image:
         crop = horizontal if w * height > h * width else vertical
     # thumbnail_buffer's own fail_on does not reach the loader: pass it as a load option.
     options = {"height": height, "size": "both", "crop": crop, "option_string": f"fail_on={_FAIL_ON}"}
-    if isinstance(source, bytes | bytearray | memoryview):
-        return pyvips.Image.thumbnail_buffer(source, width, **options)
-    return pyvips.Image.thumbnail_source(pyvips.Source.new_from_file(os.fspath(source)), width, **options)
+    return pyvips.Image.thumbnail_buffer(source, width, **options)
 
 
 # gravity -> libvips crop when the overflow is horizontal, when it is vertical

@@ -24,9 +24,6 @@ from .preview import PreviewParams
 
 log = logging.getLogger("nib.storage")
 
-Source = bytes | os.PathLike | str
-
-
 class PreviewEngine:
     """Renders previews for the storage routes; one per process, shared by every request."""
 
@@ -37,7 +34,7 @@ class PreviewEngine:
         self._running: dict[str, Future] = {}
         self.rendered = 0  # renders actually run (cache misses not merged into another)
 
-    def render(self, source: Source, *, mime_type: str, params: PreviewParams, accept: str,
+    def render(self, source: bytes, *, mime_type: str, params: PreviewParams, accept: str,
                size: int | None = None) -> tuple[bytes, str]:
         """``preview.render`` within the worker bound."""
         with self._slots:
@@ -51,7 +48,7 @@ class PreviewEngine:
         device: Device,
         file_dir: str,
         signature: str,
-        load: Callable[[], Source],
+        load: Callable[[], bytes],
         *,
         mime_type: str,
         size: int,
