@@ -22,9 +22,7 @@ from ..core.ids import secret_hash, unique_id
 from ..users import service as user_service
 from ..users import sessions as sessions_of_users
 from ..users.service import ARGON2, Row, update_columns, user_row
-from ..users.sessions import new_session
-
-MAX_SESSIONS = 10  # Appwrite's project default: older sessions are removed beyond this
+from ..users.sessions import insert_session, new_session
 
 # Token type -> (session provider, factor, verification column it proves) (§8.4).
 TOKEN_SESSIONS = {
@@ -41,32 +39,6 @@ TOKEN_SESSIONS = {
 def _unknown_user_hash() -> str:
     """Verified against when the e-mail is unknown, so both failures cost an argon2 verification."""
     return passwords.hash_password("nib-unknown-user")
-
-
-def insert_session(conn: Connection, row: Row) -> None:
-    """Insert the session, drop the user's oldest beyond ``MAX_SESSIONS`` and mark the access."""
-    conn.execute(sessions.insert().values(row))
-    project_id, user_id = row["project_id"], row["user_id"]
-    kept = (
-        sa.select(sessions.c.seq)
-        .where(sessions.c.project_id == project_id, sessions.c.user_id == user_id)
-        .order_by(sessions.c.seq.desc())
-        .limit(MAX_SESSIONS)
-        .subquery()
-    )
-    conn.execute(
-        sessions.delete().where(
-            sessions.c.project_id == project_id,
-            sessions.c.user_id == user_id,
-            sessions.c.seq.not_in(sa.select(kept.c.seq)),
-        )
-    )
-    now = dates.now()
-    conn.execute(
-        users.update()
-        .where(users.c.project_id == project_id, users.c.id == user_id)
-        .values(accessed_at=now, updated_at=now)
-    )
 
 
 # -- sign-up and sign-in --------------------------------------------------------------------------

@@ -22,7 +22,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from ..account.service import insert_session
 from ..core import dates, mail, mail_templates
 from ..core.config import Settings
 from ..core.db import Database
@@ -31,7 +30,7 @@ from ..core.errors import AppwriteError
 from ..core.ids import new_secret, secret_hash, unique_id
 from ..core.projects import project_name
 from ..users.service import Row, create_user, update_columns, user_row
-from ..users.sessions import new_session
+from ..users.sessions import insert_session, new_session
 from .access import require, team_permissions
 from .memberships import membership_row, with_people
 from .service import change_total, lock_team, membership_values, team_row

@@ -5,13 +5,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from ..core import dates
 from ..core.db import Database
-from ..core.db.schema import sessions, tokens
+from ..core.db.schema import sessions, tokens, users
 from ..core.errors import AppwriteError
 from ..core.ids import new_secret, secret_hash, unique_id
 from .service import Row, user_row
+
+MAX_SESSIONS = 10  # Appwrite's project default: older sessions are removed beyond this
 
 
 def list_sessions(db: Database, *, project_id: str, user_id: str) -> list[Row]:
@@ -23,6 +26,32 @@ def list_sessions(db: Database, *, project_id: str, user_id: str) -> list[Row]:
             .order_by(sessions.c.seq)
         )
         return list(conn.execute(statement).mappings())
+
+
+def insert_session(conn: Connection, row: Row) -> None:
+    """Insert the session, drop the user's oldest beyond ``MAX_SESSIONS`` and mark the access."""
+    conn.execute(sessions.insert().values(row))
+    project_id, user_id = row["project_id"], row["user_id"]
+    kept = (
+        sa.select(sessions.c.seq)
+        .where(sessions.c.project_id == project_id, sessions.c.user_id == user_id)
+        .order_by(sessions.c.seq.desc())
+        .limit(MAX_SESSIONS)
+        .subquery()
+    )
+    conn.execute(
+        sessions.delete().where(
+            sessions.c.project_id == project_id,
+            sessions.c.user_id == user_id,
+            sessions.c.seq.not_in(sa.select(kept.c.seq)),
+        )
+    )
+    now = dates.now()
+    conn.execute(
+        users.update()
+        .where(users.c.project_id == project_id, users.c.id == user_id)
+        .values(accessed_at=now, updated_at=now)
+    )
 
 
 def new_session(
