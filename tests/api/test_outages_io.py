@@ -7,6 +7,11 @@ SQLite (the outages are the device's; the database only has to stay consistent).
 
 from __future__ import annotations
 
+import errno
+import os
+import sqlite3
+import subprocess
+
 import httpx
 import pytest
 from storage_support import CHUNK, MIB, leftovers, md5, mp4, multipart, send_chunk, stored_objects
@@ -121,3 +126,63 @@ def test_s3_dying_mid_download_cuts_the_connection_short_of_its_content_length(s
         assert 0 < len(received) < len(large) and large.startswith(bytes(received))
         proxy.set(PASS)
         assert http.get("/storage/buckets/outage/files/large/download").content == large
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """An 8 MiB tmpfs (mounting needs root, as in CI), unmounted after the test."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount_point)], check=True)
+    yield mount_point
+    subprocess.run(["umount", "--lazy", str(mount_point)], check=True)
+
+
+def _fill(path) -> None:
+    """Write zeros to ``path`` until the disk is full."""
+    with open(path, "wb", buffering=0) as filler:
+        with pytest.raises(OSError) as full:
+            while True:
+                filler.write(bytes(1 << 16))
+    assert full.value.errno == errno.ENOSPC
+
+
+def test_full_disk_refuses_uploads_and_writes_cleanly_keeps_serving_reads_and_recovers(small_disk):
+    nib = start_server("sqlite", small_disk / "data", env=QUIET)
+    try:
+        kept = mp4(200_000)
+        with nib.http() as http:
+            assert http.post("/storage/buckets", json={"bucketId": "disk", "name": "Disk"}).status_code == 201
+            assert http.post("/storage/buckets/disk/files", **multipart("kept", "k.mp4", kept)).status_code == 201
+            user = {"userId": "before", "email": "before@example.com", "password": "password1234", "name": "Before"}
+            assert http.post("/users", json=user).status_code == 201
+            _fill(small_disk / "filler")
+            data = mp4(MIB + 99)
+            for _ in range(3):  # the same answer each time: nothing half-written piles up
+                refused = http.post("/storage/buckets/disk/files", **multipart("new", "n.mp4", data))
+                assert _error(refused) == UNAVAILABLE
+                assert refused.json()["message"] == "The storage device is full. Please try again later."
+            chunk = send_chunk(http, "disk", "chunked", "c.mp4", data[: MIB // 2], 0, total=MIB + 99)
+            assert _error(chunk) == UNAVAILABLE
+            user = {"userId": "during", "email": "during@example.com", "password": "password1234", "name": "During"}
+            assert _error(http.post("/users", json=user)) == UNAVAILABLE
+            # Nothing of the refused writes is visible or left on disk; reads go on.
+            assert [f["$id"] for f in http.get("/storage/buckets/disk/files").json()["files"]] == ["kept"]
+            assert _error(http.get("/storage/buckets/disk/files/new")) == (404, "storage_file_not_found")
+            assert _error(http.get("/users/during")) == (404, "user_not_found")
+            assert leftovers(nib, "disk") == []
+            assert len(stored_objects(nib, "disk")) == 1  # "kept"'s bytes
+            assert http.get("/users/before").json()["email"] == "before@example.com"
+            assert http.get("/storage/buckets/disk/files/kept/download").content == kept
+            with sqlite3.connect(f"file:{nib.data_dir / 'nib.db'}?mode=ro", uri=True) as database:
+                assert database.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+            # Space again: the same upload and sign-up go through.
+            (small_disk / "filler").unlink()
+            created = http.post("/storage/buckets/disk/files", **multipart("new", "n.mp4", data))
+            assert (created.status_code, created.json()["signature"]) == (201, md5(data))
+            assert http.get("/storage/buckets/disk/files/new/download").content == data
+            assert http.post("/users", json=user).status_code == 201
+    finally:
+        stop_server(nib)
