@@ -9,12 +9,28 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
+import socket
 import sqlite3
 import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from storage_support import CHUNK, MIB, leftovers, md5, mp4, multipart, send_chunk, stored_objects
+from storage_support import (
+    CHUNK,
+    MIB,
+    as_input,
+    leftovers,
+    md5,
+    mp4,
+    multipart,
+    send_chunk,
+    storage_as_key,
+    stored_objects,
+)
 
 from faulty_proxy import DROP, ERROR_500, PASS, REFUSE, FaultyProxy
 from live_server import start_server, stop_server
@@ -186,3 +202,142 @@ def test_full_disk_refuses_uploads_and_writes_cleanly_keeps_serving_reads_and_re
             assert http.post("/users", json=user).status_code == 201
     finally:
         stop_server(nib)
+
+
+def _port(nib) -> int:
+    return int(nib.endpoint.rsplit(":", 1)[1].split("/")[0])
+
+
+def _refused(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def _slow_upload(nib, file_id: str, data: bytes, half_sent: threading.Event, go_on: threading.Event):
+    """A single-request upload whose body stops half-way until ``go_on``, then trickles the rest:
+    a callable returning the response (or the transport error that ended it)."""
+    boundary = f"nib{file_id}"
+
+    def body():
+        yield f'--{boundary}\r\nContent-Disposition: form-data; name="fileId"\r\n\r\n{file_id}\r\n'.encode()
+        yield f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="s.mp4"\r\n\r\n'.encode()
+        yield data[: len(data) // 2]
+        half_sent.set()
+        assert go_on.wait(60)
+        rest = data[len(data) // 2 :]
+        for start in range(0, len(rest), 64 * 1024):
+            time.sleep(0.02)
+            yield rest[start : start + 64 * 1024]
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    headers = {
+        "Content-Type": f"multipart/form-data; boundary={boundary}",
+        "X-Appwrite-Project": nib.project,
+        "X-Appwrite-Key": nib.key,
+    }
+
+    def send():
+        try:
+            return httpx.post(f"{nib.endpoint}/storage/buckets/drain/files", content=body(), headers=headers, timeout=60)
+        except httpx.TransportError as error:
+            return error
+
+    return send
+
+
+def _slow_download(nib, file_id: str, started: threading.Event, go_on: threading.Event):
+    """A download that reads its first MiB, waits for ``go_on``, then reads the rest slowly:
+    a callable returning ``(status, bytes received)`` or the transport error that ended it."""
+
+    def receive():
+        received = bytearray()
+        url = f"{nib.endpoint}/storage/buckets/drain/files/{file_id}/download"
+        try:
+            with httpx.stream("GET", url, headers={"X-Appwrite-Project": nib.project, "X-Appwrite-Key": nib.key}) as reply:
+                for piece in reply.iter_bytes(256 * 1024):
+                    received += piece
+                    if len(received) >= MIB and not started.is_set():
+                        started.set()
+                        assert go_on.wait(60)
+                    time.sleep(0.01)
+                return reply.status_code, bytes(received)
+        except httpx.TransportError as error:
+            return error
+
+    return receive
+
+
+@pytest.fixture
+def drain_nib(tmp_path):
+    """``start(**env)``: a nib with a bucket ``drain``, to be SIGTERMed by the test (killed after
+    it if it is still running)."""
+    started = []
+
+    def start(**env):
+        started.append(start_server("sqlite", tmp_path / "nib", env={**QUIET, **env}))
+        with started[-1].http() as http:
+            assert http.post("/storage/buckets", json={"bucketId": "drain", "name": "Drain"}).status_code == 201
+        return started[-1]
+
+    yield start
+    for nib in started:
+        if nib.process.poll() is None:
+            nib.process.kill()
+            nib.process.wait()
+
+
+def test_sigterm_finishes_in_flight_upload_and_download_refuses_new_ones_and_exits_0(drain_nib):
+    nib = drain_nib()
+    large, upload = mp4(24 * MIB + 5), mp4(3 * MIB + 3)
+    storage_as_key(nib).create_file("drain", "large", as_input(large, "l.mp4"))
+    half_sent, started, go_on = threading.Event(), threading.Event(), threading.Event()
+    with ThreadPoolExecutor(2) as pool:
+        uploading = pool.submit(_slow_upload(nib, "late", upload, half_sent, go_on))
+        downloading = pool.submit(_slow_download(nib, "large", started, go_on))
+        assert half_sent.wait(30) and started.wait(30)
+        signalled = time.monotonic()
+        nib.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while not _refused(_port(nib)):  # the listening socket closes first
+            assert time.monotonic() < deadline, "still accepting connections after SIGTERM"
+            time.sleep(0.05)
+        assert nib.process.poll() is None  # ...while the in-flight requests go on
+        go_on.set()
+        uploaded = uploading.result(60)
+        status, downloaded = downloading.result(60)
+    assert (uploaded.status_code, uploaded.json()["signature"]) == (201, md5(upload))
+    assert (status, len(downloaded), downloaded == large) == (200, len(large), True)
+    assert nib.process.wait(30) == 0
+    assert time.monotonic() - signalled < 30
+    again = start_server("sqlite", nib.data_dir, env=QUIET, key=nib.key)
+    try:
+        with again.http() as http:
+            assert http.get("/storage/buckets/drain/files/late/download").content == upload
+    finally:
+        stop_server(again)
+
+
+def test_sigterm_cuts_a_request_that_outlives_the_drain_time_and_still_exits(drain_nib):
+    nib = drain_nib(NIB_SHUTDOWN_TIMEOUT="2")
+    half_sent, go_on = threading.Event(), threading.Event()
+    with ThreadPoolExecutor(1) as pool:
+        stalled = pool.submit(_slow_upload(nib, "stalled", mp4(2 * MIB), half_sent, go_on))
+        assert half_sent.wait(30)
+        signalled = time.monotonic()
+        nib.process.send_signal(signal.SIGTERM)
+        try:
+            assert nib.process.wait(15) == 0
+            assert time.monotonic() - signalled < 2 + 5
+        finally:
+            go_on.set()
+        assert isinstance(stalled.result(30), httpx.TransportError)  # cut, no answer
+    again = start_server("sqlite", nib.data_dir, env=QUIET, key=nib.key)
+    try:
+        with again.http() as http:
+            assert _error(http.get("/storage/buckets/drain/files/stalled")) == (404, "storage_file_not_found")
+        assert leftovers(again, "drain") == []
+    finally:
+        stop_server(again)
