@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 
 import click
@@ -77,14 +78,32 @@ def main() -> None:
     callback=_check_overrides,
     help='per-route limits as JSON, e.g. \'{"POST /v1/account": {"limit": 20, "period": 3600}}\'',
 )
+@click.option(
+    "--shutdown-timeout",
+    envvar="NIB_SHUTDOWN_TIMEOUT",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="seconds requests in flight at SIGTERM get to finish; those still running then are cut",
+)
 @_storage_options
 def serve(
-    host: str, port: int, workers: int, rate_limits: str, rate_limits_overrides: str, data_dir: str, database_url: str | None
+    host: str,
+    port: int,
+    workers: int,
+    rate_limits: str,
+    rate_limits_overrides: str,
+    shutdown_timeout: float,
+    data_dir: str,
+    database_url: str | None,
 ) -> None:
     """Migrate the database and serve the API under /v1.
 
     Rate-limit counters live in each process's memory unless NIB_REDIS_URL is set: with
     --workers N, use Redis so that the workers share them.
+
+    SIGTERM (or Ctrl-C) stops accepting connections, lets the requests in flight finish for up
+    to --shutdown-timeout seconds, and exits with status 0.
     """
     import uvicorn
 
@@ -110,6 +129,9 @@ def serve(
     os.environ["NIB_DATA_DIR"] = str(settings.data_dir.resolve())
     if database_url:
         os.environ["NIB_DATABASE_URL"] = database_url
+    # uvicorn drains, then raises SIGTERM again for the handler it found: a stop that was asked
+    # for and drained is a success, so that handler exits with 0 instead of dying by the signal.
+    signal.signal(signal.SIGTERM, _exit_stopped)
     uvicorn.run(
         "nib.app:create_app",
         factory=True,
@@ -121,7 +143,12 @@ def serve(
         access_log=False,
         log_level="warning",
         lifespan="on",
+        timeout_graceful_shutdown=shutdown_timeout,
     )
+
+
+def _exit_stopped(signum, frame) -> None:
+    sys.exit(0)
 
 
 @main.group()

@@ -46,6 +46,13 @@ class AppwriteError(Exception):
         return {"message": self.message, "code": self.code, "type": self.type, "version": APPWRITE_VERSION}
 
 
+class StorageUnavailable(OSError):
+    """The file store cannot take or give bytes for now: its disk is full, or its S3 endpoint is
+    unreachable, failing or broke a transfer off. Devices raise it with a message for the client;
+    the pipeline answers 503 ``general_server_error`` (a status clients may retry) and logs the
+    cause. An ``OSError``, so code that tolerates a failing store (the preview cache) still does."""
+
+
 def invalid_argument(message: str) -> AppwriteError:
     """400 general_argument_invalid with a message naming the parameter."""
     return AppwriteError("general_argument_invalid", message)

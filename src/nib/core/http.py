@@ -41,7 +41,7 @@ from starlette.responses import Response
 from . import audit, auth, client_auth, cookies, origins, platforms, ratelimit, useragent
 from .config import Settings
 from .db import Database
-from .errors import AppwriteError
+from .errors import AppwriteError, StorageUnavailable
 from .instance import server_secret
 from .params import MAX_BODY_BYTES, form_params, json_params, php_params, query_params, read_body
 from .query import ListSpec, parse_queries
@@ -466,6 +466,9 @@ class Api:
         except (OperationalError, InterfaceError, SATimeoutError):
             log.exception("database unavailable on %s", path)
             return error_response(AppwriteError("general_server_error", "Database is not available", status=503))
+        except StorageUnavailable as error:
+            log.error("storage unavailable on %s: %r", path, error.__cause__)
+            return error_response(AppwriteError("general_server_error", str(error), status=503))
         if route.audit:
             self._audit(route.audit, ctx, values, result)
         if result is None:

@@ -14,6 +14,11 @@ The message: ``{"type": "http.response.zerocopysend", "file": <file object>, "of
 the socket does not take at once (its buffer is full) are read and written through the transport
 in 1 MiB pieces under uvicorn's flow control. Reads happen on the event loop: nib sends files this
 way only up to 1 MiB (storage/downloads.py), as nginx sends from its event loop.
+
+It also bounds a graceful shutdown for requests that wait on their client: uvicorn cancels the
+requests still running when ``timeout_graceful_shutdown`` ends, but a streaming upload's handler
+waits for its body in a worker thread, which no cancellation reaches, so the process would wait
+for that client forever. Closing their connections then ends those waits (the body ends early).
 """
 
 from __future__ import annotations
@@ -42,6 +47,11 @@ class ZeroCopyHttpProtocol(HttpToolsProtocol):
             await app(scope, receive, send_or_sendfile)
 
         super()._start_asgi_task(cycle, with_zerocopy)
+
+    def shutdown(self) -> None:
+        super().shutdown()  # idle connections close now, busy ones after their response
+        if self.config.timeout_graceful_shutdown is not None:
+            self.loop.call_later(self.config.timeout_graceful_shutdown, self.transport.close)
 
 
 async def _sendfile(cycle: RequestResponseCycle, message) -> None:

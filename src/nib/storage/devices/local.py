@@ -4,18 +4,22 @@ Every object is written to a temporary file in its final directory and renamed i
 reader never sees half an object and a crash leaves only a temporary file (named ``.tmp-*``).
 Parts of unfinished multi-part writes live under ``.parts/<path>/<handle>/<number>``; the handle
 is a random token naming that directory, so a restarted write never mixes with an older one.
+A write that meets a full disk removes what it wrote and raises ``StorageUnavailable``.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from ...core.errors import StorageUnavailable
 from .keys import check_path, check_prefix
 
 READ_SIZE = 1 << 20  # per read and per response chunk: 64 KiB cost a thread hop per 64 KiB sent
@@ -36,19 +40,20 @@ class LocalDevice:
         return self.root / ".parts" / check_path(path) / handle
 
     def _write_file(self, target: Path, chunks: Iterable[bytes], make_dirs: bool = True) -> int:
-        if make_dirs:
-            target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
-        written = 0
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in chunks:
-                    out.write(chunk)
-                    written += len(chunk)
-            os.replace(temp, target)
-        except BaseException:
-            os.unlink(temp)
-            raise
+        with _full_disk_unavailable():
+            if make_dirs:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+            written = 0
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    for chunk in chunks:
+                        out.write(chunk)
+                        written += len(chunk)
+                os.replace(temp, target)
+            except BaseException:
+                os.unlink(temp)
+                raise
         return written
 
     def write(self, path: str, chunks: Iterable[bytes]) -> int:
@@ -77,7 +82,8 @@ class LocalDevice:
 
     def begin_parts(self, path: str) -> str:
         handle = uuid.uuid4().hex
-        self._parts(path, handle).mkdir(parents=True)
+        with _full_disk_unavailable():
+            self._parts(path, handle).mkdir(parents=True)
         return handle
 
     def write_part(self, path: str, handle: str, number: int, chunks: Iterable[bytes]) -> int:
@@ -111,6 +117,16 @@ class LocalDevice:
 
     def abort_parts(self, path: str, handle: str) -> None:
         shutil.rmtree(self._parts(path, handle), ignore_errors=True)
+
+
+@contextmanager
+def _full_disk_unavailable() -> Iterator[None]:
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise StorageUnavailable("The storage device is full. Please try again later.") from error
 
 
 def _read_range(handle, start: int, end: int | None) -> Iterator[bytes]:

@@ -26,10 +26,15 @@ chunks always are) and keeps smaller ones as objects under ``.parts/<path>/<hand
 
 Completing twice is harmless: once the upload is gone and ``path`` holds the result, it returns.
 A part is at most 5 GiB (S3's limit), far above any upload chunk.
+
+An outage of the store (no connection, a connection broken off, a 5xx answer once boto3's retries
+are spent) raises ``StorageUnavailable`` from every method and from a read's stream; other S3
+errors (denied access, a missing bucket) are configuration faults and stay as boto3 raises them.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import tempfile
@@ -37,9 +42,11 @@ from collections.abc import Iterable, Iterator
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError, IncompleteReadError
+from botocore.exceptions import ConnectionError as EndpointUnreachable
 
 from ...core.config import Settings
+from ...core.errors import StorageUnavailable
 from .keys import check_path, check_prefix
 
 MIN_PART = 5 << 20  # S3's minimum size of every part but the last
@@ -48,6 +55,26 @@ READ_SIZE = 1 << 18
 PARTS = ".parts/"
 REBUILT = "nib-rebuilt"  # metadata marking an object rewritten by the mixed-parts case
 _MISSING = {"NoSuchKey", "NotFound", "404", "NoSuchUpload"}
+_BROKEN_TRANSFER = (EndpointUnreachable, HTTPClientError, IncompleteReadError)
+UNAVAILABLE = "The storage device is not available. Please try again later."
+# Bounds on one attempt: an endpoint that drops connection attempts fails in seconds, not the
+# minute boto3 waits by default; reads get longer, as a loaded store may be slow to answer.
+CONNECT_TIMEOUT, READ_TIMEOUT, ATTEMPTS = 5, 30, 3
+
+
+def _outage_unavailable(method):
+    """``method`` raising ``StorageUnavailable`` when S3 is out (see the module's docstring)."""
+
+    @functools.wraps(method)
+    def guarded(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except (*_BROKEN_TRANSFER, ClientError) as error:
+            if not _is_outage(error):
+                raise
+            raise StorageUnavailable(UNAVAILABLE) from error
+
+    return guarded
 
 
 class S3Device:
@@ -62,6 +89,7 @@ class S3Device:
 
     # Objects
 
+    @_outage_unavailable
     def write(self, path: str, chunks: Iterable[bytes], metadata: dict[str, str] | None = None) -> int:
         key = check_path(path)
         extra = {"Metadata": metadata} if metadata else {}
@@ -89,12 +117,14 @@ class S3Device:
             raise
         return written
 
+    @_outage_unavailable
     def read(self, path: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         return self._read(check_path(path), start, end, path)
 
     def open_local(self, path: str) -> None:
         return None
 
+    @_outage_unavailable
     def size(self, path: str) -> int:
         return self._head(check_path(path), path)["ContentLength"]
 
@@ -105,9 +135,11 @@ class S3Device:
             return False
         return True
 
+    @_outage_unavailable
     def delete(self, path: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=check_path(path))
 
+    @_outage_unavailable
     def delete_prefix(self, prefix: str) -> None:
         prefix = check_prefix(prefix)
         pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=prefix)
@@ -119,9 +151,11 @@ class S3Device:
 
     # Multi-part writes
 
+    @_outage_unavailable
     def begin_parts(self, path: str) -> str:
         return self.client.create_multipart_upload(Bucket=self.bucket, Key=check_path(path))["UploadId"]
 
+    @_outage_unavailable
     def write_part(self, path: str, handle: str, number: int, chunks: Iterable[bytes]) -> int:
         key = check_path(path)
         if not 1 <= number <= 10_000:
@@ -148,6 +182,7 @@ class S3Device:
                 raise _translated(error, path) from error
         return size
 
+    @_outage_unavailable
     def complete_parts(self, path: str, handle: str, count: int) -> None:
         if count < 1:
             raise ValueError(f"bad part count: {count}")
@@ -182,6 +217,7 @@ class S3Device:
             self._rebuild(path, key, scratch, count, layout)
         self._delete_under(scratch)
 
+    @_outage_unavailable
     def abort_parts(self, path: str, handle: str) -> None:
         key = check_path(path)
         scratch = self._scratch(path, handle)
@@ -306,7 +342,9 @@ def s3_device(settings: Settings) -> S3Device:
         # Many S3-compatible stores reject the newer default checksum headers.
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
-        retries={"mode": "standard"},
+        retries={"mode": "standard", "max_attempts": ATTEMPTS},
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
         max_pool_connections=64,  # one per worker thread streaming a download
     )
     client = boto3.client(
@@ -331,12 +369,21 @@ def _take(stream: Iterator[bytes], buffer: bytearray, size: int) -> bytearray:
 def _stream(body) -> Iterator[bytes]:
     try:
         yield from body.iter_chunks(READ_SIZE)
+    except _BROKEN_TRANSFER as error:
+        raise StorageUnavailable(UNAVAILABLE) from error
     finally:
         body.close()
 
 
 def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _is_outage(error: Exception) -> bool:
+    """A broken transfer or a 5xx answer; not a 4xx (a configuration fault, or a missing key)."""
+    if isinstance(error, ClientError):
+        return error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
+    return True
 
 
 def _translated(error: ClientError, path: str) -> Exception:
