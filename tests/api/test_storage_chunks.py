@@ -291,8 +291,8 @@ def test_two_processes_receive_chunks_of_one_file(storage_server):
 
 def test_upload_whose_assembly_died_is_finished_by_the_resumed_chunk(storage_server, storage_http, storage_db):
     """The request that counted the last chunk was killed while joining the parts: the file
-    stays hidden, GET shows one chunk missing, and the client's resent last chunk assembles it
-    once the dead request's lease is over (not before)."""
+    stays hidden, GET shows one chunk missing, and the client's resent last chunk waits while the
+    dead request's lease runs, then assembles the file (never answering it unfinished)."""
     bucket_id = new_bucket(storage_server)
     data = mp4(2 * CHUNK + 100)
     (s1, c1), (s2, c2), (s3, c3) = _chunks(data)
@@ -310,13 +310,15 @@ def test_upload_whose_assembly_died_is_finished_by_the_resumed_chunk(storage_ser
         conn.execute(files.update().where(files.c.seq == row["seq"]).values(chunks_uploaded=3, completing_until=held))
     resumed = storage_as_key(storage_server).get_file(bucket_id, "died").to_dict()
     assert (resumed["chunksUploaded"], resumed["chunksTotal"], resumed["signature"]) == (2, 3, "")
-    waiting = send_chunk(storage_http, bucket_id, "died", "d.mp4", c3, s3, total=len(data)).json()
-    assert (waiting["chunksUploaded"], waiting["signature"]) == (2, "")  # someone holds the assembly
-    with storage_db.write() as conn:
-        conn.execute(
-            files.update().where(files.c.seq == row["seq"]).values(completing_until=held - timedelta(minutes=10))
-        )
-    done = send_chunk(storage_http, bucket_id, "died", "d.mp4", c3, s3, total=len(data)).json()
+    with ThreadPoolExecutor(1) as pool:
+        resent = pool.submit(send_chunk, storage_http, bucket_id, "died", "d.mp4", c3, s3, total=len(data))
+        time.sleep(1)
+        assert not resent.done()  # waiting: someone holds the assembly
+        with storage_db.write() as conn:  # ... whose lease lapses (no renewal: it died)
+            conn.execute(
+                files.update().where(files.c.seq == row["seq"]).values(completing_until=held - timedelta(minutes=10))
+            )
+        done = resent.result(timeout=30).json()
     assert (done["chunksUploaded"], done["signature"], done["mimeType"]) == (3, md5(data), "video/mp4")
     assert storage_http.get(f"/storage/buckets/{bucket_id}/files/died/download").content == data
     assert leftovers(storage_server, bucket_id) == []

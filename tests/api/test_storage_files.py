@@ -201,3 +201,34 @@ def test_disabled_bucket_still_open_to_keys(storage_server):
     created = storage.create_file(bucket_id, "k", as_input(png(), "k.png"))
     assert storage.get_file(bucket_id, created.id).id == "k"
     assert storage.list_files(bucket_id).total == 1
+
+
+# name -> the Content-Disposition parameters sent for it: control characters (CR/LF would end the
+# header), quotes and backslashes become "_" in the plain filename, other non-ASCII "?"; the exact
+# name is in filename* (RFC 6266/5987) whenever the plain one differs.
+AWKWARD_NAMES = {
+    "report\r\nSet-Cookie: x=1.txt": (
+        'filename="report__Set-Cookie: x=1.txt"; filename*=UTF-8\'\'report%0D%0ASet-Cookie%3A%20x%3D1.txt'
+    ),
+    "tab\tsoh\x01esc\x1bdel\x7f.txt": (
+        'filename="tab_soh_esc_del_.txt"; filename*=UTF-8\'\'tab%09soh%01esc%1Bdel%7F.txt'
+    ),
+    'say "hi" \\ bye.txt': 'filename="say _hi_ _ bye.txt"; filename*=UTF-8\'\'say%20%22hi%22%20%5C%20bye.txt',
+    "résumé ✓.txt": 'filename="r?sum? ?.txt"; filename*=UTF-8\'\'r%C3%A9sum%C3%A9%20%E2%9C%93.txt',
+    "plain name.txt": 'filename="plain name.txt"',
+}
+
+
+@pytest.mark.parametrize("name", AWKWARD_NAMES, ids=["crlf", "controls", "quotes", "non-ascii", "ascii"])
+def test_download_and_view_of_a_file_renamed_to_any_name(storage_server, storage_http, name):
+    bucket_id = new_bucket(storage_server)
+    data = png()
+    storage_as_key(storage_server).create_file(bucket_id, "named", as_input(data, "before.png"))
+    base = f"/storage/buckets/{bucket_id}/files/named"
+    renamed = storage_http.put(base, json={"name": name})
+    assert (renamed.status_code, renamed.json()["name"]) == (200, name)
+    for route, kind in (("download", "attachment"), ("view", "inline")):
+        response = storage_http.get(f"{base}/{route}")
+        assert (response.status_code, response.content) == (200, data)
+        assert response.headers["content-disposition"] == f"{kind}; {AWKWARD_NAMES[name]}"
+        assert (response.headers["content-type"], response.headers["etag"]) == ("image/png", f'"{md5(data)}"')

@@ -7,11 +7,14 @@ stop or kill it, then a second process on the same storage (``start_server(..., 
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,7 +22,18 @@ from appwrite.client import Client
 from appwrite.exception import AppwriteException
 from appwrite.id import ID
 from appwrite.services.storage import Storage
-from storage_support import CHUNK, MIB, as_input, leftovers, md5, mp4, new_bucket, storage_as_key, stored_objects
+from storage_support import (
+    CHUNK,
+    MIB,
+    as_input,
+    leftovers,
+    md5,
+    mp4,
+    new_bucket,
+    send_chunk,
+    storage_as_key,
+    stored_objects,
+)
 
 from live_server import NibServer, start_server, stop_server
 
@@ -194,5 +208,86 @@ def test_sigkill_mid_upload_loses_nothing_exposes_nothing_and_resumes(nib_with):
             assert md5(storage.get_file_download(bucket_id, file_id)) == md5(data)
         assert leftovers(second, bucket_id) == []  # the killed requests' half parts went with their uploads
         assert len(stored_objects(second, bucket_id)) == 3
+    finally:
+        stop_server(second)
+
+
+@contextmanager
+def _reads_held(paths: list[Path]):
+    """Hold a Linux write lease on each file: another process's ``open`` of one waits until the
+    lease goes (or the kernel's lease-break-time, 45 s by default, passes). The kernel asks the
+    holder to give the lease up with SIGIO, ignored meanwhile."""
+    previous = signal.signal(signal.SIGIO, signal.SIG_IGN)
+    descriptors = [os.open(path, os.O_RDWR) for path in paths]
+    try:
+        for descriptor in descriptors:
+            fcntl.fcntl(descriptor, fcntl.F_SETLEASE, fcntl.F_WRLCK)
+        yield
+    finally:
+        for descriptor in descriptors:
+            os.close(descriptor)  # gives the lease up
+        signal.signal(signal.SIGIO, previous)
+
+
+def test_sigkill_while_last_chunks_are_joined_then_resent_last_chunks_finish_the_files(nib_with):
+    """Several uploads killed while their parts were being joined: after the restart, the SDK's
+    resumed upload (the last chunk again) gets the finished file within a lease's time, and
+    deleting the files leaves nothing of the dead joins behind.
+
+    Joining is far faster than a test can catch, so the test holds each upload's part 4 under a
+    lease (``_reads_held``), standing in for a disk that hangs: each join has parts 1-3 in its
+    temporary object and waits for part 4 when the process is killed."""
+    first = nib_with(**QUIET)
+    bucket_id = new_bucket(first)
+    uploads = {f"joined{n}": mp4(4 * CHUNK + 1000 * n) for n in (1, 2, 3)}  # 5 chunks each
+    root = first.data_dir / "storage"
+    with first.http() as http:
+        for file_id, data in uploads.items():
+            for start in range(0, 4 * CHUNK, CHUNK):
+                sent = send_chunk(http, bucket_id, file_id, "j.mp4", data[start : start + CHUNK], start, total=len(data))
+                assert sent.status_code == 201, sent.text
+    fourth_parts = [part for file_id in uploads for part in (root / ".parts" / first.project / bucket_id / file_id).glob("*/*/4")]
+
+    def send_last(file_id: str) -> Exception:
+        data = uploads[file_id]
+        try:
+            with first.http() as http:
+                send_chunk(http, bucket_id, file_id, "j.mp4", data[4 * CHUNK :], 4 * CHUNK, total=len(data))
+        except httpx.TransportError as error:
+            return error
+        raise AssertionError("the last chunk got an answer from a killed server")
+
+    def joins_stalled() -> bool:
+        joins = [list((root / first.project / bucket_id / file_id).glob(".tmp-*")) for file_id in uploads]
+        return all(len(found) == 1 and found[0].stat().st_size == 3 * CHUNK for found in joins)
+
+    assert len(fourth_parts) == len(uploads)
+    with _reads_held(fourth_parts), ThreadPoolExecutor(len(uploads)) as pool:
+        requests = [pool.submit(send_last, file_id) for file_id in uploads]
+        _wait_until(joins_stalled)
+        os.kill(first.process.pid, signal.SIGKILL)
+        first.process.wait(10)
+        killed = time.monotonic()
+        assert all(isinstance(request.result(timeout=30), httpx.TransportError) for request in requests)
+    second = _restart(first)
+    try:
+        storage = storage_as_key(second)
+        for file_id in uploads:  # where the SDK resumes: one chunk short, the join did not finish
+            partial = storage.get_file(bucket_id, file_id).to_dict()
+            assert (partial["chunksUploaded"], partial["chunksTotal"], partial["signature"]) == (4, 5, "")
+
+        def resume(file_id: str) -> dict:
+            return storage.create_file(bucket_id, file_id, as_input(uploads[file_id], "j.mp4")).to_dict()
+
+        with ThreadPoolExecutor(len(uploads)) as pool:
+            resumed = dict(zip(uploads, pool.map(resume, uploads)))
+        assert time.monotonic() - killed < 20  # the dead joins' leases ran out in seconds
+        for file_id, data in uploads.items():
+            done = resumed[file_id]
+            assert (done["chunksUploaded"], done["chunksTotal"], done["signature"]) == (5, 5, md5(data))
+            assert storage.get_file_download(bucket_id, file_id) == data
+        for file_id in uploads:
+            storage.delete_file(bucket_id, file_id)
+        assert leftovers(second, bucket_id) == [] and stored_objects(second, bucket_id) == []
     finally:
         stop_server(second)

@@ -4,7 +4,10 @@ objects, temporary files, parts, unfinished uploads — so each test also proves
 
 from __future__ import annotations
 
+import os
 import random
+import signal
+import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -147,6 +150,43 @@ def test_delete_is_idempotent(store):
     store.device.delete(PATH)
     assert not store.device.exists(PATH)
     assert store.leftovers() == set()
+
+
+def killed_mid_write(device: Device, path: str) -> None:
+    """Write ``path`` in a forked process, SIGKILLed once 9 MiB have gone to the device (on S3,
+    its first 8 MiB part is in an open multipart upload): what a crash leaves of a write."""
+    sent, signal_sent = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child never returns)
+
+        def stalling() -> Iterator[bytes]:
+            yield from chunks(data(9 * MIB))
+            os.write(signal_sent, b"!")
+            time.sleep(60)
+
+        try:
+            device.write(path, stalling())
+        finally:
+            os._exit(1)
+    assert os.read(sent, 1) == b"!"
+    os.kill(child, signal.SIGKILL)
+    os.waitpid(child, 0)
+    os.close(sent)
+    os.close(signal_sent)
+
+
+def test_delete_removes_what_crashed_writes_left(store):
+    device = store.device
+    longer = PATH + "-stored"  # another object whose path starts with this one
+    device.write(longer, [b"kept"])
+    killed_mid_write(device, PATH)
+    handle = device.begin_parts(PATH)  # an unfinished multi-part write of it too
+    device.write_part(PATH, handle, 1, chunks(data(MIN_PART)))
+    device.write_part(PATH, handle, 2, [b"small"])
+    assert len(store.leftovers()) > 1 and not device.exists(PATH)
+    device.delete(PATH)
+    assert store.leftovers() == {longer}
+    assert read_all(device, longer) == b"kept"
 
 
 @pytest.mark.parametrize("size", [200 * KIB, 20 * MIB])  # one PUT / a multipart upload on S3

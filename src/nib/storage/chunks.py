@@ -5,14 +5,26 @@ one transaction (a concurrent first chunk waits on the unique index, then sees t
 chunk is written as part ``n`` (idempotent per number), then counted in a second transaction that
 holds the row lock: a ``file_chunks`` primary key makes a repeated chunk count once, so exactly
 one request sees ``chunksUploaded == chunksTotal``, whichever process serves it. That request
-joins the parts, computes md5/mimeType/size by streaming the object once, runs the antivirus and
-transform hooks (storage/processing.py) and marks the row ``ready``.
+takes the assembly lease (``completing_until``), joins the parts, computes md5/mimeType/size by
+streaming the object once, runs the antivirus and transform hooks (storage/processing.py) and
+marks the row ``ready``.
+
+The lease is short and renewed while the assembly runs, so it outlives its holder by at most
+``LEASE_SECONDS`` whatever the file's size, on any node sharing the database. A chunk repeated
+while every chunk is in (a client resuming an upload whose assembly was interrupted resends the
+last one) waits for the holder: it answers the ready file, or takes the assembly over once the
+lease has lapsed (the holder died), and never answers an unfinished file as the last chunk's.
 """
 
 from __future__ import annotations
 
+import logging
 import math
-from datetime import timedelta
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,6 +39,7 @@ from ..core.db.schema import file_chunks, files
 from ..core.errors import AppwriteError
 from .devices import Device
 from .files import READY, UPLOADING, store_permissions
+from .processing import delete_objects
 from .writing import (
     ATTEMPTS,
     ContentRange,
@@ -43,7 +56,14 @@ from .writing import (
 Row = dict[str, Any]
 
 CHUNK_SIZE = 5 * 1024 * 1024  # the SDKs' chunk size: assumed when the last chunk comes first
-LEASE_BASE_SECONDS = 60
+LEASE_SECONDS = 10
+RENEW_SECONDS = 2  # a lease survives a few late renewals (a busy database or machine)
+# A repeated chunk waits this long for an assembly held elsewhere: longer than a dead holder's
+# lease can still run, so only an assembly that is really running outlasts it.
+ASSEMBLY_WAIT_SECONDS = LEASE_SECONDS + 2 * RENEW_SECONDS
+POLL_SECONDS = 0.25
+
+log = logging.getLogger("nib.storage")
 
 
 def receive(db, device, settings, upload: Upload, data, content_range: ContentRange, late_permissions) -> Row:
@@ -65,6 +85,8 @@ def receive(db, device, settings, upload: Upload, data, content_range: ContentRa
             _discard(db, device, row)
         raise
     row, completes = _count(db, device, upload, row["seq"], number)
+    if not completes and row["chunks_uploaded"] == row["chunks_total"]:
+        row, completes = _await_assembly(db, row["seq"])
     if completes:
         row = _finish(db, device, settings, upload, row)
     return row
@@ -196,9 +218,9 @@ def _count(db: Database, device: Device, upload: Upload, seq: int, number: int) 
                     values["chunks_contiguous"] = _contiguous(conn, seq, row["chunks_contiguous"])
             # All chunks in and nobody assembling (or its holder died: lease over): this request does it.
             all_in = values.get("chunks_uploaded", row["chunks_uploaded"]) == row["chunks_total"]
-            completes = all_in and (row["completing_until"] is None or row["completing_until"] < now)
+            completes = all_in and _lease_free(row, now)
             if completes:
-                values["completing_until"] = now + timedelta(seconds=_lease_seconds(row["size_original"]))
+                values["completing_until"] = _lease_end()
             conn.execute(files.update().where(files.c.seq == seq).values(values))
             row = {**row, **values}
     if late:
@@ -208,45 +230,93 @@ def _count(db: Database, device: Device, upload: Upload, seq: int, number: int) 
     return row, completes
 
 
-def _lease_seconds(size: int) -> float:
-    """How long an assembly may take before another request may take it over: a minute plus
-    reading the object at 20 MB/s (joining and hashing run far faster on a healthy machine)."""
-    return LEASE_BASE_SECONDS + size / 20_000_000
+def _lease_free(row: Row, now: datetime) -> bool:
+    return row["completing_until"] is None or row["completing_until"] < now
+
+
+def _lease_end() -> datetime:
+    return dates.now() + timedelta(seconds=LEASE_SECONDS)
+
+
+def _await_assembly(db: Database, seq: int) -> tuple[Row, bool]:
+    """Every chunk is in and another request holds the assembly: wait until the file is ready
+    (``(row, False)``) or the holder's lease lapses, then take it over (``(row, True)``); 503 when
+    the assembly is still running after ``ASSEMBLY_WAIT_SECONDS``."""
+    deadline = time.monotonic() + ASSEMBLY_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+        with db.write() as conn:
+            row = conn.execute(sa.select(files).where(files.c.seq == seq).with_for_update()).mappings().first()
+            if row is None:
+                raise AppwriteError("storage_file_not_found")  # deleted meanwhile
+            if row["status"] == READY:
+                return dict(row), False
+            if _lease_free(row, dates.now()):
+                lease = {"completing_until": _lease_end()}
+                conn.execute(files.update().where(files.c.seq == seq).values(lease))
+                return {**row, **lease}, True
+    raise AppwriteError(
+        "general_server_error", "The file is still being assembled: send its last chunk again.", status=503
+    )
+
+
+@contextmanager
+def _renewed_lease(db: Database, seq: int) -> Iterator[None]:
+    """Renew the assembly lease of file ``seq`` every ``RENEW_SECONDS`` while the block runs."""
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(RENEW_SECONDS):
+            try:
+                with db.write() as conn:
+                    conn.execute(
+                        files.update()
+                        .where(files.c.seq == seq, files.c.status == UPLOADING)
+                        .values(completing_until=_lease_end())
+                    )
+            except Exception:  # the next renewal tries again; the lease covers a few misses
+                log.exception("could not renew the assembly lease of file %s", seq)
+
+    renewer = threading.Thread(target=renew, name=f"assembly-lease-{seq}", daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        renewer.join()
 
 
 def _finish(db: Database, device: Device, settings: Settings, upload: Upload, row: Row) -> Row:
     """Join the parts, measure the object once, run the hooks, make the file ready."""
     object_path, handle = row["object"], row["upload_handle"]
-    stored = None
     try:
-        if not device.exists(object_path):  # else joined by a request that died before "ready"
-            device.complete_parts(object_path, handle, row["chunks_total"])
-        meter = Meter()
-        meter.drain(device.read(object_path))
-        if meter.size != row["size_original"]:
-            raise AppwriteError("storage_invalid_content_range", "The chunks do not add up to the file size.")
-        stored = process(db, device, settings, upload, object_path, meter.size)
-        values = {
-            "status": READY,
-            "updated_at": dates.now(),
-            "mime_type": meter.mime_type(),
-            "signature": meter.md5.hexdigest(),
-            **stored_values(stored),
-        }
-        # upload_handle stays: a late repeated chunk aborts it to drop the part it rewrote.
-        with db.write() as conn:
-            done = conn.execute(
-                files.update().where(files.c.seq == row["seq"], files.c.status == UPLOADING).values(values)
-            )
-            if done.rowcount != 1:
-                raise AppwriteError("storage_file_not_found")  # deleted while completing
+        with _renewed_lease(db, row["seq"]):
+            if not device.exists(object_path):  # else joined by a request that died before "ready"
+                device.complete_parts(object_path, handle, row["chunks_total"])
+            meter = Meter()
+            meter.drain(device.read(object_path))
+            if meter.size != row["size_original"]:
+                raise AppwriteError("storage_invalid_content_range", "The chunks do not add up to the file size.")
+            stored = process(db, device, settings, upload, object_path, meter.size)
+            values = {
+                "status": READY,
+                "updated_at": dates.now(),
+                "mime_type": meter.mime_type(),
+                "signature": meter.md5.hexdigest(),
+                **stored_values(stored),
+            }
+            # upload_handle stays: a late repeated chunk aborts it to drop the part it rewrote.
+            with db.write() as conn:
+                done = conn.execute(
+                    files.update().where(files.c.seq == row["seq"], files.c.status == UPLOADING).values(values)
+                )
+                if done.rowcount != 1:
+                    raise AppwriteError("storage_file_not_found")  # deleted while completing
     except AppwriteError:
         # Refused (antivirus, bad sizes) or deleted meanwhile: nothing of the file may remain.
         with db.write() as conn:
             conn.execute(files.delete().where(files.c.seq == row["seq"], files.c.status == UPLOADING))
-        device.delete(object_path)
-        if stored is not None and stored.object != object_path:
-            device.delete(stored.object)
+        delete_objects(device, object_path)
         raise
     except BaseException:
         # Unexpected (device or database trouble): keep the upload, let the next try assemble it.

@@ -36,6 +36,7 @@ VIEW_RANGE_CHUNK = 2_000_000
 WHOLE_SEND = 1 << 20
 CSP = "script-src 'none'"
 _RANGE = re.compile(r"(\w+)=(\d*)-(\d*)", re.ASCII)
+_UNSAFE_IN_QUOTES = re.compile(r'[\x00-\x1f\x7f"\\]')
 
 # app/config/storage/mimes.php of Appwrite 1.5 (its duplicates and typos left out)
 VIEWABLE = frozenset(
@@ -83,8 +84,11 @@ def parse_range(header: str, size: int, open_chunk: int) -> tuple[int, int]:
 
 
 def _disposition(kind: str, name: str) -> str:
-    """Appwrite's ``<kind>; filename="<name>"``, with RFC 6266 ``filename*`` for non-ASCII names."""
-    plain = name.encode("ascii", "replace").decode().replace("\\", "_").replace('"', "_")
+    """Appwrite's ``<kind>; filename="<name>"``, safe for any stored name: the plain ``filename``
+    is ASCII with control characters (CR/LF would end the header), ``"`` and ``\\`` as ``_`` and
+    non-ASCII ones as ``?``; whenever that differs from the name, RFC 6266 ``filename*`` carries
+    the exact name, percent-encoded UTF-8."""
+    plain = _UNSAFE_IN_QUOTES.sub("_", name).encode("ascii", "replace").decode()
     value = f'{kind}; filename="{plain}"'
     if plain != name:
         value += f"; filename*=UTF-8''{quote(name, safe='')}"

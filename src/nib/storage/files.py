@@ -29,6 +29,7 @@ from ..core.listing import Restriction, list_rows
 from ..core.permissions import allowed, check_self_assignment, granting
 from ..core.query import Attribute, ListSpec, ParsedQueries
 from ..users.service import STRING, standard_attributes
+from . import processing
 from .devices import Device
 
 Row = dict[str, Any]
@@ -154,14 +155,13 @@ def update_file(
 
 
 def delete_file(db: Database, device: Device, *, project_id: str, bucket: Row, file_id: str, roles: list[str] | None) -> None:
-    """Delete the row (complete or partial upload), then its object, parts and cached previews.
+    """Delete the row (complete or partial upload), then its objects, parts, temporary objects
+    (an assembly or transform a crash interrupted) and cached previews.
 
     Only this row's own objects go: a new upload of the same ID may already be writing its own."""
     require_bucket(roles, bucket, "delete")
     with db.write() as conn:
         row = check_file(roles, bucket, locked_file(conn, project_id, bucket["id"], file_id), "delete")
         conn.execute(files.delete().where(files.c.seq == row["seq"]))
-    if row["upload_handle"]:  # a chunked upload: its unfinished parts, if any
-        device.abort_parts(row["object"], row["upload_handle"])
-    device.delete(row["object"])
+    processing.delete_objects(device, row["object"])
     device.delete_prefix(file_prefix(project_id, bucket["id"], file_id) + "previews/")

@@ -21,6 +21,8 @@ from .devices import Device
 
 Row = dict[str, Any]
 
+STORED_SUFFIX = "-stored"  # a transformed object is written beside the original, at its path plus this
+
 
 @dataclass(frozen=True)
 class Stored:
@@ -64,10 +66,19 @@ def transform(
         return Stored(object=object, size_actual=size)
     key = transforms.project_key(secret, project_id) if encrypt else None
     stream, info = transforms.encode(device.read(object), compression=compression, key=key)
-    stored_object = f"{object}-stored"
+    stored_object = object + STORED_SUFFIX
     size_actual = device.write(stored_object, stream)
     device.delete(object)
     return Stored(stored_object, size_actual, compression, encrypt, info.to_dict())
+
+
+def delete_objects(device: Device, object: str) -> None:
+    """Remove every object of the upload whose row records ``object``: the original and the
+    transforms' output (either may be half-written or left by a process that died), and what
+    unfinished writes of them left (``Device.delete``)."""
+    original = object.removesuffix(STORED_SUFFIX)
+    device.delete(original)
+    device.delete(original + STORED_SUFFIX)
 
 
 def decode(

@@ -150,7 +150,6 @@ def _single(db, device, settings, upload: Upload, data, limit: int, content_rang
     meter = Meter(limit, AppwriteError("storage_invalid_file_size", "File size not allowed"))
     object_path = new_object_path(upload)
     device.write(object_path, meter.through(data))  # a failure leaves no object behind
-    stored = None
     try:
         if meter.size == 0:
             raise AppwriteError("storage_file_empty")
@@ -160,13 +159,10 @@ def _single(db, device, settings, upload: Upload, data, limit: int, content_rang
         stored = process(db, device, settings, upload, object_path, meter.size)
         row, replaced = _save_single(db, upload, meter, stored)
     except BaseException:
-        device.delete(object_path)
-        if stored is not None and stored.object != object_path:
-            device.delete(stored.object)
+        processing.delete_objects(device, object_path)
         raise
     if replaced is not None:  # an abandoned chunked upload of the same ID
-        device.abort_parts(replaced["object"], replaced["upload_handle"])
-        device.delete(replaced["object"])
+        processing.delete_objects(device, replaced["object"])
     return row
 
 

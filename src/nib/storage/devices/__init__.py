@@ -46,7 +46,9 @@ class Device(Protocol):
     def exists(self, path: str) -> bool: ...
 
     def delete(self, path: str) -> None:
-        """Remove ``path``; missing is not an error."""
+        """Remove ``path`` and whatever writes of it left unfinished: temporary objects of writes
+        a crash interrupted, parts of multi-part writes. Missing is not an error. Other paths,
+        even those starting with ``path``, are untouched."""
 
     def delete_prefix(self, prefix: str) -> None:
         """Remove every object under the directory-like ``prefix`` (``"<p>/<bucket>/"``, or a

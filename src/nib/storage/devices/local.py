@@ -1,7 +1,8 @@
 """The embedded default: objects as files under ``<data dir>/storage``.
 
 Every object is written to a temporary file in its final directory and renamed into place, so a
-reader never sees half an object and a crash leaves only a temporary file (named ``.tmp-*``).
+reader never sees half an object and a crash leaves only a temporary file, named after its
+object (``.tmp-<name>.<random>``) so that deleting the object finds it.
 Parts of unfinished multi-part writes live under ``.parts/<path>/<handle>/<number>``; the handle
 is a random token naming that directory, so a restarted write never mixes with an older one.
 A write that meets a full disk removes what it wrote and raises ``StorageUnavailable``.
@@ -11,8 +12,9 @@ from __future__ import annotations
 
 import errno
 import os
+import re
+import secrets
 import shutil
-import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -43,7 +45,8 @@ class LocalDevice:
         with _full_disk_unavailable():
             if make_dirs:
                 target.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+            temp = target.with_name(f".tmp-{target.name}.{secrets.token_hex(8)}")
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             written = 0
             try:
                 with os.fdopen(fd, "wb") as out:
@@ -73,7 +76,14 @@ class LocalDevice:
         return self._file(path).is_file()
 
     def delete(self, path: str) -> None:
-        self._file(path).unlink(missing_ok=True)
+        target = self._file(path)
+        target.unlink(missing_ok=True)
+        temporary = re.compile(re.escape(f".tmp-{target.name}.") + "[0-9a-f]{16}")
+        if target.parent.is_dir():
+            for entry in target.parent.iterdir():
+                if temporary.fullmatch(entry.name):
+                    entry.unlink(missing_ok=True)
+        shutil.rmtree(self.root / ".parts" / path, ignore_errors=True)
 
     def delete_prefix(self, prefix: str) -> None:
         prefix = check_prefix(prefix)

@@ -137,15 +137,18 @@ class S3Device:
 
     @_outage_unavailable
     def delete(self, path: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=check_path(path))
+        key = check_path(path)
+        for upload in self._uploads(key):
+            if upload["Key"] == key:  # not those of keys that merely start with this one
+                self._abort(key, upload["UploadId"])
+        self._delete_under(f"{PARTS}{key}/")
+        self.client.delete_object(Bucket=self.bucket, Key=key)
 
     @_outage_unavailable
     def delete_prefix(self, prefix: str) -> None:
         prefix = check_prefix(prefix)
-        pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=prefix)
-        for page in pages:
-            for upload in page.get("Uploads", []):
-                self._abort(upload["Key"], upload["UploadId"])
+        for upload in self._uploads(prefix):
+            self._abort(upload["Key"], upload["UploadId"])
         self._delete_under(prefix)
         self._delete_under(PARTS + prefix)
 
@@ -261,6 +264,11 @@ class S3Device:
     def _small_parts(self, scratch: str) -> set[int]:
         names = (obj["Key"][len(scratch):] for obj in self._objects(scratch))
         return {int(name) for name in names if name.isdigit()}
+
+    def _uploads(self, prefix: str) -> Iterator[dict]:
+        """The multipart uploads still open under ``prefix`` (``write``'s and ``begin_parts``')."""
+        for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=prefix):
+            yield from page.get("Uploads", [])
 
     def _objects(self, prefix: str) -> Iterator[dict]:
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
