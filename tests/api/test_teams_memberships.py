@@ -4,6 +4,7 @@ totals; the user side (GET /users/{id}/memberships, deleting a user) (BEHAVIOUR.
 from __future__ import annotations
 
 import pytest
+from account_support import member
 from appwrite.query import Query
 from appwrite.services.users import Users
 from teams_support import add_member, owned_team, teams_as, teams_as_key, unique_team_id
@@ -229,6 +230,35 @@ def test_members_leave_owners_remove_others_do_not(server):
     with sdk_error(404, "team_not_found"):
         as_owner.get(team_id)
     assert teams_as_key(server).get(team_id).total == 0
+
+
+def test_memberships_the_caller_cannot_read_do_not_exist(server):
+    """Appwrite reads a membership with the caller's permissions: the creator's own membership
+    (made with the team) is readable by its team only, an invitation by anyone. Deleting and
+    accepting read the membership before the team, getting and re-roling read the team first."""
+    owner, team_id = owned_team(server)
+    player = add_member(server, team_id, ["player"])
+    by_user = {m.userid: m.id for m in teams_as(server, owner).list_memberships(team_id).memberships}
+    owners, players = by_user[owner.user["$id"]], by_user[player.user["$id"]]
+    outsider = teams_as(server, member(server, name="Outsider"))
+    with sdk_error(404, "team_invite_not_found") as info:
+        outsider.delete_membership(team_id, owners)
+    assert info.value.message == "The requested team invitation could not be found."
+    with sdk_error(404, "team_not_found"):  # the invitation is readable, its team is not
+        outsider.delete_membership(team_id, players)
+    with sdk_error(404, "membership_not_found"):
+        outsider.update_membership_status(team_id, owners, owner.user["$id"], "not-the-secret")
+    with sdk_error(404, "membership_not_found"):
+        teams_as(server).update_membership_status(team_id, owners, owner.user["$id"], "not-the-secret")
+    with sdk_error(401, "team_invalid_secret"):  # an invitation: found, then the secret is wrong
+        teams_as(server).update_membership_status(team_id, players, player.user["$id"], "not-the-secret")
+    with sdk_error(404, "team_not_found"):
+        outsider.get_membership(team_id, owners)
+    with sdk_error(404, "team_not_found"):
+        outsider.update_membership(team_id, owners, ["player"])
+    # The members read the creator's membership; nothing was deleted or changed.
+    assert teams_as(server, player).get_membership(team_id, owners).roles == ["owner"]
+    assert teams_as_key(server).get(team_id).total == 2
 
 
 # -- the user side --------------------------------------------------------------------------------

@@ -33,20 +33,26 @@ def test_team_document(caller, action, granted):
     assert allowed(CALLERS[caller], team_permissions("T"), "update") is (caller in {"owner", "key"})
 
 
-# The player's own membership (user P) and the owner's (user O).
+# The player's membership (user P, added by an invitation, which gives it a secret) and the
+# owner's (user O, made with the team, without a secret).
+MEMBERSHIPS = {
+    "P": {"team_id": "T", "user_id": "P", "secret_hash": "0" * 64},
+    "O": {"team_id": "T", "user_id": "O", "secret_hash": None},
+}
 MEMBERSHIP_TABLE = [
     ("P", "delete", {"owner", "player", "key"}),
     ("P", "update", {"owner", "player", "key"}),
     ("O", "delete", {"owner", "key"}),
     ("O", "update", {"owner", "key"}),
-    ("P", "read", {"key"}),  # never decided here: memberships are read through their team
+    ("P", "read", {"owner", "player", "outsider", "key"}),  # invitations: read("any")
+    ("O", "read", {"owner", "player", "key"}),  # its user and the team's members
 ]
 
 
 @pytest.mark.parametrize("caller", CALLERS)
 @pytest.mark.parametrize(("user", "action", "granted"), MEMBERSHIP_TABLE)
 def test_membership_document(caller, user, action, granted):
-    assert allowed(CALLERS[caller], membership_permissions("T", user), action) is (caller in granted)
+    assert allowed(CALLERS[caller], membership_permissions(MEMBERSHIPS[user]), action) is (caller in granted)
 
 
 def test_readable_teams_come_from_team_roles_only():

@@ -322,6 +322,9 @@ class Api:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
+        if scope["type"] == "websocket":
+            await _refuse_websocket(scope, receive, send)
+            return
         request = Request(scope, receive)
         if scope["method"] == "OPTIONS":
             # Preflight: no auth, the origin echoed as is (Appwrite 1.5).
@@ -533,3 +536,16 @@ def _client_ip(request: Request, headers: dict[str, str]) -> str:
     if forwarded:
         return forwarded.split(",")[0].strip()
     return request.client.host if request.client else ""
+
+
+async def _refuse_websocket(scope, receive, send) -> None:
+    """No route speaks WebSocket yet: the handshake is answered with the 404 JSON error of an
+    unknown route where the server can send an HTTP response instead of accepting (the ASGI
+    ``websocket.http.response`` extension), else closed before acceptance (an HTTP 403)."""
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return  # the client went away first
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await error_response(AppwriteError("general_route_not_found"))(scope, receive, send)
+    else:
+        await send({"type": "websocket.close", "code": 1000})

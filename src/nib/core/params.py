@@ -2,6 +2,11 @@
 
 GET/HEAD take the query string; other methods take the body only (JSON, urlencoded or
 multipart). PHP-style keys (``a[]``, ``a[0]``, ``a[k]``) build lists and dicts.
+
+Whatever the source, a parameter nests at most ``MAX_DEPTH`` levels and holds no lone UTF-16
+surrogate (only a JSON ``\\ud800`` escape can make one): otherwise the request is refused with 400
+before anything reads it. Deeper values would overflow the recursion of the parsers and
+serialisers downstream, and neither UTF-8 nor PostgreSQL can store a lone surrogate.
 """
 
 from __future__ import annotations
@@ -19,6 +24,89 @@ _BRACKETS = re.compile(r"\[([^\[\]]*)\]")
 
 MAX_BODY_BYTES = 12 * 1024 * 1024  # Appwrite's request body limit
 
+# Levels of lists and objects a parameter's value may nest (``[]`` is one, ``{"a": []}`` two).
+# orjson writes at most 254 levels, and a stored value sits a few levels down in the documents
+# that carry it (a user's prefs in a user list), so this leaves ample room.
+MAX_DEPTH = 128
+
+# Why a value is refused (``refusal``), completing "Invalid `<param>` param: Value …".
+TOO_DEEP = f"must not be nested more than {MAX_DEPTH} levels deep"
+LONE_SURROGATE = "must not contain a lone UTF-16 surrogate"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# What nesting depends on in raw JSON text: strings (skipped whole), brackets and colons.
+_JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}:]')
+
+
+def _refused(name: str | None, problem: str) -> AppwriteError:
+    """400 naming the parameter, or the body when the problem is in no parameter's value."""
+    if name is None:
+        return AppwriteError("general_argument_invalid", f"Request body {problem}.")
+    return AppwriteError("general_argument_invalid", f"Invalid `{name}` param: Value {problem}.")
+
+
+def refusal(value: Any) -> str | None:
+    """What makes ``value`` unfit to be a parameter (``TOO_DEEP``, or ``LONE_SURROGATE`` in a
+    string or key), else None. Iterative: no depth of nesting can exhaust the stack here."""
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return LONE_SURROGATE
+            continue
+        if isinstance(item, dict):
+            pending.extend((key, depth) for key in item)
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth == MAX_DEPTH:
+            return TOO_DEEP
+        pending.extend((child, depth + 1) for child in children)
+    return None
+
+
+def _body_params(body: Any) -> dict[str, Any]:
+    """A parsed JSON body's params: an object's members; any other value means none (as Appwrite).
+    A problem (``refusal``) anywhere in the body refuses the request."""
+    if not isinstance(body, dict):
+        problem = refusal(body)
+        if problem:
+            raise _refused(None, problem)
+        return {}
+    for name, value in body.items():
+        if _SURROGATE.search(name):
+            raise _refused(None, LONE_SURROGATE)
+        problem = refusal(value)
+        if problem:
+            raise _refused(name, problem)
+    return body
+
+
+def _deep_member(body: bytes) -> str | None:
+    """The member of a JSON object body whose value nests deeper than ``MAX_DEPTH``, read from
+    the raw text of a body too deep to parse; None when the excess is in no (nameable) member."""
+    depth, member, previous = 0, None, b""
+    for match in _JSON_TOKENS.finditer(body):
+        token = match.group()
+        if token in (b"{", b"["):
+            depth += 1
+            if depth > MAX_DEPTH + 1:  # the body object itself is one level
+                break
+        elif token in (b"}", b"]"):
+            depth -= 1
+        elif token == b":" and depth == 1:
+            member = previous
+        previous = token
+    else:
+        return None
+    try:
+        name = json.loads(member) if member else None
+    except ValueError:
+        return None
+    return name if isinstance(name, str) and not _SURROGATE.search(name) else None
+
 
 def php_params(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """Build nested params from PHP-style ``name[...]`` keys, keeping list order by index."""
@@ -30,6 +118,8 @@ def php_params(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             continue
         name = raw_key[:bracket]
         path = _BRACKETS.findall(raw_key[bracket:])
+        if len(path) > MAX_DEPTH:
+            raise _refused(name, TOO_DEEP)
         node = result
         key: str = name
         for part in path:
@@ -57,7 +147,8 @@ def query_params(query_string: bytes) -> dict[str, Any]:
 
 
 def json_params(body: bytes) -> dict[str, Any]:
-    """A JSON object body; empty, invalid or non-object bodies mean "no params" (as Appwrite)."""
+    """A JSON object body; empty, invalid or non-object bodies mean "no params" (as Appwrite).
+    Values nested too deep or holding lone surrogates are refused (see the module's doc)."""
     if not body:
         return {}
     try:
@@ -65,11 +156,15 @@ def json_params(body: bytes) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         # orjson refuses numbers beyond a double; PHP reads them as INF, which validators then
         # reject. The standard parser does the same, so such a body is not mistaken for "{}".
+        # It also reads lone surrogates and nesting past orjson's limit, left for _body_params
+        # to refuse, or overflows its recursion on nesting deeper still.
         try:
             value = json.loads(body)
+        except RecursionError:
+            raise _refused(_deep_member(body), TOO_DEEP) from None
         except ValueError:
             return {}
-    return value if isinstance(value, dict) else {}
+    return _body_params(value)
 
 
 def form_params(body: bytes) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from nib.core.errors import invalid_argument
+from nib.core.params import LONE_SURROGATE, TOO_DEEP, refusal
 
 FILTER_METHODS = frozenset(
     {
@@ -182,11 +183,23 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(name)  # PHP's json_decode has no NaN/Infinity
 
 
+# What PHP's json_decode says (json_last_error_msg) of values nib refuses to take as parameters.
+_PHP_JSON_ERRORS = {
+    TOO_DEEP: "Maximum stack depth exceeded",
+    LONE_SURROGATE: "Single unpaired UTF-16 surrogate in unicode escape",
+}
+
+
 def _decode(text: str) -> tuple[str, str, list]:
     try:
         document = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise _Invalid("Invalid query: Invalid query: " + _PHP_JSON_ERRORS[TOO_DEEP]) from None
     except ValueError:
         raise _Invalid("Invalid query: Invalid query: Syntax error") from None
+    problem = refusal(document)
+    if problem:
+        raise _Invalid("Invalid query: Invalid query: " + _PHP_JSON_ERRORS[problem])
     return _query_parts(document)
 
 

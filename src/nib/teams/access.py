@@ -4,16 +4,18 @@
 They follow from the IDs alone, so they are computed rather than stored:
 
 * a team: ``read("team:T")``, ``update("team:T/owner")``, ``delete("team:T/owner")``;
-* a membership: ``update``/``delete`` for its user and for the team's owners. Its read
-  permission (``any`` for invitations) never decides anything: memberships are only reached
-  through their team, which the caller must be able to read.
+* a membership: ``update``/``delete`` for its user and for the team's owners; ``read`` for
+  anyone if it was made by an invitation (``any``: the invitee may not be signed in yet), else
+  (the creator's membership, made with the team) for its user and the team's members. A
+  membership a caller may not read does not exist for it, like a team.
 
 ``roles`` is the caller's role set (core.roles) or ``None`` for an API key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from ..core.errors import AppwriteError
 from ..core.permissions import allowed
@@ -23,8 +25,15 @@ def team_permissions(team_id: str) -> list[str]:
     return [f'read("team:{team_id}")', f'update("team:{team_id}/owner")', f'delete("team:{team_id}/owner")']
 
 
-def membership_permissions(team_id: str, user_id: str) -> list[str]:
+def membership_permissions(membership: Mapping[str, Any]) -> list[str]:
+    """Only invitations carry a secret: the creator's membership is made without one."""
+    team_id, user_id = membership["team_id"], membership["user_id"]
+    if membership["secret_hash"] is None:
+        readers = [f'read("user:{user_id}")', f'read("team:{team_id}")']
+    else:
+        readers = ['read("any")']
     return [
+        *readers,
         f'update("user:{user_id}")',
         f'update("team:{team_id}/owner")',
         f'delete("user:{user_id}")',

@@ -206,19 +206,21 @@ def accept(
     user_id: str,
     secret: str,
     current_user: Row | None,
+    roles: list[str] | None,
     session: Mapping[str, Any],
 ) -> tuple[dict, Row, str, Row]:
     """PATCH …/status: confirm the invitation with its secret; the invitee's e-mail becomes
     verified and a new ``email`` session is created for it, all in one transaction.
 
+    ``roles`` are the caller's (a guest's too): a membership it may not read is missing.
     ``session`` holds ``new_session``'s duration, ip and client. Returns (membership, session
     row, session secret, invitee). Errors in Appwrite's order (§6.7); an expired invitation
     answers 401 ``team_invalid_secret`` like a wrong secret.
     """
     with db.write() as conn:
-        membership_row(conn, project_id, membership_id, "membership_not_found")
+        membership_row(conn, project_id, membership_id, "membership_not_found", roles)
         lock_team(conn, project_id, team_id, None)  # acceptance needs no read access to the team
-        membership = membership_row(conn, project_id, membership_id, "membership_not_found", lock=True)
+        membership = membership_row(conn, project_id, membership_id, "membership_not_found", roles, lock=True)
         if membership["team_id"] != team_id:
             raise AppwriteError("team_membership_mismatch")
         if not hmac.compare_digest(membership["secret_hash"] or "", secret_hash(secret)):

@@ -19,6 +19,7 @@ from ..core.db import Database
 from ..core.db.schema import memberships, teams, users
 from ..core.errors import AppwriteError
 from ..core.listing import list_rows
+from ..core.permissions import allowed
 from ..core.query import Attribute, ListSpec, ParsedQueries
 from ..users.service import BOOL, DATE, STRING, Row, standard_attributes, user_row
 from .access import membership_permissions, require, team_permissions
@@ -83,13 +84,16 @@ def with_people(db: Database, project_id: str, rows: list[Row], *, mfa: bool) ->
     return enriched
 
 
-def membership_row(conn: Connection, project_id: str, membership_id: str, missing: str, *, lock: bool = False) -> Row:
-    """The membership (locked until the transaction ends with ``lock``), else 404 ``missing``."""
+def membership_row(
+    conn: Connection, project_id: str, membership_id: str, missing: str, roles: list[str] | None, *, lock: bool = False
+) -> Row:
+    """The membership if it exists and ``roles`` may read it (locked until the transaction ends
+    with ``lock``), else 404 ``missing``."""
     statement = sa.select(memberships).where(
         memberships.c.project_id == project_id, memberships.c.id == membership_id
     )
     row = conn.execute(statement.with_for_update() if lock else statement).mappings().first()
-    if row is None:
+    if row is None or not allowed(roles, membership_permissions(row), "read"):
         raise AppwriteError(missing)
     return row
 
@@ -122,7 +126,7 @@ def get_membership(
     """One membership of the team: 404 ``membership_not_found`` also for another team's."""
     with db.read() as conn:
         team_row(conn, project_id, team_id, roles)
-        row = membership_row(conn, project_id, membership_id, "membership_not_found")
+        row = membership_row(conn, project_id, membership_id, "membership_not_found", roles)
     if row["team_id"] != team_id:
         raise AppwriteError("membership_not_found")
     return with_people(db, project_id, [row], mfa=True)[0]
@@ -138,7 +142,7 @@ def update_roles(
     """Replace the membership's roles, as given (team owners and API keys only)."""
     with db.write() as conn:
         lock_team(conn, project_id, team_id, roles)
-        membership = membership_row(conn, project_id, membership_id, "membership_not_found", lock=True)
+        membership = membership_row(conn, project_id, membership_id, "membership_not_found", roles, lock=True)
         if membership["team_id"] != team_id:
             raise AppwriteError("team_membership_mismatch")
         user_row(conn, project_id, membership["user_id"])
@@ -154,13 +158,13 @@ def delete_membership(
     """Remove a membership (its user leaving, or a team owner removing it); a confirmed one
     no longer counts in the team's ``total``. Errors in Appwrite's order (§6.8)."""
     with db.write() as conn:
-        found = membership_row(conn, project_id, membership_id, "team_invite_not_found")
+        found = membership_row(conn, project_id, membership_id, "team_invite_not_found", roles)
         user_row(conn, project_id, found["user_id"])
         lock_team(conn, project_id, team_id, roles)
-        membership = membership_row(conn, project_id, membership_id, "team_invite_not_found", lock=True)
+        membership = membership_row(conn, project_id, membership_id, "team_invite_not_found", roles, lock=True)
         if membership["team_id"] != team_id:
             raise AppwriteError("team_membership_mismatch")
-        require(roles, membership_permissions(team_id, membership["user_id"]), "delete")
+        require(roles, membership_permissions(membership), "delete")
         conn.execute(memberships.delete().where(memberships.c.seq == membership["seq"]))
         if membership["confirm"]:
             change_total(conn, project_id, team_id, -1)

@@ -180,6 +180,7 @@ def update_membership_status(ctx: Context, teamId: str, membershipId: str, userI
         user_id=userId,
         secret=secret,
         current_user=ctx.principal.user,
+        roles=ctx.roles(),
         session={
             "duration": ctx.settings.session_duration,
             "ip": ctx.ip,
