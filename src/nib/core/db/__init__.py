@@ -28,6 +28,8 @@ _JSON_CODEC = {"json_serializer": lambda value: orjson.dumps(value).decode(), "j
 # Prepared statements built per query shape (``cached``): enough for every shape a client uses
 # in practice, bounded because shapes come from request input.
 _CACHE_SIZE = 1024
+# Arbitrary constant: the PostgreSQL advisory lock of ``Database.exclusive``.
+_EXCLUSIVE_LOCK_KEY = 0x6E6962
 
 T = TypeVar("T")
 
@@ -61,6 +63,17 @@ class Database:
     def write(self) -> Iterator[Connection]:
         """A write transaction, committed on success and rolled back on any exception."""
         with self._writer.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def exclusive(self) -> Iterator[Connection]:
+        """A write transaction that runs alone among every process on this database: for start-up
+        work that writes according to what it has just read (migrations, the first-start
+        bootstrap). On SQLite ``BEGIN IMMEDIATE`` already admits one writer at a time; PostgreSQL
+        takes a transaction-scoped advisory lock first."""
+        with self.write() as conn:
+            if self.dialect == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_EXCLUSIVE_LOCK_KEY})")
             yield conn
 
     def fetch(self, statement: sa.Select, params: Mapping[str, Any]) -> list[dict[str, Any]]:
