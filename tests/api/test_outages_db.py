@@ -4,19 +4,38 @@ going away and coming back. Outages use servers of the test's own (tests/outage_
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import httpx
 import psycopg
 import pytest
 import sqlalchemy as sa
+from account_support import member
 
-from live_server import BACKENDS, create_pg_database, drop_pg_database, spawn, stop_process, wait_serving
+from live_server import (
+    BACKENDS,
+    PG_AVAILABLE,
+    NibServer,
+    create_pg_database,
+    drop_pg_database,
+    spawn,
+    start_server,
+    stop_process,
+    stop_server,
+    wait_serving,
+)
+from outage_support import PgCluster, drain
 
 VERSION = "1.5.11"
+DB_UNAVAILABLE = {"message": "Database is not available", "code": 503, "type": "general_server_error", "version": VERSION}
+# The longest a request may take while a backing server is away.
+OUTAGE_ANSWER_SECONDS = 5
 
 
 def _rows(data_dir, database_url: str | None, table: str) -> int:
@@ -97,3 +116,149 @@ def test_processes_starting_together_bootstrap_one_project_and_key(backend, tmp_
                 stop_process(process)
             if pg_name:
                 drop_pg_database(pg_name)
+
+
+# -- PostgreSQL stopped and started under requests ----------------------------------------------
+
+
+@pytest.fixture
+def pg_outage(tmp_path):
+    """(a nib on a PostgreSQL cluster of its own, that cluster) to stop and start at will."""
+    cluster = PgCluster()
+    nib = None
+    try:
+        cluster.start()
+        url = cluster.create_database("nib")
+        nib = start_server("postgresql", tmp_path, url, env={"NIB_RATE_LIMITS": "off", "NIB_SMTP_HOST": ""})
+        drain(nib.process)
+        yield nib, cluster
+    finally:
+        if nib is not None:
+            stop_server(nib)
+        cluster.remove()
+
+
+class Traffic:
+    """The requests of a running app: key reads and writes, a signed-in user's reads, a guest's
+    sign-up, health; and a key this nib has never seen, so that its lookup reaches the database
+    whatever the caches hold."""
+
+    def __init__(self, nib: NibServer) -> None:
+        self.nib = nib
+        self.keyed = nib.http()
+        self.user = self.create_user()
+        self.signed_in = member(nib)
+        self.session = httpx.Client(
+            base_url=nib.endpoint, timeout=30,
+            headers={"X-Appwrite-Project": nib.project, "X-Appwrite-Session": self.signed_in.session},
+        )
+        self.guest = httpx.Client(base_url=nib.endpoint, timeout=30, headers={"X-Appwrite-Project": nib.project})
+        self.unseen_key = nib.http(key=nib.cli("keys", "create", "--project", "default", "--name", "unseen").stdout.split()[-1])
+
+    def create_user(self) -> dict:
+        response = self.keyed.post("/users", json={"userId": "unique()", "email": f"{uuid.uuid4().hex[:12]}@example.com"})
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def requests(self) -> list[tuple[str, httpx.Client, str, str, dict]]:
+        """(label, client, method, path, json) of one pass: every one answers 2xx when all is well."""
+        email, other = (f"{uuid.uuid4().hex[:12]}@example.com" for _ in range(2))
+        return [
+            ("health", self.guest, "GET", "/health", {}),
+            ("get user", self.keyed, "GET", f"/users/{self.user['$id']}", {}),
+            ("list users", self.keyed, "GET", "/users", {}),
+            ("create user", self.keyed, "POST", "/users", {"userId": "unique()", "email": email}),
+            ("session read", self.session, "GET", "/account", {}),
+            ("session list", self.session, "GET", "/account/sessions", {}),
+            ("sign-up", self.guest, "POST", "/account", {"userId": "unique()", "email": other, "password": "password123"}),
+            ("unseen key", self.unseen_key, "GET", "/users", {}),
+        ]
+
+    def send(self, client: httpx.Client, method: str, path: str, body: dict) -> tuple[httpx.Response, float]:
+        started = time.monotonic()
+        response = client.request(method, path, json=body or None)
+        return response, time.monotonic() - started
+
+    def assert_unavailable(self, seconds: float) -> None:
+        """For ``seconds`` (one pass at least), every request answers 503 with Appwrite's error JSON,
+        each in bounded time."""
+        deadline = time.monotonic() + seconds
+        while True:
+            # A pass at once, as an app's users would: against a hanging server each request
+            # waits for its own connect timeout.
+            passing = self.requests()
+            with ThreadPoolExecutor(len(passing)) as executor:
+                answers = list(executor.map(lambda request: self.send(*request[1:]), passing))
+            for (label, *_), (response, took) in zip(passing, answers, strict=True):
+                assert (response.status_code, response.json()) == (503, DB_UNAVAILABLE), (label, response.text)
+                assert response.headers["content-type"] == "application/json; charset=UTF-8"
+                assert took < OUTAGE_ANSWER_SECONDS, (label, took)
+            if time.monotonic() >= deadline:
+                return
+
+    def failures(self) -> list[tuple[str, int, str]]:
+        """One pass: (label, status, body) of each request that did not succeed."""
+        failed = []
+        for label, client, method, path, body in self.requests():
+            response, _ = self.send(client, method, path, body)
+            if not response.is_success:
+                failed.append((label, response.status_code, response.text))
+        return failed
+
+    def close(self) -> None:
+        for client in (self.keyed, self.session, self.guest, self.unseen_key):
+            client.close()
+
+
+@contextmanager
+def _silent_server(port: int):
+    """A TCP listener on ``port`` that accepts connections and never answers: a database host that
+    hangs (or a dropped network) rather than refusing."""
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen(64)
+        yield
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not PG_AVAILABLE, reason="needs PostgreSQL")
+def test_postgresql_outage_answers_503_and_nib_recovers_by_itself(pg_outage):
+    nib, cluster = pg_outage
+    traffic = Traffic(nib)
+    try:
+        assert traffic.failures() == []
+        cluster.stop()
+        # Longer than the key and platform caches (1 s): later passes look them up in the database.
+        traffic.assert_unavailable(2.5)
+        with _silent_server(cluster.port):
+            traffic.assert_unavailable(0)  # one pass: connecting gives up in bounded time
+        cluster.start()
+        deadline = time.monotonic() + 10
+        while (failed := traffic.failures()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert failed == []
+        # No stale pooled connection is left to fail a later request.
+        for _ in range(25):
+            created = traffic.create_user()
+            assert traffic.keyed.get(f"/users/{created['$id']}").status_code == 200
+        assert nib.process.poll() is None
+    finally:
+        traffic.close()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not PG_AVAILABLE, reason="needs PostgreSQL")
+def test_requests_right_after_a_quick_postgresql_restart_succeed(pg_outage):
+    """Stop and start at once, no request in between: every pooled connection is dead, and the
+    first requests after it must not fail on one."""
+    nib, cluster = pg_outage
+    traffic = Traffic(nib)
+    try:
+        assert traffic.failures() == []
+        cluster.stop()
+        cluster.start()
+        assert traffic.failures() == []
+        assert traffic.failures() == []
+    finally:
+        traffic.close()
