@@ -4,6 +4,7 @@ going away and coming back. Outages use servers of the test's own (tests/outage_
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import subprocess
 import sys
@@ -30,7 +31,7 @@ from live_server import (
     stop_server,
     wait_serving,
 )
-from outage_support import PgCluster, drain
+from outage_support import PgCluster, RedisServer, drain
 
 VERSION = "1.5.11"
 DB_UNAVAILABLE = {"message": "Database is not available", "code": 503, "type": "general_server_error", "version": VERSION}
@@ -262,3 +263,95 @@ def test_requests_right_after_a_quick_postgresql_restart_succeed(pg_outage):
         assert traffic.failures() == []
     finally:
         traffic.close()
+
+
+# -- the rate-limit Redis stopped and started ---------------------------------------------------
+
+LIMIT_STORE_UNAVAILABLE = {
+    "message": "Rate limit store is not available", "code": 503, "type": "general_server_error", "version": VERSION,
+}
+
+
+@pytest.fixture
+def redis_outage(tmp_path):
+    """(a nib enforcing rate limits with its counters in a Redis of its own, that Redis)."""
+    store = RedisServer()
+    store.start()
+    nib = None
+    try:
+        env = {"NIB_RATE_LIMITS": "on", "NIB_REDIS_URL": store.url, "NIB_SMTP_HOST": ""}
+        nib = start_server("sqlite", tmp_path, env=env)
+        drain(nib.process)
+        yield nib, store
+    finally:
+        if nib is not None:
+            stop_server(nib)
+        store.stop()
+
+
+def _from_new_address(nib: NibServer) -> httpx.Client:
+    """A guest with an address of its own (X-Forwarded-For): a fresh sign-up window."""
+    address = str(ipaddress.IPv6Address(uuid.uuid4().int))
+    return httpx.Client(
+        base_url=nib.endpoint, timeout=30, headers={"X-Appwrite-Project": nib.project, "X-Forwarded-For": address}
+    )
+
+
+def _sign_up(guest: httpx.Client) -> httpx.Response:
+    email = f"{uuid.uuid4().hex[:12]}@example.com"
+    return guest.post("/account", json={"userId": "unique()", "email": email, "password": "password123"})
+
+
+def _assert_limit_enforced(nib: NibServer) -> None:
+    """Sign-ups from one new address: ten pass, the eleventh is refused."""
+    with _from_new_address(nib) as guest:
+        remaining = [_sign_up(guest).headers.get("x-ratelimit-remaining") for _ in range(10)]
+        assert remaining == [str(n) for n in range(9, -1, -1)]
+        assert _sign_up(guest).status_code == 429
+
+
+@pytest.mark.slow
+def test_redis_outage_fails_limited_routes_with_503_and_limits_return_by_themselves(redis_outage):
+    nib, store = redis_outage
+    signed_in = member(nib)
+    with nib.http() as keyed, _from_new_address(nib) as guest:
+        store.stop()
+        account = {"X-Appwrite-Session": signed_in.session}
+        for _ in range(3):
+            started = time.monotonic()
+            refused = _sign_up(guest)
+            assert (refused.status_code, refused.json()) == (503, LIMIT_STORE_UNAVAILABLE)
+            assert time.monotonic() - started < OUTAGE_ANSWER_SECONDS
+            # API keys are never counted: served, without the informational headers.
+            by_key = _sign_up(keyed)
+            assert by_key.status_code == 201, by_key.text
+            assert "x-ratelimit-limit" not in by_key.headers
+            # Routes without limits never ask Redis.
+            assert keyed.post("/users", json={"userId": "unique()"}).status_code == 201
+            assert keyed.get("/users").status_code == 200
+            assert guest.get("/account", headers=account).status_code == 200
+        with _silent_server(store.port):
+            started = time.monotonic()
+            assert _sign_up(guest).json() == LIMIT_STORE_UNAVAILABLE
+            assert time.monotonic() - started < OUTAGE_ANSWER_SECONDS
+        store.start()
+        deadline = time.monotonic() + 10
+        while (answer := _sign_up(guest)).status_code == 503 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert answer.status_code == 201, answer.text
+    # The restarted Redis holds no counts: a new address gets its ten, then 429.
+    _assert_limit_enforced(nib)
+
+
+@pytest.mark.slow
+def test_limited_requests_right_after_a_quick_redis_restart_succeed(redis_outage):
+    """The pooled Redis connections die with the server: the first limited request after it
+    must not fail on one."""
+    nib, store = redis_outage
+    with _from_new_address(nib) as guest:
+        assert _sign_up(guest).status_code == 201
+        store.stop()
+        store.start()
+        first = _sign_up(guest)
+        assert first.status_code == 201, first.text
+    _assert_limit_enforced(nib)
