@@ -92,6 +92,15 @@ def launch(
 ) -> tuple[subprocess.Popen, list[str], str]:
     """`nib serve` on a free port: (process, its output up to "nib serving", endpoint), once it
     answers /health."""
+    process, endpoint = spawn(data_dir, database_url, env)
+    return process, wait_serving(process, endpoint), endpoint
+
+
+def spawn(
+    data_dir: Path, database_url: str | None = None, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, str]:
+    """`nib serve` started on a free port, not waited for: (process, endpoint). Several spawned
+    before any ``wait_serving`` start together."""
     port = free_port()
     command = [sys.executable, "-m", "nib", "serve", "--port", str(port), "--data-dir", str(data_dir)]
     if database_url:
@@ -99,23 +108,28 @@ def launch(
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})}
     )
+    return process, f"http://127.0.0.1:{port}/v1"
+
+
+def wait_serving(process: subprocess.Popen, endpoint: str) -> list[str]:
+    """The output of a spawned nib up to "nib serving", once it answers /health; RuntimeError
+    (with that output) if it does not within a minute."""
     lines: list[str] = []
     deadline = time.monotonic() + 60
     for line in process.stdout:  # the bootstrap banner ends with "nib serving …"
         lines.append(line.rstrip("\n"))
         if line.startswith("nib serving") or time.monotonic() > deadline:
             break
-    endpoint = f"http://127.0.0.1:{port}/v1"
-    while time.monotonic() < deadline:
+    while process.poll() is None and time.monotonic() < deadline:
         try:
             if httpx.get(f"{endpoint}/health", timeout=1).status_code == 200:
-                break
+                return lines
         except httpx.TransportError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        raise RuntimeError("nib did not start:\n" + "\n".join(lines))
-    return process, lines, endpoint
+            pass
+        time.sleep(0.1)
+    process.kill()
+    lines += [line.rstrip("\n") for line in process.stdout]  # a crash's traceback, if any
+    raise RuntimeError(f"nib did not start (exit code {process.wait()}):\n" + "\n".join(lines))
 
 
 def start_server(

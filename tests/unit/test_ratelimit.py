@@ -157,6 +157,13 @@ def test_unreachable_redis_is_a_503():
     assert (raised.value.type, raised.value.status) == ("general_server_error", 503)
 
 
+@pytest.mark.parametrize("uncounted", [{"enforce": False}, {"is_key": True}], ids=["enforcement-off", "api-key"])
+def test_uncounted_requests_pass_without_headers_while_redis_is_unreachable(uncounted):
+    enforce = uncounted.get("enforce", True)
+    limiter = Limiter(RedisCounters("redis://127.0.0.1:1/0"), enforce=enforce, clock=lambda: NOW)
+    assert request(limiter, "POST", "/v1/account", is_key=uncounted.get("is_key", False)) == {}
+
+
 # ---------------------------------------------------------------------------------------------
 # Limiter: BEHAVIOUR.md §1.10 on every backend
 

@@ -10,6 +10,7 @@ added or removed by ``nib platforms`` takes effect within that time in every pro
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from . import dates
@@ -31,6 +32,12 @@ def add_platform(db: Database, *, project_id: str, hostname: str, name: str = ""
 
     400 for an invalid hostname or name, 404 for an unknown project, 409 if it is already registered.
     """
+    with db.write() as conn:
+        return insert_platform(conn, project_id=project_id, hostname=hostname, name=name)
+
+
+def insert_platform(conn: Connection, *, project_id: str, hostname: str, name: str = "") -> dict:
+    """``add_platform`` within the caller's write transaction."""
     try:
         hostname = platform_hostname(hostname)
     except Invalid as invalid:
@@ -50,14 +57,13 @@ def add_platform(db: Database, *, project_id: str, hostname: str, name: str = ""
         "updated_at": now,
     }
     exists = AppwriteError("document_already_exists", f"Platform '{hostname}' already exists in project '{project_id}'.")
+    if not conn.execute(sa.select(projects.c.seq).where(projects.c.id == project_id)).first():
+        raise AppwriteError("project_not_found")
+    taken = sa.select(platforms.c.seq).where(platforms.c.project_id == project_id, platforms.c.hostname == hostname)
+    if conn.execute(taken).first():
+        raise exists
     try:
-        with db.write() as conn:
-            if not conn.execute(sa.select(projects.c.seq).where(projects.c.id == project_id)).first():
-                raise AppwriteError("project_not_found")
-            taken = sa.select(platforms.c.seq).where(platforms.c.project_id == project_id, platforms.c.hostname == hostname)
-            if conn.execute(taken).first():
-                raise exists
-            conn.execute(platforms.insert().values(row))
+        conn.execute(platforms.insert().values(row))
     except IntegrityError:  # added concurrently
         raise exists from None
     return _model(row)

@@ -11,7 +11,7 @@ from .db import Database
 from .db.schema import api_keys, projects
 from .errors import AppwriteError
 from .ids import new_secret, secret_hash, unique_id
-from .platforms import add_platform
+from .platforms import insert_platform
 from .validators import Invalid, custom_id
 
 DEFAULT_PROJECT = "default"
@@ -28,12 +28,16 @@ def create_project(db: Database, *, project_id: str, name: str) -> dict:
         raise AppwriteError("general_argument_invalid", "Invalid `projectId` param: \"console\" is reserved.")
     if project_id == "unique()":
         project_id = unique_id()
+    with db.write() as conn:
+        return _insert_project(conn, project_id, name)
+
+
+def _insert_project(conn: Connection, project_id: str, name: str) -> dict:
     now = dates.now()
     row = {"id": project_id, "name": name, "enabled": True, "created_at": now, "updated_at": now}
-    with db.write() as conn:
-        if conn.execute(sa.select(projects.c.seq).where(projects.c.id == project_id)).first():
-            raise AppwriteError("document_already_exists", f"Project '{project_id}' already exists.")
-        conn.execute(projects.insert().values(row))
+    if conn.execute(sa.select(projects.c.seq).where(projects.c.id == project_id)).first():
+        raise AppwriteError("document_already_exists", f"Project '{project_id}' already exists.")
+    conn.execute(projects.insert().values(row))
     return row
 
 
@@ -62,6 +66,11 @@ def create_key(db: Database, *, project_id: str, name: str, scopes: list[str] | 
     unknown = sorted(set(scopes) - set(ALL_KEY_SCOPES))
     if unknown:
         raise AppwriteError("general_argument_invalid", f"Unknown scopes: {', '.join(unknown)}")
+    with db.write() as conn:
+        return _insert_key(conn, project_id, name, scopes)
+
+
+def _insert_key(conn: Connection, project_id: str, name: str, scopes: list[str]) -> dict:
     secret = "nib_" + new_secret(128)
     now = dates.now()
     row = {
@@ -74,10 +83,9 @@ def create_key(db: Database, *, project_id: str, name: str, scopes: list[str] | 
         "created_at": now,
         "updated_at": now,
     }
-    with db.write() as conn:
-        if not conn.execute(sa.select(projects.c.seq).where(projects.c.id == project_id)).first():
-            raise AppwriteError("project_not_found")
-        conn.execute(api_keys.insert().values(row))
+    if not conn.execute(sa.select(projects.c.seq).where(projects.c.id == project_id)).first():
+        raise AppwriteError("project_not_found")
+    conn.execute(api_keys.insert().values(row))
     return {"$id": row["id"], "projectId": project_id, "name": name, "scopes": scopes,
             "$createdAt": dates.fmt(now), "secret": secret}
 
@@ -104,11 +112,13 @@ def bootstrap(db: Database) -> dict | None:
     """On an empty installation, create project ``default`` (with web platform ``localhost``, so
     a local web app works out of the box) and a key with every scope.
 
-    Returns the new key (with its secret) the first time, None afterwards.
+    Returns the new key (with its secret) the first time, None afterwards. Processes starting
+    together on one database take turns (``Database.exclusive``): the first creates all three
+    in one transaction, the others then find the project and return None.
     """
-    with db.read() as conn:
+    with db.exclusive() as conn:
         if conn.execute(sa.select(projects.c.seq).limit(1)).first():
             return None
-    create_project(db, project_id=DEFAULT_PROJECT, name="Default")
-    add_platform(db, project_id=DEFAULT_PROJECT, hostname="localhost", name="Localhost")
-    return create_key(db, project_id=DEFAULT_PROJECT, name="Default key")
+        _insert_project(conn, DEFAULT_PROJECT, "Default")
+        insert_platform(conn, project_id=DEFAULT_PROJECT, hostname="localhost", name="Localhost")
+        return _insert_key(conn, DEFAULT_PROJECT, "Default key", list(ALL_KEY_SCOPES))

@@ -15,6 +15,7 @@ may hold an e-mail address, and the project prefix keeps projects apart.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import threading
 import time
@@ -29,6 +30,8 @@ import redis
 from .config import Settings
 from .errors import AppwriteError
 from .validators import request_host
+
+log = logging.getLogger("nib")
 
 
 @dataclass(frozen=True)
@@ -161,10 +164,16 @@ class _Window:
 
 
 class RedisCounters(Counters):
-    """Counters in Redis: ``INCR`` and ``EXPIREAT`` (the window's end) in one transaction."""
+    """Counters in Redis: ``INCR`` and ``EXPIREAT`` (the window's end) in one transaction.
+
+    A Redis that is down or hangs fails the hit within ``_REDIS_TIMEOUT_SECONDS`` with
+    ``StoreUnavailable``; its commands take microseconds, so that is long enough for a busy one.
+    """
 
     def __init__(self, url: str, *, prefix: str = "nib:ratelimit:") -> None:
-        self.redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        self.redis = redis.Redis.from_url(
+            url, socket_timeout=_REDIS_TIMEOUT_SECONDS, socket_connect_timeout=_REDIS_TIMEOUT_SECONDS
+        )
         self.prefix = prefix
 
     def hit(self, key: str, window_start: int, period: int) -> int:
@@ -173,22 +182,28 @@ class RedisCounters(Counters):
             with self.redis.pipeline(transaction=True) as pipe:
                 hits, _ = pipe.incr(name).expireat(name, window_start + period).execute()
         except redis.RedisError as error:
-            raise _unavailable() from error
+            raise StoreUnavailable() from error
         return int(hits)
 
     def peek(self, key: str, window_start: int) -> int:
         try:
             hits = self.redis.get(self._name(key, window_start))
         except redis.RedisError as error:
-            raise _unavailable() from error
+            raise StoreUnavailable() from error
         return int(hits) if hits is not None else 0
 
     def _name(self, key: str, window_start: int) -> str:
         return f"{self.prefix}{key}:{window_start}"
 
 
-def _unavailable() -> AppwriteError:
-    return AppwriteError("general_server_error", "Rate limit store is not available", status=503)
+_REDIS_TIMEOUT_SECONDS = 2
+
+
+class StoreUnavailable(AppwriteError):
+    """The counters' store cannot be reached: 503 for a request that must be counted."""
+
+    def __init__(self) -> None:
+        super().__init__("general_server_error", "Rate limit store is not available", status=503)
 
 
 def with_overrides(text: str, rules: Mapping[tuple[str, str], Rule] = RULES) -> dict[tuple[str, str], Rule]:
@@ -284,7 +299,9 @@ class Limiter:
 
         Adds ``X-RateLimit-*`` to ``headers`` for the tightest key, even when enforcement is off
         or the caller is an API key (those are never counted). Raises 429
-        ``general_rate_limit_exceeded`` once a key's window already holds ``limit`` hits.
+        ``general_rate_limit_exceeded`` once a key's window already holds ``limit`` hits, and
+        ``StoreUnavailable`` (503) when the counters cannot be reached for a request that must be
+        counted; one that is not goes on without the headers.
         """
         rule = self.rules.get((method, path))
         if rule is None:
@@ -296,7 +313,17 @@ class Limiter:
         for template in rule.keys:
             text = _PLACEHOLDER.sub(lambda found: values.get(found.group(0), found.group(0)), template)
             key = hashlib.sha256(f"{project_id}/{text}".encode()).hexdigest()
-            before = self.counters.hit(key, window, rule.period) - 1 if counting else self.counters.peek(key, window)
+            try:
+                before = self.counters.hit(key, window, rule.period) - 1 if counting else self.counters.peek(key, window)
+            except StoreUnavailable:
+                if counting:
+                    raise
+                # Never counted (an API key, or enforcement off): the headers only inform, so the
+                # request goes on without them rather than failing with the store.
+                log.warning("rate-limit store unavailable: %s %s answered without X-RateLimit-* headers", method, path)
+                for name in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"):
+                    headers.pop(name, None)
+                return
             remaining = max(0, rule.limit - (before + 1))
             if closest is None or remaining < closest:
                 closest = remaining

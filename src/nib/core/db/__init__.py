@@ -9,6 +9,7 @@ BEGIN/COMMIT round trips on the hot read path.
 
 from __future__ import annotations
 
+import select
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Mapping
@@ -28,6 +29,12 @@ _JSON_CODEC = {"json_serializer": lambda value: orjson.dumps(value).decode(), "j
 # Prepared statements built per query shape (``cached``): enough for every shape a client uses
 # in practice, bounded because shapes come from request input.
 _CACHE_SIZE = 1024
+# Arbitrary constant: the PostgreSQL advisory lock of ``Database.exclusive``.
+_EXCLUSIVE_LOCK_KEY = 0x6E6962
+# How long opening a PostgreSQL connection may take (unless the URL sets connect_timeout): a
+# database host that is down without refusing connections must not hold requests for the
+# system's TCP timeout, minutes; they answer 503 instead.
+_CONNECT_TIMEOUT_SECONDS = 3
 
 T = TypeVar("T")
 
@@ -42,9 +49,11 @@ class Database:
             # connections serve every request; each more would only hold its own page cache.
             self.engine = _sqlite_engine(url, min(pool_size, 4))
         else:
+            timeout = {} if "connect_timeout" in sa.make_url(url).query else {"connect_timeout": _CONNECT_TIMEOUT_SECONDS}
             self.engine = sa.create_engine(
-                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **_JSON_CODEC
+                url, pool_size=pool_size, max_overflow=pool_size, connect_args=timeout, **_JSON_CODEC
             )
+            event.listen(self.engine, "checkout", _refuse_closed)
         self.dialect: str = self.engine.dialect.name
         self._writer = self.engine.execution_options(nib_write=True)
         self._plans: dict[sa.Select, Prepared] = {}
@@ -61,6 +70,17 @@ class Database:
     def write(self) -> Iterator[Connection]:
         """A write transaction, committed on success and rolled back on any exception."""
         with self._writer.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def exclusive(self) -> Iterator[Connection]:
+        """A write transaction that runs alone among every process on this database: for start-up
+        work that writes according to what it has just read (migrations, the first-start
+        bootstrap). On SQLite ``BEGIN IMMEDIATE`` already admits one writer at a time; PostgreSQL
+        takes a transaction-scoped advisory lock first."""
+        with self.write() as conn:
+            if self.dialect == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_EXCLUSIVE_LOCK_KEY})")
             yield conn
 
     def fetch(self, statement: sa.Select, params: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -82,16 +102,25 @@ class Database:
     def run(self, plan: Prepared, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Execute a prepared SELECT on a pooled driver connection: rows as dicts by column key."""
         sql, parameters = plan.bind(params)
-        raw = self.engine.raw_connection()
+        driver_error = self.engine.dialect.loaded_dbapi.Error
+        raw = None
         try:
+            raw = self.engine.raw_connection()
             cursor = raw.cursor()
             cursor.execute(sql, parameters)
             rows = cursor.fetchall()
             cursor.close()
             if self.dialect != "sqlite":
                 raw.commit()  # end the driver's implicit transaction before the pool takes it back
+        except driver_error as error:
+            # What SQLAlchemy does for its own executions: a connection the server dropped is not
+            # pooled again, and the error is SQLAlchemy's class (OperationalError: a 503).
+            if raw is not None and self.engine.dialect.is_disconnect(error, raw.dbapi_connection, None):
+                raw.invalidate(error)
+            raise sa.exc.DBAPIError.instance(sql, parameters, error, driver_error, dialect=self.engine.dialect) from error
         finally:
-            raw.close()
+            if raw is not None:
+                raw.close()
         return [plan.convert(row) for row in rows]
 
     def cached(self, key: Hashable, build: Callable[[], T]) -> T:
@@ -122,6 +151,17 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _refuse_closed(dbapi_conn, _record, _proxy) -> None:
+    """Refuse a pooled PostgreSQL connection that its server has closed (restarted, or ended the
+    session) so the pool opens a new one instead of a request failing on it. Such a server has
+    said goodbye and shut the socket, which is then readable while the connection idles: one
+    local poll, where a pre-ping would cost a round trip to the server on every checkout."""
+    poller = select.poll()
+    poller.register(dbapi_conn.fileno(), select.POLLIN)
+    if poller.poll(0):
+        raise sa.exc.DisconnectionError("the server has closed this pooled connection")
 
 
 def _sqlite_engine(url: str, pool_size: int) -> Engine:
