@@ -19,6 +19,7 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 MAX_DEPTH = 128  # levels of lists and objects a parameter may nest
 TOO_DEEP = f"Value must not be nested more than {MAX_DEPTH} levels deep."
 LONE_SURROGATE = "Value must not contain a lone UTF-16 surrogate."
+NUL = "Value must not contain a NUL character."
 ROUTE_NOT_FOUND = "The requested route was not found. Please refer to the API docs and try again."
 
 
@@ -153,6 +154,40 @@ def test_a_query_with_a_lone_surrogate_is_refused(server, http):
     assert_invalid(
         response, "Invalid `queries` param: Invalid query: Invalid query: Single unpaired UTF-16 surrogate in unicode escape"
     )
+
+
+# -- NUL characters (PostgreSQL's text cannot hold them; refused on both backends) ----------------
+
+
+def test_a_name_with_nul_is_refused_in_every_body_type(server, http):
+    user_id = f"nul{uuid.uuid4().hex[:12]}"
+    body = b'{"userId":"' + user_id.encode() + b'","name":"a\\u0000b"}'
+    assert_invalid(http.post("/users", content=body, headers=JSON), f"Invalid `name` param: {NUL}")
+    form = f"userId={user_id}&name=a%00b".encode()
+    assert_invalid(http.post("/users", content=form, headers=FORM), f"Invalid `name` param: {NUL}")
+    assert_invalid(http.post("/users", files={"userId": (None, user_id), "name": (None, "a\0b")}), f"Invalid `name` param: {NUL}")
+    assert http.get(f"/users/{user_id}").status_code == 404
+
+    team_id = unique_team_id()
+    body = b'{"teamId":"' + team_id.encode() + b'","name":"\\u0000"}'
+    assert_invalid(http.post("/teams", content=body, headers=JSON), f"Invalid `name` param: {NUL}")
+    assert http.get(f"/teams/{team_id}").status_code == 404
+
+
+def test_prefs_and_keys_with_nul_are_refused(server, http):
+    user_id = user_with_prefs(http, {"kept": True})
+    response = http.patch(f"/users/{user_id}/prefs", content=b'{"prefs":{"k":["x\\u0000"]}}', headers=JSON)
+    assert_invalid(response, f"Invalid `prefs` param: {NUL}")
+    response = http.patch(f"/users/{user_id}/prefs", content=b"prefs[a%00]=1", headers=FORM)
+    assert_invalid(response, f"Request body {NUL[6:]}")
+    assert http.get(f"/users/{user_id}/prefs").json() == {"kept": True}
+
+
+def test_a_query_or_search_with_nul_is_refused(server, http):
+    query = '{"method":"equal","attribute":"name","values":["\\u0000"]}'
+    response = http.get("/users", params={"queries[0]": query})
+    assert_invalid(response, f"Invalid `queries` param: Invalid query: Invalid query: {NUL}")
+    assert_invalid(http.get("/users?search=a%00b"), f"Invalid `search` param: {NUL}")
 
 
 # -- WebSocket ------------------------------------------------------------------------------------

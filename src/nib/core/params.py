@@ -4,9 +4,10 @@ GET/HEAD take the query string; other methods take the body only (JSON, urlencod
 multipart). PHP-style keys (``a[]``, ``a[0]``, ``a[k]``) build lists and dicts.
 
 Whatever the source, a parameter nests at most ``MAX_DEPTH`` levels and holds no lone UTF-16
-surrogate (only a JSON ``\\ud800`` escape can make one): otherwise the request is refused with 400
-before anything reads it. Deeper values would overflow the recursion of the parsers and
-serialisers downstream, and neither UTF-8 nor PostgreSQL can store a lone surrogate.
+surrogate (only a JSON ``\\ud800`` escape can make one) and no NUL character: otherwise the
+request is refused with 400 before anything reads it. Deeper values would overflow the recursion
+of the parsers and serialisers downstream; neither UTF-8 nor PostgreSQL can store a lone surrogate,
+and PostgreSQL's text cannot hold NUL (refused on SQLite too, so both backends answer alike).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ MAX_DEPTH = 128
 # Why a value is refused (``refusal``), completing "Invalid `<param>` param: Value …".
 TOO_DEEP = f"must not be nested more than {MAX_DEPTH} levels deep"
 LONE_SURROGATE = "must not contain a lone UTF-16 surrogate"
-_SURROGATE = re.compile("[\ud800-\udfff]")
+NUL_CHARACTER = "must not contain a NUL character"
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # What nesting depends on in raw JSON text: strings (skipped whole), brackets and colons.
 _JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}:]')
 
@@ -44,15 +46,24 @@ def _refused(name: str | None, problem: str) -> AppwriteError:
     return AppwriteError("general_argument_invalid", f"Invalid `{name}` param: Value {problem}.")
 
 
+def text_refusal(text: str) -> str | None:
+    """``LONE_SURROGATE`` or ``NUL_CHARACTER`` when ``text`` holds one, else None."""
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    return NUL_CHARACTER if found.group() == "\x00" else LONE_SURROGATE
+
+
 def refusal(value: Any) -> str | None:
-    """What makes ``value`` unfit to be a parameter (``TOO_DEEP``, or ``LONE_SURROGATE`` in a
+    """What makes ``value`` unfit to be a parameter (``TOO_DEEP``, or a ``text_refusal`` of a
     string or key), else None. Iterative: no depth of nesting can exhaust the stack here."""
     pending = [(value, 0)]
     while pending:
         item, depth = pending.pop()
         if isinstance(item, str):
-            if _SURROGATE.search(item):
-                return LONE_SURROGATE
+            problem = text_refusal(item)
+            if problem:
+                return problem
             continue
         if isinstance(item, dict):
             pending.extend((key, depth) for key in item)
@@ -76,8 +87,9 @@ def _body_params(body: Any) -> dict[str, Any]:
             raise _refused(None, problem)
         return {}
     for name, value in body.items():
-        if _SURROGATE.search(name):
-            raise _refused(None, LONE_SURROGATE)
+        problem = text_refusal(name)
+        if problem:
+            raise _refused(None, problem)
         problem = refusal(value)
         if problem:
             raise _refused(name, problem)
@@ -105,7 +117,7 @@ def _deep_member(body: bytes) -> str | None:
         name = json.loads(member) if member else None
     except ValueError:
         return None
-    return name if isinstance(name, str) and not _SURROGATE.search(name) else None
+    return name if isinstance(name, str) and not text_refusal(name) else None
 
 
 def php_params(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -113,10 +125,16 @@ def php_params(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for raw_key, value in pairs:
         bracket = raw_key.find("[")
+        name = raw_key[:bracket] if bracket > 0 else raw_key
+        problem = text_refusal(raw_key)  # a NUL would also pass for the appended-item marker below
+        if problem:
+            raise _refused(None, problem)
+        problem = text_refusal(value) if isinstance(value, str) else None
+        if problem:
+            raise _refused(name, problem)
         if bracket <= 0 or not raw_key.endswith("]"):
             result[raw_key] = value
             continue
-        name = raw_key[:bracket]
         path = _BRACKETS.findall(raw_key[bracket:])
         if len(path) > MAX_DEPTH:
             raise _refused(name, TOO_DEEP)

@@ -199,7 +199,8 @@ def _decode(text: str) -> tuple[str, str, list]:
         raise _Invalid("Invalid query: Invalid query: Syntax error") from None
     problem = refusal(document)
     if problem:
-        raise _Invalid("Invalid query: Invalid query: " + _PHP_JSON_ERRORS[problem])
+        # PHP reads NUL, but nib stores no NUL, so that refusal is nib's own sentence.
+        raise _Invalid("Invalid query: Invalid query: " + _PHP_JSON_ERRORS.get(problem, f"Value {problem}."))
     return _query_parts(document)
 
 
