@@ -25,7 +25,7 @@ from account_support import (
 from appwrite.services.users import Users
 from users_support import assert_error, create_user, sdk_error, seed_authenticator
 
-from nib.core.db.schema import instance_values
+from nib.data.db.schema import instance_values
 
 GUEST_MESSAGE = "User (role: guests) missing scope (account)"
 

@@ -16,10 +16,10 @@ from users_support import assert_error, count_rows, sdk_error, unique_email
 
 from live_server import free_port
 from mail_support import first_link, link_params, one_time_code, part
-from nib.core.auth import CACHE_SECONDS
-from nib.core.config import Settings
-from nib.core.db import Database
-from nib.core.db.schema import tokens
+from nib.auth.principals import CACHE_SECONDS
+from nib.data.db import Database
+from nib.data.db.schema import tokens
+from nib.tools.config import Settings
 
 APP = "https://app.example.com/welcome"
 # Redirect URLs must be on the server's hostname or one of the project's web platforms.

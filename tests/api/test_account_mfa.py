@@ -23,7 +23,7 @@ from users_support import assert_error, count_rows, parse_dt, sdk_error, user_ro
 
 from live_server import BACKENDS, create_pg_database, drop_pg_database, start_server, stop_server
 from mail_support import one_time_code, part
-from nib.core.db.schema import authenticators, challenges, projects, sessions
+from nib.data.db.schema import authenticators, challenges, projects, sessions
 
 TOTP = AuthenticatorType.TOTP
 CODE = re.compile(r"^[0-9a-f]{10}$")

@@ -23,8 +23,8 @@ from account_support import (
 )
 from users_support import assert_error, count_rows, create_user, sdk_error, unique_email, user_row
 
-from nib.core.db.schema import sessions, tokens
-from nib.core.ids import secret_hash
+from nib.data.db.schema import sessions, tokens
+from nib.tools.ids import secret_hash
 
 ONE_YEAR = timedelta(seconds=31536000)
 

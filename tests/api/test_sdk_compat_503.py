@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from nib.core.db import schema
+from nib.data.db import schema
 
 SDK_VERSION = "5.0.3"
 SDK_DIR = Path(__file__).resolve().parent.parent / ".sdk-cache" / f"appwrite-{SDK_VERSION}"

@@ -50,7 +50,7 @@ PASSWORD_DESCRIPTION = "Password must be between 8 and 256 characters long."
 NAME_DESCRIPTION = "Value must be a valid string and at least 1 chars and no longer than 128 chars"
 BOOLEAN_DESCRIPTION = "Value must be a valid boolean"
 USER_NOT_FOUND = "User with the requested ID could not be found."
-ERROR_TYPES = set(orjson.loads((Path(__file__).parents[2] / "src/nib/core/errors.json").read_bytes()))
+ERROR_TYPES = set(orjson.loads((Path(__file__).parents[2] / "src/nib/tools/errors.json").read_bytes()))
 
 
 def uid(prefix: str = "t") -> str:

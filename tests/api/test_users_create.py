@@ -14,8 +14,8 @@ from appwrite.enums.password_hash import PasswordHash
 from appwrite.exception import AppwriteException
 from appwrite.id import ID
 
-from nib.core.db.schema import users as users_table
-from nib.core.passwords import verify_password
+from nib.auth.passwords import verify_password
+from nib.data.db.schema import users as users_table
 
 # --- Appwrite's own test vectors (tests/unit/test_passwords.py); all hash "appwrite" ----------
 

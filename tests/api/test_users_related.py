@@ -25,8 +25,8 @@ from users_support import (
     seed_log,
 )
 
-from nib.core.db.schema import identities
-from nib.core.useragent import parse_user_agent
+from nib.data.db.schema import identities
+from nib.tools.useragent import parse_user_agent
 
 CHROME_WINDOWS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.77 Safari/537.36"

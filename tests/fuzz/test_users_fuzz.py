@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, Phase, assume, given, note, settings
 from hypothesis import strategies as st
 
-from nib.core.db import schema
+from nib.data.db import schema
 from nib.users.routes import router
 
 ROUTES = list(router.routes)

@@ -1,4 +1,4 @@
-"""Tests for nib.core.passwords.
+"""Tests for nib.auth.passwords.
 
 Known-answer vectors come from Appwrite's own e2e suite
 (tests/e2e/Services/Users/UsersBase.php); every one of them hashes ``appwrite``.
@@ -12,12 +12,7 @@ import hmac
 import bcrypt
 import pytest
 
-from nib.core.passwords import (
-    ARGON2_DEFAULT_OPTIONS,
-    SHA_VERSIONS,
-    hash_password,
-    verify_password,
-)
+from nib.auth.passwords import ARGON2_DEFAULT_OPTIONS, SHA_VERSIONS, hash_password, verify_password
 
 PASSWORD = "appwrite"
 WRONG = "appwritf"
@@ -413,6 +408,6 @@ def test_compare_is_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
         calls.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr("nib.core.passwords.hmac.compare_digest", spy)
+    monkeypatch.setattr("nib.auth.passwords.hmac.compare_digest", spy)
     assert verify_password(PASSWORD, MD5, "md5", None) is True
     assert calls == [(MD5.encode(), MD5.encode())]

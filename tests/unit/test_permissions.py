@@ -1,4 +1,4 @@
-"""Unit tests for nib.core.permissions: the access table (roles x permissions -> allowed, §4.2),
+"""Unit tests for nib.auth.permissions: the access table (roles x permissions -> allowed, §4.2),
 every validation message of §4.1 through the param pipeline, normalisation, and §4.3."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nib.core import permissions as perms
-from nib.core.errors import AppwriteError
-from nib.core.http import Param, validate
-from nib.core.validators import Invalid
+from nib.auth import permissions as perms
+from nib.http.pipeline import Param, validate
+from nib.tools.errors import AppwriteError
+from nib.tools.validators import Invalid
 
 # Callers, with their roles in Appwrite's order (BEHAVIOUR §4.2); KEY is an API key.
 CALLERS: dict[str, list[str] | None] = {

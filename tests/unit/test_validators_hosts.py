@@ -7,10 +7,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from nib.core.cookies import session_cookies
-from nib.core.errors import AppwriteError
-from nib.core.http import Param, validate
-from nib.core.validators import Invalid, hostname_allowed, platform_hostname, redirect_url, request_host
+from nib.http.cookies import session_cookies
+from nib.http.pipeline import Param, validate
+from nib.tools.errors import AppwriteError
+from nib.tools.validators import Invalid, hostname_allowed, platform_hostname, redirect_url, request_host
 
 HOSTS = ("localhost", "app.example.com", "*.apps.example.org")
 HOSTS_MESSAGE = "URL host must be one of: localhost, app.example.com, *.apps.example.org"

@@ -7,9 +7,9 @@ factor (``mfa_exempt``). Newer SDKs call ``/account/mfa/challenges``; both spell
 
 from __future__ import annotations
 
-from ..core import validators as v
-from ..core.dates import fmt
-from ..core.http import Context, Param, Router, optional
+from ..http.pipeline import Context, Param, Router, optional
+from ..tools import validators as v
+from ..tools.dates import fmt
 from ..users import mfa as user_mfa
 from ..users import models, sessions
 from . import mfa as account_mfa

@@ -7,9 +7,9 @@ for every OAuth2 provider. (``PUT /account/sessions/phone`` is the token exchang
 
 from __future__ import annotations
 
-from ..core import validators as v
-from ..core.errors import AppwriteError
-from ..core.http import Context, Param, Router, optional
+from ..http.pipeline import Context, Param, Router, optional
+from ..tools import validators as v
+from ..tools.errors import AppwriteError
 
 router = Router()
 

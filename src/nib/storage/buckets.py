@@ -14,14 +14,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from ..core import dates, search
-from ..core import validators as v
-from ..core.db import Database
-from ..core.db.schema import bucket_sizes, buckets, files
-from ..core.errors import AppwriteError
-from ..core.ids import unique_id
-from ..core.listing import list_rows
-from ..core.query import Attribute, ListSpec, ParsedQueries
+from ..data import search
+from ..data.db import Database
+from ..data.db.schema import bucket_sizes, buckets, files
+from ..data.listing import list_rows
+from ..data.query import Attribute, ListSpec, ParsedQueries
+from ..tools import dates
+from ..tools import validators as v
+from ..tools.errors import AppwriteError
+from ..tools.ids import unique_id
 from ..users.service import BOOL, STRING, standard_attributes
 from .devices import Device
 

@@ -32,11 +32,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from ..core import dates
-from ..core.config import Settings
-from ..core.db import Database
-from ..core.db.schema import file_chunks, files
-from ..core.errors import AppwriteError
+from ..data.db import Database
+from ..data.db.schema import file_chunks, files
+from ..tools import dates
+from ..tools.config import Settings
+from ..tools.errors import AppwriteError
 from .devices import Device
 from .files import READY, UPLOADING, store_permissions
 from .processing import delete_objects

@@ -19,10 +19,10 @@ from urllib.parse import quote
 
 from starlette.responses import Response, StreamingResponse
 
-from ..core import zerocopy
-from ..core.config import Settings
-from ..core.errors import AppwriteError
-from ..core.http import RunInPool
+from ..http import zerocopy
+from ..http.pipeline import RunInPool
+from ..tools.config import Settings
+from ..tools.errors import AppwriteError
 from . import processing
 from .devices import Device
 from .files import READY
@@ -152,7 +152,7 @@ def file_response(
 
 class FileSpanResponse(Response):
     """``count`` bytes of an open local file from ``offset``, sent with sendfile where the server
-    offers ASGI's zero-copy extension (``nib serve``: core/zerocopy.py), read and sent otherwise.
+    offers ASGI's zero-copy extension (``nib serve``: http/zerocopy.py), read and sent otherwise.
     Closes the file once sent."""
 
     def __init__(self, file: BinaryIO, offset: int, count: int, *, status_code: int, headers: Mapping[str, str]) -> None:

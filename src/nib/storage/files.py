@@ -1,11 +1,11 @@
 """Files: access rules, reading, listing, updating and deleting (BEHAVIOUR.md §7.3, §7.6).
 
-``roles`` is the caller's role set (core.roles) or ``None`` for an API key, which bypasses every
+``roles`` is the caller's role set (auth.roles) or ``None`` for an API key, which bypasses every
 check. Without ``fileSecurity`` the bucket's permissions decide alone (401 when they refuse);
 with it, the bucket's *or* the file's permissions grant, and a file the caller may not read does
 not exist for it (404). Each file's permissions are also kept one per row in
 ``file_permissions``: a fileSecurity list keeps the files one of whose permissions grants the
-caller (``core.permissions.granting``), an EXISTS probe of that table's primary key per file,
+caller (``auth.permissions.granting``), an EXISTS probe of that table's primary key per file,
 with only the caller's few role strings bound, however many files it may read.
 
 A file row exists from its first chunk on (status ``uploading``), so partial uploads are listed and
@@ -21,13 +21,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..core import dates, search
-from ..core.db import Database
-from ..core.db.schema import file_permissions, files
-from ..core.errors import AppwriteError
-from ..core.listing import Restriction, list_rows
-from ..core.permissions import allowed, check_self_assignment, granting
-from ..core.query import Attribute, ListSpec, ParsedQueries
+from ..auth.permissions import allowed, check_self_assignment, granting
+from ..data import search
+from ..data.db import Database
+from ..data.db.schema import file_permissions, files
+from ..data.listing import Restriction, list_rows
+from ..data.query import Attribute, ListSpec, ParsedQueries
+from ..tools import dates
+from ..tools.errors import AppwriteError
 from ..users.service import STRING, standard_attributes
 from . import processing
 from .devices import Device

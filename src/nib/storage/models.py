@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core import dates
+from ..tools import dates
 from .files import READY
 
 Row = dict[str, Any]

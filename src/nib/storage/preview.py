@@ -25,9 +25,9 @@ from typing import Any
 
 import pyvips
 
-from ..core import validators as v
-from ..core.errors import AppwriteError
-from ..core.http import Param, optional
+from ..http.pipeline import Param, optional
+from ..tools import validators as v
+from ..tools.errors import AppwriteError
 from . import icons
 
 # libvips is process-wide: refuse its "untrusted" loaders (ImageMagick, FITS, Matlab…) and keep no

@@ -13,13 +13,13 @@ from functools import cache
 
 from starlette.responses import Response
 
-from ..core import validators as v
-from ..core.config import Settings
-from ..core.errors import AppwriteError
-from ..core.http import BASE_HEADERS, Context, Param, Router, optional, queries_param
-from ..core.instance import server_secret
-from ..core.permissions import ALL_TYPES, FILE_TYPES
-from ..core.permissions import validator as permissions_validator
+from ..auth.permissions import ALL_TYPES, FILE_TYPES
+from ..auth.permissions import validator as permissions_validator
+from ..data.instance import server_secret
+from ..http.pipeline import BASE_HEADERS, Context, Param, Router, optional, queries_param
+from ..tools import validators as v
+from ..tools.config import Settings
+from ..tools.errors import AppwriteError
 from ..users.models import listing
 from . import buckets, downloads, files, models, preview, processing, transforms, uploads
 from .devices import Device, open_device

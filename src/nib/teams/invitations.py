@@ -22,13 +22,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from ..core import dates, mail, mail_templates
-from ..core.config import Settings
-from ..core.db import Database
-from ..core.db.schema import identities, memberships, users
-from ..core.errors import AppwriteError
-from ..core.ids import new_secret, secret_hash, unique_id
-from ..core.projects import project_name
+from ..auth.projects import project_name
+from ..data.db import Database
+from ..data.db.schema import identities, memberships, users
+from ..tools import dates, mail, mail_templates
+from ..tools.config import Settings
+from ..tools.errors import AppwriteError
+from ..tools.ids import new_secret, secret_hash, unique_id
 from ..users.service import Row, create_user, update_columns, user_row
 from ..users.sessions import insert_session, new_session
 from .access import require, team_permissions

@@ -13,14 +13,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..core import dates
-from ..core.client_auth import HAS_VERIFIED_TOTP
-from ..core.db import Database
-from ..core.db.schema import memberships, teams, users
-from ..core.errors import AppwriteError
-from ..core.listing import list_rows
-from ..core.permissions import allowed
-from ..core.query import Attribute, ListSpec, ParsedQueries
+from ..auth.credentials import HAS_VERIFIED_TOTP
+from ..auth.permissions import allowed
+from ..data.db import Database
+from ..data.db.schema import memberships, teams, users
+from ..data.listing import list_rows
+from ..data.query import Attribute, ListSpec, ParsedQueries
+from ..tools import dates
+from ..tools.errors import AppwriteError
 from ..users.service import BOOL, DATE, STRING, Row, standard_attributes, user_row
 from .access import membership_permissions, require, team_permissions
 from .service import change_total, lock_team, team_row

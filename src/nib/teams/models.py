@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..core.dates import fmt
+from ..tools.dates import fmt
 
 
 def membership(row: Mapping[str, Any], *, mfa: bool = False) -> dict:

@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 
-from ..core.dates import fmt
-from ..core.useragent import DEVICE_FIELDS
+from ..tools.dates import fmt
+from ..tools.useragent import DEVICE_FIELDS
 
 COUNTRY_UNKNOWN = "--"
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 if TYPE_CHECKING:
-    from ...core.config import Settings
+    from ...tools.config import Settings
 
 
 class Device(Protocol):
@@ -37,7 +37,7 @@ class Device(Protocol):
 
     def open_local(self, path: str) -> BinaryIO | None:
         """``path`` opened for reading where it is a file on this machine (the server can then
-        send it with sendfile, core/zerocopy.py); ``None`` where objects are remote.
+        send it with sendfile, http/zerocopy.py); ``None`` where objects are remote.
         ``FileNotFoundError`` when a local object is missing."""
 
     def size(self, path: str) -> int:
