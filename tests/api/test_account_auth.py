@@ -1,5 +1,5 @@
 """Client authentication: where a session comes from, what makes it count, JWTs, cookies,
-blocked users, the MFA gate and the session group (BEHAVIOUR.md §1.6-§1.8, §5.8, §5.9, §8.6)."""
+blocked users, the MFA gate and the session group."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The Account e-mail flows over HTTP, each finished through the official SDK in client mode with
 the secret read from a real e-mail (aiosmtpd on loopback): verification, password recovery,
-magic URL and e-mail OTP sign-in (issue 3, E-mail; BEHAVIOUR.md §8.4, §10)."""
+magic URL and e-mail OTP sign-in (issue 3, E-mail), on the 1.5 paths and the newer SDKs'."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """MFA of the signed-in user through the official SDK in client mode: the TOTP authenticator,
-recovery codes, challenges (TOTP, e-mail, recovery code) and the sign-in they complete
-(BEHAVIOUR.md §5.9, §8.1, §8.8, §9.7, §10)."""
+recovery codes, challenges (TOTP, e-mail, recovery code) and the sign-in they complete,
+on the 1.5 paths and the newer SDKs' ``/account/mfa/challenges``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Signing in and the user's own sessions (BEHAVIOUR.md §8.3-§8.5, §5.3 rehash, §5.6, §5.10)."""
+"""Signing in (password, anonymous, tokens; an imported hash is rehashed to argon2 on sign-in) and
+the user's own sessions and audit logs."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The foundation against a live server: project/key resolution, health, errors and routing,
-parameter sources and validation, IDs, and per-endpoint scopes (BEHAVIOUR.md §1, §2, §5.1)."""
+parameter sources and validation, IDs, and per-endpoint scopes."""
 
 from __future__ import annotations
 
@@ -230,7 +230,7 @@ def test_missing_or_invalid_key_is_a_guest(server):
 
 
 def test_scope_check_comes_before_parameter_validation(server):
-    # a guest asking for an invalid ID gets the scope error, not the 400 (BEHAVIOUR §1.6)
+    # a guest asking for an invalid ID gets the scope error, not the 400 (Appwrite checks scopes first)
     assert_error(
         call(server, "GET", "/users/_invalid", key=None),
         401,

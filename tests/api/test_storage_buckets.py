@@ -1,5 +1,5 @@
-"""Buckets through the official SDK with the API key (BEHAVIOUR.md §7.2), and the scope rule
-that keeps guests and users out of bucket routes."""
+"""Buckets through the official SDK with the API key, and the scope rule that keeps guests and users
+out of bucket routes."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""Chunked and streamed uploads (BEHAVIOUR.md §7.4, §7.5): the official SDKs' own chunking (the
-newest: first chunk, then up to 8 in parallel; 5.0.3: sequential), raw chunks out of order,
-repeated and resumed, two nib processes receiving chunks of one file, and the limits enforced
-while the bytes stream (nothing half-written is ever left)."""
+"""Chunked and streamed uploads: the official SDKs' own chunking (the newest: first chunk, then up
+to 8 in parallel; 5.0.3: sequential), raw chunks out of order, repeated and resumed, two nib
+processes receiving chunks of one file, and the limits enforced while the bytes stream (nothing
+half-written is ever left)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Racing requests leave consistent memberships and team totals: the same user invited twice at
-once, and an invitation accepted while it is being deleted (BEHAVIOUR.md §6.9)."""
+once, and an invitation accepted while it is being deleted."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 """Invitations from a signed-in owner: the e-mail over the real SMTP server on loopback, its link,
-acceptance with the link's secret (which signs the invitee in) and every refusal on the way
-(BEHAVIOUR.md §6.4, §6.7, §6.8)."""
+acceptance with the link's secret (which signs the invitee in) and every refusal on the way."""
 
 from __future__ import annotations
 

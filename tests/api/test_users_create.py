@@ -1,5 +1,5 @@
-"""POST /users and the hash-import routes (BEHAVIOUR.md §5.2, §9.1), through the official SDK
-and raw HTTP, on both backends."""
+"""POST /users and the hash-import routes, through the official SDK and raw HTTP, on both
+backends."""
 
 from __future__ import annotations
 

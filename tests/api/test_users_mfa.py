@@ -1,4 +1,4 @@
-"""MFA of a user, server side: factors, recovery codes, authenticators (BEHAVIOUR.md §5.9, §9.7)."""
+"""MFA of a user, server side: factors, recovery codes, authenticators."""
 
 from __future__ import annotations
 

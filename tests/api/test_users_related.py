@@ -1,4 +1,4 @@
-"""A user's memberships and audit logs, and OAuth identities (BEHAVIOUR.md §5.7, §5.12, §9.3, §9.8, §9.9).
+"""A user's memberships and audit logs, and OAuth identities, with their response models.
 
 Memberships come from the Teams API; identities and user-actor audit entries have no creating
 API yet, so they are seeded through the ``db`` fixture; everything is read back through the API.

@@ -1,4 +1,5 @@
-"""Server-created sessions and tokens of a user (BEHAVIOUR.md §5.6, §1.8, §9.6, §9.7)."""
+"""Server-created sessions and tokens of a user: their models, and the session secret
+returned encoded (usable as X-Appwrite-Session)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Messaging targets of a user (BEHAVIOUR.md §5.11, §9.9)."""
+"""Messaging targets of a user and their Target model."""
 
 from __future__ import annotations
 

@@ -86,7 +86,8 @@ _ITOA64 = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 def _reference_phpass(plain: str, setting: str) -> str:
-    """Portable phpass, written from BEHAVIOUR.md §5.3 without passlib."""
+    """Portable phpass (md5 of salt + password, re-hashed 2**log2 times), written independently of
+    nib and without passlib."""
     count = 1 << _ITOA64.index(setting[3])
     salt = setting[4:12].encode()
     digest = hashlib.md5(salt + plain.encode()).digest()

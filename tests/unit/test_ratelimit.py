@@ -1,5 +1,5 @@
 """nib.http.ratelimit: one contract suite over both counter backends (memory, and the Redis
-running here), the §1.10 limiter on top of each, per-route overrides, and the limiter inside
+running here), the abuse limiter on top of each, per-route overrides, and the limiter inside
 nib's pipeline."""
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ def test_uncounted_requests_pass_without_headers_while_redis_is_unreachable(unco
 
 
 # ---------------------------------------------------------------------------------------------
-# Limiter: BEHAVIOUR.md §1.10 on every backend
+# Limiter: Appwrite's abuse limits on every backend
 
 
 FACTS = {

@@ -1,4 +1,4 @@
-"""roles_of: the roles of a request (BEHAVIOUR.md §4.2), as a table."""
+"""roles_of: the roles of a request, as a table."""
 
 from __future__ import annotations
 

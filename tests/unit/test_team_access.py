@@ -1,4 +1,4 @@
-"""Who may do what to teams and memberships: the document permissions of BEHAVIOUR.md §6.2 through
+"""Who may do what to teams and memberships: the document permissions Appwrite gives them, through
 auth.permissions.allowed, as a table of callers (roles from auth.roles) and actions."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""MFA of the signed-in user (BEHAVIOUR.md §8.8): the TOTP authenticator, challenges, and the
-factors a session has proven.
+"""MFA of the signed-in user: the TOTP authenticator, challenges, and the factors a session has
+proven.
 
 A session starts with the factor it was created with (``password``, ``email``, …); completing a
 challenge or verifying an authenticator adds one, and the pipeline's MFA gate

@@ -1,5 +1,4 @@
-"""HTTP routes of the Account service's MFA (BEHAVIOUR.md §8.1, §8.8): parse, call account.mfa
-or users.mfa, serialise.
+"""HTTP routes of the Account service's MFA: parse, call account.mfa or users.mfa, serialise.
 
 Listing the factors and creating or answering a challenge are reachable before the second
 factor (``mfa_exempt``). Newer SDKs call ``/account/mfa/challenges``; both spellings are served.

@@ -127,7 +127,7 @@ def block_self(ctx: Context) -> dict:
 
 
 def _signed_in(ctx: Context, created: tuple) -> dict:
-    """Cookies for the new session; its secret only for API-key callers (encoded, §1.8)."""
+    """Cookies for the new session; its secret only for API-key callers, encoded (usable as X-Appwrite-Session)."""
     row, secret, user = created
     ctx.actor = user
     encoded = encode_session(row["user_id"], secret)

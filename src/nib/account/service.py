@@ -1,4 +1,4 @@
-"""The Account service: a user acting on itself (BEHAVIOUR.md §8).
+"""The Account service: a user acting on itself.
 
 Users are created and updated with the Users service's functions; this module adds what only
 the user itself does: sign-in (password, anonymous, token), its sessions and JWTs. Functions
@@ -25,7 +25,7 @@ from ..users import sessions as sessions_of_users
 from ..users.service import ARGON2, Row, update_columns, user_row
 from ..users.sessions import insert_session, new_session
 
-# Token type -> (session provider, factor, verification column it proves) (§8.4).
+# Token type -> (session provider, factor, verification column it proves), as Appwrite maps them.
 TOKEN_SESSIONS = {
     "generic": ("token", "token", None),
     "magic-url": ("magic-url", "email", "email_verification"),

@@ -1,4 +1,4 @@
-"""Client authentication: the session or JWT a request carries (BEHAVIOUR.md §1.6, §1.8).
+"""Client authentication: the session or JWT a request carries.
 
 A session arrives as the cookie ``a_session_<project>``, its ``_legacy`` twin, the
 ``X-Appwrite-Session`` header or the Web SDK's ``X-Fallback-Cookies`` header, always *encoded*

@@ -1,8 +1,8 @@
 """Password hashing and verification compatible with Appwrite 1.5.
 
 New passwords are always hashed with argon2id. Verification understands every
-algorithm Appwrite can import (see BEHAVIOUR.md §5.2 and §5.3): ``argon2``,
-``bcrypt``, ``md5``, ``sha``, ``phpass``, ``scrypt`` and ``scryptMod``.
+algorithm Appwrite can import users with: ``argon2``, ``bcrypt``, ``md5``,
+``sha``, ``phpass``, ``scrypt`` and ``scryptMod``.
 
 All functions are synchronous and some are deliberately slow; call them from a
 worker thread, never directly on the event loop.

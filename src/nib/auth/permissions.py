@@ -1,4 +1,4 @@
-"""Appwrite permissions: validating permission strings and deciding access (BEHAVIOUR.md §4).
+"""Appwrite permissions: validating permission strings and deciding access.
 
 A permission is ``<type>("<role>")``: type ``create read update delete`` (``write`` is accepted on
 input and expanded), role one of ``any``, ``guests``, ``users[/verified|/unverified]``,
@@ -133,7 +133,7 @@ def _check_role(permission: Permission) -> None:
 
 
 def validate(value: Any, allowed_types: Sequence[str] = ALL_TYPES, max_items: int = MAX_PERMISSIONS) -> list[str]:
-    """Validate a ``permissions`` param and return it normalised (BEHAVIOUR §4.1).
+    """Validate a ``permissions`` param and return it normalised.
 
     Raises ``Invalid`` with Appwrite's message for the first bad entry. ``write`` expands to
     those of create/update/delete that ``allowed_types`` holds; duplicates are dropped, first
@@ -224,7 +224,7 @@ def allowed(roles: Iterable[str] | None, permissions: Iterable[str], action: str
 
 
 def check_self_assignment(roles: Iterable[str] | None, permissions: Iterable[str]) -> None:
-    """A non-privileged caller may only grant roles it holds itself (BEHAVIOUR §4.3).
+    """A non-privileged caller may only grant roles it holds itself.
 
     Raises 401 ``user_unauthorized`` ``Permissions must be one of: (<roles>)``, listing ``roles``
     in the order given: pass them in Appwrite's order (``any``, ``users``, ``user:U``,

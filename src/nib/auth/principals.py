@@ -1,4 +1,4 @@
-"""Who is calling: project resolution, API keys and scopes (BEHAVIOUR.md §1.6-1.7).
+"""Who is calling: project resolution, API keys and scopes.
 
 One indexed query resolves the project and, when a key was sent, the key with it. Its result is
 kept for ``CACHE_SECONDS`` per (project, key digest): the hot path then costs no query, and a

@@ -1,4 +1,4 @@
-"""The roles of a request (BEHAVIOUR.md §4.2), in one place for every service.
+"""The roles of a request, in one place for every service.
 
 A permission such as ``read("team:T/owner")`` matches when its role string is one of these.
 API keys skip permission checks altogether; their only role is ``any``.

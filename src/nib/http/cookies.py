@@ -1,4 +1,4 @@
-"""The session cookies and the ``X-Fallback-Cookies`` header (BEHAVIOUR.md §1.8).
+"""The session cookies and the ``X-Fallback-Cookies`` header.
 
 Two cookies, the ``_legacy`` one first and the main one last (clients read the last
 ``Set-Cookie``). The main cookie is ``SameSite=None``, which browsers only keep with ``Secure``:

@@ -1,4 +1,4 @@
-"""Browsers: CORS headers and Appwrite's origin check (BEHAVIOUR.md §1.5, §1.6 step 2).
+"""Browsers: CORS headers and Appwrite's origin check.
 
 A request's allowed hosts are the server's own hostname (``Settings.hostname``) and the web
 platforms of its project (auth/platforms.py), matched exactly or by ``*.domain`` wildcard.

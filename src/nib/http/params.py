@@ -1,4 +1,4 @@
-"""Raw request parameters, gathered as Appwrite does (BEHAVIOUR.md §1.1).
+"""Raw request parameters, gathered as Appwrite does.
 
 GET/HEAD take the query string; other methods take the body only (JSON, urlencoded or
 multipart). PHP-style keys (``a[]``, ``a[0]``, ``a[k]``) build lists and dicts.

@@ -1,4 +1,4 @@
-"""The request pipeline every API route goes through (BEHAVIOUR.md §1.6).
+"""The request pipeline every API route goes through, its checks in Appwrite's order.
 
 A route is a plain synchronous function ``handler(ctx, **params)`` declared with
 ``@router.route(method, path, scope=..., params=[...])``. For each request the pipeline:
@@ -197,7 +197,7 @@ class Route:
     # {actor} = the acting user's ID.
     audit: tuple[str, str] | None = None
     session_group: bool = False  # creates a session: refused when already signed in
-    mfa_exempt: bool = False  # reachable before the second factor (BEHAVIOUR.md §5.9)
+    mfa_exempt: bool = False  # reachable before the second factor
     streaming: bool = False  # body left unread for the handler (ctx.body); always in the pool
     # Opens stored files (downloads): inline like other GETs only where the device is local disk
     # (an open() costs what a SQLite read does), in the pool where it is remote (S3).
@@ -493,7 +493,7 @@ class Api:
 
     @staticmethod
     def _check_user(route: Route, principal: principals.Principal) -> None:
-        """Signed-in users: blocked, MFA factor and session-group checks (§1.6 order)."""
+        """Signed-in users: blocked, MFA factor and session-group checks, in Appwrite's order."""
         if not principal.user["status"]:
             raise AppwriteError("user_blocked")
         if not route.mfa_exempt and credentials.requires_more_factors(principal):

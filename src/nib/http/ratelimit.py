@@ -1,4 +1,4 @@
-"""Appwrite's abuse limits: fixed-window counters per route (BEHAVIOUR.md §1.10).
+"""Appwrite's abuse limits: fixed-window counters per route.
 
 ``RULES`` is the per-route table (method + route path template -> limit, period, key templates);
 ``NIB_RATE_LIMITS_OVERRIDES`` changes a route's limit or period (``with_overrides``).
@@ -63,7 +63,7 @@ def _table(*entries: tuple) -> dict[tuple[str, str], Rule]:
 
 
 # Appwrite 1.5's labels (app/controllers/api/{account,teams,storage}.php), with the newer SDKs'
-# path spellings (BEHAVIOUR.md §10) as aliases. Routes not registered yet are limited as soon as
+# path spellings (``/account/jwts``, …) as aliases. Routes not registered yet are limited as soon as
 # they are.
 RULES: dict[tuple[str, str], Rule] = _table(
     ("POST", "/account", 10, _IP),

@@ -1,4 +1,4 @@
-"""Virus scanning through clamd, ClamAV's daemon, over TCP (BEHAVIOUR.md §7.4).
+"""Virus scanning through clamd, ClamAV's daemon, over TCP.
 
 **When** (``applies``): clamd is configured (``NIB_CLAMAV_HOST``/``NIB_CLAMAV_PORT``), the bucket
 has ``antivirus`` on (its default) and the complete file is at most ``SCAN_LIMIT`` bytes

@@ -1,5 +1,5 @@
-"""Download and view responses (BEHAVIOUR.md §7.7): streamed original bytes with Appwrite's
-headers, single HTTP ranges (206/416) and conditional requests (ETag = the md5 signature, 304).
+"""Download and view responses: streamed original bytes with Appwrite's headers, single HTTP
+ranges (206/416) and conditional requests (ETag = the md5 signature, 304).
 
 Stored HTML or SVG must never run script in the server's origin: every response carries
 ``X-Content-Type-Options: nosniff`` and ``Content-Security-Policy: script-src 'none'`` (Appwrite
@@ -72,7 +72,7 @@ VIEWABLE = frozenset(
 
 
 def parse_range(header: str, size: int, open_chunk: int) -> tuple[int, int]:
-    """``bytes=<start>-<end>`` or ``bytes=<start>-`` -> inclusive ``(start, end)``; 416 otherwise (§7.7)."""
+    """``bytes=<start>-<end>`` or ``bytes=<start>-`` -> inclusive ``(start, end)``; 416 otherwise."""
     found = _RANGE.fullmatch(header.strip())
     if found is None or found.group(1) != "bytes" or not found.group(2):
         raise AppwriteError("storage_invalid_range")

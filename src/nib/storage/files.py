@@ -1,4 +1,4 @@
-"""Files: access rules, reading, listing, updating and deleting (BEHAVIOUR.md §7.3, §7.6).
+"""Files: access rules, reading, listing, updating and deleting.
 
 ``roles`` is the caller's role set (auth.roles) or ``None`` for an API key, which bypasses every
 check. Without ``fileSecurity`` the bucket's permissions decide alone (401 when they refuse);
@@ -9,7 +9,7 @@ caller (``auth.permissions.granting``), an EXISTS probe of that table's primary 
 with only the caller's few role strings bound, however many files it may read.
 
 A file row exists from its first chunk on (status ``uploading``), so partial uploads are listed and
-read with their counters, which is how clients resume (§7.5); their bytes are served only once
+read with their counters, which is how clients resume; their bytes are served only once
 the status is ``ready``.
 """
 
@@ -64,7 +64,7 @@ def file_prefix(project_id: str, bucket_id: str, file_id: str) -> str:
 
 
 def require_bucket(roles: list[str] | None, bucket: Row, action: str) -> None:
-    """§7.3 rules 3-4 for actions decided by the bucket alone: 401 unless it grants ``action``
+    """The bucket's part of Appwrite's file access rules: 401 unless it grants ``action``
     (or, with fileSecurity, unless the file may still grant it)."""
     if not bucket["file_security"] and not allowed(roles, bucket["permissions"], action):
         raise AppwriteError("user_unauthorized")
@@ -72,7 +72,7 @@ def require_bucket(roles: list[str] | None, bucket: Row, action: str) -> None:
 
 def check_file(roles: list[str] | None, bucket: Row, row: Row | None, action: str) -> Row:
     """The file if the caller may do ``action`` to it: 404 when missing (or, for reads, hidden by
-    fileSecurity), 401 otherwise (§7.3)."""
+    fileSecurity), 401 otherwise."""
     if row is None:
         raise AppwriteError("storage_file_not_found")
     if allowed(roles, bucket["permissions"], action):
@@ -139,7 +139,7 @@ def update_file(
     name: str | None,
     permissions: list[str] | None,
 ) -> Row:
-    """Rename and/or replace permissions (``None`` keeps; ``[]`` clears); §4.3 self-assignment."""
+    """Rename and/or replace permissions (``None`` keeps; ``[]`` clears), granting only the caller's roles."""
     require_bucket(roles, bucket, "update")
     with db.write() as conn:
         row = check_file(roles, bucket, locked_file(conn, project_id, bucket["id"], file_id), "update")

@@ -1,4 +1,4 @@
-"""Image previews (BEHAVIOUR.md §7.8): Appwrite 1.5's parameters and order of operations on libvips.
+"""Image previews: Appwrite 1.5's parameters and order of operations on libvips.
 
 ``render`` turns a file's bytes into a preview image: crop to the requested box
 (shrink-on-load through ``thumbnail``; EXIF orientation applied first), then opacity, background,

@@ -1,8 +1,8 @@
-"""HTTP routes of the Storage service (BEHAVIOUR.md §7): parse, call the services, serialise.
+"""HTTP routes of the Storage service: parse, call the services, serialise.
 
 Bucket routes need the ``buckets.*`` scopes (API keys only). File routes serve API keys (no
-permission checks, disabled buckets included) and guests/users (bucket and file permissions,
-§7.3). Uploads are ``streaming`` routes: the body reaches uploads.py as a stream. Downloads
+permission checks, disabled buckets included) and guests/users (bucket and file permissions, see
+files.py). Uploads are ``streaming`` routes: the body reaches uploads.py as a stream. Downloads
 (``reads_device`` routes) send small local files with sendfile and stream the rest
 (downloads.py), through the process's device (``open_device``).
 """

@@ -1,5 +1,5 @@
-"""Uploads: ``POST /storage/buckets/{bucketId}/files`` as one request or as chunks (BEHAVIOUR.md
-§7.4, §7.5), streamed from the request body to the device.
+"""Uploads: ``POST /storage/buckets/{bucketId}/files`` as one request or as chunks, streamed from
+the request body to the device.
 
 The multipart body is read part by part (storage.multipart); the file part's bytes go straight to
 the device while their md5, size and first bytes (for the MIME type) are taken on the way, so a

@@ -50,7 +50,7 @@ class ContentRange:
 
 
 def parse_content_range(header: str | None) -> ContentRange | None:
-    """``bytes <start>-<end>/<size>`` (§7.5; ``end == size`` tolerated as the last byte)."""
+    """``bytes <start>-<end>/<size>`` (``end == size`` tolerated as the last byte, as by Appwrite)."""
     if header is None:
         return None
     found = _CONTENT_RANGE.fullmatch(header.strip())

@@ -1,5 +1,5 @@
-"""Who may do what to teams and memberships: the permissions Appwrite gives their documents
-(BEHAVIOUR.md §6.2), checked with ``auth.permissions.allowed``.
+"""Who may do what to teams and memberships: the permissions Appwrite gives their documents,
+checked with ``auth.permissions.allowed``.
 
 They follow from the IDs alone, so they are computed rather than stored:
 

@@ -1,4 +1,4 @@
-"""Memberships: reading them, changing their roles, leaving (BEHAVIOUR.md §6.5, §6.6, §6.8).
+"""Memberships: reading them, changing their roles, leaving.
 Creating and accepting them is invitations.py.
 
 Functions take keyword arguments and a ``Database`` and never see HTTP. ``roles`` is the caller's
@@ -156,7 +156,8 @@ def delete_membership(
     db: Database, *, project_id: str, team_id: str, membership_id: str, roles: list[str] | None
 ) -> None:
     """Remove a membership (its user leaving, or a team owner removing it); a confirmed one
-    no longer counts in the team's ``total``. Errors in Appwrite's order (§6.8)."""
+    no longer counts in the team's ``total``. Errors in Appwrite's order: membership, its user,
+    team, mismatch, permission."""
     with db.write() as conn:
         found = membership_row(conn, project_id, membership_id, "team_invite_not_found", roles)
         user_row(conn, project_id, found["user_id"])

@@ -1,4 +1,4 @@
-"""Response models of the Teams service (BEHAVIOUR.md §9.2-9.3)."""
+"""Response models of the Teams service: Membership and Team."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
-"""Teams: teams, their prefs and the number of confirmed members (BEHAVIOUR.md §6.3, §6.9).
+"""Teams: teams, their prefs and the number of confirmed members.
 
 Functions take keyword arguments and a ``Database``; they know nothing of HTTP. ``roles`` is the
 caller's role set (auth.roles) or ``None`` for an API key, which bypasses permissions. Access is
 decided by ``auth.permissions.allowed`` against the permissions Appwrite gives a team document
-(§6.2, ``access.team_permissions``): its members read it, its owners update and delete it. A team
+(``access.team_permissions``): its members read it, its owners update and delete it. A team
 the caller may not read does not exist for it (404 ``team_not_found``); a member without the
 needed permission gets 401 ``user_unauthorized``.
 

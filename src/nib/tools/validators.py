@@ -1,4 +1,4 @@
-"""Parameter validators with Appwrite's exact descriptions (BEHAVIOUR.md §2).
+"""Parameter validators with Appwrite's exact descriptions.
 
 A validator is a callable ``value -> converted value`` that raises ``Invalid(description)``;
 the HTTP layer turns that into 400 ``Invalid `<param>` param: <description>``.

@@ -227,7 +227,7 @@ instance_values = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
 )
 
-# Storage (BEHAVIOUR.md §7). Buckets hold their settings; files are unique per bucket.
+# Storage. Buckets hold their settings; files are unique per bucket.
 buckets = _resource(
     "buckets",
     sa.Column("name", sa.String(128), nullable=False),
@@ -291,7 +291,7 @@ bucket_sizes = sa.Table(
 )
 
 # The chunks of an upload received so far: the primary key makes a repeated chunk count once,
-# whichever process receives it (BEHAVIOUR.md §7.5).
+# whichever process receives it.
 file_chunks = sa.Table(
     "file_chunks",
     metadata,

@@ -6,7 +6,7 @@ file row, so two uploads of one ID never write the same object), its cached prev
 ``<projectId>/<bucketId>/<fileId>/previews/``; a device never interprets them. Every method streams:
 bytes come in and go out as iterables of ``bytes`` chunks, never as one whole file.
 
-Multi-part writes back the chunked upload protocol (BEHAVIOUR.md §7.5): the service calls
+Multi-part writes back the chunked upload protocol (storage/chunks.py): the service calls
 ``begin_parts`` once per file and stores the returned handle with the file row (an S3 multipart
 upload ID; a random token naming the parts' directory on local disk), so any process can write
 a part or complete the upload.
