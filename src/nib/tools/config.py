@@ -44,7 +44,7 @@ class Settings:
     clamav_port: int = 3310
     # Bounds connecting to clamd, each send, and the wait for its verdict (storage/antivirus.py).
     clamav_timeout: float = 30.0
-    # Appwrite's abuse limits (core/ratelimit.py) are enforced unless turned off (test rigs).
+    # Appwrite's abuse limits (http/ratelimit.py) are enforced unless turned off (test rigs).
     rate_limits: bool = True
     # JSON {"METHOD /v1/path": {"limit": n, "period": s}}: per-route changes to the limits,
     # checked by http.ratelimit.with_overrides.

@@ -6,14 +6,40 @@ Revises:
 
 import sqlalchemy as sa
 from alembic import op
-
-from nib.data.db.types import JSONValue, UTCDateTime
-from nib.data.search import fts_ddl
+from sqlalchemy.dialects.postgresql import JSONB
 
 revision = '0001'
 down_revision = None
 branch_labels = None
 depends_on = None
+
+# The column DDL of nib's datetimes: naive UTC ``timestamp`` on PostgreSQL, ISO text on SQLite.
+_DATETIME = sa.DateTime(timezone=False).with_variant(sa.String(26), 'sqlite')
+# JSON documents; JSONB on PostgreSQL for its containment operators.
+_JSON = sa.JSON().with_variant(JSONB(), 'postgresql')
+
+
+def _fts_ddl(table: str, dialect_name: str) -> list[str]:
+    """Full-text index over ``table.search``: an external-content FTS5 table kept by triggers on
+    SQLite, a GIN index on the column's space-separated words on PostgreSQL."""
+    if dialect_name == 'postgresql':
+        return [
+            f"CREATE INDEX IF NOT EXISTS {table}_search_idx ON {table} "
+            f"USING GIN (array_to_tsvector(array_remove(string_to_array(search, ' '), '')))"
+        ]
+    fts = f'{table}_fts'
+    return [
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5(search, content='{table}', "
+        f"content_rowid='seq', tokenize=\"unicode61 remove_diacritics 0 tokenchars '_'\")",
+        f"CREATE TRIGGER IF NOT EXISTS {fts}_ai AFTER INSERT ON {table} BEGIN "
+        f"INSERT INTO {fts}(rowid, search) VALUES (new.seq, new.search); END",
+        f"CREATE TRIGGER IF NOT EXISTS {fts}_ad AFTER DELETE ON {table} BEGIN "
+        f"INSERT INTO {fts}({fts}, rowid, search) VALUES ('delete', old.seq, old.search); END",
+        f"CREATE TRIGGER IF NOT EXISTS {fts}_au AFTER UPDATE OF search ON {table} BEGIN "
+        f"INSERT INTO {fts}({fts}, rowid, search) VALUES ('delete', old.seq, old.search); "
+        f"INSERT INTO {fts}(rowid, search) VALUES (new.seq, new.search); END",
+        f"INSERT INTO {fts}({fts}) VALUES ('rebuild')",
+    ]
 
 
 def upgrade() -> None:
@@ -21,12 +47,12 @@ def upgrade() -> None:
     sa.Column('seq', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('project_id', sa.String(length=36), nullable=False),
     sa.Column('id', sa.String(length=36), nullable=False),
-    sa.Column('created_at', UTCDateTime(), nullable=False),
-    sa.Column('updated_at', UTCDateTime(), nullable=False),
+    sa.Column('created_at', _DATETIME, nullable=False),
+    sa.Column('updated_at', _DATETIME, nullable=False),
     sa.Column('name', sa.String(length=128), nullable=False),
     sa.Column('secret_hash', sa.String(length=64), nullable=False),
-    sa.Column('scopes', JSONValue, nullable=False),
-    sa.Column('expire', UTCDateTime(), nullable=True),
+    sa.Column('scopes', _JSON, nullable=False),
+    sa.Column('expire', _DATETIME, nullable=True),
     sa.PrimaryKeyConstraint('seq', name=op.f('pk_api_keys')),
     sa.UniqueConstraint('project_id', 'id', name=op.f('uq_api_keys_project_id_id')),
     sa.UniqueConstraint('secret_hash', name=op.f('uq_api_keys_secret_hash'))
@@ -43,8 +69,8 @@ def upgrade() -> None:
     sa.Column('key_id', sa.String(length=36), server_default='', nullable=False),
     sa.Column('mode', sa.String(length=16), server_default='default', nullable=False),
     sa.Column('ip', sa.String(length=45), server_default='', nullable=False),
-    sa.Column('time', UTCDateTime(), nullable=False),
-    sa.Column('client', JSONValue, nullable=False),
+    sa.Column('time', _DATETIME, nullable=False),
+    sa.Column('client', _JSON, nullable=False),
     sa.PrimaryKeyConstraint('seq', name=op.f('pk_audit_logs'))
     )
     with op.batch_alter_table('audit_logs', schema=None) as batch_op:
@@ -55,8 +81,8 @@ def upgrade() -> None:
     sa.Column('seq', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('project_id', sa.String(length=36), nullable=False),
     sa.Column('id', sa.String(length=36), nullable=False),
-    sa.Column('created_at', UTCDateTime(), nullable=False),
-    sa.Column('updated_at', UTCDateTime(), nullable=False),
+    sa.Column('created_at', _DATETIME, nullable=False),
+    sa.Column('updated_at', _DATETIME, nullable=False),
     sa.Column('user_id', sa.String(length=36), nullable=False),
     sa.Column('type', sa.String(length=16), nullable=False),
     sa.Column('verified', sa.Boolean(), server_default=sa.false(), nullable=False),
@@ -72,14 +98,14 @@ def upgrade() -> None:
     sa.Column('seq', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('project_id', sa.String(length=36), nullable=False),
     sa.Column('id', sa.String(length=36), nullable=False),
-    sa.Column('created_at', UTCDateTime(), nullable=False),
-    sa.Column('updated_at', UTCDateTime(), nullable=False),
+    sa.Column('created_at', _DATETIME, nullable=False),
+    sa.Column('updated_at', _DATETIME, nullable=False),
     sa.Column('user_id', sa.String(length=36), nullable=False),
     sa.Column('provider', sa.String(length=64), nullable=False),
     sa.Column('provider_uid', sa.String(length=320), nullable=False),
     sa.Column('provider_email', sa.String(length=320), server_default='', nullable=False),
     sa.Column('provider_access_token', sa.Text(), server_default='', nullable=False),
-    sa.Column('provider_access_token_expiry', UTCDateTime(), nullable=True),
+    sa.Column('provider_access_token_expiry', _DATETIME, nullable=True),
     sa.Column('provider_refresh_token', sa.Text(), server_default='', nullable=False),
     sa.PrimaryKeyConstraint('seq', name=op.f('pk_identities')),
     sa.UniqueConstraint('project_id', 'id', name=op.f('uq_identities_project_id_id'))
@@ -91,13 +117,13 @@ def upgrade() -> None:
     sa.Column('seq', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('project_id', sa.String(length=36), nullable=False),
     sa.Column('id', sa.String(length=36), nullable=False),
-    sa.Column('created_at', UTCDateTime(), nullable=False),
-    sa.Column('updated_at', UTCDateTime(), nullable=False),
+    sa.Column('created_at', _DATETIME, nullable=False),
+    sa.Column('updated_at', _DATETIME, nullable=False),
     sa.Column('team_id', sa.String(length=36), nullable=False),
     sa.Column('user_id', sa.String(length=36), nullable=False),
-    sa.Column('roles', JSONValue, nullable=False),
-    sa.Column('invited', UTCDateTime(), nullable=True),
-    sa.Column('joined', UTCDateTime(), nullable=True),
+    sa.Column('roles', _JSON, nullable=False),
+    sa.Column('invited', _DATETIME, nullable=True),
+    sa.Column('joined', _DATETIME, nullable=True),
     sa.Column('confirm', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.Column('secret_hash', sa.String(length=64), nullable=True),
     sa.Column('search', sa.Text(), server_default='', nullable=False),
@@ -114,8 +140,8 @@ def upgrade() -> None:
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('name', sa.String(length=128), nullable=False),
     sa.Column('enabled', sa.Boolean(), server_default=sa.true(), nullable=False),
-    sa.Column('created_at', UTCDateTime(), nullable=False),
-    sa.Column('updated_at', UTCDateTime(), nullable=False),
+    sa.Column('created_at', _DATETIME, nullable=False),
+    sa.Column('updated_at', _DATETIME, nullable=False),
     sa.PrimaryKeyConstraint('seq', name=op.f('pk_projects')),
     sa.UniqueConstraint('id', name=op.f('uq_projects_id'))
     )
@@ -123,20 +149,20 @@ def upgrade() -> None:
     sa.Column('seq', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('project_id', sa.String(length=36), nullable=False),
     sa.Column('id', sa.String(length=36), nullable=False),
-    sa.Column('created_at', UTCDateTime(), nullable=False),
-    sa.Column('updated_at', UTCDateTime(), nullable=False),
+    sa.Column('created_at', _DATETIME, nullable=False),
+    sa.Column('updated_at', _DATETIME, nullable=False),
     sa.Column('user_id', sa.String(length=36), nullable=False),
     sa.Column('secret_hash', sa.String(length=64), nullable=False),
-    sa.Column('expire', UTCDateTime(), nullable=False),
+    sa.Column('expire', _DATETIME, nullable=False),
     sa.Column('provider', sa.String(length=32), nullable=False),
     sa.Column('provider_uid', sa.String(length=320), server_default='', nullable=False),
     sa.Column('provider_access_token', sa.Text(), server_default='', nullable=False),
-    sa.Column('provider_access_token_expiry', UTCDateTime(), nullable=True),
+    sa.Column('provider_access_token_expiry', _DATETIME, nullable=True),
     sa.Column('provider_refresh_token', sa.Text(), server_default='', nullable=False),
     sa.Column('ip', sa.String(length=45), server_default='', nullable=False),
-    sa.Column('client', JSONValue, nullable=False),
-    sa.Column('factors', JSONValue, nullable=False),
-    sa.Column('mfa_updated_at', UTCDateTime(), nullable=True),
+    sa.Column('client', _JSON, nullable=False),
+    sa.Column('factors', _JSON, nullable=False),
+    sa.Column('mfa_updated_at', _DATETIME, nullable=True),
     sa.PrimaryKeyConstraint('seq', name=op.f('pk_sessions')),
     sa.UniqueConstraint('project_id', 'id', name=op.f('uq_sessions_project_id_id')),
     sa.UniqueConstraint('secret_hash', name=op.f('uq_sessions_secret_hash'))
@@ -148,8 +174,8 @@ def upgrade() -> None:
     sa.Column('seq', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('project_id', sa.String(length=36), nullable=False),
     sa.Column('id', sa.String(length=36), nullable=False),
-    sa.Column('created_at', UTCDateTime(), nullable=False),
-    sa.Column('updated_at', UTCDateTime(), nullable=False),
+    sa.Column('created_at', _DATETIME, nullable=False),
+    sa.Column('updated_at', _DATETIME, nullable=False),
     sa.Column('user_id', sa.String(length=36), nullable=False),
     sa.Column('name', sa.String(length=128), server_default='', nullable=False),
     sa.Column('provider_id', sa.String(length=36), nullable=True),
@@ -167,11 +193,11 @@ def upgrade() -> None:
     sa.Column('seq', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('project_id', sa.String(length=36), nullable=False),
     sa.Column('id', sa.String(length=36), nullable=False),
-    sa.Column('created_at', UTCDateTime(), nullable=False),
-    sa.Column('updated_at', UTCDateTime(), nullable=False),
+    sa.Column('created_at', _DATETIME, nullable=False),
+    sa.Column('updated_at', _DATETIME, nullable=False),
     sa.Column('name', sa.String(length=128), nullable=False),
     sa.Column('total', sa.Integer(), server_default='0', nullable=False),
-    sa.Column('prefs', JSONValue, nullable=False),
+    sa.Column('prefs', _JSON, nullable=False),
     sa.Column('search', sa.Text(), server_default='', nullable=False),
     sa.PrimaryKeyConstraint('seq', name=op.f('pk_teams')),
     sa.UniqueConstraint('project_id', 'id', name=op.f('uq_teams_project_id_id'))
@@ -180,12 +206,12 @@ def upgrade() -> None:
     sa.Column('seq', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('project_id', sa.String(length=36), nullable=False),
     sa.Column('id', sa.String(length=36), nullable=False),
-    sa.Column('created_at', UTCDateTime(), nullable=False),
-    sa.Column('updated_at', UTCDateTime(), nullable=False),
+    sa.Column('created_at', _DATETIME, nullable=False),
+    sa.Column('updated_at', _DATETIME, nullable=False),
     sa.Column('user_id', sa.String(length=36), nullable=False),
     sa.Column('type', sa.String(length=16), nullable=False),
     sa.Column('secret_hash', sa.String(length=64), nullable=False),
-    sa.Column('expire', UTCDateTime(), nullable=False),
+    sa.Column('expire', _DATETIME, nullable=False),
     sa.Column('phrase', sa.String(length=64), server_default='', nullable=False),
     sa.Column('ip', sa.String(length=45), server_default='', nullable=False),
     sa.Column('user_agent', sa.Text(), server_default='', nullable=False),
@@ -200,24 +226,24 @@ def upgrade() -> None:
     sa.Column('seq', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('project_id', sa.String(length=36), nullable=False),
     sa.Column('id', sa.String(length=36), nullable=False),
-    sa.Column('created_at', UTCDateTime(), nullable=False),
-    sa.Column('updated_at', UTCDateTime(), nullable=False),
+    sa.Column('created_at', _DATETIME, nullable=False),
+    sa.Column('updated_at', _DATETIME, nullable=False),
     sa.Column('name', sa.String(length=128), server_default='', nullable=False),
     sa.Column('email', sa.String(length=320), nullable=True),
     sa.Column('phone', sa.String(length=16), nullable=True),
     sa.Column('password', sa.Text(), nullable=True),
     sa.Column('hash', sa.String(length=16), server_default='argon2', nullable=False),
-    sa.Column('hash_options', JSONValue, nullable=False),
-    sa.Column('registration', UTCDateTime(), nullable=False),
+    sa.Column('hash_options', _JSON, nullable=False),
+    sa.Column('registration', _DATETIME, nullable=False),
     sa.Column('status', sa.Boolean(), server_default=sa.true(), nullable=False),
-    sa.Column('labels', JSONValue, nullable=False),
-    sa.Column('password_update', UTCDateTime(), nullable=True),
+    sa.Column('labels', _JSON, nullable=False),
+    sa.Column('password_update', _DATETIME, nullable=True),
     sa.Column('email_verification', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.Column('phone_verification', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.Column('mfa', sa.Boolean(), server_default=sa.false(), nullable=False),
-    sa.Column('mfa_recovery_codes', JSONValue, nullable=True),
-    sa.Column('prefs', JSONValue, nullable=False),
-    sa.Column('accessed_at', UTCDateTime(), nullable=True),
+    sa.Column('mfa_recovery_codes', _JSON, nullable=True),
+    sa.Column('prefs', _JSON, nullable=False),
+    sa.Column('accessed_at', _DATETIME, nullable=True),
     sa.Column('search', sa.Text(), server_default='', nullable=False),
     sa.PrimaryKeyConstraint('seq', name=op.f('pk_users')),
     sa.UniqueConstraint('project_id', 'email', name=op.f('uq_users_project_id_email')),
@@ -227,7 +253,7 @@ def upgrade() -> None:
 
     # Full-text indexes (FTS5 on SQLite, tsvector GIN on PostgreSQL) for the searchable tables.
     for table in ("users", "teams", "memberships"):
-        for statement in fts_ddl(table, op.get_bind().dialect.name):
+        for statement in _fts_ddl(table, op.get_bind().dialect.name):
             op.execute(statement)
 
 
