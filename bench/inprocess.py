@@ -32,9 +32,9 @@ sys.path.insert(0, str(BENCH))
 import run  # noqa: E402  (bench/run.py: the seeding and the users it seeds)
 
 from nib.app import create_app  # noqa: E402
-from nib.core import projects  # noqa: E402
-from nib.core.config import Settings  # noqa: E402
-from nib.core.db.migrate import upgrade  # noqa: E402
+from nib.auth import projects  # noqa: E402
+from nib.data.db.migrate import upgrade  # noqa: E402
+from nib.tools.config import Settings  # noqa: E402
 
 
 def prepare(data_dir: Path, n: int) -> tuple[object, str]:

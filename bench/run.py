@@ -7,13 +7,13 @@ both. Load comes from wrk, a separate process, over loopback. Steps:
 
 1. nib (SQLite, fresh temp data dir, 1 worker): start, read the API key it prints.
 2. Seed N users by direct insert into nib's tables (same row shapes as users.service.create_user,
-   search column from core.search.normalize; the FTS5 triggers index them) - the API is far too
+   search column from data.search.normalize; the FTS5 triggers index them) - the API is far too
    slow to seed 100k (see RESULTS.md).
 3. wrk: GET user, list (limit 25), search (rare word; also a common word), create user with a
    password at -c1 (latency vs one argon2 hash) and at -c4 (throughput).
 4. Floors: bench/floor_starlette.py on the same database file; PocketBase with the same N users
    as auth records (direct insert, one shared bcrypt hash), GET record by id.
-5. argon2 floor: median of 10 nib.core.passwords.hash_password calls in this process.
+5. argon2 floor: median of 10 nib.auth.passwords.hash_password calls in this process.
 6. RSS of nib (VmRSS, and VmHWM peak) after the load.
 7. Optionally nib --workers 2 on the same data, and a py-spy profile of GET user.
 
@@ -182,11 +182,13 @@ def start_nib(data_dir: Path, port: int, workers: int = 1) -> Server:
 def seed_nib(data_dir: Path, n: int) -> float:
     """Insert n users (+ their email and sms targets) the way users.service.create_user does."""
     sys.path.insert(0, str(ROOT / "src"))
-    from nib.core import dates, passwords, search
-    from nib.core.config import Settings
-    from nib.core.db import Database
-    from nib.core.db.schema import targets, users
-    from nib.core.ids import unique_id
+    from nib.auth import passwords
+    from nib.data import search
+    from nib.data.db import Database
+    from nib.data.db.schema import targets, users
+    from nib.tools import dates
+    from nib.tools.config import Settings
+    from nib.tools.ids import unique_id
 
     db = Database(Settings.from_env(data_dir=str(data_dir)).resolved_database_url, pool_size=1)
     t0 = time.time()
@@ -229,7 +231,7 @@ def nib_user(i: int) -> tuple[str, str, str, str]:
 
 
 def argon2_floor() -> float:
-    from nib.core.passwords import hash_password
+    from nib.auth.passwords import hash_password
 
     hash_password("warm-up")
     times = []
@@ -246,7 +248,7 @@ def create_vs_hash(base: str, key: str, n: int = 30) -> dict:
     Pairing the two in time cancels the machine's drift (argon2 times vary by tens of ms between
     minutes on a shared machine), which a floor measured before or after the load does not.
     """
-    from nib.core.passwords import hash_password
+    from nib.auth.passwords import hash_password
 
     hash_password("warm-up")
     headers = {"X-Appwrite-Project": "default", "X-Appwrite-Key": key}
@@ -272,7 +274,7 @@ def sign_in_vs_verify(base: str, email: str, n: int = 30) -> dict:
     """Interleaved pairs, as create_vs_hash: one argon2 verification here, then one e-mail/password
     sign-in (POST /v1/account/sessions/email, as a guest) to nib; also the same number of sign-ins
     of an unknown e-mail, which must cost about as much (no account enumeration by timing)."""
-    from nib.core.passwords import ARGON2_DEFAULT_OPTIONS, hash_password, verify_password
+    from nib.auth.passwords import ARGON2_DEFAULT_OPTIONS, hash_password, verify_password
 
     stored = hash_password(PASSWORD)
     verify_password(PASSWORD, stored, "argon2", dict(ARGON2_DEFAULT_OPTIONS))

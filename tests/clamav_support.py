@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from nib.core.config import Settings
+from nib.tools.config import Settings
 
 HOST = "127.0.0.1"
 # Small enough that a test can exceed it quickly, larger than every other test stream.

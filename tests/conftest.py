@@ -90,9 +90,9 @@ def storage_server(request, server, tmp_path_factory, smtp) -> NibServer:
 @pytest.fixture(scope="module", params=BACKENDS)
 def service_db(request, tmp_path_factory):
     """A migrated database of its own, without a server, for service-level tests."""
-    from nib.core.config import Settings
-    from nib.core.db import Database, migrate
-    from nib.core.projects import DEFAULT_PROJECT, create_project
+    from nib.auth.projects import DEFAULT_PROJECT, create_project
+    from nib.data.db import Database, migrate
+    from nib.tools.config import Settings
 
     pg_name = create_pg_database() if request.param == "postgresql" else None
     url = f"postgresql://postgres@127.0.0.1:5432/{pg_name}" if pg_name else None
@@ -107,8 +107,8 @@ def service_db(request, tmp_path_factory):
 
 
 def _database_of(nib: NibServer):
-    from nib.core.config import Settings
-    from nib.core.db import Database
+    from nib.data.db import Database
+    from nib.tools.config import Settings
 
     settings = Settings.from_env(data_dir=nib.data_dir, database_url=nib.database_url)
     database = Database(settings.resolved_database_url, pool_size=2)

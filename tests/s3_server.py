@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import boto3
 
 from live_server import free_port
-from nib.core.config import Settings
+from nib.tools.config import Settings
 
 ACCESS_KEY = SECRET_KEY = "testing"  # moto accepts any credentials
 REGION = "us-east-1"

@@ -6,12 +6,12 @@ from .account.email_routes import router as account_email_router
 from .account.mfa_routes import router as account_mfa_router
 from .account.providers import router as account_providers_router
 from .account.routes import router as account_router
-from .core.config import Settings
-from .core.db import Database
-from .core.http import Api
+from .data.db import Database
 from .health import router as health_router
+from .http.pipeline import Api
 from .storage.routes import router as storage_router
 from .teams.routes import router as teams_router
+from .tools.config import Settings
 from .users.routes import router as users_router
 
 # Every domain's routes, in the order the pipeline is given them.

@@ -12,14 +12,14 @@ import sys
 
 import click
 
-from .core import platforms as platform_service
-from .core import projects as project_service
-from .core import ratelimit
-from .core.config import Settings
-from .core.db import Database
-from .core.db.migrate import upgrade
-from .core.errors import AppwriteError
+from .auth import platforms as platform_service
+from .auth import projects as project_service
+from .data.db import Database
+from .data.db.migrate import upgrade
+from .http import ratelimit
 from .storage.devices import open_device
+from .tools.config import Settings
+from .tools.errors import AppwriteError
 
 
 def _storage_options(command):
@@ -139,7 +139,7 @@ def serve(
         port=port,
         workers=workers,
         loop="uvloop",
-        http="nib.core.zerocopy:ZeroCopyHttpProtocol",  # httptools, plus sendfile for downloads
+        http="nib.http.zerocopy:ZeroCopyHttpProtocol",  # httptools, plus sendfile for downloads
         access_log=False,
         log_level="warning",
         lifespan="on",

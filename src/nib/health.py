@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from .core.errors import AppwriteError
-from .core.http import Context, Router
+from .http.pipeline import Context, Router
+from .tools.errors import AppwriteError
 
 router = Router()
 

@@ -1,5 +1,5 @@
 """Client authentication: where a session comes from, what makes it count, JWTs, cookies,
-blocked users, the MFA gate and the session group (BEHAVIOUR.md §1.6-§1.8, §5.8, §5.9, §8.6)."""
+blocked users, the MFA gate and the session group."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from account_support import (
 from appwrite.services.users import Users
 from users_support import assert_error, create_user, sdk_error, seed_authenticator
 
-from nib.core.db.schema import instance_values
+from nib.data.db.schema import instance_values
 
 GUEST_MESSAGE = "User (role: guests) missing scope (account)"
 

@@ -1,6 +1,6 @@
 """The Account e-mail flows over HTTP, each finished through the official SDK in client mode with
 the secret read from a real e-mail (aiosmtpd on loopback): verification, password recovery,
-magic URL and e-mail OTP sign-in (issue 3, E-mail; BEHAVIOUR.md §8.4, §10)."""
+magic URL and e-mail OTP sign-in (issue 3, E-mail), on the 1.5 paths and the newer SDKs'."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from users_support import assert_error, count_rows, sdk_error, unique_email
 
 from live_server import free_port
 from mail_support import first_link, link_params, one_time_code, part
-from nib.core.auth import CACHE_SECONDS
-from nib.core.config import Settings
-from nib.core.db import Database
-from nib.core.db.schema import tokens
+from nib.auth.principals import CACHE_SECONDS
+from nib.data.db import Database
+from nib.data.db.schema import tokens
+from nib.tools.config import Settings
 
 APP = "https://app.example.com/welcome"
 # Redirect URLs must be on the server's hostname or one of the project's web platforms.

@@ -1,6 +1,6 @@
 """MFA of the signed-in user through the official SDK in client mode: the TOTP authenticator,
-recovery codes, challenges (TOTP, e-mail, recovery code) and the sign-in they complete
-(BEHAVIOUR.md §5.9, §8.1, §8.8, §9.7, §10)."""
+recovery codes, challenges (TOTP, e-mail, recovery code) and the sign-in they complete,
+on the 1.5 paths and the newer SDKs' ``/account/mfa/challenges``."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from users_support import assert_error, count_rows, parse_dt, sdk_error, user_ro
 
 from live_server import BACKENDS, create_pg_database, drop_pg_database, start_server, stop_server
 from mail_support import one_time_code, part
-from nib.core.db.schema import authenticators, challenges, projects, sessions
+from nib.data.db.schema import authenticators, challenges, projects, sessions
 
 TOTP = AuthenticatorType.TOTP
 CODE = re.compile(r"^[0-9a-f]{10}$")

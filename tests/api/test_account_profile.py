@@ -1,5 +1,5 @@
 """The account itself: sign-up, reads and updates, identities, push targets, and the
-provider-backed routes nib answers as unconfigured (BEHAVIOUR.md §8.1, §8.2, §8.7, §5.8)."""
+provider-backed routes nib answers as unconfigured."""
 
 from __future__ import annotations
 

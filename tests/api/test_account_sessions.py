@@ -1,4 +1,5 @@
-"""Signing in and the user's own sessions (BEHAVIOUR.md §8.3-§8.5, §5.3 rehash, §5.6, §5.10)."""
+"""Signing in (password, anonymous, tokens; an imported hash is rehashed to argon2 on sign-in) and
+the user's own sessions and audit logs."""
 
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ from account_support import (
 )
 from users_support import assert_error, count_rows, create_user, sdk_error, unique_email, user_row
 
-from nib.core.db.schema import sessions, tokens
-from nib.core.ids import secret_hash
+from nib.data.db.schema import sessions, tokens
+from nib.tools.ids import secret_hash
 
 ONE_YEAR = timedelta(seconds=31536000)
 

@@ -1,6 +1,6 @@
-"""CORS and the origin check against a live server (BEHAVIOUR.md §1.5, §1.6 step 2): a project's
-web platforms (and the server's own hostname) get credentials; keyless writes from other origins
-are refused with 403 general_unknown_origin."""
+"""CORS and the origin check against a live server: a project's web platforms (and the server's own
+hostname) get credentials; keyless writes from other origins are refused with 403
+general_unknown_origin."""
 
 from __future__ import annotations
 

@@ -41,7 +41,7 @@ OUTAGE_ANSWER_SECONDS = 5
 
 def _rows(data_dir, database_url: str | None, table: str) -> int:
     """Rows of ``table`` in the database nib uses with these storage settings."""
-    from nib.core.config import Settings
+    from nib.tools.config import Settings
 
     url = Settings.from_env(data_dir=data_dir, database_url=database_url).resolved_database_url
     engine = sa.create_engine(url)

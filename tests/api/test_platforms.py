@@ -12,11 +12,11 @@ from alembic import command
 from alembic.config import Config
 from web_support import new_project, uid
 
-import nib.core.db.migrate
+import nib.data.db.migrate
 from live_server import BACKENDS, create_pg_database, drop_pg_database
-from nib.core import dates
-from nib.core.db import Database
-from nib.core.db.schema import platforms, projects
+from nib.data.db import Database
+from nib.data.db.schema import platforms, projects
+from nib.tools import dates
 
 INVALID_HOSTNAME = "Invalid `hostname` param: Value must be a valid hostname without path, port and protocol."
 
@@ -152,7 +152,7 @@ def test_migration_gives_an_existing_default_project_localhost(backend, tmp_path
     db = Database(url, pool_size=2)
     try:
         config = Config()
-        config.set_main_option("script_location", str(Path(nib.core.db.migrate.__file__).parent / "migrations"))
+        config.set_main_option("script_location", str(Path(nib.data.db.migrate.__file__).parent / "migrations"))
         with db.write() as conn:
             config.attributes["connection"] = conn
             command.upgrade(config, "0001")  # a database made before platforms existed
@@ -161,7 +161,7 @@ def test_migration_gives_an_existing_default_project_localhost(backend, tmp_path
                 conn.execute(
                     projects.insert().values(id=project_id, name=project_id, enabled=True, created_at=now, updated_at=now)
                 )
-        nib.core.db.migrate.upgrade(db)
+        nib.data.db.migrate.upgrade(db)
         with db.read() as conn:
             found = conn.execute(sa.select(platforms.c.project_id, platforms.c.hostname, platforms.c.name)).all()
         assert [tuple(row) for row in found] == [("default", "localhost", "Localhost")]

@@ -1,5 +1,5 @@
-"""Abuse limits on a live nib with enforcement on (BEHAVIOUR.md §1.10), counting in memory or in
-Redis: sign-ups are limited to 10 per IP per hour."""
+"""Abuse limits on a live nib with enforcement on, counting in memory or in Redis: sign-ups are
+limited to 10 per IP per hour."""
 
 from __future__ import annotations
 

@@ -2,8 +2,7 @@
 
 5.0.3 cannot share a venv with the newest SDK, so it is pip-installed once into a cache dir
 (tests/.sdk-cache/, gitignored) and driven in a subprocess with PYTHONPATH pointing there.
-5.0.3 returns plain dicts; the test checks each call succeeded and carries the 1.5 model fields
-(BEHAVIOUR.md §9).
+5.0.3 returns plain dicts; the test checks each call succeeded and carries the 1.5 model fields.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from nib.core.db import schema
+from nib.data.db import schema
 
 SDK_VERSION = "5.0.3"
 SDK_DIR = Path(__file__).resolve().parent.parent / ".sdk-cache" / f"appwrite-{SDK_VERSION}"

@@ -1,5 +1,5 @@
 """The foundation against a live server: project/key resolution, health, errors and routing,
-parameter sources and validation, IDs, and per-endpoint scopes (BEHAVIOUR.md §1, §2, §5.1)."""
+parameter sources and validation, IDs, and per-endpoint scopes."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ PASSWORD_DESCRIPTION = "Password must be between 8 and 256 characters long."
 NAME_DESCRIPTION = "Value must be a valid string and at least 1 chars and no longer than 128 chars"
 BOOLEAN_DESCRIPTION = "Value must be a valid boolean"
 USER_NOT_FOUND = "User with the requested ID could not be found."
-ERROR_TYPES = set(orjson.loads((Path(__file__).parents[2] / "src/nib/core/errors.json").read_bytes()))
+ERROR_TYPES = set(orjson.loads((Path(__file__).parents[2] / "src/nib/tools/errors.json").read_bytes()))
 
 
 def uid(prefix: str = "t") -> str:
@@ -230,7 +230,7 @@ def test_missing_or_invalid_key_is_a_guest(server):
 
 
 def test_scope_check_comes_before_parameter_validation(server):
-    # a guest asking for an invalid ID gets the scope error, not the 400 (BEHAVIOUR §1.6)
+    # a guest asking for an invalid ID gets the scope error, not the 400 (Appwrite checks scopes first)
     assert_error(
         call(server, "GET", "/users/_invalid", key=None),
         401,

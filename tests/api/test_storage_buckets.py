@@ -1,5 +1,5 @@
-"""Buckets through the official SDK with the API key (BEHAVIOUR.md §7.2), and the scope rule
-that keeps guests and users out of bucket routes."""
+"""Buckets through the official SDK with the API key, and the scope rule that keeps guests and users
+out of bucket routes."""
 
 from __future__ import annotations
 
@@ -30,11 +30,11 @@ from storage_support import (
     unique_id,
 )
 
-import nib.core.db.migrate
+import nib.data.db.migrate
 from live_server import BACKENDS, create_pg_database, drop_pg_database, free_port
-from nib.core import dates
-from nib.core.db import Database, schema
+from nib.data.db import Database, schema
 from nib.storage import buckets
+from nib.tools import dates
 
 LIMIT = 5_000_000_000  # NIB_STORAGE_LIMIT's default
 
@@ -263,7 +263,7 @@ def test_migration_0006_counts_the_files_already_stored(backend, tmp_path):
 
     try:
         config = Config()
-        config.set_main_option("script_location", str(Path(nib.core.db.migrate.__file__).parent / "migrations"))
+        config.set_main_option("script_location", str(Path(nib.data.db.migrate.__file__).parent / "migrations"))
         with db.write() as conn:
             config.attributes["connection"] = conn
             command.upgrade(config, "0005")
@@ -276,7 +276,7 @@ def test_migration_0006_counts_the_files_already_stored(backend, tmp_path):
                 )  # fmt: skip
             for row in (file_row("a", "1", 10), file_row("a", "2", 32), file_row("b", "1", 5), file_row("gone", "1", 7)):
                 conn.execute(schema.files.insert().values(row))
-        nib.core.db.migrate.upgrade(db)
+        nib.data.db.migrate.upgrade(db)
         def sizes() -> dict[str, int]:
             return buckets.total_sizes(db, "p", ["a", "b", "empty", "gone"])
 

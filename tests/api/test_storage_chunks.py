@@ -1,7 +1,7 @@
-"""Chunked and streamed uploads (BEHAVIOUR.md §7.4, §7.5): the official SDKs' own chunking (the
-newest: first chunk, then up to 8 in parallel; 5.0.3: sequential), raw chunks out of order,
-repeated and resumed, two nib processes receiving chunks of one file, and the limits enforced
-while the bytes stream (nothing half-written is ever left)."""
+"""Chunked and streamed uploads: the official SDKs' own chunking (the newest: first chunk, then up
+to 8 in parallel; 5.0.3: sequential), raw chunks out of order, repeated and resumed, two nib
+processes receiving chunks of one file, and the limits enforced while the bytes stream (nothing
+half-written is ever left)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ from storage_support import (
 from test_sdk_compat_503 import install_sdk
 
 from live_server import start_server, stop_server
-from nib.core.db.schema import file_chunks, files
+from nib.data.db.schema import file_chunks, files
 
 
 def _chunks(data: bytes) -> list[tuple[int, bytes]]:

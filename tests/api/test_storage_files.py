@@ -1,6 +1,6 @@
-"""Files with the API key (BEHAVIOUR.md §7.4, §7.6, §7.7): single uploads through the official
-SDK and raw multipart, their checks, list/get/update/delete, and downloads with their headers,
-ranges and conditional requests."""
+"""Files with the API key: single uploads through the official SDK and raw multipart, their
+checks, list/get/update/delete, and downloads with their headers, ranges and conditional
+requests."""
 
 from __future__ import annotations
 

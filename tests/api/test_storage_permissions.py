@@ -1,5 +1,6 @@
-"""Who may touch which file (BEHAVIOUR.md §7.3, §4.3): guests and signed-in users through the
-official SDK in client mode, with fileSecurity off and on, disabled buckets, self-assignment."""
+"""Who may touch which file: guests and signed-in users through the official SDK in client mode,
+with fileSecurity off and on, disabled buckets, and self-assignment (a caller may grant only its
+own roles)."""
 
 from __future__ import annotations
 
@@ -126,7 +127,7 @@ def test_disabled_bucket_is_missing_for_clients(storage_server):
 
 def test_chunks_of_an_upload_need_no_read_permission(storage_server):
     """An uploader whose file permissions grant only delete still resumes its chunked upload:
-    each chunk re-checks the bucket's create permission, never the file's read (§7.5)."""
+    each chunk re-checks the bucket's create permission, never the file's read."""
     user = member(storage_server)
     uid = user.user["$id"]
     bucket_id = new_bucket(storage_server, permissions=[Permission.create(Role.users())], file_security=True)
@@ -144,7 +145,7 @@ def test_chunks_of_an_upload_need_no_read_permission(storage_server):
 
 
 def test_the_last_chunk_s_permissions_are_the_file_s(storage_server):
-    """File permissions are replaced by the latest chunk's (§7.5), in the row and in the
+    """File permissions are replaced by the latest chunk's, in the row and in the
     file_permissions rows that fileSecurity lists read."""
     user = member(storage_server)
     uid = user.user["$id"]

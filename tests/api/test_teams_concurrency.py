@@ -1,5 +1,5 @@
 """Racing requests leave consistent memberships and team totals: the same user invited twice at
-once, and an invitation accepted while it is being deleted (BEHAVIOUR.md §6.9)."""
+once, and an invitation accepted while it is being deleted."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from appwrite.services.users import Users
 from teams_support import INVITE_URL, invite_by_email, owned_team, teams_as, teams_as_key, unique_team_id
 from users_support import count_rows, create_user, unique_email
 
-from nib.core.db.schema import users
+from nib.data.db.schema import users
 
 ROUNDS = 4
 

@@ -1,6 +1,5 @@
 """Invitations from a signed-in owner: the e-mail over the real SMTP server on loopback, its link,
-acceptance with the link's secret (which signs the invitee in) and every refusal on the way
-(BEHAVIOUR.md §6.4, §6.7, §6.8)."""
+acceptance with the link's secret (which signs the invitee in) and every refusal on the way."""
 
 from __future__ import annotations
 
@@ -15,8 +14,8 @@ from users_support import assert_error, count_rows, sdk_error, unique_email, uni
 
 from live_server import BACKENDS, create_pg_database, drop_pg_database, free_port, start_server, stop_server
 from mail_support import part
-from nib.core import dates
-from nib.core.db.schema import memberships, users
+from nib.data.db.schema import memberships, users
+from nib.tools import dates
 
 NEW_PASSWORD = "first-password-1"
 

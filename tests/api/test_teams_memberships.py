@@ -1,5 +1,5 @@
 """Memberships added by an API key, read, re-roled and deleted by keys, owners and members; team
-totals; the user side (GET /users/{id}/memberships, deleting a user) (BEHAVIOUR.md §6.4-§6.9)."""
+totals; the user side (GET /users/{id}/memberships, deleting a user)."""
 
 from __future__ import annotations
 

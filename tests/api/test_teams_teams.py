@@ -1,5 +1,5 @@
 """Teams themselves: create, list, get, rename, prefs and delete, for an API key and for signed-in
-users (owners, members, outsiders) through the official SDK (BEHAVIOUR.md §6.1-§6.3, §6.9)."""
+users (owners, members, outsiders) through the official SDK."""
 
 from __future__ import annotations
 

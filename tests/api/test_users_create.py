@@ -1,5 +1,5 @@
-"""POST /users and the hash-import routes (BEHAVIOUR.md §5.2, §9.1), through the official SDK
-and raw HTTP, on both backends."""
+"""POST /users and the hash-import routes, through the official SDK and raw HTTP, on both
+backends."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from appwrite.enums.password_hash import PasswordHash
 from appwrite.exception import AppwriteException
 from appwrite.id import ID
 
-from nib.core.db.schema import users as users_table
-from nib.core.passwords import verify_password
+from nib.auth.passwords import verify_password
+from nib.data.db.schema import users as users_table
 
 # --- Appwrite's own test vectors (tests/unit/test_passwords.py); all hash "appwrite" ----------
 

@@ -1,5 +1,5 @@
-"""GET /users: queries (BEHAVIOUR.md §3.1-3.3), the `search` param, pagination and cursors,
-through the official SDK and raw HTTP (`queries[0]=` / `queries[]=`), on both backends.
+"""GET /users: queries (wire format, validation, semantics), the `search` param, pagination and
+cursors, through the official SDK and raw HTTP (`queries[0]=` / `queries[]=`), on both backends.
 
 Every test works on users whose emails carry a random marker, so assertions hold whatever
 other tests create in the same server.
@@ -557,7 +557,7 @@ def test_search_too_long(http) -> None:
     response = http.get("/users", params={"search": "x" * 257})
     assert response.status_code == 400
     assert response.json()["type"] == "general_argument_invalid"
-    # BEHAVIOUR.md §2.3: `search` is Text(256), whose minimum is the default 1.
+    # Appwrite validates `search` as Text(256), whose minimum length is the default 1.
     assert response.json()["message"] == (
         "Invalid `search` param: Value must be a valid string and at least 1 chars and no longer than 256 chars"
     )

@@ -1,4 +1,4 @@
-"""MFA of a user, server side: factors, recovery codes, authenticators (BEHAVIOUR.md §5.9, §9.7)."""
+"""MFA of a user, server side: factors, recovery codes, authenticators."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from users_support import (
     user_row,
 )
 
-from nib.core.db.schema import authenticators
+from nib.data.db.schema import authenticators
 
 CODE = re.compile(r"^[0-9a-f]{10}$")
 NO_FACTORS = {"totp": False, "email": False, "phone": False, "recoveryCode": False}

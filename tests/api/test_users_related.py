@@ -1,4 +1,4 @@
-"""A user's memberships and audit logs, and OAuth identities (BEHAVIOUR.md §5.7, §5.12, §9.3, §9.8, §9.9).
+"""A user's memberships and audit logs, and OAuth identities, with their response models.
 
 Memberships come from the Teams API; identities and user-actor audit entries have no creating
 API yet, so they are seeded through the ``db`` fixture; everything is read back through the API.
@@ -25,8 +25,8 @@ from users_support import (
     seed_log,
 )
 
-from nib.core.db.schema import identities
-from nib.core.useragent import parse_user_agent
+from nib.data.db.schema import identities
+from nib.tools.useragent import parse_user_agent
 
 CHROME_WINDOWS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.77 Safari/537.36"

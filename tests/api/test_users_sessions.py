@@ -1,4 +1,5 @@
-"""Server-created sessions and tokens of a user (BEHAVIOUR.md §5.6, §1.8, §9.6, §9.7)."""
+"""Server-created sessions and tokens of a user: their models, and the session secret
+returned encoded (usable as X-Appwrite-Session)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from users_support import (
     sdk_error,
 )
 
-from nib.core.db.schema import sessions, tokens
+from nib.data.db.schema import sessions, tokens
 
 CHROME_WINDOWS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.77 Safari/537.36"

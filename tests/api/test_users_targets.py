@@ -1,4 +1,4 @@
-"""Messaging targets of a user (BEHAVIOUR.md §5.11, §9.9)."""
+"""Messaging targets of a user and their Target model."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from users_support import (
     unique_phone,
 )
 
-from nib.core.db.schema import targets
+from nib.data.db.schema import targets
 
 INVALID_EMAIL = "Value must be a valid email address."
 INVALID_PHONE = (

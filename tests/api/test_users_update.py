@@ -1,4 +1,4 @@
-"""Users service updates and deletion (BEHAVIOUR.md §5.4, §5.5) through the SDK and raw HTTP."""
+"""Users service updates and deletion through the SDK and raw HTTP."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from users_support import (
     user_row,
 )
 
-from nib.core.db.schema import authenticators, identities, memberships, sessions, targets, tokens
+from nib.data.db.schema import authenticators, identities, memberships, sessions, targets, tokens
 
 
 def _later(previous: str) -> None:
@@ -70,7 +70,7 @@ def test_invalid_user_id_is_400(http):
 
 
 def test_users_without_email_or_phone_coexist(http):
-    """Two users may both lack an email and a phone (POST /users, BEHAVIOUR §5.2 "any combination")."""
+    """Two users may both lack an email and a phone (POST /users takes any combination)."""
     first = create_user(http, email=None, phone=None, name="No Contact 1")
     second = http.post("/users", json={"userId": ID.unique(), "name": "No Contact 2"})
     assert second.status_code == 201, second.text

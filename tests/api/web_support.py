@@ -42,7 +42,7 @@ def browser_call(
 
 def settled(request: Callable[[], httpx.Response], status: int, timeout: float = 5.0) -> httpx.Response:
     """Repeat ``request()`` until it answers ``status``: projects, keys and platforms are cached
-    per process for ``nib.core.auth.CACHE_SECONDS``, so a change takes effect within that time."""
+    per process for ``nib.auth.principals.CACHE_SECONDS``, so a change takes effect within that time."""
     deadline = time.monotonic() + timeout
     while True:
         response = request()

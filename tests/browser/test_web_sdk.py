@@ -134,7 +134,7 @@ def test_web_sdk_signs_up_in_and_out_with_the_session_cookie(chromium, node, app
 
     # Over plain http the browser keeps the legacy cookie (the main one is SameSite=None without
     # Secure), and that cookie alone (the SDK's localStorage fallback was cleared) keeps the user
-    # signed in across the reload (BEHAVIOUR.md §1.8).
+    # signed in across the reload.
     cookies = {c["name"]: c for c in report["cookies"]["afterSignIn"]}
     legacy = cookies.get(f"a_session_{server.project}_legacy")
     assert legacy and legacy["httpOnly"] and legacy["domain"] == "localhost", report["cookies"]

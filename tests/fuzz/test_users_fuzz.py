@@ -1,4 +1,4 @@
-"""Bounded fuzzing of every Users route with malformed input (BEHAVIOUR.md §1-§3, §5).
+"""Bounded fuzzing of every Users route with malformed input.
 
 For each route in ``nib.users.routes.router.routes`` (iterated, so new routes are fuzzed
 automatically) hypothesis builds requests that MUST fail validation:
@@ -10,8 +10,8 @@ automatically) hypothesis builds requests that MUST fail validation:
 
 Broken values are wrong JSON types, nulls/missing for required params, huge/empty/unicode/control
 strings, over-long strings, PHP-array keys, overflowing numbers, invalid JSON bodies,
-form-encoded bodies and ``queries[]`` junk. Whether a value is invalid is decided by the rules of
-BEHAVIOUR.md §2 written out here (not by nib's validators), after modelling how the chosen
+form-encoded bodies and ``queries[]`` junk. Whether a value is invalid is decided by Appwrite's
+validator rules written out here (not by nib's validators), after modelling how the chosen
 encoding transforms it (a form body turns ``123`` into the string ``"123"``).
 
 Every response must be 4xx with an Appwrite error body, and the seeded user's data and the
@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, Phase, assume, given, note, settings
 from hypothesis import strategies as st
 
-from nib.core.db import schema
+from nib.data.db import schema
 from nib.users.routes import router
 
 ROUTES = list(router.routes)
@@ -67,7 +67,7 @@ class RawJSON:
 OVERFLOW = [RawJSON("1e400"), RawJSON("-1e400"), RawJSON("1" + "0" * 400 + ".0")]
 
 
-# -- validity rules (BEHAVIOUR.md §2), written independently of nib's validators -----------------
+# -- Appwrite's validity rules, written independently of nib's validators ------------------------
 
 _UID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,35}")
 _PHONE = re.compile(r"\+[1-9][0-9]{6,14}")  # PHP PCRE \d is ASCII-only
@@ -180,7 +180,7 @@ def bad_whitelist(values: tuple[str, ...]) -> Callable[[Any], bool]:
     return lambda v: not (isinstance(v, str) and v in values)
 
 
-# Query strings that are invalid on every list endpoint (§3.1/§3.2).
+# Query strings that are invalid on every list endpoint (bad syntax or per-query checks).
 BAD_QUERY_STRINGS = [
     "",
     "not json",
@@ -226,7 +226,7 @@ HUGE = "y" * 70000
 
 
 def param_kind(path: str, name: str) -> Kind | None:
-    """The validity rule of a body/query param, from BEHAVIOUR.md §2 and §5."""
+    """The validity rule of a body/query param, as Appwrite's Users routes declare it."""
     update = path.startswith("/v1/users/{userId}/") and path.count("/") == 4  # PATCH /users/{id}/<field>
     if name in ("userId", "targetId"):
         return Kind(bad_custom_id, "unique()", ["", "_x", "-x", ".x", "$x", "a" * 37, "ünï", "a b", "a/b", "unique( )"])

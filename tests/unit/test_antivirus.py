@@ -1,4 +1,4 @@
-"""nib.core.antivirus against a real clamd on loopback (tests/clamav_support.py)."""
+"""nib.storage.antivirus against a real clamd on loopback (tests/clamav_support.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 
 from clamav_support import HASH_SIGNATURE, HASHED_FILE, HOST, PATTERN, PATTERN_SIGNATURE, STREAM_MAX_LENGTH
 from live_server import free_port
-from nib.core.antivirus import CHUNK, SCAN_LIMIT, ScanResult, applies, scan
-from nib.core.config import Settings
-from nib.core.errors import AppwriteError
+from nib.storage.antivirus import CHUNK, SCAN_LIMIT, ScanResult, applies, scan
+from nib.tools.config import Settings
+from nib.tools.errors import AppwriteError
 
 
 def assert_unscanned(settings: Settings, chunks, reason: str, within: float) -> None:

@@ -14,10 +14,11 @@ import sqlalchemy as sa
 
 from mail_support import first_link, link_params, one_time_code, part
 from nib.account import email_flows
-from nib.core import dates, passwords
-from nib.core.config import Settings
-from nib.core.db.schema import identities, tokens, users
-from nib.core.errors import AppwriteError
+from nib.auth import passwords
+from nib.data.db.schema import identities, tokens, users
+from nib.tools import dates
+from nib.tools.config import Settings
+from nib.tools.errors import AppwriteError
 from nib.users.service import create_user, get_user, update_user
 
 PROJECT = "default"

@@ -1,4 +1,4 @@
-"""nib.core.mail and nib.core.mail_templates against a real SMTP server on loopback (aiosmtpd)."""
+"""nib.tools.mail and nib.tools.mail_templates against a real SMTP server on loopback (aiosmtpd)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import uuid
 import pytest
 
 from mail_support import first_link, part, self_signed_certificate, server_tls_context
-from nib.core.config import Settings
-from nib.core.errors import AppwriteError
-from nib.core.mail import Message, send
-from nib.core.mail_templates import email_otp, invitation, link, magic_url, mfa_challenge, recovery, verification
+from nib.tools.config import Settings
+from nib.tools.errors import AppwriteError
+from nib.tools.mail import Message, send
+from nib.tools.mail_templates import email_otp, invitation, link, magic_url, mfa_challenge, recovery, verification
 
 CHROME_ON_WINDOWS = {"clientName": "Chrome", "deviceBrand": "", "osName": "Windows"}
 

@@ -1,4 +1,4 @@
-"""Tests for nib.core.passwords.
+"""Tests for nib.auth.passwords.
 
 Known-answer vectors come from Appwrite's own e2e suite
 (tests/e2e/Services/Users/UsersBase.php); every one of them hashes ``appwrite``.
@@ -12,12 +12,7 @@ import hmac
 import bcrypt
 import pytest
 
-from nib.core.passwords import (
-    ARGON2_DEFAULT_OPTIONS,
-    SHA_VERSIONS,
-    hash_password,
-    verify_password,
-)
+from nib.auth.passwords import ARGON2_DEFAULT_OPTIONS, SHA_VERSIONS, hash_password, verify_password
 
 PASSWORD = "appwrite"
 WRONG = "appwritf"
@@ -91,7 +86,8 @@ _ITOA64 = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 def _reference_phpass(plain: str, setting: str) -> str:
-    """Portable phpass, written from BEHAVIOUR.md §5.3 without passlib."""
+    """Portable phpass (md5 of salt + password, re-hashed 2**log2 times), written independently of
+    nib and without passlib."""
     count = 1 << _ITOA64.index(setting[3])
     salt = setting[4:12].encode()
     digest = hashlib.md5(salt + plain.encode()).digest()
@@ -413,6 +409,6 @@ def test_compare_is_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
         calls.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr("nib.core.passwords.hmac.compare_digest", spy)
+    monkeypatch.setattr("nib.auth.passwords.hmac.compare_digest", spy)
     assert verify_password(PASSWORD, MD5, "md5", None) is True
     assert calls == [(MD5.encode(), MD5.encode())]

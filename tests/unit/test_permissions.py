@@ -1,5 +1,6 @@
-"""Unit tests for nib.core.permissions: the access table (roles x permissions -> allowed, §4.2),
-every validation message of §4.1 through the param pipeline, normalisation, and §4.3."""
+"""Unit tests for nib.auth.permissions: the access table (roles x permissions -> allowed), every
+validation message of permission strings through the param pipeline, normalisation, and the
+self-assignment rule (a caller may grant only its own roles)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nib.core import permissions as perms
-from nib.core.errors import AppwriteError
-from nib.core.http import Param, validate
-from nib.core.validators import Invalid
+from nib.auth import permissions as perms
+from nib.http.pipeline import Param, validate
+from nib.tools.errors import AppwriteError
+from nib.tools.validators import Invalid
 
-# Callers, with their roles in Appwrite's order (BEHAVIOUR §4.2); KEY is an API key.
+# Callers, with their roles in Appwrite's order; KEY is an API key.
 CALLERS: dict[str, list[str] | None] = {
     "guest": ["any", "guests"],
     "user": ["any", "users", "user:U", "user:U/unverified", "users/unverified"],

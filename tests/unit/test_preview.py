@@ -14,11 +14,11 @@ import zlib
 import pytest
 import pyvips
 
-from nib.core.errors import AppwriteError
-from nib.core.http import validate
+from nib.http.pipeline import validate
 from nib.storage.devices.local import LocalDevice
 from nib.storage.preview import PREVIEW_LIMIT, QUERY_PARAMS, PreviewParams, render, response_headers
 from nib.storage.preview_engine import PreviewEngine
+from nib.tools.errors import AppwriteError
 
 RED, GREEN, BLUE = [255, 0, 0], [0, 255, 0], [0, 0, 255]
 ANY = "*/*"  # what the SDKs send

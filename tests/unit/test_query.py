@@ -1,5 +1,5 @@
-"""Unit tests for nib.core.query: validation messages (BEHAVIOUR §3.1/§3.2) and execution
-semantics (§3.3) on SQLite and PostgreSQL."""
+"""Unit tests for nib.data.query: validation messages (wire format and per-query checks) and
+execution semantics on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from nib.core.db import Database
-from nib.core.db.schema import totals
-from nib.core.db.types import JSONValue, UTCDateTime
-from nib.core.errors import AppwriteError
-from nib.core.listing import list_rows
-from nib.core.query import Attribute, ListSpec, parse_queries
-from nib.core.search import fts_ddl, normalize
-from nib.core.totals import counter_ddl
+from nib.data.db import Database
+from nib.data.db.schema import totals
+from nib.data.db.types import JSONValue, UTCDateTime
+from nib.data.listing import list_rows
+from nib.data.query import Attribute, ListSpec, parse_queries
+from nib.data.search import fts_ddl, normalize
+from nib.data.totals import counter_ddl
+from nib.tools.errors import AppwriteError
 
 PREFIX = "Invalid `queries` param: "
 
@@ -83,7 +83,7 @@ def message_of(raw: object, spec: ListSpec = SPEC) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# §3.1 wire format
+# wire format
 
 
 @pytest.mark.parametrize("raw", ["abc", {"method": "limit"}, 5, True])
@@ -174,7 +174,7 @@ def test_logs_spec_limit_offset():
 
 
 # ---------------------------------------------------------------------------------------------
-# §3.2 per-query validation
+# per-query validation
 
 LIMIT_RANGE = "Invalid limit: Value must be a valid range between 1 and 9,223,372,036,854,775,807"
 OFFSET_RANGE = "Invalid offset: Value must be a valid range between 0 and 9,223,372,036,854,775,807"

@@ -1,5 +1,5 @@
-"""nib.core.ratelimit: one contract suite over both counter backends (memory, and the Redis
-running here), the §1.10 limiter on top of each, per-route overrides, and the limiter inside
+"""nib.http.ratelimit: one contract suite over both counter backends (memory, and the Redis
+running here), the abuse limiter on top of each, per-route overrides, and the limiter inside
 nib's pipeline."""
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ import redis
 from click.testing import CliRunner
 
 from nib.app import ROUTERS
+from nib.auth import projects
 from nib.cli import main
-from nib.core import projects
-from nib.core.config import Settings
-from nib.core.db import Database
-from nib.core.db.migrate import upgrade
-from nib.core.errors import AppwriteError
-from nib.core.http import Api, Param, Router
-from nib.core.ratelimit import RULES, Counters, Limiter, MemoryCounters, RedisCounters, with_overrides
+from nib.data.db import Database
+from nib.data.db.migrate import upgrade
+from nib.http.pipeline import Api, Param, Router
+from nib.http.ratelimit import RULES, Counters, Limiter, MemoryCounters, RedisCounters, with_overrides
+from nib.tools.config import Settings
+from nib.tools.errors import AppwriteError
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 # The limiter's clock, fixed at a real time (Redis expires windows by the wall clock): window
@@ -165,7 +165,7 @@ def test_uncounted_requests_pass_without_headers_while_redis_is_unreachable(unco
 
 
 # ---------------------------------------------------------------------------------------------
-# Limiter: BEHAVIOUR.md §1.10 on every backend
+# Limiter: Appwrite's abuse limits on every backend
 
 
 FACTS = {

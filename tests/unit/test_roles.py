@@ -1,4 +1,4 @@
-"""roles_of: the roles of a request (BEHAVIOUR.md §4.2), as a table."""
+"""roles_of: the roles of a request, as a table."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from nib.core.auth import GUEST_SCOPES, KEY_BASE_SCOPES, USER_SCOPES, Principal
-from nib.core.db import Database
-from nib.core.db.schema import memberships, metadata
-from nib.core.roles import request_roles, roles_of
+from nib.auth.principals import GUEST_SCOPES, KEY_BASE_SCOPES, USER_SCOPES, Principal
+from nib.auth.roles import request_roles, roles_of
+from nib.data.db import Database
+from nib.data.db.schema import memberships, metadata
 
 
 def _user(**fields) -> Principal:

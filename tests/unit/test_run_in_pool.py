@@ -8,11 +8,11 @@ import threading
 import httpx
 import pytest
 
-from nib.core import projects
-from nib.core.config import Settings
-from nib.core.db import Database
-from nib.core.db.migrate import upgrade
-from nib.core.http import Api, Router, RunInPool
+from nib.auth import projects
+from nib.data.db import Database
+from nib.data.db.migrate import upgrade
+from nib.http.pipeline import Api, Router, RunInPool
+from nib.tools.config import Settings
 
 router = Router()
 calls: list[tuple[bool, bool]] = []  # (ctx.on_event_loop, ran on the event loop's thread)

@@ -1,5 +1,5 @@
-"""Unit tests for nib.core.search: normalization, term parsing, and the MariaDB-boolean-mode
-emulation (BEHAVIOUR §3.3 "search") on SQLite FTS5 and PostgreSQL tsvector."""
+"""Unit tests for nib.data.search: normalization, term parsing, and the MariaDB-boolean-mode
+emulation of Appwrite's `search` on SQLite FTS5 and PostgreSQL tsvector."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from nib.core.search import fts_ddl, normalize, parse_term, search_condition, tokens
+from nib.data.search import fts_ddl, normalize, parse_term, search_condition, tokens
 
 # ---------------------------------------------------------------------------------------------
 # Pure functions
@@ -130,7 +130,7 @@ USERS = [
 @pytest.mark.parametrize(
     ("term", "expected"),
     [
-        # The observed requirements of BEHAVIOUR §3.3, each finding only the intended user.
+        # The searches Appwrite's own tests require, each finding only the intended user.
         ("Ronaldo", ["ronaldo"]),
         ("cristiano.ronaldo@manchester-united.co.uk", ["ronaldo"]),
         ("cristiano.ronaldo", ["ronaldo"]),

@@ -1,15 +1,15 @@
-"""Who may do what to teams and memberships: the document permissions of BEHAVIOUR.md §6.2 through
-core.permissions.allowed, as a table of callers (roles from core.roles) and actions."""
+"""Who may do what to teams and memberships: the document permissions Appwrite gives them, through
+auth.permissions.allowed, as a table of callers (roles from auth.roles) and actions."""
 
 from __future__ import annotations
 
 import pytest
 
-from nib.core.errors import AppwriteError
-from nib.core.permissions import allowed
+from nib.auth.permissions import allowed
 from nib.teams.access import membership_permissions, readable_team_ids, require, team_permissions
+from nib.tools.errors import AppwriteError
 
-# Role sets as core.roles.roles_of builds them; ``None`` is an API key.
+# Role sets as auth.roles.roles_of builds them; ``None`` is an API key.
 CALLERS = {
     "owner": ["any", "users", "user:O", "user:O/verified", "users/verified", "team:T", "member:M1", "team:T/owner"],
     "player": ["any", "users", "user:P", "user:P/unverified", "users/unverified", "team:T", "member:M2", "team:T/player"],

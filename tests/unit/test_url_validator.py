@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from nib.core import validators as v
+from nib.tools import validators as v
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Unit tests for nib.core.useragent (User-Agent -> Appwrite Session/Log device fields)."""
+"""Unit tests for nib.tools.useragent (User-Agent -> Appwrite Session/Log device fields)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from nib.core.useragent import DEVICE_FIELDS, parse_user_agent, warm_up
+from nib.tools.useragent import DEVICE_FIELDS, parse_user_agent, warm_up
 
 CHROME_WINDOWS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "

@@ -7,10 +7,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from nib.core.cookies import session_cookies
-from nib.core.errors import AppwriteError
-from nib.core.http import Param, validate
-from nib.core.validators import Invalid, hostname_allowed, platform_hostname, redirect_url, request_host
+from nib.http.cookies import session_cookies
+from nib.http.pipeline import Param, validate
+from nib.tools.errors import AppwriteError
+from nib.tools.validators import Invalid, hostname_allowed, platform_hostname, redirect_url, request_host
 
 HOSTS = ("localhost", "app.example.com", "*.apps.example.org")
 HOSTS_MESSAGE = "URL host must be one of: localhost, app.example.com, *.apps.example.org"
@@ -123,7 +123,7 @@ def test_pipeline_gives_the_request_hosts_to_the_validator():
     ],
 )
 def test_request_host_and_the_cookie_domain(host, name, domain):
-    # Appwrite omits the cookie Domain for localhost and IP hosts (BEHAVIOUR.md §1.8), IPv6 included.
+    # Appwrite omits the cookie Domain for localhost and IP hosts, IPv6 included.
     assert request_host(host) == name
     cookies = session_cookies("p", "secret", datetime(2030, 1, 1, tzinfo=timezone.utc), host, secure=False)
     for cookie in cookies:

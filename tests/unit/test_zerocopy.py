@@ -1,4 +1,4 @@
-"""core/zerocopy.py under a real uvicorn on loopback, and downloads.FileSpanResponse on either side
+"""http/zerocopy.py under a real uvicorn on loopback, and downloads.FileSpanResponse on either side
 of it: the bytes a client receives, whatever path they took (sendfile, the transport fallback
 when the socket is full, HEAD, a file shorter than announced)."""
 
@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 
 from live_server import free_port
-from nib.core import zerocopy
+from nib.http import zerocopy
 from nib.storage.downloads import FileSpanResponse
 
 

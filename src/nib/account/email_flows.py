@@ -4,7 +4,7 @@ POST /account/tokens/magic-url, POST /account/tokens/email).
 
 Each ``create_*`` checks that SMTP is configured first (as Appwrite), sends the e-mail and only
 then stores the token, so a failed send leaves no token behind and is reported to the caller
-(core/mail.py). It returns the token row and the raw secret; the route decides who sees the
+(tools/mail.py). It returns the token row and the raw secret; the route decides who sees the
 secret (Appwrite: API-key callers only). Secrets are stored as SHA-256 digests; the ``confirm_*``
 functions consume the token in the same transaction as the change it authorises, so a token
 works once. Nothing here knows about HTTP: the route passes the client's IP and User-Agent.
@@ -18,14 +18,14 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..core import dates, mail, mail_templates
-from ..core.config import Settings
-from ..core.db import Database
-from ..core.db.schema import identities, tokens, users
-from ..core.errors import AppwriteError
-from ..core.ids import new_secret, secret_hash
-from ..core.projects import project_name
-from ..core.useragent import parse_user_agent
+from ..auth.projects import project_name
+from ..data.db import Database
+from ..data.db.schema import identities, tokens, users
+from ..tools import dates, mail, mail_templates
+from ..tools.config import Settings
+from ..tools.errors import AppwriteError
+from ..tools.ids import new_secret, secret_hash
+from ..tools.useragent import parse_user_agent
 from ..users.service import Row, create_user, password_columns, update_columns, user_row
 from ..users.sessions import insert_token
 

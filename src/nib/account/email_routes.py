@@ -8,8 +8,8 @@ token's ``secret`` is only shown to API-key callers (clients read it from the e-
 
 from __future__ import annotations
 
-from ..core import validators as v
-from ..core.http import Context, Param, Router, optional
+from ..http.pipeline import Context, Param, Router, optional
+from ..tools import validators as v
 from ..users import models
 from ..users.service import user_row
 from . import email_flows

@@ -1,9 +1,9 @@
-"""MFA of the signed-in user (BEHAVIOUR.md §8.8): the TOTP authenticator, challenges, and the
-factors a session has proven.
+"""MFA of the signed-in user: the TOTP authenticator, challenges, and the factors a session has
+proven.
 
 A session starts with the factor it was created with (``password``, ``email``, …); completing a
 challenge or verifying an authenticator adds one, and the pipeline's MFA gate
-(core.client_auth.requires_more_factors) opens once a session of an MFA user has two. Every
+(auth.credentials.requires_more_factors) opens once a session of an MFA user has two. Every
 change runs in one write transaction with the user row locked (users.mfa.lock_user), so a
 challenge or recovery code can be used once only, even by concurrent requests.
 
@@ -26,14 +26,14 @@ import pyotp
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..core import dates, mail, mail_templates
-from ..core.config import Settings
-from ..core.db import Database
-from ..core.db.schema import authenticators, challenges, sessions
-from ..core.errors import AppwriteError
-from ..core.ids import secret_hash, unique_id
-from ..core.projects import project_name
-from ..core.useragent import parse_user_agent
+from ..auth.projects import project_name
+from ..data.db import Database
+from ..data.db.schema import authenticators, challenges, sessions
+from ..tools import dates, mail, mail_templates
+from ..tools.config import Settings
+from ..tools.errors import AppwriteError
+from ..tools.ids import secret_hash, unique_id
+from ..tools.useragent import parse_user_agent
 from ..users.mfa import consume_recovery_code, factors, lock_user
 from ..users.service import Row, update_columns, user_row
 

@@ -1,5 +1,4 @@
-"""HTTP routes of the Account service's MFA (BEHAVIOUR.md §8.1, §8.8): parse, call account.mfa
-or users.mfa, serialise.
+"""HTTP routes of the Account service's MFA: parse, call account.mfa or users.mfa, serialise.
 
 Listing the factors and creating or answering a challenge are reachable before the second
 factor (``mfa_exempt``). Newer SDKs call ``/account/mfa/challenges``; both spellings are served.
@@ -7,9 +6,9 @@ factor (``mfa_exempt``). Newer SDKs call ``/account/mfa/challenges``; both spell
 
 from __future__ import annotations
 
-from ..core import validators as v
-from ..core.dates import fmt
-from ..core.http import Context, Param, Router, optional
+from ..http.pipeline import Context, Param, Router, optional
+from ..tools import validators as v
+from ..tools.dates import fmt
 from ..users import mfa as user_mfa
 from ..users import models, sessions
 from . import mfa as account_mfa

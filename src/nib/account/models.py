@@ -1,4 +1,4 @@
-"""Response models of the Account service (BEHAVIOUR.md §8, §9).
+"""Response models of the Account service.
 
 The Account is the User model without what only a server may see: ``password``, ``hash`` and
 ``hashOptions`` (recovery codes are never in either).

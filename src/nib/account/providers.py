@@ -1,4 +1,4 @@
-"""Account routes that need a provider nib does not have: SMS and OAuth2 (BEHAVIOUR.md §8.1).
+"""Account routes that need a provider nib does not have: SMS and OAuth2.
 
 They validate their parameters like Appwrite and then answer Appwrite's error for a provider
 that is not configured: 503 ``general_phone_disabled`` for SMS, 412 ``project_provider_disabled``
@@ -7,9 +7,9 @@ for every OAuth2 provider. (``PUT /account/sessions/phone`` is the token exchang
 
 from __future__ import annotations
 
-from ..core import validators as v
-from ..core.errors import AppwriteError
-from ..core.http import Context, Param, Router, optional
+from ..http.pipeline import Context, Param, Router, optional
+from ..tools import validators as v
+from ..tools.errors import AppwriteError
 
 router = Router()
 

@@ -6,13 +6,13 @@ in the session group (refused when already signed in) and set the session cookie
 
 from __future__ import annotations
 
-from ..core import validators as v
-from ..core.auth import encode_session
-from ..core.client_auth import issue_jwt
-from ..core.errors import AppwriteError
-from ..core.http import Context, Param, Router, optional, queries_param
-from ..core.instance import server_secret
-from ..core.useragent import parse_user_agent
+from ..auth.credentials import issue_jwt
+from ..auth.principals import encode_session
+from ..data.instance import server_secret
+from ..http.pipeline import Context, Param, Router, optional, queries_param
+from ..tools import validators as v
+from ..tools.errors import AppwriteError
+from ..tools.useragent import parse_user_agent
 from ..users import activity, models, sessions, targets
 from ..users import service as user_service
 from . import service
@@ -127,7 +127,7 @@ def block_self(ctx: Context) -> dict:
 
 
 def _signed_in(ctx: Context, created: tuple) -> dict:
-    """Cookies for the new session; its secret only for API-key callers (encoded, §1.8)."""
+    """Cookies for the new session; its secret only for API-key callers, encoded (usable as X-Appwrite-Session)."""
     row, secret, user = created
     ctx.actor = user
     encoded = encode_session(row["user_id"], secret)

@@ -1,9 +1,9 @@
-"""The Account service: a user acting on itself (BEHAVIOUR.md §8).
+"""The Account service: a user acting on itself.
 
 Users are created and updated with the Users service's functions; this module adds what only
 the user itself does: sign-in (password, anonymous, token), its sessions and JWTs. Functions
 take keyword arguments and a ``Database``; they know nothing of HTTP. Password work (verify,
-hash) runs before a write transaction opens, bounded by core.passwords.
+hash) runs before a write transaction opens, bounded by auth.passwords.
 """
 
 from __future__ import annotations
@@ -14,17 +14,18 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..core import dates, passwords
-from ..core.db import Database
-from ..core.db.schema import identities, sessions, tokens, users
-from ..core.errors import AppwriteError
-from ..core.ids import secret_hash, unique_id
+from ..auth import passwords
+from ..data.db import Database
+from ..data.db.schema import identities, sessions, tokens, users
+from ..tools import dates
+from ..tools.errors import AppwriteError
+from ..tools.ids import secret_hash, unique_id
 from ..users import service as user_service
 from ..users import sessions as sessions_of_users
 from ..users.service import ARGON2, Row, update_columns, user_row
 from ..users.sessions import insert_session, new_session
 
-# Token type -> (session provider, factor, verification column it proves) (§8.4).
+# Token type -> (session provider, factor, verification column it proves), as Appwrite maps them.
 TOKEN_SESSIONS = {
     "generic": ("token", "token", None),
     "magic-url": ("magic-url", "email", "email_verification"),

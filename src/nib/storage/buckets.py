@@ -1,5 +1,5 @@
-"""Buckets: create, read, list, update, delete (BEHAVIOUR.md §7.2), and the bucket lookup every
-file route starts with (§7.3 rule 1).
+"""Buckets: create, read, list, update, delete, and the bucket lookup every file route starts
+with (404 ``storage_bucket_not_found`` when missing, or disabled for a caller without a key).
 
 Bucket routes are for API keys only (guests and users lack the ``buckets.*`` scopes), so these
 functions check no permissions. Deleting a bucket deletes its file rows in the same transaction
@@ -14,14 +14,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from ..core import dates, search
-from ..core import validators as v
-from ..core.db import Database
-from ..core.db.schema import bucket_sizes, buckets, files
-from ..core.errors import AppwriteError
-from ..core.ids import unique_id
-from ..core.listing import list_rows
-from ..core.query import Attribute, ListSpec, ParsedQueries
+from ..data import search
+from ..data.db import Database
+from ..data.db.schema import bucket_sizes, buckets, files
+from ..data.listing import list_rows
+from ..data.query import Attribute, ListSpec, ParsedQueries
+from ..tools import dates
+from ..tools import validators as v
+from ..tools.errors import AppwriteError
+from ..tools.ids import unique_id
 from ..users.service import BOOL, STRING, standard_attributes
 from .devices import Device
 
@@ -131,7 +132,7 @@ def total_sizes(db: Database, project_id: str, bucket_ids: Sequence[str]) -> dic
 
 
 def update_bucket(db: Database, *, project_id: str, bucket_id: str, **settings: Any) -> Row:
-    """Replace the bucket's settings; ``permissions=None`` keeps the current ones (§7.2)."""
+    """Replace the bucket's settings; ``permissions=None`` keeps the current ones."""
     with db.write() as conn:
         current = conn.execute(
             sa.select(buckets).where(buckets.c.project_id == project_id, buckets.c.id == bucket_id).with_for_update()

@@ -1,4 +1,4 @@
-"""The chunked upload protocol (BEHAVIOUR.md §7.5), safe across requests and processes.
+"""Appwrite's chunked upload protocol, safe across requests and processes.
 
 The first chunk to arrive creates the row (``uploading``) and the device's multi-part handle in
 one transaction (a concurrent first chunk waits on the unique index, then sees the row). Each
@@ -32,11 +32,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from ..core import dates
-from ..core.config import Settings
-from ..core.db import Database
-from ..core.db.schema import file_chunks, files
-from ..core.errors import AppwriteError
+from ..data.db import Database
+from ..data.db.schema import file_chunks, files
+from ..tools import dates
+from ..tools.config import Settings
+from ..tools.errors import AppwriteError
 from .devices import Device
 from .files import READY, UPLOADING, store_permissions
 from .processing import delete_objects
@@ -145,7 +145,7 @@ def _claim(db: Database, device: Device, upload: Upload, content_range: ContentR
 
 
 def _chunk_number(row: Row, content_range: ContentRange) -> int:
-    """Part number of this chunk (1-based), checked against the upload's chunk size (§7.5)."""
+    """Part number of this chunk (1-based), checked against the upload's chunk size."""
     size, total = row["chunk_size"], row["chunks_total"]
     if content_range.end == content_range.total - 1:
         if content_range.start != (total - 1) * size:
@@ -209,7 +209,7 @@ def _count(db: Database, device: Device, upload: Upload, seq: int, number: int) 
         if not late:
             now = dates.now()
             values: dict = {"updated_at": now}
-            if upload.permissions != list(row["permissions"]):  # the latest chunk's win (§7.5)
+            if upload.permissions != list(row["permissions"]):  # the latest chunk's win, as in Appwrite
                 values["permissions"] = upload.permissions
                 store_permissions(conn, seq, upload.permissions)
             if _insert_chunk(conn, seq, number):

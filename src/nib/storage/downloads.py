@@ -1,5 +1,5 @@
-"""Download and view responses (BEHAVIOUR.md §7.7): streamed original bytes with Appwrite's
-headers, single HTTP ranges (206/416) and conditional requests (ETag = the md5 signature, 304).
+"""Download and view responses: streamed original bytes with Appwrite's headers, single HTTP
+ranges (206/416) and conditional requests (ETag = the md5 signature, 304).
 
 Stored HTML or SVG must never run script in the server's origin: every response carries
 ``X-Content-Type-Options: nosniff`` and ``Content-Security-Policy: script-src 'none'`` (Appwrite
@@ -19,10 +19,10 @@ from urllib.parse import quote
 
 from starlette.responses import Response, StreamingResponse
 
-from ..core import zerocopy
-from ..core.config import Settings
-from ..core.errors import AppwriteError
-from ..core.http import RunInPool
+from ..http import zerocopy
+from ..http.pipeline import RunInPool
+from ..tools.config import Settings
+from ..tools.errors import AppwriteError
 from . import processing
 from .devices import Device
 from .files import READY
@@ -72,7 +72,7 @@ VIEWABLE = frozenset(
 
 
 def parse_range(header: str, size: int, open_chunk: int) -> tuple[int, int]:
-    """``bytes=<start>-<end>`` or ``bytes=<start>-`` -> inclusive ``(start, end)``; 416 otherwise (§7.7)."""
+    """``bytes=<start>-<end>`` or ``bytes=<start>-`` -> inclusive ``(start, end)``; 416 otherwise."""
     found = _RANGE.fullmatch(header.strip())
     if found is None or found.group(1) != "bytes" or not found.group(2):
         raise AppwriteError("storage_invalid_range")
@@ -152,7 +152,7 @@ def file_response(
 
 class FileSpanResponse(Response):
     """``count`` bytes of an open local file from ``offset``, sent with sendfile where the server
-    offers ASGI's zero-copy extension (``nib serve``: core/zerocopy.py), read and sent otherwise.
+    offers ASGI's zero-copy extension (``nib serve``: http/zerocopy.py), read and sent otherwise.
     Closes the file once sent."""
 
     def __init__(self, file: BinaryIO, offset: int, count: int, *, status_code: int, headers: Mapping[str, str]) -> None:

@@ -1,15 +1,15 @@
-"""Files: access rules, reading, listing, updating and deleting (BEHAVIOUR.md §7.3, §7.6).
+"""Files: access rules, reading, listing, updating and deleting.
 
-``roles`` is the caller's role set (core.roles) or ``None`` for an API key, which bypasses every
+``roles`` is the caller's role set (auth.roles) or ``None`` for an API key, which bypasses every
 check. Without ``fileSecurity`` the bucket's permissions decide alone (401 when they refuse);
 with it, the bucket's *or* the file's permissions grant, and a file the caller may not read does
 not exist for it (404). Each file's permissions are also kept one per row in
 ``file_permissions``: a fileSecurity list keeps the files one of whose permissions grants the
-caller (``core.permissions.granting``), an EXISTS probe of that table's primary key per file,
+caller (``auth.permissions.granting``), an EXISTS probe of that table's primary key per file,
 with only the caller's few role strings bound, however many files it may read.
 
 A file row exists from its first chunk on (status ``uploading``), so partial uploads are listed and
-read with their counters, which is how clients resume (§7.5); their bytes are served only once
+read with their counters, which is how clients resume; their bytes are served only once
 the status is ``ready``.
 """
 
@@ -21,13 +21,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..core import dates, search
-from ..core.db import Database
-from ..core.db.schema import file_permissions, files
-from ..core.errors import AppwriteError
-from ..core.listing import Restriction, list_rows
-from ..core.permissions import allowed, check_self_assignment, granting
-from ..core.query import Attribute, ListSpec, ParsedQueries
+from ..auth.permissions import allowed, check_self_assignment, granting
+from ..data import search
+from ..data.db import Database
+from ..data.db.schema import file_permissions, files
+from ..data.listing import Restriction, list_rows
+from ..data.query import Attribute, ListSpec, ParsedQueries
+from ..tools import dates
+from ..tools.errors import AppwriteError
 from ..users.service import STRING, standard_attributes
 from . import processing
 from .devices import Device
@@ -63,7 +64,7 @@ def file_prefix(project_id: str, bucket_id: str, file_id: str) -> str:
 
 
 def require_bucket(roles: list[str] | None, bucket: Row, action: str) -> None:
-    """§7.3 rules 3-4 for actions decided by the bucket alone: 401 unless it grants ``action``
+    """The bucket's part of Appwrite's file access rules: 401 unless it grants ``action``
     (or, with fileSecurity, unless the file may still grant it)."""
     if not bucket["file_security"] and not allowed(roles, bucket["permissions"], action):
         raise AppwriteError("user_unauthorized")
@@ -71,7 +72,7 @@ def require_bucket(roles: list[str] | None, bucket: Row, action: str) -> None:
 
 def check_file(roles: list[str] | None, bucket: Row, row: Row | None, action: str) -> Row:
     """The file if the caller may do ``action`` to it: 404 when missing (or, for reads, hidden by
-    fileSecurity), 401 otherwise (§7.3)."""
+    fileSecurity), 401 otherwise."""
     if row is None:
         raise AppwriteError("storage_file_not_found")
     if allowed(roles, bucket["permissions"], action):
@@ -138,7 +139,7 @@ def update_file(
     name: str | None,
     permissions: list[str] | None,
 ) -> Row:
-    """Rename and/or replace permissions (``None`` keeps; ``[]`` clears); §4.3 self-assignment."""
+    """Rename and/or replace permissions (``None`` keeps; ``[]`` clears), granting only the caller's roles."""
     require_bucket(roles, bucket, "update")
     with db.write() as conn:
         row = check_file(roles, bucket, locked_file(conn, project_id, bucket["id"], file_id), "update")

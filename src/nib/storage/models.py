@@ -1,4 +1,4 @@
-"""Storage rows -> Appwrite's Bucket and File models (BEHAVIOUR.md §9.4, §9.5, §9.10).
+"""Storage rows -> Appwrite's Bucket and File models.
 
 Fields newer SDKs require are always sent: Bucket ``transformations``/``totalSize``/
 ``description``/``stripMetadata``, File ``sizeActual``/``encryption``/``compression``/``folder``/``key``.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core import dates
+from ..tools import dates
 from .files import READY
 
 Row = dict[str, Any]

@@ -1,4 +1,4 @@
-"""Image previews (BEHAVIOUR.md §7.8): Appwrite 1.5's parameters and order of operations on libvips.
+"""Image previews: Appwrite 1.5's parameters and order of operations on libvips.
 
 ``render`` turns a file's bytes into a preview image: crop to the requested box
 (shrink-on-load through ``thumbnail``; EXIF orientation applied first), then opacity, background,
@@ -25,9 +25,9 @@ from typing import Any
 
 import pyvips
 
-from ..core import validators as v
-from ..core.errors import AppwriteError
-from ..core.http import Param, optional
+from ..http.pipeline import Param, optional
+from ..tools import validators as v
+from ..tools.errors import AppwriteError
 from . import icons
 
 # libvips is process-wide: refuse its "untrusted" loaders (ImageMagick, FITS, Matlab…) and keep no

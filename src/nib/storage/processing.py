@@ -1,7 +1,7 @@
 """The hook points between the upload pipeline and the modules that change stored bytes.
 
 Uploads call, once a file's original bytes are complete on the device and before the file
-becomes visible (status ``ready``): ``scan`` (antivirus, core/antivirus.py), then ``transform``
+becomes visible (status ``ready``): ``scan`` (antivirus, storage/antivirus.py), then ``transform``
 (compression and encryption of the stored object, storage/transforms.py). Reads call ``decode``
 to get the original bytes back. Only this module knows about either, so uploads.py and
 downloads.py stay the same whatever a bucket asks for.
@@ -13,10 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from ..core import antivirus
-from ..core.config import Settings
-from ..core.errors import AppwriteError
-from . import transforms
+from ..tools.config import Settings
+from ..tools.errors import AppwriteError
+from . import antivirus, transforms
 from .devices import Device
 
 Row = dict[str, Any]
@@ -43,7 +42,7 @@ class Stored:
 
 def scan(device: Device, settings: Settings, *, bucket: Row, object: str, size: int) -> None:
     """Antivirus: check the complete original object at ``object`` (``size`` bytes) when the
-    bucket asks for it and the instance has a scanner (``core.antivirus.applies``).
+    bucket asks for it and the instance has a scanner (``antivirus.applies``).
 
     Raises ``AppwriteError("storage_invalid_file")`` (403) for an infected file; the caller then
     deletes the object and the file row.

@@ -1,8 +1,8 @@
-"""HTTP routes of the Storage service (BEHAVIOUR.md §7): parse, call the services, serialise.
+"""HTTP routes of the Storage service: parse, call the services, serialise.
 
 Bucket routes need the ``buckets.*`` scopes (API keys only). File routes serve API keys (no
-permission checks, disabled buckets included) and guests/users (bucket and file permissions,
-§7.3). Uploads are ``streaming`` routes: the body reaches uploads.py as a stream. Downloads
+permission checks, disabled buckets included) and guests/users (bucket and file permissions, see
+files.py). Uploads are ``streaming`` routes: the body reaches uploads.py as a stream. Downloads
 (``reads_device`` routes) send small local files with sendfile and stream the rest
 (downloads.py), through the process's device (``open_device``).
 """
@@ -13,13 +13,13 @@ from functools import cache
 
 from starlette.responses import Response
 
-from ..core import validators as v
-from ..core.config import Settings
-from ..core.errors import AppwriteError
-from ..core.http import BASE_HEADERS, Context, Param, Router, optional, queries_param
-from ..core.instance import server_secret
-from ..core.permissions import ALL_TYPES, FILE_TYPES
-from ..core.permissions import validator as permissions_validator
+from ..auth.permissions import ALL_TYPES, FILE_TYPES
+from ..auth.permissions import validator as permissions_validator
+from ..data.instance import server_secret
+from ..http.pipeline import BASE_HEADERS, Context, Param, Router, optional, queries_param
+from ..tools import validators as v
+from ..tools.config import Settings
+from ..tools.errors import AppwriteError
 from ..users.models import listing
 from . import buckets, downloads, files, models, preview, processing, transforms, uploads
 from .devices import Device, open_device

@@ -1,4 +1,4 @@
-"""Compression and encryption at rest of a stored file, as streams (BEHAVIOUR.md §7.4).
+"""Compression and encryption at rest of a stored file, as streams.
 
 **Where** (as Appwrite 1.5, decided by ``plan``): a complete file of at most ``LIMIT`` bytes
 (20,000,000, Appwrite's ``APP_STORAGE_READ_BUFFER``) is compressed with its bucket's

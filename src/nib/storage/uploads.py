@@ -1,7 +1,7 @@
-"""Uploads: ``POST /storage/buckets/{bucketId}/files`` as one request or as chunks (BEHAVIOUR.md
-§7.4, §7.5), streamed from the request body to the device.
+"""Uploads: ``POST /storage/buckets/{bucketId}/files`` as one request or as chunks, streamed from
+the request body to the device.
 
-The multipart body is read part by part (core.multipart); the file part's bytes go straight to
+The multipart body is read part by part (storage.multipart); the file part's bytes go straight to
 the device while their md5, size and first bytes (for the MIME type) are taken on the way, so a
 request never holds more than what the socket delivered. Limits are enforced while streaming: an
 upload that passes ``maximumFileSize`` (or a chunk longer than its ``Content-Range``) is cut off
@@ -20,21 +20,22 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from ..core import dates, search
-from ..core import validators as v
-from ..core.config import Settings
-from ..core.db import Database
-from ..core.db.schema import file_chunks, files
-from ..core.errors import AppwriteError
-from ..core.http import Param, RequestBody, optional, validate
-from ..core.ids import unique_id
-from ..core.multipart import FormReader
-from ..core.params import form_params, json_params, php_params
-from ..core.permissions import FILE_TYPES, allowed, check_self_assignment
-from ..core.permissions import validator as permissions_validator
+from ..auth.permissions import FILE_TYPES, allowed, check_self_assignment
+from ..auth.permissions import validator as permissions_validator
+from ..data import search
+from ..data.db import Database
+from ..data.db.schema import file_chunks, files
+from ..http.params import form_params, json_params, php_params
+from ..http.pipeline import Param, RequestBody, optional, validate
+from ..tools import dates
+from ..tools import validators as v
+from ..tools.config import Settings
+from ..tools.errors import AppwriteError
+from ..tools.ids import unique_id
 from . import buckets, chunks, processing
 from .devices import Device
 from .files import READY, find_file, store_permissions
+from .multipart import FormReader
 from .writing import (
     ATTEMPTS,
     Meter,

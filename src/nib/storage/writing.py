@@ -15,13 +15,14 @@ import magic
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..core import dates, search
-from ..core.config import Settings
-from ..core.db import Database
-from ..core.db.schema import buckets, files
-from ..core.errors import AppwriteError
-from ..core.ids import new_secret
-from ..core.instance import server_secret
+from ..data import search
+from ..data.db import Database
+from ..data.db.schema import buckets, files
+from ..data.instance import server_secret
+from ..tools import dates
+from ..tools.config import Settings
+from ..tools.errors import AppwriteError
+from ..tools.ids import new_secret
 from . import processing
 from .devices import Device
 from .files import file_prefix, locked_file, store_permissions
@@ -49,7 +50,7 @@ class ContentRange:
 
 
 def parse_content_range(header: str | None) -> ContentRange | None:
-    """``bytes <start>-<end>/<size>`` (§7.5; ``end == size`` tolerated as the last byte)."""
+    """``bytes <start>-<end>/<size>`` (``end == size`` tolerated as the last byte, as by Appwrite)."""
     if header is None:
         return None
     found = _CONTENT_RANGE.fullmatch(header.strip())

@@ -1,5 +1,5 @@
-"""Who may do what to teams and memberships: the permissions Appwrite gives their documents
-(BEHAVIOUR.md §6.2), checked with ``core.permissions.allowed``.
+"""Who may do what to teams and memberships: the permissions Appwrite gives their documents,
+checked with ``auth.permissions.allowed``.
 
 They follow from the IDs alone, so they are computed rather than stored:
 
@@ -9,7 +9,7 @@ They follow from the IDs alone, so they are computed rather than stored:
   (the creator's membership, made with the team) for its user and the team's members. A
   membership a caller may not read does not exist for it, like a team.
 
-``roles`` is the caller's role set (core.roles) or ``None`` for an API key.
+``roles`` is the caller's role set (auth.roles) or ``None`` for an API key.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..core.errors import AppwriteError
-from ..core.permissions import allowed
+from ..auth.permissions import allowed
+from ..tools.errors import AppwriteError
 
 
 def team_permissions(team_id: str) -> list[str]:

@@ -1,5 +1,4 @@
-"""Invitations: an owner invites, the invitee accepts with the e-mailed secret (BEHAVIOUR.md
-§6.4, §6.7).
+"""Invitations: an owner invites, the invitee accepts with the e-mailed secret.
 
 An API key adds a user to a team at once (confirmed, ``total`` + 1). A team owner signed in as a
 user *invites*: the membership waits unconfirmed and the invitee gets an e-mail with a link that
@@ -22,13 +21,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from ..core import dates, mail, mail_templates
-from ..core.config import Settings
-from ..core.db import Database
-from ..core.db.schema import identities, memberships, users
-from ..core.errors import AppwriteError
-from ..core.ids import new_secret, secret_hash, unique_id
-from ..core.projects import project_name
+from ..auth.projects import project_name
+from ..data.db import Database
+from ..data.db.schema import identities, memberships, users
+from ..tools import dates, mail, mail_templates
+from ..tools.config import Settings
+from ..tools.errors import AppwriteError
+from ..tools.ids import new_secret, secret_hash, unique_id
 from ..users.service import Row, create_user, update_columns, user_row
 from ..users.sessions import insert_session, new_session
 from .access import require, team_permissions
@@ -110,7 +109,7 @@ def invite(
     """POST /teams/{teamId}/memberships. With an API key (``roles`` None) the user joins at once;
     an owner's invitation is stored unconfirmed and e-mailed with an accept link built on ``url``.
 
-    Errors in Appwrite's order (§6.4); unlike Appwrite, nothing is written before every check
+    Errors in Appwrite's order; unlike Appwrite, nothing is written before every check
     passed (a new invitee user is created only for an owner's or key's valid request), and an
     invitation whose e-mail cannot be sent is withdrawn (503).
     """
@@ -214,8 +213,9 @@ def accept(
 
     ``roles`` are the caller's (a guest's too): a membership it may not read is missing.
     ``session`` holds ``new_session``'s duration, ip and client. Returns (membership, session
-    row, session secret, invitee). Errors in Appwrite's order (§6.7); an expired invitation
-    answers 401 ``team_invalid_secret`` like a wrong secret.
+    row, session secret, invitee). Errors in Appwrite's order (membership, team, mismatch, secret,
+    invitee, already confirmed); an expired invitation answers 401 ``team_invalid_secret`` like a
+    wrong secret.
     """
     with db.write() as conn:
         membership_row(conn, project_id, membership_id, "membership_not_found", roles)

@@ -1,4 +1,4 @@
-"""Memberships: reading them, changing their roles, leaving (BEHAVIOUR.md §6.5, §6.6, §6.8).
+"""Memberships: reading them, changing their roles, leaving.
 Creating and accepting them is invitations.py.
 
 Functions take keyword arguments and a ``Database`` and never see HTTP. ``roles`` is the caller's
@@ -13,14 +13,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..core import dates
-from ..core.client_auth import HAS_VERIFIED_TOTP
-from ..core.db import Database
-from ..core.db.schema import memberships, teams, users
-from ..core.errors import AppwriteError
-from ..core.listing import list_rows
-from ..core.permissions import allowed
-from ..core.query import Attribute, ListSpec, ParsedQueries
+from ..auth.credentials import HAS_VERIFIED_TOTP
+from ..auth.permissions import allowed
+from ..data.db import Database
+from ..data.db.schema import memberships, teams, users
+from ..data.listing import list_rows
+from ..data.query import Attribute, ListSpec, ParsedQueries
+from ..tools import dates
+from ..tools.errors import AppwriteError
 from ..users.service import BOOL, DATE, STRING, Row, standard_attributes, user_row
 from .access import membership_permissions, require, team_permissions
 from .service import change_total, lock_team, team_row
@@ -156,7 +156,8 @@ def delete_membership(
     db: Database, *, project_id: str, team_id: str, membership_id: str, roles: list[str] | None
 ) -> None:
     """Remove a membership (its user leaving, or a team owner removing it); a confirmed one
-    no longer counts in the team's ``total``. Errors in Appwrite's order (§6.8)."""
+    no longer counts in the team's ``total``. Errors in Appwrite's order: membership, its user,
+    team, mismatch, permission."""
     with db.write() as conn:
         found = membership_row(conn, project_id, membership_id, "team_invite_not_found", roles)
         user_row(conn, project_id, found["user_id"])

@@ -1,11 +1,11 @@
-"""Response models of the Teams service (BEHAVIOUR.md §9.2-9.3)."""
+"""Response models of the Teams service: Membership and Team."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from ..core.dates import fmt
+from ..tools.dates import fmt
 
 
 def membership(row: Mapping[str, Any], *, mfa: bool = False) -> dict:

@@ -1,17 +1,17 @@
 """HTTP routes of the Teams service (client and server side): parse, call the service, serialise.
 
 The same routes serve API keys (``teams.read``/``teams.write`` scopes; permissions bypassed) and
-signed-in users (permissions from their roles, core.roles). Only
+signed-in users (permissions from their roles, auth.roles). Only
 ``PATCH …/memberships/{membershipId}/status`` is public: a guest accepts an invitation with the
 secret from its e-mail and is signed in by it.
 """
 
 from __future__ import annotations
 
-from ..core import validators as v
-from ..core.auth import encode_session
-from ..core.http import Context, Param, Router, optional, queries_param
-from ..core.useragent import parse_user_agent
+from ..auth.principals import encode_session
+from ..http.pipeline import Context, Param, Router, optional, queries_param
+from ..tools import validators as v
+from ..tools.useragent import parse_user_agent
 from ..users.models import listing
 from . import invitations, memberships, models, service
 

@@ -1,9 +1,9 @@
-"""Teams: teams, their prefs and the number of confirmed members (BEHAVIOUR.md §6.3, §6.9).
+"""Teams: teams, their prefs and the number of confirmed members.
 
 Functions take keyword arguments and a ``Database``; they know nothing of HTTP. ``roles`` is the
-caller's role set (core.roles) or ``None`` for an API key, which bypasses permissions. Access is
-decided by ``core.permissions.allowed`` against the permissions Appwrite gives a team document
-(§6.2, ``access.team_permissions``): its members read it, its owners update and delete it. A team
+caller's role set (auth.roles) or ``None`` for an API key, which bypasses permissions. Access is
+decided by ``auth.permissions.allowed`` against the permissions Appwrite gives a team document
+(``access.team_permissions``): its members read it, its owners update and delete it. A team
 the caller may not read does not exist for it (404 ``team_not_found``); a member without the
 needed permission gets 401 ``user_unauthorized``.
 
@@ -22,14 +22,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from ..core import dates, search
-from ..core.db import Database
-from ..core.db.schema import memberships, teams
-from ..core.errors import AppwriteError
-from ..core.ids import unique_id
-from ..core.listing import ids_in, list_rows
-from ..core.permissions import allowed
-from ..core.query import Attribute, ListSpec, ParsedQueries
+from ..auth.permissions import allowed
+from ..data import search
+from ..data.db import Database
+from ..data.db.schema import memberships, teams
+from ..data.listing import ids_in, list_rows
+from ..data.query import Attribute, ListSpec, ParsedQueries
+from ..tools import dates
+from ..tools.errors import AppwriteError
+from ..tools.ids import unique_id
 from ..users.service import STRING, Row, standard_attributes
 from .access import readable_team_ids, require, team_permissions
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from ..core.db import Database
-from ..core.db.schema import audit_logs, identities
-from ..core.errors import AppwriteError
-from ..core.listing import list_rows
-from ..core.query import Attribute, ListSpec, ParsedQueries
+from ..data.db import Database
+from ..data.db.schema import audit_logs, identities
+from ..data.listing import list_rows
+from ..data.query import Attribute, ListSpec, ParsedQueries
 from ..teams.memberships import MEMBERSHIP_LIST, with_people
+from ..tools.errors import AppwriteError
 from .service import DATE, STRING, Row, standard_attributes, user_row
 
 IDENTITY_LIST = ListSpec(

@@ -11,10 +11,10 @@ import hmac
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..core.db import Database
-from ..core.db.schema import authenticators, users
-from ..core.errors import AppwriteError
-from ..core.ids import new_secret
+from ..data.db import Database
+from ..data.db.schema import authenticators, users
+from ..tools.errors import AppwriteError
+from ..tools.ids import new_secret
 from .service import Row, update_columns, user_row
 
 

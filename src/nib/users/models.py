@@ -1,7 +1,7 @@
-"""Response models of the Users service: database rows -> Appwrite JSON (BEHAVIOUR.md §9).
+"""Response models of the Users service: database rows -> Appwrite JSON.
 
-Every field is always present; unset strings and datetimes are ``""`` (SDK-NOTES.md §5), and
-the fields newer SDKs require are included.
+Every field is always present; unset strings and datetimes are ``""`` (the SDKs' models require
+them as strings, never null), and the fields newer SDKs require are included.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 
-from ..core.dates import fmt
-from ..core.useragent import DEVICE_FIELDS
+from ..tools.dates import fmt
+from ..tools.useragent import DEVICE_FIELDS
 
 COUNTRY_UNKNOWN = "--"
 

@@ -6,7 +6,7 @@ Python objects and back into JSON than everything else in the request (bench/RES
 * ``users.targets_json`` holds each user's targets as the JSON array of Target models (the keys,
   order and values of ``models.target``), kept by triggers on ``targets`` in the same
   transaction as every insert, update or delete — right whatever writes the rows, like
-  ``core/totals.py``. A page reads it as raw JSON instead of its users' targets.
+  ``data/totals.py``. A page reads it as raw JSON instead of its users' targets.
 * On SQLite the whole User model is built by SQLite's JSON functions (``user_json``) and
   embedded in the response as is; PostgreSQL pages go through ``models.user``.
 
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from ..core.db.schema import users
-from ..core.db.types import RawJSON, sqlite_datetime_text
+from ..data.db.schema import users
+from ..data.db.types import RawJSON, sqlite_datetime_text
 
 
 def _pairs(fields: dict[str, sa.ColumnElement]) -> list[sa.ColumnElement]:

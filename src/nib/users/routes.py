@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core import passwords
-from ..core import validators as v
-from ..core.auth import encode_session
-from ..core.client_auth import issue_jwt
-from ..core.errors import AppwriteError
-from ..core.http import Context, Param, Router, optional, queries_param
-from ..core.instance import server_secret
-from ..core.useragent import parse_user_agent
+from ..auth import passwords
+from ..auth.credentials import issue_jwt
+from ..auth.principals import encode_session
+from ..data.instance import server_secret
+from ..http.pipeline import Context, Param, Router, optional, queries_param
 from ..teams import models as team_models
+from ..tools import validators as v
+from ..tools.errors import AppwriteError
+from ..tools.useragent import parse_user_agent
 from . import activity, mfa, models, service, sessions, targets
 
 router = Router()

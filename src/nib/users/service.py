@@ -15,22 +15,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from ..core import dates, passwords, search
-from ..core.db import Database
-from ..core.db.schema import (
-    authenticators,
-    identities,
-    memberships,
-    sessions,
-    targets,
-    teams,
-    tokens,
-    users,
-)
-from ..core.errors import AppwriteError
-from ..core.ids import unique_id
-from ..core.listing import list_rows
-from ..core.query import Attribute, ListSpec, ParsedQueries
+from ..auth import passwords
+from ..data import search
+from ..data.db import Database
+from ..data.db.schema import authenticators, identities, memberships, sessions, targets, teams, tokens, users
+from ..data.listing import list_rows
+from ..data.query import Attribute, ListSpec, ParsedQueries
+from ..tools import dates
+from ..tools.errors import AppwriteError
+from ..tools.ids import unique_id
 from . import models, rendered
 
 Row = Mapping[str, Any]

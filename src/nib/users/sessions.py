@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..core import dates
-from ..core.db import Database
-from ..core.db.schema import sessions, tokens, users
-from ..core.errors import AppwriteError
-from ..core.ids import new_secret, secret_hash, unique_id
+from ..data.db import Database
+from ..data.db.schema import sessions, tokens, users
+from ..tools import dates
+from ..tools.errors import AppwriteError
+from ..tools.ids import new_secret, secret_hash, unique_id
 from .service import Row, user_row
 
 MAX_SESSIONS = 10  # Appwrite's project default: older sessions are removed beyond this

@@ -8,13 +8,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from ..core import dates
-from ..core.db import Database
-from ..core.db.schema import targets
-from ..core.errors import AppwriteError
-from ..core.ids import unique_id
-from ..core.listing import list_rows
-from ..core.query import Attribute, ListSpec, ParsedQueries
+from ..data.db import Database
+from ..data.db.schema import targets
+from ..data.listing import list_rows
+from ..data.query import Attribute, ListSpec, ParsedQueries
+from ..tools import dates
+from ..tools.errors import AppwriteError
+from ..tools.ids import unique_id
 from .service import STRING, Row, insert_target, standard_attributes, user_row
 
 TARGET_LIST = ListSpec(

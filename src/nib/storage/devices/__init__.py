@@ -6,7 +6,7 @@ file row, so two uploads of one ID never write the same object), its cached prev
 ``<projectId>/<bucketId>/<fileId>/previews/``; a device never interprets them. Every method streams:
 bytes come in and go out as iterables of ``bytes`` chunks, never as one whole file.
 
-Multi-part writes back the chunked upload protocol (BEHAVIOUR.md §7.5): the service calls
+Multi-part writes back the chunked upload protocol (storage/chunks.py): the service calls
 ``begin_parts`` once per file and stores the returned handle with the file row (an S3 multipart
 upload ID; a random token naming the parts' directory on local disk), so any process can write
 a part or complete the upload.
@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 if TYPE_CHECKING:
-    from ...core.config import Settings
+    from ...tools.config import Settings
 
 
 class Device(Protocol):
@@ -37,7 +37,7 @@ class Device(Protocol):
 
     def open_local(self, path: str) -> BinaryIO | None:
         """``path`` opened for reading where it is a file on this machine (the server can then
-        send it with sendfile, core/zerocopy.py); ``None`` where objects are remote.
+        send it with sendfile, http/zerocopy.py); ``None`` where objects are remote.
         ``FileNotFoundError`` when a local object is missing."""
 
     def size(self, path: str) -> int:

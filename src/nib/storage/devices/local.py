@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from ...core.errors import StorageUnavailable
+from ...tools.errors import StorageUnavailable
 from .keys import check_path, check_prefix
 
 READ_SIZE = 1 << 20  # per read and per response chunk: 64 KiB cost a thread hop per 64 KiB sent

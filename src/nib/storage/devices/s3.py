@@ -45,8 +45,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, HTTPClientError, IncompleteReadError
 from botocore.exceptions import ConnectionError as EndpointUnreachable
 
-from ...core.config import Settings
-from ...core.errors import StorageUnavailable
+from ...tools.config import Settings
+from ...tools.errors import StorageUnavailable
 from .keys import check_path, check_prefix
 
 MIN_PART = 5 << 20  # S3's minimum size of every part but the last
