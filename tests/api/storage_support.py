@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
+import threading
+import time
 import uuid
 import zlib
 from dataclasses import dataclass
@@ -80,6 +82,30 @@ def multipart(file_id: str, name: str, data: bytes, permissions: list[str] | Non
     for index, permission in enumerate(permissions or []):
         fields[f"permissions[{index}]"] = permission
     return {"data": fields, "files": {"file": (name, data)}}
+
+
+def paused_multipart(
+    file_id: str, data: bytes, half_sent: threading.Event, go_on: threading.Event, *, trickle: float = 0
+):
+    """``(body, headers)`` of an upload whose multipart body sends half of ``data``, sets
+    ``half_sent``, waits for ``go_on``, then sends the rest (64 KiB every ``trickle`` seconds when
+    set, else at once)."""
+    boundary = f"nib{file_id}"
+
+    def body():
+        yield f'--{boundary}\r\nContent-Disposition: form-data; name="fileId"\r\n\r\n{file_id}\r\n'.encode()
+        yield f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="p.mp4"\r\n\r\n'.encode()
+        yield data[: len(data) // 2]
+        half_sent.set()
+        assert go_on.wait(60)
+        rest = data[len(data) // 2 :]
+        step = 64 * 1024 if trickle else len(rest) or 1
+        for start in range(0, len(rest), step):
+            time.sleep(trickle)
+            yield rest[start : start + step]
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    return body(), {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 
 
 def send_chunk(

@@ -27,6 +27,7 @@ from storage_support import (
     md5,
     mp4,
     multipart,
+    paused_multipart,
     send_chunk,
     storage_as_key,
     stored_objects,
@@ -219,29 +220,12 @@ def _refused(port: int) -> bool:
 def _slow_upload(nib, file_id: str, data: bytes, half_sent: threading.Event, go_on: threading.Event):
     """A single-request upload whose body stops half-way until ``go_on``, then trickles the rest:
     a callable returning the response (or the transport error that ended it)."""
-    boundary = f"nib{file_id}"
-
-    def body():
-        yield f'--{boundary}\r\nContent-Disposition: form-data; name="fileId"\r\n\r\n{file_id}\r\n'.encode()
-        yield f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="s.mp4"\r\n\r\n'.encode()
-        yield data[: len(data) // 2]
-        half_sent.set()
-        assert go_on.wait(60)
-        rest = data[len(data) // 2 :]
-        for start in range(0, len(rest), 64 * 1024):
-            time.sleep(0.02)
-            yield rest[start : start + 64 * 1024]
-        yield f"\r\n--{boundary}--\r\n".encode()
-
-    headers = {
-        "Content-Type": f"multipart/form-data; boundary={boundary}",
-        "X-Appwrite-Project": nib.project,
-        "X-Appwrite-Key": nib.key,
-    }
+    body, headers = paused_multipart(file_id, data, half_sent, go_on, trickle=0.02)
+    headers |= {"X-Appwrite-Project": nib.project, "X-Appwrite-Key": nib.key}
 
     def send():
         try:
-            return httpx.post(f"{nib.endpoint}/storage/buckets/drain/files", content=body(), headers=headers, timeout=60)
+            return httpx.post(f"{nib.endpoint}/storage/buckets/drain/files", content=body, headers=headers, timeout=60)
         except httpx.TransportError as error:
             return error
 

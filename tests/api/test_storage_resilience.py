@@ -30,6 +30,7 @@ from storage_support import (
     md5,
     mp4,
     new_bucket,
+    paused_multipart,
     send_chunk,
     storage_as_key,
     stored_objects,
@@ -106,30 +107,13 @@ def test_sdk_upload_over_50_mb_resumes_after_the_server_went_away(nib_with):
         stop_server(second)
 
 
-def _paused_chunk(file_id: str, data: bytes, half_sent: threading.Event, go_on: threading.Event):
-    """A chunk's multipart body that sends half of ``data``, then waits for ``go_on`` (set once
-    the server is dead) before trying to send the rest."""
-    boundary = f"nib{file_id}"
-
-    def body():
-        yield f'--{boundary}\r\nContent-Disposition: form-data; name="fileId"\r\n\r\n{file_id}\r\n'.encode()
-        yield f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="p.mp4"\r\n\r\n'.encode()
-        yield data[: len(data) // 2]
-        half_sent.set()
-        assert go_on.wait(60)
-        yield data[len(data) // 2 :]
-        yield f"\r\n--{boundary}--\r\n".encode()
-
-    return body(), {"Content-Type": f"multipart/form-data; boundary={boundary}"}
-
-
 def _stream_paused_chunk(
     server: NibServer, bucket_id: str, file_id: str, data: bytes, start: int, go_on: threading.Event
 ):
     """One chunk request whose body stops half-way: ``(send, half_sent)``; ``send()`` returns the
     transport error the dead server causes."""
     half_sent = threading.Event()
-    body, headers = _paused_chunk(file_id, data[start : start + CHUNK], half_sent, go_on)
+    body, headers = paused_multipart(file_id, data[start : start + CHUNK], half_sent, go_on)
     headers |= {
         "Content-Range": f"bytes {start}-{start + CHUNK - 1}/{len(data)}",
         "X-Appwrite-ID": file_id,
