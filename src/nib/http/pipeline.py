@@ -129,7 +129,7 @@ class Api:
         if method == "HEAD":
             method = "GET"
         # Match on the raw path so an encoded "/" stays inside its parameter (and fails its
-        # validator) instead of reaching another route; parameters are decoded afterwards.
+        # validator) instead of reaching another route; read_incoming decodes the parameters.
         raw_path = scope.get("raw_path")
         route, path_params = self.match(method, raw_path.decode("latin-1") if raw_path else scope["path"])
         streaming = route is not None and route.streaming
