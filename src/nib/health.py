@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from .http.pipeline import Context, Router
+from .http.context import Context
+from .http.routing import Router
 from .tools.errors import AppwriteError
 
 router = Router()

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nib.auth import permissions as perms
-from nib.http.pipeline import Param, validate
+from nib.http.routing import Param, validate
 from nib.tools.errors import AppwriteError
 from nib.tools.validators import Invalid
 

@@ -14,7 +14,7 @@ import zlib
 import pytest
 import pyvips
 
-from nib.http.pipeline import validate
+from nib.http.routing import validate
 from nib.storage.devices.local import LocalDevice
 from nib.storage.preview import PREVIEW_LIMIT, QUERY_PARAMS, PreviewParams, render, response_headers
 from nib.storage.preview_engine import PreviewEngine

@@ -21,8 +21,9 @@ from nib.auth import projects
 from nib.cli import main
 from nib.data.db import Database
 from nib.data.db.migrate import upgrade
-from nib.http.pipeline import Api, Param, Router
+from nib.http.pipeline import Api
 from nib.http.ratelimit import RULES, Counters, Limiter, MemoryCounters, RedisCounters, with_overrides
+from nib.http.routing import Param, Router
 from nib.tools.config import Settings
 from nib.tools.errors import AppwriteError
 

@@ -11,7 +11,8 @@ import pytest
 from nib.auth import projects
 from nib.data.db import Database
 from nib.data.db.migrate import upgrade
-from nib.http.pipeline import Api, Router, RunInPool
+from nib.http.pipeline import Api, RunInPool
+from nib.http.routing import Router
 from nib.tools.config import Settings
 
 router = Router()

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from nib.http.cookies import session_cookies
-from nib.http.pipeline import Param, validate
+from nib.http.routing import Param, validate
 from nib.tools.errors import AppwriteError
 from nib.tools.validators import Invalid, hostname_allowed, platform_hostname, redirect_url, request_host
 

@@ -8,7 +8,8 @@ token's ``secret`` is only shown to API-key callers (clients read it from the e-
 
 from __future__ import annotations
 
-from ..http.pipeline import Context, Param, Router, optional
+from ..http.context import Context
+from ..http.routing import Param, Router, optional
 from ..tools import validators as v
 from ..users import models
 from ..users.service import user_row

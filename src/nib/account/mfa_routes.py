@@ -6,7 +6,8 @@ factor (``mfa_exempt``). Newer SDKs call ``/account/mfa/challenges``; both spell
 
 from __future__ import annotations
 
-from ..http.pipeline import Context, Param, Router, optional
+from ..http.context import Context
+from ..http.routing import Param, Router, optional
 from ..tools import validators as v
 from ..tools.dates import fmt
 from ..users import mfa as user_mfa

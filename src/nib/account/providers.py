@@ -7,7 +7,8 @@ for every OAuth2 provider. (``PUT /account/sessions/phone`` is the token exchang
 
 from __future__ import annotations
 
-from ..http.pipeline import Context, Param, Router, optional
+from ..http.context import Context
+from ..http.routing import Param, Router, optional
 from ..tools import validators as v
 from ..tools.errors import AppwriteError
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from ..auth.credentials import issue_jwt
 from ..auth.principals import encode_session
 from ..data.instance import server_secret
-from ..http.pipeline import Context, Param, Router, optional, queries_param
+from ..http.context import Context
+from ..http.routing import Param, Router, optional, queries_param
 from ..tools import validators as v
 from ..tools.errors import AppwriteError
 from ..tools.useragent import parse_user_agent

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
+from starlette.requests import Request
 
 from ..tools.errors import AppwriteError
 from ..tools.validators import MAX_DEPTH, TOO_DEEP, refusal, text_refusal
@@ -164,3 +165,20 @@ async def read_body(receive) -> bytes:
         if not message.get("more_body", False):
             break
     return b"".join(chunks)
+
+
+async def request_params(request: Request, method: str, headers: dict[str, str]) -> dict[str, Any]:
+    """The raw parameters of a request whose body is not streamed, read on the event loop."""
+    if method in ("GET", "HEAD"):
+        return query_params(request.scope.get("query_string", b""))
+    content_type = headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        try:
+            form = await request.form()
+        except Exception:  # malformed multipart: no usable params, as a bad JSON body
+            return {}
+        return php_params(list(form.multi_items()))
+    body = await read_body(request.receive)
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        return form_params(body)
+    return json_params(body)

@@ -25,7 +25,7 @@ from typing import Any
 
 import pyvips
 
-from ..http.pipeline import Param, optional
+from ..http.routing import Param, optional
 from ..tools import validators as v
 from ..tools.errors import AppwriteError
 from . import icons

@@ -16,7 +16,9 @@ from starlette.responses import Response
 from ..auth.permissions import ALL_TYPES, FILE_TYPES
 from ..auth.permissions import validator as permissions_validator
 from ..data.instance import server_secret
-from ..http.pipeline import BASE_HEADERS, Context, Param, Router, optional, queries_param
+from ..http.context import Context
+from ..http.responses import BASE_HEADERS
+from ..http.routing import Param, Router, optional, queries_param
 from ..tools import validators as v
 from ..tools.config import Settings
 from ..tools.errors import AppwriteError

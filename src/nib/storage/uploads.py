@@ -25,8 +25,9 @@ from ..auth.permissions import validator as permissions_validator
 from ..data import search
 from ..data.db import Database
 from ..data.db.schema import file_chunks, files
+from ..http.context import RequestBody
 from ..http.params import form_params, json_params, php_params
-from ..http.pipeline import Param, RequestBody, optional, validate
+from ..http.routing import Param, optional, validate
 from ..tools import dates
 from ..tools import validators as v
 from ..tools.config import Settings

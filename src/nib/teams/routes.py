@@ -9,7 +9,8 @@ secret from its e-mail and is signed in by it.
 from __future__ import annotations
 
 from ..auth.principals import encode_session
-from ..http.pipeline import Context, Param, Router, optional, queries_param
+from ..http.context import Context
+from ..http.routing import Param, Router, optional, queries_param
 from ..tools import validators as v
 from ..tools.useragent import parse_user_agent
 from ..users.models import listing

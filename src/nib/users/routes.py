@@ -8,7 +8,8 @@ from ..auth import passwords
 from ..auth.credentials import issue_jwt
 from ..auth.principals import encode_session
 from ..data.instance import server_secret
-from ..http.pipeline import Context, Param, Router, optional, queries_param
+from ..http.context import Context
+from ..http.routing import Param, Router, optional, queries_param
 from ..teams import models as team_models
 from ..tools import validators as v
 from ..tools.errors import AppwriteError

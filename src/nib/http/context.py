@@ -1,0 +1,111 @@
+"""What a handler is given: the request's ``Context`` and, on streaming routes, its ``RequestBody``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import anyio.from_thread
+
+from ..auth import principals
+from ..auth.roles import request_roles
+from ..data.db import Database
+from ..tools.config import Settings
+from ..tools.errors import AppwriteError
+from . import cookies
+from .params import MAX_BODY_BYTES
+
+
+class RequestBody:
+    """The body of a streaming route, iterated from the handler's worker thread.
+
+    Each step fetches the next ASGI message on the event loop (the server stops reading the
+    socket while its buffer is full, so memory stays bounded by a few socket reads). More than
+    ``MAX_BODY_BYTES`` (Appwrite's 12 MiB request limit) is refused with 413, up front when
+    ``Content-Length`` says so; a client that disconnects ends the upload with an error.
+    """
+
+    def __init__(self, receive, content_length: str | None) -> None:
+        self._receive = receive
+        self._done = False
+        if content_length and content_length.isdigit() and int(content_length) > MAX_BODY_BYTES:
+            raise _too_large()
+
+    def __iter__(self) -> Iterator[bytes]:
+        size = 0
+        while not self._done:
+            message = anyio.from_thread.run(self._receive)
+            if message["type"] == "http.disconnect":
+                self._done = True
+                raise AppwriteError("general_argument_invalid", "The request body ended early.")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                self._done = True
+                raise _too_large()
+            self._done = not message.get("more_body", False)
+            if chunk:
+                yield chunk
+
+
+def _too_large() -> AppwriteError:
+    return AppwriteError("general_argument_invalid", "Request body is larger than 12 MiB.", status=413)
+
+
+@dataclass
+class Context:
+    """What a handler may know about its request: no HTTP objects, only facts.
+
+    A handler that signs a browser in or out calls ``sign_in``/``sign_out``; the pipeline adds
+    the cookies and headers to the response. A handler that acts for a user who is not yet the
+    principal (sign-up, sign-in) names them in ``actor`` for the audit log.
+    """
+
+    db: Database
+    settings: Settings
+    principal: principals.Principal
+    ip: str
+    user_agent: str
+    host: str = ""
+    secure: bool = False
+    timestamp: str = ""  # X-Appwrite-Timestamp, read by the routes that honour it
+    actor: dict | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)  # the request's (lower-case names)
+    body: RequestBody | None = None  # streaming routes only
+    response_headers: list[tuple[str, str]] = field(default_factory=list)
+    # Running inline on the event loop (GETs on SQLite): a handler that finds blocking work
+    # raises the pipeline's ``RunInPool`` rather than doing it here.
+    on_event_loop: bool = False
+
+    @property
+    def project_id(self) -> str:
+        return self.principal.project_id
+
+    def roles(self) -> list[str] | None:
+        """The caller's roles (one read of its confirmed memberships); ``None`` for an API key,
+        which bypasses permission checks."""
+        return None if self.principal.is_key else request_roles(self.db, self.principal)
+
+    def sign_in(self, encoded: str, expire: datetime) -> None:
+        """Session cookies and ``X-Fallback-Cookies`` for a new session."""
+        for value in cookies.session_cookies(self.project_id, encoded, expire, self.host, self.secure):
+            self.response_headers.append(("set-cookie", value))
+        self.response_headers.append(("x-fallback-cookies", cookies.fallback_header(self.project_id, encoded)))
+
+    def unchanged_since(self) -> datetime | None:
+        """The ``X-Appwrite-Timestamp`` of an update that must not overwrite a newer change
+        (409 ``document_update_conflict`` then); ``None`` without the header."""
+        if not self.timestamp:
+            return None
+        try:
+            moment = datetime.fromisoformat(self.timestamp)
+        except ValueError:
+            raise AppwriteError("general_argument_invalid", "Invalid X-Appwrite-Timestamp header value") from None
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+    def sign_out(self) -> None:
+        """Clear the session cookies (``deleted``) and send ``X-Fallback-Cookies: []``."""
+        for value in cookies.cleared_cookies(self.project_id, self.host, self.secure):
+            self.response_headers.append(("set-cookie", value))
+        self.response_headers.append(("x-fallback-cookies", cookies.fallback_header(self.project_id, None)))
