@@ -13,12 +13,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from ..data.rows import Row
 from ..tools.config import Settings
 from ..tools.errors import AppwriteError
 from . import antivirus, transforms
 from .devices import Device
-
-Row = dict[str, Any]
 
 STORED_SUFFIX = "-stored"  # a transformed object is written beside the original, at its path plus this
 

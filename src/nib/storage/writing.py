@@ -19,6 +19,7 @@ from ..data import search
 from ..data.db import Database
 from ..data.db.schema import buckets, files
 from ..data.instance import server_secret
+from ..data.rows import Row
 from ..tools import dates
 from ..tools.config import Settings
 from ..tools.errors import AppwriteError
@@ -26,8 +27,6 @@ from ..tools.ids import new_secret
 from . import processing
 from .devices import Device
 from .files import file_prefix, locked_file, store_permissions
-
-Row = dict[str, Any]
 
 SNIFF_BYTES = 256 * 1024  # what libmagic sees of a file to name its MIME type
 _CONTENT_RANGE = re.compile(r"(\w+) (\d+)-(\d+)/(\d+)", re.ASCII)
