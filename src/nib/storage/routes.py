@@ -2,7 +2,8 @@
 
 Bucket routes need the ``buckets.*`` scopes (API keys only). File routes serve API keys (no
 permission checks, disabled buckets included) and guests/users (bucket and file permissions, see
-files.py). Uploads are ``streaming`` routes: the body reaches uploads.py as a stream. Downloads
+files.py). Uploads are ``streaming`` routes: upload_requests.py reads the request (form fields,
+``Content-Range``, ``X-Appwrite-ID``) and uploads.py takes the file's bytes as a stream. Downloads
 (``reads_device`` routes) send small local files with sendfile and stream the rest
 (downloads.py), through the process's device (``open_device``).
 """
@@ -21,7 +22,7 @@ from ..tools import validators as v
 from ..tools.config import Settings
 from ..tools.errors import AppwriteError
 from ..users.models import listing
-from . import buckets, downloads, files, models, preview, processing, transforms, uploads
+from . import buckets, downloads, files, models, preview, processing, transforms, upload_requests, uploads
 from .devices import Device, open_device
 from .preview_engine import PreviewEngine
 
@@ -139,16 +140,29 @@ def delete_bucket(ctx: Context, bucketId: str) -> None:
 def create_file(ctx: Context, bucketId: str) -> dict:
     assert ctx.body is not None
     user = ctx.principal.user
+    roles = ctx.roles()
+    user_id = None if user is None or ctx.principal.is_key else user["id"]
+    form = upload_requests.UploadForm(ctx.body, ctx.headers.get("content-type", ""))
+    bucket, permissions = uploads.check_upload(
+        ctx.db, project_id=ctx.project_id, bucket_id=bucketId, roles=roles, user_id=user_id, permissions=form.permissions
+    )
+    if form.file is None or not form.file.filename:
+        raise AppwriteError("storage_file_empty")
+    content_range = upload_requests.parse_content_range(ctx.headers.get("content-range"))
     row = uploads.create_file(
         ctx.db,
         device_for(ctx.settings),
         ctx.settings,
         project_id=ctx.project_id,
-        bucket_id=bucketId,
-        roles=ctx.roles(),
-        user_id=None if user is None or ctx.principal.is_key else user["id"],
-        body=ctx.body,
-        headers=ctx.headers,
+        bucket=bucket,
+        roles=roles,
+        user_id=user_id,
+        file_id=upload_requests.requested_file_id(form.file_id, ctx.headers.get("x-appwrite-id", "")),
+        name=form.file.filename,
+        permissions=permissions,
+        content_range=content_range,
+        data=form.file.chunks(),
+        late_permissions=form.late_permissions,
     )
     return models.file(row)
 
