@@ -114,13 +114,6 @@ def queries_param(spec: ListSpec) -> Param:
     return optional("queries", lambda raw: parse_queries(raw, spec), default=parse_queries([], spec))
 
 
-class RunInPool(Exception):
-    """Raised by a handler running on the event loop (``ctx.on_event_loop``) that finds work which
-    must not block it, e.g. decoding an encrypted file: the pipeline runs the request again in the
-    worker pool. Only unlimited GETs run inline and none writes before its handler, so running
-    one again is safe."""
-
-
 @dataclass
 class Context:
     """What a handler may know about its request: no HTTP objects, only facts.
@@ -142,8 +135,8 @@ class Context:
     headers: Mapping[str, str] = field(default_factory=dict)  # the request's (lower-case names)
     body: RequestBody | None = None  # streaming routes only
     response_headers: list[tuple[str, str]] = field(default_factory=list)
-    # Running inline on the event loop (GETs on SQLite): a handler that finds blocking work
-    # raises ``RunInPool`` rather than doing it here.
+    # Running inline on the event loop (GETs on SQLite): a handler leaves blocking work to the
+    # response, which runs it in the worker pool.
     on_event_loop: bool = False
 
     @property
@@ -392,10 +385,7 @@ class Api:
         if method == "GET" and inline and not streaming and not limited:
             # SQLite reads take microseconds and never wait on a lock (WAL): a thread hop would
             # cost more than the query. Everything else (rate-limited GETs may wait on Redis) runs in the pool.
-            try:
-                return self._run(*args, on_event_loop=True)
-            except RunInPool:
-                pass
+            return self._run(*args, on_event_loop=True)
         return await run_in_threadpool(self._run, *args)
 
     async def _raw_params(self, request: Request, method: str, headers: dict[str, str]) -> dict[str, Any]:

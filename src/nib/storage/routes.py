@@ -4,8 +4,8 @@ Bucket routes need the ``buckets.*`` scopes (API keys only). File routes serve A
 permission checks, disabled buckets included) and guests/users (bucket and file permissions, see
 files.py). Uploads are ``streaming`` routes: upload_requests.py reads the request (form fields,
 ``Content-Range``, ``X-Appwrite-ID``) and uploads.py takes the file's bytes as a stream. Downloads
-(``reads_device`` routes) send small local files with sendfile and stream the rest
-(downloads.py), through the process's device (``open_device``).
+(``reads_device`` routes): downloads.py finds the file, file_responses.py sends small local files
+with sendfile and the rest in one buffer or streamed, through the process's device (``open_device``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,18 @@ from ..tools import validators as v
 from ..tools.config import Settings
 from ..tools.errors import AppwriteError
 from ..users.models import listing
-from . import buckets, downloads, files, models, preview, processing, transforms, upload_requests, uploads
+from . import (
+    buckets,
+    downloads,
+    file_responses,
+    files,
+    models,
+    preview,
+    processing,
+    transforms,
+    upload_requests,
+    uploads,
+)
 from .devices import Device, open_device
 from .preview_engine import PreviewEngine
 
@@ -224,15 +235,16 @@ def delete_file(ctx: Context, bucketId: str, fileId: str) -> None:
     )
 
 
-def _serve(ctx: Context, bucket_id: str, file_id: str, *, view: bool):
-    bucket = _file_bucket(ctx, bucket_id)
-    row = files.get_file(ctx.db, project_id=ctx.project_id, bucket=bucket, file_id=file_id, roles=ctx.roles())
-    return downloads.file_response(
+def _serve(ctx: Context, bucket_id: str, file_id: str, *, view: bool) -> Response:
+    download = downloads.find_download(
+        ctx.db, project_id=ctx.project_id, bucket=_file_bucket(ctx, bucket_id), file_id=file_id, roles=ctx.roles()
+    )
+    return file_responses.file_response(
         device_for(ctx.settings),
         ctx.settings,
         secret=server_secret(ctx.db, ctx.settings),
         project_id=ctx.project_id,
-        file=row,
+        download=download,
         view=view,
         headers=ctx.headers,
         on_event_loop=ctx.on_event_loop,
@@ -267,11 +279,10 @@ PREVIEWS = PreviewEngine()
     streaming=True,  # never on the event loop: a render takes milliseconds of CPU
 )
 def get_preview(ctx: Context, bucketId: str, fileId: str, **query) -> Response:
-    bucket = _file_bucket(ctx, bucketId)
-    row = files.get_file(ctx.db, project_id=ctx.project_id, bucket=bucket, file_id=fileId, roles=ctx.roles())
-    if row["status"] != files.READY:
-        raise AppwriteError("storage_file_not_found")
-    device, size = device_for(ctx.settings), row["size_original"]
+    download = downloads.find_download(
+        ctx.db, project_id=ctx.project_id, bucket=_file_bucket(ctx, bucketId), file_id=fileId, roles=ctx.roles()
+    )
+    row, device, size = download.file, device_for(ctx.settings), download.size
     secret = server_secret(ctx.db, ctx.settings)
 
     def original() -> bytes:  # called on a cache miss for an image within the preview limit only
