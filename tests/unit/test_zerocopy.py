@@ -1,4 +1,4 @@
-"""http/zerocopy.py under a real uvicorn on loopback, and downloads.FileSpanResponse on either side
+"""http/zerocopy.py under a real uvicorn on loopback, and file_responses.FileSpanResponse on either side
 of it: the bytes a client receives, whatever path they took (sendfile, the transport fallback
 when the socket is full, HEAD, a file shorter than announced)."""
 
@@ -18,7 +18,7 @@ import uvicorn
 
 from live_server import free_port
 from nib.http import zerocopy
-from nib.storage.downloads import FileSpanResponse
+from nib.storage.file_responses import FileSpanResponse
 
 
 def file_app(path: Path, *, announce: int | None = None):

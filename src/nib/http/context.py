@@ -74,8 +74,8 @@ class Context:
     headers: Mapping[str, str] = field(default_factory=dict)  # the request's (lower-case names)
     body: RequestBody | None = None  # streaming routes only
     response_headers: list[tuple[str, str]] = field(default_factory=list)
-    # Running inline on the event loop (GETs on SQLite): a handler that finds blocking work
-    # raises the pipeline's ``RunInPool`` rather than doing it here.
+    # Running inline on the event loop (GETs on SQLite): a handler leaves blocking work to the
+    # response, which runs it in the worker pool.
     on_event_loop: bool = False
 
     @property

@@ -51,13 +51,6 @@ from .routing import Route, Router, validate
 log = logging.getLogger("nib")
 
 
-class RunInPool(Exception):
-    """Raised by a handler running on the event loop (``ctx.on_event_loop``) that finds work which
-    must not block it, e.g. decoding an encrypted file: the pipeline runs the request again in the
-    worker pool. Only unlimited GETs run inline and none writes before its handler, so running
-    one again is safe."""
-
-
 class Api:
     """The ASGI application for ``/v1``: route matching and the pipeline."""
 
@@ -143,10 +136,7 @@ class Api:
         if method == "GET" and inline and not streaming and not limited:
             # SQLite reads take microseconds and never wait on a lock (WAL): a thread hop would
             # cost more than the query. Everything else (rate-limited GETs may wait on Redis) runs in the pool.
-            try:
-                return self._run(incoming, on_event_loop=True)
-            except RunInPool:
-                pass
+            return self._run(incoming, on_event_loop=True)
         return await run_in_threadpool(self._run, incoming)
 
     def _run(self, incoming: Incoming, on_event_loop: bool = False) -> Response:

@@ -13,7 +13,7 @@ The message: ``{"type": "http.response.zerocopysend", "file": <file object>, "of
 "count": int, "more_body": bool}`` after ``http.response.start`` with a Content-Length. Bytes
 the socket does not take at once (its buffer is full) are read and written through the transport
 in 1 MiB pieces under uvicorn's flow control. Reads happen on the event loop: nib sends files this
-way only up to 1 MiB (storage/downloads.py), as nginx sends from its event loop.
+way only up to 1 MiB (storage/file_responses.py), as nginx sends from its event loop.
 
 It also bounds a graceful shutdown for requests that wait on their client: uvicorn cancels the
 requests still running when ``timeout_graceful_shutdown`` ends, but a streaming upload's handler

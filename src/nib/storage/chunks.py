@@ -25,7 +25,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -34,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..data.db import Database
 from ..data.db.schema import file_chunks, files
+from ..data.rows import Row
 from ..tools import dates
 from ..tools.config import Settings
 from ..tools.errors import AppwriteError
@@ -52,8 +52,6 @@ from .writing import (
     process,
     stored_values,
 )
-
-Row = dict[str, Any]
 
 CHUNK_SIZE = 5 * 1024 * 1024  # the SDKs' chunk size: assumed when the last chunk comes first
 LEASE_SECONDS = 10

@@ -1,177 +1,66 @@
-"""Download and view responses: streamed original bytes with Appwrite's headers, single HTTP
-ranges (206/416) and conditional requests (ETag = the md5 signature, 304).
-
-Stored HTML or SVG must never run script in the server's origin: every response carries
-``X-Content-Type-Options: nosniff`` and ``Content-Security-Policy: script-src 'none'`` (Appwrite
-sends ``script-src none;``), and ``view`` only names the types of Appwrite's viewable list
-(images, audio, video, PDF, Office): anything else is served as ``text/plain``.
-"""
+"""Downloads and views, the storage side: the ready file a caller may read, described as a
+``Download`` (which object holds it, how big its original bytes are, whether they must be
+decoded), and those bytes off the device. storage/file_responses.py turns it into HTTP."""
 
 from __future__ import annotations
 
-import os
-import re
-import time
-from collections.abc import Mapping
-from email.utils import formatdate
-from typing import Any, BinaryIO
-from urllib.parse import quote
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
 
-from starlette.responses import Response, StreamingResponse
-
-from ..http import zerocopy
-from ..http.pipeline import RunInPool
+from ..data.db import Database
+from ..data.rows import Row
 from ..tools.config import Settings
 from ..tools.errors import AppwriteError
 from . import processing
 from .devices import Device
-from .files import READY
-
-Row = dict[str, Any]
-
-EXPIRES_SECONDS = 45 * 24 * 3600  # Appwrite: "+45 days"
-DOWNLOAD_RANGE_CHUNK = 10 * 1024 * 1024  # an open range ("bytes=N-") serves at most this much
-VIEW_RANGE_CHUNK = 2_000_000
-# Responses up to this size go out in one piece (a local file by sendfile); larger ones stream.
-WHOLE_SEND = 1 << 20
-CSP = "script-src 'none'"
-_RANGE = re.compile(r"(\w+)=(\d*)-(\d*)", re.ASCII)
-_UNSAFE_IN_QUOTES = re.compile(r'[\x00-\x1f\x7f"\\]')
-
-# app/config/storage/mimes.php of Appwrite 1.5 (its duplicates and typos left out)
-VIEWABLE = frozenset(
-    {
-        "image/jpeg", "image/gif", "image/png", "image/webp",
-        "video/mp4", "video/x-flv", "application/x-mpegURL", "video/MP2T", "video/3gpp", "video/quicktime",
-        "video/x-msvideo", "video/x-ms-wmv",
-        "audio/basic", "audio/L24", "audio/mid", "audio/mpeg", "audio/mp4", "audio/x-aiff", "audio/x-mpegurl",
-        "audio/vnd.rn-realaudio", "audio/ogg", "audio/vorbis", "audio/vnd.wav",
-        "application/msword",
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.template",
-        "application/vnd.ms-word.document.macroEnabled.12",
-        "application/vnd.ms-excel",
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.template",
-        "application/vnd.ms-excel.sheet.macroEnabled.12",
-        "application/vnd.ms-excel.template.macroEnabled.12",
-        "application/vnd.ms-excel.addin.macroEnabled.12",
-        "application/vnd.ms-excel.sheet.binary.macroEnabled.12",
-        "application/vnd.ms-powerpoint",
-        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-        "application/vnd.openxmlformats-officedocument.presentationml.template",
-        "application/vnd.openxmlformats-officedocument.presentationml.slideshow",
-        "application/vnd.ms-powerpoint.addin.macroEnabled.12",
-        "application/vnd.ms-powerpoint.presentation.macroEnabled.12",
-        "application/vnd.ms-powerpoint.template.macroEnabled.12",
-        "application/vnd.ms-powerpoint.slideshow.macroEnabled.12",
-        "application/vnd.ms-access",
-        "application/pdf",
-    }
-)
+from .files import READY, get_file
 
 
-def parse_range(header: str, size: int, open_chunk: int) -> tuple[int, int]:
-    """``bytes=<start>-<end>`` or ``bytes=<start>-`` -> inclusive ``(start, end)``; 416 otherwise."""
-    found = _RANGE.fullmatch(header.strip())
-    if found is None or found.group(1) != "bytes" or not found.group(2):
-        raise AppwriteError("storage_invalid_range")
-    start = int(found.group(2))
-    end = int(found.group(3)) if found.group(3) else min(start + open_chunk - 1, size - 1)
-    if start >= end or end >= size:
-        raise AppwriteError("storage_invalid_range")
-    return start, end
+@dataclass(frozen=True)
+class Download:
+    """A ready file to send: its row, its stored object, the size of its original bytes and
+    whether the object holds them encoded (compressed and/or encrypted: decoding is CPU work)."""
+
+    file: Row
+    object: str
+    size: int
+    decoding: bool
 
 
-def _disposition(kind: str, name: str) -> str:
-    """Appwrite's ``<kind>; filename="<name>"``, safe for any stored name: the plain ``filename``
-    is ASCII with control characters (CR/LF would end the header), ``"`` and ``\\`` as ``_`` and
-    non-ASCII ones as ``?``; whenever that differs from the name, RFC 6266 ``filename*`` carries
-    the exact name, percent-encoded UTF-8."""
-    plain = _UNSAFE_IN_QUOTES.sub("_", name).encode("ascii", "replace").decode()
-    value = f'{kind}; filename="{plain}"'
-    if plain != name:
-        value += f"; filename*=UTF-8''{quote(name, safe='')}"
-    return value
-
-
-def file_response(
-    device: Device,
-    settings: Settings,
-    *,
-    secret: str,
-    project_id: str,
-    file: Row,
-    view: bool,
-    headers: Mapping[str, str],
-    on_event_loop: bool = False,
-) -> Response:
-    """The file's bytes (or the requested range of them) as a streamed response. On the event
-    loop (``on_event_loop``), a range to decode (compressed or encrypted) raises ``RunInPool``."""
+def find_download(
+    db: Database, *, project_id: str, bucket: Row, file_id: str, roles: list[str] | None
+) -> Download:
+    """The file ``file_id`` of ``bucket`` as a caller with ``roles`` may read it; 404 until it is ready."""
+    file = get_file(db, project_id=project_id, bucket=bucket, file_id=file_id, roles=roles)
     if file["status"] != READY:
         raise AppwriteError("storage_file_not_found")
-    etag = f'"{file["signature"]}"'
-    mime = file["mime_type"]
-    common = {
-        "Content-Type": (mime if mime in VIEWABLE else "text/plain") if view else mime,
-        "Content-Disposition": _disposition("inline" if view else "attachment", file["name"]),
-        "ETag": etag,
-        "Cache-Control": f"private, max-age={EXPIRES_SECONDS}",
-        "Expires": formatdate(time.time() + EXPIRES_SECONDS, usegmt=True),
-        "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": CSP,
-        "Accept-Ranges": "bytes",
-    }
-    if _matches(headers.get("if-none-match"), file["signature"]):
-        return Response(status_code=304, headers={k: common[k] for k in ("ETag", "Cache-Control", "Expires")})
-    size = file["size_original"]
-    status, start, end = 200, 0, size - 1
-    if headers.get("range"):
-        start, end = parse_range(headers["range"], size, VIEW_RANGE_CHUNK if view else DOWNLOAD_RANGE_CHUNK)
-        status = 206
-        common["Content-Range"] = f"bytes {start}-{end}/{size}"
-    length = end - start + 1
-    common["Content-Length"] = str(length)
+    return Download(file, file["object"], file["size_original"], processing.encoded(file))
+
+
+def open_local(device: Device, download: Download) -> BinaryIO | None:
+    """The stored object as an open local file when it holds the original bytes (local disk, no
+    transform); ``None`` otherwise. A missing object is a 404."""
+    if download.decoding:
+        return None
     try:
-        # Open now, so a missing object is a 404 rather than a broken 200.
-        local = processing.open_original(device, file) if length <= WHOLE_SEND else None
-        if local is not None:
-            return FileSpanResponse(local, start, length, status_code=status, headers=common)
-        if on_event_loop and length <= WHOLE_SEND:
-            # Decrypting or decompressing (up to all 20 MB before the range) would block the
-            # loop: decode in the pool. Larger ranges stream, which iterates in the pool anyway.
-            raise RunInPool
-        chunks = processing.decode(device, settings, secret=secret, project_id=project_id, file=file, start=start, end=end)
+        return device.open_local(download.object)
     except FileNotFoundError:
-        raise AppwriteError("storage_file_not_found", f"File not found in {file['object']}") from None
-    if length <= WHOLE_SEND:
-        # One buffer: no StreamingResponse thread hop per chunk.
-        return Response(b"".join(chunks), status_code=status, headers=common)
-    return StreamingResponse(chunks, status_code=status, headers=common)
+        raise _missing(download) from None
 
 
-class FileSpanResponse(Response):
-    """``count`` bytes of an open local file from ``offset``, sent with sendfile where the server
-    offers ASGI's zero-copy extension (``nib serve``: http/zerocopy.py), read and sent otherwise.
-    Closes the file once sent."""
-
-    def __init__(self, file: BinaryIO, offset: int, count: int, *, status_code: int, headers: Mapping[str, str]) -> None:
-        super().__init__(status_code=status_code, headers=headers)
-        self.file, self.offset, self.count = file, offset, count
-
-    async def __call__(self, scope, receive, send) -> None:
-        with self.file:
-            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-            if zerocopy.EXTENSION in scope.get("extensions", {}):
-                await send({"type": zerocopy.EXTENSION, "file": self.file, "offset": self.offset, "count": self.count})
-            else:
-                await send({"type": "http.response.body", "body": os.pread(self.file.fileno(), self.count, self.offset)})
-        if self.background is not None:
-            await self.background()
+def original_bytes(
+    device: Device, settings: Settings, *, secret: str, project_id: str, download: Download, start: int, end: int
+) -> Iterator[bytes]:
+    """The original bytes ``start..end`` (inclusive), decoded as they are iterated. A missing
+    object is a 404, raised here, before the first byte."""
+    try:
+        return processing.decode(
+            device, settings, secret=secret, project_id=project_id, file=download.file, start=start, end=end
+        )
+    except FileNotFoundError:
+        raise _missing(download) from None
 
 
-def _matches(header: str | None, signature: str) -> bool:
-    if not header:
-        return False
-    tags = [tag.strip().removeprefix("W/").strip('"') for tag in header.split(",")]
-    return "*" in tags or signature in tags
+def _missing(download: Download) -> AppwriteError:
+    return AppwriteError("storage_file_not_found", f"File not found in {download.object}")

@@ -27,13 +27,12 @@ from ..data.db import Database
 from ..data.db.schema import file_permissions, files
 from ..data.listing import Restriction, list_rows
 from ..data.query import Attribute, ListSpec, ParsedQueries
+from ..data.rows import Row
 from ..tools import dates
 from ..tools.errors import AppwriteError
 from ..users.service import STRING, standard_attributes
 from . import processing
 from .devices import Device
-
-Row = dict[str, Any]
 
 UPLOADING, READY = "uploading", "ready"
 

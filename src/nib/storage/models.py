@@ -6,12 +6,9 @@ Fields newer SDKs require are always sent: Bucket ``transformations``/``totalSiz
 
 from __future__ import annotations
 
-from typing import Any
-
+from ..data.rows import Row
 from ..tools import dates
 from .files import READY
-
-Row = dict[str, Any]
 
 
 def bucket(row: Row, total_size: int = 0) -> dict:

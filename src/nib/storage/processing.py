@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any
 
+from ..data.rows import Row
 from ..tools.config import Settings
 from ..tools.errors import AppwriteError
 from . import antivirus, transforms
 from .devices import Device
-
-Row = dict[str, Any]
 
 STORED_SUFFIX = "-stored"  # a transformed object is written beside the original, at its path plus this
 
@@ -93,11 +92,9 @@ def decode(
     return transforms.byte_range(transforms.decode(device.read(file["object"]), info, key), start, end)
 
 
-def open_original(device: Device, file: Row) -> BinaryIO | None:
-    """The stored object opened as a local file when it holds the original bytes as they are
-    (no compression or encryption) and the device is local disk; ``None`` otherwise.
-    ``FileNotFoundError`` when it is missing."""
-    return device.open_local(file["object"]) if _info(file).identity else None
+def encoded(file: Row) -> bool:
+    """Whether the stored object of ``file`` holds its bytes compressed and/or encrypted."""
+    return not _info(file).identity
 
 
 def _info(file: Row) -> transforms.TransformInfo:

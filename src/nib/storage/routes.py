@@ -2,9 +2,10 @@
 
 Bucket routes need the ``buckets.*`` scopes (API keys only). File routes serve API keys (no
 permission checks, disabled buckets included) and guests/users (bucket and file permissions, see
-files.py). Uploads are ``streaming`` routes: the body reaches uploads.py as a stream. Downloads
-(``reads_device`` routes) send small local files with sendfile and stream the rest
-(downloads.py), through the process's device (``open_device``).
+files.py). Uploads are ``streaming`` routes: upload_requests.py reads the request (form fields,
+``Content-Range``, ``X-Appwrite-ID``) and uploads.py takes the file's bytes as a stream. Downloads
+(``reads_device`` routes): downloads.py finds the file, file_responses.py sends small local files
+with sendfile and the rest in one buffer or streamed, through the process's device (``open_device``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,18 @@ from ..tools import validators as v
 from ..tools.config import Settings
 from ..tools.errors import AppwriteError
 from ..users.models import listing
-from . import buckets, downloads, files, models, preview, processing, transforms, uploads
+from . import (
+    buckets,
+    downloads,
+    file_responses,
+    files,
+    models,
+    preview,
+    processing,
+    transforms,
+    upload_requests,
+    uploads,
+)
 from .devices import Device, open_device
 from .preview_engine import PreviewEngine
 
@@ -141,16 +153,29 @@ def delete_bucket(ctx: Context, bucketId: str) -> None:
 def create_file(ctx: Context, bucketId: str) -> dict:
     assert ctx.body is not None
     user = ctx.principal.user
+    roles = ctx.roles()
+    user_id = None if user is None or ctx.principal.is_key else user["id"]
+    form = upload_requests.UploadForm(ctx.body, ctx.headers.get("content-type", ""))
+    bucket, permissions = uploads.check_upload(
+        ctx.db, project_id=ctx.project_id, bucket_id=bucketId, roles=roles, user_id=user_id, permissions=form.permissions
+    )
+    if form.file is None or not form.file.filename:
+        raise AppwriteError("storage_file_empty")
+    content_range = upload_requests.parse_content_range(ctx.headers.get("content-range"))
     row = uploads.create_file(
         ctx.db,
         device_for(ctx.settings),
         ctx.settings,
         project_id=ctx.project_id,
-        bucket_id=bucketId,
-        roles=ctx.roles(),
-        user_id=None if user is None or ctx.principal.is_key else user["id"],
-        body=ctx.body,
-        headers=ctx.headers,
+        bucket=bucket,
+        roles=roles,
+        user_id=user_id,
+        file_id=upload_requests.requested_file_id(form.file_id, ctx.headers.get("x-appwrite-id", "")),
+        name=form.file.filename,
+        permissions=permissions,
+        content_range=content_range,
+        data=form.file.chunks(),
+        late_permissions=form.late_permissions,
     )
     return models.file(row)
 
@@ -212,15 +237,16 @@ def delete_file(ctx: Context, bucketId: str, fileId: str) -> None:
     )
 
 
-def _serve(ctx: Context, bucket_id: str, file_id: str, *, view: bool):
-    bucket = _file_bucket(ctx, bucket_id)
-    row = files.get_file(ctx.db, project_id=ctx.project_id, bucket=bucket, file_id=file_id, roles=ctx.roles())
-    return downloads.file_response(
+def _serve(ctx: Context, bucket_id: str, file_id: str, *, view: bool) -> Response:
+    download = downloads.find_download(
+        ctx.db, project_id=ctx.project_id, bucket=_file_bucket(ctx, bucket_id), file_id=file_id, roles=ctx.roles()
+    )
+    return file_responses.file_response(
         device_for(ctx.settings),
         ctx.settings,
         secret=server_secret(ctx.db, ctx.settings),
         project_id=ctx.project_id,
-        file=row,
+        download=download,
         view=view,
         headers=ctx.headers,
         on_event_loop=ctx.on_event_loop,
@@ -255,11 +281,10 @@ PREVIEWS = PreviewEngine()
     streaming=True,  # never on the event loop: a render takes milliseconds of CPU
 )
 def get_preview(ctx: Context, bucketId: str, fileId: str, **query) -> Response:
-    bucket = _file_bucket(ctx, bucketId)
-    row = files.get_file(ctx.db, project_id=ctx.project_id, bucket=bucket, file_id=fileId, roles=ctx.roles())
-    if row["status"] != files.READY:
-        raise AppwriteError("storage_file_not_found")
-    device, size = device_for(ctx.settings), row["size_original"]
+    download = downloads.find_download(
+        ctx.db, project_id=ctx.project_id, bucket=_file_bucket(ctx, bucketId), file_id=fileId, roles=ctx.roles()
+    )
+    row, device, size = download.file, device_for(ctx.settings), download.size
     secret = server_secret(ctx.db, ctx.settings)
 
     def original() -> bytes:  # called on a cache miss for an image within the preview limit only

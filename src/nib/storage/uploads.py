@@ -1,11 +1,13 @@
-"""Uploads: ``POST /storage/buckets/{bucketId}/files`` as one request or as chunks, streamed from
-the request body to the device.
+"""Uploads: ``POST /storage/buckets/{bucketId}/files`` as one request or as chunks, streamed to
+the device.
 
-The multipart body is read part by part (storage.multipart); the file part's bytes go straight to
-the device while their md5, size and first bytes (for the MIME type) are taken on the way, so a
-request never holds more than what the socket delivered. Limits are enforced while streaming: an
-upload that passes ``maximumFileSize`` (or a chunk longer than its ``Content-Range``) is cut off
-and its half-written object removed by the device.
+The route (storage/upload_requests.py reads the request) passes plain values: the caller, the
+declared name and permissions, the content range as numbers and the file's bytes as an iterator,
+pulled from the request body as they arrive. They go straight to the device while their md5,
+size and first bytes (for the MIME type) are taken on the way, so a request never holds more than
+what the socket delivered. Limits are enforced while streaming: an upload that passes
+``maximumFileSize`` (or a chunk longer than its ``Content-Range``) is cut off and its
+half-written object removed by the device.
 
 * One request (no ``Content-Range``, or one covering the whole file): the bytes are written to an
   object of their own (``<project>/<bucket>/<file>/data-<random>``), then one transaction makes
@@ -15,44 +17,51 @@ and its half-written object removed by the device.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Iterator
 
 from sqlalchemy.exc import IntegrityError
 
-from ..auth.permissions import FILE_TYPES, allowed, check_self_assignment
-from ..auth.permissions import validator as permissions_validator
+from ..auth.permissions import allowed, check_self_assignment
 from ..data import search
 from ..data.db import Database
 from ..data.db.schema import file_chunks, files
-from ..http.context import RequestBody
-from ..http.params import form_params, json_params, php_params
-from ..http.routing import Param, optional, validate
+from ..data.rows import Row
 from ..tools import dates
-from ..tools import validators as v
 from ..tools.config import Settings
 from ..tools.errors import AppwriteError
 from ..tools.ids import unique_id
 from . import buckets, chunks, processing
 from .devices import Device
 from .files import READY, find_file, store_permissions
-from .multipart import FormReader
 from .writing import (
     ATTEMPTS,
+    ContentRange,
     Meter,
     Upload,
     insert_row,
     locked_row,
     new_object_path,
     new_row,
-    parse_content_range,
     process,
     stored_values,
 )
 
-Row = dict[str, Any]
 
-FIELDS = (Param("fileId", v.custom_id), optional("permissions", permissions_validator(FILE_TYPES)))
+def check_upload(
+    db: Database,
+    *,
+    project_id: str,
+    bucket_id: str,
+    roles: list[str] | None,
+    user_id: str | None,
+    permissions: list[str] | None,
+) -> tuple[Row, list[str]]:
+    """The bucket a caller may upload to, and the new file's permissions: ``permissions`` as
+    given (self-assignment checked) or the uploading user's default ones."""
+    bucket = buckets.bucket_for_files(db, project_id=project_id, bucket_id=bucket_id, privileged=roles is None)
+    if not allowed(roles, bucket["permissions"], "create"):
+        raise AppwriteError("user_unauthorized")
+    return bucket, _permissions(permissions, roles, user_id)
 
 
 def create_file(
@@ -61,58 +70,38 @@ def create_file(
     settings: Settings,
     *,
     project_id: str,
-    bucket_id: str,
+    bucket: Row,
     roles: list[str] | None,
     user_id: str | None,
-    body: RequestBody,
-    headers: Mapping[str, str],
+    file_id: str,
+    name: str,
+    permissions: list[str],
+    content_range: ContentRange | None,
+    data: Iterator[bytes],
+    late_permissions: Callable[[], list[str] | None],
 ) -> Row:
-    """Receive one upload request (a whole file or one chunk); the file row as it now stands."""
-    content_type = headers.get("content-type", "")
-    early: list[tuple[str, Any]] = []
-    part = None
-    if content_type.startswith("multipart/form-data"):
-        form = iter(FormReader(body, content_type))
-        for candidate in form:
-            if candidate.name == "file" and candidate.filename is not None:
-                part = candidate
-                break
-            early.append((candidate.name, candidate.text()))
-        raw = php_params(early)
-    else:  # no file can be in a JSON or url-encoded body: its fields are still validated first
-        form = iter(())
-        data = b"".join(body)
-        raw = form_params(data) if content_type.startswith("application/x-www-form-urlencoded") else json_params(data)
-    values = validate(FIELDS, raw)
-    bucket = buckets.bucket_for_files(db, project_id=project_id, bucket_id=bucket_id, privileged=roles is None)
-    if not allowed(roles, bucket["permissions"], "create"):
-        raise AppwriteError("user_unauthorized")
-    permissions = _permissions(values["permissions"], roles, user_id)
-    if part is None or not part.filename:
-        raise AppwriteError("storage_file_empty")
-    content_range = parse_content_range(headers.get("content-range"))
-    upload = Upload(project_id, bucket, _file_id(values["fileId"], headers), part.filename, permissions)
+    """Receive one upload (a whole file or one chunk) into ``bucket`` (from ``check_upload``);
+    the file row as it now stands. ``late_permissions`` is asked once ``data`` is read: the
+    permissions sent after the bytes, which win, or ``None``."""
+    upload = Upload(project_id, bucket, unique_id() if file_id == "unique()" else file_id, name, permissions)
     _check_extension(bucket, upload.name)
     limit = min(bucket["maximum_file_size"], settings.storage_limit)
     if content_range is not None and content_range.total > limit:
         raise AppwriteError("storage_invalid_file_size", "File size not allowed")
 
-    def late_permissions() -> list[str]:
-        """Permissions sent after the file part (the web SDK's field order) win."""
-        late = [(p.name, p.text()) for p in form]
-        if not any(name.startswith("permissions") for name, _ in late):
-            return permissions
-        return _permissions(validate(FIELDS, php_params(early + late))["permissions"], roles, user_id)
+    def final_permissions() -> list[str]:
+        late = late_permissions()
+        return permissions if late is None else _permissions(late, roles, user_id)
 
     try:
         if content_range is None or content_range.whole:
-            return _single(db, device, settings, upload, part.chunks(), limit, content_range, late_permissions)
-        return chunks.receive(db, device, settings, upload, part.chunks(), content_range, late_permissions)
+            return _single(db, device, settings, upload, data, limit, content_range, final_permissions)
+        return chunks.receive(db, device, settings, upload, data, content_range, final_permissions)
     except OSError:
         # A device error while the bucket is gone: a bucket delete won the race (its
         # delete_prefix removed the directories this upload was writing in; FileNotFoundError or,
         # racing a mkdir, FileExistsError). The bucket's answer, not a 500.
-        if buckets.find_bucket(db, project_id, bucket_id) is None:
+        if buckets.find_bucket(db, project_id, bucket["id"]) is None:
             raise AppwriteError("storage_bucket_not_found") from None
         raise
 
@@ -125,17 +114,6 @@ def _permissions(given: list[str] | None, roles: list[str] | None, user_id: str 
     if user_id is None:
         return []
     return [f'{action}("user:{user_id}")' for action in ("read", "update", "delete")]
-
-
-def _file_id(field: str, headers: Mapping[str, str]) -> str:
-    """``X-Appwrite-ID`` (later chunks; the newest SDKs also on the first) overrides ``fileId``."""
-    header = headers.get("x-appwrite-id", "")
-    if header:
-        try:
-            return v.uid(header)
-        except v.Invalid:
-            raise AppwriteError("storage_invalid_appwrite_id") from None
-    return unique_id() if field == "unique()" else field
 
 
 def _check_extension(bucket: Row, name: str) -> None:

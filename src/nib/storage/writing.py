@@ -1,12 +1,11 @@
-"""What single and chunked uploads share: the request's facts (``Upload``), the ``Content-Range``
-header, the ``Meter`` that counts, hashes and samples bytes on their way to the device (and cuts
-them off past a limit), and the file-row and hook helpers of both paths."""
+"""What single and chunked uploads share: the request's facts (``Upload``), its content range
+(``ContentRange``, in numbers), the ``Meter`` that counts, hashes and samples bytes on their way
+to the device (and cuts them off past a limit), and the file-row and hook helpers of both paths."""
 
 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from ..data import search
 from ..data.db import Database
 from ..data.db.schema import buckets, files
 from ..data.instance import server_secret
+from ..data.rows import Row
 from ..tools import dates
 from ..tools.config import Settings
 from ..tools.errors import AppwriteError
@@ -27,15 +27,14 @@ from . import processing
 from .devices import Device
 from .files import file_prefix, locked_file, store_permissions
 
-Row = dict[str, Any]
-
 SNIFF_BYTES = 256 * 1024  # what libmagic sees of a file to name its MIME type
-_CONTENT_RANGE = re.compile(r"(\w+) (\d+)-(\d+)/(\d+)", re.ASCII)
 ATTEMPTS = 3  # a lost race for a new row is retried: the second attempt sees the winner's row
 
 
 @dataclass(frozen=True)
 class ContentRange:
+    """The bytes ``start..end`` of a ``total``-byte file that one upload request carries."""
+
     start: int
     end: int  # inclusive
     total: int
@@ -47,19 +46,6 @@ class ContentRange:
     @property
     def whole(self) -> bool:
         return self.start == 0 and self.end == self.total - 1
-
-
-def parse_content_range(header: str | None) -> ContentRange | None:
-    """``bytes <start>-<end>/<size>`` (``end == size`` tolerated as the last byte, as by Appwrite)."""
-    if header is None:
-        return None
-    found = _CONTENT_RANGE.fullmatch(header.strip())
-    if found is None:
-        raise AppwriteError("storage_invalid_content_range")
-    start, end, total = (int(found.group(i)) for i in (2, 3, 4))
-    if not start <= end <= total or total == 0:
-        raise AppwriteError("storage_invalid_content_range")
-    return ContentRange(start, min(end, total - 1), total)
 
 
 @dataclass
