@@ -168,8 +168,7 @@ def _verify_sha(plain: str, stored: str, opts: dict[str, Any]) -> bool:
 def _verify_phpass(plain: str, stored: str, opts: dict[str, Any]) -> bool:
     if stored.startswith(("$P$", "$H$")):
         with _CPU_SLOTS:
-            verified: bool = phpass.verify(plain, stored)
-            return verified
+            return phpass.verify(plain, stored)
     # phpass's CheckPassword falls back to crypt(); bcrypt is the only
     # crypt() scheme Appwrite users realistically carry.
     if stored.startswith(("$2a$", "$2b$", "$2y$")):

@@ -56,7 +56,7 @@ def list_rows(
     scope: Mapping[str, Any],
     queries: ParsedQueries,
     search: str | None = None,
-    columns: Sequence[sa.Column[Any]] | None = None,
+    columns: Sequence[sa.ColumnElement[Any]] | None = None,
     restriction: Restriction | None = None,
 ) -> tuple[int, list[Row]]:
     """Run validated queries: ``(total, page)``, rows as dicts by column key.
@@ -282,7 +282,7 @@ def _list_plan(
     restriction: Restriction | None,
     keys: list[SortKey],
     nulls: tuple[bool, ...] | None,
-    columns: Sequence[sa.Column[Any]] | None,
+    columns: Sequence[sa.ColumnElement[Any]] | None,
 ) -> _ListPlan:
     """Page and count statements for the shape of these queries (their values are not used)."""
     table, dialect, b = spec.table, db.dialect, _Binder()

@@ -18,7 +18,9 @@ class Invalid(ValueError):
     """A parameter value failed validation; the argument is Appwrite's validator description."""
 
 
-Validator = Callable[[Any], Any]
+# Called with the value; those with a true ``needs_allowed_hosts`` (``RedirectUrl``) also take the
+# project's allowed hosts. Returns the value to use, or raises ``Invalid``.
+Validator = Callable[..., Any]
 
 _KEY = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,35}\Z")
 _UID_DESCRIPTION = (
