@@ -143,7 +143,8 @@ def serve(
         access_log=False,
         log_level="warning",
         lifespan="on",
-        timeout_graceful_shutdown=shutdown_timeout,
+        # uvicorn annotates whole seconds, but hands the value to asyncio, which takes any.
+        timeout_graceful_shutdown=shutdown_timeout,  # type: ignore[arg-type]
     )
 
 

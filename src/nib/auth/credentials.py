@@ -25,7 +25,7 @@ import jwt
 import orjson
 import sqlalchemy as sa
 
-from ..data.db import Database
+from ..data.db import AnySelect, Database
 from ..data.db.schema import authenticators, sessions, targets, users
 from ..data.db.types import UTCDateTime
 from ..tools import dates
@@ -127,7 +127,7 @@ HAS_VERIFIED_TOTP = (
 )
 
 
-def _statement(*where: sa.ColumnElement) -> sa.Select:
+def _statement(*where: sa.ColumnElement[bool]) -> AnySelect:
     joined = users.join(
         sessions, sa.and_(sessions.c.project_id == users.c.project_id, sessions.c.user_id == users.c.id)
     ).outerjoin(targets, sa.and_(targets.c.project_id == users.c.project_id, targets.c.user_id == users.c.id))
@@ -153,7 +153,7 @@ _BY_SECRET = _statement(sessions.c.secret_hash == sa.bindparam("digest"), *_LIVE
 _BY_SESSION_ID = _statement(users.c.id == sa.bindparam("user_id"), sessions.c.id == sa.bindparam("session_id"))
 
 
-def _principal(project_id: str, rows: list[dict], via_jwt: bool) -> Principal | None:
+def _principal(project_id: str, rows: list[dict[str, Any]], via_jwt: bool) -> Principal | None:
     if not rows:
         return None
     first = rows[0]
@@ -185,7 +185,9 @@ def _principal(project_id: str, rows: list[dict], via_jwt: bool) -> Principal | 
     )
 
 
-def authenticate(db: Database, principal: Principal, creds: Credentials, jwt_payload: dict | None) -> Principal:
+def authenticate(
+    db: Database, principal: Principal, creds: Credentials, jwt_payload: dict[str, Any] | None
+) -> Principal:
     """The signed-in principal for these credentials, or ``principal`` unchanged (guest/key).
 
     A key together with a live session or JWT user is refused (403 ``user_key_and_session_set``).
@@ -225,6 +227,7 @@ _ACCESS_INTERVAL = timedelta(hours=24)
 
 def access_due(principal: Principal) -> bool:
     """Whether the user's ``accessedAt`` is unset or older than a day (Appwrite's refresh rule)."""
+    assert principal.user is not None  # asked of user principals only
     accessed = principal.user["accessed_at"]
     return accessed is None or dates.now() - accessed >= _ACCESS_INTERVAL
 
@@ -232,6 +235,7 @@ def access_due(principal: Principal) -> bool:
 def record_access(db: Database, principal: Principal) -> None:
     """Set the user's ``accessedAt`` (and ``$updatedAt``) to now."""
     user = principal.user
+    assert user is not None  # recorded for user principals only
     now = dates.now()
     with db.write() as conn:
         conn.execute(

@@ -95,7 +95,7 @@ def verify_password(
     plain: str,
     stored: str | None,
     algorithm: str | None,
-    options: dict | None,
+    options: dict[str, Any] | None,
 ) -> bool:
     """Check ``plain`` against a stored hash.
 
@@ -121,12 +121,12 @@ def _equal(computed: str, stored: str) -> bool:
     return hmac.compare_digest(computed.encode("utf-8"), stored.encode("utf-8"))
 
 
-def _option(opts: dict, key: str, default: Any) -> Any:
+def _option(opts: dict[str, Any], key: str, default: Any) -> Any:
     value = opts.get(key)
     return default if value is None else value
 
 
-def _int_option(opts: dict, key: str) -> int:
+def _int_option(opts: dict[str, Any], key: str) -> int:
     value = _option(opts, key, _SCRYPT_DEFAULTS[key])
     # bool is an int subclass but never a meaningful cost.
     if isinstance(value, bool) or not isinstance(value, int):
@@ -140,24 +140,24 @@ def _b64decode(value: Any) -> bytes:
     return base64.b64decode(value)
 
 
-def _verify_argon2(plain: str, stored: str, opts: dict) -> bool:
+def _verify_argon2(plain: str, stored: str, opts: dict[str, Any]) -> bool:
     # PasswordHasher.verify reads the variant and costs from the PHC string.
     with _ARGON2_SLOTS:
         return _ARGON2_HASHER.verify(stored, plain)
 
 
-def _verify_bcrypt(plain: str, stored: str, opts: dict) -> bool:
+def _verify_bcrypt(plain: str, stored: str, opts: dict[str, Any]) -> bool:
     with _CPU_SLOTS:
         return bcrypt.checkpw(
             plain.encode("utf-8")[:_BCRYPT_MAX_BYTES], stored.encode("utf-8")
         )
 
 
-def _verify_md5(plain: str, stored: str, opts: dict) -> bool:
+def _verify_md5(plain: str, stored: str, opts: dict[str, Any]) -> bool:
     return _equal(hashlib.md5(plain.encode("utf-8")).hexdigest(), stored)
 
 
-def _verify_sha(plain: str, stored: str, opts: dict) -> bool:
+def _verify_sha(plain: str, stored: str, opts: dict[str, Any]) -> bool:
     version = _option(opts, "version", _SHA_DEFAULT_VERSION)
     name = _SHA_ALGORITHMS.get(version) if isinstance(version, str) else None
     if name is None:
@@ -165,7 +165,7 @@ def _verify_sha(plain: str, stored: str, opts: dict) -> bool:
     return _equal(hashlib.new(name, plain.encode("utf-8")).hexdigest(), stored)
 
 
-def _verify_phpass(plain: str, stored: str, opts: dict) -> bool:
+def _verify_phpass(plain: str, stored: str, opts: dict[str, Any]) -> bool:
     if stored.startswith(("$P$", "$H$")):
         with _CPU_SLOTS:
             return phpass.verify(plain, stored)
@@ -176,7 +176,7 @@ def _verify_phpass(plain: str, stored: str, opts: dict) -> bool:
     return False
 
 
-def _verify_scrypt(plain: str, stored: str, opts: dict) -> bool:
+def _verify_scrypt(plain: str, stored: str, opts: dict[str, Any]) -> bool:
     salt = _option(opts, "salt", "")
     if not isinstance(salt, str):
         return False
@@ -193,7 +193,7 @@ def _verify_scrypt(plain: str, stored: str, opts: dict) -> bool:
     return _equal(digest.hex(), stored)
 
 
-def _verify_scrypt_modified(plain: str, stored: str, opts: dict) -> bool:
+def _verify_scrypt_modified(plain: str, stored: str, opts: dict[str, Any]) -> bool:
     salt = _b64decode(opts.get("salt")) + _b64decode(opts.get("saltSeparator"))
     signer_key = _b64decode(opts.get("signerKey"))
     with _CPU_SLOTS:
@@ -211,7 +211,7 @@ def _verify_scrypt_modified(plain: str, stored: str, opts: dict) -> bool:
     return _equal(base64.b64encode(cipher_text).decode("ascii"), stored)
 
 
-_VERIFIERS: dict[str, Callable[[str, str, dict], bool]] = {
+_VERIFIERS: dict[str, Callable[[str, str, dict[str, Any]], bool]] = {
     "argon2": _verify_argon2,
     "plaintext": _verify_argon2,
     "bcrypt": _verify_bcrypt,

@@ -9,8 +9,11 @@ added or removed by ``nib platforms`` takes effect within that time in every pro
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from ..data.db import Database
@@ -26,7 +29,7 @@ _NAME = text(128)
 _hosts: TTLCache[tuple[str, ...]] = TTLCache(CACHE_SECONDS, 4096)
 
 
-def add_platform(db: Database, *, project_id: str, hostname: str, name: str = "") -> dict:
+def add_platform(db: Database, *, project_id: str, hostname: str, name: str = "") -> dict[str, Any]:
     """Register a web hostname (``*.example.com`` for every subdomain) for the project; the
     name defaults to the hostname.
 
@@ -36,7 +39,7 @@ def add_platform(db: Database, *, project_id: str, hostname: str, name: str = ""
         return insert_platform(conn, project_id=project_id, hostname=hostname, name=name)
 
 
-def insert_platform(conn: Connection, *, project_id: str, hostname: str, name: str = "") -> dict:
+def insert_platform(conn: Connection, *, project_id: str, hostname: str, name: str = "") -> dict[str, Any]:
     """``add_platform`` within the caller's write transaction."""
     try:
         hostname = platform_hostname(hostname)
@@ -69,7 +72,7 @@ def insert_platform(conn: Connection, *, project_id: str, hostname: str, name: s
     return _model(row)
 
 
-def list_platforms(db: Database, *, project_id: str) -> list[dict]:
+def list_platforms(db: Database, *, project_id: str) -> list[dict[str, Any]]:
     """The project's platforms in the order they were added."""
     with db.read() as conn:
         rows = conn.execute(
@@ -100,7 +103,7 @@ def allowed_hosts(db: Database, project_id: str) -> tuple[str, ...]:
     return hosts
 
 
-def _model(row) -> dict:
+def _model(row: RowMapping | Mapping[str, Any]) -> dict[str, Any]:
     return {
         "$id": row["id"],
         "$createdAt": dates.fmt(row["created_at"]),

@@ -11,6 +11,7 @@ import base64
 import hmac
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
@@ -75,8 +76,8 @@ class Principal:
     role: str  # "guests" | "users" | "apps"
     scopes: frozenset[str]
     key_id: str | None = None
-    user: dict | None = field(default=None)
-    targets: tuple[dict, ...] = ()
+    user: dict[str, Any] | None = field(default=None)
+    targets: tuple[dict[str, Any], ...] = ()
     session: CurrentSession | None = None
     mfa_factors: int = 0
 

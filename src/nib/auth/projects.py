@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -17,7 +19,7 @@ from .principals import ALL_KEY_SCOPES
 DEFAULT_PROJECT = "default"
 
 
-def create_project(db: Database, *, project_id: str, name: str) -> dict:
+def create_project(db: Database, *, project_id: str, name: str) -> dict[str, Any]:
     """A new, enabled project; 409 if the ID is taken."""
     try:
         custom_id(project_id)
@@ -32,7 +34,7 @@ def create_project(db: Database, *, project_id: str, name: str) -> dict:
         return _insert_project(conn, project_id, name)
 
 
-def _insert_project(conn: Connection, project_id: str, name: str) -> dict:
+def _insert_project(conn: Connection, project_id: str, name: str) -> dict[str, Any]:
     now = dates.now()
     row = {"id": project_id, "name": name, "enabled": True, "created_at": now, "updated_at": now}
     if conn.execute(sa.select(projects.c.seq).where(projects.c.id == project_id)).first():
@@ -41,7 +43,7 @@ def _insert_project(conn: Connection, project_id: str, name: str) -> dict:
     return row
 
 
-def list_projects(db: Database) -> list[dict]:
+def list_projects(db: Database) -> list[dict[str, Any]]:
     with db.read() as conn:
         return [dict(r._mapping) for r in conn.execute(sa.select(projects).order_by(projects.c.seq))]
 
@@ -60,7 +62,7 @@ def set_project_enabled(db: Database, *, project_id: str, enabled: bool) -> None
             raise AppwriteError("project_not_found")
 
 
-def create_key(db: Database, *, project_id: str, name: str, scopes: list[str] | None = None) -> dict:
+def create_key(db: Database, *, project_id: str, name: str, scopes: list[str] | None = None) -> dict[str, Any]:
     """A new API key; the returned dict holds the only copy of the secret."""
     scopes = list(ALL_KEY_SCOPES) if scopes is None else scopes
     unknown = sorted(set(scopes) - set(ALL_KEY_SCOPES))
@@ -70,7 +72,7 @@ def create_key(db: Database, *, project_id: str, name: str, scopes: list[str] | 
         return _insert_key(conn, project_id, name, scopes)
 
 
-def _insert_key(conn: Connection, project_id: str, name: str, scopes: list[str]) -> dict:
+def _insert_key(conn: Connection, project_id: str, name: str, scopes: list[str]) -> dict[str, Any]:
     secret = "nib_" + new_secret(128)
     now = dates.now()
     row = {
@@ -90,7 +92,7 @@ def _insert_key(conn: Connection, project_id: str, name: str, scopes: list[str])
             "$createdAt": dates.fmt(now), "secret": secret}
 
 
-def list_keys(db: Database, *, project_id: str) -> list[dict]:
+def list_keys(db: Database, *, project_id: str) -> list[dict[str, Any]]:
     with db.read() as conn:
         rows = conn.execute(
             sa.select(api_keys).where(api_keys.c.project_id == project_id).order_by(api_keys.c.seq)
@@ -108,7 +110,7 @@ def delete_key(db: Database, *, project_id: str, key_id: str) -> None:
             raise AppwriteError("general_argument_invalid", f"Key '{key_id}' not found in project '{project_id}'.")
 
 
-def bootstrap(db: Database) -> dict | None:
+def bootstrap(db: Database) -> dict[str, Any] | None:
     """On an empty installation, create project ``default`` (with web platform ``localhost``, so
     a local web app works out of the box) and a key with every scope.
 

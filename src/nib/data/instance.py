@@ -31,7 +31,7 @@ def server_secret(db: Database, settings: Settings) -> str:
 def _stored_secret(db: Database) -> str:
     select = sa.select(instance_values.c.value).where(instance_values.c.name == _SECRET)
     with db.read() as conn:
-        value = conn.execute(select).scalar()
+        value: str | None = conn.execute(select).scalar()
     if value is not None:
         return value
     try:
@@ -40,4 +40,5 @@ def _stored_secret(db: Database) -> str:
     except IntegrityError:
         pass  # another process stored it first: use theirs
     with db.read() as conn:
-        return conn.execute(select).scalar_one()
+        stored: str = conn.execute(select).scalar_one()
+    return stored

@@ -27,7 +27,7 @@ from .db.schema import totals
 from .query import TOTAL_CAP, Filter, ListSpec, Order, ParsedQueries
 
 Row = dict[str, Any]
-SortKey = tuple[sa.ColumnElement, bool]  # (column, descending)
+SortKey = tuple[sa.ColumnElement[Any], bool]  # (column, descending)
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Restriction:
     """
 
     name: str
-    condition: Callable[[sa.Table, sa.BindParameter], sa.ColumnElement[bool]]
+    condition: Callable[[sa.Table, sa.BindParameter[Any]], sa.ColumnElement[bool]]
     values: Sequence[str]
 
 
@@ -56,7 +56,7 @@ def list_rows(
     scope: Mapping[str, Any],
     queries: ParsedQueries,
     search: str | None = None,
-    columns: Sequence[sa.Column] | None = None,
+    columns: Sequence[sa.ColumnElement[Any]] | None = None,
     restriction: Restriction | None = None,
 ) -> tuple[int, list[Row]]:
     """Run validated queries: ``(total, page)``, rows as dicts by column key.
@@ -126,7 +126,7 @@ def list_rows(
 # Shapes: everything the statements depend on, cheap to compute per request
 
 
-def _filter_shape(spec: ListSpec, item: Filter, dialect: str) -> tuple:
+def _filter_shape(spec: ListSpec, item: Filter, dialect: str) -> tuple[Any, ...]:
     if item.method in ("and", "or"):
         return item.method, tuple(_filter_shape(spec, nested, dialect) for nested in item.values)
     if item.method == "search":
@@ -178,7 +178,7 @@ class _Binder:
     def __init__(self) -> None:
         self.sources: dict[str, Source] = {}
 
-    def param(self, source: Source, type_: Any, *, expanding: bool = False) -> sa.BindParameter:
+    def param(self, source: Source, type_: Any, *, expanding: bool = False) -> sa.BindParameter[Any]:
         name = f"p{len(self.sources)}"
         self.sources[name] = source
         return sa.bindparam(name, type_=type_, expanding=expanding)
@@ -188,7 +188,7 @@ class _Binder:
         clause = fulltext.search_clause(table, dialect, exact=exact, name=name)
         roles = ("match", "phrase") if exact and dialect == "postgresql" else ("match",)
         for role in roles:
-            self.sources[f"{name}_{role}"] = lambda r, role=role: fulltext.search_values(term(r), dialect)[role]
+            self.sources[f"{name}_{role}"] = _search_value(term, dialect, role)
         return clause
 
     def params(self, request: _Request) -> dict[str, Any]:
@@ -212,7 +212,7 @@ class _ListPlan:
 def _scope_conditions(
     table: sa.Table, names: Sequence[str], restriction: Restriction | None, b: _Binder
 ) -> list[sa.ColumnElement[bool]]:
-    conditions = [table.c[name] == b.param(lambda r, name=name: r.scope[name], table.c[name].type) for name in names]
+    conditions = [table.c[name] == b.param(_scope_value(name), table.c[name].type) for name in names]
     if restriction is not None:
         values = b.param(lambda r: r.restriction_values, sa.String(), expanding=True)
         conditions.append(restriction.condition(table, values))
@@ -239,6 +239,40 @@ def _cursor_id(r: _Request) -> str:
     return r.queries.cursor.id
 
 
+def _cursor_value(i: int) -> Source:
+    """The cursor row's ``i``th sort-key value (plans with cursor conditions run with that row)."""
+
+    def value(r: _Request) -> Any:
+        assert r.cursor_row is not None
+        return r.cursor_row[f"k{i}"]
+
+    return value
+
+
+def _scope_value(name: str) -> Source:
+    return lambda r: r.scope[name]
+
+
+def _filter_at(i: int) -> Callable[[_Request], Filter]:
+    return lambda r: r.queries.filters[i]
+
+
+def _nested_at(at: Callable[[_Request], Filter], j: int) -> Callable[[_Request], Filter]:
+    """The ``j``th filter nested in the and/or filter that ``at`` finds."""
+    return lambda r: at(r).values[j]
+
+
+def _search_value(term: Source, dialect: str, role: str) -> Source:
+    """The ``role`` value of ``search_values`` for the search term that ``term`` finds."""
+
+    def value(r: _Request) -> str:
+        values = fulltext.search_values(term(r), dialect)
+        assert values is not None  # a plan searches only for a term with words
+        return values[role]
+
+    return value
+
+
 def _list_plan(
     db: Database,
     spec: ListSpec,
@@ -248,13 +282,13 @@ def _list_plan(
     restriction: Restriction | None,
     keys: list[SortKey],
     nulls: tuple[bool, ...] | None,
-    columns: Sequence[sa.Column] | None,
+    columns: Sequence[sa.ColumnElement[Any]] | None,
 ) -> _ListPlan:
     """Page and count statements for the shape of these queries (their values are not used)."""
     table, dialect, b = spec.table, db.dialect, _Binder()
     conditions = _scope_conditions(table, scope_names, restriction, b)
     for i, item in enumerate(queries.filters):
-        conditions.append(_condition(spec, item, dialect, b, lambda r, i=i: r.queries.filters[i]))
+        conditions.append(_condition(spec, item, dialect, b, _filter_at(i)))
     if search:
         exact = _search_shape(table, "search", search, dialect)
         conditions.append(sa.false() if exact is None else b.search(table, dialect, exact, lambda r: r.search))
@@ -293,13 +327,13 @@ def _condition(
     """The condition for the filter that ``at`` finds in a request."""
     method, values = item.method, item.values
     if method in ("and", "or"):
-        nested = [_condition(spec, inner, dialect, b, lambda r, j=j: at(r).values[j]) for j, inner in enumerate(values)]
+        nested = [_condition(spec, inner, dialect, b, _nested_at(at, j)) for j, inner in enumerate(values)]
         return sa.and_(*nested) if method == "and" else sa.or_(*nested)
 
     def value(k: int) -> Source:
         return lambda r: at(r).values[k]
 
-    def all_values(r: _Request) -> list:
+    def all_values(r: _Request) -> list[Any]:
         return list(at(r).values)
 
     if method == "search":
@@ -313,11 +347,11 @@ def _condition(
         null = sa.or_(column.is_(None), _json_type(column, dialect) == sa.literal_column("'null'"))
         return null if method == "isNull" else sa.not_(null)
 
-    def bind(k: int) -> sa.BindParameter:
+    def bind(k: int) -> sa.BindParameter[Any]:
         # Typed like the column (datetimes bind as stored; ``<`` works for booleans).
         return b.param(value(k), column.type)
 
-    def pattern(k: int) -> sa.BindParameter:
+    def pattern(k: int) -> sa.BindParameter[Any]:
         # LIKE wildcards in values are literal (as ``autoescape`` does for literal values).
         return b.param(lambda r: fulltext.like_escape(at(r).values[k]), sa.String)
 
@@ -352,7 +386,9 @@ def _condition(
     raise ValueError(f"unhandled filter {method!r}")
 
 
-def _array_contains_any(column: sa.ColumnElement, b: _Binder, values: Source, dialect: str) -> sa.ColumnElement[bool]:
+def _array_contains_any(
+    column: sa.ColumnElement[Any], b: _Binder, values: Source, dialect: str
+) -> sa.ColumnElement[bool]:
     if dialect == "postgresql":
         return column.op("?|")(sa.cast(b.param(values, ARRAY(sa.Text)), ARRAY(sa.Text)))
     elements = sa.func.json_each(column).table_valued("value")
@@ -360,15 +396,15 @@ def _array_contains_any(column: sa.ColumnElement, b: _Binder, values: Source, di
     return sa.exists(sa.select(sa.literal_column("1")).select_from(elements).where(matching))
 
 
-def _json_type(column: sa.ColumnElement, dialect: str) -> sa.ColumnElement:
+def _json_type(column: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[str]:
     return sa.func.jsonb_typeof(column) if dialect == "postgresql" else sa.func.json_type(column)
 
 
-def _nullable(column: sa.ColumnElement) -> bool:
+def _nullable(column: sa.ColumnElement[Any]) -> bool:
     return getattr(column, "nullable", True) is not False
 
 
-def _order_clause(column: sa.ColumnElement, descending: bool) -> sa.ColumnElement:
+def _order_clause(column: sa.ColumnElement[Any], descending: bool) -> sa.ColumnElement[Any]:
     # NULL sorts as the smallest value on both dialects (SQLite's and MariaDB's behaviour);
     # NOT NULL columns get a plain clause so PostgreSQL can use their indexes for the order.
     clause = column.desc() if descending else column.asc()
@@ -383,13 +419,15 @@ def _after_cursor(keys: list[SortKey], nulls: tuple[bool, ...], b: _Binder) -> s
     alternatives = []
     equal_so_far: list[sa.ColumnElement[bool]] = []
     for i, ((column, descending), null) in enumerate(zip(keys, nulls, strict=True)):
-        value = None if null else b.param(lambda r, i=i: r.cursor_row[f"k{i}"], column.type)
+        value = None if null else b.param(_cursor_value(i), column.type)
         alternatives.append(sa.and_(*equal_so_far, _beyond(column, descending, value)))
         equal_so_far.append(column.is_(None) if value is None else column == value)
     return sa.or_(*alternatives)
 
 
-def _beyond(column: sa.ColumnElement, descending: bool, value: sa.BindParameter | None) -> sa.ColumnElement[bool]:
+def _beyond(
+    column: sa.ColumnElement[Any], descending: bool, value: sa.BindParameter[Any] | None
+) -> sa.ColumnElement[bool]:
     """``column`` strictly after ``value`` in one sort direction, NULL (``None``) being the smallest."""
     if value is None:
         return sa.false() if descending else column.is_not(None)

@@ -61,7 +61,7 @@ class Attribute:
     of strings).
     """
 
-    column: sa.ColumnElement
+    column: sa.ColumnElement[Any]
     kind: str
 
 
@@ -160,14 +160,14 @@ def parse_queries(raw: object, spec: ListSpec) -> ParsedQueries:
             elif method in ORDER_METHODS:
                 orders.append(_order(spec, method, attribute))
             elif method == "limit":
-                value = _limit(values)
-                limit = value if limit is None else limit
+                given = _limit(values)
+                limit = given if limit is None else limit
             elif method == "offset":
-                value = _offset(values)
-                offset = value if offset is None else offset
+                given = _offset(values)
+                offset = given if offset is None else offset
             else:
-                value = _cursor(values)
-                cursor = cursor or Cursor(value, before=method == "cursorBefore")
+                cursor_id = _cursor(values)
+                cursor = cursor or Cursor(cursor_id, before=method == "cursorBefore")
     except _Invalid as error:
         raise invalid_argument(_PREFIX + str(error)) from None
     return ParsedQueries(
@@ -190,7 +190,7 @@ _PHP_JSON_ERRORS = {
 }
 
 
-def _decode(text: str) -> tuple[str, str, list]:
+def _decode(text: str) -> tuple[str, str, list[Any]]:
     try:
         document = json.loads(text, parse_constant=_reject_constant)
     except RecursionError:
@@ -204,7 +204,7 @@ def _decode(text: str) -> tuple[str, str, list]:
     return _query_parts(document)
 
 
-def _query_parts(document: Any) -> tuple[str, str, list]:
+def _query_parts(document: Any) -> tuple[str, str, list[Any]]:
     """Utopia's ``Query::parseQuery`` (a JSON list is a PHP array without the expected keys)."""
     if isinstance(document, list):
         document = {}
@@ -246,7 +246,7 @@ def _php_type(value: Any) -> str:
     return "array"
 
 
-def _filter(spec: ListSpec, method: str, attribute: str, values: list) -> Filter:
+def _filter(spec: ListSpec, method: str, attribute: str, values: list[Any]) -> Filter:
     """Utopia's ``Validator\\Query\\Filter``, checks in its order; nested queries recursively."""
     name = method[0].upper() + method[1:]
     if method in LOGICAL_METHODS:
@@ -333,7 +333,7 @@ def _order(spec: ListSpec, method: str, attribute: str) -> Order:
     return Order(target, descending=method == "orderDesc")
 
 
-def _first_value(values: list) -> Any:
+def _first_value(values: list[Any]) -> Any:
     return values[0] if values else None
 
 
@@ -352,15 +352,15 @@ def _integer(value: Any, minimum: int, what: str, not_numeric: str) -> int:
     )
 
 
-def _limit(values: list) -> int:
+def _limit(values: list[Any]) -> int:
     return _integer(_first_value(values), 1, "limit", "limit")
 
 
-def _offset(values: list) -> int:
+def _offset(values: list[Any]) -> int:
     return _integer(_first_value(values), 0, "offset", "limit")  # sic: Appwrite says "limit"
 
 
-def _cursor(values: list) -> str:
+def _cursor(values: list[Any]) -> str:
     value = _first_value(values)
     if isinstance(value, str) and _UID.fullmatch(value):
         return value

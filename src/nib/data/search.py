@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import TSQUERY
@@ -94,7 +95,7 @@ def search_clause(table: sa.Table, dialect_name: str, *, exact: bool, name: str)
 
 
 def _clause(
-    table: sa.Table, dialect_name: str, match: sa.BindParameter, phrase: sa.BindParameter | None
+    table: sa.Table, dialect_name: str, match: sa.BindParameter[Any], phrase: sa.BindParameter[Any] | None
 ) -> sa.ColumnElement[bool]:
     if dialect_name == "sqlite":
         return _sqlite_condition(table, match)
@@ -129,7 +130,7 @@ def fts_ddl(table_name: str, dialect_name: str) -> list[str]:
     raise ValueError(f"full-text search is not available on {dialect_name!r}")
 
 
-def _sqlite_condition(table: sa.Table, match: sa.BindParameter) -> sa.ColumnElement[bool]:
+def _sqlite_condition(table: sa.Table, match: sa.BindParameter[Any]) -> sa.ColumnElement[bool]:
     name = f"{table.name}_fts"
     fts = sa.table(name, sa.column("rowid"), sa.column(name))
     return table.c.seq.in_(sa.select(fts.c.rowid).where(fts.c[name].op("MATCH")(match)))
@@ -153,7 +154,7 @@ def _fts5_string(text: str) -> str:
 _PG_VECTOR_SQL = "array_to_tsvector(array_remove(string_to_array(search, ' '), ''))"
 
 
-def _pg_vector(table: sa.Table) -> sa.ColumnElement:
+def _pg_vector(table: sa.Table) -> sa.ColumnElement[Any]:
     return sa.func.array_to_tsvector(
         sa.func.array_remove(
             sa.func.string_to_array(table.c.search, sa.literal_column("' '")),
@@ -163,12 +164,12 @@ def _pg_vector(table: sa.Table) -> sa.ColumnElement:
 
 
 def _postgresql_condition(
-    table: sa.Table, match: sa.BindParameter, phrase: sa.BindParameter | None
+    table: sa.Table, match: sa.BindParameter[Any], phrase: sa.BindParameter[Any] | None
 ) -> sa.ColumnElement[bool]:
-    condition = _pg_vector(table).op("@@")(sa.cast(match, TSQUERY))
+    condition: sa.ColumnElement[bool] = _pg_vector(table).op("@@")(sa.cast(match, TSQUERY))
     if phrase is not None:
         # The index narrows to rows holding every word; the phrase itself needs adjacency.
-        padded = sa.literal_column("' '") + table.c.search + sa.literal_column("' '")
+        padded: sa.ColumnElement[str] = sa.literal_column("' '") + table.c.search + sa.literal_column("' '")
         condition = sa.and_(condition, padded.contains(phrase, escape="/"))
     return condition
 

@@ -180,7 +180,10 @@ class RedisCounters(Counters):
         name = self._name(key, window_start)
         try:
             with self.redis.pipeline(transaction=True) as pipe:
-                hits, _ = pipe.incr(name).expireat(name, window_start + period).execute()
+                # One command a statement: redis-py types a pipeline's commands as their replies.
+                pipe.incr(name)
+                pipe.expireat(name, window_start + period)
+                hits, _ = pipe.execute()
         except redis.RedisError as error:
             raise StoreUnavailable() from error
         return int(hits)
@@ -235,22 +238,22 @@ def with_overrides(text: str, rules: Mapping[tuple[str, str], Rule] = RULES) -> 
         if rule in overridden:
             raise ValueError(f"{route!r} and {overridden[rule]!r} are one route; override it once")
         overridden[rule] = route
-        new = replace(rule, **_override_fields(route, change))
+        _check_override(route, change)
+        new = replace(rule, limit=change.get("limit", rule.limit), period=change.get("period", rule.period))
         for entry, old in rules.items():
             if old is rule:
                 table[entry] = new
     return {entry: rule for entry, rule in table.items() if rule.limit > 0}
 
 
-def _override_fields(route: str, change: Any) -> dict[str, int]:
-    """The checked ``limit``/``period`` of one override entry."""
+def _check_override(route: str, change: Any) -> None:
+    """Refuse an override entry that is not ``{"limit": …, "period": …}`` (either or both)."""
     if not isinstance(change, dict) or not change or set(change) - {"limit", "period"}:
         raise ValueError(f'{route!r}: expected {{"limit": …, "period": …}} (either or both), got {orjson.dumps(change).decode()}')
     for field, least in (("limit", 0), ("period", 1)):
         value = change.get(field, least)
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ValueError(f"{route!r}: {field} must be a whole number >= {least}, got {orjson.dumps(value).decode()}")
-    return change
 
 
 class Limiter:

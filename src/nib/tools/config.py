@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,9 @@ class Settings:
         return url
 
     @classmethod
-    def from_env(cls, **overrides) -> "Settings":
+    def from_env(cls, **overrides: Any) -> "Settings":
         """Settings from NIB_* variables, overridden by explicit (non-None) values."""
-        values = {
+        values: dict[str, Any] = {
             "data_dir": Path(os.environ.get("NIB_DATA_DIR", "./data")),
             "database_url": os.environ.get("NIB_DATABASE_URL") or None,
             "hostname": os.environ.get("NIB_HOSTNAME", "localhost"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 APPWRITE_VERSION = "1.5.11"
 
@@ -17,9 +18,10 @@ EXPOSED_STATUSES = frozenset({400, 401, 402, 403, 404, 408, 409, 412, 413, 416, 
 
 
 @cache
-def catalogue() -> dict[str, dict]:
+def catalogue() -> dict[str, dict[str, Any]]:
     """Error type -> {code, description}, as defined by Appwrite 1.5.11 (errors.json)."""
-    return json.loads((Path(__file__).parent / "errors.json").read_text())
+    entries: dict[str, dict[str, Any]] = json.loads((Path(__file__).parent / "errors.json").read_text())
+    return entries
 
 
 class AppwriteError(Exception):
@@ -40,7 +42,7 @@ class AppwriteError(Exception):
         """The HTTP status actually sent."""
         return self.code if self.code in EXPOSED_STATUSES else 500
 
-    def body(self) -> dict:
+    def body(self) -> dict[str, Any]:
         if self.status == 500:
             return {"message": "Server Error", "code": 500, "type": self.type, "version": APPWRITE_VERSION}
         return {"message": self.message, "code": self.code, "type": self.type, "version": APPWRITE_VERSION}

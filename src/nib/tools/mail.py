@@ -115,13 +115,14 @@ class _Attempt:
         s = self.settings
         timeout = s.smtp_timeout + _SOCKET_GRACE
         try:
+            client: smtplib.SMTP
             if s.smtp_secure == "ssl":
                 client = smtplib.SMTP_SSL(timeout=timeout, context=ssl.create_default_context())
             else:
                 client = smtplib.SMTP(timeout=timeout)
             # smtplib records the TLS server name only when __init__ connects; connecting here
             # instead lets abort() reach the socket while the greeting is awaited.
-            client._host = s.smtp_host
+            client._host = s.smtp_host  # type: ignore[attr-defined]  # private, so typeshed omits it
             with self._lock:
                 if self._aborted:
                     return

@@ -14,6 +14,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .mail import Message
 
+# One paragraph of a message: its kind ("p", "link", "button", "code", "phrase") and its text,
+# then a button's URL.
+Block = tuple[str, ...]
+
 UNKNOWN = "UNKNOWN"
 
 _CLIENT_INFO = (
@@ -159,19 +163,19 @@ def _client_info(client: Mapping[str, str]) -> str:
     return _CLIENT_INFO.format(**_agent(client))
 
 
-def _phrase_block(phrase: str) -> list[tuple]:
+def _phrase_block(phrase: str) -> list[Block]:
     return [("phrase", phrase)] if phrase else []
 
 
-def _signature(project: str) -> list[tuple]:
+def _signature(project: str) -> list[Block]:
     return [("p", "Thanks,"), ("p", f"{project} team")]
 
 
-def _message(to: str, to_name: str, subject: str, blocks: list[tuple]) -> Message:
+def _message(to: str, to_name: str, subject: str, blocks: list[Block]) -> Message:
     return Message(to=to, to_name=to_name, subject=subject, text=_text(blocks), html=_html(subject, blocks))
 
 
-def _text(blocks: list[tuple]) -> str:
+def _text(blocks: list[Block]) -> str:
     lines = []
     for kind, value, *rest in blocks:
         if kind == "button":
@@ -183,7 +187,7 @@ def _text(blocks: list[tuple]) -> str:
     return "\n\n".join(lines) + "\n"
 
 
-def _html(subject: str, blocks: list[tuple]) -> str:
+def _html(subject: str, blocks: list[Block]) -> str:
     parts = []
     for kind, value, *rest in blocks:
         if kind == "p":

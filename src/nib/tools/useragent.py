@@ -68,7 +68,7 @@ MAX_USER_AGENT_LENGTH = 2048
 _EMPTY: tuple[str, ...] = ("",) * len(DEVICE_FIELDS)
 
 
-class _MatomoDetector(DeviceDetector):
+class _MatomoDetector(DeviceDetector):  # type: ignore[misc]  # device_detector ships no types
     """DeviceDetector restricted to the client parsers Matomo has."""
 
     __slots__ = ()

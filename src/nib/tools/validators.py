@@ -9,8 +9,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeGuard, cast
 from urllib.parse import urlsplit
 
 
@@ -18,7 +18,9 @@ class Invalid(ValueError):
     """A parameter value failed validation; the argument is Appwrite's validator description."""
 
 
-Validator = Callable[[Any], Any]
+# Called with the value; those with a true ``needs_allowed_hosts`` (``RedirectUrl``) also take the
+# project's allowed hosts. Returns the value to use, or raises ``Invalid``.
+Validator = Callable[..., Any]
 
 _KEY = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,35}\Z")
 _UID_DESCRIPTION = (
@@ -31,7 +33,7 @@ KEY_DESCRIPTION = (
 )
 
 
-def is_key(value: Any) -> bool:
+def is_key(value: Any) -> TypeGuard[str]:
     """Appwrite's Key/UID rule: 1-36 of ``A-Za-z0-9._-``, not starting with a special char."""
     return isinstance(value, str) and _KEY.match(value) is not None
 
@@ -44,7 +46,7 @@ def uid(value: Any) -> str:
 
 def custom_id(value: Any) -> str:
     """``unique()`` or a UID; the service replaces ``unique()`` with a generated ID."""
-    if value == "unique()" or is_key(value):
+    if isinstance(value, str) and (value == "unique()" or is_key(value)):
         return value
     raise Invalid(KEY_DESCRIPTION)
 
@@ -65,7 +67,7 @@ _EMAIL = re.compile(
 )
 
 
-def is_email(value: Any) -> bool:
+def is_email(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and len(value.split("@", 1)[0]) <= 64 and _EMAIL.match(value) is not None
 
 
@@ -82,7 +84,7 @@ def email_or_empty(value: Any) -> str:
 _PHONE = re.compile(r"\A\+[1-9][0-9]{6,14}\Z")
 
 
-def is_phone(value: Any) -> bool:
+def is_phone(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and _PHONE.match(value) is not None
 
 
@@ -96,7 +98,7 @@ def phone_or_empty(value: Any) -> str:
     return "" if value == "" else phone(value)
 
 
-def _password_ok(value: Any) -> bool:
+def _password_ok(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and 8 <= len(value.encode()) <= 256
 
 
@@ -200,7 +202,7 @@ def whitelist(values: Sequence[str], strict: bool = False) -> Validator:
 def array_of(element: Validator, max_items: int, element_description: str) -> Validator:
     description = f"Value must a valid array no longer than {max_items} items and {element_description}"
 
-    def validate(value: Any) -> list:
+    def validate(value: Any) -> list[Any]:
         if not isinstance(value, list) or len(value) > max_items:
             raise Invalid(description)
         try:
@@ -217,7 +219,7 @@ def _php_json_length(value: Any) -> int:
     return len(encoded) + encoded.count("/")
 
 
-def assoc(value: Any) -> dict:
+def assoc(value: Any) -> dict[str, Any]:
     """A JSON object of at most 65535 bytes as PHP encodes it (prefs)."""
     if not isinstance(value, dict) or _php_json_length(value) > 65535:
         raise Invalid("Value must be a valid object.")
@@ -227,7 +229,7 @@ def assoc(value: Any) -> dict:
 _LABEL = re.compile(r"\A[A-Za-z0-9]{1,36}\Z")
 
 
-def is_label(value: Any) -> bool:
+def is_label(value: Any) -> TypeGuard[str]:
     """Appwrite's Label validator: a Key of letters and digits only."""
     return isinstance(value, str) and _LABEL.match(value) is not None
 
@@ -339,7 +341,7 @@ class RedirectUrl:
         host = url_host(value)
         if host is None or not hostname_allowed(host, allowed_hosts):
             raise Invalid("URL host must be one of: " + ", ".join(allowed_hosts))
-        return value
+        return cast(str, value)  # url_host found a host in it, so it is a string
 
 
 redirect_url = RedirectUrl()
@@ -376,6 +378,7 @@ def refusal(value: Any) -> str | None:
             if problem:
                 return problem
             continue
+        children: Iterable[Any]
         if isinstance(item, dict):
             pending.extend((key, depth) for key in item)
             children = item.values()

@@ -12,15 +12,15 @@ from __future__ import annotations
 import select
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar, Unpack, cast
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 
 from .types import RawJSON, UTCDateTime, utc_from_text
 
@@ -37,6 +37,8 @@ _EXCLUSIVE_LOCK_KEY = 0x6E6962
 _CONNECT_TIMEOUT_SECONDS = 3
 
 T = TypeVar("T")
+# A SELECT of any columns (a string: SQLAlchemy 2.0's Select takes no unpacked tuple at run time).
+AnySelect: TypeAlias = "sa.Select[Unpack[tuple[Any, ...]]]"
 
 
 class Database:
@@ -56,7 +58,7 @@ class Database:
             event.listen(self.engine, "checkout", _refuse_closed)
         self.dialect: str = self.engine.dialect.name
         self._writer = self.engine.execution_options(nib_write=True)
-        self._plans: dict[sa.Select, Prepared] = {}
+        self._plans: dict[AnySelect, Prepared] = {}
         self._cache: OrderedDict[Hashable, Any] = OrderedDict()
         self._cache_lock = threading.Lock()
 
@@ -83,7 +85,7 @@ class Database:
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_EXCLUSIVE_LOCK_KEY})")
             yield conn
 
-    def fetch(self, statement: sa.Select, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def fetch(self, statement: AnySelect, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Run a module-level SELECT straight on the driver: the hot read path.
 
         SQLAlchemy's per-execution machinery (connection wrapper, transaction, result
@@ -95,7 +97,7 @@ class Database:
             plan = self._plans[statement] = self.prepare(statement)
         return self.run(plan, params)
 
-    def prepare(self, statement: sa.Select) -> Prepared:
+    def prepare(self, statement: AnySelect) -> Prepared:
         """``statement`` compiled for this database, to execute with ``run``."""
         return Prepared(statement, self.engine.dialect)
 
@@ -130,7 +132,7 @@ class Database:
         client sending ever new shapes from growing the cache without limit.
         """
         with self._cache_lock:
-            value = self._cache.get(key)
+            value: T | None = self._cache.get(key)
             if value is not None:
                 self._cache.move_to_end(key)
                 return value
@@ -153,7 +155,7 @@ class Database:
         self.engine.dispose()
 
 
-def _refuse_closed(dbapi_conn, _record, _proxy) -> None:
+def _refuse_closed(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
     """Refuse a pooled PostgreSQL connection that its server has closed (restarted, or ended the
     session) so the pool opens a new one instead of a request failing on it. Such a server has
     said goodbye and shut the socket, which is then readable while the connection idles: one
@@ -177,7 +179,7 @@ def _sqlite_engine(url: str, pool_size: int) -> Engine:
     )
 
     @event.listens_for(engine, "connect")
-    def _configure(dbapi_conn, _record) -> None:
+    def _configure(dbapi_conn: Any, _record: Any) -> None:
         # Take transaction control away from the sqlite3 module; we emit BEGIN ourselves.
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
@@ -203,7 +205,7 @@ class Prepared:
     ``expanding`` IN parameters take lists.
     """
 
-    def __init__(self, statement: sa.Select, dialect) -> None:
+    def __init__(self, statement: AnySelect, dialect: Dialect) -> None:
         self._compiled = compiled = statement.compile(dialect=dialect)
         names = compiled.bind_names  # {bind: its name in the SQL}
         self._expanding = any(bind.expanding for bind in names)
@@ -215,13 +217,14 @@ class Prepared:
             for bind, name in names.items()
             if (processor := bind.type._cached_bind_processor(dialect)) is not None
         ]
-        self._names = [column.key for column in statement.selected_columns]
+        # Every column nib selects is a table column or a labelled expression, so it has a key.
+        self._names = [cast(str, column.key) for column in statement.selected_columns]
         sqlite = dialect.name == "sqlite"
         # Only the columns whose driver value needs converting (datetimes, JSON and booleans on
         # SQLite); the rest are taken as they come.
         self._conversions = [
-            (column.key, convert)
-            for column in statement.selected_columns
+            (name, convert)
+            for name, column in zip(self._names, statement.selected_columns, strict=True)
             if (convert := _converter(column.type, sqlite)) is not None
         ]
 
@@ -245,7 +248,7 @@ class Prepared:
             return sql, [params[name] for name in positions]
         return sql, params
 
-    def convert(self, row) -> dict[str, Any]:
+    def convert(self, row: Sequence[Any]) -> dict[str, Any]:
         """One driver row as ``{column key: value}``."""
         values = dict(zip(self._names, row, strict=True))
         for name, convert in self._conversions:
@@ -259,7 +262,7 @@ def _as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=timezone.utc)
 
 
-def _converter(column_type, sqlite: bool) -> Callable[[Any], Any] | None:
+def _converter(column_type: sa.types.TypeEngine[Any], sqlite: bool) -> Callable[[Any], Any] | None:
     if isinstance(column_type, RawJSON):
         return orjson.Fragment
     if isinstance(column_type, UTCDateTime):

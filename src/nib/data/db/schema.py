@@ -23,7 +23,7 @@ metadata = sa.MetaData(
 )
 
 
-def _resource(name: str, *columns: sa.Column, searchable: bool = False) -> sa.Table:
+def _resource(name: str, *columns: sa.schema.SchemaItem, searchable: bool = False) -> sa.Table:
     """A project-scoped resource table with the shared leading columns."""
     extra = [sa.Column("search", sa.Text, nullable=False, server_default="")] if searchable else []
     return sa.Table(

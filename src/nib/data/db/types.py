@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime, timezone
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
 
 
-class UTCDateTime(sa.TypeDecorator):
+class UTCDateTime(sa.TypeDecorator[datetime]):
     """Stores naive UTC (microseconds); returns aware UTC datetimes.
 
     Naive storage maps to PostgreSQL ``timestamp`` without surprises from the session time zone.
@@ -20,12 +22,12 @@ class UTCDateTime(sa.TypeDecorator):
     impl = sa.DateTime(timezone=False)
     cache_ok = True
 
-    def load_dialect_impl(self, dialect):
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
         if dialect.name == "sqlite":
             return dialect.type_descriptor(sa.String(26))
         return dialect.type_descriptor(sa.DateTime(timezone=False))
 
-    def process_bind_param(self, value: datetime | None, dialect) -> datetime | str | None:
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | str | None:
         if value is None:
             return None
         if value.tzinfo is not None:
@@ -34,7 +36,7 @@ class UTCDateTime(sa.TypeDecorator):
             return value.isoformat(sep=" ", timespec="microseconds")
         return value
 
-    def process_result_value(self, value: datetime | str | None, dialect) -> datetime | None:
+    def process_result_value(self, value: datetime | str | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if isinstance(value, str):
@@ -52,7 +54,7 @@ def utc_from_text(value: str) -> datetime:
     return datetime.fromisoformat(value + "+00:00")
 
 
-class RawJSON(sa.types.TypeDecorator):
+class RawJSON(sa.types.TypeDecorator[str]):
     """JSON text that is only ever sent on, never read by nib: stored as text and handed to the
     response as ``orjson.Fragment`` (no decode, no re-encode)."""
 
@@ -60,7 +62,7 @@ class RawJSON(sa.types.TypeDecorator):
     cache_ok = True
 
 
-def sqlite_datetime_text(column: sa.ColumnElement) -> sa.ColumnElement:
+def sqlite_datetime_text(column: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
     """``dates.fmt`` in SQLite: stored ``YYYY-MM-DD HH:MM:SS.ffffff`` -> ``YYYY-MM-DDTHH:MM:SS.mmm+00:00``."""
     return sa.func.substr(column, 1, 10) + "T" + sa.func.substr(column, 12, 12) + "+00:00"
 
