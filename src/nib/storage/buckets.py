@@ -18,12 +18,11 @@ from ..data import search
 from ..data.db import Database
 from ..data.db.schema import bucket_sizes, buckets, files
 from ..data.listing import list_rows
-from ..data.query import Attribute, ListSpec, ParsedQueries
+from ..data.query import BOOL, STRING, Attribute, ListSpec, ParsedQueries, standard_attributes
 from ..tools import dates
 from ..tools import validators as v
 from ..tools.errors import AppwriteError
 from ..tools.ids import unique_id
-from ..users.service import BOOL, STRING, standard_attributes
 from .devices import Device
 
 Row = dict[str, Any]

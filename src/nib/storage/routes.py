@@ -17,10 +17,10 @@ from ..auth.permissions import ALL_TYPES, FILE_TYPES
 from ..auth.permissions import validator as permissions_validator
 from ..data.instance import server_secret
 from ..http.pipeline import BASE_HEADERS, Context, Param, Router, optional, queries_param
+from ..http.render import listing
 from ..tools import validators as v
 from ..tools.config import Settings
 from ..tools.errors import AppwriteError
-from ..users.models import listing
 from . import buckets, downloads, files, models, preview, processing, transforms, uploads
 from .devices import Device, open_device
 from .preview_engine import PreviewEngine
