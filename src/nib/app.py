@@ -7,17 +7,28 @@ from .account.mfa_routes import router as account_mfa_router
 from .account.providers import router as account_providers_router
 from .account.routes import router as account_router
 from .data.db import Database
+from .data.hooks import on_user_deleted
 from .health import router as health_router
 from .http.pipeline import Api
 from .storage.routes import router as storage_router
 from .teams.routes import router as teams_router
+from .teams.service import remove_user_memberships
 from .tools.config import Settings
+from .users.activity_routes import router as users_activity_router
+from .users.mfa_routes import router as users_mfa_router
 from .users.routes import router as users_router
+from .users.session_routes import router as users_session_router
+from .users.target_routes import router as users_target_router
 
-# Every domain's routes, in the order the pipeline is given them.
+# Every domain's routes, in the order the pipeline is given them (among routes with as many
+# literal segments, the first registered wins: /users/identities/… before /users/{userId}/…).
 ROUTERS = (
     health_router,
     users_router,
+    users_activity_router,
+    users_mfa_router,
+    users_session_router,
+    users_target_router,
     account_router,
     account_mfa_router,
     account_email_router,
@@ -30,5 +41,7 @@ ROUTERS = (
 def create_app(settings: Settings | None = None) -> Api:
     """Build the app for one process (uvicorn calls this in every worker)."""
     settings = settings or Settings.from_env()
+    # A deleted user leaves its teams in the same transaction (users cannot import teams).
+    on_user_deleted(remove_user_memberships)
     db = Database(settings.resolved_database_url)
     return Api(db, settings, ROUTERS)

@@ -21,12 +21,13 @@ from sqlalchemy.engine import Connection
 from ..auth.projects import project_name
 from ..data.db import Database
 from ..data.db.schema import identities, tokens, users
+from ..data.rows import Row
 from ..tools import dates, mail, mail_templates
 from ..tools.config import Settings
 from ..tools.errors import AppwriteError
 from ..tools.ids import new_secret, secret_hash
 from ..tools.useragent import parse_user_agent
-from ..users.service import Row, create_user, password_columns, update_columns, user_row
+from ..users.service import create_user, password_columns, update_columns, user_row
 from ..users.sessions import insert_token
 
 # Token types (the `tokens.type` column) and Appwrite's lifetimes and secret lengths

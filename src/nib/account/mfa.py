@@ -29,13 +29,14 @@ from sqlalchemy.engine import Connection
 from ..auth.projects import project_name
 from ..data.db import Database
 from ..data.db.schema import authenticators, challenges, sessions
+from ..data.rows import Row
 from ..tools import dates, mail, mail_templates
 from ..tools.config import Settings
 from ..tools.errors import AppwriteError
 from ..tools.ids import secret_hash, unique_id
 from ..tools.useragent import parse_user_agent
 from ..users.mfa import consume_recovery_code, factors, lock_user
-from ..users.service import Row, update_columns, user_row
+from ..users.service import update_columns, user_row
 
 TOTP = "totp"
 RECOVERY_CODE = "recoveryCode"  # as recorded in session.factors (Appwrite HEAD's spelling)

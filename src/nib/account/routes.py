@@ -10,6 +10,7 @@ from ..auth.credentials import issue_jwt
 from ..auth.principals import encode_session
 from ..data.instance import server_secret
 from ..http.context import Context
+from ..http.render import listing
 from ..http.routing import Param, Router, optional, queries_param
 from ..tools import validators as v
 from ..tools.errors import AppwriteError
@@ -202,7 +203,7 @@ def _session_id(ctx: Context, session_id: str) -> str:
 def list_sessions(ctx: Context) -> dict:
     rows = sessions.list_sessions(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"])
     current = ctx.principal.session.id
-    return models.listing("sessions", len(rows), [models.session(r, current=r["id"] == current) for r in rows])
+    return listing("sessions", len(rows), [models.session(r, current=r["id"] == current) for r in rows])
 
 
 @router.delete("/v1/account/sessions", scope=ACCOUNT, audit=("session.delete", "user/{actor}"))
@@ -285,13 +286,13 @@ def create_jwts(ctx: Context, duration: int) -> dict:
 @router.get("/v1/account/logs", scope=ACCOUNT, params=[queries_param(activity.LOG_LIST)])
 def list_logs(ctx: Context, queries) -> dict:
     total, rows = activity.list_logs(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], queries=queries)
-    return models.listing("logs", total, [models.log(r) for r in rows])
+    return listing("logs", total, [models.log(r) for r in rows])
 
 
 @router.get("/v1/account/identities", scope=ACCOUNT, params=[queries_param(activity.IDENTITY_LIST)])
 def list_identities(ctx: Context, queries) -> dict:
     total, rows = activity.list_identities(ctx.db, project_id=ctx.project_id, queries=queries, user_id=current_user(ctx)["id"])
-    return models.listing("identities", total, [models.identity(r) for r in rows])
+    return listing("identities", total, [models.identity(r) for r in rows])
 
 
 @router.delete(

@@ -17,12 +17,13 @@ from sqlalchemy.engine import Connection
 from ..auth import passwords
 from ..data.db import Database
 from ..data.db.schema import identities, sessions, tokens, users
+from ..data.rows import Row
 from ..tools import dates
 from ..tools.errors import AppwriteError
 from ..tools.ids import secret_hash, unique_id
 from ..users import service as user_service
 from ..users import sessions as sessions_of_users
-from ..users.service import ARGON2, Row, update_columns, user_row
+from ..users.service import ARGON2, update_columns, user_row
 from ..users.sessions import insert_session, new_session
 
 # Token type -> (session provider, factor, verification column it proves), as Appwrite maps them.

@@ -25,8 +25,8 @@ from . import search as fulltext
 from .db import Database, Prepared
 from .db.schema import totals
 from .query import TOTAL_CAP, Filter, ListSpec, Order, ParsedQueries
+from .rows import Row
 
-Row = dict[str, Any]
 SortKey = tuple[sa.ColumnElement[Any], bool]  # (column, descending)
 
 

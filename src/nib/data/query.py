@@ -65,6 +65,18 @@ class Attribute:
     kind: str
 
 
+STRING, BOOL, DATE = "string", "boolean", "datetime"
+
+
+def standard_attributes(table: sa.Table) -> dict[str, Attribute]:
+    """``$id``, ``$createdAt`` and ``$updatedAt``: queryable on every listable table."""
+    return {
+        "$id": Attribute(table.c.id, STRING),
+        "$createdAt": Attribute(table.c.created_at, DATE),
+        "$updatedAt": Attribute(table.c.updated_at, DATE),
+    }
+
+
 @dataclass(frozen=True)
 class ListSpec:
     """What one list endpoint accepts.

@@ -18,13 +18,12 @@ from ..data import search
 from ..data.db import Database
 from ..data.db.schema import bucket_sizes, buckets, files
 from ..data.listing import list_rows
-from ..data.query import Attribute, ListSpec, ParsedQueries
+from ..data.query import BOOL, STRING, Attribute, ListSpec, ParsedQueries, standard_attributes
 from ..data.rows import Row
 from ..tools import dates
 from ..tools import validators as v
 from ..tools.errors import AppwriteError
 from ..tools.ids import unique_id
-from ..users.service import BOOL, STRING, standard_attributes
 from .devices import Device
 
 BUCKET_LIST = ListSpec(

@@ -26,11 +26,10 @@ from ..data import search
 from ..data.db import Database
 from ..data.db.schema import file_permissions, files
 from ..data.listing import Restriction, list_rows
-from ..data.query import Attribute, ListSpec, ParsedQueries
+from ..data.query import STRING, Attribute, ListSpec, ParsedQueries, standard_attributes
 from ..data.rows import Row
 from ..tools import dates
 from ..tools.errors import AppwriteError
-from ..users.service import STRING, standard_attributes
 from . import processing
 from .devices import Device
 

@@ -18,12 +18,12 @@ from ..auth.permissions import ALL_TYPES, FILE_TYPES
 from ..auth.permissions import validator as permissions_validator
 from ..data.instance import server_secret
 from ..http.context import Context
+from ..http.render import listing
 from ..http.responses import BASE_HEADERS
 from ..http.routing import Param, Router, optional, queries_param
 from ..tools import validators as v
 from ..tools.config import Settings
 from ..tools.errors import AppwriteError
-from ..users.models import listing
 from . import (
     buckets,
     downloads,

@@ -24,11 +24,12 @@ from sqlalchemy.exc import IntegrityError
 from ..auth.projects import project_name
 from ..data.db import Database
 from ..data.db.schema import identities, memberships, users
+from ..data.rows import Row
 from ..tools import dates, mail, mail_templates
 from ..tools.config import Settings
 from ..tools.errors import AppwriteError
 from ..tools.ids import new_secret, secret_hash, unique_id
-from ..users.service import Row, create_user, update_columns, user_row
+from ..users.service import create_user, update_columns, user_row
 from ..users.sessions import insert_session, new_session
 from .access import require, team_permissions
 from .memberships import membership_row, with_people

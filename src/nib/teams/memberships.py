@@ -7,9 +7,6 @@ role set, ``None`` for an API key (see service.py for locking and access rules).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -18,10 +15,11 @@ from ..auth.permissions import allowed
 from ..data.db import Database
 from ..data.db.schema import memberships, teams, users
 from ..data.listing import list_rows
-from ..data.query import Attribute, ListSpec, ParsedQueries
+from ..data.query import BOOL, DATE, STRING, Attribute, ListSpec, ParsedQueries, standard_attributes
+from ..data.rows import Row
 from ..tools import dates
 from ..tools.errors import AppwriteError
-from ..users.service import BOOL, DATE, STRING, Row, standard_attributes, user_row
+from ..users.service import user_row
 from .access import membership_permissions, require, team_permissions
 from .service import change_total, lock_team, team_row
 
@@ -49,7 +47,7 @@ _TEAM_NAMES = sa.select(teams.c.id, teams.c.name).where(
 )
 
 
-def _mfa(person: Mapping[str, Any]) -> bool:
+def _mfa(person: Row) -> bool:
     """The user's MFA flag, unless no second factor is usable (Appwrite's list/get rule)."""
     usable = (
         person["has_totp"]
@@ -59,7 +57,7 @@ def _mfa(person: Mapping[str, Any]) -> bool:
     return bool(person["mfa"] and usable)
 
 
-def with_people(db: Database, project_id: str, rows: list[Row], *, mfa: bool) -> list[dict]:
+def with_people(db: Database, project_id: str, rows: list[Row], *, mfa: bool) -> list[Row]:
     """Membership rows with their user's name, e-mail, phone and last access, the team's name
     and, when ``mfa`` (get and list), the user's effective MFA flag (else ``False``)."""
     if not rows:
@@ -95,7 +93,7 @@ def membership_row(
     row = conn.execute(statement.with_for_update() if lock else statement).mappings().first()
     if row is None or not allowed(roles, membership_permissions(row), "read"):
         raise AppwriteError(missing)
-    return row
+    return dict(row)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -110,7 +108,7 @@ def list_memberships(
     roles: list[str] | None,
     queries: ParsedQueries,
     search: str | None,
-) -> tuple[int, list[dict]]:
+) -> tuple[int, list[Row]]:
     """The team's memberships, pending and confirmed, in creation order (members only)."""
     with db.read() as conn:
         team_row(conn, project_id, team_id, roles)
@@ -120,9 +118,21 @@ def list_memberships(
     return total, with_people(db, project_id, rows, mfa=True)
 
 
+def list_user_memberships(
+    db: Database, *, project_id: str, user_id: str, queries: ParsedQueries, search: str | None
+) -> tuple[int, list[Row]]:
+    """A user's memberships in every team, with their user and team details (API keys only)."""
+    with db.read() as conn:
+        user_row(conn, project_id, user_id)
+    total, rows = list_rows(
+        db, MEMBERSHIP_LIST, scope={"project_id": project_id, "user_id": user_id}, queries=queries, search=search
+    )
+    return total, with_people(db, project_id, rows, mfa=False)
+
+
 def get_membership(
     db: Database, *, project_id: str, team_id: str, membership_id: str, roles: list[str] | None
-) -> dict:
+) -> Row:
     """One membership of the team: 404 ``membership_not_found`` also for another team's."""
     with db.read() as conn:
         team_row(conn, project_id, team_id, roles)
@@ -138,7 +148,7 @@ def get_membership(
 
 def update_roles(
     db: Database, *, project_id: str, team_id: str, membership_id: str, roles: list[str] | None, member_roles: list[str]
-) -> dict:
+) -> Row:
     """Replace the membership's roles, as given (team owners and API keys only)."""
     with db.write() as conn:
         lock_team(conn, project_id, team_id, roles)

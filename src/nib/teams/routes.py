@@ -3,17 +3,18 @@
 The same routes serve API keys (``teams.read``/``teams.write`` scopes; permissions bypassed) and
 signed-in users (permissions from their roles, auth.roles). Only
 ``PATCH …/memberships/{membershipId}/status`` is public: a guest accepts an invitation with the
-secret from its e-mail and is signed in by it.
+secret from its e-mail and is signed in by it. A user's memberships in every team are read
+through the Users API (``GET /v1/users/{userId}/memberships``), served here too.
 """
 
 from __future__ import annotations
 
 from ..auth.principals import encode_session
 from ..http.context import Context
+from ..http.render import listing
 from ..http.routing import Param, Router, optional, queries_param
 from ..tools import validators as v
 from ..tools.useragent import parse_user_agent
-from ..users.models import listing
 from . import invitations, memberships, models, service
 
 router = Router()
@@ -203,3 +204,18 @@ def delete_membership(ctx: Context, teamId: str, membershipId: str) -> None:
     memberships.delete_membership(
         ctx.db, project_id=ctx.project_id, team_id=teamId, membership_id=membershipId, roles=ctx.roles()
     )
+
+
+# -- a user's memberships (Users API) -----------------------------------------------------------
+
+
+@router.get(
+    "/v1/users/{userId}/memberships",
+    scope="users.read",
+    params=[Param("userId", v.uid), queries_param(memberships.MEMBERSHIP_LIST), SEARCH],
+)
+def list_user_memberships(ctx: Context, userId: str, queries, search: str) -> dict:
+    total, rows = memberships.list_user_memberships(
+        ctx.db, project_id=ctx.project_id, user_id=userId, queries=queries, search=search or None
+    )
+    return listing("memberships", total, [models.membership(row) for row in rows])

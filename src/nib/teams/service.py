@@ -27,11 +27,11 @@ from ..data import search
 from ..data.db import Database
 from ..data.db.schema import memberships, teams
 from ..data.listing import ids_in, list_rows
-from ..data.query import Attribute, ListSpec, ParsedQueries
+from ..data.query import STRING, Attribute, ListSpec, ParsedQueries, standard_attributes
+from ..data.rows import Row
 from ..tools import dates
 from ..tools.errors import AppwriteError
 from ..tools.ids import unique_id
-from ..users.service import STRING, Row, standard_attributes
 from .access import readable_team_ids, require, team_permissions
 
 OWNER = "owner"
@@ -58,7 +58,7 @@ def team_row(conn: Connection, project_id: str, team_id: str, roles: list[str] |
     row = conn.execute(statement.with_for_update() if lock else statement).mappings().first()
     if row is None or not allowed(roles, team_permissions(team_id), "read"):
         raise AppwriteError("team_not_found")
-    return row
+    return dict(row)
 
 
 def lock_team(conn: Connection, project_id: str, team_id: str, roles: list[str] | None) -> Row:
@@ -74,6 +74,31 @@ def change_total(conn: Connection, project_id: str, team_id: str, delta: int) ->
         .where(teams.c.project_id == project_id, teams.c.id == team_id)
         .values(total=sa.case((total > 0, total), else_=0), updated_at=dates.now())
     )
+
+
+def remove_user_memberships(conn: Connection, project_id: str, user_id: str) -> None:
+    """A deleted user's memberships go, and the teams it had joined count one member less
+    (registered with ``data.hooks.on_user_deleted``: runs in the user's delete transaction)."""
+    mine = (memberships.c.project_id == project_id, memberships.c.user_id == user_id)
+    # Teams before memberships, the order of every team write, so a concurrent acceptance is
+    # either counted below or waits for this delete.
+    team_ids = sa.select(memberships.c.team_id).where(*mine)
+    conn.execute(
+        sa.select(teams.c.seq)
+        .where(teams.c.project_id == project_id, teams.c.id.in_(team_ids))
+        .order_by(teams.c.seq)
+        .with_for_update()
+    )
+    confirmed = conn.execute(
+        sa.select(memberships.c.team_id).where(*mine, memberships.c.confirm.is_(True)).with_for_update()
+    ).scalars().all()
+    if confirmed:
+        conn.execute(
+            teams.update()
+            .where(teams.c.project_id == project_id, teams.c.id.in_(confirmed))
+            .values(total=sa.case((teams.c.total > 0, teams.c.total - 1), else_=0), updated_at=dates.now())
+        )
+    conn.execute(memberships.delete().where(*mine))
 
 
 def membership_values(

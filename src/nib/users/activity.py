@@ -1,4 +1,4 @@
-"""What a user belongs to and did: memberships, audit logs, OAuth identities."""
+"""What a user did and signed in with: audit logs, OAuth identities."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import sqlalchemy as sa
 from ..data.db import Database
 from ..data.db.schema import audit_logs, identities
 from ..data.listing import list_rows
-from ..data.query import Attribute, ListSpec, ParsedQueries
-from ..teams.memberships import MEMBERSHIP_LIST, with_people
+from ..data.query import DATE, STRING, Attribute, ListSpec, ParsedQueries, standard_attributes
+from ..data.rows import Row
 from ..tools.errors import AppwriteError
-from .service import DATE, STRING, Row, standard_attributes, user_row
+from .service import user_row
 
 IDENTITY_LIST = ListSpec(
     entity="User",
@@ -25,18 +25,6 @@ IDENTITY_LIST = ListSpec(
     },
 )
 LOG_LIST = ListSpec(entity="Log", table=audit_logs, attributes={}, methods=frozenset({"limit", "offset"}), default_limit=5000)
-
-
-def list_memberships(
-    db: Database, *, project_id: str, user_id: str, queries: ParsedQueries, search: str | None
-) -> tuple[int, list[Row]]:
-    """The user's memberships with their user and team details."""
-    with db.read() as conn:
-        user_row(conn, project_id, user_id)
-    total, rows = list_rows(
-        db, MEMBERSHIP_LIST, scope={"project_id": project_id, "user_id": user_id}, queries=queries, search=search
-    )
-    return total, with_people(db, project_id, rows, mfa=False)
 
 
 def list_logs(db: Database, *, project_id: str, user_id: str, queries: ParsedQueries) -> tuple[int, list[Row]]:

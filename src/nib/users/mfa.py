@@ -13,9 +13,10 @@ from sqlalchemy.engine import Connection
 
 from ..data.db import Database
 from ..data.db.schema import authenticators, users
+from ..data.rows import Row
 from ..tools.errors import AppwriteError
 from ..tools.ids import new_secret
-from .service import Row, update_columns, user_row
+from .service import update_columns, user_row
 
 
 def lock_user(conn: Connection, project_id: str, user_id: str) -> Row:

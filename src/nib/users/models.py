@@ -56,6 +56,14 @@ def user(row: Mapping[str, Any], targets: Iterable[Mapping[str, Any]] | orjson.F
     }
 
 
+def listed_user(row: Mapping[str, Any]) -> dict | orjson.Fragment:
+    """The User model of a ``service.list_users`` row: finished by SQLite (``user``), or built
+    here from the columns and the rendered targets (PostgreSQL)."""
+    if "user" in row:
+        return row["user"]
+    return user(row, row["targets_json"])
+
+
 def _client_fields(client: Mapping[str, str]) -> dict:
     country = client.get("countryCode") or COUNTRY_UNKNOWN
     fields = {name: client.get(name, "") for name in DEVICE_FIELDS}
@@ -128,7 +136,3 @@ def log(row: Mapping[str, Any]) -> dict:
 
 def mfa_factors(*, totp: bool, email: bool, phone: bool, recovery_code: bool) -> dict:
     return {"totp": totp, "phone": phone, "email": email, "recoveryCode": recovery_code, "custom": False}
-
-
-def listing(key: str, total: int, items: list[dict]) -> dict:
-    return {"total": total, key: items}

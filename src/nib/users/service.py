@@ -1,16 +1,15 @@
 """Users: create, read, update and delete users and everything they own.
 
-Functions take keyword arguments and a ``Database``; they know nothing of HTTP. Rows are
-returned as mappings; models.py turns them into Appwrite JSON. Password hashing happens before
+Functions take keyword arguments and a ``Database``; they know nothing of HTTP. They return
+rows; the routes turn them into Appwrite JSON (models.py). Password hashing happens before
 a write transaction opens, so the database lock is never held for the length of a hash.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -18,25 +17,17 @@ from sqlalchemy.exc import IntegrityError
 from ..auth import passwords
 from ..data import search
 from ..data.db import Database
-from ..data.db.schema import authenticators, identities, memberships, sessions, targets, teams, tokens, users
+from ..data.db.schema import authenticators, identities, sessions, targets, tokens, users
+from ..data.hooks import user_deleted
 from ..data.listing import list_rows
-from ..data.query import Attribute, ListSpec, ParsedQueries
+from ..data.query import BOOL, DATE, STRING, Attribute, ListSpec, ParsedQueries, standard_attributes
+from ..data.rows import Row
 from ..tools import dates
 from ..tools.errors import AppwriteError
 from ..tools.ids import unique_id
-from . import models, rendered
+from . import rendered
 
-Row = Mapping[str, Any]
-
-STRING, BOOL, DATE = "string", "boolean", "datetime"
 ARGON2 = "argon2"
-
-def standard_attributes(table: sa.Table) -> dict[str, Attribute]:
-    return {
-        "$id": Attribute(table.c.id, STRING),
-        "$createdAt": Attribute(table.c.created_at, DATE),
-        "$updatedAt": Attribute(table.c.updated_at, DATE),
-    }
 
 
 USER_LIST = ListSpec(
@@ -91,7 +82,7 @@ def user_row(conn: Connection, project_id: str, user_id: str) -> Row:
     row = conn.execute(_USER_BY_ID, {"project_id": project_id, "user_id": user_id}).mappings().first()
     if row is None:
         raise AppwriteError("user_not_found")
-    return row
+    return dict(row)
 
 
 def _grouped(rows: list[dict]) -> dict[str, tuple[Row, list[Row]]]:
@@ -112,17 +103,13 @@ def get_user(db: Database, *, project_id: str, user_id: str) -> tuple[Row, list[
     return found[user_id]
 
 
-def list_users(
-    db: Database, *, project_id: str, queries: ParsedQueries, search: str | None
-) -> tuple[int, list[dict | orjson.Fragment]]:
-    """One page of User models: one statement of the users and their targets. On SQLite the
-    models come finished from the database (``users/rendered.py``)."""
-    total, page = list_rows(
+def list_users(db: Database, *, project_id: str, queries: ParsedQueries, search: str | None) -> tuple[int, list[Row]]:
+    """One page of users, in one statement with their targets: on SQLite each row holds the
+    finished User model (``user``, ``users/rendered.py``), on PostgreSQL the user's columns and
+    ``targets_json``, the rendered targets (``models.listed_user`` tells them apart)."""
+    return list_rows(
         db, USER_LIST, scope={"project_id": project_id}, queries=queries, search=search, columns=_LIST_COLUMNS[db.dialect]
     )
-    if db.dialect == "sqlite":
-        return total, [row["user"] for row in page]
-    return total, [models.user(row, row["targets_json"]) for row in page]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -151,7 +138,8 @@ def create_user(
 
     ``hash_options`` must include ``type`` for imports. Email/phone targets are created too.
     ``accessed``: the user is acting now (sign-up), so ``accessedAt`` starts at creation.
-    ``then``: more writes in the same transaction (e.g. the first session of an anonymous user).
+    ``then``: more writes in the same transaction (e.g. the first session of an anonymous user);
+    the user returned is the row as inserted, before them.
     """
     if imported_hash is not None:
         stored, options = imported_hash, hash_options
@@ -184,6 +172,7 @@ def create_user(
         "accessed_at": now if accessed else None,
         "search": _search_text(user_id, email, name, phone, []),
     }
+    owned: list[Row] = []
     try:
         with db.write() as conn:
             same = [users.c.id == user_id]
@@ -194,16 +183,17 @@ def create_user(
             ).first()
             if duplicate:
                 raise AppwriteError("user_already_exists")
-            conn.execute(users.insert().values(row))
+            # The row as stored (JSONB reorders hash_options' keys on PostgreSQL), as get_user reads it.
+            created = dict(conn.execute(users.insert().values(row).returning(*_MODEL_COLUMNS)).mappings().one())
             for provider_type, identifier in (("email", email), ("sms", phone)):
-                if identifier:
-                    _add_auto_target(conn, project_id, user_id, provider_type, identifier)
+                if identifier and (target := _add_auto_target(conn, project_id, user_id, provider_type, identifier)):
+                    owned.append(target)
             if then is not None:
                 then(conn)
     except IntegrityError:
         # Lost a race with a concurrent create of the same id/email/phone.
         raise AppwriteError("user_already_exists") from None
-    return get_user(db, project_id=project_id, user_id=user_id)
+    return created, owned
 
 
 def insert_target(
@@ -216,32 +206,35 @@ def insert_target(
     identifier: str,
     provider_id: str | None = None,
     name: str = "",
-) -> None:
+) -> Row:
     """One row in ``targets`` (automatic ones for email/sms, or created through the API)."""
     now = dates.now()
-    conn.execute(
-        targets.insert().values(
-            project_id=project_id,
-            id=target_id,
-            created_at=now,
-            updated_at=now,
-            user_id=user_id,
-            name=name,
-            provider_id=provider_id,
-            provider_type=provider_type,
-            identifier=identifier,
-            expired=False,
-        )
-    )
+    row = {
+        "project_id": project_id,
+        "id": target_id,
+        "created_at": now,
+        "updated_at": now,
+        "user_id": user_id,
+        "name": name,
+        "provider_id": provider_id,
+        "provider_type": provider_type,
+        "identifier": identifier,
+        "expired": False,
+    }
+    conn.execute(targets.insert().values(row))
+    return row
 
 
-def _add_auto_target(conn: Connection, project_id: str, user_id: str, provider_type: str, identifier: str) -> None:
+def _add_auto_target(
+    conn: Connection, project_id: str, user_id: str, provider_type: str, identifier: str
+) -> Row | None:
     """An email/sms target for the user, unless another target already holds the identifier."""
     exists = conn.execute(
         sa.select(targets.c.seq).where(targets.c.project_id == project_id, targets.c.identifier == identifier)
     ).first()
-    if not exists:
-        insert_target(
+    if exists:
+        return None
+    return insert_target(
             conn,
             project_id=project_id,
             user_id=user_id,
@@ -389,28 +382,11 @@ def update_prefs(db: Database, *, project_id: str, user_id: str, prefs: dict) ->
 
 
 def delete_user(db: Database, *, project_id: str, user_id: str) -> None:
-    """Remove the user and everything it owns in one transaction; team totals follow."""
+    """Remove the user and everything it owns in one transaction, with what other domains keep
+    of it (``data.hooks.on_user_deleted``: its memberships, its teams' totals)."""
     with db.write() as conn:
         user_row(conn, project_id, user_id)
-        mine = (memberships.c.project_id == project_id, memberships.c.user_id == user_id)
-        # Teams before memberships, the order of every team write (teams/service.py), so a
-        # concurrent acceptance is either counted below or waits for this delete.
-        team_ids = sa.select(memberships.c.team_id).where(*mine)
-        conn.execute(
-            sa.select(teams.c.seq)
-            .where(teams.c.project_id == project_id, teams.c.id.in_(team_ids))
-            .order_by(teams.c.seq)
-            .with_for_update()
-        )
-        confirmed = conn.execute(
-            sa.select(memberships.c.team_id).where(*mine, memberships.c.confirm.is_(True)).with_for_update()
-        ).scalars().all()
-        if confirmed:
-            conn.execute(
-                teams.update()
-                .where(teams.c.project_id == project_id, teams.c.id.in_(confirmed))
-                .values(total=sa.case((teams.c.total > 0, teams.c.total - 1), else_=0), updated_at=dates.now())
-            )
-        for table in (sessions, tokens, targets, identities, authenticators, memberships):
+        user_deleted(conn, project_id, user_id)
+        for table in (sessions, tokens, targets, identities, authenticators):
             conn.execute(table.delete().where(table.c.project_id == project_id, table.c.user_id == user_id))
         conn.execute(users.delete().where(users.c.project_id == project_id, users.c.id == user_id))

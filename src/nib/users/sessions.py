@@ -9,10 +9,11 @@ from sqlalchemy.engine import Connection
 
 from ..data.db import Database
 from ..data.db.schema import sessions, tokens, users
+from ..data.rows import Row
 from ..tools import dates
 from ..tools.errors import AppwriteError
 from ..tools.ids import new_secret, secret_hash, unique_id
-from .service import Row, user_row
+from .service import user_row
 
 MAX_SESSIONS = 10  # Appwrite's project default: older sessions are removed beyond this
 

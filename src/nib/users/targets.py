@@ -11,11 +11,12 @@ from sqlalchemy.exc import IntegrityError
 from ..data.db import Database
 from ..data.db.schema import targets
 from ..data.listing import list_rows
-from ..data.query import Attribute, ListSpec, ParsedQueries
+from ..data.query import STRING, Attribute, ListSpec, ParsedQueries, standard_attributes
+from ..data.rows import Row
 from ..tools import dates
 from ..tools.errors import AppwriteError
 from ..tools.ids import unique_id
-from .service import STRING, Row, insert_target, standard_attributes, user_row
+from .service import insert_target, user_row
 
 TARGET_LIST = ListSpec(
     entity="Target",
