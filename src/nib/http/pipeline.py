@@ -221,6 +221,7 @@ class Api:
     @staticmethod
     def _check_user(route: Route, principal: principals.Principal) -> None:
         """Signed-in users: blocked, MFA factor and session-group checks, in Appwrite's order."""
+        assert principal.user is not None, "only called for a signed-in user"
         if not principal.user["status"]:
             raise AppwriteError("user_blocked")
         if not route.mfa_exempt and credentials.requires_more_factors(principal):
@@ -229,6 +230,7 @@ class Api:
             raise AppwriteError("user_session_already_exists")
 
     def _record_access(self, principal: principals.Principal) -> None:
+        assert principal.user is not None, "only scheduled for a signed-in user"
         try:
             credentials.record_access(self.db, principal)
         except Exception:
@@ -237,8 +239,8 @@ class Api:
 
     def _audit(self, declared: tuple[str, str], ctx: Context, values: dict, result: Any) -> None:
         principal = ctx.principal
-        if ctx.actor is not None or principal.user:
-            user = ctx.actor or principal.user
+        user = ctx.actor or principal.user
+        if user:
             actor = audit.Actor("user", user["id"], user.get("email") or "", user.get("name") or "")
         elif principal.is_key:
             actor = audit.Actor("key", key_id=principal.key_id or "")

@@ -123,7 +123,7 @@ def _instream(settings: Settings, chunks: Iterable[bytes]) -> str:
         return _reply(sock)
 
 
-def _send(sock: socket.socket, *parts: bytes) -> bool:
+def _send(sock: socket.socket, *parts: bytes | memoryview) -> bool:
     """Send ``parts``; ``False`` when clamd has closed the connection (its answer may say why)."""
     try:
         for part in parts:

@@ -116,7 +116,7 @@ def _claim(db: Database, device: Device, upload: Upload, content_range: ContentR
                         raise AppwriteError("storage_file_already_exists")
                     if row["size_original"] != content_range.total:
                         raise AppwriteError("storage_invalid_content_range", "The total size differs from the upload's.")
-                    return dict(row), False
+                    return row, False
                 chunk_size = CHUNK_SIZE if last else content_range.length
                 object_path = new_object_path(upload)
                 handle = device.begin_parts(object_path)
@@ -136,6 +136,7 @@ def _claim(db: Database, device: Device, upload: Upload, content_range: ContentR
                 return created, True
         except BaseException as error:
             if handle is not None:  # our new handle lost (or failed): nothing else uses it
+                assert object_path is not None, "the handle is begun on object_path"
                 device.abort_parts(object_path, handle)
             if not isinstance(error, IntegrityError) or attempt == ATTEMPTS - 1:
                 raise
@@ -216,20 +217,19 @@ def _count(db: Database, device: Device, upload: Upload, seq: int, number: int) 
                     values["chunks_contiguous"] = _contiguous(conn, seq, row["chunks_contiguous"])
             # All chunks in and nobody assembling (or its holder died: lease over): this request does it.
             all_in = values.get("chunks_uploaded", row["chunks_uploaded"]) == row["chunks_total"]
-            completes = all_in and _lease_free(row, now)
+            completes = all_in and _lease_free(row["completing_until"], now)
             if completes:
                 values["completing_until"] = _lease_end()
             conn.execute(files.update().where(files.c.seq == seq).values(values))
-            row = {**row, **values}
     if late:
         # A repeat of a chunk whose upload completed meanwhile: drop the part it just wrote.
         device.abort_parts(row["object"], row["upload_handle"])
         raise AppwriteError("storage_file_already_exists")
-    return row, completes
+    return {**row, **values}, completes
 
 
-def _lease_free(row: Row, now: datetime) -> bool:
-    return row["completing_until"] is None or row["completing_until"] < now
+def _lease_free(completing_until: datetime | None, now: datetime) -> bool:
+    return completing_until is None or completing_until < now
 
 
 def _lease_end() -> datetime:
@@ -249,7 +249,7 @@ def _await_assembly(db: Database, seq: int) -> tuple[Row, bool]:
                 raise AppwriteError("storage_file_not_found")  # deleted meanwhile
             if row["status"] == READY:
                 return dict(row), False
-            if _lease_free(row, dates.now()):
+            if _lease_free(row["completing_until"], dates.now()):
                 lease = {"completing_until": _lease_end()}
                 conn.execute(files.update().where(files.c.seq == seq).values(lease))
                 return {**row, **lease}, True

@@ -124,7 +124,8 @@ def locked_file(conn: Connection, project_id: str, bucket_id: str, file_id: str)
     statement = sa.select(files).where(
         files.c.project_id == project_id, files.c.bucket_id == bucket_id, files.c.id == file_id
     )
-    return conn.execute(statement.with_for_update()).mappings().first()
+    row = conn.execute(statement.with_for_update()).mappings().first()
+    return dict(row) if row is not None else None
 
 
 def update_file(

@@ -36,6 +36,7 @@ import os
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
+from typing import Protocol
 
 import zstandard
 from cryptography.exceptions import InvalidTag
@@ -144,11 +145,11 @@ def decode(chunks: Iterable[bytes], info: TransformInfo, key: bytes | None) -> I
     docstring for when each kind of object is checked); ``ValueError`` at once when ``key`` is
     missing for an encrypted object.
     """
-    if info.encryption != "none" and key is None:
-        raise ValueError("an encrypted object needs its project key")
     source = iter(chunks)
     stream: Iterator[bytes] = source
     if info.encryption != "none":
+        if key is None:
+            raise ValueError("an encrypted object needs its project key")
         stream = _open(stream, _object_key(key, bytes.fromhex(info.salt)))
     if info.compression != "none":
         stream = _decompress(stream, info.compression)
@@ -201,7 +202,16 @@ def _capped(chunks: Iterator[bytes]) -> Iterator[bytes]:
         yield chunk
 
 
+class _Compressor(Protocol):
+    """What zlib's and zstandard's streaming compressors have in common."""
+
+    def compress(self, data: bytes, /) -> bytes: ...
+
+    def flush(self) -> bytes: ...
+
+
 def _compress(chunks: Iterator[bytes], algorithm: str) -> Iterator[bytes]:
+    compressor: _Compressor
     if algorithm == "gzip":
         compressor = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip framing
     else:

@@ -100,7 +100,8 @@ class S3Device:
             return len(first)
         upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **extra)["UploadId"]
         try:
-            done, written, buffer = [], 0, first
+            done: list[dict[str, int | str]] = []
+            written, buffer = 0, first
             while buffer:
                 number = len(done) + 1
                 etag = self.client.upload_part(
