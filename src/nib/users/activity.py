@@ -40,7 +40,7 @@ def list_logs(db: Database, *, project_id: str, user_id: str, queries: ParsedQue
             .limit(queries.limit)
             .offset(queries.offset)
         )
-        return total, list(conn.execute(statement).mappings())
+        return total, [dict(row) for row in conn.execute(statement).mappings()]
 
 
 def list_identities(

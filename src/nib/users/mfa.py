@@ -29,7 +29,7 @@ def lock_user(conn: Connection, project_id: str, user_id: str) -> Row:
     row = conn.execute(statement).mappings().first()
     if row is None:
         raise AppwriteError("user_not_found")
-    return row
+    return dict(row)
 
 
 def factors(conn: Connection, user: Row) -> dict[str, bool]:

@@ -141,16 +141,17 @@ def create_user(
     ``then``: more writes in the same transaction (e.g. the first session of an anonymous user);
     the user returned is the row as inserted, before them.
     """
+    stored: str | None
     if imported_hash is not None:
-        stored, options = imported_hash, hash_options
+        assert hash_options is not None, "an imported hash comes with its options"
+        stored, options, algorithm = imported_hash, hash_options, hash_options["type"]
     else:
         stored = passwords.hash_password(password) if password is not None else None
-        options = dict(passwords.ARGON2_DEFAULT_OPTIONS)
-    algorithm = options["type"] if imported_hash is not None else ARGON2
+        options, algorithm = dict(passwords.ARGON2_DEFAULT_OPTIONS), ARGON2
     user_id = unique_id() if user_id == "unique()" else user_id
     name = name or ""
     now = dates.now()
-    row = {
+    row: Row = {
         "project_id": project_id,
         "id": user_id,
         "created_at": now,

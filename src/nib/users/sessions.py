@@ -26,7 +26,7 @@ def list_sessions(db: Database, *, project_id: str, user_id: str) -> list[Row]:
             .where(sessions.c.project_id == project_id, sessions.c.user_id == user_id)
             .order_by(sessions.c.seq)
         )
-        return list(conn.execute(statement).mappings())
+        return [dict(row) for row in conn.execute(statement).mappings()]
 
 
 def insert_session(conn: Connection, row: Row) -> None:
@@ -109,7 +109,7 @@ def get_session(db: Database, *, project_id: str, user_id: str, session_id: str)
         ).mappings().first()
     if row is None:
         raise AppwriteError("user_session_not_found")
-    return row
+    return dict(row)
 
 
 def jwt_session_id(db: Database, *, project_id: str, user_id: str, session_id: str) -> str:

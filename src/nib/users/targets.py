@@ -38,7 +38,7 @@ def _target_row(conn: Connection, project_id: str, user_id: str, target_id: str)
     ).mappings().first()
     if row is None:
         raise AppwriteError("user_target_not_found")
-    return row
+    return dict(row)
 
 
 def list_targets(db: Database, *, project_id: str, user_id: str, queries: ParsedQueries) -> tuple[int, list[Row]]:
