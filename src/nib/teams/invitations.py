@@ -40,11 +40,12 @@ SECRET_LENGTH = 256
 
 
 def _user_by(conn: Connection, project_id: str, column: str, value: str) -> Row | None:
-    return (
+    row = (
         conn.execute(sa.select(users).where(users.c.project_id == project_id, users.c[column] == value))
         .mappings()
         .first()
     )
+    return dict(row) if row is not None else None
 
 
 def _find_invitee(
@@ -67,6 +68,7 @@ def _find_invitee(
         if user is not None and phone and user["phone"] != phone:
             raise AppwriteError("user_already_exists", "Given email and phone doesn't match")
         return user
+    assert phone, "callers name the invitee by a userId, an e-mail or a phone"
     return _user_by(conn, project_id, "phone", phone)
 
 
@@ -149,6 +151,7 @@ def invite(
     except IntegrityError:
         raise AppwriteError("team_invite_already_exists") from None  # a concurrent invitation won
     if client:
+        assert address, "an invitation without an e-mail address was refused above"
         _send_invitation(
             db, settings, values, secret=secret, address=address, invitee_name=name or invitee["name"],
             team_name=team["name"], project_name=name_of_project, inviter=inviter, url=url,

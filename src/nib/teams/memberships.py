@@ -90,10 +90,11 @@ def membership_row(
     statement = sa.select(memberships).where(
         memberships.c.project_id == project_id, memberships.c.id == membership_id
     )
-    row = conn.execute(statement.with_for_update() if lock else statement).mappings().first()
+    found = conn.execute(statement.with_for_update() if lock else statement).mappings().first()
+    row = dict(found) if found is not None else None
     if row is None or not allowed(roles, membership_permissions(row), "read"):
         raise AppwriteError(missing)
-    return dict(row)
+    return row
 
 
 # ---------------------------------------------------------------------------------------------
