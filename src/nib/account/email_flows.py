@@ -207,11 +207,12 @@ def _find_or_create_user(db: Database, project_id: str, user_id: str, email: str
 
 
 def _user_by_email(conn: Connection, project_id: str, email: str) -> Row | None:
-    return (
+    row = (
         conn.execute(sa.select(users).where(users.c.project_id == project_id, users.c.email == email))
         .mappings()
         .first()
     )
+    return dict(row) if row is not None else None
 
 
 def _greeting_name(user: Row) -> str:
@@ -245,7 +246,7 @@ def _valid_token(conn: Connection, project_id: str, user_id: str, kind: str, sec
     )
     if token is None:
         raise AppwriteError("user_invalid_token")
-    return token
+    return dict(token)
 
 
 def _consume(conn: Connection, project_id: str, user_id: str, kind: str, secret: str) -> Row:

@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 import pyotp
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, RowMapping
 
 from ..auth.projects import project_name
 from ..data.db import Database
@@ -72,7 +72,7 @@ def totp_matches(secret: str, otp: str) -> bool:
     return pyotp.TOTP(secret).verify(otp, valid_window=_TOTP_DRIFT_STEPS)
 
 
-def _authenticator(conn: Connection, project_id: str, user_id: str) -> Row | None:
+def _authenticator(conn: Connection, project_id: str, user_id: str) -> RowMapping | None:
     statement = sa.select(authenticators).where(
         authenticators.c.project_id == project_id,
         authenticators.c.user_id == user_id,
@@ -264,7 +264,7 @@ def complete_challenge(
         _add_factors(conn, project_id, session_id, [challenge["type"]], proven_at=now)
 
 
-def _answered(conn: Connection, user: Row, challenge: Row, otp: str) -> bool:
+def _answered(conn: Connection, user: Row, challenge: RowMapping, otp: str) -> bool:
     kind = challenge["type"]
     if kind == TOTP:
         # Only a verified authenticator proves anything (Appwrite 1.5 would take any).

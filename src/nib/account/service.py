@@ -112,7 +112,7 @@ def sign_in_with_password(
                 {"password": rehashed, "hash": ARGON2, "hash_options": dict(passwords.ARGON2_DEFAULT_OPTIONS)},
             )
         insert_session(conn, row)
-    return row, secret, user
+    return row, secret, dict(user)
 
 
 def sign_in_anonymously(
@@ -155,7 +155,7 @@ def exchange_token(
                     tokens.c.type.in_(TOKEN_SESSIONS),
                 )
             ).first()
-        if token is None:
+        if user is None or token is None:
             raise AppwriteError("user_invalid_token")
         if not user["status"]:
             raise AppwriteError("user_blocked")
@@ -173,7 +173,7 @@ def exchange_token(
             client=client,
         )
         insert_session(conn, row)
-    return row, session_secret, user
+    return row, session_secret, dict(user)
 
 
 # -- sessions -------------------------------------------------------------------------------------
