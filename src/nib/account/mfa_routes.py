@@ -13,7 +13,7 @@ from ..tools.dates import fmt
 from ..users import mfa as user_mfa
 from ..users import models, sessions
 from . import mfa as account_mfa
-from .routes import ACCOUNT, SELF, current_user, reloaded_account
+from .routes import ACCOUNT, SELF, current_session, current_user, reloaded_account
 
 router = Router()
 
@@ -28,7 +28,7 @@ FACTOR = Param("factor", v.whitelist(list(account_mfa.CHALLENGE_FACTORS)))
 @router.patch("/v1/account/mfa", scope=ACCOUNT, params=[Param("mfa", v.boolean)], audit=SELF)
 def update_mfa(ctx: Context, mfa: bool) -> dict:
     account_mfa.update_mfa(
-        ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], session_id=ctx.principal.session.id, enabled=mfa
+        ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], session_id=current_session(ctx).id, enabled=mfa
     )
     return reloaded_account(ctx)
 
@@ -50,7 +50,7 @@ def create_authenticator(ctx: Context, type: str) -> dict:
 @router.put("/v1/account/mfa/authenticators/{type}", scope=ACCOUNT, params=[TYPE, OTP], audit=SELF)
 def verify_authenticator(ctx: Context, type: str, otp: str) -> dict:
     account_mfa.verify_authenticator(
-        ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], session_id=ctx.principal.session.id, otp=otp
+        ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], session_id=current_session(ctx).id, otp=otp
     )
     return reloaded_account(ctx)
 
@@ -65,7 +65,7 @@ def delete_authenticator(ctx: Context, type: str, otp: str | None) -> None:
         project_id=ctx.project_id,
         user_id=current_user(ctx)["id"],
         otp=otp,
-        challenged_at=ctx.principal.session.mfa_updated_at,
+        challenged_at=current_session(ctx).mfa_updated_at,
     )
 
 
@@ -80,14 +80,14 @@ def create_recovery_codes(ctx: Context) -> dict:
 @router.get("/v1/account/mfa/recovery-codes", scope=ACCOUNT)
 def get_recovery_codes(ctx: Context) -> dict:
     user_id = current_user(ctx)["id"]
-    account_mfa.require_recent_challenge(ctx.principal.session.mfa_updated_at)
+    account_mfa.require_recent_challenge(current_session(ctx).mfa_updated_at)
     return {"recoveryCodes": user_mfa.get_recovery_codes(ctx.db, project_id=ctx.project_id, user_id=user_id)}
 
 
 @router.patch("/v1/account/mfa/recovery-codes", scope=ACCOUNT, audit=SELF)
 def regenerate_recovery_codes(ctx: Context) -> dict:
     user_id = current_user(ctx)["id"]
-    account_mfa.require_recent_challenge(ctx.principal.session.mfa_updated_at)
+    account_mfa.require_recent_challenge(current_session(ctx).mfa_updated_at)
     return {"recoveryCodes": user_mfa.regenerate_recovery_codes(ctx.db, project_id=ctx.project_id, user_id=user_id)}
 
 
@@ -117,7 +117,7 @@ def create_challenge(ctx: Context, factor: str) -> dict:
 @router.put("/v1/account/mfa/challenges", **_COMPLETE_CHALLENGE)
 def complete_challenge(ctx: Context, challengeId: str, otp: str) -> dict:
     """200 with the session, its new factor and ``mfaUpdatedAt`` (Appwrite's spec says 204)."""
-    user_id, session_id = current_user(ctx)["id"], ctx.principal.session.id
+    user_id, session_id = current_user(ctx)["id"], current_session(ctx).id
     account_mfa.complete_challenge(
         ctx.db, project_id=ctx.project_id, user_id=user_id, session_id=session_id, challenge_id=challengeId, otp=otp
     )

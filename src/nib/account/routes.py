@@ -7,7 +7,7 @@ in the session group (refused when already signed in) and set the session cookie
 from __future__ import annotations
 
 from ..auth.credentials import issue_jwt
-from ..auth.principals import encode_session
+from ..auth.principals import CurrentSession, encode_session
 from ..data.instance import server_secret
 from ..http.context import Context
 from ..http.render import listing
@@ -34,6 +34,13 @@ def current_user(ctx: Context) -> dict:
     if ctx.principal.user is None:
         raise AppwriteError("user_unauthorized")
     return ctx.principal.user
+
+
+def current_session(ctx: Context) -> CurrentSession:
+    """The session of the signed-in user, on a route only signed-in users hold the scope for."""
+    session = ctx.principal.session
+    assert session is not None, "signed-in users always run under a session, and keys or guests lack the scope"
+    return session
 
 
 def _account(result) -> dict:
@@ -196,13 +203,13 @@ def create_token_session(ctx: Context, userId: str, secret: str) -> dict:
 
 
 def _session_id(ctx: Context, session_id: str) -> str:
-    return ctx.principal.session.id if session_id == "current" else session_id
+    return current_session(ctx).id if session_id == "current" else session_id
 
 
 @router.get("/v1/account/sessions", scope=ACCOUNT)
 def list_sessions(ctx: Context) -> dict:
     rows = sessions.list_sessions(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"])
-    current = ctx.principal.session.id
+    current = current_session(ctx).id
     return listing("sessions", len(rows), [models.session(r, current=r["id"] == current) for r in rows])
 
 
@@ -216,7 +223,7 @@ def delete_sessions(ctx: Context) -> None:
 def get_session(ctx: Context, sessionId: str) -> dict:
     session_id = _session_id(ctx, sessionId)
     row = sessions.get_session(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], session_id=session_id)
-    return models.session(row, current=session_id == ctx.principal.session.id)
+    return models.session(row, current=session_id == current_session(ctx).id)
 
 
 @router.patch(
@@ -231,7 +238,7 @@ def update_session(ctx: Context, sessionId: str) -> dict:
         session_id=session_id,
         duration=ctx.settings.session_duration,
     )
-    return models.session(row, current=session_id == ctx.principal.session.id)
+    return models.session(row, current=session_id == current_session(ctx).id)
 
 
 @router.delete(
@@ -244,7 +251,7 @@ def update_session(ctx: Context, sessionId: str) -> dict:
 def delete_session(ctx: Context, sessionId: str) -> None:
     session_id = _session_id(ctx, sessionId)
     sessions.delete_session(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], session_id=session_id)
-    if session_id == ctx.principal.session.id:
+    if session_id == current_session(ctx).id:
         ctx.sign_out()
 
 
@@ -255,7 +262,7 @@ def _jwt(ctx: Context, duration: int) -> dict:
     token = issue_jwt(
         server_secret(ctx.db, ctx.settings),
         user_id=current_user(ctx)["id"],
-        session_id=ctx.principal.session.id,
+        session_id=current_session(ctx).id,
         duration=duration,
     )
     return {"jwt": token}
@@ -263,7 +270,7 @@ def _jwt(ctx: Context, duration: int) -> dict:
 
 @router.post("/v1/account/jwt", scope=ACCOUNT, status=201)
 def create_jwt(ctx: Context) -> dict:
-    if ctx.principal.session.via_jwt:
+    if current_session(ctx).via_jwt:
         raise AppwriteError("user_session_not_found")  # 1.5: a JWT is not a session
     return _jwt(ctx, JWT_SECONDS)
 
@@ -275,7 +282,7 @@ def create_jwt(ctx: Context) -> dict:
     params=[optional("duration", v.integer_range(0, 3600), default=JWT_SECONDS)],
 )
 def create_jwts(ctx: Context, duration: int) -> dict:
-    if ctx.principal.session.via_jwt:
+    if current_session(ctx).via_jwt:
         raise AppwriteError("user_jwt_creation_denied")
     return _jwt(ctx, duration)
 
