@@ -105,7 +105,11 @@ def main() -> int:
     }
     if args.only:
         requests = {args.only: requests[args.only]}
-    headers = [(b"host", b"localhost"), (b"x-appwrite-project", run.PROJECT.encode()), (b"x-appwrite-key", key.encode())]
+    headers = [
+        (b"host", b"localhost"),
+        (b"x-appwrite-project", run.PROJECT.encode()),
+        (b"x-appwrite-key", key.encode()),
+    ]
     scopes = {name: _scope(path, query, headers) for name, (path, query) in requests.items()}
     call = _caller(app)
     for scope in scopes.values():

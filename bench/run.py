@@ -93,7 +93,9 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 def http(method: str, url: str, body=None, headers=None):
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})})
+    req = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})}
+    )
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             return r.status, json.loads(r.read() or b"null")
@@ -129,7 +131,11 @@ class Server:
         self.log_path = Path(tempfile.mkstemp(prefix=f"bench-{name}-", suffix=".log")[1])
         self.log_file = open(self.log_path, "w+")
         self.proc = subprocess.Popen(
-            argv, stdout=self.log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=cwd,
+            argv,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
             start_new_session=True,
         )
 
@@ -148,12 +154,16 @@ class Server:
         self.log_file.close()
 
 
-def wrk(url: str, *, duration: int, connections: int, script: str = "get.lua", headers=None, env=None, threads: int = 1) -> dict:
+def wrk(
+    url: str, *, duration: int, connections: int, script: str = "get.lua", headers=None, env=None, threads: int = 1
+) -> dict:
     argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(BENCH / script)]
     for k, v in (headers or {}).items():
         argv += ["-H", f"{k}: {v}"]
     argv.append(url)
-    res = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "BENCH_DIR": str(BENCH), **(env or {})})
+    res = subprocess.run(
+        argv, capture_output=True, text=True, env={**os.environ, "BENCH_DIR": str(BENCH), **(env or {})}
+    )
     m = re.search(r"^BENCH (\{.*\})$", res.stdout, re.M)
     if not m:
         raise RuntimeError(f"wrk failed: {res.stdout}\n{res.stderr}")
@@ -200,19 +210,41 @@ def seed_nib(data_dir: Path, n: int) -> float:
             uid, email, phone, name = nib_user(i)
             urows.append(
                 {
-                    "project_id": PROJECT, "id": uid, "created_at": now, "updated_at": now, "name": name,
-                    "email": email, "phone": phone, "password": None, "hash": "argon2",
-                    "hash_options": dict(passwords.ARGON2_DEFAULT_OPTIONS), "registration": now, "status": True,
-                    "labels": [], "password_update": None, "email_verification": False, "phone_verification": False,
-                    "mfa": False, "prefs": {}, "accessed_at": None,
+                    "project_id": PROJECT,
+                    "id": uid,
+                    "created_at": now,
+                    "updated_at": now,
+                    "name": name,
+                    "email": email,
+                    "phone": phone,
+                    "password": None,
+                    "hash": "argon2",
+                    "hash_options": dict(passwords.ARGON2_DEFAULT_OPTIONS),
+                    "registration": now,
+                    "status": True,
+                    "labels": [],
+                    "password_update": None,
+                    "email_verification": False,
+                    "phone_verification": False,
+                    "mfa": False,
+                    "prefs": {},
+                    "accessed_at": None,
                     "search": search.normalize(uid, email, name, phone),
                 }
             )
             for ptype, ident in (("email", email), ("sms", phone)):
                 trows.append(
                     {
-                        "project_id": PROJECT, "id": unique_id(), "created_at": now, "updated_at": now, "user_id": uid,
-                        "name": "", "provider_id": None, "provider_type": ptype, "identifier": ident, "expired": False,
+                        "project_id": PROJECT,
+                        "id": unique_id(),
+                        "created_at": now,
+                        "updated_at": now,
+                        "user_id": uid,
+                        "name": "",
+                        "provider_id": None,
+                        "provider_type": ptype,
+                        "identifier": ident,
+                        "expired": False,
                     }
                 )
         with db.write() as conn:
@@ -289,7 +321,12 @@ def sign_in_vs_verify(base: str, email: str, n: int = 30) -> dict:
         sign_ins.append((time.perf_counter() - t) * 1000)
         assert status == 201, body
         t = time.perf_counter()
-        status, body = http("POST", f"{base}/v1/account/sessions/email", {"email": f"nobody{i}@example.com", "password": PASSWORD}, guest)
+        status, body = http(
+            "POST",
+            f"{base}/v1/account/sessions/email",
+            {"email": f"nobody{i}@example.com", "password": PASSWORD},
+            guest,
+        )
         unknown.append((time.perf_counter() - t) * 1000)
         assert status == 401, body
     return {
@@ -317,21 +354,34 @@ def start_pocketbase(pb: str, n: int) -> tuple[Server, str, Path, float]:
     server = Server("pocketbase", argv)
     try:
         wait_http(f"{base}/api/health")
-        status, auth = http("POST", f"{base}/api/collections/_superusers/auth-with-password", {"identity": email, "password": pw})
+        status, auth = http(
+            "POST", f"{base}/api/collections/_superusers/auth-with-password", {"identity": email, "password": pw}
+        )
         assert status == 200, auth
-        status, body = http("PATCH", f"{base}/api/collections/users", {"listRule": "", "viewRule": ""}, {"Authorization": auth["token"]})
+        status, body = http(
+            "PATCH", f"{base}/api/collections/users", {"listRule": "", "viewRule": ""}, {"Authorization": auth["token"]}
+        )
         assert status == 200, body
         # One user through the API: the template row (bcrypt hash) for the direct insert.
         status, body = http(
-            "POST", f"{base}/api/collections/users/records",
-            {"email": "template@example.com", "password": PASSWORD, "passwordConfirm": PASSWORD, "name": "Template", "emailVisibility": True},
+            "POST",
+            f"{base}/api/collections/users/records",
+            {
+                "email": "template@example.com",
+                "password": PASSWORD,
+                "passwordConfirm": PASSWORD,
+                "name": "Template",
+                "emailVisibility": True,
+            },
         )
         assert status == 200, body
     finally:
         server.stop()
     t0 = time.time()
     conn = sqlite3.connect(d / "data.db")
-    pw_hash, created = conn.execute("SELECT password, created FROM users WHERE email = 'template@example.com'").fetchone()
+    pw_hash, created = conn.execute(
+        "SELECT password, created FROM users WHERE email = 'template@example.com'"
+    ).fetchone()
     rnd = random.Random(1)
     alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
     rows = []
@@ -364,7 +414,8 @@ def profile_get(pid: int, url: str, headers: dict, duration: int, connections: i
     raw = Path(tempfile.mkstemp(suffix=".txt")[1])
     rec = subprocess.Popen(
         [pyspy, "record", "-d", str(duration), "-p", str(pid), "-f", "raw", "-o", str(raw), "--threads"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     time.sleep(1)
     wrk(url, duration=duration - 1, connections=connections, headers=headers)
@@ -425,7 +476,9 @@ def main() -> int:
     ap.add_argument("--users", type=int, default=100_000)
     ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     ap.add_argument("--connections", type=int, default=32)
-    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the read scenarios; the best is reported")
+    ap.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds of the read scenarios; the best is reported"
+    )
     ap.add_argument("--workers2", action="store_true", help="also measure nib --workers 2 (reads)")
     ap.add_argument("--profile", action="store_true", help="py-spy profile of GET user (needs py-spy, root)")
     ap.add_argument("--no-write", action="store_true", help="do not write RESULTS.md / results.json")
@@ -453,9 +506,14 @@ def main() -> int:
             "loadavg_at_start": os.getloadavg(),
             "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0:1],
             "pocketbase": subprocess.run([pb, "--version"], capture_output=True, text=True).stdout.strip(),
-            "git": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
+            "git": subprocess.run(
+                ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+            ).stdout.strip(),
         },
-        "users": n, "duration": dur, "connections": c, "rounds": args.rounds,
+        "users": n,
+        "duration": dur,
+        "connections": c,
+        "rounds": args.rounds,
     }
     tmp = Path(tempfile.mkdtemp(prefix="bench-nib-"))
     data_dir = tmp / "data"
@@ -473,7 +531,9 @@ def main() -> int:
         results["seed_seconds"] = seed_nib(data_dir, n)
         log(f"seeded in {results['seed_seconds']:.1f}s")
         mid = nib_user(n // 2)[0]
-        list_q = "queries%5B0%5D=" + urllib.parse.quote(json.dumps({"method": "limit", "values": [25]}, separators=(",", ":")))
+        list_q = "queries%5B0%5D=" + urllib.parse.quote(
+            json.dumps({"method": "limit", "values": [25]}, separators=(",", ":"))
+        )
         urls = {
             "get_user": f"{base}/v1/users/{mid}",
             "list_users": f"{base}/v1/users?{list_q}",
@@ -491,7 +551,9 @@ def main() -> int:
 
         # A user with a password and a session (created server-side: the encoded secret is the
         # X-Appwrite-Session value an SDK sends) for GET /account and the sign-in pairs.
-        status, body = http("POST", f"{base}/v1/users", {"userId": "signin", "email": SIGN_IN_EMAIL, "password": PASSWORD}, H)
+        status, body = http(
+            "POST", f"{base}/v1/users", {"userId": "signin", "email": SIGN_IN_EMAIL, "password": PASSWORD}, H
+        )
         assert status == 201, body
         status, body = http("POST", f"{base}/v1/users/signin/sessions", None, H)
         assert status == 201, body
@@ -502,7 +564,9 @@ def main() -> int:
 
         log("starting the floors: starlette, pocketbase")
         fport = free_port()
-        floor = Server("floor", [sys.executable, str(BENCH / "floor_starlette.py"), str(data_dir / "nib.db"), str(fport)])
+        floor = Server(
+            "floor", [sys.executable, str(BENCH / "floor_starlette.py"), str(data_dir / "nib.db"), str(fport)]
+        )
         servers.append(floor)
         furl = f"http://127.0.0.1:{fport}/v1/users/{mid}"
         wait_http(furl)
@@ -533,7 +597,9 @@ def main() -> int:
                 x = wrk(url, duration=dur, connections=c, headers=headers)
                 x["loadavg"] = os.getloadavg()[0]
                 runs[name].append(x)
-                log(f"round {r + 1}: {name}: {x['rps']:.0f} req/s p50 {x['p50_ms']:.2f} ms p99 {x['p99_ms']:.2f} ms (load {x['loadavg']:.1f})")
+                log(
+                    f"round {r + 1}: {name}: {x['rps']:.0f} req/s p50 {x['p50_ms']:.2f} ms p99 {x['p99_ms']:.2f} ms (load {x['loadavg']:.1f})"
+                )
         nib_res = {k[4:]: best(v) for k, v in runs.items() if k.startswith("nib_")}
         results["floor_starlette"] = best(runs["floor_starlette"])
         results["floor_rss"] = rss_kb(floor.proc.pid)
@@ -544,15 +610,33 @@ def main() -> int:
         log("create user: argon2 floor, then wrk -c1, -c4, and -c1 without a password")
         a1 = argon2_floor()
         env = {"NIB_KEY": key, "PASSWORD": PASSWORD}
-        nib_res["create_user_c1"] = wrk(f"{base}/v1/users", duration=dur, connections=1, script="create_users.lua", env={**env, "PREFIX": "ca", "PHONE_CODE": "556"})
+        nib_res["create_user_c1"] = wrk(
+            f"{base}/v1/users",
+            duration=dur,
+            connections=1,
+            script="create_users.lua",
+            env={**env, "PREFIX": "ca", "PHONE_CODE": "556"},
+        )
         a2 = argon2_floor()
         results["argon2_ms"] = statistics.median([a1, a2])
         results["argon2_ms_before_after"] = [a1, a2]
         results["create_vs_hash"] = create_vs_hash(base, key)
         log("sign-in: e-mail/password sessions paired with argon2 verifications")
         results["sign_in_vs_verify"] = sign_in_vs_verify(base, SIGN_IN_EMAIL)
-        nib_res["create_user_c4"] = wrk(f"{base}/v1/users", duration=dur, connections=4, script="create_users.lua", env={**env, "PREFIX": "cb", "PHONE_CODE": "557"})
-        nib_res["create_user_nopw_c1"] = wrk(f"{base}/v1/users", duration=dur, connections=1, script="create_users.lua", env={"NIB_KEY": key, "PREFIX": "cc", "PHONE_CODE": "558"})
+        nib_res["create_user_c4"] = wrk(
+            f"{base}/v1/users",
+            duration=dur,
+            connections=4,
+            script="create_users.lua",
+            env={**env, "PREFIX": "cb", "PHONE_CODE": "557"},
+        )
+        nib_res["create_user_nopw_c1"] = wrk(
+            f"{base}/v1/users",
+            duration=dur,
+            connections=1,
+            script="create_users.lua",
+            env={"NIB_KEY": key, "PREFIX": "cc", "PHONE_CODE": "558"},
+        )
         results["nib"] = nib_res
         results["nib_rss"] = rss_kb(nib.proc.pid)
         log(f"nib RSS {results['nib_rss']}")
@@ -585,7 +669,9 @@ def main() -> int:
 
     print(json.dumps(results, indent=2, default=str))
     if not args.no_write:
-        (BENCH / "results.json").write_text(json.dumps({k: v for k, v in results.items() if k != "profile"}, indent=2, default=str) + "\n")
+        (BENCH / "results.json").write_text(
+            json.dumps({k: v for k, v in results.items() if k != "profile"}, indent=2, default=str) + "\n"
+        )
         write_results_md(results)
         if results.get("profile"):
             (BENCH / "profile-get-user.txt").write_text(results["profile"] + "\n")
@@ -614,53 +700,117 @@ def write_results_md(r: dict) -> None:
 
     rows = []
     ratio = g["rps"] / fl["rps"]
-    rows.append(("GET user (req/s)", lat(g), f"Starlette+sqlite3: {lat(fl)}", f"{ratio:.2f}x floor req/s", ">= 0.5x floor req/s", ok(ratio >= 0.5)))
-    rows.append(("GET user vs PocketBase", lat(g), f"PocketBase: {lat(pb)}", f"{g['rps'] / pb['rps']:.2f}x PB req/s", "(context)", "-"))
-    for key, label in (("list_users", "list users, limit 25"), ("search_rare", f"search '{RARE}' ({r['search_rare_total']} hits), limit 25"), ("search_common", f"search '{COMMON}' ({r['search_common_total']} hits), limit 25")):
+    rows.append(
+        (
+            "GET user (req/s)",
+            lat(g),
+            f"Starlette+sqlite3: {lat(fl)}",
+            f"{ratio:.2f}x floor req/s",
+            ">= 0.5x floor req/s",
+            ok(ratio >= 0.5),
+        )
+    )
+    rows.append(
+        (
+            "GET user vs PocketBase",
+            lat(g),
+            f"PocketBase: {lat(pb)}",
+            f"{g['rps'] / pb['rps']:.2f}x PB req/s",
+            "(context)",
+            "-",
+        )
+    )
+    for key, label in (
+        ("list_users", "list users, limit 25"),
+        ("search_rare", f"search '{RARE}' ({r['search_rare_total']} hits), limit 25"),
+        ("search_common", f"search '{COMMON}' ({r['search_common_total']} hits), limit 25"),
+    ):
         x = nib[key]
         q = x["p50_ms"] / g["p50_ms"]
         target = "<= 3x GET user p50" if key != "search_common" else "(context)"
         met = ok(q <= 3) if key != "search_common" else "-"
         rows.append((label, lat(x), f"GET user p50 {g['p50_ms']:.2f} ms", f"{q:.1f}x GET user p50", target, met))
     a = nib["get_account"]
-    rows.append((
-        "GET /account with a session",
-        lat(a),
-        f"GET /users/{{id}} with a key: {lat(g)}",
-        f"{a['rps'] / g['rps']:.2f}x req/s, {a['p50_ms'] / g['p50_ms']:.2f}x p50",
-        "within 20% of GET user (p50 <= 1.2x)",
-        ok(a["p50_ms"] <= 1.2 * g["p50_ms"]),
-    ))
+    rows.append(
+        (
+            "GET /account with a session",
+            lat(a),
+            f"GET /users/{{id}} with a key: {lat(g)}",
+            f"{a['rps'] / g['rps']:.2f}x req/s, {a['p50_ms'] / g['p50_ms']:.2f}x p50",
+            "within 20% of GET user (p50 <= 1.2x)",
+            ok(a["p50_ms"] <= 1.2 * g["p50_ms"]),
+        )
+    )
     si = r["sign_in_vs_verify"]
-    rows.append((
-        f"sign-in (e-mail/password), {si['n']} sequential requests interleaved with verifications",
-        f"p50 {si['sign_in_p50_ms']:.1f} ms",
-        f"one argon2 verification: p50 {si['verify_p50_ms']:.1f} ms",
-        f"+{si['overhead_p50_ms']:.1f} ms (median of paired differences)",
-        "(reported next to the verification)",
-        "-",
-    ))
-    rows.append(("sign-in with an unknown e-mail (same password)", f"p50 {si['unknown_email_p50_ms']:.1f} ms", f"known e-mail: p50 {si['sign_in_p50_ms']:.1f} ms", f"{si['unknown_email_p50_ms'] / si['sign_in_p50_ms']:.2f}x", "similar time", "-"))
+    rows.append(
+        (
+            f"sign-in (e-mail/password), {si['n']} sequential requests interleaved with verifications",
+            f"p50 {si['sign_in_p50_ms']:.1f} ms",
+            f"one argon2 verification: p50 {si['verify_p50_ms']:.1f} ms",
+            f"+{si['overhead_p50_ms']:.1f} ms (median of paired differences)",
+            "(reported next to the verification)",
+            "-",
+        )
+    )
+    rows.append(
+        (
+            "sign-in with an unknown e-mail (same password)",
+            f"p50 {si['unknown_email_p50_ms']:.1f} ms",
+            f"known e-mail: p50 {si['sign_in_p50_ms']:.1f} ms",
+            f"{si['unknown_email_p50_ms'] / si['sign_in_p50_ms']:.2f}x",
+            "similar time",
+            "-",
+        )
+    )
     c1 = nib["create_user_c1"]
     pairs = r["create_vs_hash"]
-    rows.append((
-        f"create user with password, {pairs['n']} sequential requests interleaved with hashes",
-        f"p50 {pairs['create_p50_ms']:.1f} ms",
-        f"one argon2 hash: p50 {pairs['hash_p50_ms']:.1f} ms",
-        f"+{pairs['overhead_p50_ms']:.1f} ms (median of paired differences)",
-        "<= hash + 10 ms",
-        ok(pairs["overhead_p50_ms"] <= 10),
-    ))
+    rows.append(
+        (
+            f"create user with password, {pairs['n']} sequential requests interleaved with hashes",
+            f"p50 {pairs['create_p50_ms']:.1f} ms",
+            f"one argon2 hash: p50 {pairs['hash_p50_ms']:.1f} ms",
+            f"+{pairs['overhead_p50_ms']:.1f} ms (median of paired differences)",
+            "<= hash + 10 ms",
+            ok(pairs["overhead_p50_ms"] <= 10),
+        )
+    )
     diff = c1["p50_ms"] - r["argon2_ms"]
-    rows.append(("create user with password, wrk -c1", lat(c1), f"argon2 before/after: {r['argon2_ms']:.1f} ms", f"+{diff:.1f} ms", "(context)", "-"))
+    rows.append(
+        (
+            "create user with password, wrk -c1",
+            lat(c1),
+            f"argon2 before/after: {r['argon2_ms']:.1f} ms",
+            f"+{diff:.1f} ms",
+            "(context)",
+            "-",
+        )
+    )
     rows.append(("create user with password, -c4", lat(nib["create_user_c4"]), "", "", "(context)", "-"))
     rows.append(("create user without password, -c1", lat(nib["create_user_nopw_c1"]), "", "", "(context)", "-"))
-    rows.append(("nib RSS after load (1 worker)", f"{rss_total_mb:.0f} MB (peak {rss_peak_mb:.0f} MB)", f"floor {sum(v.get('VmRSS', 0) for v in r['floor_rss'].values()) / 1024:.0f} MB, PocketBase {sum(v.get('VmRSS', 0) for v in pb['rss'].values()) / 1024:.0f} MB", "", "< 200 MB", ok(rss_total_mb < 200)))
+    rows.append(
+        (
+            "nib RSS after load (1 worker)",
+            f"{rss_total_mb:.0f} MB (peak {rss_peak_mb:.0f} MB)",
+            f"floor {sum(v.get('VmRSS', 0) for v in r['floor_rss'].values()) / 1024:.0f} MB, PocketBase {sum(v.get('VmRSS', 0) for v in pb['rss'].values()) / 1024:.0f} MB",
+            "",
+            "< 200 MB",
+            ok(rss_total_mb < 200),
+        )
+    )
     if "nib_workers2" in r:
         w2 = r["nib_workers2"]
         rss2 = sum(v.get("VmRSS", 0) for v in r["nib_workers2_rss"].values()) / 1024
         for key in ("get_user", "get_account", "list_users", "search_rare", "search_common"):
-            rows.append((f"--workers 2: {key}", lat(w2[key]), "", f"{w2[key]['rps'] / nib[key]['rps']:.2f}x 1 worker", "(context)", "-"))
+            rows.append(
+                (
+                    f"--workers 2: {key}",
+                    lat(w2[key]),
+                    "",
+                    f"{w2[key]['rps'] / nib[key]['rps']:.2f}x 1 worker",
+                    "(context)",
+                    "-",
+                )
+            )
         rows.append(("--workers 2: RSS (supervisor + 2 workers)", f"{rss2:.0f} MB", "", "", "(context)", "-"))
 
     m = r["machine"]

@@ -78,13 +78,15 @@ def make_file(path: Path, size: int) -> None:
 
 def multipart(file_id: str, name: str, data: bytes) -> bytes:
     """The multipart body an SDK sends: fileId, then the file part."""
-    return b"".join((
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="fileId"\r\n\r\n{file_id}\r\n'.encode(),
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
-        "Content-Type: application/octet-stream\r\n\r\n".encode(),
-        data,
-        f"\r\n--{BOUNDARY}--\r\n".encode(),
-    ))
+    return b"".join(
+        (
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="fileId"\r\n\r\n{file_id}\r\n'.encode(),
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n".encode(),
+            data,
+            f"\r\n--{BOUNDARY}--\r\n".encode(),
+        )
+    )
 
 
 def upload(client: httpx.Client, bucket: str, file_id: str, path: Path) -> float:
@@ -153,7 +155,9 @@ http {{
   server {{ listen 127.0.0.1:{port}; root {root}; }}
 }}
 """)
-    server = Server("nginx", [shutil.which("nginx"), "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")])
+    server = Server(
+        "nginx", [shutil.which("nginx"), "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")]
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_http(base + "/", 15)
@@ -179,8 +183,11 @@ def curl_download(url: str, count: int, headers: dict | None = None) -> dict:
     codes, sizes, times = out[0::3], [int(x) for x in out[1::3]], [float(x) for x in out[2::3]]
     assert codes == ["200"] * count, codes
     return {
-        "requests": count, "bytes": sum(sizes), "seconds": sum(times),
-        "mib_s": sum(sizes) / MIB / sum(times), "p50_ms": statistics.median(times) * 1000,
+        "requests": count,
+        "bytes": sum(sizes),
+        "seconds": sum(times),
+        "mib_s": sum(sizes) / MIB / sum(times),
+        "p50_ms": statistics.median(times) * 1000,
     }
 
 
@@ -296,7 +303,9 @@ def preview_pairs(client: httpx.Client, url: str, previews_dir: Path, data: byte
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--download-gib", type=int, default=1, help="GiB downloaded per scenario and round")
-    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of uploads and downloads; the best is kept")
+    ap.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds of uploads and downloads; the best is kept"
+    )
     ap.add_argument("--big-mib", type=int, default=100)
     ap.add_argument("--rss-mib", type=int, default=1024)
     ap.add_argument("--previews", type=int, default=15, help="preview calls (and bare thumbnails)")
@@ -317,9 +326,12 @@ def main() -> int:
             "kernel": platform.release(),
             "loadavg_at_start": os.getloadavg(),
             "nginx": subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip(),
-            "git": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
+            "git": subprocess.run(
+                ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+            ).stdout.strip(),
         },
-        "download_gib": args.download_gib, "rounds": args.rounds,
+        "download_gib": args.download_gib,
+        "rounds": args.rounds,
     }
     tmp = Path(tempfile.mkdtemp(prefix="bench-storage-"))
     files_dir = tmp / "files"  # the source files, also nginx's root
@@ -346,8 +358,15 @@ def main() -> int:
         H = {"X-Appwrite-Project": PROJECT, "X-Appwrite-Key": key}
         for bucket, encryption in (("plain", False), ("encrypted", True)):
             status, body = http(
-                "POST", f"{base}/v1/storage/buckets",
-                {"bucketId": bucket, "name": bucket, "encryption": encryption, "compression": "none", "antivirus": False},
+                "POST",
+                f"{base}/v1/storage/buckets",
+                {
+                    "bucketId": bucket,
+                    "name": bucket,
+                    "encryption": encryption,
+                    "compression": "none",
+                    "antivirus": False,
+                },
                 H,
             )
             assert status == 201, body
@@ -363,11 +382,15 @@ def main() -> int:
         assert down_n == rss_file.stat().st_size
         results["rss"] = {
             "mib": args.rss_mib,
-            "upload_seconds": up_s, "upload_peak_rss_kb": up_peak,
-            "download_seconds": down_s, "download_peak_rss_kb": s.peak_kb,
+            "upload_seconds": up_s,
+            "upload_peak_rss_kb": up_peak,
+            "download_seconds": down_s,
+            "download_peak_rss_kb": s.peak_kb,
             "after": rss_kb(nib.proc.pid),
         }
-        log(f"RSS: upload {up_s:.1f}s peak {up_peak / 1024:.0f} MB; download {down_s:.1f}s peak {s.peak_kb / 1024:.0f} MB")
+        log(
+            f"RSS: upload {up_s:.1f}s peak {up_peak / 1024:.0f} MB; download {down_s:.1f}s peak {s.peak_kb / 1024:.0f} MB"
+        )
         delete_file(client, "plain", "rss")
         rss_file.unlink()
 
@@ -393,10 +416,14 @@ def main() -> int:
         results["upload"] = uploads
         # the files downloaded below: the last round's uploads
         ids = {name: f"u{name}r{args.rounds - 1}i{repeat.get(name, 1) - 1}".replace("MiB", "m") for name in sizes}
-        assert client.post(
-            "/v1/storage/buckets/encrypted/files", content=multipart("enc1m", "1MiB.bin", (files_dir / "1MiB.bin").read_bytes()),
-            headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
-        ).json()["encryption"] is True
+        assert (
+            client.post(
+                "/v1/storage/buckets/encrypted/files",
+                content=multipart("enc1m", "1MiB.bin", (files_dir / "1MiB.bin").read_bytes()),
+                headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
+            ).json()["encryption"]
+            is True
+        )
 
         log("downloads: nib and nginx, curl, one connection")
         ngx, ngx_base, nginx_prefix = start_nginx(files_dir)
@@ -421,7 +448,9 @@ def main() -> int:
                 x = curl_download(url, counts[size_name], headers)
                 x["loadavg"] = os.getloadavg()[0]
                 runs[name].append(x)
-                log(f"round {r + 1}: {name}: {x['mib_s']:.0f} MiB/s, p50 {x['p50_ms']:.1f} ms (load {x['loadavg']:.1f})")
+                log(
+                    f"round {r + 1}: {name}: {x['mib_s']:.0f} MiB/s, p50 {x['p50_ms']:.1f} ms (load {x['loadavg']:.1f})"
+                )
         results["download"] = {}
         for name, v in runs.items():
             top = dict(max(v, key=lambda x: x["mib_s"]))
@@ -432,13 +461,18 @@ def main() -> int:
         log("preview 4000x3000 -> 400 wide, cache deleted between calls, with the bare pyvips floor")
         jpeg = files_dir / "photo.jpg"
         r = client.post(
-            "/v1/storage/buckets/plain/files", content=multipart("photo", "photo.jpg", jpeg.read_bytes()),
+            "/v1/storage/buckets/plain/files",
+            content=multipart("photo", "photo.jpg", jpeg.read_bytes()),
             headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
         )
         assert r.status_code == 201, r.text
         previews_dir = data_dir / "storage" / PROJECT / "plain" / "photo" / "previews"
         results["preview"] = preview_pairs(
-            client, "/v1/storage/buckets/plain/files/photo/preview?width=400", previews_dir, jpeg.read_bytes(), args.previews
+            client,
+            "/v1/storage/buckets/plain/files/photo/preview?width=400",
+            previews_dir,
+            jpeg.read_bytes(),
+            args.previews,
         )
         results["preview"]["jpeg_bytes"] = jpeg.stat().st_size
         p = results["preview"]
@@ -467,45 +501,74 @@ def write_results_md(r: dict, sizes: dict) -> None:
     rows = []
     for name in sizes:
         u = r["upload"][name]
-        how = f"one multipart request, median of {len(u['nib_s'])}" if name == "1MiB" else "5 MiB chunks, sequential, best round"
-        rows.append((
-            f"upload {name} ({how})", f"{u['nib_mb_s']:.0f} MiB/s", f"disk write (same pieces, no fsync): {u['floor_mb_s']:.0f} MiB/s",
-            f"{u['nib_mb_s'] / u['floor_mb_s']:.2f}x", "(reported beside the floor)", "-",
-        ))
+        how = (
+            f"one multipart request, median of {len(u['nib_s'])}"
+            if name == "1MiB"
+            else "5 MiB chunks, sequential, best round"
+        )
+        rows.append(
+            (
+                f"upload {name} ({how})",
+                f"{u['nib_mb_s']:.0f} MiB/s",
+                f"disk write (same pieces, no fsync): {u['floor_mb_s']:.0f} MiB/s",
+                f"{u['nib_mb_s'] / u['floor_mb_s']:.2f}x",
+                "(reported beside the floor)",
+                "-",
+            )
+        )
     d = r["download"]
     for name in sizes:
         n, g = d[f"nib_{name}"], d[f"nginx_{name}"]
         q = n["mib_s"] / g["mib_s"]
         paired = [a / b for a, b in zip(n["rounds_mib_s"], g["rounds_mib_s"], strict=True)]
-        rows.append((
-            f"download {name} ({n['requests']} GETs)", f"{n['mib_s']:.0f} MiB/s (p50 {n['p50_ms']:.1f} ms; rounds {n['rounds_mib_s']})",
-            f"nginx: {g['mib_s']:.0f} MiB/s (p50 {g['p50_ms']:.1f} ms; rounds {g['rounds_mib_s']})",
-            f"{q:.2f}x nginx (best rounds); round by round {', '.join(f'{x:.2f}x' for x in paired)}",
-            ">= 0.5x nginx", ok(q >= 0.5),
-        ))
+        rows.append(
+            (
+                f"download {name} ({n['requests']} GETs)",
+                f"{n['mib_s']:.0f} MiB/s (p50 {n['p50_ms']:.1f} ms; rounds {n['rounds_mib_s']})",
+                f"nginx: {g['mib_s']:.0f} MiB/s (p50 {g['p50_ms']:.1f} ms; rounds {g['rounds_mib_s']})",
+                f"{q:.2f}x nginx (best rounds); round by round {', '.join(f'{x:.2f}x' for x in paired)}",
+                ">= 0.5x nginx",
+                ok(q >= 0.5),
+            )
+        )
     e, p1 = d["nib_encrypted_1MiB"], d["nib_1MiB"]
-    rows.append((
-        "download 1MiB from an encrypted bucket", f"{e['mib_s']:.0f} MiB/s (p50 {e['p50_ms']:.1f} ms)",
-        f"unencrypted: {p1['mib_s']:.0f} MiB/s", f"{e['mib_s'] / p1['mib_s']:.2f}x unencrypted", "(context)", "-",
-    ))
+    rows.append(
+        (
+            "download 1MiB from an encrypted bucket",
+            f"{e['mib_s']:.0f} MiB/s (p50 {e['p50_ms']:.1f} ms)",
+            f"unencrypted: {p1['mib_s']:.0f} MiB/s",
+            f"{e['mib_s'] / p1['mib_s']:.2f}x unencrypted",
+            "(context)",
+            "-",
+        )
+    )
     p = r["preview"]
     q = p["nib_p50_ms"] / p["floor_p50_ms"]
-    rows.append((
-        f"preview 4000x3000 JPEG -> {p['preview_dims'][0]}x{p['preview_dims'][1]} JPEG, cache missed ({p['n']} calls)",
-        f"p50 {p['nib_p50_ms']:.1f} ms (min {p['nib_min_ms']:.1f})",
-        f"bare pyvips thumbnail + jpegsave: p50 {p['floor_p50_ms']:.1f} ms (min {p['floor_min_ms']:.1f})",
-        f"{q:.2f}x", "<= 1.5x", ok(q <= 1.5),
-    ))
+    rows.append(
+        (
+            f"preview 4000x3000 JPEG -> {p['preview_dims'][0]}x{p['preview_dims'][1]} JPEG, cache missed ({p['n']} calls)",
+            f"p50 {p['nib_p50_ms']:.1f} ms (min {p['nib_min_ms']:.1f})",
+            f"bare pyvips thumbnail + jpegsave: p50 {p['floor_p50_ms']:.1f} ms (min {p['floor_min_ms']:.1f})",
+            f"{q:.2f}x",
+            "<= 1.5x",
+            ok(q <= 1.5),
+        )
+    )
     rows.append(("preview, cache hit", f"p50 {p['cache_hit_p50_ms']:.1f} ms", "", "", "(context)", "-"))
     rs = r["rss"]
     peak = max(rs["upload_peak_rss_kb"], rs["download_peak_rss_kb"]) / 1024
     hwm = sum(v.get("VmHWM", 0) for v in rs["after"].values()) / 1024
-    rows.append((
-        f"nib RSS while moving a {rs['mib']} MiB file",
-        f"upload peak {rs['upload_peak_rss_kb'] / 1024:.0f} MB ({rs['mib'] / rs['upload_seconds']:.0f} MiB/s), "
-        f"download peak {rs['download_peak_rss_kb'] / 1024:.0f} MB ({rs['mib'] / rs['download_seconds']:.0f} MiB/s, httpx); VmHWM {hwm:.0f} MB",
-        "", "", "< 300 MB", ok(max(peak, hwm) < 300),
-    ))
+    rows.append(
+        (
+            f"nib RSS while moving a {rs['mib']} MiB file",
+            f"upload peak {rs['upload_peak_rss_kb'] / 1024:.0f} MB ({rs['mib'] / rs['upload_seconds']:.0f} MiB/s), "
+            f"download peak {rs['download_peak_rss_kb'] / 1024:.0f} MB ({rs['mib'] / rs['download_seconds']:.0f} MiB/s, httpx); VmHWM {hwm:.0f} MB",
+            "",
+            "",
+            "< 300 MB",
+            ok(max(peak, hwm) < 300),
+        )
+    )
     m = r["machine"]
     out = [
         "# nib storage benchmark results",

@@ -21,7 +21,9 @@ from urllib.parse import urlsplit
 from live_server import free_port
 
 PASS, REFUSE, ERROR_500, DROP = "pass", "refuse", "error-500", "drop"
-_S3_ERROR = b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>InternalError</Code><Message>injected</Message></Error>"
+_S3_ERROR = (
+    b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>InternalError</Code><Message>injected</Message></Error>"
+)
 
 
 class FaultyProxy:

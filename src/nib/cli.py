@@ -24,7 +24,10 @@ from .tools.errors import AppwriteError
 
 def _storage_options(command):
     command = click.option(
-        "--database-url", envvar="NIB_DATABASE_URL", default=None, help="postgresql://… (default: SQLite in the data dir)"
+        "--database-url",
+        envvar="NIB_DATABASE_URL",
+        default=None,
+        help="postgresql://… (default: SQLite in the data dir)",
     )(command)
     command = click.option(
         "--data-dir", envvar="NIB_DATA_DIR", default="./data", show_default=True, type=click.Path(file_okay=False)
@@ -121,9 +124,7 @@ def serve(
     if key:
         click.echo("Created project 'default' and an API key with every scope (shown once):")
         click.echo(f"  endpoint: {endpoint}\n  project:  default\n  key:      {key['secret']}")
-        click.echo(
-            "Use it: client.set_endpoint('%s').set_project('default').set_key('<key>')" % endpoint
-        )
+        click.echo("Use it: client.set_endpoint('%s').set_project('default').set_key('<key>')" % endpoint)
     click.echo(f"nib serving {endpoint} ({'PostgreSQL' if database_url else 'SQLite in ' + str(settings.data_dir)})")
     # Workers are separate processes: hand them the settings through the environment.
     os.environ["NIB_DATA_DIR"] = str(settings.data_dir.resolve())
@@ -211,7 +212,9 @@ def keys() -> None:
 @click.option("--scopes", default=None, help="comma-separated (default: every scope)")
 @click.option("--json", "as_json", is_flag=True, help="print the whole key object")
 @_storage_options
-def keys_create(project_id: str, name: str, scopes: str | None, as_json: bool, data_dir: str, database_url: str | None) -> None:
+def keys_create(
+    project_id: str, name: str, scopes: str | None, as_json: bool, data_dir: str, database_url: str | None
+) -> None:
     """Create a key; its secret is the last line of stdout."""
     _, db = _open(data_dir, database_url)
     scope_list = [s.strip() for s in scopes.split(",") if s.strip()] if scopes is not None else None
@@ -258,7 +261,9 @@ def platforms() -> None:
 @click.option("--name", default="", help="a label (default: the hostname)")
 @click.option("--json", "as_json", is_flag=True, help="print the whole platform object")
 @_storage_options
-def platforms_add(project_id: str, hostname: str, name: str, as_json: bool, data_dir: str, database_url: str | None) -> None:
+def platforms_add(
+    project_id: str, hostname: str, name: str, as_json: bool, data_dir: str, database_url: str | None
+) -> None:
     """Allow browser requests (CORS with credentials, writes) from HOSTNAME; prints its ID."""
     _, db = _open(data_dir, database_url)
     try:

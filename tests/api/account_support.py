@@ -23,9 +23,7 @@ CHROME_WINDOWS = (
 
 def guest(server, **headers: str) -> httpx.Client:
     """Raw HTTP as an app in a browser or phone would call: project header, no key."""
-    return httpx.Client(
-        base_url=server.endpoint, headers={"X-Appwrite-Project": server.project, **headers}, timeout=30
-    )
+    return httpx.Client(base_url=server.endpoint, headers={"X-Appwrite-Project": server.project, **headers}, timeout=30)
 
 
 def account(server, *, session: str | None = None, jwt: str | None = None) -> Account:

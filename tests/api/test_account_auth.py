@@ -69,7 +69,9 @@ def test_fallback_cookies_header(server):
 
 def test_main_cookie_wins_over_the_header(server):
     first, second = member(server), member(server)
-    with guest(server, Cookie=f"a_session_{server.project}={first.session}", **{"X-Appwrite-Session": second.session}) as http:
+    with guest(
+        server, Cookie=f"a_session_{server.project}={first.session}", **{"X-Appwrite-Session": second.session}
+    ) as http:
         assert http.get("/account").json()["$id"] == first.user["$id"]
 
 
@@ -197,7 +199,9 @@ def test_invalid_and_expired_jwts_are_rejected(server, db):
         _server_secret(db),
         algorithm="HS256",
     )
-    forged = pyjwt.encode({"userId": me.user["$id"], "sessionId": me.session_id, "exp": int(time.time()) + 60}, "x" * 32)
+    forged = pyjwt.encode(
+        {"userId": me.user["$id"], "sessionId": me.session_id, "exp": int(time.time()) + 60}, "x" * 32
+    )
     for token in (expired, forged):
         with guest(server, **{"X-Appwrite-JWT": token}) as http:
             assert_error(http.get("/account"), 401, "user_jwt_invalid")
@@ -229,7 +233,9 @@ def test_server_side_jwts(server, http):
     assert account(server, jwt=recent).get().id == me.user["$id"]
     chosen = users.create_jwt(me.user["$id"], session_id=me.session_id, duration=120).jwt
     assert account(server, jwt=chosen).get().id == me.user["$id"]
-    assert_error(http.post(f"/users/{me.user['$id']}/jwts", json={"sessionId": "nosuchsession"}), 404, "user_session_not_found")
+    assert_error(
+        http.post(f"/users/{me.user['$id']}/jwts", json={"sessionId": "nosuchsession"}), 404, "user_session_not_found"
+    )
     # An unknown user is user_not_found, whichever session is asked for.
     for body in ({}, {"sessionId": me.session_id}):
         assert_error(http.post("/users/nosuchuser/jwts", json=body), 404, "user_not_found")

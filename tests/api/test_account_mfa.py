@@ -329,7 +329,10 @@ def test_email_challenge(server, smtp, users, db):
     with sdk_error(401, "user_invalid_token"):
         me.update_mfa_challenge(created.id, f"{(int(code) + 1) % 1_000_000:06d}")
     # Only the code's digest is stored.
-    assert count_rows(db, challenges, server.project, id=created.id, code_hash=hashlib.sha256(code.encode()).hexdigest()) == 1
+    assert (
+        count_rows(db, challenges, server.project, id=created.id, code_hash=hashlib.sha256(code.encode()).hexdigest())
+        == 1
+    )
     assert me.update_mfa_challenge(created.id, code).factors == ["password", "email"]
     assert me.get().email == who.email
 

@@ -16,8 +16,22 @@ from users_support import (
 )
 
 ACCOUNT_FIELDS = {
-    "$id", "$createdAt", "$updatedAt", "name", "registration", "status", "labels", "passwordUpdate", "email",
-    "phone", "emailVerification", "phoneVerification", "mfa", "prefs", "targets", "accessedAt",
+    "$id",
+    "$createdAt",
+    "$updatedAt",
+    "name",
+    "registration",
+    "status",
+    "labels",
+    "passwordUpdate",
+    "email",
+    "phone",
+    "emailVerification",
+    "phoneVerification",
+    "mfa",
+    "prefs",
+    "targets",
+    "accessedAt",
 }
 
 
@@ -138,7 +152,11 @@ def test_self_block(server):
 
 def test_guest_cannot_update(server):
     with guest(server) as http:
-        for path, body in (("/account/name", {"name": "x"}), ("/account/prefs", {"prefs": {}}), ("/account/status", {})):
+        for path, body in (
+            ("/account/name", {"name": "x"}),
+            ("/account/prefs", {"prefs": {}}),
+            ("/account/status", {}),
+        ):
             assert_error(http.patch(path, json=body), 401, "general_unauthorized_scope")
 
 

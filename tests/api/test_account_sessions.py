@@ -170,8 +170,13 @@ def test_magic_url_token_verifies_the_email(server, http, db):
     with db.write() as conn:  # magic-URL tokens come from the e-mail flow; seeded here
         conn.execute(
             tokens.insert().values(
-                project_id=server.project, id="tok" + secret[:17], created_at=now, updated_at=now,
-                user_id=user["$id"], type="magic-url", secret_hash=secret_hash(secret),
+                project_id=server.project,
+                id="tok" + secret[:17],
+                created_at=now,
+                updated_at=now,
+                user_id=user["$id"],
+                type="magic-url",
+                secret_hash=secret_hash(secret),
                 expire=now + timedelta(hours=1),
             )
         )
@@ -272,7 +277,9 @@ def test_session_secret_is_stored_as_its_sha256(server, db):
     me = member(server)
     with db.read() as conn:
         stored = conn.execute(
-            sa.select(sessions.c.secret_hash).where(sessions.c.project_id == server.project, sessions.c.id == me.session_id)
+            sa.select(sessions.c.secret_hash).where(
+                sessions.c.project_id == server.project, sessions.c.id == me.session_id
+            )
         ).scalar_one()
     raw = json.loads(base64.b64decode(me.session))["secret"]
     assert len(raw) == 256 and stored == secret_hash(raw)

@@ -80,7 +80,9 @@ def test_wildcard_platform_allows_subdomains_not_the_domain(server, site):
         response = browser_call(server, "GET", "/users", project=site["a"], origin=origin, key=site["a_key"])
         assert response.status_code == 200
         assert_allowed(response, origin)
-    root = browser_call(server, "GET", "/users", project=site["a"], origin="https://apps.example.org", key=site["a_key"])
+    root = browser_call(
+        server, "GET", "/users", project=site["a"], origin="https://apps.example.org", key=site["a_key"]
+    )
     assert root.status_code == 200
     assert_not_allowed(root)
     assert_error(
@@ -125,7 +127,9 @@ def test_referer_is_judged_when_there_is_no_origin(server, site):
 
 
 def test_get_from_unknown_origin_is_answered_without_allow_origin(server, site):
-    response = browser_call(server, "GET", "/users", project=site["a"], origin="https://evil.example", key=site["a_key"])
+    response = browser_call(
+        server, "GET", "/users", project=site["a"], origin="https://evil.example", key=site["a_key"]
+    )
     assert response.status_code == 200
     assert response.json()["total"] >= 0
     assert_not_allowed(response)
@@ -142,7 +146,12 @@ def test_requests_without_origin_pass(server, site):
 def test_api_key_bypasses_the_origin_check(server, site):
     user_id = uid("u")
     created = browser_call(
-        server, "POST", "/users", project=site["a"], origin="https://evil.example", key=site["a_key"],
+        server,
+        "POST",
+        "/users",
+        project=site["a"],
+        origin="https://evil.example",
+        key=site["a_key"],
         json={"userId": user_id, "name": "Keyed"},
     )
     assert created.status_code == 201, created.text
@@ -178,7 +187,10 @@ def test_preflight_echoes_the_origin_with_credentials(server, site):
         assert response.headers["access-control-allow-origin"] == origin
         assert response.headers["access-control-allow-credentials"] == "true"
         assert response.headers["access-control-allow-methods"] == ALLOW_METHODS
-        assert response.headers["access-control-allow-headers"] == ALLOW_HEADERS + ", X-Appwrite-Session, X-Fallback-Cookies"
+        assert (
+            response.headers["access-control-allow-headers"]
+            == ALLOW_HEADERS + ", X-Appwrite-Session, X-Fallback-Cookies"
+        )
         assert response.headers["access-control-expose-headers"] == EXPOSE_HEADERS
 
 
@@ -232,7 +244,9 @@ def test_other_schemes_are_judged_by_their_host(server, site, origin, status, me
 
 def test_native_app_id_registered_as_platform_passes(server):
     project = new_project(server, "com.example.app")
-    response = browser_call(server, "POST", "/users", project=project, origin="appwrite-android://com.example.app", json={})
+    response = browser_call(
+        server, "POST", "/users", project=project, origin="appwrite-android://com.example.app", json={}
+    )
     assert_error(response, 401, "general_unauthorized_scope", GUEST_USERS_WRITE)
 
 

@@ -152,7 +152,8 @@ def test_a_query_with_a_lone_surrogate_is_refused(server, http):
     query = '{"method":"equal","attribute":"name","values":["\\ud800"]}'
     response = http.get("/users", params={"queries[0]": query})
     assert_invalid(
-        response, "Invalid `queries` param: Invalid query: Invalid query: Single unpaired UTF-16 surrogate in unicode escape"
+        response,
+        "Invalid `queries` param: Invalid query: Invalid query: Single unpaired UTF-16 surrogate in unicode escape",
     )
 
 
@@ -165,7 +166,9 @@ def test_a_name_with_nul_is_refused_in_every_body_type(server, http):
     assert_invalid(http.post("/users", content=body, headers=JSON), f"Invalid `name` param: {NUL}")
     form = f"userId={user_id}&name=a%00b".encode()
     assert_invalid(http.post("/users", content=form, headers=FORM), f"Invalid `name` param: {NUL}")
-    assert_invalid(http.post("/users", files={"userId": (None, user_id), "name": (None, "a\0b")}), f"Invalid `name` param: {NUL}")
+    assert_invalid(
+        http.post("/users", files={"userId": (None, user_id), "name": (None, "a\0b")}), f"Invalid `name` param: {NUL}"
+    )
     assert http.get(f"/users/{user_id}").status_code == 404
 
     team_id = unique_team_id()
@@ -208,7 +211,9 @@ def test_websocket_handshakes_get_the_unknown_route_error(nib_with):
         assert response.status_code == 404
         assert response.headers["Content-Type"] == "application/json; charset=UTF-8"
         assert response.body == (
-            b'{"message":"' + ROUTE_NOT_FOUND.encode() + b'","code":404,"type":"general_route_not_found","version":"1.5.11"}'
+            b'{"message":"'
+            + ROUTE_NOT_FOUND.encode()
+            + b'","code":404,"type":"general_route_not_found","version":"1.5.11"}'
         )
     stop_server(nib)
     output = nib.process.stdout.read()

@@ -34,7 +34,12 @@ from live_server import (
 from outage_support import PgCluster, RedisServer, drain
 
 VERSION = "1.5.11"
-DB_UNAVAILABLE = {"message": "Database is not available", "code": 503, "type": "general_server_error", "version": VERSION}
+DB_UNAVAILABLE = {
+    "message": "Database is not available",
+    "code": 503,
+    "type": "general_server_error",
+    "version": VERSION,
+}
 # The longest a request may take while a backing server is away.
 OUTAGE_ANSWER_SECONDS = 5
 
@@ -67,7 +72,9 @@ def _starting_gate(url: str):
         gate.execute("LOCK TABLE projects IN ACCESS EXCLUSIVE MODE")
         yield
         deadline = time.monotonic() + 60
-        waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        waiting = (
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
         with psycopg.connect(url, autocommit=True) as observer:
             while observer.execute(waiting).fetchone()[0] < STARTING_TOGETHER and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -150,14 +157,19 @@ class Traffic:
         self.user = self.create_user()
         self.signed_in = member(nib)
         self.session = httpx.Client(
-            base_url=nib.endpoint, timeout=30,
+            base_url=nib.endpoint,
+            timeout=30,
             headers={"X-Appwrite-Project": nib.project, "X-Appwrite-Session": self.signed_in.session},
         )
         self.guest = httpx.Client(base_url=nib.endpoint, timeout=30, headers={"X-Appwrite-Project": nib.project})
-        self.unseen_key = nib.http(key=nib.cli("keys", "create", "--project", "default", "--name", "unseen").stdout.split()[-1])
+        self.unseen_key = nib.http(
+            key=nib.cli("keys", "create", "--project", "default", "--name", "unseen").stdout.split()[-1]
+        )
 
     def create_user(self) -> dict:
-        response = self.keyed.post("/users", json={"userId": "unique()", "email": f"{uuid.uuid4().hex[:12]}@example.com"})
+        response = self.keyed.post(
+            "/users", json={"userId": "unique()", "email": f"{uuid.uuid4().hex[:12]}@example.com"}
+        )
         assert response.status_code == 201, response.text
         return response.json()
 
@@ -171,7 +183,13 @@ class Traffic:
             ("create user", self.keyed, "POST", "/users", {"userId": "unique()", "email": email}),
             ("session read", self.session, "GET", "/account", {}),
             ("session list", self.session, "GET", "/account/sessions", {}),
-            ("sign-up", self.guest, "POST", "/account", {"userId": "unique()", "email": other, "password": "password123"}),
+            (
+                "sign-up",
+                self.guest,
+                "POST",
+                "/account",
+                {"userId": "unique()", "email": other, "password": "password123"},
+            ),
             ("unseen key", self.unseen_key, "GET", "/users", {}),
         ]
 
@@ -268,7 +286,10 @@ def test_requests_right_after_a_quick_postgresql_restart_succeed(pg_outage):
 # -- the rate-limit Redis stopped and started ---------------------------------------------------
 
 LIMIT_STORE_UNAVAILABLE = {
-    "message": "Rate limit store is not available", "code": 503, "type": "general_server_error", "version": VERSION,
+    "message": "Rate limit store is not available",
+    "code": 503,
+    "type": "general_server_error",
+    "version": VERSION,
 }
 
 

@@ -240,7 +240,9 @@ def _slow_download(nib, file_id: str, started: threading.Event, go_on: threading
         received = bytearray()
         url = f"{nib.endpoint}/storage/buckets/drain/files/{file_id}/download"
         try:
-            with httpx.stream("GET", url, headers={"X-Appwrite-Project": nib.project, "X-Appwrite-Key": nib.key}) as reply:
+            with httpx.stream(
+                "GET", url, headers={"X-Appwrite-Project": nib.project, "X-Appwrite-Key": nib.key}
+            ) as reply:
                 for piece in reply.iter_bytes(256 * 1024):
                     received += piece
                     if len(received) >= MIB and not started.is_set():

@@ -70,7 +70,9 @@ def test_list_keeps_the_order_of_addition(server):
 
 def test_remove_by_id(server):
     project_id = new_project(server, "keep.example.com")
-    platform_id = server.cli("platforms", "add", "--project", project_id, "--hostname", "drop.example.com").stdout.strip()
+    platform_id = server.cli(
+        "platforms", "add", "--project", project_id, "--hostname", "drop.example.com"
+    ).stdout.strip()
     server.cli("platforms", "remove", "--project", project_id, "--id", platform_id)
     assert [row[1] for row in rows(server, project_id)] == ["keep.example.com"]
 
@@ -92,7 +94,8 @@ def test_same_hostname_in_two_projects(server):
 
 
 @pytest.mark.parametrize(
-    "hostname", ["https://app.example.com", "app.example.com:3000", "app.example.com/path", "-app.example.com", "a..b", "*app.com"]
+    "hostname",
+    ["https://app.example.com", "app.example.com:3000", "app.example.com/path", "-app.example.com", "a..b", "*app.com"],
 )
 def test_invalid_hostname_fails(server, hostname):
     project_id = new_project(server)
@@ -138,7 +141,9 @@ def test_remove_unknown_fails_and_touches_nothing(server):
 def test_remove_needs_exactly_one_of_hostname_and_id(server):
     project_id = new_project(server, "app.example.com")
     neither = server.cli("platforms", "remove", "--project", project_id, check=False)
-    both = server.cli("platforms", "remove", "--project", project_id, "--hostname", "app.example.com", "--id", "x", check=False)
+    both = server.cli(
+        "platforms", "remove", "--project", project_id, "--hostname", "app.example.com", "--id", "x", check=False
+    )
     for result in (neither, both):
         assert result.returncode == 2
         assert "give exactly one of --hostname and --id" in result.stderr
@@ -159,7 +164,9 @@ def test_migration_gives_an_existing_default_project_localhost(backend, tmp_path
             now = dates.now()
             for project_id in ("default", "other"):
                 conn.execute(
-                    projects.insert().values(id=project_id, name=project_id, enabled=True, created_at=now, updated_at=now)
+                    projects.insert().values(
+                        id=project_id, name=project_id, enabled=True, created_at=now, updated_at=now
+                    )
                 )
         nib.data.db.migrate.upgrade(db)
         with db.read() as conn:

@@ -65,7 +65,12 @@ def test_the_eleventh_sign_up_from_one_ip_gets_429(limited):
             assert response.headers["x-ratelimit-remaining"] == str(remaining)
         refused = sign_up(http)
     assert refused.status_code == 429
-    assert refused.json() == {"message": RATE_LIMITED, "code": 429, "type": "general_rate_limit_exceeded", "version": "1.5.11"}
+    assert refused.json() == {
+        "message": RATE_LIMITED,
+        "code": 429,
+        "type": "general_rate_limit_exceeded",
+        "version": "1.5.11",
+    }
     assert (refused.headers["x-ratelimit-limit"], refused.headers["x-ratelimit-remaining"]) == ("10", "0")
     # Another address has a window of its own.
     with client(limited) as other:

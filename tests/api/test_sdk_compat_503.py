@@ -29,8 +29,7 @@ def install_sdk() -> Path:
     if not marker.exists():
         SDK_DIR.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(SDK_DIR),
-             f"appwrite=={SDK_VERSION}"],
+            [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(SDK_DIR), f"appwrite=={SDK_VERSION}"],
             check=True,
             timeout=300,
         )
@@ -80,21 +79,79 @@ SCRIPT = textwrap.dedent(
 )
 
 USER_FIELDS = [
-    "$id", "$createdAt", "$updatedAt", "name", "password", "hash", "hashOptions", "registration", "status",
-    "labels", "passwordUpdate", "email", "phone", "emailVerification", "phoneVerification", "mfa", "prefs",
-    "targets", "accessedAt",
+    "$id",
+    "$createdAt",
+    "$updatedAt",
+    "name",
+    "password",
+    "hash",
+    "hashOptions",
+    "registration",
+    "status",
+    "labels",
+    "passwordUpdate",
+    "email",
+    "phone",
+    "emailVerification",
+    "phoneVerification",
+    "mfa",
+    "prefs",
+    "targets",
+    "accessedAt",
 ]
 SESSION_FIELDS = [
-    "$id", "$createdAt", "userId", "expire", "provider", "providerUid", "providerAccessToken",
-    "providerAccessTokenExpiry", "providerRefreshToken", "ip", "osCode", "osName", "osVersion", "clientType",
-    "clientCode", "clientName", "clientVersion", "clientEngine", "clientEngineVersion", "deviceName",
-    "deviceBrand", "deviceModel", "countryCode", "countryName", "current", "factors", "secret", "mfaUpdatedAt",
+    "$id",
+    "$createdAt",
+    "userId",
+    "expire",
+    "provider",
+    "providerUid",
+    "providerAccessToken",
+    "providerAccessTokenExpiry",
+    "providerRefreshToken",
+    "ip",
+    "osCode",
+    "osName",
+    "osVersion",
+    "clientType",
+    "clientCode",
+    "clientName",
+    "clientVersion",
+    "clientEngine",
+    "clientEngineVersion",
+    "deviceName",
+    "deviceBrand",
+    "deviceModel",
+    "countryCode",
+    "countryName",
+    "current",
+    "factors",
+    "secret",
+    "mfaUpdatedAt",
 ]
 TOKEN_FIELDS = ["$id", "$createdAt", "userId", "secret", "expire", "phrase"]
 LOG_FIELDS = [
-    "event", "userId", "userEmail", "userName", "mode", "ip", "time", "osCode", "osName", "osVersion",
-    "clientType", "clientCode", "clientName", "clientVersion", "clientEngine", "clientEngineVersion",
-    "deviceName", "deviceBrand", "deviceModel", "countryCode", "countryName",
+    "event",
+    "userId",
+    "userEmail",
+    "userName",
+    "mode",
+    "ip",
+    "time",
+    "osCode",
+    "osName",
+    "osVersion",
+    "clientType",
+    "clientCode",
+    "clientName",
+    "clientVersion",
+    "clientEngine",
+    "clientEngineVersion",
+    "deviceName",
+    "deviceBrand",
+    "deviceModel",
+    "countryCode",
+    "countryName",
 ]
 TARGET_FIELDS = ["$id", "$createdAt", "$updatedAt", "name", "userId", "providerId", "providerType", "identifier"]
 
@@ -103,7 +160,10 @@ def run_sdk(server, user_id: str, *step: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(SDK_DIR)}
     completed = subprocess.run(
         [sys.executable, "-c", SCRIPT, server.endpoint, server.project, server.key, user_id, *step],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert completed.returncode == 0, completed.stderr
     results = json.loads(completed.stdout.strip().splitlines()[-1])
@@ -145,13 +205,29 @@ def test_sdk_503_parses_users_responses(server, db, sdk_503):
     with db.write() as conn:
         conn.execute(
             schema.audit_logs.insert().values(
-                project_id=server.project, event="session.create", resource=f"user/{user_id}", user_id=user_id,
-                user_email=f"{user_id}@example.com", user_name="SDK 5.0.3", user_type="user", mode="default",
-                ip="127.0.0.1", time=datetime.now(timezone.utc),
+                project_id=server.project,
+                event="session.create",
+                resource=f"user/{user_id}",
+                user_id=user_id,
+                user_email=f"{user_id}@example.com",
+                user_name="SDK 5.0.3",
+                user_type="user",
+                mode="default",
+                ip="127.0.0.1",
+                time=datetime.now(timezone.utc),
                 client={
-                    "osCode": "LIN", "osName": "Linux", "osVersion": "", "clientType": "browser", "clientCode": "CH",
-                    "clientName": "Chrome", "clientVersion": "120.0", "clientEngine": "Blink",
-                    "clientEngineVersion": "120.0", "deviceName": "desktop", "deviceBrand": "", "deviceModel": "",
+                    "osCode": "LIN",
+                    "osName": "Linux",
+                    "osVersion": "",
+                    "clientType": "browser",
+                    "clientCode": "CH",
+                    "clientName": "Chrome",
+                    "clientVersion": "120.0",
+                    "clientEngine": "Blink",
+                    "clientEngineVersion": "120.0",
+                    "deviceName": "desktop",
+                    "deviceBrand": "",
+                    "deviceModel": "",
                 },
             )
         )

@@ -88,16 +88,19 @@ def test_create_bucket_errors(storage_server, storage_http):
         ({"bucketId": unique_id(), "name": "x", "maximumFileSize": 6_000_000_000}, "maximumFileSize"),
         ({"bucketId": unique_id(), "name": "x", "maximumFileSize": 0}, "maximumFileSize"),
         ({"bucketId": unique_id(), "name": "x", "compression": "brotli"}, "compression"),
-        ({"bucketId": unique_id(), "name": "x", "permissions": ["reed(\"any\")"]}, "permissions"),
+        ({"bucketId": unique_id(), "name": "x", "permissions": ['reed("any")']}, "permissions"),
     ]
     for body, param in cases:
         response = storage_http.post("/storage/buckets", json=body)
         assert response.status_code == 400, body
         assert response.json()["type"] == "general_argument_invalid"
         assert f"`{param}`" in response.json()["message"]
-    assert "between 1 and 5,000,000,000" in storage_http.post(
-        "/storage/buckets", json={"bucketId": unique_id(), "name": "x", "maximumFileSize": 6_000_000_000}
-    ).json()["message"]
+    assert (
+        "between 1 and 5,000,000,000"
+        in storage_http.post(
+            "/storage/buckets", json={"bucketId": unique_id(), "name": "x", "maximumFileSize": 6_000_000_000}
+        ).json()["message"]
+    )
 
 
 def test_get_missing_bucket(storage_server):
@@ -111,8 +114,15 @@ def test_update_bucket_resets_omitted_settings(storage_server):
     storage = storage_as_key(storage_server)
     bucket_id = unique_id()
     storage.create_bucket(
-        bucket_id, "Before", permissions=[Permission.read(Role.any())], file_security=True, enabled=False,
-        maximum_file_size=1000, allowed_file_extensions=["txt"], compression=Compression.ZSTD, encryption=False,
+        bucket_id,
+        "Before",
+        permissions=[Permission.read(Role.any())],
+        file_security=True,
+        enabled=False,
+        maximum_file_size=1000,
+        allowed_file_extensions=["txt"],
+        compression=Compression.ZSTD,
+        encryption=False,
         antivirus=False,
     )
     updated = storage.update_bucket(bucket_id, "After").to_dict()
@@ -274,9 +284,15 @@ def test_migration_0006_counts_the_files_already_stored(backend, tmp_path):
                         maximum_file_size=1000, allowed_file_extensions=[],
                     )
                 )  # fmt: skip
-            for row in (file_row("a", "1", 10), file_row("a", "2", 32), file_row("b", "1", 5), file_row("gone", "1", 7)):
+            for row in (
+                file_row("a", "1", 10),
+                file_row("a", "2", 32),
+                file_row("b", "1", 5),
+                file_row("gone", "1", 7),
+            ):
                 conn.execute(schema.files.insert().values(row))
         nib.data.db.migrate.upgrade(db)
+
         def sizes() -> dict[str, int]:
             return buckets.total_sizes(db, "p", ["a", "b", "empty", "gone"])
 

@@ -78,7 +78,16 @@ def test_sdk_503_uploads_chunks_in_sequence(storage_server):
         """
     )
     completed = subprocess.run(
-        [sys.executable, "-c", script, storage_server.endpoint, storage_server.project, storage_server.key, bucket_id, str(source)],
+        [
+            sys.executable,
+            "-c",
+            script,
+            storage_server.endpoint,
+            storage_server.project,
+            storage_server.key,
+            bucket_id,
+            str(source),
+        ],
         env={**os.environ, "PYTHONPATH": str(install_sdk())},
         capture_output=True,
         text=True,
@@ -155,7 +164,9 @@ def test_chunk_errors(storage_server, storage_http):
     assert (unique.status_code, unique.json()["type"]) == (400, "storage_invalid_appwrite_id")
     too_big = send_chunk(storage_http, bucket_id, "c2", "a.bin", chunk, 0, total=4 * CHUNK)
     assert (too_big.status_code, too_big.json()["type"], too_big.json()["message"]) == (
-        400, "storage_invalid_file_size", "File size not allowed",
+        400,
+        "storage_invalid_file_size",
+        "File size not allowed",
     )
     short = storage_http.post(
         path, headers={"Content-Range": "bytes 0-1999/4000", "X-Appwrite-ID": "c3"}, **multipart("c3", "a.bin", chunk)
@@ -178,14 +189,18 @@ def test_partial_upload_can_be_deleted(storage_server, storage_http):
 
 def test_size_limit_hit_mid_stream_leaves_nothing(storage_server, storage_http):
     bucket_id = new_bucket(storage_server, maximum_file_size=100_000)
-    response = storage_http.post(f"/storage/buckets/{bucket_id}/files", **multipart("big", "big.bin", os.urandom(300_000)))
+    response = storage_http.post(
+        f"/storage/buckets/{bucket_id}/files", **multipart("big", "big.bin", os.urandom(300_000))
+    )
     assert (response.status_code, response.json()["type"]) == (400, "storage_invalid_file_size")
     assert leftovers(storage_server, bucket_id) == [] and stored_objects(storage_server, bucket_id) == []
     with pytest.raises(AppwriteException):
         storage_as_key(storage_server).get_file(bucket_id, "big")
     # Over the S3 device's 8 MiB part size, where a multipart upload is already open: aborted too.
     larger = new_bucket(storage_server, maximum_file_size=9 * MIB)
-    response = storage_http.post(f"/storage/buckets/{larger}/files", **multipart("big", "big.bin", os.urandom(10 * MIB)))
+    response = storage_http.post(
+        f"/storage/buckets/{larger}/files", **multipart("big", "big.bin", os.urandom(10 * MIB))
+    )
     assert (response.status_code, response.json()["type"]) == (400, "storage_invalid_file_size")
     assert leftovers(storage_server, larger) == [] and stored_objects(storage_server, larger) == []
 
@@ -194,7 +209,9 @@ def test_request_bodies_over_12_mib_get_413(storage_server, storage_http):
     bucket_id = new_bucket(storage_server)
     path = f"/storage/buckets/{bucket_id}/files"
     data = os.urandom(12 * MIB + 1)
-    declared = storage_http.post(path, **multipart("huge", "huge.bin", data))  # Content-Length says so: refused up front
+    declared = storage_http.post(
+        path, **multipart("huge", "huge.bin", data)
+    )  # Content-Length says so: refused up front
     assert declared.status_code == 413
     boundary = "nibboundary"
 
@@ -205,7 +222,9 @@ def test_request_bodies_over_12_mib_get_413(storage_server, storage_http):
             yield data[start : start + MIB]
         yield f"\r\n--{boundary}--\r\n".encode()
 
-    streamed = storage_http.post(path, content=body(), headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    streamed = storage_http.post(
+        path, content=body(), headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
     assert streamed.status_code == 413
     assert leftovers(storage_server, bucket_id) == [] and stored_objects(storage_server, bucket_id) == []
     # Under it, one request carries a file larger than the S3 device's 8 MiB part (two parts there).
@@ -259,7 +278,11 @@ def test_two_processes_receive_chunks_of_one_file(storage_server):
     """A second nib on the same database and storage: chunks of one upload spread over both,
     sent concurrently, end in one correct file counted once, completed by exactly one request."""
     second = start_server(
-        storage_server.backend, storage_server.data_dir, storage_server.database_url, env=storage_server.env, key=storage_server.key
+        storage_server.backend,
+        storage_server.data_dir,
+        storage_server.database_url,
+        env=storage_server.env,
+        key=storage_server.key,
     )
     try:
         bucket_id = new_bucket(storage_server)
@@ -300,9 +323,13 @@ def test_upload_whose_assembly_died_is_finished_by_the_resumed_chunk(storage_ser
         assert send_chunk(storage_http, bucket_id, "died", "d.mp4", chunk, start, total=len(data)).status_code == 201
     # What the killed request left: part 3 stored and counted, its assembly lease held.
     with storage_db.read() as conn:
-        row = conn.execute(
-            sa.select(files).where(files.c.project_id == storage_server.project, files.c.bucket_id == bucket_id)
-        ).mappings().one()
+        row = (
+            conn.execute(
+                sa.select(files).where(files.c.project_id == storage_server.project, files.c.bucket_id == bucket_id)
+            )
+            .mappings()
+            .one()
+        )
     device(storage_server).write_part(row["object"], row["upload_handle"], 3, [c3])
     held = datetime.now(timezone.utc) + timedelta(minutes=5)
     with storage_db.write() as conn:

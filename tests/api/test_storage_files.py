@@ -48,11 +48,15 @@ def test_raw_multipart_upload_and_errors(storage_server, storage_http):
     assert (again.status_code, again.json()["type"]) == (409, "storage_file_already_exists")
     gif = storage_http.post(path, **multipart("raw2", "kitten.gif", png()))
     assert (gif.status_code, gif.json()["type"], gif.json()["message"]) == (
-        400, "storage_file_type_unsupported", "File extension not allowed",
+        400,
+        "storage_file_type_unsupported",
+        "File extension not allowed",
     )
     big = storage_http.post(path, **multipart("raw3", "big.png", os.urandom(500)))
     assert (big.status_code, big.json()["type"], big.json()["message"]) == (
-        400, "storage_invalid_file_size", "File size not allowed",
+        400,
+        "storage_invalid_file_size",
+        "File size not allowed",
     )
     empty = storage_http.post(path, data={"fileId": "raw4"})
     assert (empty.status_code, empty.json()["type"]) == (400, "storage_file_empty")
@@ -68,7 +72,10 @@ def test_raw_multipart_upload_and_errors(storage_server, storage_http):
 
 def test_permissions_after_the_file_part_apply(storage_server, storage_http):
     bucket_id = new_bucket(storage_server)
-    body = {"data": {"fileId": "late"}, "files": [("file", ("a.png", png())), ("permissions[0]", (None, 'read("any")'))]}
+    body = {
+        "data": {"fileId": "late"},
+        "files": [("file", ("a.png", png())), ("permissions[0]", (None, 'read("any")'))],
+    }
     response = storage_http.post(f"/storage/buckets/{bucket_id}/files", **body)
     assert response.status_code == 201, response.text
     assert response.json()["$permissions"] == ['read("any")']
@@ -95,7 +102,11 @@ def test_list_get_update_delete(storage_server):
 
     storage.delete_file(bucket_id, "first")
     error = _error(storage.get_file, bucket_id, "first")
-    assert (error.code, error.type, error.message) == (404, "storage_file_not_found", "The requested file could not be found.")
+    assert (error.code, error.type, error.message) == (
+        404,
+        "storage_file_not_found",
+        "The requested file could not be found.",
+    )
     assert _error(storage.delete_file, bucket_id, "first").type == "storage_file_not_found"
     assert _error(storage.update_file, bucket_id, "first", name="x").type == "storage_file_not_found"
     assert len(stored_objects(storage_server, bucket_id)) == 1  # only "second" is left on disk
@@ -110,7 +121,9 @@ def test_download_and_view_headers(storage_server, storage_http):
     download = storage_http.get(f"{base}/download")
     assert download.status_code == 200 and download.content == data
     assert download.headers["content-type"] == "image/png"
-    assert download.headers["content-disposition"] == "attachment; filename=\"caf?.png\"; filename*=UTF-8''caf%C3%A9.png"
+    assert (
+        download.headers["content-disposition"] == "attachment; filename=\"caf?.png\"; filename*=UTF-8''caf%C3%A9.png"
+    )
     assert download.headers["etag"] == f'"{md5(data)}"'
     assert download.headers["x-content-type-options"] == "nosniff"
     assert download.headers["content-security-policy"] == "script-src 'none'"
@@ -208,13 +221,13 @@ def test_disabled_bucket_still_open_to_keys(storage_server):
 # name is in filename* (RFC 6266/5987) whenever the plain one differs.
 AWKWARD_NAMES = {
     "report\r\nSet-Cookie: x=1.txt": (
-        'filename="report__Set-Cookie: x=1.txt"; filename*=UTF-8\'\'report%0D%0ASet-Cookie%3A%20x%3D1.txt'
+        "filename=\"report__Set-Cookie: x=1.txt\"; filename*=UTF-8''report%0D%0ASet-Cookie%3A%20x%3D1.txt"
     ),
     "tab\tsoh\x01esc\x1bdel\x7f.txt": (
-        'filename="tab_soh_esc_del_.txt"; filename*=UTF-8\'\'tab%09soh%01esc%1Bdel%7F.txt'
+        "filename=\"tab_soh_esc_del_.txt\"; filename*=UTF-8''tab%09soh%01esc%1Bdel%7F.txt"
     ),
-    'say "hi" \\ bye.txt': 'filename="say _hi_ _ bye.txt"; filename*=UTF-8\'\'say%20%22hi%22%20%5C%20bye.txt',
-    "résumé ✓.txt": 'filename="r?sum? ?.txt"; filename*=UTF-8\'\'r%C3%A9sum%C3%A9%20%E2%9C%93.txt',
+    'say "hi" \\ bye.txt': "filename=\"say _hi_ _ bye.txt\"; filename*=UTF-8''say%20%22hi%22%20%5C%20bye.txt",
+    "résumé ✓.txt": "filename=\"r?sum? ?.txt\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%E2%9C%93.txt",
     "plain name.txt": 'filename="plain name.txt"',
 }
 

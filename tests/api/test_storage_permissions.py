@@ -72,7 +72,9 @@ def test_file_security_lists_page_search_and_cursor_over_readable_files_only(sto
     client = storage_as(storage_server, owner)
     readable = [Permission.read(Role.users())]  # a user may only grant roles it holds itself
     for name in ("r1", "h1", "r2", "h2", "r3"):
-        client.create_file(bucket_id, name, as_input(png(), f"{name}.png"), permissions=readable if name[0] == "r" else [])
+        client.create_file(
+            bucket_id, name, as_input(png(), f"{name}.png"), permissions=readable if name[0] == "r" else []
+        )
     elsewhere = new_bucket(storage_server, permissions=[Permission.create(Role.users())], file_security=True)
     client.create_file(elsewhere, "r9", as_input(png(), "r9.png"), permissions=readable)  # another bucket's file
     theirs = storage_as(storage_server, other)
@@ -96,10 +98,14 @@ def test_self_assignment_is_refused(storage_server):
     user = member(storage_server)
     uid = user.user["$id"]
     bucket_id = new_bucket(
-        storage_server, permissions=[Permission.create(Role.users()), Permission.update(Role.users())], file_security=True
+        storage_server,
+        permissions=[Permission.create(Role.users()), Permission.update(Role.users())],
+        file_security=True,
     )
     client = storage_as(storage_server, user)
-    refused = _error(client.create_file, bucket_id, "abuse", as_input(png(), "a.png"), [Permission.read(Role.user("notme"))])
+    refused = _error(
+        client.create_file, bucket_id, "abuse", as_input(png(), "a.png"), [Permission.read(Role.user("notme"))]
+    )
     assert (refused.code, refused.type) == (401, "user_unauthorized")
     assert refused.message.startswith("Permissions must be one of: (any, users, user:" + uid)
     client.create_file(bucket_id, "ok", as_input(png(), "a.png"), [Permission.read(Role.user(uid))])
@@ -136,7 +142,9 @@ def test_chunks_of_an_upload_need_no_read_permission(storage_server):
     with as_member(storage_server, user) as http:
         for number, start in enumerate((0, 1000, 2000), start=1):
             chunk = data[start : start + 1000]
-            response = send_chunk(http, bucket_id, "mine", "m.bin", chunk, start, total=len(data), permissions=only_delete)
+            response = send_chunk(
+                http, bucket_id, "mine", "m.bin", chunk, start, total=len(data), permissions=only_delete
+            )
             assert response.status_code == 201, response.text
             assert response.json()["chunksUploaded"] == number
         assert response.json()["signature"] == md5(data)
@@ -156,7 +164,9 @@ def test_the_last_chunk_s_permissions_are_the_file_s(storage_server):
     with as_member(storage_server, user) as http:
         for start, permissions in ((0, only_delete), (1000, only_delete), (2000, readable)):
             chunk = data[start : start + 1000]
-            response = send_chunk(http, bucket_id, "mine", "m.bin", chunk, start, total=len(data), permissions=permissions)
+            response = send_chunk(
+                http, bucket_id, "mine", "m.bin", chunk, start, total=len(data), permissions=permissions
+            )
             assert response.status_code == 201, response.text
         assert response.json()["$permissions"] == [f'read("user:{uid}")', f'delete("user:{uid}")']
         listed = http.get(f"/storage/buckets/{bucket_id}/files").json()

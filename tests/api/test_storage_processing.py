@@ -104,7 +104,9 @@ def test_infected_files_are_refused_and_not_kept(storage_server, nib_with, clamd
 
 
 def test_unreachable_clamd_is_reported_and_nothing_is_kept(storage_server, nib_with):
-    nib = nib_with(**device_env(storage_server), NIB_CLAMAV_HOST="127.0.0.1", NIB_CLAMAV_PORT="9")  # nothing listens on port 9
+    nib = nib_with(
+        **device_env(storage_server), NIB_CLAMAV_HOST="127.0.0.1", NIB_CLAMAV_PORT="9"
+    )  # nothing listens on port 9
     storage = Storage(nib.sdk())
     bucket_id = unique_id()
     storage.create_bucket(bucket_id, "Scanned", antivirus=True)
@@ -119,7 +121,11 @@ def test_unreachable_clamd_is_reported_and_nothing_is_kept(storage_server, nib_w
 
 
 def _image(width: int, height: int, suffix: str = ".png") -> bytes:
-    return pyvips.Image.black(width, height, bands=3).draw_rect([255, 0, 0], 0, 0, width // 2, height, fill=True).write_to_buffer(suffix)
+    return (
+        pyvips.Image.black(width, height, bands=3)
+        .draw_rect([255, 0, 0], 0, 0, width // 2, height, fill=True)
+        .write_to_buffer(suffix)
+    )
 
 
 def test_previews_through_the_sdk(storage_server, storage_http):
@@ -132,12 +138,16 @@ def test_previews_through_the_sdk(storage_server, storage_http):
     image = pyvips.Image.new_from_buffer(rotated, "")
     assert (image.width, image.height) == (284, 284)  # Appwrite's own test vector
     path = f"/storage/buckets/{bucket_id}/files/{file_id}/preview"
-    bordered = storage_http.get(path, params={"width": 200, "height": 80, "borderWidth": 5, "borderColor": "ff0000", "output": "jpg"})
+    bordered = storage_http.get(
+        path, params={"width": 200, "height": 80, "borderWidth": 5, "borderColor": "ff0000", "output": "jpg"}
+    )
     assert bordered.headers["content-type"] == "image/jpeg"
     image = pyvips.Image.new_from_buffer(bordered.content, "")
     assert (image.width, image.height) == (210, 90)
     assert "expires" in bordered.headers
-    again = storage_http.get(path, params={"width": 200, "height": 80, "borderWidth": 5, "borderColor": "ff0000", "output": "jpg"})
+    again = storage_http.get(
+        path, params={"width": 200, "height": 80, "borderWidth": 5, "borderColor": "ff0000", "output": "jpg"}
+    )
     assert again.content == bordered.content  # the cached render
     invalid = storage_http.get(path, params={"width": 5000})
     assert (invalid.status_code, invalid.json()["type"]) == (400, "general_argument_invalid")
@@ -147,7 +157,9 @@ def test_non_images_preview_as_an_icon_and_deleted_files_have_none(storage_serve
     storage = storage_as_key(storage_server)
     bucket_id = new_bucket(storage_server)
     file_id = storage.create_file(bucket_id, ID.unique(), as_input(TEXT, "notes.txt")).id
-    icon = storage_http.get(f"/storage/buckets/{bucket_id}/files/{file_id}/preview", params={"width": 64, "output": "png"})
+    icon = storage_http.get(
+        f"/storage/buckets/{bucket_id}/files/{file_id}/preview", params={"width": 64, "output": "png"}
+    )
     assert (icon.status_code, icon.headers["content-type"]) == (200, "image/png")
     assert pyvips.Image.new_from_buffer(icon.content, "").width == 64
     storage.delete_file(bucket_id, file_id)

@@ -123,7 +123,9 @@ def _stream_paused_chunk(
 
     def send() -> Exception:
         try:
-            httpx.post(f"{server.endpoint}/storage/buckets/{bucket_id}/files", content=body, headers=headers, timeout=60)
+            httpx.post(
+                f"{server.endpoint}/storage/buckets/{bucket_id}/files", content=body, headers=headers, timeout=60
+            )
         except httpx.TransportError as error:
             return error
         raise AssertionError("the chunk request got an answer from a killed server")
@@ -228,9 +230,13 @@ def test_sigkill_while_last_chunks_are_joined_then_resent_last_chunks_finish_the
     with first.http() as http:
         for file_id, data in uploads.items():
             for start in range(0, 4 * CHUNK, CHUNK):
-                sent = send_chunk(http, bucket_id, file_id, "j.mp4", data[start : start + CHUNK], start, total=len(data))
+                sent = send_chunk(
+                    http, bucket_id, file_id, "j.mp4", data[start : start + CHUNK], start, total=len(data)
+                )
                 assert sent.status_code == 201, sent.text
-    fourth_parts = [part for file_id in uploads for part in (root / ".parts" / first.project / bucket_id / file_id).glob("*/*/4")]
+    fourth_parts = [
+        part for file_id in uploads for part in (root / ".parts" / first.project / bucket_id / file_id).glob("*/*/4")
+    ]
 
     def send_last(file_id: str) -> Exception:
         data = uploads[file_id]

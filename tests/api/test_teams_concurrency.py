@@ -78,7 +78,9 @@ def test_accept_and_delete_racing(server, smtp):
     for _ in range(ROUNDS):
         _, params = invite_by_email(server, smtp, owner, team_id, unique_email("racer"), [])
         accepted, deleted = race(
-            lambda: guest_teams.update_membership_status(team_id, params["membershipId"], params["userId"], params["secret"]),
+            lambda: guest_teams.update_membership_status(
+                team_id, params["membershipId"], params["userId"], params["secret"]
+            ),
             lambda: owner_teams.delete_membership(team_id, params["membershipId"]),
         )
         # Either order is fine; the deletion always wins in the end.

@@ -44,7 +44,9 @@ def test_owner_invites_by_email_and_the_invitee_accepts_from_the_mail(server, sm
     assert len(params["secret"]) == 256
 
     # The invitee, a guest with nothing but the link, accepts through the SDK.
-    accepted = teams_as(server).update_membership_status(team_id, params["membershipId"], params["userId"], params["secret"])
+    accepted = teams_as(server).update_membership_status(
+        team_id, params["membershipId"], params["userId"], params["secret"]
+    )
     assert accepted.confirm is True and accepted.joined != "" and accepted.userid == params["userId"]
     assert (accepted.teamname, accepted.useremail, accepted.mfa) == ("Arsenal", email, False)
     assert teams_as(server, owner).get(team_id).total == 2
@@ -76,7 +78,9 @@ def test_accepting_signs_the_invitee_in(server, smtp):
     response = accept(server, params)
     assert response.status_code == 200, response.text
     cookies = response.headers.get_list("set-cookie")
-    assert cookies[0].startswith(f"a_session_{server.project}_legacy=") and cookies[-1].startswith(f"a_session_{server.project}=")
+    assert cookies[0].startswith(f"a_session_{server.project}_legacy=") and cookies[-1].startswith(
+        f"a_session_{server.project}="
+    )
     session = fallback_session(response, server.project)
     me = account(server, session=session)
     got = me.get()
@@ -101,7 +105,9 @@ def test_existing_user_invited_by_email_keeps_its_name(server, smtp):
     with sdk_error(404, "team_not_found"):
         teams_as(server, invited).get(team_id)
     # Accepting while signed in as the invitee works too.
-    accepted = teams_as(server, invited).update_membership_status(team_id, params["membershipId"], params["userId"], params["secret"])
+    accepted = teams_as(server, invited).update_membership_status(
+        team_id, params["membershipId"], params["userId"], params["secret"]
+    )
     assert accepted.confirm is True and accepted.roles == ["coach"]
     assert teams_as(server, invited).get(team_id).total == 2
 
@@ -117,7 +123,9 @@ def test_acceptance_refusals(server, smtp):
         return accept(server, {**params, **changes})
 
     assert_error(status(secret="0" * 256), 401, "team_invalid_secret")
-    assert_error(status(userId=somebody.user["$id"]), 401, "team_invite_mismatch", "Invite does not belong to current user ()")
+    assert_error(
+        status(userId=somebody.user["$id"]), 401, "team_invite_mismatch", "Invite does not belong to current user ()"
+    )
     with as_member(server, somebody) as signed_in:
         response = signed_in.patch(
             f"/teams/{team_id}/memberships/{params['membershipId']}/status",
@@ -146,8 +154,12 @@ def test_expired_invitation(server, smtp, db):
             .values(invited=dates.now() - timedelta(days=8))
         )
     response = accept(server, params)
-    assert_error(response, 401, "team_invalid_secret",
-                 "The team invitation has expired. Please request a new invitation and try again.")
+    assert_error(
+        response,
+        401,
+        "team_invalid_secret",
+        "The team invitation has expired. Please request a new invitation and try again.",
+    )
     assert teams_as(server, owner).get(team_id).total == 1
 
 

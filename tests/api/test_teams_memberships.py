@@ -33,10 +33,17 @@ def test_key_adds_confirmed_member_by_user_id(server, http):
     added = teams.create_membership(team_id, ["player", "captain"], user_id=user["$id"])
     assert added.confirm is True and parse_dt(added.joined) == parse_dt(added.invited)
     assert (added.userid, added.username, added.useremail, added.userphone) == (
-        user["$id"], "Bukayo", user["email"], user["phone"]
+        user["$id"],
+        "Bukayo",
+        user["email"],
+        user["phone"],
     )
     assert (added.teamid, added.teamname, added.roles, added.mfa, added.useraccessedat) == (
-        team_id, "Arsenal", ["player", "captain"], False, ""
+        team_id,
+        "Arsenal",
+        ["player", "captain"],
+        False,
+        "",
     )
     assert teams.get(team_id).total == 1
     assert teams.get_membership(team_id, added.id).to_dict() == added.to_dict()
@@ -52,7 +59,12 @@ def test_key_adds_by_email_and_phone_creating_users(server):
     email, phone = unique_email("invitee"), unique_phone()
     by_email = teams.create_membership(team_id, [], email=email.upper(), name="Named")
     created = users.get(by_email.userid)
-    assert (created.email, created.name, created.emailverification, created.passwordupdate) == (email, "Named", False, "")
+    assert (created.email, created.name, created.emailverification, created.passwordupdate) == (
+        email,
+        "Named",
+        False,
+        "",
+    )
     assert by_email.useremail == email and by_email.username == "Named"
     by_phone = teams.create_membership(team_id, [], phone=phone)
     assert users.get(by_phone.userid).phone == phone and by_phone.useremail == ""
@@ -121,7 +133,9 @@ def test_list_and_get_memberships(server, http, db):
     assert [m.username for m in listed.memberships] == ["Player 0", "Player 1", "Player 2"]
     assert [m.id for m in teams.list_memberships(team_id, [Query.cursor_after(made[0])]).memberships] == made[1:]
     assert [m.id for m in teams.list_memberships(team_id, [Query.limit(1), Query.offset(2)]).memberships] == made[2:]
-    assert [m.id for m in teams.list_memberships(team_id, [Query.equal("userId", users[1]["$id"])]).memberships] == [made[1]]
+    assert [m.id for m in teams.list_memberships(team_id, [Query.equal("userId", users[1]["$id"])]).memberships] == [
+        made[1]
+    ]
     assert teams.list_memberships(team_id, [Query.equal("confirm", False)]).total == 0
     assert [m.id for m in teams.list_memberships(team_id, search=users[2]["$id"]).memberships] == [made[2]]
     assert [m.id for m in teams.list_memberships(team_id, search=made[0]).memberships] == [made[0]]
@@ -129,8 +143,15 @@ def test_list_and_get_memberships(server, http, db):
     with sdk_error(400, "general_cursor_not_found") as info:
         teams.list_memberships(team_id, [Query.cursor_after("missing-membership")])
     assert info.value.message == "Membership 'missing-membership' for the 'cursor' value not found."
-    response = http.get(f"/teams/{team_id}/memberships", params={"queries[0]": '{"method":"equal","attribute":"name","values":["x"]}'})
-    assert_error(response, 400, "general_argument_invalid", "Invalid `queries` param: Invalid query: Attribute not found in schema: name")
+    response = http.get(
+        f"/teams/{team_id}/memberships", params={"queries[0]": '{"method":"equal","attribute":"name","values":["x"]}'}
+    )
+    assert_error(
+        response,
+        400,
+        "general_argument_invalid",
+        "Invalid `queries` param: Invalid query: Attribute not found in schema: name",
+    )
     with sdk_error(404, "membership_not_found") as info:
         teams.get_membership(team_id, "missing-membership")
     assert info.value.message == "Membership with the requested ID could not be found."
@@ -170,19 +191,30 @@ def test_update_roles(server, http):
         teams.update_membership("missing-team", membership.id, [])
     with sdk_error(404, "team_membership_mismatch"):
         teams.update_membership(fresh_team(server), membership.id, [])
-    assert_error(http.patch(f"/teams/{team_id}/memberships/{membership.id}", json={}), 400,
-                 "general_argument_invalid", 'Param "roles" is not optional.')
+    assert_error(
+        http.patch(f"/teams/{team_id}/memberships/{membership.id}", json={}),
+        400,
+        "general_argument_invalid",
+        'Param "roles" is not optional.',
+    )
 
 
 def test_only_owners_change_roles(server):
     owner, team_id = owned_team(server)
     player = add_member(server, team_id, ["player"])
-    own = next(m for m in teams_as(server, owner).list_memberships(team_id).memberships if m.userid == owner.user["$id"])
+    own = next(
+        m for m in teams_as(server, owner).list_memberships(team_id).memberships if m.userid == owner.user["$id"]
+    )
     with sdk_error(401, "user_unauthorized") as info:
         teams_as(server, player).update_membership(team_id, own.id, ["player"])
     assert info.value.message == "User is not allowed to modify roles"
-    theirs = next(m for m in teams_as(server, owner).list_memberships(team_id).memberships if m.userid == player.user["$id"])
-    assert teams_as(server, owner).update_membership(team_id, theirs.id, ["player", "owner"]).roles == ["player", "owner"]
+    theirs = next(
+        m for m in teams_as(server, owner).list_memberships(team_id).memberships if m.userid == player.user["$id"]
+    )
+    assert teams_as(server, owner).update_membership(team_id, theirs.id, ["player", "owner"]).roles == [
+        "player",
+        "owner",
+    ]
     # The new role counts at once: the player may now rename the team.
     assert teams_as(server, player).update_name(team_id, "Co-owned").name == "Co-owned"
 
@@ -271,7 +303,10 @@ def test_user_memberships_and_user_deletion(server, http):
     made = [teams.create_membership(t, ["player"], user_id=user["$id"]).id for t in (first_team, second_team)]
     teams.create_membership(first_team, [], user_id=stays["$id"])
     listed = users.list_memberships(user["$id"])
-    assert [m.id for m in listed.memberships] == made and [m.teamname for m in listed.memberships] == ["First", "Second"]
+    assert [m.id for m in listed.memberships] == made and [m.teamname for m in listed.memberships] == [
+        "First",
+        "Second",
+    ]
     assert listed.memberships[0].useremail == user["email"]
     assert teams.get(first_team).total == 2
     users.delete(user["$id"])
@@ -283,7 +318,9 @@ def test_client_member_roles_follow_confirmed_memberships(server):
     owner, team_id = owned_team(server)
     player = add_member(server, team_id, ["player"])
     assert [t.id for t in teams_as(server, player).list().teams] == [team_id]
-    membership = next(m for m in teams_as(server, player).list_memberships(team_id).memberships if m.userid == player.user["$id"])
+    membership = next(
+        m for m in teams_as(server, player).list_memberships(team_id).memberships if m.userid == player.user["$id"]
+    )
     teams_as_key(server).delete_membership(team_id, membership.id)
     assert teams_as(server, player).list().total == 0
     with sdk_error(404, "team_not_found"):

@@ -56,9 +56,14 @@ def test_create_validation(http, body, message):
 
 def test_get_update_delete_missing_team(server, http):
     teams = teams_as_key(server)
-    for call in (lambda: teams.get("missing-team"), lambda: teams.update_name("missing-team", "x"),
-                 lambda: teams.delete("missing-team"), lambda: teams.get_prefs("missing-team"),
-                 lambda: teams.update_prefs("missing-team", {}), lambda: teams.list_memberships("missing-team")):
+    for call in (
+        lambda: teams.get("missing-team"),
+        lambda: teams.update_name("missing-team", "x"),
+        lambda: teams.delete("missing-team"),
+        lambda: teams.get_prefs("missing-team"),
+        lambda: teams.update_prefs("missing-team", {}),
+        lambda: teams.list_memberships("missing-team"),
+    ):
         with sdk_error(404, "team_not_found") as info:
             call()
         assert info.value.message == "Team with the requested ID could not be found."
@@ -72,7 +77,9 @@ def test_rename_updates_name_search_and_updated_at(server, http):
     assert teams.get(team.id).name == "Manchester United"
     assert team.id in ids(teams.list(search="Manchester"))
     assert team.id not in ids(teams.list(search="Old"))
-    assert_error(http.put(f"/teams/{team.id}", json={}), 400, "general_argument_invalid", 'Param "name" is not optional.')
+    assert_error(
+        http.put(f"/teams/{team.id}", json={}), 400, "general_argument_invalid", 'Param "name" is not optional.'
+    )
 
 
 def test_prefs_replace_and_limit(server, http):
@@ -85,8 +92,12 @@ def test_prefs_replace_and_limit(server, http):
     assert teams.get(team_id).prefs.to_dict() == {"lang": "en"}
     assert teams.get_prefs(team_id).to_dict() == {"lang": "en"}
     for bad in ("bad-string", {"big": "-" * 65536}, ["a"]):
-        assert_error(http.put(f"/teams/{team_id}/prefs", json={"prefs": bad}), 400, "general_argument_invalid",
-                     "Invalid `prefs` param: Value must be a valid object.")
+        assert_error(
+            http.put(f"/teams/{team_id}/prefs", json={"prefs": bad}),
+            400,
+            "general_argument_invalid",
+            "Invalid `prefs` param: Value must be a valid object.",
+        )
     assert http.put(f"/teams/{team_id}/prefs", json={"prefs": {"big": "-" * 65000}}).status_code == 200
 
 
@@ -109,8 +120,12 @@ def test_list_queries_search_and_cursors(server, http):
         teams.list([Query.cursor_after("missing-team")])
     assert info.value.message == "Team 'missing-team' for the 'cursor' value not found."
     response = http.get("/teams", params={"queries[0]": '{"method":"equal","attribute":"billingPlan","values":["x"]}'})
-    assert_error(response, 400, "general_argument_invalid",
-                 "Invalid `queries` param: Invalid query: Attribute not found in schema: billingPlan")
+    assert_error(
+        response,
+        400,
+        "general_argument_invalid",
+        "Invalid `queries` param: Invalid query: Attribute not found in schema: billingPlan",
+    )
 
 
 def test_delete_removes_team_and_memberships(server, db):
@@ -134,14 +149,24 @@ def test_scopes_of_guests_and_keys(server, http):
         teams_as(server).list()
     assert info.value.message == "User (role: guests) missing scope (teams.read)"
     with guest(server) as client:
-        assert_error(client.post("/teams", json={"teamId": "x", "name": "x"}), 401, "general_unauthorized_scope",
-                     "User (role: guests) missing scope (teams.write)")
-    read_only = server.cli("keys", "create", "--project", server.project, "--name", "ro", "--scopes", "teams.read", "--json")
+        assert_error(
+            client.post("/teams", json={"teamId": "x", "name": "x"}),
+            401,
+            "general_unauthorized_scope",
+            "User (role: guests) missing scope (teams.write)",
+        )
+    read_only = server.cli(
+        "keys", "create", "--project", server.project, "--name", "ro", "--scopes", "teams.read", "--json"
+    )
     key = json.loads(read_only.stdout)["secret"]
     with server.http(key=key) as client:
         assert client.get("/teams").status_code == 200
-        assert_error(client.post("/teams", json={"teamId": "x", "name": "x"}), 401, "general_unauthorized_scope",
-                     f"app.{server.project}@service.localhost (role: applications) missing scope (teams.write)")
+        assert_error(
+            client.post("/teams", json={"teamId": "x", "name": "x"}),
+            401,
+            "general_unauthorized_scope",
+            f"app.{server.project}@service.localhost (role: applications) missing scope (teams.write)",
+        )
 
 
 # -- client side (sessions) ----------------------------------------------------------------------
@@ -184,8 +209,11 @@ def test_members_read_owners_write(server):
     assert as_player.get(team_id).name == "Owners only"
     assert as_player.get_prefs(team_id).to_dict() == {}
     assert as_player.list_memberships(team_id).total == 2
-    for call in (lambda: as_player.update_name(team_id, "Taken"), lambda: as_player.update_prefs(team_id, {"a": 1}),
-                 lambda: as_player.delete(team_id)):
+    for call in (
+        lambda: as_player.update_name(team_id, "Taken"),
+        lambda: as_player.update_prefs(team_id, {"a": 1}),
+        lambda: as_player.delete(team_id),
+    ):
         with sdk_error(401, "user_unauthorized"):
             call()
     assert as_owner.update_name(team_id, "Renamed").name == "Renamed"
@@ -200,9 +228,14 @@ def test_members_read_owners_write(server):
 def test_outsiders_see_nothing(server):
     _, team_id = owned_team(server)
     outsider = teams_as(server, member(server))
-    for call in (lambda: outsider.get(team_id), lambda: outsider.get_prefs(team_id),
-                 lambda: outsider.update_name(team_id, "x"), lambda: outsider.update_prefs(team_id, {}),
-                 lambda: outsider.delete(team_id), lambda: outsider.list_memberships(team_id)):
+    for call in (
+        lambda: outsider.get(team_id),
+        lambda: outsider.get_prefs(team_id),
+        lambda: outsider.update_name(team_id, "x"),
+        lambda: outsider.update_prefs(team_id, {}),
+        lambda: outsider.delete(team_id),
+        lambda: outsider.list_memberships(team_id),
+    ):
         with sdk_error(404, "team_not_found"):
             call()
 

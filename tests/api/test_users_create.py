@@ -148,8 +148,6 @@ def stored_row(db, user_id: str) -> dict:
     return dict(rows[0])
 
 
-
-
 # --- POST /users: every combination ---------------------------------------------------------
 
 

@@ -102,8 +102,6 @@ def data(server) -> Dataset:
     return Dataset(marker, bulk_marker, created, bulk)
 
 
-
-
 def keys(data: Dataset, result) -> list[str]:
     """Dataset keys ("A".."E") of an SDK UserList, in order."""
     return [data.key_of(user.id) for user in result.users]

@@ -25,8 +25,6 @@ CODE = re.compile(r"^[0-9a-f]{10}$")
 NO_FACTORS = {"totp": False, "email": False, "phone": False, "recoveryCode": False}
 
 
-
-
 def _factors(http, user_id: str) -> dict:
     response = http.get(f"/users/{user_id}/mfa/factors")
     assert response.status_code == 200

@@ -34,8 +34,6 @@ CHROME_WINDOWS = (
 IDENTITY_NOT_FOUND = "The identity could not be found. Please sign in with OAuth provider to create identity first."
 
 
-
-
 @pytest.mark.parametrize("suffix", ["memberships", "logs"])
 def test_unknown_user_is_404(http, suffix):
     assert_not_found(http.get(f"/users/{MISSING_ID}/{suffix}"))

@@ -34,8 +34,6 @@ HEX = re.compile(r"^[0-9a-f]+$")
 ONE_YEAR = timedelta(seconds=31536000)
 
 
-
-
 def _session_row(db, project: str, session_id: str):
     with db.read() as conn:
         return (

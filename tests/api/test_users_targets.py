@@ -29,8 +29,6 @@ INVALID_PHONE = (
 TARGET_NOT_FOUND = "The target could not be found."
 
 
-
-
 def _create(http, user_id: str, provider_type: str, identifier: str, **extra):
     return http.post(
         f"/users/{user_id}/targets",

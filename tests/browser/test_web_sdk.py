@@ -106,8 +106,17 @@ def test_web_sdk_signs_up_in_and_out_with_the_session_cookie(chromium, node, app
     email = f"{user_id}@example.com"
     team_id = "team" + uuid.uuid4().hex[:16]
     report = drive_browser(
-        node, chromium, app_origin, sdk=sdk, endpoint=endpoint, project=server.project,
-        userId=user_id, email=email, password=PASSWORD, name="Web SDK", teamId=team_id,
+        node,
+        chromium,
+        app_origin,
+        sdk=sdk,
+        endpoint=endpoint,
+        project=server.project,
+        userId=user_id,
+        email=email,
+        password=PASSWORD,
+        name="Web SDK",
+        teamId=team_id,
     )
     assert report["origin"] == app_origin and report["sdkVersion"] == SDKS[sdk]
 

@@ -108,8 +108,8 @@ def bad_email(allow_empty: bool = False) -> Callable[[Any], bool]:
 
 def bad_phone(allow_empty: bool = False) -> Callable[[Any], bool]:
     # Appwrite's preg_match has no D modifier, so one trailing "\n" is not definitely invalid.
-    return lambda v: not (allow_empty and v == "") and not (
-        isinstance(v, str) and _PHONE.fullmatch(v.removesuffix("\n"))
+    return lambda v: (
+        not (allow_empty and v == "") and not (isinstance(v, str) and _PHONE.fullmatch(v.removesuffix("\n")))
     )
 
 
@@ -235,7 +235,11 @@ def param_kind(path: str, name: str) -> Kind | None:
         return Kind(bad_email(allow), "valid@example.com", ["plain", "a@", "@b.co", "a b@c.de", "ü@ü.de", "a@b.co\n"])
     if name in ("phone", "number"):
         allow = update and path.endswith("/phone")
-        return Kind(bad_phone(allow), "+15550001111", ["12345678", "+0123456789", "+1", "+1234567890123456", "+1 555 0001", "+1٥٥٥٠٠٠١١١١"])
+        return Kind(
+            bad_phone(allow),
+            "+15550001111",
+            ["12345678", "+0123456789", "+1", "+1234567890123456", "+1 555 0001", "+1٥٥٥٠٠٠١١١١"],
+        )
     if name == "password":
         allow = update and path.endswith("/password")
         return Kind(bad_password(allow), "password123", ["short", "1234567", "p" * 257, "🍰" * 65])
@@ -247,16 +251,37 @@ def param_kind(path: str, name: str) -> Kind | None:
     if name in ("passwordCpu", "passwordMemory", "passwordParallel", "passwordLength"):
         return Kind(bad_integer, 8, ["16", "8", 1.5, 2.0, True])
     if name == "passwordVersion":
-        return Kind(bad_whitelist(("sha1", "sha224", "sha256", "sha384", "sha512/224", "sha512/256", "sha512",
-                                   "sha3-224", "sha3-256", "sha3-384", "sha3-512")), "sha512", ["SHA512", "md5", ""])
+        return Kind(
+            bad_whitelist(
+                (
+                    "sha1",
+                    "sha224",
+                    "sha256",
+                    "sha384",
+                    "sha512/224",
+                    "sha512/256",
+                    "sha512",
+                    "sha3-224",
+                    "sha3-256",
+                    "sha3-384",
+                    "sha3-512",
+                )
+            ),
+            "sha512",
+            ["SHA512", "md5", ""],
+        )
     if name == "status":
         return Kind(bad_loose_bool, False, ["yes", "no", 2, -1, "TRUE", 1.0, 0.0, "", "on"])
     if name in ("emailVerification", "phoneVerification", "mfa"):
         return Kind(bad_strict_bool, True, ["true", "false", 1, 0, "1", "", "yes"])
     if name == "labels":
-        return Kind(bad_labels, ["fuzz"], ["label", ["invalid-label"], ["a" * 37], [["nested"]], [""], [1], ["ü"], ["a"] * 1001])
+        return Kind(
+            bad_labels, ["fuzz"], ["label", ["invalid-label"], ["a" * 37], [["nested"]], [""], [1], ["ü"], ["a"] * 1001]
+        )
     if name == "prefs":
-        return Kind(bad_assoc, {"k": "v"}, ["{}", [], [1, 2], "bad-string", 0, True, {"big": "-" * 70000}, {"c": "🍰" * 6000}])
+        return Kind(
+            bad_assoc, {"k": "v"}, ["{}", [], [1, 2], "bad-string", 0, True, {"big": "-" * 70000}, {"c": "🍰" * 6000}]
+        )
     if name == "length":
         return Kind(bad_range(4, 128), 6, [3, 129, 0, -1, "3", "129", "six", 4.5, 1e300, "1e400", "٦"])
     if name == "expire":
@@ -296,10 +321,37 @@ def fallback_kind(route, param) -> Kind:
 # -- generic junk -------------------------------------------------------------------------------
 
 SPECIAL_STRINGS = [
-    "", " ", "\x00", "\n", "\t\r", "\x1b[31m", "\u202e", "\ufeff", "🍰" * 40, "ß" * 200, "null", "true",
-    "false", "0", "1", "-1", "{}", "[]", "unique()", "$id", "../..", "%2F", "%00", "<script>", "' OR 1=1 --",
-    "a" * 37, LONG, HUGE,
+    "",
+    " ",
+    "\x00",
+    "\n",
+    "\t\r",
+    "\x1b[31m",
+    "\u202e",
+    "\ufeff",
+    "🍰" * 40,
+    "ß" * 200,
+    "null",
+    "true",
+    "false",
+    "0",
+    "1",
+    "-1",
+    "{}",
+    "[]",
+    "unique()",
+    "$id",
+    "../..",
+    "%2F",
+    "%00",
+    "<script>",
+    "' OR 1=1 --",
+    "a" * 37,
+    LONG,
+    HUGE,
 ]
+
+
 def pick(values: list) -> st.SearchStrategy:
     """Like sampled_from, without hypothesis building a (huge) repr of the values."""
     return st.integers(0, len(values) - 1).map(values.__getitem__)
@@ -388,12 +440,34 @@ def json_text(value: Any) -> str:
     return json.dumps(value)
 
 
-BAD_JSON_BODIES = ["", "{", "[]", "[1,2]", "null", "42", '"string"', "{'single': 1}", "{\"a\":}", "\x00", "🍰"]
+BAD_JSON_BODIES = ["", "{", "[]", "[1,2]", "null", "42", '"string"', "{'single': 1}", '{"a":}', "\x00", "🍰"]
 QUERY_JUNK = ["queries[]=junk", "queries[x][y]=1", "queries[][]=1", "zz[a][]=1", "search[]=x", "userId=x", "a%00=b"]
 
 GARBAGE_IDS = [
-    "", "$abc", "_abc", "-abc", ".abc", "..", ".", "a" * 37, "a" * 1000, "ünïcødé", "☃", "a b", "a%b", "a/b",
-    "../..", "..%2F..", "%2F", "a\x00b", "a\nb", "doesnotexist", "nonexistent-id_0", "unique()", "null", "0",
+    "",
+    "$abc",
+    "_abc",
+    "-abc",
+    ".abc",
+    "..",
+    ".",
+    "a" * 37,
+    "a" * 1000,
+    "ünïcødé",
+    "☃",
+    "a b",
+    "a%b",
+    "a/b",
+    "../..",
+    "..%2F..",
+    "%2F",
+    "a\x00b",
+    "a\nb",
+    "doesnotexist",
+    "nonexistent-id_0",
+    "unique()",
+    "null",
+    "0",
 ]
 
 
@@ -426,11 +500,22 @@ def seed(server) -> Seed:
     with server.http() as http:
         created = http.post(
             "/users",
-            json={"userId": user_id, "email": f"{user_id}@example.com", "phone": phone, "password": "password123", "name": "Fuzz Seed"},
+            json={
+                "userId": user_id,
+                "email": f"{user_id}@example.com",
+                "phone": phone,
+                "password": "password123",
+                "name": "Fuzz Seed",
+            },
         )
         assert created.status_code == 201, created.text
         assert http.put(f"/users/{user_id}/labels", json={"labels": ["fuzz", "seed"]}).status_code == 200
-        assert http.patch(f"/users/{user_id}/prefs", json={"prefs": {"theme": "dark", "n": 1, "nested": {"a": [1]}}}).status_code == 200
+        assert (
+            http.patch(
+                f"/users/{user_id}/prefs", json={"prefs": {"theme": "dark", "n": 1, "nested": {"a": [1]}}}
+            ).status_code
+            == 200
+        )
         target = http.post(
             f"/users/{user_id}/targets",
             json={"targetId": "unique()", "providerType": "push", "identifier": f"push-{user_id}", "name": "Fuzz push"},
@@ -443,7 +528,15 @@ def seed(server) -> Seed:
     return Seed(user_id, target.json()["$id"], session.json()["$id"])
 
 
-COUNTED = [schema.users, schema.targets, schema.sessions, schema.tokens, schema.identities, schema.authenticators, schema.memberships]
+COUNTED = [
+    schema.users,
+    schema.targets,
+    schema.sessions,
+    schema.tokens,
+    schema.identities,
+    schema.authenticators,
+    schema.memberships,
+]
 
 
 def snapshot(server, db, seed: Seed) -> dict:
@@ -499,7 +592,9 @@ class FuzzRequest:
 
 
 def seeded_path_value(seed: Seed, name: str) -> str:
-    return {"userId": seed.user_id, "targetId": seed.target_id, "sessionId": seed.session_id, "type": "totp"}.get(name, "doesnotexist")
+    return {"userId": seed.user_id, "targetId": seed.target_id, "sessionId": seed.session_id, "type": "totp"}.get(
+        name, "doesnotexist"
+    )
 
 
 @st.composite
@@ -587,9 +682,13 @@ def requests_for(draw, route_key: str, seed: Seed) -> FuzzRequest:
         if encoding == "json":
             body = {k: v for k, v in values.items() if v is not MISSING}
             if draw(st.booleans()):
-                body["zz" + draw(st.sampled_from(["", "[]", "[0]", "[a][b]"]))] = draw(json_values)  # unknown keys are ignored
+                body["zz" + draw(st.sampled_from(["", "[]", "[0]", "[a][b]"]))] = draw(
+                    json_values
+                )  # unknown keys are ignored
             content = json_text(body).encode()
-            headers["Content-Type"] = draw(st.sampled_from(["application/json", "application/json; charset=UTF-8", "text/plain"]))
+            headers["Content-Type"] = draw(
+                st.sampled_from(["application/json", "application/json; charset=UTF-8", "text/plain"])
+            )
         elif encoding == "form":
             pairs = form_pairs({k: v for k, v in received.items()})
             content = urlencode(pairs).encode()
@@ -660,7 +759,9 @@ def test_encoded_slash_in_user_id_is_rejected(server, db, seed, route):
             for name in path_names(route):
                 path = path.replace("{" + name + "}", seeded_path_value(seed, name))
             response = http.request(route.method, path, content=b"{}", headers={"Content-Type": "application/json"})
-            assert 400 <= response.status_code <= 499, f"{route.method} {path} -> {response.status_code} {response.text[:200]}"
+            assert 400 <= response.status_code <= 499, (
+                f"{route.method} {path} -> {response.status_code} {response.text[:200]}"
+            )
     assert snapshot(server, db, seed) == before
 
 
@@ -671,7 +772,9 @@ def test_overflowing_json_number_is_not_treated_as_an_empty_body(server, db, see
     before = snapshot(server, db, seed)
     with server.http() as http:
         response = http.post(
-            f"/users/{seed.user_id}/tokens", content=f'{{"length": {literal}}}'.encode(), headers={"Content-Type": "application/json"}
+            f"/users/{seed.user_id}/tokens",
+            content=f'{{"length": {literal}}}'.encode(),
+            headers={"Content-Type": "application/json"},
         )
     assert 400 <= response.status_code <= 499, f"{literal} -> {response.status_code} {response.text[:200]}"
     assert snapshot(server, db, seed) == before

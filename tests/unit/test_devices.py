@@ -453,4 +453,3 @@ def test_s3_abort_after_a_crashed_mixed_completion_leaves_nothing(s3, monkeypatc
 def test_s3_device_needs_a_bucket(s3_endpoint):
     with pytest.raises(ValueError):
         s3_device(s3_settings(s3_endpoint, ""))
-

@@ -62,7 +62,12 @@ def seconds_from_now(moment: datetime) -> float:
 def test_verification_round_trip(service_db, settings, smtp):
     user = new_user(service_db)
     row, secret = email_flows.create_verification(
-        service_db, settings, project_id=PROJECT, user_id=user["id"], url="http://localhost:3000/verify?lang=en", **CLIENT
+        service_db,
+        settings,
+        project_id=PROJECT,
+        user_id=user["id"],
+        url="http://localhost:3000/verify?lang=en",
+        **CLIENT,
     )
     message = smtp.mailbox.wait_for(user["email"])
     assert message["Subject"] == "Account Verification"
@@ -115,7 +120,9 @@ def test_verification_refusals(service_db, settings):
         "user_invalid_token",
         401,
     )
-    phoneless, _ = create_user(service_db, project_id=PROJECT, user_id="unique()", phone=f"+1555{uuid.uuid4().int % 10**7:07d}")
+    phoneless, _ = create_user(
+        service_db, project_id=PROJECT, user_id="unique()", phone=f"+1555{uuid.uuid4().int % 10**7:07d}"
+    )
     assert_error(
         lambda: email_flows.create_verification(
             service_db, settings, project_id=PROJECT, user_id=phoneless["id"], url="http://localhost", **CLIENT
@@ -164,7 +171,9 @@ def test_recovery_round_trip(service_db, settings, smtp):
     assert token["id"] == row["id"]
     updated = get_user(service_db, project_id=PROJECT, user_id=user["id"])[0]
     assert passwords.verify_password("new-password-2", updated["password"], updated["hash"], updated["hash_options"])
-    assert not passwords.verify_password("old-password-1", updated["password"], updated["hash"], updated["hash_options"])
+    assert not passwords.verify_password(
+        "old-password-1", updated["password"], updated["hash"], updated["hash_options"]
+    )
     assert updated["hash"] == "argon2" and updated["email_verification"] is True
     assert updated["password_update"] > user["password_update"]
     assert_error(
@@ -250,7 +259,14 @@ def test_magic_url_signs_up_a_new_address(service_db, settings, smtp):
 def test_email_otp_for_an_existing_user(service_db, settings, smtp):
     user = new_user(service_db, password="password-123")
     row, code = email_flows.create_sign_in_token(
-        service_db, settings, kind=email_flows.EMAIL, project_id=PROJECT, user_id="unique()", email=user["email"], phrase=False, **CLIENT
+        service_db,
+        settings,
+        kind=email_flows.EMAIL,
+        project_id=PROJECT,
+        user_id="unique()",
+        email=user["email"],
+        phrase=False,
+        **CLIENT,
     )
     assert row["user_id"] == user["id"] and row["phrase"] == ""
     assert re.fullmatch(r"\d{6}", code)
@@ -282,7 +298,14 @@ def test_address_of_an_oauth_identity_is_refused(service_db, settings):
         )
     assert_error(
         lambda: email_flows.create_sign_in_token(
-            service_db, settings, kind=email_flows.EMAIL, project_id=PROJECT, user_id="unique()", email=claimed, phrase=False, **CLIENT
+            service_db,
+            settings,
+            kind=email_flows.EMAIL,
+            project_id=PROJECT,
+            user_id="unique()",
+            email=claimed,
+            phrase=False,
+            **CLIENT,
         ),
         "general_bad_request",
         400,
@@ -307,11 +330,25 @@ def test_without_smtp_every_flow_is_disabled_and_stores_nothing(service_db):
             service_db, no_smtp, project_id=PROJECT, email=user["email"], url="http://localhost", **CLIENT
         ),
         lambda: email_flows.create_sign_in_token(
-            service_db, no_smtp, kind=email_flows.MAGIC_URL, project_id=PROJECT, user_id="unique()", email=email, url="http://localhost",
-            phrase=False, **CLIENT
+            service_db,
+            no_smtp,
+            kind=email_flows.MAGIC_URL,
+            project_id=PROJECT,
+            user_id="unique()",
+            email=email,
+            url="http://localhost",
+            phrase=False,
+            **CLIENT,
         ),
         lambda: email_flows.create_sign_in_token(
-            service_db, no_smtp, kind=email_flows.EMAIL, project_id=PROJECT, user_id="unique()", email=email, phrase=False, **CLIENT
+            service_db,
+            no_smtp,
+            kind=email_flows.EMAIL,
+            project_id=PROJECT,
+            user_id="unique()",
+            email=email,
+            phrase=False,
+            **CLIENT,
         ),
     ]
     for call in calls:

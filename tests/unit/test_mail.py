@@ -62,9 +62,10 @@ def test_message_arrives_as_multipart_text_and_html(smtp):
 def test_login_with_username_and_password(smtp_factory):
     guarded = smtp_factory(credentials=("mailer", "s3cret"))
     to = address()
-    send(settings_for(guarded.host, guarded.port, smtp_username="mailer", smtp_password="s3cret"), verification(
-        to=to, user_name="Jane", project="Nib", url="http://localhost/verify"
-    ))
+    send(
+        settings_for(guarded.host, guarded.port, smtp_username="mailer", smtp_password="s3cret"),
+        verification(to=to, user_name="Jane", project="Nib", url="http://localhost/verify"),
+    )
     assert guarded.mailbox.wait_for(to)["Subject"] == "Account Verification"
 
 

@@ -20,10 +20,7 @@ WRONG = "appwritf"
 MD5 = "144fa7eaa4904e8ee120651997f70dcc"
 BCRYPT_2A = "$2a$15$xX/myGbFU.ZSKHSi6EHdBOySTdYm8QxBLXmOPHrYMwV0mHRBBSBOq"
 ARGON2I = "$argon2i$v=19$m=20,t=3,p=2$YXBwd3JpdGU$A/54i238ed09ZR4NwlACU5XnkjNBZU9QeOEuhjLiexI"
-ARGON2ID = (
-    "$argon2id$v=19$m=65536,t=4,p=3$azFVSGhPaXVBYnZMblNRaw"
-    "$Pzm3TowCIbab0S5GL2id3OhZMexfFvutVSDoZ8D/Z8o"
-)
+ARGON2ID = "$argon2id$v=19$m=65536,t=4,p=3$azFVSGhPaXVBYnZMblNRaw$Pzm3TowCIbab0S5GL2id3OhZMexfFvutVSDoZ8D/Z8o"
 SHA512 = (
     "4243da0a694e8a2f727c8060fe0507c8fa01ca68146c76d2c190805b638c20c6"
     "bf6ba04e21f11ae138785d0bff63c416e6f87badbffad37f6dee50094cc38c70"
@@ -41,9 +38,7 @@ SCRYPT_OPTIONS = {
     "type": "scrypt",
 }
 PHPASS_P = "$P$Br387rwferoKN7uwHZqNMu98q3U8RO."
-SCRYPT_MOD = (
-    "UlM7JiXRcQhzAGlaonpSqNSLIz475WMddOgLjej5De9vxTy48K6WtqlEzrRFeK4t0COfMhWCb8wuMHgxOFCHFQ=="
-)
+SCRYPT_MOD = "UlM7JiXRcQhzAGlaonpSqNSLIz475WMddOgLjej5De9vxTy48K6WtqlEzrRFeK4t0COfMhWCb8wuMHgxOFCHFQ=="
 SCRYPT_MOD_OPTIONS = {
     "salt": "UxLMreBr6tYyjQ==",
     "saltSeparator": "Bw==",
@@ -52,9 +47,7 @@ SCRYPT_MOD_OPTIONS = {
 }
 
 # Firebase's published sample (github.com/firebase/scrypt README), password "user1password".
-FIREBASE_HASH = (
-    "lSrfV15cpx95/sZS2W9c9Kp6i/LVgQNDNC/qzrCnh1SAyZvqmZqAjTdn3aoItz+VHjoZilo78198JAdRuid5lQ=="
-)
+FIREBASE_HASH = "lSrfV15cpx95/sZS2W9c9Kp6i/LVgQNDNC/qzrCnh1SAyZvqmZqAjTdn3aoItz+VHjoZilo78198JAdRuid5lQ=="
 FIREBASE_OPTIONS = {
     "salt": "42xEC+ixf3L2lw==",
     "saltSeparator": "Bw==",
@@ -290,9 +283,7 @@ def test_scrypt_appwrite_vector() -> None:
 
 def test_scrypt_vector_matches_parameter_mapping() -> None:
     # N = costCpu, r = costMemory, p = costParallel, salt used as raw UTF-8.
-    digest = hashlib.scrypt(
-        PASSWORD.encode(), salt=b"appwrite", n=16384, r=13, p=2, dklen=64, maxmem=2**30
-    )
+    digest = hashlib.scrypt(PASSWORD.encode(), salt=b"appwrite", n=16384, r=13, p=2, dklen=64, maxmem=2**30)
     assert digest.hex() == SCRYPT
 
 
@@ -369,9 +360,7 @@ def test_scrypt_modified_missing_options_is_false() -> None:
 # --- garbage -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "algorithm", ["argon2", "plaintext", "bcrypt", "md5", "sha", "phpass", "scrypt", "scryptMod"]
-)
+@pytest.mark.parametrize("algorithm", ["argon2", "plaintext", "bcrypt", "md5", "sha", "phpass", "scrypt", "scryptMod"])
 @pytest.mark.parametrize("stored", [None, "", "garbage", "$argon2id$", "$2a$15$short", "$P$B", "€€€"])
 def test_malformed_stored_hash_is_false(algorithm: str, stored: str | None) -> None:
     assert verify_password(PASSWORD, stored, algorithm, None) is False

@@ -69,8 +69,9 @@ def near(pixel, expected, tolerance: int = 40) -> bool:
 
 @pytest.mark.parametrize("rotation", [45, -315])
 def test_rounded_half_transparent_rotated_png_is_284_square(logo, rotation):
-    image, content_type = run(logo, width=300, height=100, border_radius=50, opacity=0.5, output="png",
-                              rotation=rotation)
+    image, content_type = run(
+        logo, width=300, height=100, border_radius=50, opacity=0.5, output="png", rotation=rotation
+    )
     assert (image.width, image.height, content_type, loader(image)) == (284, 284, "image/png", "pngload_buffer")
     assert image.bands == 4
     assert image(0, 0)[3] == 0  # outside the rotated box
@@ -89,8 +90,13 @@ def test_bordered_jpeg_is_210_by_90(logo):
 
 @pytest.mark.parametrize(
     ("params", "size"),
-    [({}, (1200, 400)), ({"width": 300}, (300, 100)), ({"height": 100}, (300, 100)),
-     ({"width": 300, "height": 300}, (300, 300)), ({"width": 2400, "height": 100}, (2400, 100))],
+    [
+        ({}, (1200, 400)),
+        ({"width": 300}, (300, 100)),
+        ({"height": 100}, (300, 100)),
+        ({"width": 300, "height": 300}, (300, 300)),
+        ({"width": 2400, "height": 100}, (2400, 100)),
+    ],
 )
 def test_box_keeps_aspect_when_one_side_is_zero(landscape, params, size):
     image, _ = run(landscape, "image/jpeg", **params)
@@ -99,9 +105,17 @@ def test_box_keeps_aspect_when_one_side_is_zero(landscape, params, size):
 
 @pytest.mark.parametrize(
     ("gravity", "landscape_color", "portrait_color"),
-    [("center", GREEN, GREEN), ("left", RED, GREEN), ("right", BLUE, GREEN), ("top", GREEN, RED),
-     ("bottom", GREEN, BLUE), ("top-left", RED, RED), ("top-right", BLUE, RED), ("bottom-left", RED, BLUE),
-     ("bottom-right", BLUE, BLUE)],
+    [
+        ("center", GREEN, GREEN),
+        ("left", RED, GREEN),
+        ("right", BLUE, GREEN),
+        ("top", GREEN, RED),
+        ("bottom", GREEN, BLUE),
+        ("top-left", RED, RED),
+        ("top-right", BLUE, RED),
+        ("bottom-left", RED, BLUE),
+        ("bottom-right", BLUE, BLUE),
+    ],
 )
 def test_gravity_crops_at_its_side(landscape, portrait, gravity, landscape_color, portrait_color):
     wide, _ = run(landscape, "image/jpeg", width=100, height=100, gravity=gravity)
@@ -128,16 +142,25 @@ def test_border_adds_its_width_on_every_side(landscape):
 
 
 def test_border_follows_the_radius(landscape):
-    image, _ = run(landscape, "image/jpeg", width=100, height=50, border_width=10, border_color="0000ff",
-                   border_radius=20, output="png")
+    image, _ = run(
+        landscape,
+        "image/jpeg",
+        width=100,
+        height=50,
+        border_width=10,
+        border_color="0000ff",
+        border_radius=20,
+        output="png",
+    )
     assert (image.width, image.height, image.bands) == (120, 70, 4)
     assert image(0, 0)[3] == 0
     assert near(image(60, 2), [*BLUE, 255])
     assert near(image(60, 35), [*GREEN, 255])
 
 
-@pytest.mark.parametrize(("rotation", "size"), [(90, (50, 100)), (180, (100, 50)), (-90, (50, 100)),
-                                                 (360, (100, 50)), (30, (114, 96))])
+@pytest.mark.parametrize(
+    ("rotation", "size"), [(90, (50, 100)), (180, (100, 50)), (-90, (50, 100)), (360, (100, 50)), (30, (114, 96))]
+)
 def test_rotation_grows_the_canvas_to_the_rotated_box(landscape, rotation, size):
     image, _ = run(landscape, "image/jpeg", width=100, height=50, rotation=rotation, output="png")
     assert (image.width, image.height) == size
@@ -165,21 +188,27 @@ def test_opacity_zero_on_a_background_shows_only_the_background(logo):
 @pytest.fixture(scope="module")
 def sources(portrait) -> dict[str, bytes]:
     picture = pyvips.Image.new_from_buffer(portrait, "")
-    return {"image/png": portrait, "image/jpeg": picture.jpegsave_buffer(), "image/gif": picture.gifsave_buffer(),
-            "image/webp": picture.webpsave_buffer()}
+    return {
+        "image/png": portrait,
+        "image/jpeg": picture.jpegsave_buffer(),
+        "image/gif": picture.gifsave_buffer(),
+        "image/webp": picture.webpsave_buffer(),
+    }
 
 
 @pytest.mark.parametrize(
     ("mime_type", "output", "accept", "content_type", "loaded_by"),
-    [("image/png", "", ANY, "image/png", "pngload_buffer"),
-     ("image/jpeg", "", ANY, "image/jpeg", "jpegload_buffer"),
-     ("image/gif", "", ANY, "image/gif", "gifload_buffer"),
-     ("image/webp", "", ANY, "image/webp", "webpload_buffer"),
-     ("image/png", "jpeg", ANY, "image/jpeg", "jpegload_buffer"),
-     ("image/png", "gif", ANY, "image/gif", "gifload_buffer"),
-     ("image/png", "webp", ANY, "image/jpeg", "jpegload_buffer"),  # no image/webp in Accept
-     ("image/png", "webp", "image/avif,image/webp,*/*", "image/webp", "webpload_buffer"),
-     ("image/jpeg", "avif", ANY, "image/avif", "heifload_buffer")],
+    [
+        ("image/png", "", ANY, "image/png", "pngload_buffer"),
+        ("image/jpeg", "", ANY, "image/jpeg", "jpegload_buffer"),
+        ("image/gif", "", ANY, "image/gif", "gifload_buffer"),
+        ("image/webp", "", ANY, "image/webp", "webpload_buffer"),
+        ("image/png", "jpeg", ANY, "image/jpeg", "jpegload_buffer"),
+        ("image/png", "gif", ANY, "image/gif", "gifload_buffer"),
+        ("image/png", "webp", ANY, "image/jpeg", "jpegload_buffer"),  # no image/webp in Accept
+        ("image/png", "webp", "image/avif,image/webp,*/*", "image/webp", "webpload_buffer"),
+        ("image/jpeg", "avif", ANY, "image/avif", "heifload_buffer"),
+    ],
 )
 def test_output_format(sources, mime_type, output, accept, content_type, loaded_by):
     image, sent = run(sources[mime_type], mime_type, accept, width=90, height=120, output=output)
@@ -198,8 +227,7 @@ def test_quality_sets_jpeg_and_png_compression(portrait):
 
 
 def icon(mime_type: str, size: int = 1000, **params) -> tuple[bytes, str]:
-    return render(b"%PDF-1.4 not an image", mime_type=mime_type, params=PreviewParams(**params), accept=ANY,
-                  size=size)
+    return render(b"%PDF-1.4 not an image", mime_type=mime_type, params=PreviewParams(**params), accept=ANY, size=size)
 
 
 def test_non_images_get_an_icon_on_appwrite_grey():
@@ -212,8 +240,9 @@ def test_non_images_get_an_icon_on_appwrite_grey():
 
 
 def test_images_over_the_preview_limit_get_the_image_icon(logo):
-    data, content_type = render(logo, mime_type="image/png", params=PreviewParams(width=64, output="jpg"),
-                                accept=ANY, size=PREVIEW_LIMIT + 1)
+    data, content_type = render(
+        logo, mime_type="image/png", params=PreviewParams(width=64, output="jpg"), accept=ANY, size=PREVIEW_LIMIT + 1
+    )
     image = pyvips.Image.new_from_buffer(data, "")
     assert (content_type, image.width, image.height) == ("image/jpeg", 64, 64)
     assert icon("image/png", PREVIEW_LIMIT + 1) not in (icon("application/pdf"), icon("video/mp4"))
@@ -239,7 +268,9 @@ def grey_png(width: int, height: int, rows: int) -> bytes:
     body = [pack.compress(row_block) for _ in range(rows // 500)]
     body.append(pack.compress(b"\0" * (width + 1) * (rows % 500)) + pack.flush())
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", b"".join(body)) + png_chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", b"".join(body)) + png_chunk(b"IEND", b"")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -307,15 +338,24 @@ def test_large_jpeg_shrinks_on_load_in_bounded_memory():
 FILE_DIR = "project/bucket/file"
 
 
-def cached(engine: PreviewEngine, device: LocalDevice, source: bytes, loads: list, signature: str = "sig",
-           **params) -> tuple[bytes, str]:
+def cached(
+    engine: PreviewEngine, device: LocalDevice, source: bytes, loads: list, signature: str = "sig", **params
+) -> tuple[bytes, str]:
     def load() -> bytes:
         loads.append(1)
         time.sleep(0.2)  # keep concurrent callers waiting on the first
         return source
 
-    return engine.cached_render(device, FILE_DIR, signature, load, mime_type="image/png", size=len(source),
-                                params=PreviewParams(**params), accept=ANY)
+    return engine.cached_render(
+        device,
+        FILE_DIR,
+        signature,
+        load,
+        mime_type="image/png",
+        size=len(source),
+        params=PreviewParams(**params),
+        accept=ANY,
+    )
 
 
 def test_second_render_comes_from_the_device(tmp_path, portrait):
@@ -349,9 +389,16 @@ def test_deleting_the_file_prefix_drops_its_previews(tmp_path, portrait):
 def test_icons_are_cached_without_loading_the_file(tmp_path):
     device, engine, loads = LocalDevice(tmp_path), PreviewEngine(), []
     for _ in range(2):
-        data, content_type = engine.cached_render(device, FILE_DIR, "sig", lambda: loads.append(1),
-                                                  mime_type="video/mp4", size=10 << 30,
-                                                  params=PreviewParams(), accept=ANY)
+        data, content_type = engine.cached_render(
+            device,
+            FILE_DIR,
+            "sig",
+            lambda: loads.append(1),
+            mime_type="video/mp4",
+            size=10 << 30,
+            params=PreviewParams(),
+            accept=ANY,
+        )
     assert (content_type, loads, engine.rendered) == ("image/png", [], 1)
 
 
@@ -401,27 +448,43 @@ def params_of(raw: dict) -> PreviewParams:
 
 def test_defaults_and_normalisation():
     assert params_of({}) == PreviewParams()
-    normalised = params_of({"width": "300", "gravity": "Top-Left", "borderColor": "F0a", "opacity": "0.5",
-                            "rotation": "-315", "output": "PNG", "background": "", "quality": 0})
-    assert normalised == PreviewParams(width=300, gravity="top-left", border_color="ff00aa", opacity=0.5,
-                                       rotation=45, output="png", quality=0)
+    normalised = params_of(
+        {
+            "width": "300",
+            "gravity": "Top-Left",
+            "borderColor": "F0a",
+            "opacity": "0.5",
+            "rotation": "-315",
+            "output": "PNG",
+            "background": "",
+            "quality": 0,
+        }
+    )
+    assert normalised == PreviewParams(
+        width=300, gravity="top-left", border_color="ff00aa", opacity=0.5, rotation=45, output="png", quality=0
+    )
 
 
 @pytest.mark.parametrize(
     ("raw", "message"),
-    [({"width": "4001"}, "Invalid `width` param: Value must be a valid range between 0 and 4,000"),
-     ({"height": "-1"}, "Invalid `height` param: Value must be a valid range between 0 and 4,000"),
-     ({"gravity": "middle"}, "Invalid `gravity` param: Value must be one of (center, top-left, top, top-right, "
-                             "left, right, bottom-left, bottom, bottom-right)"),
-     ({"quality": "101"}, "Invalid `quality` param: Value must be a valid range between 0 and 100"),
-     ({"borderWidth": "1.5"}, "Invalid `borderWidth` param: Value must be a valid range between 0 and 100"),
-     ({"borderColor": "#ffffff"}, "Invalid `borderColor` param: Value must be a valid Hex color code"),
-     ({"borderRadius": "4001"}, "Invalid `borderRadius` param: Value must be a valid range between 0 and 4,000"),
-     ({"opacity": "1.01"}, "Invalid `opacity` param: Value must be a valid range between 0 and 1"),
-     ({"opacity": "nan"}, "Invalid `opacity` param: Value must be a valid range between 0 and 1"),
-     ({"rotation": "361"}, "Invalid `rotation` param: Value must be a valid range between -360 and 360"),
-     ({"background": "ggg"}, "Invalid `background` param: Value must be a valid Hex color code"),
-     ({"output": "bmp"}, "Invalid `output` param: Value must be one of (jpg, jpeg, gif, png, webp, avif)")],
+    [
+        ({"width": "4001"}, "Invalid `width` param: Value must be a valid range between 0 and 4,000"),
+        ({"height": "-1"}, "Invalid `height` param: Value must be a valid range between 0 and 4,000"),
+        (
+            {"gravity": "middle"},
+            "Invalid `gravity` param: Value must be one of (center, top-left, top, top-right, "
+            "left, right, bottom-left, bottom, bottom-right)",
+        ),
+        ({"quality": "101"}, "Invalid `quality` param: Value must be a valid range between 0 and 100"),
+        ({"borderWidth": "1.5"}, "Invalid `borderWidth` param: Value must be a valid range between 0 and 100"),
+        ({"borderColor": "#ffffff"}, "Invalid `borderColor` param: Value must be a valid Hex color code"),
+        ({"borderRadius": "4001"}, "Invalid `borderRadius` param: Value must be a valid range between 0 and 4,000"),
+        ({"opacity": "1.01"}, "Invalid `opacity` param: Value must be a valid range between 0 and 1"),
+        ({"opacity": "nan"}, "Invalid `opacity` param: Value must be a valid range between 0 and 1"),
+        ({"rotation": "361"}, "Invalid `rotation` param: Value must be a valid range between -360 and 360"),
+        ({"background": "ggg"}, "Invalid `background` param: Value must be a valid Hex color code"),
+        ({"output": "bmp"}, "Invalid `output` param: Value must be one of (jpg, jpeg, gif, png, webp, avif)"),
+    ],
 )
 def test_invalid_params(raw, message):
     with pytest.raises(AppwriteError) as refused:

@@ -290,7 +290,6 @@ def test_default_limit_from_spec():
 # Execution on both dialects
 
 
-
 @pytest.fixture
 def db(engine):
     """The code under test reads through a ``Database`` on the same database as ``engine``."""
@@ -458,7 +457,13 @@ def test_and_or_nesting(engine, db, people):
         ],
     )  # fmt: skip
     assert ids(db, people, nested) == ["u0", "u2", "u5"]
-    both = q("and", values=[{"method": "isNotNull", "attribute": "email"}, {"method": "lessThan", "attribute": "age", "values": [31]}])
+    both = q(
+        "and",
+        values=[
+            {"method": "isNotNull", "attribute": "email"},
+            {"method": "lessThan", "attribute": "age", "values": [31]},
+        ],
+    )
     assert ids(db, people, both) == ["u0", "u1", "u4"]
     # Top-level filters are ANDed with the groups.
     assert ids(db, people, nested, q("notEqual", "$id", ["u5"])) == ["u0", "u2"]
@@ -477,7 +482,10 @@ ORDERINGS = {
     "age asc": ([q("orderAsc", "age")], ["u3", "u1", "u0", "u4", "u2", "u5"]),
     "age desc": ([q("orderDesc", "age")], ["u5", "u2", "u0", "u4", "u1", "u3"]),
     "active desc, age desc": ([q("orderDesc", "active"), q("orderDesc", "age")], ["u5", "u2", "u0", "u4", "u1", "u3"]),
-    "active asc, email desc": ([q("orderAsc", "active"), q("orderDesc", "email")], ["u3", "u4", "u1", "u5", "u2", "u0"]),
+    "active asc, email desc": (
+        [q("orderAsc", "active"), q("orderDesc", "email")],
+        ["u3", "u4", "u1", "u5", "u2", "u0"],
+    ),
     "born asc": ([q("orderAsc", "born")], ["u3", "u5", "u1", "u0", "u4", "u2"]),
     "createdAt desc": ([q("orderDesc", "$createdAt")], ["u5", "u4", "u3", "u2", "u1", "u0"]),
     "updatedAt asc": ([q("orderAsc", "$updatedAt")], ["u5", "u4", "u3", "u2", "u1", "u0"]),
@@ -498,8 +506,13 @@ def test_limit_and_offset(engine, db, people):
     assert run(db, people, [q("offset", values=[4])]) == (6, ["u4", "u5"])
     assert run(db, people, [q("offset", values=[6])]) == (6, [])
     assert run(db, people, [q("offset", values=[60])]) == (6, [])
-    assert run(db, people, [q("limit", values=[1]), q("limit", values=[5]), q("offset", values=[1]), q("offset", values=[3])]) == (6, ["u1"])
-    assert run(db, people, [q("limit", values=[3]), q("orderDesc", "age"), q("offset", values=[1])]) == (6, ["u2", "u0", "u4"])
+    assert run(
+        db, people, [q("limit", values=[1]), q("limit", values=[5]), q("offset", values=[1]), q("offset", values=[3])]
+    ) == (6, ["u1"])
+    assert run(db, people, [q("limit", values=[3]), q("orderDesc", "age"), q("offset", values=[1])]) == (
+        6,
+        ["u2", "u0", "u4"],
+    )
     assert run(db, people, [q("equal", "active", [True]), q("limit", values=[2])]) == (3, ["u0", "u2"])
     assert run(db, people, [q("limit", values=[2**63 - 1])]) == (6, ["u0", "u1", "u2", "u3", "u4", "u5"])
 
@@ -509,7 +522,10 @@ def test_cursor_after_and_before(engine, db, people):
     assert run(db, people, [q("cursorBefore", values=["u1"])]) == (6, ["u0"])
     assert run(db, people, [q("cursorBefore", values=["u4"]), q("limit", values=[2])]) == (6, ["u2", "u3"])
     assert run(db, people, [q("cursorAfter", values=["u1"]), q("limit", values=[2])]) == (6, ["u2", "u3"])
-    assert run(db, people, [q("cursorAfter", values=["u1"]), q("offset", values=[1]), q("limit", values=[2])]) == (6, ["u3", "u4"])
+    assert run(db, people, [q("cursorAfter", values=["u1"]), q("offset", values=[1]), q("limit", values=[2])]) == (
+        6,
+        ["u3", "u4"],
+    )
     assert run(db, people, [q("cursorAfter", values=["u5"])]) == (6, [])
     assert run(db, people, [q("cursorBefore", values=["u0"])]) == (6, [])
     # Only the first cursor counts.
@@ -521,11 +537,17 @@ def test_cursor_after_and_before(engine, db, people):
 def test_cursor_with_order_desc(engine, db, people):
     by_age_desc = [q("orderDesc", "age")]  # u5 u2 u0 u4 u1 u3
     assert run(db, people, [*by_age_desc, q("cursorAfter", values=["u0"])]) == (6, ["u4", "u1", "u3"])
-    assert run(db, people, [*by_age_desc, q("cursorBefore", values=["u4"]), q("limit", values=[2])]) == (6, ["u2", "u0"])
+    assert run(db, people, [*by_age_desc, q("cursorBefore", values=["u4"]), q("limit", values=[2])]) == (
+        6,
+        ["u2", "u0"],
+    )
     assert run(db, people, [*by_age_desc, q("cursorAfter", values=["u1"])]) == (6, ["u3"])
     assert run(db, people, [*by_age_desc, q("cursorAfter", values=["u3"])]) == (6, [])
     assert run(db, people, [*by_age_desc, q("cursorBefore", values=["u3"])]) == (6, ["u5", "u2", "u0", "u4", "u1"])
-    assert run(db, people, [q("orderDesc"), q("cursorAfter", values=["u4"]), q("limit", values=[2])]) == (6, ["u3", "u2"])
+    assert run(db, people, [q("orderDesc"), q("cursorAfter", values=["u4"]), q("limit", values=[2])]) == (
+        6,
+        ["u3", "u2"],
+    )
 
 
 @pytest.mark.parametrize("ordering", ORDERINGS)
@@ -695,7 +717,9 @@ def test_common_path_runs_at_most_two_statements(db, people, monkeypatch):
     list_rows(db, spec, scope=scope, queries=parse_queries([], spec))
     assert len(statements) == 1  # a short first page is its own total
     statements.clear()
-    list_rows(db, spec, scope=scope, queries=parse_queries([q("cursorAfter", values=["u1"]), q("limit", values=[1])], spec))
+    list_rows(
+        db, spec, scope=scope, queries=parse_queries([q("cursorAfter", values=["u1"]), q("limit", values=[1])], spec)
+    )
     assert len(statements) == 3  # cursor row + page + count
 
 
@@ -707,7 +731,9 @@ def test_statements_are_prepared_once_per_shape(db, people, monkeypatch):
 
     def page(project: str, name: str, cursor: str, search: str) -> list[str]:
         queries = [q("startsWith", "name", [name]), q("cursorAfter", values=[cursor]), q("limit", values=[1])]
-        total, rows = list_rows(db, spec, scope={"project_id": project}, queries=parse_queries(queries, spec), search=search)
+        total, rows = list_rows(
+            db, spec, scope={"project_id": project}, queries=parse_queries(queries, spec), search=search
+        )
         return [r["id"] for r in rows]
 
     assert page("p1", "A", "u0", "example") == []

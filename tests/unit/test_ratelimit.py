@@ -41,6 +41,8 @@ def now():
     global NOW, W
     NOW = float(int(time.time()))
     W = int(NOW) // 3600 * 3600
+
+
 PROJECT = uuid.uuid4().hex  # Redis counters outlive the run: keys unique to this run
 
 
@@ -310,7 +312,9 @@ def test_user_keys_hostname_and_chunk_ids(store):
 
 
 def test_overrides_change_limit_and_period_for_every_spelling_of_the_route():
-    rules = with_overrides('{"POST /v1/account/sessions": {"limit": 3, "period": 60}, "POST /v1/account": {"limit": 20}}')
+    rules = with_overrides(
+        '{"POST /v1/account/sessions": {"limit": 3, "period": 60}, "POST /v1/account": {"limit": 20}}'
+    )
     sessions = rules[("POST", "/v1/account/sessions/email")]
     assert rules[("POST", "/v1/account/sessions")] is sessions
     assert (sessions.limit, sessions.period, sessions.keys) == (3, 60, ("url:{url},email:{param-email}",))
@@ -339,9 +343,9 @@ def test_no_overrides_keep_the_table(text):
         ('{"POST /v1/nothing": {"limit": 1}}', "'POST /v1/nothing' is not a rate-limited route; the routes are: "),
         ('{"POST /account": {"limit": 1}}', "'POST /account' is not a rate-limited route"),
         ('{"GET /v1/account": {"limit": 1}}', "'GET /v1/account' is not a rate-limited route"),
-        ('{"POST /v1/account": 5}', "'POST /v1/account': expected {\"limit\": …, \"period\": …} (either or both), got 5"),
-        ('{"POST /v1/account": {}}', "expected {\"limit\""),
-        ('{"POST /v1/account": {"limit": 1, "window": 60}}', "expected {\"limit\""),
+        ('{"POST /v1/account": 5}', '\'POST /v1/account\': expected {"limit": …, "period": …} (either or both), got 5'),
+        ('{"POST /v1/account": {}}', 'expected {"limit"'),
+        ('{"POST /v1/account": {"limit": 1, "window": 60}}', 'expected {"limit"'),
         ('{"POST /v1/account": {"limit": -1}}', "'POST /v1/account': limit must be a whole number >= 0, got -1"),
         ('{"POST /v1/account": {"limit": 2.5}}', "limit must be a whole number >= 0, got 2.5"),
         ('{"POST /v1/account": {"limit": "20"}}', 'limit must be a whole number >= 0, got "20"'),
@@ -366,8 +370,16 @@ def test_method_is_case_insensitive_in_override_keys():
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [
-        (["--rate-limits-overrides", '{"POST /v1/nothing": {"limit": 1}}'], {}, "'POST /v1/nothing' is not a rate-limited route"),
-        ([], {"NIB_RATE_LIMITS_OVERRIDES": '{"POST /v1/account": {"period": 0}}'}, "period must be a whole number >= 1"),
+        (
+            ["--rate-limits-overrides", '{"POST /v1/nothing": {"limit": 1}}'],
+            {},
+            "'POST /v1/nothing' is not a rate-limited route",
+        ),
+        (
+            [],
+            {"NIB_RATE_LIMITS_OVERRIDES": '{"POST /v1/account": {"period": 0}}'},
+            "period must be a whole number >= 1",
+        ),
         (["--rate-limits", "disabled"], {}, "'disabled' is not one of 'on', 'off'"),
         ([], {"NIB_RATE_LIMITS": "maybe"}, "'maybe' is not one of 'on', 'off'"),
     ],
@@ -440,7 +452,9 @@ def client_for(request, installation) -> Callable[..., httpx.AsyncClient]:
 
     def make(rate_limits: bool = True, with_key: bool = False, overrides: str = "") -> httpx.AsyncClient:
         redis_url = REDIS_URL if request.param == "redis" else None
-        settings = Settings(data_dir=data_dir, redis_url=redis_url, rate_limits=rate_limits, rate_limits_overrides=overrides)
+        settings = Settings(
+            data_dir=data_dir, redis_url=redis_url, rate_limits=rate_limits, rate_limits_overrides=overrides
+        )
         api = Api(db, settings, [test_router])
         headers = {"X-Appwrite-Project": "default", "X-Forwarded-For": unique_ip()}
         if with_key:
@@ -496,12 +510,18 @@ async def test_pipeline_scope_check_comes_first_and_unlimited_routes_have_no_hea
 
 @pytest.mark.anyio
 async def test_pipeline_applies_per_route_overrides(client_for):
-    overrides = '{"POST /v1/account": {"limit": 2, "period": 86400}, "POST /v1/account/sessions/anonymous": {"limit": 0}}'
+    overrides = (
+        '{"POST /v1/account": {"limit": 2, "period": 86400}, "POST /v1/account/sessions/anonymous": {"limit": 0}}'
+    )
     async with client_for(overrides=overrides) as client:
         first = await client.post("/v1/account", json={"email": "a@x.io"})
         second = await client.post("/v1/account", json={"email": "a@x.io"})
         refused = await client.post("/v1/account", json={"email": "a@x.io"})
-    assert (first.status_code, first.headers["x-ratelimit-limit"], first.headers["x-ratelimit-remaining"]) == (201, "2", "1")
+    assert (first.status_code, first.headers["x-ratelimit-limit"], first.headers["x-ratelimit-remaining"]) == (
+        201,
+        "2",
+        "1",
+    )
     assert first.headers["x-ratelimit-reset"] == str(int(time.time()) // 86400 * 86400 + 86400)
     assert (second.status_code, second.headers["x-ratelimit-remaining"]) == (201, "0")
     assert (refused.status_code, refused.json()["type"]) == (429, "general_rate_limit_exceeded")
@@ -520,7 +540,9 @@ def test_every_path_of_a_limited_route_is_limited():
     routes = [route for router in ROUTERS for route in router.routes]
     limited = {route.handler for route in routes if (route.method, route.path) in RULES}
     unlimited = [
-        f"{route.method} {route.path}" for route in routes if route.handler in limited and (route.method, route.path) not in RULES
+        f"{route.method} {route.path}"
+        for route in routes
+        if route.handler in limited and (route.method, route.path) not in RULES
     ]
     assert unlimited == []
     magic = RULES[("POST", "/v1/account/sessions/magic-url")]

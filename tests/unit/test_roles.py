@@ -48,8 +48,15 @@ UNVERIFIED = ["any", "users", "user:u1", "users/unverified", "user:u1/unverified
         ),
     ],
     ids=[
-        "guest", "key", "user", "email verified", "phone verified", "labels", "confirmed membership",
-        "pending membership", "teams and labels",
+        "guest",
+        "key",
+        "user",
+        "email verified",
+        "phone verified",
+        "labels",
+        "confirmed membership",
+        "pending membership",
+        "teams and labels",
     ],
 )
 def test_roles_of(principal, memberships, expected):
@@ -65,8 +72,14 @@ def test_request_roles_reads_confirmed_memberships(tmp_path):
         for id, team, user, roles, confirm in rows:
             conn.execute(
                 memberships.insert().values(
-                    project_id="p", id=id, created_at=now, updated_at=now, team_id=team, user_id=user,
-                    roles=roles, confirm=confirm,
+                    project_id="p",
+                    id=id,
+                    created_at=now,
+                    updated_at=now,
+                    team_id=team,
+                    user_id=user,
+                    roles=roles,
+                    confirm=confirm,
                 )
             )
     try:

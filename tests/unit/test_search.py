@@ -46,7 +46,7 @@ def test_tokens():
         ('""', ([], True)),
         ('"', ([], False)),
         ("   ", ([], False)),
-        ("a\"b", (["a", "b"], False)),
+        ('a"b', (["a", "b"], False)),
     ],
 )
 def test_parse_term(term, expected):
@@ -72,14 +72,17 @@ def test_empty_term_is_false_on_every_dialect():
 def test_user_text_is_bound_not_interpolated():
     table = sa.Table("users", sa.MetaData(), sa.Column("seq", sa.Integer), sa.Column("search", sa.Text))
     for dialect_name, dialect in (("sqlite", sqlite.dialect()), ("postgresql", postgresql.dialect())):
-        compiled = sa.select(table.c.seq).where(search_condition(table, "robert'); drop", dialect_name)).compile(dialect=dialect)
+        compiled = (
+            sa.select(table.c.seq)
+            .where(search_condition(table, "robert'); drop", dialect_name))
+            .compile(dialect=dialect)
+        )
         assert "robert" not in str(compiled)
         assert any("robert" in str(value) for value in compiled.params.values())
 
 
 # ---------------------------------------------------------------------------------------------
 # Both dialects
-
 
 
 @pytest.fixture
@@ -162,7 +165,7 @@ USERS = [
         ("no_search", ["empty"]),  # "_" belongs to words
         ("no", ["empty"]),
         ("search_parts", []),
-        ("@+-*()<>~\"", []),
+        ('@+-*()<>~"', []),
         ("OR AND NOT", []),  # no FTS5 / tsquery operators leak through
         ("NEAR(ronaldo messi)", ["ronaldo", "messi"]),
         ("ronaldo'); DROP TABLE users; --", ["ronaldo", "updated"]),  # "users" matches users.service
@@ -178,7 +181,9 @@ def test_team_and_membership_search(engine, make):
     teams = make([("t1", normalize("t1", "Manchester United")), ("t2", normalize("t2", "Arsenal"))])
     assert find(engine, teams, "United") == ["t1"]
     assert find(engine, teams, "t2") == ["t2"]
-    memberships = make([("m1", normalize("65a1b2c3d4e5f6a7b8c9", "6571c2b0e8a9f1d2c3b4")), ("m2", normalize("m2id", "u2"))])
+    memberships = make(
+        [("m1", normalize("65a1b2c3d4e5f6a7b8c9", "6571c2b0e8a9f1d2c3b4")), ("m2", normalize("m2id", "u2"))]
+    )
     assert find(engine, memberships, "6571c2b0e8a9f1d2c3b4") == ["m1"]
     assert find(engine, memberships, "65a1b2c3d4e5f6a7b8c9") == ["m1"]
     assert find(engine, memberships, "m2id") == ["m2"]

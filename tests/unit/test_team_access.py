@@ -12,8 +12,26 @@ from nib.tools.errors import AppwriteError
 # Role sets as auth.roles.roles_of builds them; ``None`` is an API key.
 CALLERS = {
     "owner": ["any", "users", "user:O", "user:O/verified", "users/verified", "team:T", "member:M1", "team:T/owner"],
-    "player": ["any", "users", "user:P", "user:P/unverified", "users/unverified", "team:T", "member:M2", "team:T/player"],
-    "outsider": ["any", "users", "user:X", "user:X/verified", "users/verified", "team:OTHER", "member:M3", "team:OTHER/owner"],
+    "player": [
+        "any",
+        "users",
+        "user:P",
+        "user:P/unverified",
+        "users/unverified",
+        "team:T",
+        "member:M2",
+        "team:T/player",
+    ],
+    "outsider": [
+        "any",
+        "users",
+        "user:X",
+        "user:X/verified",
+        "users/verified",
+        "team:OTHER",
+        "member:M3",
+        "team:OTHER/owner",
+    ],
     "key": None,
 }
 
@@ -66,5 +84,7 @@ def test_require_raises_appwrites_authorization_error():
     with pytest.raises(AppwriteError) as info:
         require(CALLERS["player"], team_permissions("T"), "delete", "User is not allowed to modify roles")
     assert (info.value.type, info.value.status, info.value.message) == (
-        "user_unauthorized", 401, "User is not allowed to modify roles"
+        "user_unauthorized",
+        401,
+        "User is not allowed to modify roles",
     )

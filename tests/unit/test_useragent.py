@@ -10,8 +10,7 @@ import pytest
 from nib.tools.useragent import DEVICE_FIELDS, parse_user_agent, warm_up
 
 CHROME_WINDOWS = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/70.0.3538.77 Safari/537.36"
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.77 Safari/537.36"
 )
 FIREFOX_LINUX = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"
 IPHONE_SAFARI = (
@@ -23,9 +22,7 @@ CHROME_ANDROID = (
     "Chrome/112.0.0.0 Mobile Safari/537.36"
 )
 PYTHON_SDK = "AppwritePythonSDK/22.2.0 (Linux; 6.1; x86_64)"
-PYTHON_SDK_UNFORMATTED = (
-    "AppwritePythonSDK/5.0.3 (${os.uname().sysname}; ${os.uname().version}; ${os.uname().machine})"
-)
+PYTHON_SDK_UNFORMATTED = "AppwritePythonSDK/5.0.3 (${os.uname().sysname}; ${os.uname().version}; ${os.uname().machine})"
 GARBAGE = "asdf qwerty zzz"
 
 ALL_EMPTY = {field: "" for field in DEVICE_FIELDS}

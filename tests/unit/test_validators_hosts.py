@@ -34,8 +34,25 @@ def test_platform_hostname_accepts(value, stored):
 
 @pytest.mark.parametrize(
     "value",
-    ["", "http://app.com", "app.com:3000", "app.com/x", "-app.com", "app-.com", "a..b", ".app.com", "*app.com",
-     "app.*.com", "**.app.com", "app com", "[::1]", "a" * 64 + ".com", "a." * 127 + "ab", 42, None],
+    [
+        "",
+        "http://app.com",
+        "app.com:3000",
+        "app.com/x",
+        "-app.com",
+        "app-.com",
+        "a..b",
+        ".app.com",
+        "*app.com",
+        "app.*.com",
+        "**.app.com",
+        "app com",
+        "[::1]",
+        "a" * 64 + ".com",
+        "a." * 127 + "ab",
+        42,
+        None,
+    ],
 )
 def test_platform_hostname_rejects(value):
     with pytest.raises(Invalid) as error:

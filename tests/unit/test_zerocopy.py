@@ -30,13 +30,21 @@ def file_app(path: Path, *, announce: int | None = None):
             return
         if scope["path"] == "/extensions":
             body = ",".join(sorted(scope.get("extensions", {}))).encode()
-            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(body)).encode())]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-length", str(len(body)).encode())],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
             return
         offset, count = (int(part) for part in scope["path"].strip("/").split("/"))
         length = announce if announce is not None else count
         with open(path, "rb") as file:
-            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(length).encode())]})
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(length).encode())]}
+            )
             await send({"type": zerocopy.EXTENSION, "file": file, "offset": offset, "count": length})
 
     return app
@@ -80,7 +88,9 @@ def test_the_extension_is_offered_in_every_scope(data):
         assert httpx.get(f"{base}/extensions").text == zerocopy.EXTENSION
 
 
-@pytest.mark.parametrize(("offset", "count"), [(0, 1), (0, 1 << 20), (12345, 1 << 20), (3 * 1024 * 1024, 17), (0, 3 * 1024 * 1024 + 17)])
+@pytest.mark.parametrize(
+    ("offset", "count"), [(0, 1), (0, 1 << 20), (12345, 1 << 20), (3 * 1024 * 1024, 17), (0, 3 * 1024 * 1024 + 17)]
+)
 def test_a_span_arrives_byte_for_byte(data, offset, count):
     path, content = data
     with Served(file_app(path)) as base, httpx.Client(base_url=base) as client:

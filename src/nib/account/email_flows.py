@@ -226,8 +226,6 @@ def _plain(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
 
 
-
-
 def _token_match(project_id: str, user_id: str, kind: str, secret: str) -> sa.ColumnElement[bool]:
     return sa.and_(
         tokens.c.project_id == project_id,

@@ -61,10 +61,7 @@ def new_totp_secret() -> str:
 def provisioning_uri(secret: str, *, issuer: str, label: str) -> str:
     """otphp's ``getProvisioningUri``: ``otpauth://totp/<issuer>%3A<label>?issuer=…&secret=…``
     (parameters sorted, the default algorithm, digits and period left out)."""
-    return (
-        f"otpauth://totp/{quote(f'{issuer}:{label}', safe='')}"
-        f"?issuer={quote(issuer, safe='')}&secret={secret}"
-    )
+    return f"otpauth://totp/{quote(f'{issuer}:{label}', safe='')}?issuer={quote(issuer, safe='')}&secret={secret}"
 
 
 def totp_matches(secret: str, otp: str) -> bool:

@@ -28,14 +28,20 @@ FACTOR = Param("factor", v.whitelist(list(account_mfa.CHALLENGE_FACTORS)))
 @router.patch("/v1/account/mfa", scope=ACCOUNT, params=[Param("mfa", v.boolean)], audit=SELF)
 def update_mfa(ctx: Context, mfa: bool) -> dict:
     account_mfa.update_mfa(
-        ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], session_id=current_session(ctx).id, enabled=mfa
+        ctx.db,
+        project_id=ctx.project_id,
+        user_id=current_user(ctx)["id"],
+        session_id=current_session(ctx).id,
+        enabled=mfa,
     )
     return reloaded_account(ctx)
 
 
 @router.get("/v1/account/mfa/factors", scope=ACCOUNT, mfa_exempt=True)
 def list_factors(ctx: Context) -> dict:
-    return models.mfa_factors(**user_mfa.mfa_factors(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"]))
+    return models.mfa_factors(
+        **user_mfa.mfa_factors(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"])
+    )
 
 
 # -- authenticators ------------------------------------------------------------------------------
@@ -74,7 +80,11 @@ def delete_authenticator(ctx: Context, type: str, otp: str | None) -> None:
 
 @router.post("/v1/account/mfa/recovery-codes", scope=ACCOUNT, status=201, audit=SELF)
 def create_recovery_codes(ctx: Context) -> dict:
-    return {"recoveryCodes": user_mfa.create_recovery_codes(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"])}
+    return {
+        "recoveryCodes": user_mfa.create_recovery_codes(
+            ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"]
+        )
+    }
 
 
 @router.get("/v1/account/mfa/recovery-codes", scope=ACCOUNT)
@@ -108,9 +118,19 @@ _COMPLETE_CHALLENGE = dict(
 @router.post("/v1/account/mfa/challenges", **_CREATE_CHALLENGE)
 def create_challenge(ctx: Context, factor: str) -> dict:
     row = account_mfa.create_challenge(
-        ctx.db, ctx.settings, project_id=ctx.project_id, user_id=current_user(ctx)["id"], factor=factor, user_agent=ctx.user_agent
+        ctx.db,
+        ctx.settings,
+        project_id=ctx.project_id,
+        user_id=current_user(ctx)["id"],
+        factor=factor,
+        user_agent=ctx.user_agent,
     )
-    return {"$id": row["id"], "$createdAt": fmt(row["created_at"]), "userId": row["user_id"], "expire": fmt(row["expire"])}
+    return {
+        "$id": row["id"],
+        "$createdAt": fmt(row["created_at"]),
+        "userId": row["user_id"],
+        "expire": fmt(row["expire"]),
+    }
 
 
 @router.put("/v1/account/mfa/challenge", **_COMPLETE_CHALLENGE)

@@ -93,7 +93,9 @@ def update_prefs(ctx: Context, prefs: dict) -> dict:
 
 @router.patch("/v1/account/name", scope=ACCOUNT, params=[Param("name", v.text(128))], audit=SELF)
 def update_name(ctx: Context, name: str) -> dict:
-    return _account(user_service.update_user(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], name=name))
+    return _account(
+        user_service.update_user(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], name=name)
+    )
 
 
 @router.patch(
@@ -114,14 +116,18 @@ def update_password(ctx: Context, password: str, oldPassword) -> dict:
     "/v1/account/email", scope=ACCOUNT, params=[Param("email", v.email), Param("password", v.password)], audit=SELF
 )
 def update_email(ctx: Context, email: str, password: str) -> dict:
-    return _account(service.update_email(ctx.db, project_id=ctx.project_id, user=current_user(ctx), email=email, password=password))
+    return _account(
+        service.update_email(ctx.db, project_id=ctx.project_id, user=current_user(ctx), email=email, password=password)
+    )
 
 
 @router.patch(
     "/v1/account/phone", scope=ACCOUNT, params=[Param("phone", v.phone), Param("password", v.password)], audit=SELF
 )
 def update_phone(ctx: Context, phone: str, password: str) -> dict:
-    return _account(service.update_phone(ctx.db, project_id=ctx.project_id, user=current_user(ctx), phone=phone, password=password))
+    return _account(
+        service.update_phone(ctx.db, project_id=ctx.project_id, user=current_user(ctx), phone=phone, password=password)
+    )
 
 
 @router.patch("/v1/account/status", scope=ACCOUNT, audit=SELF)
@@ -195,7 +201,9 @@ _TOKEN_SESSION = dict(
 def create_token_session(ctx: Context, userId: str, secret: str) -> dict:
     return _signed_in(
         ctx,
-        service.exchange_token(ctx.db, project_id=ctx.project_id, user_id=userId, secret=secret, **_session_fields(ctx)),
+        service.exchange_token(
+            ctx.db, project_id=ctx.project_id, user_id=userId, secret=secret, **_session_fields(ctx)
+        ),
     )
 
 
@@ -222,7 +230,9 @@ def delete_sessions(ctx: Context) -> None:
 @router.get("/v1/account/sessions/{sessionId}", scope=ACCOUNT, params=[SESSION_ID])
 def get_session(ctx: Context, sessionId: str) -> dict:
     session_id = _session_id(ctx, sessionId)
-    row = sessions.get_session(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], session_id=session_id)
+    row = sessions.get_session(
+        ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], session_id=session_id
+    )
     return models.session(row, current=session_id == current_session(ctx).id)
 
 
@@ -292,13 +302,17 @@ def create_jwts(ctx: Context, duration: int) -> dict:
 
 @router.get("/v1/account/logs", scope=ACCOUNT, params=[queries_param(activity.LOG_LIST)])
 def list_logs(ctx: Context, queries) -> dict:
-    total, rows = activity.list_logs(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], queries=queries)
+    total, rows = activity.list_logs(
+        ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], queries=queries
+    )
     return listing("logs", total, [models.log(r) for r in rows])
 
 
 @router.get("/v1/account/identities", scope=ACCOUNT, params=[queries_param(activity.IDENTITY_LIST)])
 def list_identities(ctx: Context, queries) -> dict:
-    total, rows = activity.list_identities(ctx.db, project_id=ctx.project_id, queries=queries, user_id=current_user(ctx)["id"])
+    total, rows = activity.list_identities(
+        ctx.db, project_id=ctx.project_id, queries=queries, user_id=current_user(ctx)["id"]
+    )
     return listing("identities", total, [models.identity(r) for r in rows])
 
 

@@ -36,7 +36,6 @@ TOKEN_SESSIONS = {
 }
 
 
-
 @functools.cache
 def _unknown_user_hash() -> str:
     """Verified against when the e-mail is unknown, so both failures cost an argon2 verification."""
@@ -80,9 +79,11 @@ def sign_in_with_password(
     401 ``user_blocked``. A password stored with another algorithm is rehashed with argon2.
     """
     with db.read() as conn:
-        user = conn.execute(
-            sa.select(users).where(users.c.project_id == project_id, users.c.email == email)
-        ).mappings().first()
+        user = (
+            conn.execute(sa.select(users).where(users.c.project_id == project_id, users.c.email == email))
+            .mappings()
+            .first()
+        )
     if user is None or user["password_update"] is None:
         passwords.verify_password(password, _unknown_user_hash(), ARGON2, {})
         raise AppwriteError("user_invalid_credentials")
@@ -141,9 +142,11 @@ def exchange_token(
     """Trade a live token of the user for a session; the token is used up (401 ``user_invalid_token``)."""
     now = dates.now()
     with db.write() as conn:
-        user = conn.execute(
-            sa.select(users).where(users.c.project_id == project_id, users.c.id == user_id)
-        ).mappings().first()
+        user = (
+            conn.execute(sa.select(users).where(users.c.project_id == project_id, users.c.id == user_id))
+            .mappings()
+            .first()
+        )
         token = None
         if user is not None:
             token = conn.execute(

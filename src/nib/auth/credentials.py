@@ -158,9 +158,7 @@ def _principal(project_id: str, rows: list[dict[str, Any]], via_jwt: bool) -> Pr
         return None
     first = rows[0]
     user = {column.name: first[column.name] for column in users.c}
-    owned = tuple(
-        {name: row[key] for key, name in _TARGET_KEYS} for row in rows if row["target_id"] is not None
-    )
+    owned = tuple({name: row[key] for key, name in _TARGET_KEYS} for row in rows if row["target_id"] is not None)
     session = CurrentSession(
         id=first["session_id"],
         factors=tuple(first["session_factors"] or ()),
@@ -219,7 +217,6 @@ def requires_more_factors(principal: Principal) -> bool:
     if user is None or session is None or not user["mfa"]:
         return False
     return principal.mfa_factors > 0 and len(session.factors) < 2
-
 
 
 _ACCESS_INTERVAL = timedelta(hours=24)

@@ -148,9 +148,7 @@ def _verify_argon2(plain: str, stored: str, opts: dict[str, Any]) -> bool:
 
 def _verify_bcrypt(plain: str, stored: str, opts: dict[str, Any]) -> bool:
     with _CPU_SLOTS:
-        return bcrypt.checkpw(
-            plain.encode("utf-8")[:_BCRYPT_MAX_BYTES], stored.encode("utf-8")
-        )
+        return bcrypt.checkpw(plain.encode("utf-8")[:_BCRYPT_MAX_BYTES], stored.encode("utf-8"))
 
 
 def _verify_md5(plain: str, stored: str, opts: dict[str, Any]) -> bool:

@@ -59,7 +59,9 @@ def insert_platform(conn: Connection, *, project_id: str, hostname: str, name: s
         "created_at": now,
         "updated_at": now,
     }
-    exists = AppwriteError("document_already_exists", f"Platform '{hostname}' already exists in project '{project_id}'.")
+    exists = AppwriteError(
+        "document_already_exists", f"Platform '{hostname}' already exists in project '{project_id}'."
+    )
     if not conn.execute(sa.select(projects.c.seq).where(projects.c.id == project_id)).first():
         raise AppwriteError("project_not_found")
     taken = sa.select(platforms.c.seq).where(platforms.c.project_id == project_id, platforms.c.hostname == hostname)
@@ -81,7 +83,9 @@ def list_platforms(db: Database, *, project_id: str) -> list[dict[str, Any]]:
     return [_model(row._mapping) for row in rows]
 
 
-def remove_platform(db: Database, *, project_id: str, hostname: str | None = None, platform_id: str | None = None) -> None:
+def remove_platform(
+    db: Database, *, project_id: str, hostname: str | None = None, platform_id: str | None = None
+) -> None:
     """Remove the platform with this hostname (or this ID); 400 if there is none."""
     match = platforms.c.id == platform_id if hostname is None else platforms.c.hostname == hostname.lower()
     with db.write() as conn:

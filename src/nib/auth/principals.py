@@ -147,9 +147,7 @@ def _lookup(db: Database, project_id: str, digest: str) -> Principal:
         return Principal(project_id=project_id, role="guests", scopes=GUEST_SCOPES)
     if row.expire is not None and row.expire < dates.now():
         raise AppwriteError("project_key_expired")
-    return Principal(
-        project_id=project_id, role="apps", scopes=KEY_BASE_SCOPES | frozenset(row.scopes), key_id=row.id
-    )
+    return Principal(project_id=project_id, role="apps", scopes=KEY_BASE_SCOPES | frozenset(row.scopes), key_id=row.id)
 
 
 def encode_session(user_id: str, secret: str) -> str:

@@ -27,7 +27,7 @@ def create_project(db: Database, *, project_id: str, name: str) -> dict[str, Any
         raise AppwriteError("general_argument_invalid", f"Invalid `projectId` param: {invalid}") from None
     if project_id == "console":
         # Requests naming "console" are refused as Appwrite's reserved project (auth/principals.py).
-        raise AppwriteError("general_argument_invalid", "Invalid `projectId` param: \"console\" is reserved.")
+        raise AppwriteError("general_argument_invalid", 'Invalid `projectId` param: "console" is reserved.')
     if project_id == "unique()":
         project_id = unique_id()
     with db.write() as conn:
@@ -88,8 +88,14 @@ def _insert_key(conn: Connection, project_id: str, name: str, scopes: list[str])
     if not conn.execute(sa.select(projects.c.seq).where(projects.c.id == project_id)).first():
         raise AppwriteError("project_not_found")
     conn.execute(api_keys.insert().values(row))
-    return {"$id": row["id"], "projectId": project_id, "name": name, "scopes": scopes,
-            "$createdAt": dates.fmt(now), "secret": secret}
+    return {
+        "$id": row["id"],
+        "projectId": project_id,
+        "name": name,
+        "scopes": scopes,
+        "$createdAt": dates.fmt(now),
+        "secret": secret,
+    }
 
 
 def list_keys(db: Database, *, project_id: str) -> list[dict[str, Any]]:
@@ -98,7 +104,13 @@ def list_keys(db: Database, *, project_id: str) -> list[dict[str, Any]]:
             sa.select(api_keys).where(api_keys.c.project_id == project_id).order_by(api_keys.c.seq)
         ).all()
     return [
-        {"$id": r.id, "projectId": r.project_id, "name": r.name, "scopes": r.scopes, "$createdAt": dates.fmt(r.created_at)}
+        {
+            "$id": r.id,
+            "projectId": r.project_id,
+            "name": r.name,
+            "scopes": r.scopes,
+            "$createdAt": dates.fmt(r.created_at),
+        }
         for r in rows
     ]
 

@@ -304,11 +304,17 @@ def _list_plan(
         .limit(b.param(lambda r: r.queries.limit, sa.BigInteger))
         .offset(b.param(lambda r: r.queries.offset, sa.BigInteger))
     )
-    if spec.counted and tuple(scope_names) == ("project_id",) and restriction is None and not queries.filters and not search:
+    if (
+        spec.counted
+        and tuple(scope_names) == ("project_id",)
+        and restriction is None
+        and not queries.filters
+        and not search
+    ):
         # Every row of the project: its maintained count, capped.
-        count = sa.select(
-            sa.case((totals.c.total > TOTAL_CAP, TOTAL_CAP), else_=totals.c.total).label("total")
-        ).where(totals.c.table_name == table.name, *_scope_conditions(totals, scope_names, None, b))
+        count = sa.select(sa.case((totals.c.total > TOTAL_CAP, TOTAL_CAP), else_=totals.c.total).label("total")).where(
+            totals.c.table_name == table.name, *_scope_conditions(totals, scope_names, None, b)
+        )
     else:
         capped = (
             sa.select(sa.literal_column("1").label("one"))

@@ -359,9 +359,7 @@ def _integer(value: Any, minimum: int, what: str, not_numeric: str) -> int:
         value = int(value)
     if isinstance(value, int) and minimum <= value <= _INT64_MAX:
         return value
-    raise _Invalid(
-        f"Invalid query: Invalid {what}: Value must be a valid range between {minimum:,} and {_INT64_MAX:,}"
-    )
+    raise _Invalid(f"Invalid query: Invalid {what}: Value must be a valid range between {minimum:,} and {_INT64_MAX:,}")
 
 
 def _limit(values: list[Any]) -> int:

@@ -61,7 +61,9 @@ def read_incoming(
         headers=headers,
         path=request.scope["path"],
         browser=browser,
-        credentials=credentials.request_credentials(project_id, request.cookies if "cookie" in headers else {}, headers),
+        credentials=credentials.request_credentials(
+            project_id, request.cookies if "cookie" in headers else {}, headers
+        ),
         host=headers.get("host", ""),
         secure=(forwarded_proto.split(",")[0].strip() or request.scope["scheme"]) == "https",
         timestamp=headers.get("x-appwrite-timestamp", ""),

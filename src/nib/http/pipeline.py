@@ -156,7 +156,9 @@ class Api:
             else:
                 # An invalid JWT fails before the project is looked at (Appwrite's order).
                 creds = incoming.credentials
-                payload = credentials.verify_jwt(creds.jwt, server_secret(self.db, self.settings)) if creds.jwt else None
+                payload = (
+                    credentials.verify_jwt(creds.jwt, server_secret(self.db, self.settings)) if creds.jwt else None
+                )
                 browser.allow(platforms.allowed_hosts(self.db, project_id))
                 principal = principals.resolve(self.db, project_id, incoming.key)
                 if creds.session is not None or payload is not None:
@@ -185,8 +187,16 @@ class Api:
                 user_agent = headers.get("x-forwarded-user-agent") or user_agent
             values = validate(route.params, {**incoming.raw, **incoming.path_params}, browser.allowed_hosts)
             ctx = Context(
-                self.db, self.settings, principal, incoming.ip, user_agent, incoming.host, incoming.secure,
-                incoming.timestamp, headers=headers, on_event_loop=on_event_loop,
+                self.db,
+                self.settings,
+                principal,
+                incoming.ip,
+                user_agent,
+                incoming.host,
+                incoming.secure,
+                incoming.timestamp,
+                headers=headers,
+                on_event_loop=on_event_loop,
             )
             if incoming.receive is not None:
                 ctx.body = RequestBody(incoming.receive, headers.get("content-length"))

@@ -249,11 +249,15 @@ def with_overrides(text: str, rules: Mapping[tuple[str, str], Rule] = RULES) -> 
 def _check_override(route: str, change: Any) -> None:
     """Refuse an override entry that is not ``{"limit": …, "period": …}`` (either or both)."""
     if not isinstance(change, dict) or not change or set(change) - {"limit", "period"}:
-        raise ValueError(f'{route!r}: expected {{"limit": …, "period": …}} (either or both), got {orjson.dumps(change).decode()}')
+        raise ValueError(
+            f'{route!r}: expected {{"limit": …, "period": …}} (either or both), got {orjson.dumps(change).decode()}'
+        )
     for field, least in (("limit", 0), ("period", 1)):
         value = change.get(field, least)
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise ValueError(f"{route!r}: {field} must be a whole number >= {least}, got {orjson.dumps(value).decode()}")
+            raise ValueError(
+                f"{route!r}: {field} must be a whole number >= {least}, got {orjson.dumps(value).decode()}"
+            )
 
 
 class Limiter:
@@ -317,7 +321,9 @@ class Limiter:
             text = _PLACEHOLDER.sub(lambda found: values.get(found.group(0), found.group(0)), template)
             key = hashlib.sha256(f"{project_id}/{text}".encode()).hexdigest()
             try:
-                before = self.counters.hit(key, window, rule.period) - 1 if counting else self.counters.peek(key, window)
+                before = (
+                    self.counters.hit(key, window, rule.period) - 1 if counting else self.counters.peek(key, window)
+                )
             except StoreUnavailable:
                 if counting:
                     raise

@@ -14,7 +14,9 @@ BASE_HEADERS = {"X-Content-Type-Options": "nosniff", "Server": "nib"}
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type=JSON_TYPE, headers={**BASE_HEADERS, **(headers or {})})
+    return Response(
+        orjson.dumps(body), status_code=status, media_type=JSON_TYPE, headers={**BASE_HEADERS, **(headers or {})}
+    )
 
 
 def error_response(error: AppwriteError) -> Response:

@@ -116,8 +116,20 @@ class Router:
             literal = sum(1 for part in path.split("/") if part and not part.startswith("{"))
             self.routes.append(
                 Route(
-                    method, path, handler, scope, tuple(params), status, pattern, literal, public, audit,
-                    session_group, mfa_exempt, streaming, reads_device,
+                    method,
+                    path,
+                    handler,
+                    scope,
+                    tuple(params),
+                    status,
+                    pattern,
+                    literal,
+                    public,
+                    audit,
+                    session_group,
+                    mfa_exempt,
+                    streaming,
+                    reads_device,
                 )
             )
             return handler

@@ -41,13 +41,16 @@ BUCKET_LIST = ListSpec(
     },
 )
 
-_BY_ID = sa.select(buckets).where(buckets.c.project_id == sa.bindparam("project_id"), buckets.c.id == sa.bindparam("id"))
+_BY_ID = sa.select(buckets).where(
+    buckets.c.project_id == sa.bindparam("project_id"), buckets.c.id == sa.bindparam("id")
+)
 # The bucket with its totalSize (bucket_sizes, kept by triggers on files): one read.
 _WITH_SIZE_BY_ID = (
     sa.select(buckets, sa.func.coalesce(bucket_sizes.c.total_size, 0).label("total_size"))
     .select_from(
         buckets.outerjoin(
-            bucket_sizes, sa.and_(bucket_sizes.c.project_id == buckets.c.project_id, bucket_sizes.c.bucket_id == buckets.c.id)
+            bucket_sizes,
+            sa.and_(bucket_sizes.c.project_id == buckets.c.project_id, bucket_sizes.c.bucket_id == buckets.c.id),
         )
     )
     .where(buckets.c.project_id == sa.bindparam("project_id"), buckets.c.id == sa.bindparam("id"))
@@ -132,9 +135,15 @@ def total_sizes(db: Database, project_id: str, bucket_ids: Sequence[str]) -> dic
 def update_bucket(db: Database, *, project_id: str, bucket_id: str, **settings: Any) -> Row:
     """Replace the bucket's settings; ``permissions=None`` keeps the current ones."""
     with db.write() as conn:
-        current = conn.execute(
-            sa.select(buckets).where(buckets.c.project_id == project_id, buckets.c.id == bucket_id).with_for_update()
-        ).mappings().first()
+        current = (
+            conn.execute(
+                sa.select(buckets)
+                .where(buckets.c.project_id == project_id, buckets.c.id == bucket_id)
+                .with_for_update()
+            )
+            .mappings()
+            .first()
+        )
         if current is None:
             raise AppwriteError("storage_bucket_not_found")
         if settings["permissions"] is None:

@@ -115,7 +115,9 @@ def _claim(db: Database, device: Device, upload: Upload, content_range: ContentR
                     if row["status"] == READY:
                         raise AppwriteError("storage_file_already_exists")
                     if row["size_original"] != content_range.total:
-                        raise AppwriteError("storage_invalid_content_range", "The total size differs from the upload's.")
+                        raise AppwriteError(
+                            "storage_invalid_content_range", "The total size differs from the upload's."
+                        )
                     return row, False
                 chunk_size = CHUNK_SIZE if last else content_range.length
                 object_path = new_object_path(upload)

@@ -28,9 +28,7 @@ class Download:
     decoding: bool
 
 
-def find_download(
-    db: Database, *, project_id: str, bucket: Row, file_id: str, roles: list[str] | None
-) -> Download:
+def find_download(db: Database, *, project_id: str, bucket: Row, file_id: str, roles: list[str] | None) -> Download:
     """The file ``file_id`` of ``bucket`` as a caller with ``roles`` may read it; 404 until it is ready."""
     file = get_file(db, project_id=project_id, bucket=bucket, file_id=file_id, roles=roles)
     if file["status"] != READY:

@@ -44,11 +44,29 @@ _UNSAFE_IN_QUOTES = re.compile(r'[\x00-\x1f\x7f"\\]')
 # app/config/storage/mimes.php of Appwrite 1.5 (its duplicates and typos left out)
 VIEWABLE = frozenset(
     {
-        "image/jpeg", "image/gif", "image/png", "image/webp",
-        "video/mp4", "video/x-flv", "application/x-mpegURL", "video/MP2T", "video/3gpp", "video/quicktime",
-        "video/x-msvideo", "video/x-ms-wmv",
-        "audio/basic", "audio/L24", "audio/mid", "audio/mpeg", "audio/mp4", "audio/x-aiff", "audio/x-mpegurl",
-        "audio/vnd.rn-realaudio", "audio/ogg", "audio/vorbis", "audio/vnd.wav",
+        "image/jpeg",
+        "image/gif",
+        "image/png",
+        "image/webp",
+        "video/mp4",
+        "video/x-flv",
+        "application/x-mpegURL",
+        "video/MP2T",
+        "video/3gpp",
+        "video/quicktime",
+        "video/x-msvideo",
+        "video/x-ms-wmv",
+        "audio/basic",
+        "audio/L24",
+        "audio/mid",
+        "audio/mpeg",
+        "audio/mp4",
+        "audio/x-aiff",
+        "audio/x-mpegurl",
+        "audio/vnd.rn-realaudio",
+        "audio/ogg",
+        "audio/vorbis",
+        "audio/vnd.wav",
         "application/msword",
         "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
         "application/vnd.openxmlformats-officedocument.wordprocessingml.template",
@@ -139,7 +157,9 @@ def file_response(
     local = open_local(device, download) if length <= WHOLE_SEND else None
     if local is not None:
         return FileSpanResponse(local, start, length, status_code=status, headers=common)
-    chunks = original_bytes(device, settings, secret=secret, project_id=project_id, download=download, start=start, end=end)
+    chunks = original_bytes(
+        device, settings, secret=secret, project_id=project_id, download=download, start=start, end=end
+    )
     if length > WHOLE_SEND:
         # Iterated in the worker pool by Starlette, a step at a time.
         return StreamingResponse(chunks, status_code=status, headers=common)
@@ -155,7 +175,9 @@ class FileSpanResponse(Response):
     offers ASGI's zero-copy extension (``nib serve``: http/zerocopy.py), read and sent otherwise.
     Closes the file once sent."""
 
-    def __init__(self, file: BinaryIO, offset: int, count: int, *, status_code: int, headers: Mapping[str, str]) -> None:
+    def __init__(
+        self, file: BinaryIO, offset: int, count: int, *, status_code: int, headers: Mapping[str, str]
+    ) -> None:
         super().__init__(status_code=status_code, headers=headers)
         self.file, self.offset, self.count = file, offset, count
 
@@ -165,7 +187,9 @@ class FileSpanResponse(Response):
             if zerocopy.EXTENSION in scope.get("extensions", {}):
                 await send({"type": zerocopy.EXTENSION, "file": self.file, "offset": self.offset, "count": self.count})
             else:
-                await send({"type": "http.response.body", "body": os.pread(self.file.fileno(), self.count, self.offset)})
+                await send(
+                    {"type": "http.response.body", "body": os.pread(self.file.fileno(), self.count, self.offset)}
+                )
         if self.background is not None:
             await self.background()
 

@@ -154,7 +154,9 @@ def update_file(
     return {**row, **values}
 
 
-def delete_file(db: Database, device: Device, *, project_id: str, bucket: Row, file_id: str, roles: list[str] | None) -> None:
+def delete_file(
+    db: Database, device: Device, *, project_id: str, bucket: Row, file_id: str, roles: list[str] | None
+) -> None:
     """Delete the row (complete or partial upload), then its objects, parts, temporary objects
     (an assembly or transform a crash interrupted) and cached previews.
 

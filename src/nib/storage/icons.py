@@ -15,8 +15,14 @@ import pyvips
 # Appwrite's video list (app/config/storage/logos.php), plus any other video/* type.
 _VIDEO_TYPES = frozenset(
     {
-        "video/mp4", "video/x-flv", "application/x-mpegURL", "video/MP2T", "video/3gpp",
-        "video/quicktime", "video/x-msvideo", "video/x-ms-wmv",
+        "video/mp4",
+        "video/x-flv",
+        "application/x-mpegURL",
+        "video/MP2T",
+        "video/3gpp",
+        "video/quicktime",
+        "video/x-msvideo",
+        "video/x-ms-wmv",
     }
 )
 
@@ -31,8 +37,7 @@ _SHAPES = {
         f'<path d="M22 30h24M22 38h24M22 46h16" stroke="{_PAPER}" stroke-width="3"/>'
     ),
     "video": (
-        f'<rect x="6" y="14" width="52" height="36" rx="5" fill="{_INK}"/>'
-        f'<path d="M27 23v18l15-9z" fill="{_PAPER}"/>'
+        f'<rect x="6" y="14" width="52" height="36" rx="5" fill="{_INK}"/><path d="M27 23v18l15-9z" fill="{_PAPER}"/>'
     ),
     "image": (
         f'<rect x="6" y="12" width="52" height="40" rx="4" fill="{_INK}"/>'

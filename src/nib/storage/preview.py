@@ -42,11 +42,24 @@ ROTATE_MAX_PIXELS = 25_000_000  # rotation needs the whole image in memory: 4000
 CACHE_SECONDS = 30 * 24 * 3600  # Appwrite's Expires: now + 30 days
 
 GRAVITIES = ("center", "top-left", "top", "top-right", "left", "right", "bottom-left", "bottom", "bottom-right")
-OUTPUTS = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif", "png": "image/png", "webp": "image/webp",
-           "avif": "image/avif"}
+OUTPUTS = {
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "gif": "image/gif",
+    "png": "image/png",
+    "webp": "image/webp",
+    "avif": "image/avif",
+}
 # Previewable source types: Appwrite 1.5's (jpeg, png, gif) plus the ones newer versions added.
-INPUT_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp": "webp",
-               "image/avif": "avif", "image/heic": "jpg", "image/heif": "jpg"}
+INPUT_TYPES = {
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/gif": "gif",
+    "image/webp": "webp",
+    "image/avif": "avif",
+    "image/heic": "jpg",
+    "image/heif": "jpg",
+}
 _LOADERS = frozenset({"jpegload", "pngload", "gifload", "webpload", "heifload"})
 _FAIL_ON = "truncated"
 
@@ -123,10 +136,17 @@ class PreviewParams:
     def from_query(cls, **values: Any) -> PreviewParams:
         """From the validated QUERY_PARAMS values, keyed by their Appwrite names."""
         return cls(
-            width=values["width"], height=values["height"], gravity=values["gravity"], quality=values["quality"],
-            border_width=values["borderWidth"], border_color=values["borderColor"],
-            border_radius=values["borderRadius"], opacity=values["opacity"], rotation=values["rotation"],
-            background=values["background"], output=values["output"],
+            width=values["width"],
+            height=values["height"],
+            gravity=values["gravity"],
+            quality=values["quality"],
+            border_width=values["borderWidth"],
+            border_color=values["borderColor"],
+            border_radius=values["borderRadius"],
+            opacity=values["opacity"],
+            rotation=values["rotation"],
+            background=values["background"],
+            output=values["output"],
         )
 
     def key(self) -> str:
@@ -242,9 +262,14 @@ def _crop(source, p: PreviewParams, *, max_pixels: int) -> pyvips.Image:
 
 # gravity -> libvips crop when the overflow is horizontal, when it is vertical
 _SIDES = {
-    "top-left": ("low", "low"), "top": ("centre", "low"), "top-right": ("high", "low"),
-    "left": ("low", "centre"), "right": ("high", "centre"),
-    "bottom-left": ("low", "high"), "bottom": ("centre", "high"), "bottom-right": ("high", "high"),
+    "top-left": ("low", "low"),
+    "top": ("centre", "low"),
+    "top-right": ("high", "low"),
+    "left": ("low", "centre"),
+    "right": ("high", "centre"),
+    "bottom-left": ("low", "high"),
+    "bottom": ("centre", "high"),
+    "bottom-right": ("high", "high"),
 }
 
 
@@ -288,8 +313,9 @@ def _effects(image: pyvips.Image, p: PreviewParams, background: str) -> pyvips.I
             image = _rounded(image, p.border_radius)
     elif border:
         fill = [*border_rgb, 255] if image.hasalpha() else border_rgb
-        image = image.embed(border, border, image.width + 2 * border, image.height + 2 * border,
-                            extend="background", background=fill)
+        image = image.embed(
+            border, border, image.width + 2 * border, image.height + 2 * border, extend="background", background=fill
+        )
     if p.rotation:
         image = _rotated(image, p.rotation)
     return image
@@ -331,9 +357,14 @@ def _rotated(image: pyvips.Image, degrees: int) -> pyvips.Image:
     image = image.affine(
         [cos, -sin, sin, cos],
         oarea=[0, 0, out_w, out_h],
-        idx=-w / 2, idy=-h / 2, odx=w / 2 - x0, ody=h / 2 - y0,
+        idx=-w / 2,
+        idy=-h / 2,
+        odx=w / 2 - x0,
+        ody=h / 2 - y0,
         interpolate=pyvips.Interpolate.new("bilinear"),
-        extend="background", background=[0] * image.bands, premultiplied=True,
+        extend="background",
+        background=[0] * image.bands,
+        premultiplied=True,
     )
     return image.unpremultiply().cast("uchar")
 

@@ -24,6 +24,7 @@ from .preview import PreviewParams
 
 log = logging.getLogger("nib.storage")
 
+
 class PreviewEngine:
     """Renders previews for the storage routes; one per process, shared by every request."""
 
@@ -34,14 +35,16 @@ class PreviewEngine:
         self._running: dict[str, Future] = {}
         self.rendered = 0  # renders actually run (cache misses not merged into another)
 
-    def render(self, source: bytes, *, mime_type: str, params: PreviewParams, accept: str,
-               size: int | None = None) -> tuple[bytes, str]:
+    def render(
+        self, source: bytes, *, mime_type: str, params: PreviewParams, accept: str, size: int | None = None
+    ) -> tuple[bytes, str]:
         """``preview.render`` within the worker bound."""
         with self._slots:
             with self._lock:
                 self.rendered += 1
-            return preview.render(source, mime_type=mime_type, params=params, accept=accept, size=size,
-                                  max_pixels=self._max_pixels)
+            return preview.render(
+                source, mime_type=mime_type, params=params, accept=accept, size=size, max_pixels=self._max_pixels
+            )
 
     def cached_render(
         self,

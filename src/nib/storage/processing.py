@@ -59,7 +59,9 @@ def transform(
     ``compression`` and ``encryption`` ask (only files up to 20 MB, as Appwrite:
     ``transforms.plan``). The encoded object replaces the original; returns what the row records.
     """
-    compression, encrypt = transforms.plan(size=size, compression=bucket["compression"], encryption=bucket["encryption"])
+    compression, encrypt = transforms.plan(
+        size=size, compression=bucket["compression"], encryption=bucket["encryption"]
+    )
     if compression == "none" and not encrypt:
         return Stored(object=object, size_actual=size)
     key = transforms.project_key(secret, project_id) if encrypt else None

@@ -67,6 +67,7 @@ BUCKET_SETTINGS = [
     optional("transformations", v.loose_boolean),  # newer SDKs send it; always on here
 ]
 
+
 @cache
 def device_for(settings: Settings) -> Device:
     """One device per process (an S3 client is worth reusing)."""
@@ -88,7 +89,9 @@ def _settings(ctx: Context, values: dict) -> dict:
 
 
 def _file_bucket(ctx: Context, bucket_id: str) -> dict:
-    return buckets.bucket_for_files(ctx.db, project_id=ctx.project_id, bucket_id=bucket_id, privileged=ctx.principal.is_key)
+    return buckets.bucket_for_files(
+        ctx.db, project_id=ctx.project_id, bucket_id=bucket_id, privileged=ctx.principal.is_key
+    )
 
 
 # -- buckets ------------------------------------------------------------------------------------
@@ -157,7 +160,12 @@ def create_file(ctx: Context, bucketId: str) -> dict:
     user_id = None if user is None or ctx.principal.is_key else user["id"]
     form = upload_requests.UploadForm(ctx.body, ctx.headers.get("content-type", ""))
     bucket, permissions = uploads.check_upload(
-        ctx.db, project_id=ctx.project_id, bucket_id=bucketId, roles=roles, user_id=user_id, permissions=form.permissions
+        ctx.db,
+        project_id=ctx.project_id,
+        bucket_id=bucketId,
+        roles=roles,
+        user_id=user_id,
+        permissions=form.permissions,
     )
     if form.file is None or not form.file.filename:
         raise AppwriteError("storage_file_empty")
@@ -198,14 +206,21 @@ def list_files(ctx: Context, bucketId: str, queries, search: str) -> dict:
 @router.get("/v1/storage/buckets/{bucketId}/files/{fileId}", scope=FILES_READ, params=[BUCKET_ID, FILE_ID])
 def get_file(ctx: Context, bucketId: str, fileId: str) -> dict:
     bucket = _file_bucket(ctx, bucketId)
-    return models.file(files.get_file(ctx.db, project_id=ctx.project_id, bucket=bucket, file_id=fileId, roles=ctx.roles()))
+    return models.file(
+        files.get_file(ctx.db, project_id=ctx.project_id, bucket=bucket, file_id=fileId, roles=ctx.roles())
+    )
 
 
 @router.put(
     "/v1/storage/buckets/{bucketId}/files/{fileId}",
     scope=FILES_WRITE,
     audit=("file.update", FILE_EVENT),
-    params=[BUCKET_ID, FILE_ID, optional("name", v.text(255)), optional("permissions", permissions_validator(FILE_TYPES))],
+    params=[
+        BUCKET_ID,
+        FILE_ID,
+        optional("name", v.text(255)),
+        optional("permissions", permissions_validator(FILE_TYPES)),
+    ],
 )
 def update_file(ctx: Context, bucketId: str, fileId: str, name: str | None, permissions: list[str] | None) -> dict:
     row = files.update_file(
@@ -264,7 +279,10 @@ def download(ctx: Context, bucketId: str, fileId: str):
 
 
 @router.get(
-    "/v1/storage/buckets/{bucketId}/files/{fileId}/view", scope=FILES_READ, params=[BUCKET_ID, FILE_ID], reads_device=True
+    "/v1/storage/buckets/{bucketId}/files/{fileId}/view",
+    scope=FILES_READ,
+    params=[BUCKET_ID, FILE_ID],
+    reads_device=True,
 )
 def view(ctx: Context, bucketId: str, fileId: str):
     return _serve(ctx, bucketId, fileId, view=True)

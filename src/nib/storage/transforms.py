@@ -113,9 +113,7 @@ def project_key(secret: str, project_id: str) -> bytes:
     ).derive(secret.encode())
 
 
-def encode(
-    chunks: Iterable[bytes], *, compression: str, key: bytes | None
-) -> tuple[Iterator[bytes], TransformInfo]:
+def encode(chunks: Iterable[bytes], *, compression: str, key: bytes | None) -> tuple[Iterator[bytes], TransformInfo]:
     """The stored form of ``chunks`` (lazily, chunk by chunk) and how to read it back.
 
     ``key`` (from ``project_key``) encrypts; ``None`` does not. ``info`` is complete at once, before

@@ -46,7 +46,9 @@ class UploadForm:
         else:  # no file can be in a JSON or url-encoded body: its fields are still validated first
             self._rest = iter(())
             data = b"".join(body)
-            raw = form_params(data) if content_type.startswith("application/x-www-form-urlencoded") else json_params(data)
+            raw = (
+                form_params(data) if content_type.startswith("application/x-www-form-urlencoded") else json_params(data)
+            )
         values = validate(FIELDS, raw)
         self.file_id: str = values["fileId"]
         self.permissions: list[str] | None = values["permissions"]

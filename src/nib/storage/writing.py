@@ -2,7 +2,6 @@
 (``ContentRange``, in numbers), the ``Meter`` that counts, hashes and samples bytes on their way
 to the device (and cuts them off past a limit), and the file-row and hook helpers of both paths."""
 
-
 from __future__ import annotations
 
 import hashlib

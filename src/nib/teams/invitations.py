@@ -76,9 +76,14 @@ def _create_invitee(db: Database, project_id: str, email: str | None, phone: str
     """A new user for an unknown e-mail/phone: no password yet (the invitee sets the first one
     without ``oldPassword``), unverified, named ``name`` or by the e-mail address."""
     with db.read() as conn:
-        if email and conn.execute(
-            sa.select(identities.c.seq).where(identities.c.project_id == project_id, identities.c.provider_email == email)
-        ).first():
+        if (
+            email
+            and conn.execute(
+                sa.select(identities.c.seq).where(
+                    identities.c.project_id == project_id, identities.c.provider_email == email
+                )
+            ).first()
+        ):
             raise AppwriteError("user_email_already_exists")
     try:
         user, _targets = create_user(db, project_id=project_id, user_id="unique()", email=email, phone=phone, name=name)
@@ -139,8 +144,13 @@ def invite(
 
     secret = new_secret(SECRET_LENGTH)
     values = membership_values(
-        project_id=project_id, membership_id=unique_id(), team_id=team_id, user_id=invitee["id"],
-        roles=member_roles, confirm=not client, secret_digest=secret_hash(secret),
+        project_id=project_id,
+        membership_id=unique_id(),
+        team_id=team_id,
+        user_id=invitee["id"],
+        roles=member_roles,
+        confirm=not client,
+        secret_digest=secret_hash(secret),
     )
     try:
         with db.write() as conn:
@@ -153,23 +163,45 @@ def invite(
     if client:
         assert address, "an invitation without an e-mail address was refused above"
         _send_invitation(
-            db, settings, values, secret=secret, address=address, invitee_name=name or invitee["name"],
-            team_name=team["name"], project_name=name_of_project, inviter=inviter, url=url,
+            db,
+            settings,
+            values,
+            secret=secret,
+            address=address,
+            invitee_name=name or invitee["name"],
+            team_name=team["name"],
+            project_name=name_of_project,
+            inviter=inviter,
+            url=url,
         )
     return with_people(db, project_id, [values], mfa=False)[0]
 
 
 def _existing(conn: Connection, project_id: str, team_id: str, user_id: str) -> bool:
-    return conn.execute(
-        sa.select(memberships.c.seq).where(
-            memberships.c.project_id == project_id, memberships.c.team_id == team_id, memberships.c.user_id == user_id
-        )
-    ).first() is not None
+    return (
+        conn.execute(
+            sa.select(memberships.c.seq).where(
+                memberships.c.project_id == project_id,
+                memberships.c.team_id == team_id,
+                memberships.c.user_id == user_id,
+            )
+        ).first()
+        is not None
+    )
 
 
 def _send_invitation(
-    db: Database, settings: Settings, membership: Row, *, secret: str, address: str, invitee_name: str,
-    team_name: str, project_name: str, inviter: Row | None, url: str,
+    db: Database,
+    settings: Settings,
+    membership: Row,
+    *,
+    secret: str,
+    address: str,
+    invitee_name: str,
+    team_name: str,
+    project_name: str,
+    inviter: Row | None,
+    url: str,
 ) -> None:
     """The invitation e-mail; if it cannot be sent the invitation is deleted and the error raised."""
     link = mail_templates.link(

@@ -39,8 +39,15 @@ MEMBERSHIP_LIST = ListSpec(
 
 # What a Membership shows of its user and team, for a page of memberships in two statements.
 _PEOPLE = sa.select(
-    users.c.id, users.c.name, users.c.email, users.c.phone, users.c.accessed_at, users.c.mfa,
-    users.c.email_verification, users.c.phone_verification, HAS_VERIFIED_TOTP,
+    users.c.id,
+    users.c.name,
+    users.c.email,
+    users.c.phone,
+    users.c.accessed_at,
+    users.c.mfa,
+    users.c.email_verification,
+    users.c.phone_verification,
+    HAS_VERIFIED_TOTP,
 ).where(users.c.project_id == sa.bindparam("project_id"), users.c.id.in_(sa.bindparam("ids", expanding=True)))
 _TEAM_NAMES = sa.select(teams.c.id, teams.c.name).where(
     teams.c.project_id == sa.bindparam("project_id"), teams.c.id.in_(sa.bindparam("ids", expanding=True))
@@ -87,9 +94,7 @@ def membership_row(
 ) -> Row:
     """The membership if it exists and ``roles`` may read it (locked until the transaction ends
     with ``lock``), else 404 ``missing``."""
-    statement = sa.select(memberships).where(
-        memberships.c.project_id == project_id, memberships.c.id == membership_id
-    )
+    statement = sa.select(memberships).where(memberships.c.project_id == project_id, memberships.c.id == membership_id)
     found = conn.execute(statement.with_for_update() if lock else statement).mappings().first()
     row = dict(found) if found is not None else None
     if row is None or not allowed(roles, membership_permissions(row), "read"):
@@ -131,9 +136,7 @@ def list_user_memberships(
     return total, with_people(db, project_id, rows, mfa=False)
 
 
-def get_membership(
-    db: Database, *, project_id: str, team_id: str, membership_id: str, roles: list[str] | None
-) -> Row:
+def get_membership(db: Database, *, project_id: str, team_id: str, membership_id: str, roles: list[str] | None) -> Row:
     """One membership of the team: 404 ``membership_not_found`` also for another team's."""
     with db.read() as conn:
         team_row(conn, project_id, team_id, roles)

@@ -89,9 +89,11 @@ def remove_user_memberships(conn: Connection, project_id: str, user_id: str) -> 
         .order_by(teams.c.seq)
         .with_for_update()
     )
-    confirmed = conn.execute(
-        sa.select(memberships.c.team_id).where(*mine, memberships.c.confirm.is_(True)).with_for_update()
-    ).scalars().all()
+    confirmed = (
+        conn.execute(sa.select(memberships.c.team_id).where(*mine, memberships.c.confirm.is_(True)).with_for_update())
+        .scalars()
+        .all()
+    )
     if confirmed:
         conn.execute(
             teams.update()
@@ -102,7 +104,13 @@ def remove_user_memberships(conn: Connection, project_id: str, user_id: str) -> 
 
 
 def membership_values(
-    *, project_id: str, membership_id: str, team_id: str, user_id: str, roles: list[str], confirm: bool,
+    *,
+    project_id: str,
+    membership_id: str,
+    team_id: str,
+    user_id: str,
+    roles: list[str],
+    confirm: bool,
     secret_digest: str | None,
 ) -> dict[str, Any]:
     """A ``memberships`` row: invited now, joined now when confirmed at once."""
@@ -150,8 +158,13 @@ def create_team(
             if creator is not None:
                 member_roles = roles if OWNER in roles else [*roles, OWNER]
                 values = membership_values(
-                    project_id=project_id, membership_id=unique_id(), team_id=team_id, user_id=creator["id"],
-                    roles=member_roles, confirm=True, secret_digest=None,
+                    project_id=project_id,
+                    membership_id=unique_id(),
+                    team_id=team_id,
+                    user_id=creator["id"],
+                    roles=member_roles,
+                    confirm=True,
+                    secret_digest=None,
                 )
                 conn.execute(memberships.insert().values(values))
     except IntegrityError:
@@ -164,7 +177,9 @@ def list_teams(
 ) -> tuple[int, list[Row]]:
     """The teams the caller may read (a user: those it is a confirmed member of)."""
     restriction = None if roles is None else ids_in(readable_team_ids(roles))
-    return list_rows(db, TEAM_LIST, scope={"project_id": project_id}, queries=queries, search=search, restriction=restriction)
+    return list_rows(
+        db, TEAM_LIST, scope={"project_id": project_id}, queries=queries, search=search, restriction=restriction
+    )
 
 
 def get_team(db: Database, *, project_id: str, team_id: str, roles: list[str] | None) -> Row:

@@ -59,7 +59,7 @@ class Settings:
             return f"sqlite:///{(self.data_dir / 'nib.db').resolve()}"
         for prefix in ("postgresql://", "postgres://"):
             if url.startswith(prefix):
-                return "postgresql+psycopg://" + url[len(prefix):]
+                return "postgresql+psycopg://" + url[len(prefix) :]
         return url
 
     @classmethod

@@ -66,9 +66,7 @@ def send(settings: Settings, message: Message) -> None:
     else:
         error = attempt.error
     if error is not None:
-        log.warning(
-            "e-mail to %s via %s:%s failed: %r", message.to, settings.smtp_host, settings.smtp_port, error
-        )
+        log.warning("e-mail to %s via %s:%s failed: %r", message.to, settings.smtp_host, settings.smtp_port, error)
         raise AppwriteError("general_server_error", _DELIVERY_FAILED.format(_reason(error)), status=503) from error
 
 

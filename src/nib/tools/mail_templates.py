@@ -80,8 +80,7 @@ def magic_url(*, to: str, project: str, url: str, client: Mapping[str, str], phr
         ("p", "Hello,"),
         (
             "p",
-            f"Click the button below to securely sign in to your {project} account. "
-            "This link will expire in 1 hour.",
+            f"Click the button below to securely sign in to your {project} account. This link will expire in 1 hour.",
         ),
         ("button", f"Sign in to {project}", url),
         ("p", "If you are unable to sign in using the button above, please visit the following link:"),

@@ -24,7 +24,9 @@ IDENTITY_LIST = ListSpec(
         "providerAccessTokenExpiry": Attribute(identities.c.provider_access_token_expiry, DATE),
     },
 )
-LOG_LIST = ListSpec(entity="Log", table=audit_logs, attributes={}, methods=frozenset({"limit", "offset"}), default_limit=5000)
+LOG_LIST = ListSpec(
+    entity="Log", table=audit_logs, attributes={}, methods=frozenset({"limit", "offset"}), default_limit=5000
+)
 
 
 def list_logs(db: Database, *, project_id: str, user_id: str, queries: ParsedQueries) -> tuple[int, list[Row]]:

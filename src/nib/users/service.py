@@ -108,7 +108,12 @@ def list_users(db: Database, *, project_id: str, queries: ParsedQueries, search:
     finished User model (``user``, ``users/rendered.py``), on PostgreSQL the user's columns and
     ``targets_json``, the rendered targets (``models.listed_user`` tells them apart)."""
     return list_rows(
-        db, USER_LIST, scope={"project_id": project_id}, queries=queries, search=search, columns=_LIST_COLUMNS[db.dialect]
+        db,
+        USER_LIST,
+        scope={"project_id": project_id},
+        queries=queries,
+        search=search,
+        columns=_LIST_COLUMNS[db.dialect],
     )
 
 
@@ -236,13 +241,13 @@ def _add_auto_target(
     if exists:
         return None
     return insert_target(
-            conn,
-            project_id=project_id,
-            user_id=user_id,
-            target_id=unique_id(),
-            provider_type=provider_type,
-            identifier=identifier,
-        )
+        conn,
+        project_id=project_id,
+        user_id=user_id,
+        target_id=unique_id(),
+        provider_type=provider_type,
+        identifier=identifier,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -354,7 +359,12 @@ def update_email(
 ) -> tuple[Row, list[Row]]:
     """New e-mail (unverified); with ``password``, that password is set in the same write."""
     return _replace_contact(
-        db, project_id=project_id, user_id=user_id, column="email", provider_type="email", value=email,
+        db,
+        project_id=project_id,
+        user_id=user_id,
+        column="email",
+        provider_type="email",
+        value=email,
         user_conflict="user_email_already_exists",
         also=password_columns(password) if password is not None else None,
     )
@@ -362,7 +372,12 @@ def update_email(
 
 def update_phone(db: Database, *, project_id: str, user_id: str, phone: str) -> tuple[Row, list[Row]]:
     return _replace_contact(
-        db, project_id=project_id, user_id=user_id, column="phone", provider_type="sms", value=phone,
+        db,
+        project_id=project_id,
+        user_id=user_id,
+        column="phone",
+        provider_type="sms",
+        value=phone,
         user_conflict="user_phone_already_exists",
     )
 

@@ -44,9 +44,7 @@ def create_session(ctx: Context, userId: str) -> dict:
     return models.session(row, secret=encode_session(userId, secret))
 
 
-@router.delete(
-    "/v1/users/{userId}/sessions", scope=WRITE, params=[USER_ID], audit=("session.delete", "user/{userId}")
-)
+@router.delete("/v1/users/{userId}/sessions", scope=WRITE, params=[USER_ID], audit=("session.delete", "user/{userId}"))
 def delete_sessions(ctx: Context, userId: str) -> None:
     sessions.delete_sessions(ctx.db, project_id=ctx.project_id, user_id=userId)
 

@@ -102,11 +102,15 @@ def create_session(db: Database, *, project_id: str, user_id: str, **fields) -> 
 def get_session(db: Database, *, project_id: str, user_id: str, session_id: str) -> Row:
     """One of the user's sessions (404 ``user_session_not_found``)."""
     with db.read() as conn:
-        row = conn.execute(
-            sa.select(sessions).where(
-                sessions.c.project_id == project_id, sessions.c.user_id == user_id, sessions.c.id == session_id
+        row = (
+            conn.execute(
+                sa.select(sessions).where(
+                    sessions.c.project_id == project_id, sessions.c.user_id == user_id, sessions.c.id == session_id
+                )
             )
-        ).mappings().first()
+            .mappings()
+            .first()
+        )
     if row is None:
         raise AppwriteError("user_session_not_found")
     return dict(row)

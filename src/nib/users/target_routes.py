@@ -47,7 +47,9 @@ def list_targets(ctx: Context, userId: str, queries) -> dict:
     ],
     audit=("target.create", "target/{id}"),
 )
-def create_target(ctx: Context, userId: str, targetId: str, providerType: str, identifier: str, providerId, name) -> dict:
+def create_target(
+    ctx: Context, userId: str, targetId: str, providerType: str, identifier: str, providerId, name
+) -> dict:
     row = targets.create_target(
         ctx.db,
         project_id=ctx.project_id,

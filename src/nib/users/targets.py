@@ -30,12 +30,17 @@ TARGET_LIST = ListSpec(
     },
 )
 
+
 def _target_row(conn: Connection, project_id: str, user_id: str, target_id: str) -> Row:
-    row = conn.execute(
-        sa.select(targets).where(
-            targets.c.project_id == project_id, targets.c.user_id == user_id, targets.c.id == target_id
+    row = (
+        conn.execute(
+            sa.select(targets).where(
+                targets.c.project_id == project_id, targets.c.user_id == user_id, targets.c.id == target_id
+            )
         )
-    ).mappings().first()
+        .mappings()
+        .first()
+    )
     if row is None:
         raise AppwriteError("user_target_not_found")
     return dict(row)

@@ -51,7 +51,9 @@ class Database:
             # connections serve every request; each more would only hold its own page cache.
             self.engine = _sqlite_engine(url, min(pool_size, 4))
         else:
-            timeout = {} if "connect_timeout" in sa.make_url(url).query else {"connect_timeout": _CONNECT_TIMEOUT_SECONDS}
+            timeout = (
+                {} if "connect_timeout" in sa.make_url(url).query else {"connect_timeout": _CONNECT_TIMEOUT_SECONDS}
+            )
             self.engine = sa.create_engine(
                 url, pool_size=pool_size, max_overflow=pool_size, connect_args=timeout, **_JSON_CODEC
             )
@@ -119,7 +121,9 @@ class Database:
             # pooled again, and the error is SQLAlchemy's class (OperationalError: a 503).
             if raw is not None and self.engine.dialect.is_disconnect(error, raw.dbapi_connection, None):
                 raw.invalidate(error)
-            raise sa.exc.DBAPIError.instance(sql, parameters, error, driver_error, dialect=self.engine.dialect) from error
+            raise sa.exc.DBAPIError.instance(
+                sql, parameters, error, driver_error, dialect=self.engine.dialect
+            ) from error
         finally:
             if raw is not None:
                 raw.close()

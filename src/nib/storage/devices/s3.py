@@ -263,7 +263,7 @@ class S3Device:
         return [part for page in pages for part in page.get("Parts", [])]
 
     def _small_parts(self, scratch: str) -> set[int]:
-        names = (obj["Key"][len(scratch):] for obj in self._objects(scratch))
+        names = (obj["Key"][len(scratch) :] for obj in self._objects(scratch))
         return {int(name) for name in names if name.isdigit()}
 
     def _uploads(self, prefix: str) -> Iterator[dict]:

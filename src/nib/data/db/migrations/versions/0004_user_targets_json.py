@@ -7,8 +7,8 @@ Revises: 0003
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0004'
-down_revision = '0003'
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
@@ -34,7 +34,7 @@ _SQLITE = [
     f"CREATE TRIGGER IF NOT EXISTS targets_json_{name} AFTER {event} ON targets BEGIN "
     f"UPDATE users SET targets_json = {_SQLITE_TARGETS.format(r=row, user='user_id')} "
     f"WHERE project_id = {row}.project_id AND id = {row}.user_id; END"
-    for name, event, row in (('ai', 'INSERT', 'new'), ('au', 'UPDATE', 'new'), ('ad', 'DELETE', 'old'))
+    for name, event, row in (("ai", "INSERT", "new"), ("au", "UPDATE", "new"), ("ad", "DELETE", "old"))
 ]
 
 _PG_FUNCTION = f"""
@@ -58,23 +58,23 @@ _POSTGRESQL = [
 
 def upgrade() -> None:
     # A plain ADD COLUMN (never a table rebuild, which would drop the users' triggers).
-    op.add_column('users', sa.Column('targets_json', sa.Text(), server_default='[]', nullable=False))
-    if op.get_bind().dialect.name == 'postgresql':
-        statements, backfill = _POSTGRESQL, _PG_TARGETS.format(r='users', user='id')
+    op.add_column("users", sa.Column("targets_json", sa.Text(), server_default="[]", nullable=False))
+    if op.get_bind().dialect.name == "postgresql":
+        statements, backfill = _POSTGRESQL, _PG_TARGETS.format(r="users", user="id")
     else:
-        statements, backfill = _SQLITE, _SQLITE_TARGETS.format(r='users', user='id')
+        statements, backfill = _SQLITE, _SQLITE_TARGETS.format(r="users", user="id")
     for statement in statements:
         op.execute(statement)
     # After the triggers: a target written meanwhile is either in the backfill or in a trigger.
-    op.execute(f'UPDATE users SET targets_json = {backfill}')
+    op.execute(f"UPDATE users SET targets_json = {backfill}")
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == 'postgresql':
-        op.execute('DROP TRIGGER IF EXISTS targets_json ON targets')
-        op.execute('DROP FUNCTION IF EXISTS nib_user_targets()')
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS targets_json ON targets")
+        op.execute("DROP FUNCTION IF EXISTS nib_user_targets()")
     else:
-        for name in ('ai', 'au', 'ad'):
-            op.execute(f'DROP TRIGGER IF EXISTS targets_json_{name}')
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.drop_column('targets_json')
+        for name in ("ai", "au", "ad"):
+            op.execute(f"DROP TRIGGER IF EXISTS targets_json_{name}")
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.drop_column("targets_json")

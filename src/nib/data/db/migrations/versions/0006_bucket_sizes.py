@@ -13,8 +13,8 @@ in every transaction, so a file delete racing a bucket delete cannot deadlock.
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0006'
-down_revision = '0005'
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
@@ -32,11 +32,11 @@ _SUBTRACT = (
 _PG_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION nib_bucket_size() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP IN ('DELETE', 'UPDATE') AND {_BUCKET_OF.format(row='OLD')} THEN
-        {_SUBTRACT.format(row='OLD')};
+    IF TG_OP IN ('DELETE', 'UPDATE') AND {_BUCKET_OF.format(row="OLD")} THEN
+        {_SUBTRACT.format(row="OLD")};
     END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') AND {_BUCKET_OF.format(row='NEW')} THEN
-        {_ADD.format(row='NEW')};
+    IF TG_OP IN ('INSERT', 'UPDATE') AND {_BUCKET_OF.format(row="NEW")} THEN
+        {_ADD.format(row="NEW")};
     END IF;
     RETURN NULL;
 END $$
@@ -61,17 +61,18 @@ _BACKFILL = (
 
 
 def upgrade() -> None:
-    op.create_table('bucket_sizes',
-    sa.Column('project_id', sa.String(length=36), nullable=False),
-    sa.Column('bucket_id', sa.String(length=36), nullable=False),
-    sa.Column('total_size', sa.BigInteger(), nullable=False),
-    sa.PrimaryKeyConstraint('project_id', 'bucket_id', name=op.f('pk_bucket_sizes'))
+    op.create_table(
+        "bucket_sizes",
+        sa.Column("project_id", sa.String(length=36), nullable=False),
+        sa.Column("bucket_id", sa.String(length=36), nullable=False),
+        sa.Column("total_size", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("project_id", "bucket_id", name=op.f("pk_bucket_sizes")),
     )
-    if op.get_bind().dialect.name == 'postgresql':
+    if op.get_bind().dialect.name == "postgresql":
         op.execute(_PG_FUNCTION)
         op.execute(
-            'CREATE TRIGGER files_bucket_size AFTER INSERT OR DELETE OR UPDATE OF size_original ON files '
-            'FOR EACH ROW EXECUTE FUNCTION nib_bucket_size()'
+            "CREATE TRIGGER files_bucket_size AFTER INSERT OR DELETE OR UPDATE OF size_original ON files "
+            "FOR EACH ROW EXECUTE FUNCTION nib_bucket_size()"
         )
     else:
         for statement in _SQLITE_TRIGGERS:
@@ -81,10 +82,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == 'postgresql':
-        op.execute('DROP TRIGGER IF EXISTS files_bucket_size ON files')
-        op.execute('DROP FUNCTION IF EXISTS nib_bucket_size()')
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS files_bucket_size ON files")
+        op.execute("DROP FUNCTION IF EXISTS nib_bucket_size()")
     else:
-        for name in ('files_size_ai', 'files_size_ad', 'files_size_au'):
-            op.execute(f'DROP TRIGGER IF EXISTS {name}')
-    op.drop_table('bucket_sizes')
+        for name in ("files_size_ai", "files_size_ad", "files_size_au"):
+            op.execute(f"DROP TRIGGER IF EXISTS {name}")
+    op.drop_table("bucket_sizes")
