@@ -193,9 +193,9 @@ def seed_nib(data_dir: Path, n: int) -> float:
     """Insert n users (+ their email and sms targets) the way users.service.create_user does."""
     sys.path.insert(0, str(ROOT / "src"))
     from nib.auth import passwords
+    from nib.auth.tables import targets, users
     from nib.data import search
     from nib.data.db import Database
-    from nib.data.db.schema import targets, users
     from nib.tools import dates
     from nib.tools.config import Settings
     from nib.tools.ids import unique_id

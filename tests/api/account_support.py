@@ -13,7 +13,7 @@ from appwrite.id import ID
 from appwrite.services.account import Account
 from users_support import unique_email
 
-from nib.data.db.schema import sessions, tokens
+from nib.auth.tables import sessions, tokens
 
 PASSWORD = "correct-horse-1"
 CHROME_WINDOWS = (

@@ -17,8 +17,8 @@ from users_support import assert_error, count_rows, sdk_error, unique_email
 from live_server import free_port
 from mail_support import first_link, link_params, one_time_code, part
 from nib.auth.principals import CACHE_SECONDS
+from nib.auth.tables import tokens
 from nib.data.db import Database
-from nib.data.db.schema import tokens
 from nib.tools.config import Settings
 
 APP = "https://app.example.com/welcome"

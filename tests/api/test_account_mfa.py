@@ -23,7 +23,8 @@ from users_support import assert_error, count_rows, parse_dt, sdk_error, user_ro
 
 from live_server import BACKENDS, create_pg_database, drop_pg_database, start_server, stop_server
 from mail_support import one_time_code, part
-from nib.data.db.schema import authenticators, challenges, projects, sessions
+from nib.account.tables import challenges
+from nib.auth.tables import authenticators, projects, sessions
 
 TOTP = AuthenticatorType.TOTP
 CODE = re.compile(r"^[0-9a-f]{10}$")

@@ -24,7 +24,7 @@ from account_support import (
 )
 from users_support import assert_error, count_rows, create_user, sdk_error, unique_email, user_row
 
-from nib.data.db.schema import sessions, tokens
+from nib.auth.tables import sessions, tokens
 from nib.tools.ids import secret_hash
 
 ONE_YEAR = timedelta(seconds=31536000)

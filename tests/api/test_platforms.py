@@ -14,8 +14,8 @@ from web_support import new_project, uid
 
 import nib.data.db.migrate
 from live_server import BACKENDS, create_pg_database, drop_pg_database
+from nib.auth.tables import platforms, projects
 from nib.data.db import Database
-from nib.data.db.schema import platforms, projects
 from nib.tools import dates
 
 INVALID_HOSTNAME = "Invalid `hostname` param: Value must be a valid hostname without path, port and protocol."

@@ -32,8 +32,9 @@ from storage_support import (
 
 import nib.data.db.migrate
 from live_server import BACKENDS, create_pg_database, drop_pg_database, free_port
-from nib.data.db import Database, schema
+from nib.data.db import Database
 from nib.storage import buckets
+from nib.storage import tables as storage_tables
 from nib.tools import dates
 
 LIMIT = 5_000_000_000  # NIB_STORAGE_LIMIT's default
@@ -279,7 +280,7 @@ def test_migration_0006_counts_the_files_already_stored(backend, tmp_path):
             command.upgrade(config, "0005")
             for bucket_id in ("a", "b", "empty"):
                 conn.execute(
-                    schema.buckets.insert().values(
+                    storage_tables.buckets.insert().values(
                         project_id="p", id=bucket_id, created_at=now, updated_at=now, name=bucket_id, permissions=[],
                         maximum_file_size=1000, allowed_file_extensions=[],
                     )
@@ -290,7 +291,7 @@ def test_migration_0006_counts_the_files_already_stored(backend, tmp_path):
                 file_row("b", "1", 5),
                 file_row("gone", "1", 7),
             ):
-                conn.execute(schema.files.insert().values(row))
+                conn.execute(storage_tables.files.insert().values(row))
         nib.data.db.migrate.upgrade(db)
 
         def sizes() -> dict[str, int]:
@@ -298,9 +299,13 @@ def test_migration_0006_counts_the_files_already_stored(backend, tmp_path):
 
         assert sizes() == {"a": 42, "b": 5}
         with db.write() as conn:
-            conn.execute(schema.files.insert().values(file_row("empty", "1", 3)))
-            conn.execute(schema.files.delete().where(schema.files.c.bucket_id == "a", schema.files.c.id == "2"))
-            conn.execute(schema.files.insert().values(file_row("gone", "2", 9)))  # no bucket: not counted
+            conn.execute(storage_tables.files.insert().values(file_row("empty", "1", 3)))
+            conn.execute(
+                storage_tables.files.delete().where(
+                    storage_tables.files.c.bucket_id == "a", storage_tables.files.c.id == "2"
+                )
+            )
+            conn.execute(storage_tables.files.insert().values(file_row("gone", "2", 9)))  # no bucket: not counted
         assert sizes() == {"a": 10, "b": 5, "empty": 3}
         assert buckets.get_bucket(db, project_id="p", bucket_id="empty")["total_size"] == 3
     finally:

@@ -37,7 +37,7 @@ from storage_support import (
 from test_sdk_compat_503 import install_sdk
 
 from live_server import start_server, stop_server
-from nib.data.db.schema import file_chunks, files
+from nib.storage.tables import file_chunks, files
 
 
 def _chunks(data: bytes) -> list[tuple[int, bytes]]:

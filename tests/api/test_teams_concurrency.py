@@ -13,7 +13,7 @@ from appwrite.services.users import Users
 from teams_support import INVITE_URL, invite_by_email, owned_team, teams_as, teams_as_key, unique_team_id
 from users_support import count_rows, create_user, unique_email
 
-from nib.data.db.schema import users
+from nib.auth.tables import users
 
 ROUNDS = 4
 

@@ -14,7 +14,7 @@ from users_support import assert_error, count_rows, sdk_error, unique_email, uni
 
 from live_server import BACKENDS, create_pg_database, drop_pg_database, free_port, start_server, stop_server
 from mail_support import part
-from nib.data.db.schema import memberships, users
+from nib.auth.tables import memberships, users
 from nib.tools import dates
 
 NEW_PASSWORD = "first-password-1"

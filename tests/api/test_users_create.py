@@ -15,7 +15,7 @@ from appwrite.exception import AppwriteException
 from appwrite.id import ID
 
 from nib.auth.passwords import verify_password
-from nib.data.db.schema import users as users_table
+from nib.auth.tables import users as users_table
 
 # --- Appwrite's own test vectors (tests/unit/test_passwords.py); all hash "appwrite" ----------
 

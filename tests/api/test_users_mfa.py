@@ -19,7 +19,7 @@ from users_support import (
     user_row,
 )
 
-from nib.data.db.schema import authenticators
+from nib.auth.tables import authenticators
 
 CODE = re.compile(r"^[0-9a-f]{10}$")
 NO_FACTORS = {"totp": False, "email": False, "phone": False, "recoveryCode": False}

@@ -25,7 +25,7 @@ from users_support import (
     seed_log,
 )
 
-from nib.data.db.schema import identities
+from nib.auth.tables import identities
 from nib.tools.useragent import parse_user_agent
 
 CHROME_WINDOWS = (

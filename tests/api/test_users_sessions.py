@@ -22,7 +22,7 @@ from users_support import (
     sdk_error,
 )
 
-from nib.data.db.schema import sessions, tokens
+from nib.auth.tables import sessions, tokens
 
 CHROME_WINDOWS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.77 Safari/537.36"

@@ -20,7 +20,7 @@ from users_support import (
     unique_phone,
 )
 
-from nib.data.db.schema import targets
+from nib.auth.tables import targets
 
 INVALID_EMAIL = "Value must be a valid email address."
 INVALID_PHONE = (

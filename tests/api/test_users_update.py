@@ -27,7 +27,7 @@ from users_support import (
     user_row,
 )
 
-from nib.data.db.schema import authenticators, identities, memberships, sessions, targets, tokens
+from nib.auth.tables import authenticators, identities, memberships, sessions, targets, tokens
 
 
 def _later(previous: str) -> None:

@@ -18,8 +18,10 @@ import sqlalchemy as sa
 from appwrite.exception import AppwriteException
 from appwrite.id import ID
 
-from nib.data.db.schema import audit_logs, authenticators, identities, memberships, teams
-from nib.data.db.schema import users as users_table
+from nib.auth.tables import authenticators, identities, memberships
+from nib.auth.tables import users as users_table
+from nib.data.db.schema import audit_logs
+from nib.teams.tables import teams
 
 NOT_FOUND_MESSAGE = "User with the requested ID could not be found."
 MISSING_ID = "missing-user-0000"  # a valid UID that no test ever creates

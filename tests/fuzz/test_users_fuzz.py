@@ -34,7 +34,7 @@ from hypothesis import HealthCheck, Phase, assume, given, note, settings
 from hypothesis import strategies as st
 
 from nib.app import ROUTERS
-from nib.data.db import schema
+from nib.auth import tables as auth_tables
 
 ROUTES = [route for router in ROUTERS for route in router.routes if route.path.startswith("/v1/users")]
 MISSING = object()
@@ -529,13 +529,13 @@ def seed(server) -> Seed:
 
 
 COUNTED = [
-    schema.users,
-    schema.targets,
-    schema.sessions,
-    schema.tokens,
-    schema.identities,
-    schema.authenticators,
-    schema.memberships,
+    auth_tables.users,
+    auth_tables.targets,
+    auth_tables.sessions,
+    auth_tables.tokens,
+    auth_tables.identities,
+    auth_tables.authenticators,
+    auth_tables.memberships,
 ]
 
 

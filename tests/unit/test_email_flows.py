@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from mail_support import first_link, link_params, one_time_code, part
 from nib.account import email_flows
 from nib.auth import passwords
-from nib.data.db.schema import identities, tokens, users
+from nib.auth.tables import identities, tokens, users
 from nib.tools import dates
 from nib.tools.config import Settings
 from nib.tools.errors import AppwriteError

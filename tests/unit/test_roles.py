@@ -8,8 +8,9 @@ import pytest
 
 from nib.auth.principals import GUEST_SCOPES, KEY_BASE_SCOPES, USER_SCOPES, Principal
 from nib.auth.roles import request_roles, roles_of
+from nib.auth.tables import memberships
 from nib.data.db import Database
-from nib.data.db.schema import memberships, metadata
+from nib.data.db.schema import metadata
 
 
 def _user(**fields) -> Principal:

@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..auth.projects import project_name
+from ..auth.tables import identities, tokens, users
 from ..data.db import Database
-from ..data.db.schema import identities, tokens, users
 from ..data.rows import Row
 from ..tools import dates, mail, mail_templates
 from ..tools.config import Settings

@@ -27,8 +27,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from ..auth.projects import project_name
+from ..auth.tables import authenticators, sessions
 from ..data.db import Database
-from ..data.db.schema import authenticators, challenges, sessions
 from ..data.rows import Row
 from ..tools import dates, mail, mail_templates
 from ..tools.config import Settings
@@ -37,6 +37,7 @@ from ..tools.ids import secret_hash, unique_id
 from ..tools.useragent import parse_user_agent
 from ..users.mfa import consume_recovery_code, factors, lock_user
 from ..users.service import update_columns, user_row
+from .tables import challenges
 
 TOTP = "totp"
 RECOVERY_CODE = "recoveryCode"  # as recorded in session.factors (Appwrite HEAD's spelling)

@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..auth import passwords
+from ..auth.tables import identities, sessions, tokens, users
 from ..data.db import Database
-from ..data.db.schema import identities, sessions, tokens, users
 from ..data.rows import Row
 from ..tools import dates
 from ..tools.errors import AppwriteError

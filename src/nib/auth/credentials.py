@@ -26,12 +26,12 @@ import orjson
 import sqlalchemy as sa
 
 from ..data.db import AnySelect, Database
-from ..data.db.schema import authenticators, sessions, targets, users
 from ..data.db.types import UTCDateTime
 from ..tools import dates
 from ..tools.errors import AppwriteError
 from ..tools.ids import secret_hash
 from .principals import USER_SCOPES, CurrentSession, Principal
+from .tables import authenticators, sessions, targets, users
 
 JWT_ALGORITHM = "HS256"
 JWT_LEEWAY_SECONDS = 10

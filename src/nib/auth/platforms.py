@@ -17,13 +17,13 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from ..data.db import Database
-from ..data.db.schema import platforms, projects
 from ..tools import dates
 from ..tools.errors import AppwriteError, invalid_argument
 from ..tools.ids import unique_id
 from ..tools.ttlcache import TTLCache
 from ..tools.validators import Invalid, platform_hostname, text
 from .principals import CACHE_SECONDS
+from .tables import platforms, projects
 
 _NAME = text(128)
 _hosts: TTLCache[tuple[str, ...]] = TTLCache(CACHE_SECONDS, 4096)

@@ -17,11 +17,11 @@ import orjson
 import sqlalchemy as sa
 
 from ..data.db import Database
-from ..data.db.schema import api_keys, projects
 from ..tools import dates
 from ..tools.errors import AppwriteError
 from ..tools.ids import secret_hash
 from ..tools.ttlcache import TTLCache
+from .tables import api_keys, projects
 
 GUEST_SCOPES = frozenset(
     "global public home console graphql sessions.write documents.read documents.write files.read "

@@ -8,13 +8,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..data.db import Database
-from ..data.db.schema import api_keys, projects
 from ..tools import dates
 from ..tools.errors import AppwriteError
 from ..tools.ids import new_secret, secret_hash, unique_id
 from ..tools.validators import Invalid, custom_id
 from .platforms import insert_platform
 from .principals import ALL_KEY_SCOPES
+from .tables import api_keys, projects
 
 DEFAULT_PROJECT = "default"
 

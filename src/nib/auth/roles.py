@@ -12,8 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..data.db import Database
-from ..data.db.schema import memberships
 from .principals import Principal
+from .tables import memberships
 
 
 def roles_of(principal: Principal, memberships: Iterable[Mapping[str, Any]] = ()) -> list[str]:

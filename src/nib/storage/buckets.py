@@ -16,7 +16,6 @@ from sqlalchemy.exc import IntegrityError
 
 from ..data import search
 from ..data.db import Database
-from ..data.db.schema import bucket_sizes, buckets, files
 from ..data.listing import list_rows
 from ..data.query import BOOL, STRING, Attribute, ListSpec, ParsedQueries, standard_attributes
 from ..data.rows import Row
@@ -25,6 +24,7 @@ from ..tools import validators as v
 from ..tools.errors import AppwriteError
 from ..tools.ids import unique_id
 from .devices import Device
+from .tables import bucket_sizes, buckets, files
 
 BUCKET_LIST = ListSpec(
     entity="Bucket",

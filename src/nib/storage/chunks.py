@@ -32,7 +32,6 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from ..data.db import Database
-from ..data.db.schema import file_chunks, files
 from ..data.rows import Row
 from ..tools import dates
 from ..tools.config import Settings
@@ -40,6 +39,7 @@ from ..tools.errors import AppwriteError
 from .devices import Device
 from .files import READY, UPLOADING, store_permissions
 from .processing import delete_objects
+from .tables import file_chunks, files
 from .writing import (
     ATTEMPTS,
     ContentRange,

@@ -24,7 +24,6 @@ from sqlalchemy.engine import Connection
 from ..auth.permissions import allowed, check_self_assignment, granting
 from ..data import search
 from ..data.db import Database
-from ..data.db.schema import file_permissions, files
 from ..data.listing import Restriction, list_rows
 from ..data.query import STRING, Attribute, ListSpec, ParsedQueries, standard_attributes
 from ..data.rows import Row
@@ -32,6 +31,7 @@ from ..tools import dates
 from ..tools.errors import AppwriteError
 from . import processing
 from .devices import Device
+from .tables import file_permissions, files
 
 UPLOADING, READY = "uploading", "ready"
 

@@ -24,7 +24,6 @@ from sqlalchemy.exc import IntegrityError
 from ..auth.permissions import allowed, check_self_assignment
 from ..data import search
 from ..data.db import Database
-from ..data.db.schema import file_chunks, files
 from ..data.rows import Row
 from ..tools import dates
 from ..tools.config import Settings
@@ -33,6 +32,7 @@ from ..tools.ids import unique_id
 from . import buckets, chunks, processing
 from .devices import Device
 from .files import READY, find_file, store_permissions
+from .tables import file_chunks, files
 from .writing import (
     ATTEMPTS,
     ContentRange,

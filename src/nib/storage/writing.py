@@ -15,7 +15,6 @@ from sqlalchemy.engine import Connection
 
 from ..data import search
 from ..data.db import Database
-from ..data.db.schema import buckets, files
 from ..data.instance import server_secret
 from ..data.rows import Row
 from ..tools import dates
@@ -25,6 +24,7 @@ from ..tools.ids import new_secret
 from . import processing
 from .devices import Device
 from .files import file_prefix, locked_file, store_permissions
+from .tables import buckets, files
 
 SNIFF_BYTES = 256 * 1024  # what libmagic sees of a file to name its MIME type
 ATTEMPTS = 3  # a lost race for a new row is retried: the second attempt sees the winner's row

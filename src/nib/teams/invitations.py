@@ -22,8 +22,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from ..auth.projects import project_name
+from ..auth.tables import identities, memberships, users
 from ..data.db import Database
-from ..data.db.schema import identities, memberships, users
 from ..data.rows import Row
 from ..tools import dates, mail, mail_templates
 from ..tools.config import Settings

@@ -12,8 +12,8 @@ from sqlalchemy.engine import Connection
 
 from ..auth.credentials import HAS_VERIFIED_TOTP
 from ..auth.permissions import allowed
+from ..auth.tables import memberships, users
 from ..data.db import Database
-from ..data.db.schema import memberships, teams, users
 from ..data.listing import list_rows
 from ..data.query import BOOL, DATE, STRING, Attribute, ListSpec, ParsedQueries, standard_attributes
 from ..data.rows import Row
@@ -22,6 +22,7 @@ from ..tools.errors import AppwriteError
 from ..users.service import user_row
 from .access import membership_permissions, require, team_permissions
 from .service import change_total, lock_team, team_row
+from .tables import teams
 
 MEMBERSHIP_LIST = ListSpec(
     entity="Membership",

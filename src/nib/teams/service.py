@@ -23,9 +23,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from ..auth.permissions import allowed
+from ..auth.tables import memberships
 from ..data import search
 from ..data.db import Database
-from ..data.db.schema import memberships, teams
 from ..data.listing import ids_in, list_rows
 from ..data.query import STRING, Attribute, ListSpec, ParsedQueries, standard_attributes
 from ..data.rows import Row
@@ -33,6 +33,7 @@ from ..tools import dates
 from ..tools.errors import AppwriteError
 from ..tools.ids import unique_id
 from .access import readable_team_ids, require, team_permissions
+from .tables import teams
 
 OWNER = "owner"
 

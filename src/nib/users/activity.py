@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from ..auth.tables import identities
 from ..data.db import Database
-from ..data.db.schema import audit_logs, identities
+from ..data.db.schema import audit_logs
 from ..data.listing import list_rows
 from ..data.query import DATE, STRING, Attribute, ListSpec, ParsedQueries, standard_attributes
 from ..data.rows import Row

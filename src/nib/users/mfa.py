@@ -11,8 +11,8 @@ import hmac
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ..auth.tables import authenticators, users
 from ..data.db import Database
-from ..data.db.schema import authenticators, users
 from ..data.rows import Row
 from ..tools.errors import AppwriteError
 from ..tools.ids import new_secret

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from ..data.db.schema import users
+from ..auth.tables import users
 from ..data.db.types import RawJSON, sqlite_datetime_text
 
 

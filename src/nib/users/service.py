@@ -15,9 +15,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from ..auth import passwords
+from ..auth.tables import authenticators, identities, sessions, targets, tokens, users
 from ..data import search
 from ..data.db import Database
-from ..data.db.schema import authenticators, identities, sessions, targets, tokens, users
 from ..data.hooks import user_deleted
 from ..data.listing import list_rows
 from ..data.query import BOOL, DATE, STRING, Attribute, ListSpec, ParsedQueries, standard_attributes

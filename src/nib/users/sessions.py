@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ..auth.tables import sessions, tokens, users
 from ..data.db import Database
-from ..data.db.schema import sessions, tokens, users
 from ..data.rows import Row
 from ..tools import dates
 from ..tools.errors import AppwriteError

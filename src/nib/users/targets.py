@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from ..auth.tables import targets
 from ..data.db import Database
-from ..data.db.schema import targets
 from ..data.listing import list_rows
 from ..data.query import STRING, Attribute, ListSpec, ParsedQueries, standard_attributes
 from ..data.rows import Row

@@ -2,6 +2,13 @@
 
 from alembic import context
 
+# Each package declares its tables on the shared metadata: importing them all completes it for
+# autogenerate, which compares it with the database. nib itself never imports this script, so
+# it may reach above the data layer.
+import nib.account.tables  # noqa: F401
+import nib.auth.tables  # noqa: F401
+import nib.storage.tables  # noqa: F401
+import nib.teams.tables  # noqa: F401
 from nib.data.db.schema import metadata
 
 connection = context.config.attributes["connection"]

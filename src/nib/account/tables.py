@@ -1,0 +1,19 @@
+"""The account domain's table: pending MFA challenges."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from ..data.db.schema import resource_table
+from ..data.db.types import UTCDateTime
+
+# Pending MFA challenges (Appwrite's `challenges` collection); single use, expire after 1 h.
+challenges = resource_table(
+    "challenges",
+    sa.Column("user_id", sa.String(36), nullable=False, index=True),
+    # totp | email | phone | recoveryCode
+    sa.Column("type", sa.String(16), nullable=False),
+    # SHA-256 of the code sent by e-mail/SMS; empty for totp and recovery codes.
+    sa.Column("code_hash", sa.String(64), nullable=False, server_default=""),
+    sa.Column("expire", UTCDateTime, nullable=False),
+)
