@@ -64,7 +64,7 @@ def upgrade() -> None:
 
 def _register_localhost_for_default_project() -> None:
     """Data step: an existing `default` project gets web platform `localhost`, as a new
-    installation does (core/projects.py bootstrap), so its local web apps keep working."""
+    installation does (the bootstrap in auth/projects.py), so its local web apps keep working."""
     conn = op.get_bind()
     projects = sa.table("projects", sa.column("id", sa.String))
     platforms = sa.table(
