@@ -245,6 +245,12 @@ def _await_assembly(db: Database, seq: int) -> tuple[Row, bool]:
     deadline = time.monotonic() + ASSEMBLY_WAIT_SECONDS
     while time.monotonic() < deadline:
         time.sleep(POLL_SECONDS)
+        # Watch with plain reads: a write lock every poll would queue every other writer (on
+        # SQLite, the whole database) behind the wait. Lock only to take a lease that looks free.
+        with db.read() as conn:
+            seen = conn.execute(sa.select(files.c.status, files.c.completing_until).where(files.c.seq == seq)).first()
+        if seen is not None and seen.status != READY and not _lease_free(seen.completing_until, dates.now()):
+            continue
         with db.write() as conn:
             row = conn.execute(sa.select(files).where(files.c.seq == seq).with_for_update()).mappings().first()
             if row is None:
