@@ -50,6 +50,15 @@ class Settings:
     # JSON {"METHOD /v1/path": {"limit": n, "period": s}}: per-route changes to the limits,
     # checked by http.ratelimit.with_overrides.
     rate_limits_overrides: str = ""
+    # The public base URL browsers and OAuth2 providers reach nib at (e.g. https://api.example.com);
+    # empty = http://<host>:<port> of the listening socket. OAuth2 callback URLs are built from it.
+    public_url: str = ""
+    # Appwrite's `mock` OAuth2 provider and its endpoints under /v1/mock (test rigs only).
+    oauth2_mock: bool = False
+    # JSON {"provider": "http://127.0.0.1:9001"}: send every request of that OAuth2 provider (and
+    # its authorize redirect) to this origin instead of the provider's own hosts, paths unchanged.
+    # For test rigs and air-gapped mirrors.
+    oauth2_origins: str = ""
 
     @property
     def resolved_database_url(self) -> str:
@@ -91,6 +100,9 @@ class Settings:
             "clamav_timeout": float(os.environ.get("NIB_CLAMAV_TIMEOUT") or 30),
             "rate_limits": on_off(os.environ.get("NIB_RATE_LIMITS") or "on", "NIB_RATE_LIMITS"),
             "rate_limits_overrides": os.environ.get("NIB_RATE_LIMITS_OVERRIDES", ""),
+            "public_url": os.environ.get("NIB_PUBLIC_URL", ""),
+            "oauth2_mock": on_off(os.environ.get("NIB_OAUTH2_MOCK") or "off", "NIB_OAUTH2_MOCK"),
+            "oauth2_origins": os.environ.get("NIB_OAUTH2_ORIGINS", ""),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         if not isinstance(values["data_dir"], Path):

@@ -1,0 +1,1 @@
+"""OAuth2 / OpenID Connect sign-in: the browser flow, identities and provider adapters."""

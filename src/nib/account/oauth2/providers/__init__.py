@@ -1,0 +1,125 @@
+"""The OAuth2 provider seam: one small class per provider, all behind ``Provider``.
+
+A provider turns the flow's steps into that provider's HTTP: the authorize URL the browser is
+sent to, the code exchange, the refresh, and the user behind an access token. Everything else
+(state, users, identities, sessions) is the flow's and the same for every provider. Adding a
+provider is one module here with one ``Provider`` subclass and one line in ``ADAPTERS``.
+
+Adapters are loaded on first use (``adapter_class``): most processes never sign anyone in with
+most providers, and the HTTP and JOSE libraries they use stay unloaded until then.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
+from urllib.parse import urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    import httpx
+
+# Every provider key Appwrite accepts in the `provider` path parameter (1.5's list, `mock`
+# last, plus those the newest SDKs' enums add). Keys without an adapter answer 400
+# `project_provider_unsupported`.
+PROVIDER_KEYS = (
+    "amazon apple auth0 authentik autodesk bitbucket bitly box dailymotion discord disqus dropbox etsy facebook "
+    "github gitlab google linkedin microsoft notion oidc okta paypal paypalSandbox podio salesforce slack spotify "
+    "stripe tradeshift tradeshiftBox twitch wordpress yahoo yammer yandex zoho zoom "
+    "appwrite figma fusionauth keycloak kick x mock"
+).split()
+
+# Provider key -> "module:Class" under this package, imported on first use.
+ADAPTERS: dict[str, str] = {}
+
+USER_AGENT = "Appwrite OAuth2"  # what Appwrite's adapters send; some providers require one
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """What a project configured for a provider, and where nib is reached."""
+
+    app_id: str
+    # The secret as configured: a plain string, or for some providers a JSON object (its
+    # fields are the adapter's to read, e.g. {"clientSecret", "tenantID"}).
+    secret: str
+    # The redirect URI registered at the provider (the callback route under the public URL).
+    callback_url: str
+    # Test rigs and mirrors: every provider URL's scheme and host replaced by this origin.
+    origin: str = ""
+
+
+@dataclass(frozen=True)
+class Tokens:
+    access_token: str
+    refresh_token: str = ""
+    expires_in: int = 0  # seconds; 0 = the provider did not say
+    id_token: str = ""
+
+
+@dataclass(frozen=True)
+class ProviderUser:
+    id: str
+    email: str = ""
+    name: str = ""
+    verified: bool = False  # whether the provider vouches for the e-mail
+
+
+class ProviderError(Exception):
+    """The provider answered an error: ``status`` is its HTTP status (the error's code)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class Provider:
+    """One provider's endpoints. ``http`` is the client every request goes through."""
+
+    config: ProviderConfig
+    http: httpx.Client
+    key: ClassVar[str]
+    name: ClassVar[str]  # as Appwrite names it in messages ("GitHub", "OpenID Connect")
+    # The scopes always asked for; the start route's `scopes` are added to them.
+    default_scopes: ClassVar[tuple[str, ...]] = ()
+    # Extra parameters the callback carried besides code/state (Apple's `user`), set by the flow.
+    callback_params: dict[str, str] = field(default_factory=dict)
+
+    def url(self, url: str) -> str:
+        """``url``, sent to ``config.origin`` instead when one is configured."""
+        if not self.config.origin:
+            return url
+        origin = urlsplit(self.config.origin)
+        parts = urlsplit(url)
+        return urlunsplit((origin.scheme, origin.netloc, parts.path, parts.query, parts.fragment))
+
+    def scopes(self, requested: list[str]) -> list[str]:
+        return list(dict.fromkeys([*self.default_scopes, *requested]))
+
+    def login_url(self, state: str, scopes: list[str]) -> str:
+        """The provider's authorize URL for this state and these (already merged) scopes."""
+        raise NotImplementedError
+
+    def exchange(self, code: str) -> Tokens:
+        """The tokens for an authorization code; ``ProviderError`` when the provider refuses."""
+        raise NotImplementedError
+
+    def refresh(self, refresh_token: str) -> Tokens:
+        """New tokens for a refresh token (the old refresh token kept when none comes back)."""
+        raise NotImplementedError
+
+    def user(self, tokens: Tokens) -> ProviderUser:
+        """Who the tokens belong to."""
+        raise NotImplementedError
+
+
+def adapter_class(key: str) -> type[Provider] | None:
+    """The adapter of ``key``, imported now; None when nib has none for it."""
+    target = ADAPTERS.get(key)
+    if target is None:
+        return None
+    module, _, name = target.partition(":")
+    cls: type[Provider] = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    return cls
