@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from .account.email_routes import router as account_email_router
 from .account.mfa_routes import router as account_mfa_router
+from .account.oauth2.mock_routes import router as oauth2_mock_router
+from .account.oauth2.routes import router as account_oauth2_router
 from .account.providers import router as account_providers_router
 from .account.routes import router as account_router
 from .data.db import Database
@@ -33,6 +35,7 @@ ROUTERS = (
     account_mfa_router,
     account_email_router,
     account_providers_router,
+    account_oauth2_router,
     teams_router,
     storage_router,
 )
@@ -44,4 +47,5 @@ def create_app(settings: Settings | None = None) -> Api:
     # A deleted user leaves its teams in the same transaction (users cannot import teams).
     on_user_deleted(remove_user_memberships)
     db = Database(settings.resolved_database_url)
-    return Api(db, settings, ROUTERS)
+    # Appwrite's mock OAuth2 provider exists for test rigs only.
+    return Api(db, settings, (*ROUTERS, oauth2_mock_router) if settings.oauth2_mock else ROUTERS)

@@ -1,4 +1,4 @@
-"""The ``nib`` command: serve the API and manage projects, keys and web platforms.
+"""The ``nib`` command: serve the API and manage projects, keys, web platforms and OAuth2 providers.
 
 Every option also reads ``NIB_<OPTION>`` from the environment.
 """
@@ -12,6 +12,7 @@ import sys
 
 import click
 
+from .account.oauth2 import config as oauth2_config
 from .auth import platforms as platform_service
 from .auth import projects as project_service
 from .data.db import Database
@@ -304,5 +305,67 @@ def platforms_remove(
     _, db = _open(data_dir, database_url)
     try:
         platform_service.remove_platform(db, project_id=project_id, hostname=hostname, platform_id=platform_id)
+    except AppwriteError as error:
+        _fail(error)
+
+
+@main.group()
+def providers() -> None:
+    """Configure a project's OAuth2 providers (sign in with GitHub, Google, OpenID Connect…)."""
+
+
+@providers.command("set")
+@click.option("--project", "project_id", required=True)
+@click.argument("provider")
+@click.option("--app-id", required=True, help="the client ID the provider gave the app")
+@click.option(
+    "--secret-file",
+    required=True,
+    type=click.File("r"),
+    help="file holding the client secret ('-' = stdin): a plain string, or for oidc, microsoft, apple "
+    "and gitlab the JSON Appwrite's console builds",
+)
+@click.option("--disabled", is_flag=True, help="store the settings but keep sign-in with the provider off")
+@_storage_options
+def providers_set(
+    project_id: str, provider: str, app_id: str, secret_file, disabled: bool, data_dir: str, database_url: str | None
+) -> None:
+    """Create or replace PROVIDER's settings (enabled unless --disabled); the secret is stored
+    encrypted and never printed."""
+    secret = secret_file.read().strip()
+    settings, db = _open(data_dir, database_url)
+    try:
+        row = oauth2_config.set_provider(
+            db, settings, project_id=project_id, provider=provider, app_id=app_id, secret=secret, enabled=not disabled
+        )
+    except AppwriteError as error:
+        _fail(error)
+    click.echo(f"{row['provider']} {'enabled' if row['enabled'] else 'disabled'} for project {project_id}")
+
+
+@providers.command("list")
+@click.option("--project", "project_id", required=True)
+@click.option("--json", "as_json", is_flag=True, help="print a JSON array of provider objects")
+@_storage_options
+def providers_list(project_id: str, as_json: bool, data_dir: str, database_url: str | None) -> None:
+    """One provider a line: key, app ID and enabled/disabled, tab-separated (never the secret)."""
+    _, db = _open(data_dir, database_url)
+    rows = oauth2_config.list_providers(db, project_id=project_id)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['provider']}\t{row['appId']}\t{'enabled' if row['enabled'] else 'disabled'}")
+
+
+@providers.command("disable")
+@click.option("--project", "project_id", required=True)
+@click.argument("provider")
+@_storage_options
+def providers_disable(project_id: str, provider: str, data_dir: str, database_url: str | None) -> None:
+    """Turn sign-in with PROVIDER off (its settings are kept; `set` turns it on again)."""
+    _, db = _open(data_dir, database_url)
+    try:
+        oauth2_config.disable_provider(db, project_id=project_id, provider=provider)
     except AppwriteError as error:
         _fail(error)

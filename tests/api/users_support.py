@@ -21,6 +21,9 @@ from appwrite.id import ID
 from nib.auth.tables import authenticators, identities, memberships
 from nib.auth.tables import users as users_table
 from nib.data.db.schema import audit_logs
+from nib.data.instance import server_secret
+from nib.tools.config import Settings
+from nib.users.provider_tokens import sealed
 from nib.teams.tables import teams
 
 NOT_FOUND_MESSAGE = "User with the requested ID could not be found."
@@ -168,8 +171,10 @@ def seed_authenticator(db, project: str, user_id: str, *, verified: bool) -> str
 def seed_identity(
     db, project: str, user_id: str, *, provider: str = "github", email: str = "", expiry: datetime | None = None
 ) -> str:
+    """An identity as an OAuth2 sign-in stores it (its tokens sealed with the server's secret)."""
     identity_id = "iden" + uuid.uuid4().hex[:16]
     now = _now()
+    key = server_secret(db, Settings())
     with db.write() as conn:
         conn.execute(
             identities.insert().values(
@@ -181,9 +186,9 @@ def seed_identity(
                 provider=provider,
                 provider_uid="uid-" + identity_id,
                 provider_email=email,
-                provider_access_token="access-" + identity_id,
+                provider_access_token=sealed(key, "access-" + identity_id),
                 provider_access_token_expiry=expiry if expiry is not None else now + timedelta(hours=1),
-                provider_refresh_token="refresh-" + identity_id,
+                provider_refresh_token=sealed(key, "refresh-" + identity_id),
             )
         )
     return identity_id

@@ -12,6 +12,7 @@ from ..tools import validators as v
 from ..tools.dates import fmt
 from ..users import mfa as user_mfa
 from ..users import models, sessions
+from ..users.provider_tokens import opened
 from . import mfa as account_mfa
 from .routes import ACCOUNT, SELF, current_session, current_user, reloaded_account
 
@@ -142,4 +143,4 @@ def complete_challenge(ctx: Context, challengeId: str, otp: str) -> dict:
         ctx.db, project_id=ctx.project_id, user_id=user_id, session_id=session_id, challenge_id=challengeId, otp=otp
     )
     row = sessions.get_session(ctx.db, project_id=ctx.project_id, user_id=user_id, session_id=session_id)
-    return models.session(row, current=True)
+    return models.session(opened(ctx.db, ctx.settings, row), current=True)

@@ -17,8 +17,11 @@ from ..tools.errors import AppwriteError
 from ..tools.useragent import parse_user_agent
 from ..users import activity, models, sessions, targets
 from ..users import service as user_service
+from ..users.provider_tokens import opened
 from . import service
 from .models import account
+from .oauth2 import flow as oauth2_flow
+from .oauth2.routes import where as oauth2_where
 
 router = Router()
 
@@ -218,7 +221,11 @@ def _session_id(ctx: Context, session_id: str) -> str:
 def list_sessions(ctx: Context) -> dict:
     rows = sessions.list_sessions(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"])
     current = current_session(ctx).id
-    return listing("sessions", len(rows), [models.session(r, current=r["id"] == current) for r in rows])
+    return listing(
+        "sessions",
+        len(rows),
+        [models.session(opened(ctx.db, ctx.settings, r), current=r["id"] == current) for r in rows],
+    )
 
 
 @router.delete("/v1/account/sessions", scope=ACCOUNT, audit=("session.delete", "user/{actor}"))
@@ -233,22 +240,26 @@ def get_session(ctx: Context, sessionId: str) -> dict:
     row = sessions.get_session(
         ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], session_id=session_id
     )
-    return models.session(row, current=session_id == current_session(ctx).id)
+    return models.session(opened(ctx.db, ctx.settings, row), current=session_id == current_session(ctx).id)
 
 
 @router.patch(
     "/v1/account/sessions/{sessionId}", scope=ACCOUNT, params=[SESSION_ID], audit=("session.update", "user/{actor}")
 )
 def update_session(ctx: Context, sessionId: str) -> dict:
+    """Extend the session; an OAuth2 session with a refresh token gets new provider tokens too."""
     session_id = _session_id(ctx, sessionId)
+    user_id = current_user(ctx)["id"]
+    row = sessions.get_session(ctx.db, project_id=ctx.project_id, user_id=user_id, session_id=session_id)
     row = service.extend_session(
         ctx.db,
         project_id=ctx.project_id,
-        user_id=current_user(ctx)["id"],
+        user_id=user_id,
         session_id=session_id,
         duration=ctx.settings.session_duration,
+        also=oauth2_flow.refreshed(ctx.db, ctx.settings, oauth2_where(ctx), row),
     )
-    return models.session(row, current=session_id == current_session(ctx).id)
+    return models.session(opened(ctx.db, ctx.settings, row), current=session_id == current_session(ctx).id)
 
 
 @router.delete(
@@ -313,7 +324,7 @@ def list_identities(ctx: Context, queries) -> dict:
     total, rows = activity.list_identities(
         ctx.db, project_id=ctx.project_id, queries=queries, user_id=current_user(ctx)["id"]
     )
-    return listing("identities", total, [models.identity(r) for r in rows])
+    return listing("identities", total, [models.identity(opened(ctx.db, ctx.settings, r)) for r in rows])
 
 
 @router.delete(

@@ -26,14 +26,17 @@ from ..users import sessions as sessions_of_users
 from ..users.service import ARGON2, update_columns, user_row
 from ..users.sessions import insert_session, new_session
 
-# Token type -> (session provider, factor, verification column it proves), as Appwrite maps them.
+# Token type -> (session provider, factors, verification column it proves), as Appwrite maps them.
+# An `oauth2` token's session names the provider the token came from and carries its identity's
+# provider tokens, as the newest Appwrite does.
 TOKEN_SESSIONS = {
-    "generic": ("token", "token", None),
-    "magic-url": ("magic-url", "email", "email_verification"),
-    "email": ("email", "email", "email_verification"),
-    "phone": ("phone", "phone", "phone_verification"),
-    "oauth2": ("oauth2", "email", None),
+    "generic": ("token", ["token"], None),
+    "magic-url": ("magic-url", ["email"], "email_verification"),
+    "email": ("email", ["email"], "email_verification"),
+    "phone": ("phone", ["phone"], "phone_verification"),
+    "oauth2": ("oauth2", ["email", "oauth2"], None),
 }
+_IDENTITY_FIELDS = ("provider_uid", "provider_access_token", "provider_refresh_token", "provider_access_token_expiry")
 
 
 @functools.cache
@@ -150,7 +153,7 @@ def exchange_token(
         token = None
         if user is not None:
             token = conn.execute(
-                sa.select(tokens.c.id, tokens.c.type).where(
+                sa.select(tokens.c.id, tokens.c.type, tokens.c.provider).where(
                     tokens.c.project_id == project_id,
                     tokens.c.user_id == user_id,
                     tokens.c.secret_hash == secret_hash(secret),
@@ -162,19 +165,36 @@ def exchange_token(
             raise AppwriteError("user_invalid_token")
         if not user["status"]:
             raise AppwriteError("user_blocked")
-        provider, factor, verification = TOKEN_SESSIONS[token.type]
+        provider, factors, verification = TOKEN_SESSIONS[token.type]
         conn.execute(tokens.delete().where(tokens.c.project_id == project_id, tokens.c.id == token.id))
         if verification is not None:
             update_columns(conn, project_id, user_id, {verification: True})
         row, session_secret = new_session(
             project_id=project_id,
             user_id=user_id,
-            provider=provider,
-            factors=[factor],
+            provider=token.provider or provider,
+            factors=factors,
             duration=duration,
             ip=ip,
             client=client,
         )
+        if token.provider:
+            # The identity the sign-in just renewed (tokens stay sealed as they are).
+            identity = (
+                conn.execute(
+                    sa.select(*(identities.c[name] for name in _IDENTITY_FIELDS))
+                    .where(
+                        identities.c.project_id == project_id,
+                        identities.c.user_id == user_id,
+                        identities.c.provider == token.provider,
+                    )
+                    .order_by(identities.c.updated_at.desc(), identities.c.seq.desc())
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
+            row.update(identity or {})
         insert_session(conn, row)
     return row, session_secret, dict(user)
 
@@ -182,14 +202,17 @@ def exchange_token(
 # -- sessions -------------------------------------------------------------------------------------
 
 
-def extend_session(db: Database, *, project_id: str, user_id: str, session_id: str, duration: int) -> Row:
-    """Move the session's expiry to ``duration`` seconds from now."""
+def extend_session(
+    db: Database, *, project_id: str, user_id: str, session_id: str, duration: int, also: dict | None = None
+) -> Row:
+    """Move the session's expiry to ``duration`` seconds from now (``also``: more columns, e.g.
+    refreshed provider tokens)."""
     now = dates.now()
     with db.write() as conn:
         updated = conn.execute(
             sessions.update()
             .where(sessions.c.project_id == project_id, sessions.c.user_id == user_id, sessions.c.id == session_id)
-            .values(expire=now + timedelta(seconds=duration), updated_at=now)
+            .values(expire=now + timedelta(seconds=duration), updated_at=now, **(also or {}))
         )
         if updated.rowcount == 0:
             raise AppwriteError("user_session_not_found")

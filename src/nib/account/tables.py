@@ -1,4 +1,4 @@
-"""The account domain's table: pending MFA challenges."""
+"""The account domain's tables: pending MFA challenges, OAuth2 provider settings."""
 
 from __future__ import annotations
 
@@ -16,4 +16,15 @@ challenges = resource_table(
     # SHA-256 of the code sent by e-mail/SMS; empty for totp and recovery codes.
     sa.Column("code_hash", sa.String(64), nullable=False, server_default=""),
     sa.Column("expire", UTCDateTime, nullable=False),
+)
+
+# Each project's OAuth2 providers (`nib providers`): app ID, secret (sealed with the server
+# secret: a plain string or the provider's JSON) and whether sign-in with it is enabled.
+oauth2_providers = resource_table(
+    "oauth2_providers",
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("app_id", sa.String(256), nullable=False),
+    sa.Column("secret", sa.Text, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.UniqueConstraint("project_id", "provider"),
 )

@@ -85,6 +85,8 @@ tokens = resource_table(
     sa.Column("phrase", sa.String(64), nullable=False, server_default=""),
     sa.Column("ip", sa.String(45), nullable=False, server_default=""),
     sa.Column("user_agent", sa.Text, nullable=False, server_default=""),
+    # The OAuth2 provider an `oauth2` token was made by (its session names it); "" for the others.
+    sa.Column("provider", sa.String(32), nullable=False, server_default=""),
 )
 
 targets = resource_table(
@@ -107,6 +109,8 @@ identities = resource_table(
     sa.Column("provider_access_token", sa.Text, nullable=False, server_default=""),
     sa.Column("provider_access_token_expiry", UTCDateTime, nullable=True),
     sa.Column("provider_refresh_token", sa.Text, nullable=False, server_default=""),
+    # One identity per provider account in a project (Appwrite's unique provider + providerUid).
+    sa.Index("ux_identities_provider_uid", "project_id", "provider", "provider_uid", unique=True),
 )
 
 authenticators = resource_table(

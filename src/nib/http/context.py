@@ -72,11 +72,16 @@ class Context:
     timestamp: str = ""  # X-Appwrite-Timestamp, read by the routes that honour it
     actor: dict | None = None
     headers: Mapping[str, str] = field(default_factory=dict)  # the request's (lower-case names)
+    # The hosts redirects may go to: the server's and its project's web platforms.
+    allowed_hosts: tuple[str, ...] = ()
     body: RequestBody | None = None  # streaming routes only
     response_headers: list[tuple[str, str]] = field(default_factory=list)
     # Running inline on the event loop (GETs on SQLite): a handler leaves blocking work to the
     # response, which runs it in the worker pool.
     on_event_loop: bool = False
+    # The handler answered without doing what its route audits (an OAuth2 sign-in that ends on
+    # its failure URL): no audit entry.
+    unaudited: bool = False
 
     @property
     def project_id(self) -> str:

@@ -22,7 +22,7 @@ from ..tools.validators import request_host
 _EXPIRED = "Thu, 01 Jan 1970 00:00:00 GMT"
 
 
-def _domain(host: str) -> str | None:
+def cookie_domain(host: str) -> str | None:
     """``.<host>`` for a real hostname; none for localhost and IP addresses."""
     name = request_host(host).strip("[]")
     if not name or name == "localhost":
@@ -36,7 +36,7 @@ def _domain(host: str) -> str | None:
 
 def _cookies(project_id: str, value: str, expires: str, host: str, secure: bool) -> list[str]:
     attributes = [f"expires={expires}", "path=/"]
-    domain = _domain(host)
+    domain = cookie_domain(host)
     if domain:
         attributes.append(f"domain={domain}")
     if secure:

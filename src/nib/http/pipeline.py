@@ -14,7 +14,8 @@ For each request the pipeline:
 3. renders any ``AppwriteError`` as ``{message, code, type, version}`` (``http.responses``), a
    database or storage outage as 503 and anything unexpected as Appwrite's 500.
 
-A ``streaming`` route (file uploads, previews) always runs in the worker pool and its body is
+A ``blocking`` route (one that calls OAuth2 providers) always runs in the worker pool. So does a
+``streaming`` route (file uploads, previews), whose body is
 not parsed: the handler pulls it chunk by chunk from ``ctx.body`` (``RequestBody``), so no request
 ever holds a whole upload in memory; its declared params come from the path and query string.
 Preflight ``OPTIONS`` requests are answered before any of this; WebSocket handshakes are refused.
@@ -133,7 +134,8 @@ class Api:
         incoming = read_incoming(request, method, headers, browser, route, path_params, raw)
         limited = route is not None and self.limiter.limited(route.method, route.path)
         inline = self.inline_device_reads if route is not None and route.reads_device else self.inline_reads
-        if method == "GET" and inline and not streaming and not limited:
+        blocking = route is not None and route.blocking
+        if method == "GET" and inline and not streaming and not limited and not blocking:
             # SQLite reads take microseconds and never wait on a lock (WAL): a thread hop would
             # cost more than the query. Everything else (rate-limited GETs may wait on Redis) runs in the pool.
             return self._run(incoming, on_event_loop=True)
@@ -165,7 +167,8 @@ class Api:
                     principal = credentials.authenticate(self.db, principal, creds, payload)
             if route is None:
                 raise AppwriteError("general_route_not_found")
-            browser.check(route.method, principal.is_key)
+            if not route.any_origin:
+                browser.check(route.method, principal.is_key)
             if route.scope:
                 principal.require(route.scope, self.settings.hostname)
             if principal.user is not None:
@@ -196,6 +199,7 @@ class Api:
                 incoming.secure,
                 incoming.timestamp,
                 headers=headers,
+                allowed_hosts=browser.allowed_hosts,
                 on_event_loop=on_event_loop,
             )
             if incoming.receive is not None:
@@ -212,7 +216,7 @@ class Api:
         except StorageUnavailable as error:
             log.error("storage unavailable on %s: %r", incoming.path, error.__cause__)
             return error_response(AppwriteError("general_server_error", str(error), status=503))
-        if route.audit:
+        if route.audit and not ctx.unaudited:
             self._audit(route.audit, ctx, values, result)
         if result is None:
             response = empty_response(204)

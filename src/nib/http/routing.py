@@ -88,6 +88,10 @@ class Route:
     # Opens stored files (downloads): inline like other GETs only where the device is local disk
     # (an open() costs what a SQLite read does), in the pool where it is remote (S3).
     reads_device: bool = False
+    # Waits on other servers (OAuth2 providers): always in the worker pool, never on the event loop.
+    blocking: bool = False
+    # Cross-site writes welcome (a provider's form POST back to nib): no origin check.
+    any_origin: bool = False
 
 
 class Router:
@@ -110,6 +114,8 @@ class Router:
         mfa_exempt: bool = False,
         streaming: bool = False,
         reads_device: bool = False,
+        blocking: bool = False,
+        any_origin: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             pattern = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$")
@@ -130,6 +136,8 @@ class Router:
                     mfa_exempt,
                     streaming,
                     reads_device,
+                    blocking,
+                    any_origin,
                 )
             )
             return handler

@@ -8,6 +8,7 @@ from ..http.routing import Param, Router, queries_param
 from ..tools import validators as v
 from ..tools.errors import AppwriteError
 from . import activity, models
+from .provider_tokens import opened
 from .routes import READ, SEARCH, USER_ID, WRITE
 
 router = Router()
@@ -18,7 +19,7 @@ def list_identities(ctx: Context, queries, search: str) -> dict:
     if search:
         raise AppwriteError("general_query_invalid", "Searching is not supported on identities.")
     total, rows = activity.list_identities(ctx.db, project_id=ctx.project_id, queries=queries)
-    return listing("identities", total, [models.identity(r) for r in rows])
+    return listing("identities", total, [models.identity(opened(ctx.db, ctx.settings, r)) for r in rows])
 
 
 @router.delete(

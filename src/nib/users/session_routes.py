@@ -11,6 +11,7 @@ from ..http.routing import Param, Router, optional
 from ..tools import validators as v
 from ..tools.useragent import parse_user_agent
 from . import models, sessions
+from .provider_tokens import opened
 from .routes import READ, USER_ID, WRITE
 
 router = Router()
@@ -19,7 +20,7 @@ router = Router()
 @router.get("/v1/users/{userId}/sessions", scope=READ, params=[USER_ID])
 def list_sessions(ctx: Context, userId: str) -> dict:
     rows = sessions.list_sessions(ctx.db, project_id=ctx.project_id, user_id=userId)
-    return listing("sessions", len(rows), [models.session(r) for r in rows])
+    return listing("sessions", len(rows), [models.session(opened(ctx.db, ctx.settings, r)) for r in rows])
 
 
 @router.post(

@@ -30,7 +30,10 @@ PROVIDER_KEYS = (
 ).split()
 
 # Provider key -> "module:Class" under this package, imported on first use.
-ADAPTERS: dict[str, str] = {}
+ADAPTERS: dict[str, str] = {
+    "mock": "mock:Mock",
+    "oidc": "oidc:Oidc",
+}
 
 USER_AGENT = "Appwrite OAuth2"  # what Appwrite's adapters send; some providers require one
 
@@ -47,6 +50,8 @@ class ProviderConfig:
     callback_url: str
     # Test rigs and mirrors: every provider URL's scheme and host replaced by this origin.
     origin: str = ""
+    # nib's own public base URL (the mock provider is served there).
+    public_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,11 @@ class Provider:
     default_scopes: ClassVar[tuple[str, ...]] = ()
     # Extra parameters the callback carried besides code/state (Apple's `user`), set by the flow.
     callback_params: dict[str, str] = field(default_factory=dict)
+    # The sign-in's one-time value, set by the flow from its state: OpenID Connect providers
+    # get it in the authorize URL and must put it in their ID token.
+    nonce: str = ""
+    # Only served when the test rig is on (NIB_OAUTH2_MOCK): the mock provider.
+    test_only: ClassVar[bool] = False
 
     def url(self, url: str) -> str:
         """``url``, sent to ``config.origin`` instead when one is configured."""

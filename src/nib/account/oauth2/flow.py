@@ -1,0 +1,489 @@
+"""The OAuth2 sign-in: start (the provider's authorize URL), finish (code -> tokens -> user ->
+session or token) and the refresh of an OAuth2 session. Plain values in, URLs and rows out.
+
+Who signs in, in this order: the user of a session or identity of this provider account; the
+user whose e-mail the provider gives, only if the provider says it verified it; the user of an
+identity with that e-mail (again only if verified); else a new user. A signed-in caller (an
+anonymous user upgrading, or a user adding a provider) gets the identity instead, and its current
+session is replaced. Provider tokens are sealed at rest (users/provider_tokens.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import secrets
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ...auth.tables import identities, sessions, tokens, users
+from ...data.db import Database
+from ...data.instance import server_secret
+from ...data.rows import Row
+from ...tools import dates
+from ...tools.config import Settings
+from ...tools.errors import AppwriteError
+from ...tools.ids import secret_hash, unique_id
+from ...tools.validators import hostname_allowed, url_host
+from ...users import service as user_service
+from ...users.provider_tokens import opened, sealed
+from ...users.service import update_columns, user_row
+from ...users.sessions import insert_session, new_session
+from . import config
+from .providers import USER_AGENT, Provider, ProviderConfig, ProviderError, ProviderUser, Tokens, adapter_class
+from .state import State, StateError, pack, unpack
+
+if TYPE_CHECKING:
+    import httpx
+
+TIMEOUT = 10.0  # seconds for each provider request
+CALLBACK_PATH = "/v1/account/sessions/oauth2/callback/{provider}/{project}"
+# The relay pages mobile SDKs wait behind (1.5's and the console's paths).
+RELAY_SUCCESS = ("/auth/oauth2/success", "/console/auth/oauth2/success")
+RELAY_FAILURE = ("/auth/oauth2/failure", "/console/auth/oauth2/failure")
+FACTORS = ["email", "oauth2"]  # an OAuth2 sign-in counts as two factors, as in Appwrite
+DISABLED = "This provider is disabled. Please enable the provider from your Appwrite console to continue."
+UNCONFIGURED = (
+    "This provider is disabled. Please configure the provider app ID and app secret key from your Appwrite "
+    "console to continue."
+)
+
+
+@functools.cache
+def _http() -> httpx.Client:
+    """The process's one client for every provider request (imported on first sign-in)."""
+    import httpx
+
+    return httpx.Client(timeout=TIMEOUT, headers={"User-Agent": USER_AGENT}, follow_redirects=False)
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a sign-in happens: the project, nib's public URL and the hosts redirects may go to."""
+
+    project_id: str
+    public_url: str
+    allowed_hosts: tuple[str, ...]
+
+
+def _adapter(db: Database, settings: Settings, where: Where, key: str, *, check_enabled: bool = True) -> Provider:
+    """The provider's adapter with the project's settings: 412 when it is off or unconfigured,
+    400 when nib has no adapter for it."""
+    found = config.provider_settings(db, settings, where.project_id, key)
+    if check_enabled and (found is None or not found.enabled):
+        raise AppwriteError("project_provider_disabled", DISABLED)
+    if found is None or not found.app_id or not found.secret:
+        raise AppwriteError("project_provider_disabled", UNCONFIGURED)
+    cls = supported(settings, key)
+    if cls is None:
+        raise AppwriteError("project_provider_unsupported")
+    origins = json.loads(settings.oauth2_origins) if settings.oauth2_origins else {}
+    settings_of = ProviderConfig(
+        app_id=found.app_id,
+        secret=found.secret,
+        callback_url=where.public_url + CALLBACK_PATH.format(provider=key, project=where.project_id),
+        origin=str(origins.get(key) or ""),
+        public_url=where.public_url,
+    )
+    return cls(config=settings_of, http=_http())
+
+
+def supported(settings: Settings, key: str) -> type[Provider] | None:
+    """The adapter class of ``key`` where this server offers it."""
+    cls = adapter_class(key)
+    return None if cls is None or (cls.test_only and not settings.oauth2_mock) else cls
+
+
+# -- start ----------------------------------------------------------------------------------------
+
+
+def start(
+    db: Database,
+    settings: Settings,
+    where: Where,
+    *,
+    provider: str,
+    success: str,
+    failure: str,
+    scopes: list[str],
+    token: bool,
+) -> str:
+    """The provider's authorize URL for a new sign-in (its signed state inside)."""
+    adapter = _adapter(db, settings, where, provider)
+    nonce = secrets.token_urlsafe(24)
+    state = pack(
+        server_secret(db, settings),
+        project_id=where.project_id,
+        provider=provider,
+        success=success or where.public_url + RELAY_SUCCESS[0],
+        failure=failure or where.public_url + RELAY_FAILURE[0],
+        token=token,
+        nonce=nonce,
+    )
+    adapter.nonce = nonce
+    return adapter.login_url(state, adapter.scopes(scopes))
+
+
+# -- finish ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Callback:
+    """What the provider sent back through the browser."""
+
+    code: str
+    state: str
+    error: str
+    error_description: str
+    extra: dict[str, str]  # other parameters some providers send (Apple's `user`)
+
+
+@dataclass
+class Finished:
+    """How a sign-in ended: the URL to send the browser to; on success the user and, for the
+    session flow, the new session and its secret."""
+
+    location: str
+    user: Row | None = None
+    session: Row | None = None
+    secret: str = ""
+    token_id: str = ""
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The signed-in user who started the sign-in (linking), and the session it ran under."""
+
+    user_id: str
+    session_id: str
+
+
+def finish(
+    db: Database,
+    settings: Settings,
+    where: Where,
+    *,
+    provider: str,
+    callback: Callback,
+    caller: Caller | None,
+    duration: int,
+    ip: str,
+    client: dict,
+    user_agent: str,
+) -> Finished:
+    """Finish a sign-in. A state that is missing, forged, expired or points elsewhere is refused
+    with an error; every later failure sends the browser to the state's failure URL."""
+    if supported(settings, provider) is None:
+        raise AppwriteError("project_provider_unsupported")
+    key = server_secret(db, settings)
+    try:
+        state = unpack(key, callback.state, project_id=where.project_id, provider=provider)
+    except StateError as error:
+        raise AppwriteError(
+            "general_bad_request", f"Failed to parse login state params as passed from OAuth2 provider ({error})"
+        ) from None
+    if not _allowed(where, state.success, RELAY_SUCCESS):
+        raise AppwriteError("project_invalid_success_url")
+    if state.failure and not _allowed(where, state.failure, RELAY_FAILURE):
+        raise AppwriteError("project_invalid_failure_url")
+    try:
+        return _sign_in(db, settings, where, state, provider, callback, caller, duration, ip, client, user_agent, key)
+    except AppwriteError as error:
+        if not state.failure:
+            raise
+        failure = state.failure
+        if urlsplit(failure).path in RELAY_FAILURE:
+            failure = with_query(failure, {"project": where.project_id})
+        error_json = json.dumps({"message": error.message, "type": error.type, "code": error.code})
+        return Finished(with_query(failure, {"error": error_json}))
+
+
+def _allowed(where: Where, url: str, relay_paths: tuple[str, ...]) -> bool:
+    """A redirect target on one of the project's hosts, or nib's own relay page."""
+    host = url_host(url)
+    if host is None:
+        return False
+    if hostname_allowed(host, where.allowed_hosts):
+        return True
+    public = urlsplit(where.public_url)
+    parts = urlsplit(url)
+    return (parts.scheme, parts.netloc) == (public.scheme, public.netloc) and parts.path in {
+        public.path.rstrip("/") + path for path in relay_paths
+    }
+
+
+def with_query(url: str, extra: dict[str, str]) -> str:
+    """``url`` with ``extra`` added to its query (keys already there are replaced)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in extra]
+    return urlunsplit(parts._replace(query=urlencode([*query, *extra.items()])))
+
+
+def _provider_failed(adapter: Provider, error: Exception, prefix: str = "") -> AppwriteError:
+    """A provider's refusal (or silence) as Appwrite's error: its status picks the type and is the code."""
+    if isinstance(error, ProviderError):
+        status, detail = error.status, error.message
+    else:
+        status, detail = 424, f"no usable answer ({type(error).__name__}: {error})"
+    kind = {400: "user_oauth2_bad_request", 401: "user_oauth2_unauthorized"}.get(status, "user_oauth2_provider_error")
+    return AppwriteError(kind, f"{prefix}The {adapter.name} OAuth2 provider returned an error: {detail}", status=status)
+
+
+def _talk(adapter: Provider, step, *args, prefix: str = ""):
+    """One adapter step, its failures (HTTP, network, answers that make no sense) as Appwrite's errors."""
+    import httpx
+
+    try:
+        return step(*args)
+    except (ProviderError, httpx.HTTPError, ValueError, KeyError, TypeError) as error:
+        raise _provider_failed(adapter, error, prefix) from None
+
+
+def _sign_in(
+    db: Database,
+    settings: Settings,
+    where: Where,
+    state: State,
+    provider: str,
+    callback: Callback,
+    caller: Caller | None,
+    duration: int,
+    ip: str,
+    client: dict,
+    user_agent: str,
+    key: str,
+) -> Finished:
+    adapter = _adapter(db, settings, where, provider)
+    adapter.nonce, adapter.callback_params = state.nonce, callback.extra
+    if callback.error:
+        detail = callback.error + (f": {callback.error_description}" if callback.error_description else "")
+        raise AppwriteError(
+            "user_oauth2_provider_error", f"The {adapter.name} OAuth2 provider returned an error: {detail}"
+        )
+    if not callback.code:
+        raise AppwriteError(
+            "user_oauth2_provider_error",
+            "Missing OAuth2 code. Please contact the Appwrite team for additional support.",
+        )
+    got: Tokens = _talk(adapter, adapter.exchange, callback.code, prefix="Failed to obtain access token. ")
+    profile: ProviderUser = _talk(adapter, adapter.user, got)
+    if not profile.id:
+        raise AppwriteError("user_missing_id")
+    profile = replace(profile, email=profile.email.strip().lower())
+    now = dates.now()
+    access = {
+        "provider_access_token": sealed(key, got.access_token),
+        "provider_refresh_token": sealed(key, got.refresh_token),
+        "provider_access_token_expiry": now + timedelta(seconds=got.expires_in),
+    }
+    done = Finished(state.success)
+
+    def complete(conn: Connection, user_id: str) -> None:
+        user = _link(conn, where.project_id, user_id, provider, profile, access)
+        if caller is not None:
+            conn.execute(
+                sessions.delete().where(sessions.c.project_id == where.project_id, sessions.c.id == caller.session_id)
+            )
+        done.user = user
+        if state.token:
+            done.secret, done.token_id = _insert_token(
+                conn, where.project_id, user_id, provider, duration, ip, user_agent
+            )
+            done.location = with_query(state.success, {"secret": done.secret, "userId": user_id})
+            return
+        row, done.secret = new_session(
+            project_id=where.project_id,
+            user_id=user_id,
+            provider=provider,
+            factors=FACTORS,
+            duration=duration,
+            ip=ip,
+            client=client,
+            provider_uid=profile.id,
+        )
+        row.update(access)
+        insert_session(conn, row)
+        done.session = row
+
+    with db.write() as conn:
+        user_id = _existing_user(conn, where.project_id, provider, profile, caller)
+        if user_id is not None:
+            complete(conn, user_id)
+            return done
+    if not profile.email:
+        raise AppwriteError("user_unauthorized", "OAuth provider failed to return email.")
+    new_id = unique_id()
+
+    def first_sign_in(conn: Connection) -> None:
+        # The e-mail is as verified as the provider says (a new user's starts unverified).
+        if profile.verified:
+            update_columns(conn, where.project_id, new_id, {"email_verification": True})
+        complete(conn, new_id)
+
+    user_service.create_user(
+        db,
+        project_id=where.project_id,
+        user_id=new_id,
+        email=profile.email,
+        name=profile.name,
+        accessed=True,
+        then=first_sign_in,
+    )
+    return done
+
+
+def _existing_user(
+    conn: Connection, project_id: str, provider: str, profile: ProviderUser, caller: Caller | None
+) -> str | None:
+    """The user this sign-in is for, None when a new one must be made."""
+    email = profile.email
+    of_account = sa.and_(
+        identities.c.project_id == project_id,
+        identities.c.provider == provider,
+        identities.c.provider_uid == profile.id,
+    )
+    if caller is not None:
+        user_row(conn, project_id, caller.user_id)
+        holder = conn.execute(sa.select(identities.c.user_id).where(of_account)).scalar()
+        taken = email and (
+            conn.execute(
+                sa.select(users.c.seq).where(
+                    users.c.project_id == project_id,
+                    sa.func.lower(users.c.email) == email,
+                    users.c.id != caller.user_id,
+                )
+            ).first()
+            or conn.execute(
+                sa.select(identities.c.seq).where(
+                    identities.c.project_id == project_id,
+                    identities.c.provider_email == email,
+                    identities.c.user_id != caller.user_id,
+                )
+            ).first()
+        )
+        if taken or (holder is not None and holder != caller.user_id):
+            raise AppwriteError("user_already_exists")
+        return caller.user_id
+    found = (
+        conn.execute(
+            sa.select(sessions.c.user_id).where(
+                sessions.c.project_id == project_id,
+                sessions.c.provider == provider,
+                sessions.c.provider_uid == profile.id,
+            )
+        ).scalar()
+        or conn.execute(sa.select(identities.c.user_id).where(of_account)).scalar()
+    )
+    if found is not None or not email:
+        return found
+    by_email = (
+        conn.execute(
+            sa.select(users.c.id).where(users.c.project_id == project_id, sa.func.lower(users.c.email) == email)
+        ).scalar()
+        or conn.execute(
+            sa.select(identities.c.user_id).where(
+                identities.c.project_id == project_id, identities.c.provider_email == email
+            )
+        ).scalar()
+    )
+    if by_email is not None and not profile.verified:
+        # Someone else's e-mail, not vouched for by the provider: never linked (account takeover).
+        raise AppwriteError("user_already_exists")
+    return by_email
+
+
+def _link(conn: Connection, project_id: str, user_id: str, provider: str, profile: ProviderUser, access: dict) -> Row:
+    """The identity of this provider account on the user (created or its tokens renewed); the
+    user's missing e-mail and name taken from the provider. Returns the user."""
+    user = user_row(conn, project_id, user_id)
+    if not user["status"]:
+        raise AppwriteError("user_blocked")
+    now = dates.now()
+    mine = sa.and_(
+        identities.c.project_id == project_id,
+        identities.c.user_id == user_id,
+        identities.c.provider == provider,
+        identities.c.provider_uid == profile.id,
+    )
+    if conn.execute(identities.update().where(mine).values(updated_at=now, **access)).rowcount == 0:
+        if (
+            profile.email
+            and conn.execute(
+                sa.select(identities.c.seq).where(
+                    identities.c.project_id == project_id,
+                    identities.c.provider_email == profile.email,
+                    identities.c.user_id != user_id,
+                )
+            ).first()
+        ):
+            raise AppwriteError("general_bad_request")
+        conn.execute(
+            identities.insert().values(
+                project_id=project_id,
+                id=unique_id(),
+                created_at=now,
+                updated_at=now,
+                user_id=user_id,
+                provider=provider,
+                provider_uid=profile.id,
+                provider_email=profile.email,
+                **access,
+            )
+        )
+    changes: dict[str, Any] = {}
+    if not user["email"] and profile.email:
+        changes.update(email=profile.email, email_verification=profile.verified)
+    if not user["name"] and profile.name:
+        changes["name"] = profile.name
+    if changes:
+        update_columns(conn, project_id, user_id, changes)
+        user = user_row(conn, project_id, user_id)
+    return user
+
+
+def _insert_token(
+    conn: Connection, project_id: str, user_id: str, provider: str, duration: int, ip: str, user_agent: str
+) -> tuple[str, str]:
+    """An ``oauth2`` token (64 hex chars, exchanged once for a session naming the provider):
+    (secret, token ID)."""
+    secret, now, token_id = secrets.token_hex(32), dates.now(), unique_id()
+    conn.execute(
+        tokens.insert().values(
+            project_id=project_id,
+            id=token_id,
+            created_at=now,
+            updated_at=now,
+            user_id=user_id,
+            type="oauth2",
+            secret_hash=secret_hash(secret),
+            expire=now + timedelta(seconds=duration),
+            ip=ip,
+            user_agent=user_agent,
+            provider=provider,
+        )
+    )
+    return secret, token_id
+
+
+# -- refresh --------------------------------------------------------------------------------------
+
+
+def refreshed(db: Database, settings: Settings, where: Where, session: Row) -> dict[str, Any]:
+    """The provider columns of an OAuth2 session after a refresh through its provider; none when
+    it has no refresh token or nib no adapter for its provider (it is then only extended)."""
+    if not session["provider_refresh_token"] or supported(settings, session["provider"]) is None:
+        return {}
+    key = server_secret(db, settings)
+    refresh_token = opened(db, settings, session)["provider_refresh_token"]
+    adapter = _adapter(db, settings, where, session["provider"], check_enabled=False)
+    got: Tokens = _talk(adapter, adapter.refresh, refresh_token)
+    return {
+        "provider_access_token": sealed(key, got.access_token),
+        "provider_refresh_token": sealed(key, got.refresh_token or refresh_token),
+        "provider_access_token_expiry": dates.now() + timedelta(seconds=got.expires_in),
+    }
