@@ -22,9 +22,9 @@ from nib.auth.tables import authenticators, identities, memberships
 from nib.auth.tables import users as users_table
 from nib.data.db.schema import audit_logs
 from nib.data.instance import server_secret
+from nib.teams.tables import teams
 from nib.tools.config import Settings
 from nib.users.provider_tokens import sealed
-from nib.teams.tables import teams
 
 NOT_FOUND_MESSAGE = "User with the requested ID could not be found."
 MISSING_ID = "missing-user-0000"  # a valid UID that no test ever creates

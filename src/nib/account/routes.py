@@ -150,7 +150,9 @@ def _signed_in(ctx: Context, created: tuple) -> dict:
     ctx.actor = user
     encoded = encode_session(row["user_id"], secret)
     ctx.sign_in(encoded, row["expire"])
-    return models.session(row, secret=encoded if ctx.principal.is_key else "", current=True)
+    return models.session(
+        opened(ctx.db, ctx.settings, row), secret=encoded if ctx.principal.is_key else "", current=True
+    )
 
 
 def _session_fields(ctx: Context) -> dict:
