@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 
+import httpx
 import orjson
 import pytest
 import sqlalchemy as sa
@@ -278,3 +279,35 @@ def test_explicit_endpoints_without_discovery(oauth_nib, provider):
     assert browser.start("oidc", project, success=OK, failure=FAIL) == OK
     with signed_in(oauth_nib, project, browser.session_cookie(project)) as me:
         assert me.get("/account").json()["email"] == person["email"]
+
+
+def test_a_signed_in_user_links_the_account_unless_its_email_is_taken(oauth_nib, provider, project):
+    guest = {"X-Appwrite-Project": project}
+    emails = [f"{name}-{uuid.uuid4().hex[:8]}@example.com" for name in ("me", "them")]
+    with admin(oauth_nib, project) as key:
+        me, them = (
+            key.post("/users", json={"userId": "unique()", "email": e, "password": "pass-1234"}).json() for e in emails
+        )
+    signed = httpx.post(
+        f"{oauth_nib.endpoint}/account/sessions/email",
+        json={"email": emails[0], "password": "pass-1234"},
+        headers=guest,
+    )
+    old_session = orjson.loads(signed.headers["x-fallback-cookies"])[f"a_session_{project}"]
+
+    browser = Browser(oauth_nib)
+    browser.http.cookies.set(f"a_session_{project}", old_session, domain="127.0.0.1")
+    _person(provider, email=them["email"])
+    landed = browser.start("oidc", project, success=OK, failure=FAIL)
+    assert error_of(landed)["type"] == "user_already_exists"
+    with signed_in(oauth_nib, project, old_session) as still:
+        assert still.get("/account").json()["$id"] == me["$id"]  # nothing changed
+
+    person = _person(provider)
+    assert browser.start("oidc", project, success=OK, failure=FAIL) == OK
+    with signed_in(oauth_nib, project, browser.session_cookie(project)) as now:
+        account = now.get("/account").json()
+        assert (account["$id"], account["email"]) == (me["$id"], emails[0])
+        assert [i["providerEmail"] for i in now.get("/account/identities").json()["identities"]] == [person["email"]]
+    with signed_in(oauth_nib, project, old_session) as replaced:
+        assert replaced.get("/account").status_code == 401  # the session it ran under was replaced

@@ -126,7 +126,8 @@ def start(
         nonce=nonce,
     )
     adapter.nonce = nonce
-    return adapter.login_url(state, adapter.scopes(scopes))
+    # An OpenID Connect provider's discovery document may be fetched for its authorize endpoint.
+    return _talk(adapter, adapter.login_url, state, adapter.scopes(scopes))
 
 
 # -- finish ---------------------------------------------------------------------------------------
@@ -152,7 +153,6 @@ class Finished:
     user: Row | None = None
     session: Row | None = None
     secret: str = ""
-    token_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -291,9 +291,7 @@ def _sign_in(
             )
         done.user = user
         if state.token:
-            done.secret, done.token_id = _insert_token(
-                conn, where.project_id, user_id, provider, duration, ip, user_agent
-            )
+            done.secret = _insert_token(conn, where.project_id, user_id, provider, duration, ip, user_agent)
             done.location = with_query(state.success, {"secret": done.secret, "userId": user_id})
             return
         row, done.secret = new_session(
@@ -448,14 +446,14 @@ def _link(conn: Connection, project_id: str, user_id: str, provider: str, profil
 
 def _insert_token(
     conn: Connection, project_id: str, user_id: str, provider: str, duration: int, ip: str, user_agent: str
-) -> tuple[str, str]:
-    """An ``oauth2`` token (64 hex chars, exchanged once for a session naming the provider):
-    (secret, token ID)."""
-    secret, now, token_id = secrets.token_hex(32), dates.now(), unique_id()
+) -> str:
+    """An ``oauth2`` token (64 hex chars, exchanged once for a session naming the provider);
+    returns its secret."""
+    secret, now = secrets.token_hex(32), dates.now()
     conn.execute(
         tokens.insert().values(
             project_id=project_id,
-            id=token_id,
+            id=unique_id(),
             created_at=now,
             updated_at=now,
             user_id=user_id,
@@ -467,7 +465,7 @@ def _insert_token(
             provider=provider,
         )
     )
-    return secret, token_id
+    return secret
 
 
 # -- refresh --------------------------------------------------------------------------------------
