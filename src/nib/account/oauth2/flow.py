@@ -1,11 +1,9 @@
 """The OAuth2 sign-in: start (the provider's authorize URL), finish (code -> tokens -> user ->
 session or token) and the refresh of an OAuth2 session. Plain values in, URLs and rows out.
 
-Who signs in, in this order: the user of a session or identity of this provider account; the
-user whose e-mail the provider gives, only if the provider says it verified it; the user of an
-identity with that e-mail (again only if verified); else a new user. A signed-in caller (an
-anonymous user upgrading, or a user adding a provider) gets the identity instead, and its current
-session is replaced. Provider tokens are sealed at rest (users/provider_tokens.py).
+Who signs in is signin.py's; a new user is made when nobody is found. A signed-in caller (an
+anonymous user upgrading, or a user adding a provider) gets the identity, and the session it ran
+under is replaced. Provider tokens are sealed at rest (users/provider_tokens.py).
 """
 
 from __future__ import annotations
@@ -18,23 +16,22 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ...auth.tables import identities, sessions, tokens, users
+from ...auth.tables import sessions
 from ...data.db import Database
 from ...data.instance import server_secret
 from ...data.rows import Row
 from ...tools import dates
 from ...tools.config import Settings
 from ...tools.errors import AppwriteError
-from ...tools.ids import secret_hash, unique_id
+from ...tools.ids import unique_id
 from ...tools.validators import hostname_allowed, url_host
 from ...users import service as user_service
 from ...users.provider_tokens import opened, sealed
-from ...users.service import update_columns, user_row
+from ...users.service import update_columns
 from ...users.sessions import insert_session, new_session
-from . import config
+from . import config, signin
 from .providers import USER_AGENT, Provider, ProviderConfig, ProviderError, ProviderUser, Tokens, adapter_class
 from .state import State, StateError, pack, unpack
 
@@ -284,14 +281,14 @@ def _sign_in(
     done = Finished(state.success)
 
     def complete(conn: Connection, user_id: str) -> None:
-        user = _link(conn, where.project_id, user_id, provider, profile, access)
+        user = signin.link(conn, where.project_id, user_id, provider, profile, access)
         if caller is not None:
             conn.execute(
                 sessions.delete().where(sessions.c.project_id == where.project_id, sessions.c.id == caller.session_id)
             )
         done.user = user
         if state.token:
-            done.secret = _insert_token(conn, where.project_id, user_id, provider, duration, ip, user_agent)
+            done.secret = signin.insert_token(conn, where.project_id, user_id, provider, duration, ip, user_agent)
             done.location = with_query(state.success, {"secret": done.secret, "userId": user_id})
             return
         row, done.secret = new_session(
@@ -309,7 +306,7 @@ def _sign_in(
         done.session = row
 
     with db.write() as conn:
-        user_id = _existing_user(conn, where.project_id, provider, profile, caller)
+        user_id = signin.existing_user(conn, where.project_id, provider, profile, caller.user_id if caller else None)
         if user_id is not None:
             complete(conn, user_id)
             return done
@@ -333,139 +330,6 @@ def _sign_in(
         then=first_sign_in,
     )
     return done
-
-
-def _existing_user(
-    conn: Connection, project_id: str, provider: str, profile: ProviderUser, caller: Caller | None
-) -> str | None:
-    """The user this sign-in is for, None when a new one must be made."""
-    email = profile.email
-    of_account = sa.and_(
-        identities.c.project_id == project_id,
-        identities.c.provider == provider,
-        identities.c.provider_uid == profile.id,
-    )
-    if caller is not None:
-        user_row(conn, project_id, caller.user_id)
-        holder = conn.execute(sa.select(identities.c.user_id).where(of_account)).scalar()
-        taken = email and (
-            conn.execute(
-                sa.select(users.c.seq).where(
-                    users.c.project_id == project_id,
-                    sa.func.lower(users.c.email) == email,
-                    users.c.id != caller.user_id,
-                )
-            ).first()
-            or conn.execute(
-                sa.select(identities.c.seq).where(
-                    identities.c.project_id == project_id,
-                    identities.c.provider_email == email,
-                    identities.c.user_id != caller.user_id,
-                )
-            ).first()
-        )
-        if taken or (holder is not None and holder != caller.user_id):
-            raise AppwriteError("user_already_exists")
-        return caller.user_id
-    found = (
-        conn.execute(
-            sa.select(sessions.c.user_id).where(
-                sessions.c.project_id == project_id,
-                sessions.c.provider == provider,
-                sessions.c.provider_uid == profile.id,
-            )
-        ).scalar()
-        or conn.execute(sa.select(identities.c.user_id).where(of_account)).scalar()
-    )
-    if found is not None or not email:
-        return found
-    by_email = (
-        conn.execute(
-            sa.select(users.c.id).where(users.c.project_id == project_id, sa.func.lower(users.c.email) == email)
-        ).scalar()
-        or conn.execute(
-            sa.select(identities.c.user_id).where(
-                identities.c.project_id == project_id, identities.c.provider_email == email
-            )
-        ).scalar()
-    )
-    if by_email is not None and not profile.verified:
-        # Someone else's e-mail, not vouched for by the provider: never linked (account takeover).
-        raise AppwriteError("user_already_exists")
-    return by_email
-
-
-def _link(conn: Connection, project_id: str, user_id: str, provider: str, profile: ProviderUser, access: dict) -> Row:
-    """The identity of this provider account on the user (created or its tokens renewed); the
-    user's missing e-mail and name taken from the provider. Returns the user."""
-    user = user_row(conn, project_id, user_id)
-    if not user["status"]:
-        raise AppwriteError("user_blocked")
-    now = dates.now()
-    mine = sa.and_(
-        identities.c.project_id == project_id,
-        identities.c.user_id == user_id,
-        identities.c.provider == provider,
-        identities.c.provider_uid == profile.id,
-    )
-    if conn.execute(identities.update().where(mine).values(updated_at=now, **access)).rowcount == 0:
-        if (
-            profile.email
-            and conn.execute(
-                sa.select(identities.c.seq).where(
-                    identities.c.project_id == project_id,
-                    identities.c.provider_email == profile.email,
-                    identities.c.user_id != user_id,
-                )
-            ).first()
-        ):
-            raise AppwriteError("general_bad_request")
-        conn.execute(
-            identities.insert().values(
-                project_id=project_id,
-                id=unique_id(),
-                created_at=now,
-                updated_at=now,
-                user_id=user_id,
-                provider=provider,
-                provider_uid=profile.id,
-                provider_email=profile.email,
-                **access,
-            )
-        )
-    changes: dict[str, Any] = {}
-    if not user["email"] and profile.email:
-        changes.update(email=profile.email, email_verification=profile.verified)
-    if not user["name"] and profile.name:
-        changes["name"] = profile.name
-    if changes:
-        update_columns(conn, project_id, user_id, changes)
-        user = user_row(conn, project_id, user_id)
-    return user
-
-
-def _insert_token(
-    conn: Connection, project_id: str, user_id: str, provider: str, duration: int, ip: str, user_agent: str
-) -> str:
-    """An ``oauth2`` token (64 hex chars, exchanged once for a session naming the provider);
-    returns its secret."""
-    secret, now = secrets.token_hex(32), dates.now()
-    conn.execute(
-        tokens.insert().values(
-            project_id=project_id,
-            id=unique_id(),
-            created_at=now,
-            updated_at=now,
-            user_id=user_id,
-            type="oauth2",
-            secret_hash=secret_hash(secret),
-            expire=now + timedelta(seconds=duration),
-            ip=ip,
-            user_agent=user_agent,
-            provider=provider,
-        )
-    )
-    return secret
 
 
 # -- refresh --------------------------------------------------------------------------------------
