@@ -5,7 +5,8 @@ sign-in:
 
 * ``user``: who consents (``sub``, ``email``, ``email_verified``, ``name``);
 * ``deny``: the authorize endpoint answers ``error=access_denied``;
-* ``id_token``: ``"valid"``, ``"wrong-nonce"`` or ``"wrong-key"`` (signed with a key not in the JWKS).
+* ``id_token``: ``"valid"``, ``"wrong-nonce"`` or ``"wrong-key"`` (signed with a key not in the JWKS);
+* ``delay``: seconds the token endpoint waits before answering (a slow provider).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class OidcProvider:
     user: dict[str, Any] = field(default_factory=dict)
     deny: bool = False
     id_token: str = "valid"
+    delay: float = 0.0
     key: RSAKey = field(default_factory=lambda: RSAKey.generate_key(2048, parameters={"kid": "k1", "use": "sig"}))
     stranger: RSAKey = field(default_factory=lambda: RSAKey.generate_key(2048, parameters={"kid": "k1", "use": "sig"}))
     codes: dict[str, Grant] = field(default_factory=dict)
@@ -152,6 +154,7 @@ def _handler(provider: OidcProvider) -> type[BaseHTTPRequestHandler]:
             if urlsplit(self.path).path != "/token":
                 self._json({"error": "not_found"}, 404)
                 return
+            time.sleep(provider.delay)
             length = int(self.headers.get("Content-Length") or 0)
             form = dict(parse_qsl(self.rfile.read(length).decode()))
             client_id, client_secret = form.get("client_id", ""), form.get("client_secret", "")

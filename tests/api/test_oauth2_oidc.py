@@ -5,6 +5,8 @@ tokens sealed at rest, deleted with their user."""
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 
 import httpx
@@ -44,7 +46,7 @@ def project(oauth_nib, provider):
     """A fresh project with `oidc` configured from the provider's discovery document."""
     project = new_project(oauth_nib)
     set_provider(oauth_nib, project, "oidc", CLIENT_ID, provider.secret_json())
-    provider.deny, provider.id_token = False, "valid"
+    provider.deny, provider.id_token, provider.delay = False, "valid", 0.0
     return project
 
 
@@ -311,3 +313,23 @@ def test_a_signed_in_user_links_the_account_unless_its_email_is_taken(oauth_nib,
         assert [i["providerEmail"] for i in now.get("/account/identities").json()["identities"]] == [person["email"]]
     with signed_in(oauth_nib, project, old_session) as replaced:
         assert replaced.get("/account").status_code == 401  # the session it ran under was replaced
+
+
+def test_a_slow_provider_holds_no_other_request(oauth_nib, provider, project):
+    """The redirect route waits on the provider in a worker thread, never on the event loop
+    (where SQLite GETs run): other requests are answered meanwhile."""
+    _person(provider)
+    provider.delay = 2.0
+    landed: list[str] = []
+    signing_in = threading.Thread(
+        target=lambda: landed.append(Browser(oauth_nib).start("oidc", project, success=OK, failure=FAIL))
+    )
+    with admin(oauth_nib, project) as key:
+        signing_in.start()
+        time.sleep(0.5)  # the code exchange is under way
+        asked = time.monotonic()
+        assert key.get("/users").status_code == 200
+        assert time.monotonic() - asked < 1.0
+    assert signing_in.is_alive()
+    signing_in.join(30)
+    assert landed == [OK]
