@@ -249,6 +249,8 @@ def test_tokens_are_sealed_at_rest_and_identities_go_with_their_user(oauth_nib, 
         assert value.startswith("v1.") and value not in plain and not any(token in value for token in plain)
 
     with admin(oauth_nib, project) as key:
+        [listed_session] = key.get(f"/users/{session['userId']}/sessions").json()["sessions"]
+        assert listed_session["providerAccessToken"] == session["providerAccessToken"]
         assert key.delete(f"/users/{session['userId']}").status_code == 204
         assert key.get("/users/identities").json()["total"] == 0
     with nib_db.read() as conn:

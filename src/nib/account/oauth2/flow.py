@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from ...auth.tables import sessions
 from ...data.db import Database
@@ -305,11 +306,17 @@ def _sign_in(
         insert_session(conn, row)
         done.session = row
 
-    with db.write() as conn:
-        user_id = signin.existing_user(conn, where.project_id, provider, profile, caller.user_id if caller else None)
-        if user_id is not None:
-            complete(conn, user_id)
-            return done
+    try:
+        with db.write() as conn:
+            user_id = signin.existing_user(
+                conn, where.project_id, provider, profile, caller.user_id if caller else None
+            )
+            if user_id is not None:
+                complete(conn, user_id)
+                return done
+    except IntegrityError:
+        # The same provider account signed in to another user at this very moment.
+        raise AppwriteError("user_already_exists") from None
     if not profile.email:
         raise AppwriteError("user_unauthorized", "OAuth provider failed to return email.")
     new_id = unique_id()
