@@ -136,7 +136,7 @@ class FakeProvider:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, name=f"fake-{self.name}", daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), name=f"fake-{self.name}", daemon=True).start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -155,7 +155,8 @@ class FakeProvider:
         return self.client_secret
 
     def fail(self, status: int, at: str = "token") -> None:
-        """Answer the provider's error with ``status`` at ``at`` (authorize: an error redirect)."""
+        """Answer the provider's error with ``status`` at ``at``: "token", "user", "keys" (the
+        JWKS), or "authorize" (an error redirect, whatever the status)."""
         self.failure = (at, status)
 
     def paths(self) -> list[str]:
@@ -196,6 +197,8 @@ class FakeProvider:
         if r.path == self.token_path:
             if r.method != self.token_method:
                 return self.error(405, "invalid_request", f"use {self.token_method}")
+            if self.failure and self.failure[0] == "token":
+                return self.error(self.failure[1], "invalid_grant", "The provider refused the grant")
             return self._token(r)
         answer = self.route(r)
         if answer is None:
@@ -229,8 +232,6 @@ class FakeProvider:
         params = r.form if self.token_params_in == "form" else r.query
         if "client_id" not in params:
             return self.error(400, "invalid_request", f"parameters belong in the {self.token_params_in}")
-        if self.failure and self.failure[0] == "token":
-            return self.error(self.failure[1], "invalid_grant", "The provider refused the grant")
         self.check_client(params)
         if self.grant_type_required and "grant_type" not in params:
             return self.error(400, "invalid_request", "Missing grant_type")
@@ -296,10 +297,11 @@ class GitHubFake(FakeProvider):
         super().__init__(**kwargs)
         # /user/emails; None = the user's address, primary, verified as ``verified`` says.
         self.emails: list[dict[str, Any]] | None = None
+        self.form_answers = False  # answer tokens form-encoded even when JSON is asked for
 
     def tokens(self, r: Request, answer: dict[str, Any], grant: dict[str, Any]) -> Answer:
         answer = {**answer, "scope": grant["scope"]}
-        if "application/json" in r.headers.get("accept", ""):
+        if "application/json" in r.headers.get("accept", "") and not self.form_answers:
             return json_answer(answer)
         body = urlencode(answer).encode()
         return Answer(200, body, {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
@@ -326,7 +328,8 @@ class GitHubFake(FakeProvider):
         grant = self.grant_of(auth.removeprefix("token ") if auth.startswith("token ") else "")
         user = grant["user"]
         if r.path == "/user":
-            return json_answer({"id": user["id"], "login": user["login"], "name": user["name"], "email": None})
+            # `email` is the public profile address, which GitHub does not vouch for.
+            return json_answer({"id": user["id"], "login": user["login"], "name": user["name"], "email": user["email"]})
         emails = self.emails
         if emails is None:
             emails = [{"email": user["email"], "primary": True, "verified": grant["verified"], "visibility": None}]
@@ -359,6 +362,11 @@ class _Signer:
             jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.keys[kid].public_key()))
             listed.append({**jwk, "kid": kid, "use": "sig", "alg": "RS256"})
         return {"keys": listed}
+
+    def jwks_answer(self) -> Answer:
+        if self.failure and self.failure[0] == "keys":
+            return Answer(self.failure[1], b"unavailable")
+        return json_answer(self.jwks())
 
     def id_token(self, claims: dict[str, Any] | None = None, *, kid: str | None = None, **headers: Any) -> str:
         """An RS256 ID token for ``user`` (claims given as None are left out)."""
@@ -404,7 +412,7 @@ class GoogleFake(_Signer, FakeProvider):
 
     def route(self, r: Request) -> Answer | None:
         if r.method == "GET" and r.path == self.jwks_path:
-            return json_answer(self.jwks())
+            return self.jwks_answer()
         if r.method == "GET" and r.path == "/oauth2/v3/userinfo":
             grant = self.grant_of(r.query.get("access_token") or self.bearer(r))
             user = grant["user"]
@@ -534,7 +542,7 @@ class AppleFake(_Signer, FakeProvider):
 
     def route(self, r: Request) -> Answer | None:
         if r.method == "GET" and r.path == self.jwks_path:
-            return json_answer(self.jwks())
+            return self.jwks_answer()
         return None
 
     def error(self, status: int, error: str, description: str) -> Answer:
