@@ -22,7 +22,6 @@ Google and Apple also publish a JWKS and sign RS256 ID tokens (``id_token()``) w
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import html
 import json
@@ -639,8 +638,3 @@ FAKES: dict[str, type[FakeProvider]] = {
     fake.name: fake
     for fake in (GitHubFake, GoogleFake, MicrosoftFake, AppleFake, GitLabFake, DiscordFake, FacebookFake)
 }
-
-
-def decode_unverified(token: str) -> dict[str, Any]:
-    segment = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
