@@ -12,7 +12,7 @@ fake's origin (GitLab's can also be its self-hosted ``endpoint``). Each fake:
 * serves the user behind an access token at its user endpoints;
 * records every request it received (``requests``, ``paths()``);
 * can be told to fail (``fail(status, at="token"|"user"|"authorize")``), to vouch or not for
-  the e-mail (``verified``) and who signs in next (``user``).
+  the e-mail (``verified``) and who signs in next (``user``, ``sign_in_as(...)``).
 
 Google and Apple also publish a JWKS and sign RS256 ID tokens (``id_token()``) with its keys.
 
@@ -152,6 +152,12 @@ class FakeProvider:
     def secret(self) -> str:
         """The secret as a project configures it for this provider (Appwrite's format)."""
         return self.client_secret
+
+    def sign_in_as(self, *, verified: bool | None = None, **fields: Any) -> None:
+        """Who the next authorization is for: the default user with these fields changed."""
+        self.user = {**self.default_user, **fields}
+        if verified is not None:
+            self.verified = verified
 
     def fail(self, status: int, at: str = "token") -> None:
         """Answer the provider's error with ``status`` at ``at``: "token", "user", "keys" (the

@@ -47,11 +47,11 @@ def apple():
         yield fake
 
 
-def check(fake, token: str, http, *, nonce: str = "", keys: SigningKeys | None = None, audiences=None):
+def check(fake, token: str, http, *, nonce: str = "", keys: SigningKeys | None = None):
     return verify(
         fake.name,
         token,
-        audiences=audiences or [fake.client_id, "ios.bundle.id"],
+        audiences=[fake.client_id, "ios.bundle.id", ""],  # an unset client ID accepts nothing
         nonce=nonce,
         http=http,
         origin=fake.origin,
@@ -133,6 +133,7 @@ def test_a_token_is_checked_against_the_providers_keys_not_its_own_header(google
         ({"aud": "someone-else"}, "Audience mismatch. Add the token's client ID to the provider configuration."),
         ({"aud": ["a", "b"]}, "Audience mismatch. Add the token's client ID to the provider configuration."),
         ({"aud": None}, "Audience mismatch. Add the token's client ID to the provider configuration."),
+        ({"aud": ""}, "Audience mismatch. Add the token's client ID to the provider configuration."),
         ({"exp": int(time.time()) - 61}, "Token expired"),
         ({"exp": None}, "Token expired"),
         ({"iat": int(time.time()) + 120}, "Token not yet valid"),

@@ -200,6 +200,9 @@ def test_github_asks_for_json_and_reads_a_form_encoded_answer_too(http):
         assert form_tokens.refresh_token.startswith("rt-") and form_tokens.expires_in == 3600
         assert user.email == "octocat@example.com"
         assert fake.last("/user").headers["authorization"] == f"token {form_tokens.access_token}"
+        fake.sign_in_as(id=7, login="grace", email="grace@example.com", name="Grace Hopper", verified=False)
+        _, grace = sign_in(p, http)
+        assert (grace.id, grace.email, grace.name, grace.verified) == ("7", "grace@example.com", "Grace Hopper", False)
 
 
 @pytest.mark.parametrize(

@@ -189,7 +189,7 @@ def _check_claims(profile: Profile, claims: dict[str, Any], audiences: Collectio
         raise invalid("Invalid issuer")
     aud = claims.get("aud")
     named = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
-    if not any(isinstance(a, str) and a in audiences for a in named):
+    if not any(isinstance(a, str) and a and a in audiences for a in named):
         raise invalid("Audience mismatch. Add the token's client ID to the provider configuration.")
     now = time.time()
     if _number(claims.get("exp")) <= now - LEEWAY:  # no expiry is no validity
