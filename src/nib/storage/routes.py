@@ -6,6 +6,8 @@ files.py). Uploads are ``streaming`` routes: upload_requests.py reads the reques
 ``Content-Range``, ``X-Appwrite-ID``) and uploads.py takes the file's bytes as a stream. Downloads
 (``reads_device`` routes): downloads.py finds the file, file_responses.py sends small local files
 with sendfile and the rest in one buffer or streamed, through the process's device (``open_device``).
+View, download and preview also take a file token's secret (``token``, file_tokens.py), which
+grants its one file to anybody and refuses every other file.
 """
 
 from __future__ import annotations
