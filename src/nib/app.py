@@ -11,6 +11,7 @@ from .data.hooks import on_user_deleted
 from .health import router as health_router
 from .http.pipeline import Api
 from .storage.routes import router as storage_router
+from .storage.token_routes import router as storage_token_router
 from .teams.routes import router as teams_router
 from .teams.service import remove_user_memberships
 from .tools.config import Settings
@@ -35,6 +36,7 @@ ROUTERS = (
     account_providers_router,
     teams_router,
     storage_router,
+    storage_token_router,
 )
 
 

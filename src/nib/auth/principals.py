@@ -50,6 +50,8 @@ ALL_KEY_SCOPES = (
     "targets.read",
     "targets.write",
     "sessions.write",
+    "tokens.read",
+    "tokens.write",
 )
 
 

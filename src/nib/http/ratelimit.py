@@ -94,6 +94,9 @@ RULES: dict[tuple[str, str], Rule] = _table(
     ("POST", "/storage/buckets/{bucketId}/files", 60, _WRITE + ",chunkId:{chunkId}", 60),
     ("PUT", "/storage/buckets/{bucketId}/files/{fileId}", 60, _WRITE, 60),
     ("DELETE", "/storage/buckets/{bucketId}/files/{fileId}", 60, _WRITE, 60),
+    ("POST", "/tokens/buckets/{bucketId}/files/{fileId}", 60, _WRITE, 60),
+    ("PATCH", "/tokens/{tokenId}", 60, _WRITE, 60),
+    ("DELETE", "/tokens/{tokenId}", 60, _WRITE, 60),
 )
 
 
