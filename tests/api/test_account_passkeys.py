@@ -145,7 +145,8 @@ def test_account_and_users_routes_answer_404_by_the_rules(server, http):
                 "/account/passkeys", params={"queries[]": '{"method":"equal","attribute":"identifier","values":["x"]}'}
             ),
             400,
-            "general_query_invalid",
+            "general_argument_invalid",
+            "Invalid `queries` param: Invalid query: Attribute not found in schema: identifier",
         )
     # Another user's passkey is unknown to the account routes.
     with as_member(server, other) as them:
