@@ -165,6 +165,14 @@ def test_account_and_users_routes_answer_404_by_the_rules(server, http):
         http.patch(f"/users/{other_id}/passkeys/{passkey_id}", json={"name": "x"}), 404, "user_passkey_not_found"
     )
     assert_error(http.delete(f"/users/{other_id}/passkeys/{passkey_id}"), 404, "user_passkey_not_found")
+    # A cursor on another user's passkey is not found in this user's list.
+    cursor = http.get(f"/users/{other_id}/passkeys", params={"queries[]": Query.cursor_after(passkey_id)})
+    assert_error(cursor, 400, "general_cursor_not_found", f"Passkey '{passkey_id}' for the 'cursor' value not found.")
+    assert_error(
+        http.patch(f"/users/{owner.user['$id']}/passkeys/{passkey_id}", json={"name": ""}),
+        400,
+        "general_argument_invalid",
+    )
     assert http.delete(f"/users/{owner.user['$id']}/passkeys/{passkey_id}").status_code == 204
     assert http.get(f"/users/{owner.user['$id']}/passkeys").json() == {"total": 0, "passkeys": []}
 
@@ -334,6 +342,13 @@ def test_sign_in_with_a_passkey_through_the_sdk(server, db):
     assert signed_in.get_passkey(passkey["$id"]).accessedat != ""
     # A passkey session is fresh: it may register another passkey at once.
     assert signed_in.create_passkey().passkeyid
+    signed_in.delete_passkey(passkey["$id"])
+    # Audit: the registration, the sign-in token, the deletion (newest first).
+    with server.http() as http:
+        logs = http.get(f"/users/{who.user['$id']}/logs").json()["logs"]
+    events = [entry["event"] for entry in logs]
+    assert events[:3] == ["passkey.delete", "session.create", "passkey.token.create"], events
+    assert "passkey.create" in events
 
 
 def test_a_passkey_session_satisfies_mfa(server, users):
