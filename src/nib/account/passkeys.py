@@ -185,15 +185,6 @@ def start_registration(
         challenge = _new_challenge(
             conn, project_id, REGISTRATION, rp, user_id=user_id, passkey_id=passkey_id, session_id=session_id
         )
-        label = user["email"] or user["phone"] or user["name"] or user_id
-        options = webauthn.registration_options(
-            rp,
-            challenge=webauthn.from_b64url(challenge["challenge"]),
-            user_handle=webauthn.from_b64url(handle),
-            user_name=label,
-            display_name=user["name"] or label,
-            exclude=[(row.credential_id, row.transports) for row in owned if row.verified],
-        )
         try:
             conn.execute(
                 passkeys.insert().values(
@@ -211,6 +202,15 @@ def start_registration(
             )
         except IntegrityError:  # the same ID taken by another user meanwhile
             raise AppwriteError("user_passkey_already_exists") from None
+    label = user["email"] or user["phone"] or user["name"] or user_id
+    options = webauthn.registration_options(
+        rp,
+        challenge=webauthn.from_b64url(challenge["challenge"]),
+        user_handle=webauthn.from_b64url(handle),
+        user_name=label,
+        display_name=user["name"] or label,
+        exclude=[(row.credential_id, row.transports) for row in owned if row.verified],
+    )
     return challenge, options
 
 
@@ -232,12 +232,8 @@ def finish_registration(
     """
     rp = _still_configured(db, settings, project_id)
     require_recent_session(db, project_id=project_id, session_id=session_id)
-    pending = (
-        passkeys.c.project_id == project_id,
-        passkeys.c.user_id == user_id,
-        passkeys.c.id == passkey_id,
-        passkeys.c.verified.is_(False),
-    )
+    mine = (passkeys.c.project_id == project_id, passkeys.c.user_id == user_id, passkeys.c.id == passkey_id)
+    pending = (*mine, passkeys.c.verified.is_(False))
     with db.read() as conn:
         challenge_id = conn.execute(sa.select(passkeys.c.challenge_id).where(*pending)).first()
     if challenge_id is None:
@@ -273,7 +269,7 @@ def finish_registration(
             raise AppwriteError("user_passkey_already_exists") from None
         if updated.rowcount == 0:
             raise AppwriteError("user_passkey_not_found")
-        row = conn.execute(sa.select(passkeys).where(*pending[:3])).mappings().one()
+        row = conn.execute(sa.select(passkeys).where(*mine)).mappings().one()
     return dict(row)
 
 
