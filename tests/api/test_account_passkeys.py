@@ -177,7 +177,7 @@ def test_account_and_users_routes_answer_404_by_the_rules(server, http):
     assert http.get(f"/users/{owner.user['$id']}/passkeys").json() == {"total": 0, "passkeys": []}
 
 
-def test_guests_and_keys_have_no_account_passkeys(server):
+def test_guests_have_no_account_passkeys(server):
     with guest(server) as http:
         assert_error(http.get("/account/passkeys"), 401, "general_unauthorized_scope")
         assert_error(http.post("/account/passkeys", json={}), 401, "general_unauthorized_scope")
@@ -192,7 +192,7 @@ def test_pending_registrations_count_toward_the_limit_of_ten(server):
         start(server, who)
     with as_member(server, who) as http:
         assert_error(http.post("/account/passkeys", json={}), 400, "user_passkey_limit_exceeded")
-        # Only the verified one is listed; deleting a pending one makes room.
+        # Only the verified one is listed.
         assert http.get("/account/passkeys").json()["total"] == 1
 
 
