@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .account.email_routes import router as account_email_router
 from .account.mfa_routes import router as account_mfa_router
+from .account.passkey_routes import router as account_passkey_router
 from .account.providers import router as account_providers_router
 from .account.routes import router as account_router
 from .data.db import Database
@@ -17,6 +18,7 @@ from .teams.service import remove_user_memberships
 from .tools.config import Settings
 from .users.activity_routes import router as users_activity_router
 from .users.mfa_routes import router as users_mfa_router
+from .users.passkey_routes import router as users_passkey_router
 from .users.routes import router as users_router
 from .users.session_routes import router as users_session_router
 from .users.target_routes import router as users_target_router
@@ -28,10 +30,12 @@ ROUTERS = (
     users_router,
     users_activity_router,
     users_mfa_router,
+    users_passkey_router,
     users_session_router,
     users_target_router,
     account_router,
     account_mfa_router,
+    account_passkey_router,
     account_email_router,
     account_providers_router,
     teams_router,

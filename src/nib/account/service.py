@@ -26,13 +26,15 @@ from ..users import sessions as sessions_of_users
 from ..users.service import ARGON2, update_columns, user_row
 from ..users.sessions import insert_session, new_session
 
-# Token type -> (session provider, factor, verification column it proves), as Appwrite maps them.
+# Token type -> (session provider, factors, verification column it proves), as Appwrite maps them.
+# A passkey proves two factors (the device and its user verification): the session passes MFA.
 TOKEN_SESSIONS = {
-    "generic": ("token", "token", None),
-    "magic-url": ("magic-url", "email", "email_verification"),
-    "email": ("email", "email", "email_verification"),
-    "phone": ("phone", "phone", "phone_verification"),
-    "oauth2": ("oauth2", "email", None),
+    "generic": ("token", ("token",), None),
+    "magic-url": ("magic-url", ("email",), "email_verification"),
+    "email": ("email", ("email",), "email_verification"),
+    "phone": ("phone", ("phone",), "phone_verification"),
+    "oauth2": ("oauth2", ("email",), None),
+    "passkey": ("passkey", ("passkey", "userVerification"), None),
 }
 
 
@@ -139,7 +141,8 @@ def sign_in_anonymously(
 def exchange_token(
     db: Database, *, project_id: str, user_id: str, secret: str, duration: int, ip: str, client: dict
 ) -> tuple[Row, str, Row]:
-    """Trade a live token of the user for a session; the token is used up (401 ``user_invalid_token``)."""
+    """Trade a live token of the user for a session; the token is used up (401 ``user_invalid_token``),
+    by one of concurrent exchanges only."""
     now = dates.now()
     with db.write() as conn:
         user = (
@@ -162,19 +165,23 @@ def exchange_token(
             raise AppwriteError("user_invalid_token")
         if not user["status"]:
             raise AppwriteError("user_blocked")
-        provider, factor, verification = TOKEN_SESSIONS[token.type]
-        conn.execute(tokens.delete().where(tokens.c.project_id == project_id, tokens.c.id == token.id))
+        provider, factors, verification = TOKEN_SESSIONS[token.type]
+        used = conn.execute(tokens.delete().where(tokens.c.project_id == project_id, tokens.c.id == token.id))
+        if used.rowcount == 0:  # another exchange took it meanwhile
+            raise AppwriteError("user_invalid_token")
         if verification is not None:
             update_columns(conn, project_id, user_id, {verification: True})
         row, session_secret = new_session(
             project_id=project_id,
             user_id=user_id,
             provider=provider,
-            factors=[factor],
+            factors=list(factors),
             duration=duration,
             ip=ip,
             client=client,
         )
+        if len(factors) > 1:
+            row["mfa_updated_at"] = row["created_at"]
         insert_session(conn, row)
     return row, session_secret, dict(user)
 

@@ -136,3 +136,14 @@ def log(row: Mapping[str, Any]) -> dict:
 
 def mfa_factors(*, totp: bool, email: bool, phone: bool, recovery_code: bool) -> dict:
     return {"totp": totp, "phone": phone, "email": email, "recoveryCode": recovery_code, "custom": False}
+
+
+def passkey(row: Mapping[str, Any]) -> dict:
+    """The Passkey model: never the credential itself."""
+    return {
+        "$id": row["id"],
+        "$createdAt": fmt(row["created_at"]),
+        "$updatedAt": fmt(row["updated_at"]),
+        "name": row["name"],
+        "accessedAt": fmt(row["accessed_at"]),
+    }

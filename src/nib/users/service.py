@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from ..auth import passwords
-from ..auth.tables import authenticators, identities, sessions, targets, tokens, users
+from ..auth.tables import authenticators, identities, passkeys, sessions, targets, tokens, users
 from ..data import search
 from ..data.db import Database
 from ..data.hooks import user_deleted
@@ -403,6 +403,6 @@ def delete_user(db: Database, *, project_id: str, user_id: str) -> None:
     with db.write() as conn:
         user_row(conn, project_id, user_id)
         user_deleted(conn, project_id, user_id)
-        for table in (sessions, tokens, targets, identities, authenticators):
+        for table in (sessions, tokens, targets, identities, authenticators, passkeys):
             conn.execute(table.delete().where(table.c.project_id == project_id, table.c.user_id == user_id))
         conn.execute(users.delete().where(users.c.project_id == project_id, users.c.id == user_id))

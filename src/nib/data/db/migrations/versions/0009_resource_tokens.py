@@ -1,7 +1,7 @@
 """file tokens: resource_tokens, one row per token of a file
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0008
 
 A token points at its file's row (``file_seq``, cascading: deleting a file or its bucket
 deletes the file's tokens); lists of a file's tokens read the ``(file_seq, seq)`` index.
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0006"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
