@@ -225,7 +225,7 @@ def list_user_memberships(ctx: Context, userId: str, queries, search: str) -> di
 @router.get(
     "/v1/account/memberships",
     scope="account",
-    params=[queries_param(memberships.MEMBERSHIP_LIST), optional("total", v.boolean, default=True)],
+    params=[queries_param(memberships.MEMBERSHIP_LIST), optional("total", v.loose_boolean, default=True)],
 )
 def list_own_memberships(ctx: Context, queries, total: bool) -> dict:
     """The signed-in user's memberships, pending and confirmed (``total: false``: total 0)."""
