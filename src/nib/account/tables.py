@@ -11,10 +11,13 @@ from ..data.db.types import UTCDateTime
 challenges = resource_table(
     "challenges",
     sa.Column("user_id", sa.String(36), nullable=False, index=True),
-    # totp | email | phone | recoveryCode
+    # totp | email | phone | recoveryCode | custom
     sa.Column("type", sa.String(16), nullable=False),
     # SHA-256 of the code sent by e-mail/SMS; empty for totp and recovery codes.
     sa.Column("code_hash", sa.String(64), nullable=False, server_default=""),
+    # The code of a ``custom`` challenge, sealed with the server secret (tools/sealing.py): the
+    # developer's backend reads it back to deliver it itself.
+    sa.Column("code_sealed", sa.Text, nullable=False, server_default=""),
     sa.Column("expire", UTCDateTime, nullable=False),
 )
 

@@ -21,6 +21,8 @@ projects = sa.Table(
     sa.Column("id", sa.String(36), nullable=False, unique=True),
     sa.Column("name", sa.String(128), nullable=False),
     sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    # The MFA-factors policy of the ``custom`` factor (``nib projects mfa-factors``); off by default.
+    sa.Column("mfa_custom", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
@@ -54,7 +56,10 @@ users = resource_table(
     # The user's targets as the JSON array of Target models, kept by triggers on `targets`
     # (users/rendered.py): a page of users reads it instead of its users' targets.
     sa.Column("targets_json", RawJSON, nullable=False, server_default="[]"),
+    # May act as another user of the project (X-Appwrite-Impersonate-User-*; auth/impersonation.py).
+    sa.Column("impersonator", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("project_id", "email"),
+    sa.Index("ix_users_project_id_impersonator", "project_id", "impersonator"),
     sa.UniqueConstraint("project_id", "phone"),
     searchable=True,
 )

@@ -86,6 +86,11 @@ RULES: dict[tuple[str, str], Rule] = _table(
     ("PUT", "/account/recovery", 10, "url:{url},userId:{param-userId}"),
     ("POST", ("/account/verification", "/account/verifications/email"), 10, "url:{url},userId:{userId}"),
     ("PUT", ("/account/verification", "/account/verifications/email"), 10, "url:{url},userId:{param-userId}"),
+    # The same by e-mail code: their own windows.
+    ("POST", "/account/recovery/otp", 10, ("url:{url},email:{param-email}", _IP)),
+    ("PUT", "/account/recovery/otp", 10, "url:{url},userId:{param-userId}"),
+    ("POST", "/account/verifications/email/otp", 10, "url:{url},userId:{userId}"),
+    ("PUT", "/account/verifications/email/otp", 10, "url:{url},userId:{param-userId}"),
     ("POST", ("/account/verification/phone", "/account/verifications/phone"), 10, ("url:{url},userId:{userId}", _IP)),
     ("PUT", ("/account/verification/phone", "/account/verifications/phone"), 10, "userId:{param-userId}"),
     ("POST", ("/account/mfa/challenge", "/account/mfa/challenges"), 10, "url:{url},token:{param-token}"),
