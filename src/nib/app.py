@@ -6,6 +6,7 @@ from .account.email_routes import router as account_email_router
 from .account.mfa_routes import router as account_mfa_router
 from .account.oauth2.mock_routes import router as oauth2_mock_router
 from .account.oauth2.routes import router as account_oauth2_router
+from .account.passkey_routes import router as account_passkey_router
 from .account.providers import router as account_providers_router
 from .account.routes import router as account_router
 from .data.db import Database
@@ -13,11 +14,13 @@ from .data.hooks import on_user_deleted
 from .health import router as health_router
 from .http.pipeline import Api
 from .storage.routes import router as storage_router
+from .storage.token_routes import router as storage_token_router
 from .teams.routes import router as teams_router
 from .teams.service import remove_user_memberships
 from .tools.config import Settings
 from .users.activity_routes import router as users_activity_router
 from .users.mfa_routes import router as users_mfa_router
+from .users.passkey_routes import router as users_passkey_router
 from .users.routes import router as users_router
 from .users.session_routes import router as users_session_router
 from .users.target_routes import router as users_target_router
@@ -29,15 +32,18 @@ ROUTERS = (
     users_router,
     users_activity_router,
     users_mfa_router,
+    users_passkey_router,
     users_session_router,
     users_target_router,
     account_router,
     account_mfa_router,
+    account_passkey_router,
     account_email_router,
     account_providers_router,
     account_oauth2_router,
     teams_router,
     storage_router,
+    storage_token_router,
 )
 
 

@@ -204,6 +204,30 @@ def projects_enable(project_id: str, data_dir: str, database_url: str | None) ->
         _fail(error)
 
 
+@projects.command("mfa-factors")
+@click.argument("project_id")
+@click.option(
+    "--custom",
+    type=click.Choice(["on", "off"]),
+    default=None,
+    help="allow the custom factor (codes the app's backend delivers; off by default)",
+)
+@_storage_options
+def projects_mfa_factors(project_id: str, custom: str | None, data_dir: str, database_url: str | None) -> None:
+    """Set or show the project's MFA-factors policy: one "factor<TAB>on|off" line each."""
+    _, db = _open(data_dir, database_url)
+    try:
+        if custom is not None:
+            project_service.set_mfa_custom(db, project_id=project_id, enabled=custom == "on")
+        with db.read() as conn:
+            custom_on = project_service.mfa_custom_enabled(conn, project_id)
+    except AppwriteError as error:
+        _fail(error)
+    for factor in ("totp", "email", "phone", "recoveryCode"):
+        click.echo(f"{factor}\ton")
+    click.echo(f"custom\t{'on' if custom_on else 'off'}")
+
+
 @main.group()
 def keys() -> None:
     """Create, list and delete API keys."""

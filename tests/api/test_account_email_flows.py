@@ -384,6 +384,8 @@ def _every_mail_route(nib) -> list:
         ("POST", "/account/tokens/magic-url", {"userId": ID.unique(), "email": email, "url": APP}, None),
         ("POST", "/account/sessions/magic-url", {"userId": ID.unique(), "email": email}, None),
         ("POST", "/account/tokens/email", {"userId": ID.unique(), "email": who.email}, None),
+        ("POST", "/account/verifications/email/otp", {}, who.session),
+        ("POST", "/account/recovery/otp", {"email": who.email}, None),
     ]
 
 

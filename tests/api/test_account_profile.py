@@ -32,6 +32,8 @@ ACCOUNT_FIELDS = {
     "prefs",
     "targets",
     "accessedAt",
+    "impersonator",
+    "impersonatorUserId",
 }
 
 

@@ -1,7 +1,9 @@
 // Drives index.html (the Web SDK app) in Debian's chromium through one account's life:
 // sign up, sign in, read the account, create a team and list it, reload the page (the cookie
 // alone must keep the session), sign out. Prints one JSON object; test_web_sdk.py asserts on it.
-// Usage: node run.mjs '{"chromium", "page", "sdk", "endpoint", "project", "userId", "email", "password", "name", "teamId"}'
+// With "scenario": "passkeys" the account registers a passkey on DevTools' virtual authenticator
+// instead, signs out, signs in with it and replays that sign-in's assertion.
+// Usage: node run.mjs '{"chromium", "page", "sdk", "endpoint", "project", "userId", "email", "password", "name", "teamId", "scenario"?}'
 import {chromium} from 'playwright-core';
 
 const config = JSON.parse(process.argv[2]);
@@ -11,7 +13,7 @@ function sessionCookies(cookies) {
   return cookies.map(({name, domain, path, httpOnly, secure, sameSite}) => ({name, domain, path, httpOnly, secure, sameSite}));
 }
 
-async function scenario(browser) {
+async function openApp(browser) {
   const context = await browser.newContext();
   const page = await context.newPage();
   page.setDefaultTimeout(15000);
@@ -40,6 +42,11 @@ async function scenario(browser) {
 
   const query = new URLSearchParams({sdk: config.sdk, endpoint: config.endpoint, project: config.project});
   await open(() => page.goto(`${config.page}?${query}`));
+  return {context, page, step, open};
+}
+
+async function scenario(browser) {
+  const {context, page, step, open} = await openApp(browser);
   await step('health', 'health');
   await step('signUp', 'signUp', config.userId, config.email, config.password, config.name);
   await step('signIn', 'signIn', config.email, config.password);
@@ -63,11 +70,36 @@ async function scenario(browser) {
   result.cookies.afterSignOut = sessionCookies(await context.cookies(config.endpoint));
 }
 
+// A platform authenticator with user verification (a fingerprint reader that always says yes),
+// through the DevTools protocol: navigator.credentials talks to it like to a real one.
+async function passkeyScenario(browser) {
+  const {context, page, step} = await openApp(browser);
+  const devtools = await context.newCDPSession(page);
+  await devtools.send('WebAuthn.enable');
+  const {authenticatorId} = await devtools.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true,
+      isUserVerified: true, automaticPresenceSimulation: true,
+    },
+  });
+  await step('signUp', 'signUp', config.userId, config.email, config.password, config.name);
+  await step('signIn', 'signIn', config.email, config.password);
+  await step('registerPasskey', 'registerPasskey', 'Virtual authenticator');
+  await step('listPasskeys', 'listPasskeys');
+  await step('signOut', 'signOut');
+  await step('getAccountAfterSignOut', 'getAccount');
+  await step('signInWithPasskey', 'signInWithPasskey');
+  await step('getAccount', 'getAccount');
+  await step('replayAssertion', 'replayAssertion');
+  const {credentials} = await devtools.send('WebAuthn.getCredentials', {authenticatorId});
+  result.authenticator = credentials.map(({credentialId, isResidentCredential, rpId, signCount}) => ({credentialId, isResidentCredential, rpId, signCount}));
+}
+
 let browser;
 try {
   browser = await chromium.launch({executablePath: config.chromium, args: ['--no-sandbox', '--disable-dev-shm-usage']});
   result.browserVersion = browser.version();
-  await scenario(browser);
+  await (config.scenario === 'passkeys' ? passkeyScenario : scenario)(browser);
 } catch (error) {
   result.fatal = String(error.stack || error);
 } finally {

@@ -166,3 +166,73 @@ def test_web_sdk_signs_up_in_and_out_with_the_session_cookie(chromium, node, app
         ("DELETE", "/account/sessions/current", 204),
         ("GET", "/account", 401),
     ]
+
+
+def test_web_sdk_registers_a_passkey_and_signs_in_with_it(chromium, node, app_origin, server):
+    """Issue 12, "Passkeys": the newest Web SDK in chromium with DevTools' virtual authenticator
+    registers a passkey (navigator.credentials.create), signs out, signs in with it
+    (navigator.credentials.get -> passkey token -> account.createSession) as the same user; the
+    sign-in's assertion sent again is refused. The page is on http://localhost:<port>, which the
+    relying party ``localhost`` (NIB_HOSTNAME's default) allows on any port. Web SDK 28 has no
+    passkey methods yet (the Python SDK 27 has them): the page sends those requests through the
+    SDK's own ``client.call`` as its generated methods do, and signs in with ``createSession``."""
+    endpoint = server.endpoint.replace("//127.0.0.1:", "//localhost:")
+    user_id = "pk" + uuid.uuid4().hex[:16]
+    email = f"{user_id}@example.com"
+    report = drive_browser(
+        node,
+        chromium,
+        app_origin,
+        scenario="passkeys",
+        sdk="appwrite-newest",
+        endpoint=endpoint,
+        project=server.project,
+        userId=user_id,
+        email=email,
+        password=PASSWORD,
+        name="Passkey User",
+    )
+    assert report["sdkVersion"] == SDKS["appwrite-newest"]
+    assert outcome(report, "signUp", ok=True)["$id"] == user_id
+    assert outcome(report, "signIn", ok=True)["provider"] == "email"
+
+    registered = outcome(report, "registerPasskey", ok=True)
+    options = registered["challenge"]["publicKey"]
+    assert options["rp"]["id"] == "localhost" and options["user"]["name"] == email
+    passkey = registered["passkey"]
+    assert passkey["$id"] == registered["challenge"]["passkeyId"] and passkey["name"] == "Virtual authenticator"
+    listed = outcome(report, "listPasskeys", ok=True)
+    assert [p["$id"] for p in listed["passkeys"]] == [passkey["$id"]] and listed["passkeys"][0]["accessedAt"] == ""
+
+    outcome(report, "signOut", ok=True)
+    assert outcome(report, "getAccountAfterSignOut", ok=False)["code"] == 401
+
+    signed_in = outcome(report, "signInWithPasskey", ok=True)
+    assert signed_in["credentialId"] == registered["credentialId"]
+    assert signed_in["token"] == {"userId": user_id, "expire": signed_in["token"]["expire"], "hasSecret": True}
+    session = signed_in["session"]
+    assert session["userId"] == user_id and session["provider"] == "passkey" and session["current"] is True
+    assert session["factors"] == ["passkey", "userVerification"] and session["mfaUpdatedAt"]
+    fetched = outcome(report, "getAccount", ok=True)
+    assert fetched["$id"] == user_id and fetched["email"] == email
+
+    refused = outcome(report, "replayAssertion", ok=False)
+    assert refused["code"] == 401 and refused["type"] == "user_invalid_token", refused
+
+    # The authenticator holds one discoverable credential for localhost, used once to sign in.
+    [credential] = report["authenticator"]
+    assert credential["isResidentCredential"] and credential["rpId"] == "localhost"
+    assert [(r["method"], r["path"], r.get("status")) for r in report["requests"]] == [
+        ("POST", "/account", 201),
+        ("POST", "/account/sessions/email", 201),
+        ("POST", "/account/passkeys", 201),
+        ("PUT", f"/account/passkeys/{passkey['$id']}/verification", 200),
+        ("GET", "/account/passkeys", 200),
+        ("DELETE", "/account/sessions/current", 204),
+        ("GET", "/account", 401),
+        ("POST", "/account/tokens/passkey", 201),
+        ("PUT", "/account/tokens/passkey", 201),
+        ("POST", "/account/sessions/token", 201),
+        ("GET", "/account", 200),
+        ("PUT", "/account/tokens/passkey", 401),
+    ]

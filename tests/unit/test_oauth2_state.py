@@ -1,6 +1,5 @@
-"""account/oauth2/state.py and the flow's small helpers: the signed state opens only for the
-project and provider it was made for, unchanged and in time; provider errors are summed up as
-Appwrite does."""
+"""account/oauth2/state.py and the flow's URL helper: the signed state opens only for the
+project and provider it was made for, unchanged and in time."""
 
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ import orjson
 import pytest
 
 from nib.account.oauth2.flow import with_query
-from nib.account.oauth2.providers.calls import error_message
 from nib.account.oauth2.state import LIFETIME, StateError, pack, unpack
 
 KEY = "server-secret"
@@ -52,17 +50,3 @@ def test_an_old_state_or_no_state_is_refused(monkeypatch):
 def test_with_query_keeps_the_url_query():
     assert with_query("http://a/b?x=1&secret=old", {"secret": "s", "userId": "u"}) == "http://a/b?x=1&secret=s&userId=u"
     assert with_query("myapp://cb", {"error": '{"code": 1}'}) == "myapp://cb?error=%7B%22code%22%3A+1%7D"
-
-
-@pytest.mark.parametrize(
-    "body,message",
-    [
-        ('{"error": {"status": 401, "message": "Bad credentials"}}', "401: Bad credentials"),
-        ('{"message": "Validation Failed", "errors": [{"message": "bad scope"}]}', "Validation Failed: bad scope"),
-        ('{"error": "invalid_grant", "error_description": "expired code"}', "invalid_grant: expired code"),
-        ("{}", "Unknown error: No description"),
-        ("<html>oops</html>", "<html>oops</html>"),
-    ],
-)
-def test_provider_errors_are_summed_up_as_appwrite_does(body, message):
-    assert error_message(body) == message

@@ -1,6 +1,8 @@
 """The Account service's e-mail flows: verification, password recovery, magic URL and e-mail
 OTP tokens (Appwrite 1.5: POST/PUT /account/verification, POST/PUT /account/recovery,
-POST /account/tokens/magic-url, POST /account/tokens/email).
+POST /account/tokens/magic-url, POST /account/tokens/email), and verification and recovery by a
+6-digit code instead of a link (newer: POST/PUT /account/verifications/email/otp and
+/account/recovery/otp; tokens of their own types, so a code never completes a link flow).
 
 Each ``create_*`` checks that SMTP is configured first (as Appwrite), sends the e-mail and only
 then stores the token, so a failed send leaves no token behind and is reported to the caller
@@ -33,6 +35,7 @@ from ..users.sessions import insert_token
 # Token types (the `tokens.type` column) and Appwrite's lifetimes and secret lengths
 # (src/Appwrite/Auth/Auth.php: TOKEN_EXPIRATION_*, TOKEN_LENGTH_*).
 VERIFICATION, RECOVERY, MAGIC_URL, EMAIL = "verification", "recovery", "magic-url", "email"
+VERIFICATION_CODE, RECOVERY_CODE = "verification-otp", "recovery-otp"
 CONFIRM_SECONDS = 3600  # verification and magic URL
 RECOVERY_SECONDS = 3600
 OTP_SECONDS = 900
@@ -63,11 +66,20 @@ def security_phrase() -> str:
 
 
 def create_verification(
-    db: Database, settings: Settings, *, project_id: str, user_id: str, url: str, ip: str, user_agent: str
+    db: Database,
+    settings: Settings,
+    *,
+    project_id: str,
+    user_id: str,
+    ip: str,
+    user_agent: str,
+    url: str = "",
+    phrase: bool = False,
 ) -> tuple[Row, str]:
     """POST /account/verification: e-mail the current user a link to ``url`` with userId, secret
-    and expire; 409 ``user_email_already_verified`` if verified, 400 ``user_email_not_found``
-    for a user without an e-mail address (e.g. anonymous)."""
+    and expire; without ``url`` (POST /account/verifications/email/otp) a 6-digit code valid for
+    15 minutes, with a security phrase when ``phrase``. 409 ``user_email_already_verified`` if
+    verified, 400 ``user_email_not_found`` for a user without an e-mail address (e.g. anonymous)."""
     mail.require_smtp(settings)
     with db.read() as conn:
         user = user_row(conn, project_id, user_id)
@@ -76,23 +88,31 @@ def create_verification(
         raise AppwriteError("user_email_already_verified")
     if not user["email"]:
         raise AppwriteError("user_email_not_found")
-    secret = new_secret(LONG_SECRET_LENGTH)
-    expire = dates.later(CONFIRM_SECONDS)
-    href = mail_templates.link(url, {"userId": user_id, "secret": secret, "expire": _plain(expire)})
+    secret, expire, href = _link_or_code(url, user_id, CONFIRM_SECONDS)
+    words = security_phrase() if phrase else ""
     mail.send(
         settings,
-        mail_templates.verification(to=user["email"], user_name=_greeting_name(user), project=project, url=href),
+        mail_templates.verification(
+            to=user["email"],
+            user_name=_greeting_name(user),
+            project=project,
+            url=href,
+            code="" if url else secret,
+            phrase=words,
+        ),
     )
-    row = insert_token(db, project_id, user_id, VERIFICATION, secret, expire, ip=ip, user_agent=user_agent)
+    kind = VERIFICATION if url else VERIFICATION_CODE
+    row = insert_token(db, project_id, user_id, kind, secret, expire, ip=ip, user_agent=user_agent, phrase=words)
     return row, secret
 
 
-def confirm_verification(db: Database, *, project_id: str, user_id: str, secret: str) -> Row:
-    """PUT /account/verification: mark the e-mail verified; returns the consumed token.
-    404 ``user_not_found``; unknown, expired or used secret -> 401 ``user_invalid_token``."""
+def confirm_verification(db: Database, *, project_id: str, user_id: str, secret: str, code: bool = False) -> Row:
+    """PUT /account/verification (``code``: PUT /account/verifications/email/otp): mark the
+    e-mail verified; returns the consumed token. 404 ``user_not_found``; unknown, expired or used
+    secret -> 401 ``user_invalid_token``."""
     with db.write() as conn:
         user_row(conn, project_id, user_id)
-        token = _consume(conn, project_id, user_id, VERIFICATION, secret)
+        token = _consume(conn, project_id, user_id, VERIFICATION_CODE if code else VERIFICATION, secret)
         update_columns(conn, project_id, user_id, {"email_verification": True})
     return token
 
@@ -102,10 +122,20 @@ def confirm_verification(db: Database, *, project_id: str, user_id: str, secret:
 
 
 def create_recovery(
-    db: Database, settings: Settings, *, project_id: str, email: str, url: str, ip: str, user_agent: str
+    db: Database,
+    settings: Settings,
+    *,
+    project_id: str,
+    email: str,
+    ip: str,
+    user_agent: str,
+    url: str = "",
+    phrase: bool = False,
 ) -> tuple[Row, str]:
     """POST /account/recovery: e-mail the user with ``email`` a link to ``url`` with userId,
-    secret and expire. 404 ``user_not_found``; blocked user -> 401 ``user_blocked``."""
+    secret and expire; without ``url`` (POST /account/recovery/otp) a 6-digit code valid for 15
+    minutes, with a security phrase when ``phrase``. 404 ``user_not_found``; blocked user -> 401
+    ``user_blocked``."""
     mail.require_smtp(settings)
     email = email.lower()
     with db.read() as conn:
@@ -115,28 +145,39 @@ def create_recovery(
         raise AppwriteError("user_not_found")
     if not user["status"]:
         raise AppwriteError("user_blocked")
-    secret = new_secret(LONG_SECRET_LENGTH)
-    expire = dates.later(RECOVERY_SECONDS)
-    href = mail_templates.link(url, {"userId": user["id"], "secret": secret, "expire": _plain(expire)})
+    secret, expire, href = _link_or_code(url, user["id"], RECOVERY_SECONDS)
+    words = security_phrase() if phrase else ""
     mail.send(
         settings,
-        mail_templates.recovery(to=user["email"], user_name=_greeting_name(user), project=project, url=href),
+        mail_templates.recovery(
+            to=user["email"],
+            user_name=_greeting_name(user),
+            project=project,
+            url=href,
+            code="" if url else secret,
+            phrase=words,
+        ),
     )
-    row = insert_token(db, project_id, user["id"], RECOVERY, secret, expire, ip=ip, user_agent=user_agent)
+    kind = RECOVERY if url else RECOVERY_CODE
+    row = insert_token(db, project_id, user["id"], kind, secret, expire, ip=ip, user_agent=user_agent, phrase=words)
     return row, secret
 
 
-def confirm_recovery(db: Database, *, project_id: str, user_id: str, secret: str, password: str) -> Row:
-    """PUT /account/recovery: set the new password (argon2id); the e-mail counts as verified,
-    since the user read the mail. Returns the consumed token; errors as confirm_verification.
-    The password's length and dictionary rules are the route's parameter validation."""
+def confirm_recovery(
+    db: Database, *, project_id: str, user_id: str, secret: str, password: str, code: bool = False
+) -> Row:
+    """PUT /account/recovery (``code``: PUT /account/recovery/otp): set the new password
+    (argon2id); the e-mail counts as verified, since the user read the mail. Returns the consumed
+    token; errors as confirm_verification. The password's length and dictionary rules are the
+    route's parameter validation, which runs first: a refused password leaves the token usable."""
+    kind = RECOVERY_CODE if code else RECOVERY
     with db.read() as conn:
         user_row(conn, project_id, user_id)
-        _valid_token(conn, project_id, user_id, RECOVERY, secret)  # no hash is spent on a bad secret
+        _valid_token(conn, project_id, user_id, kind, secret)  # no hash is spent on a bad secret
     values = {**password_columns(password), "email_verification": True}  # hashed before the write
     with db.write() as conn:
         user_row(conn, project_id, user_id)
-        token = _consume(conn, project_id, user_id, RECOVERY, secret)
+        token = _consume(conn, project_id, user_id, kind, secret)
         update_columns(conn, project_id, user_id, values)
     return token
 
@@ -176,8 +217,7 @@ def create_sign_in_token(
         href = mail_templates.link(url, params)
         message = mail_templates.magic_url(to=email, project=project, url=href, client=client, phrase=words)
     else:
-        secret = "".join(secrets.choice("0123456789") for _ in range(OTP_DIGITS))
-        expire = dates.later(OTP_SECONDS)
+        secret, expire = _code(), dates.later(OTP_SECONDS)
         message = mail_templates.email_otp(to=email, project=project, code=secret, client=client, phrase=words)
     mail.send(settings, message)
     row = insert_token(db, project_id, user["id"], kind, secret, expire, ip=ip, user_agent=user_agent, phrase=words)
@@ -186,6 +226,21 @@ def create_sign_in_token(
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
+
+
+def _code() -> str:
+    return "".join(secrets.choice("0123456789") for _ in range(OTP_DIGITS))
+
+
+def _link_or_code(url: str, user_id: str, seconds: int) -> tuple[str, datetime, str]:
+    """(secret, expire, link) of a verification or recovery e-mail: a long secret valid for
+    ``seconds`` in a link to ``url`` with userId, secret and expire; without ``url`` a 6-digit
+    code valid for 15 minutes and no link."""
+    if not url:
+        return _code(), dates.later(OTP_SECONDS), ""
+    secret = new_secret(LONG_SECRET_LENGTH)
+    expire = dates.later(seconds)
+    return secret, expire, mail_templates.link(url, {"userId": user_id, "secret": secret, "expire": _plain(expire)})
 
 
 def _find_or_create_user(db: Database, project_id: str, user_id: str, email: str) -> Row:

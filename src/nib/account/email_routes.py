@@ -1,5 +1,6 @@
-"""HTTP routes of the Account e-mail flows: verification, password recovery, magic URL and
-e-mail OTP tokens (the work is in email_flows.py).
+"""HTTP routes of the Account e-mail flows: verification, password recovery (by link or, on the
+``…/otp`` paths, by a 6-digit code), magic URL and e-mail OTP tokens (the work is in
+email_flows.py).
 
 As in Appwrite 1.5: none of them is in the session group (a signed-in user may ask for a token);
 the user a token belongs to is the audit actor, also when a guest asks for or confirms it; a
@@ -45,15 +46,30 @@ _CREATE_VERIFICATION = dict(
 @router.post("/v1/account/verification", **_CREATE_VERIFICATION)
 @router.post("/v1/account/verifications/email", **_CREATE_VERIFICATION)
 def create_verification(ctx: Context, url: str) -> dict:
-    user = current_user(ctx)
+    return _create_verification(ctx, url=url)
+
+
+@router.post(
+    "/v1/account/verifications/email/otp",
+    scope=ACCOUNT,
+    status=201,
+    params=[PHRASE],
+    audit=("verification.create", "user/{actor}"),
+)
+def create_verification_code(ctx: Context, phrase: bool) -> dict:
+    return _create_verification(ctx, phrase=phrase)
+
+
+def _create_verification(ctx: Context, *, url: str = "", phrase: bool = False) -> dict:
     row, secret = email_flows.create_verification(
         ctx.db,
         ctx.settings,
         project_id=ctx.project_id,
-        user_id=user["id"],
-        url=url,
+        user_id=current_user(ctx)["id"],
         ip=ctx.ip,
         user_agent=ctx.user_agent,
+        url=url,
+        phrase=phrase,
     )
     return _token(ctx, row, secret)
 
@@ -65,8 +81,17 @@ _UPDATE_VERIFICATION = dict(scope="public", params=[USER_ID, SECRET], audit=("ve
 @router.put("/v1/account/verification", **_UPDATE_VERIFICATION)
 @router.put("/v1/account/verifications/email", **_UPDATE_VERIFICATION)
 def update_verification(ctx: Context, userId: str, secret: str) -> dict:
-    row = email_flows.confirm_verification(ctx.db, project_id=ctx.project_id, user_id=userId, secret=secret)
-    _act_as(ctx, userId)
+    return _confirm_verification(ctx, userId, secret)
+
+
+@router.put("/v1/account/verifications/email/otp", **_UPDATE_VERIFICATION)
+def update_verification_code(ctx: Context, userId: str, secret: str) -> dict:
+    return _confirm_verification(ctx, userId, secret, code=True)
+
+
+def _confirm_verification(ctx: Context, user_id: str, secret: str, *, code: bool = False) -> dict:
+    row = email_flows.confirm_verification(ctx.db, project_id=ctx.project_id, user_id=user_id, secret=secret, code=code)
+    _act_as(ctx, user_id)
     return _token(ctx, row, secret)
 
 
@@ -81,24 +106,51 @@ def update_verification(ctx: Context, userId: str, secret: str) -> dict:
     audit=("recovery.create", "user/{actor}"),
 )
 def create_recovery(ctx: Context, email: str, url: str) -> dict:
+    return _create_recovery(ctx, email, url=url)
+
+
+@router.post(
+    "/v1/account/recovery/otp",
+    scope=SESSIONS,
+    status=201,
+    params=[Param("email", v.email), PHRASE],
+    audit=("recovery.create", "user/{actor}"),
+)
+def create_recovery_code(ctx: Context, email: str, phrase: bool) -> dict:
+    return _create_recovery(ctx, email, phrase=phrase)
+
+
+def _create_recovery(ctx: Context, email: str, *, url: str = "", phrase: bool = False) -> dict:
     row, secret = email_flows.create_recovery(
-        ctx.db, ctx.settings, project_id=ctx.project_id, email=email, url=url, ip=ctx.ip, user_agent=ctx.user_agent
-    )
+        ctx.db, ctx.settings, project_id=ctx.project_id, email=email, ip=ctx.ip, user_agent=ctx.user_agent,
+        url=url, phrase=phrase,
+    )  # fmt: skip
     _act_as(ctx, row["user_id"])
     return _token(ctx, row, secret)
 
 
-@router.put(
-    "/v1/account/recovery",
+_UPDATE_RECOVERY = dict(
     scope=SESSIONS,
     params=[USER_ID, SECRET, Param("password", v.new_password)],
     audit=("recovery.update", "user/{actor}"),
 )
+
+
+@router.put("/v1/account/recovery", **_UPDATE_RECOVERY)
 def update_recovery(ctx: Context, userId: str, secret: str, password: str) -> dict:
+    return _confirm_recovery(ctx, userId, secret, password)
+
+
+@router.put("/v1/account/recovery/otp", **_UPDATE_RECOVERY)
+def update_recovery_code(ctx: Context, userId: str, secret: str, password: str) -> dict:
+    return _confirm_recovery(ctx, userId, secret, password, code=True)
+
+
+def _confirm_recovery(ctx: Context, user_id: str, secret: str, password: str, *, code: bool = False) -> dict:
     row = email_flows.confirm_recovery(
-        ctx.db, project_id=ctx.project_id, user_id=userId, secret=secret, password=password
+        ctx.db, project_id=ctx.project_id, user_id=user_id, secret=secret, password=password, code=code
     )
-    _act_as(ctx, userId)
+    _act_as(ctx, user_id)
     return _token(ctx, row, secret)
 
 

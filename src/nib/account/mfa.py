@@ -26,11 +26,12 @@ import pyotp
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
-from ..auth.projects import project_name
+from ..auth.projects import mfa_custom_enabled, project_name
 from ..auth.tables import authenticators, sessions
 from ..data.db import Database
+from ..data.instance import server_secret
 from ..data.rows import Row
-from ..tools import dates, mail, mail_templates
+from ..tools import dates, mail, mail_templates, sealing
 from ..tools.config import Settings
 from ..tools.errors import AppwriteError
 from ..tools.ids import secret_hash, unique_id
@@ -41,8 +42,13 @@ from .tables import challenges
 
 TOTP = "totp"
 RECOVERY_CODE = "recoveryCode"  # as recorded in session.factors (Appwrite HEAD's spelling)
+# A code the app's own backend reads (GET /users/{userId}/mfa/challenges/{id}) and delivers.
+CUSTOM = "custom"
 # The challenge factors clients send (the SDKs' enum: lower-case ``recoverycode``) -> stored name.
-CHALLENGE_FACTORS = {"email": "email", "phone": "phone", "totp": TOTP, "recoverycode": RECOVERY_CODE}
+CHALLENGE_FACTORS = {"email": "email", "phone": "phone", "totp": TOTP, "recoverycode": RECOVERY_CODE, CUSTOM: CUSTOM}
+# The purpose a custom challenge's code is sealed for (tools/sealing.py).
+_CUSTOM_CODE = "mfa-custom-code"
+_CUSTOM_DISABLED = "The requested factor is disabled by the MFA factors policy"
 CHALLENGE_SECONDS = 3600
 # A challenge completed this recently lets the session read or replace recovery codes.
 RECENT_CHALLENGE = timedelta(seconds=1800)
@@ -176,6 +182,16 @@ def require_recent_challenge(challenged_at: datetime | None) -> None:
 # -- challenges ------------------------------------------------------------------------------------
 
 
+def _new_code() -> str:
+    return "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
+
+
+def _require_custom_allowed(conn: Connection, project_id: str) -> None:
+    """501 ``user_auth_method_unsupported`` while the project's policy refuses ``custom``."""
+    if not mfa_custom_enabled(conn, project_id):
+        raise AppwriteError("user_auth_method_unsupported", _CUSTOM_DISABLED)
+
+
 def create_challenge(
     db: Database, settings: Settings, *, project_id: str, user_id: str, factor: str, user_agent: str
 ) -> Row:
@@ -184,13 +200,21 @@ def create_challenge(
     ``email``: SMTP must be configured (503 ``general_smtp_disabled``), the user must have an
     e-mail (400 ``user_email_not_found``) that is verified (400 ``user_email_not_verified``); the
     6-digit code is e-mailed and stored only as its digest. ``phone``: nib has no SMS provider
-    (503 ``general_phone_disabled``). Appwrite stores the challenge before these checks; nib
-    stores it after them and after the e-mail went out, so a failure leaves nothing behind.
+    (503 ``general_phone_disabled``). ``custom``: only where the project allows it (501, see
+    ``_require_custom_allowed``); the 6-digit code is sent to nobody, it is stored as its digest
+    and sealed with the server secret for the app's backend to read. Appwrite stores the
+    challenge before these checks; nib stores it after them and after the e-mail went out, so a
+    failure leaves nothing behind.
     """
     kind = CHALLENGE_FACTORS[factor]
     if kind == "phone":
         raise AppwriteError("general_phone_disabled")
-    code_hash = ""
+    code_hash = code_sealed = ""
+    if kind == CUSTOM:
+        with db.read() as conn:
+            _require_custom_allowed(conn, project_id)
+        code = _new_code()
+        code_hash, code_sealed = secret_hash(code), sealing.seal(server_secret(db, settings), _CUSTOM_CODE, code)
     if kind == "email":
         mail.require_smtp(settings)
         with db.read() as conn:
@@ -200,7 +224,7 @@ def create_challenge(
             raise AppwriteError("user_email_not_found")
         if not user["email_verification"]:
             raise AppwriteError("user_email_not_verified")
-        code = "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
+        code = _new_code()
         message = mail_templates.mfa_challenge(
             to=user["email"],
             user_name=user["name"] or user["email"],
@@ -219,6 +243,7 @@ def create_challenge(
         "user_id": user_id,
         "type": kind,
         "code_hash": code_hash,
+        "code_sealed": code_sealed,
         "expire": now + timedelta(seconds=CHALLENGE_SECONDS),
     }
     with db.write() as conn:
@@ -237,10 +262,11 @@ def complete_challenge(
     db: Database, *, project_id: str, user_id: str, session_id: str, challenge_id: str, otp: str
 ) -> None:
     """Answer the user's unexpired challenge: totp = a code of the verified authenticator,
-    email/phone = the code sent, recoveryCode = an unused recovery code (used up). The challenge
-    is deleted, the session gains the factor and ``mfaUpdatedAt = now``. Unknown, expired or
-    another user's challenge, or a wrong ``otp`` -> 401 ``user_invalid_token`` (a wrong answer
-    leaves the challenge open for another try, as Appwrite)."""
+    email/phone/custom = the code sent or handed out, recoveryCode = an unused recovery code (used
+    up). The challenge is deleted, the session gains the factor and ``mfaUpdatedAt = now``.
+    Unknown, expired or another user's challenge, or a wrong ``otp`` -> 401 ``user_invalid_token``
+    (a wrong answer leaves the challenge open for another try, as Appwrite); a custom challenge
+    while the project refuses the factor -> 501, also one created before it was refused."""
     now = dates.now()
     with db.write() as conn:
         user = lock_user(conn, project_id, user_id)
@@ -256,6 +282,8 @@ def complete_challenge(
             .mappings()
             .first()
         )
+        if challenge is not None and challenge["type"] == CUSTOM:
+            _require_custom_allowed(conn, project_id)
         if challenge is None or not _answered(conn, user, challenge, otp):
             raise AppwriteError("user_invalid_token")
         conn.execute(challenges.delete().where(challenges.c.seq == challenge["seq"]))
@@ -271,6 +299,35 @@ def _answered(conn: Connection, user: Row, challenge: RowMapping, otp: str) -> b
     if kind == RECOVERY_CODE:
         return consume_recovery_code(conn, user, otp)
     return bool(challenge["code_hash"]) and hmac.compare_digest(challenge["code_hash"], secret_hash(otp))
+
+
+def custom_challenge(db: Database, settings: Settings, *, project_id: str, user_id: str, challenge_id: str) -> Row:
+    """The user's unexpired ``custom`` challenge with its ``code`` (GET
+    /users/{userId}/mfa/challenges/{challengeId}, for the app's backend to deliver). 404
+    ``user_not_found``; a missing, expired, other user's or other factor's challenge (or a code
+    that no longer opens, the server secret having changed) -> 401 ``user_invalid_token``."""
+    with db.read() as conn:
+        user_row(conn, project_id, user_id)
+        found = (
+            conn.execute(
+                sa.select(challenges).where(
+                    challenges.c.project_id == project_id,
+                    challenges.c.id == challenge_id,
+                    challenges.c.user_id == user_id,
+                    challenges.c.type == CUSTOM,
+                    challenges.c.expire >= dates.now(),
+                )
+            )
+            .mappings()
+            .first()
+        )
+    if found is None:
+        raise AppwriteError("user_invalid_token")
+    try:
+        code = sealing.unseal(server_secret(db, settings), _CUSTOM_CODE, found["code_sealed"])
+    except sealing.SealError:
+        raise AppwriteError("user_invalid_token") from None
+    return {**found, "code": code}
 
 
 # -- session factors -------------------------------------------------------------------------------

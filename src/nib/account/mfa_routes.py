@@ -2,6 +2,8 @@
 
 Listing the factors and creating or answering a challenge are reachable before the second
 factor (``mfa_exempt``). Newer SDKs call ``/account/mfa/challenges``; both spellings are served.
+The Users API's ``GET /v1/users/{userId}/mfa/challenges/{challengeId}`` (a custom challenge's
+code, for the app's backend) is here too: challenges are this domain's.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from ..tools.dates import fmt
 from ..users import mfa as user_mfa
 from ..users import models, sessions
 from ..users.provider_tokens import opened
+from ..users.routes import READ, USER_ID
 from . import mfa as account_mfa
 from .routes import ACCOUNT, SELF, current_session, current_user, reloaded_account
 
@@ -40,6 +43,7 @@ def update_mfa(ctx: Context, mfa: bool) -> dict:
 
 @router.get("/v1/account/mfa/factors", scope=ACCOUNT, mfa_exempt=True)
 def list_factors(ctx: Context) -> dict:
+    """What the user can prove; ``custom`` whenever the project allows the factor."""
     return models.mfa_factors(
         **user_mfa.mfa_factors(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"])
     )
@@ -126,12 +130,30 @@ def create_challenge(ctx: Context, factor: str) -> dict:
         factor=factor,
         user_agent=ctx.user_agent,
     )
+    return _challenge(row)
+
+
+def _challenge(row: dict) -> dict:
+    """The MfaChallenge model."""
     return {
         "$id": row["id"],
         "$createdAt": fmt(row["created_at"]),
         "userId": row["user_id"],
         "expire": fmt(row["expire"]),
     }
+
+
+@router.get(
+    "/v1/users/{userId}/mfa/challenges/{challengeId}",
+    scope=READ,
+    params=[USER_ID, Param("challengeId", v.text(256))],
+)
+def get_custom_challenge(ctx: Context, userId: str, challengeId: str) -> dict:
+    """The MfaChallengeSecret model: the challenge and its code."""
+    row = account_mfa.custom_challenge(
+        ctx.db, ctx.settings, project_id=ctx.project_id, user_id=userId, challenge_id=challengeId
+    )
+    return {**_challenge(row), "code": row["code"]}
 
 
 @router.put("/v1/account/mfa/challenge", **_COMPLETE_CHALLENGE)

@@ -14,8 +14,15 @@ from ..users import models as user_models
 _SERVER_ONLY = ("password", "hash", "hashOptions")
 
 
-def account(row: Mapping[str, Any], targets: Iterable[Mapping[str, Any]]) -> dict:
-    model = user_models.user(row, targets)
+def account(
+    row: Mapping[str, Any],
+    targets: Iterable[Mapping[str, Any]],
+    *,
+    impersonation: bool = True,
+    impersonator_id: str | None = None,
+) -> dict:
+    """The Account model; ``impersonation`` and ``impersonator_id`` as in ``users.models.user``."""
+    model = user_models.user(row, targets, impersonation=impersonation, impersonator_id=impersonator_id)
     for name in _SERVER_ONLY:
         del model[name]
     return model

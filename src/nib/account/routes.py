@@ -46,13 +46,26 @@ def current_session(ctx: Context) -> CurrentSession:
     return session
 
 
-def _account(result) -> dict:
+def render_account(ctx: Context, row, owned) -> dict:
+    """The Account model of ``row`` in the request's response format; while an impersonator acts
+    as this user, ``impersonatorUserId`` names the impersonator."""
+    principal = ctx.principal
+    acting = principal.impersonator is not None and principal.user is not None and principal.user["id"] == row["id"]
+    return account(
+        row,
+        owned,
+        impersonation=ctx.format_at_least(*models.IMPERSONATION_FORMAT),
+        impersonator_id=principal.impersonator["id"] if acting and principal.impersonator else None,
+    )
+
+
+def _account(ctx: Context, result) -> dict:
     row, owned = result
-    return account(row, owned)
+    return render_account(ctx, row, owned)
 
 
 def reloaded_account(ctx: Context) -> dict:
-    return _account(user_service.get_user(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"]))
+    return _account(ctx, user_service.get_user(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"]))
 
 
 # -- the account --------------------------------------------------------------------------------
@@ -75,12 +88,12 @@ def create(ctx: Context, userId: str, email: str, password: str, name) -> dict:
         ctx.db, project_id=ctx.project_id, user_id=userId, email=email, password=password, name=name
     )
     ctx.actor = row
-    return account(row, owned)
+    return render_account(ctx, row, owned)
 
 
 @router.get("/v1/account", scope=ACCOUNT)
 def get(ctx: Context) -> dict:
-    return account(current_user(ctx), ctx.principal.targets)
+    return render_account(ctx, current_user(ctx), ctx.principal.targets)
 
 
 @router.get("/v1/account/prefs", scope=ACCOUNT)
@@ -97,7 +110,7 @@ def update_prefs(ctx: Context, prefs: dict) -> dict:
 @router.patch("/v1/account/name", scope=ACCOUNT, params=[Param("name", v.text(128))], audit=SELF)
 def update_name(ctx: Context, name: str) -> dict:
     return _account(
-        user_service.update_user(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], name=name)
+        ctx, user_service.update_user(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], name=name)
     )
 
 
@@ -109,9 +122,10 @@ def update_name(ctx: Context, name: str) -> dict:
 )
 def update_password(ctx: Context, password: str, oldPassword) -> dict:
     return _account(
+        ctx,
         service.update_password(
             ctx.db, project_id=ctx.project_id, user=current_user(ctx), password=password, old_password=oldPassword
-        )
+        ),
     )
 
 
@@ -120,7 +134,8 @@ def update_password(ctx: Context, password: str, oldPassword) -> dict:
 )
 def update_email(ctx: Context, email: str, password: str) -> dict:
     return _account(
-        service.update_email(ctx.db, project_id=ctx.project_id, user=current_user(ctx), email=email, password=password)
+        ctx,
+        service.update_email(ctx.db, project_id=ctx.project_id, user=current_user(ctx), email=email, password=password),
     )
 
 
@@ -129,7 +144,8 @@ def update_email(ctx: Context, email: str, password: str) -> dict:
 )
 def update_phone(ctx: Context, phone: str, password: str) -> dict:
     return _account(
-        service.update_phone(ctx.db, project_id=ctx.project_id, user=current_user(ctx), phone=phone, password=password)
+        ctx,
+        service.update_phone(ctx.db, project_id=ctx.project_id, user=current_user(ctx), phone=phone, password=password),
     )
 
 
@@ -138,7 +154,7 @@ def block_self(ctx: Context) -> dict:
     """Self-block: the account stays, its sessions stop working and the browser is signed out."""
     result = user_service.update_user(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], status=False)
     ctx.sign_out()
-    return _account(result)
+    return _account(ctx, result)
 
 
 # -- signing in ---------------------------------------------------------------------------------

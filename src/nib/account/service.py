@@ -27,14 +27,16 @@ from ..users.service import ARGON2, update_columns, user_row
 from ..users.sessions import insert_session, new_session
 
 # Token type -> (session provider, factors, verification column it proves), as Appwrite maps them.
+# A passkey proves two factors (the device and its user verification): the session passes MFA.
 # An `oauth2` token's session names the provider the token came from and carries its identity's
 # provider tokens, as the newest Appwrite does.
 TOKEN_SESSIONS = {
-    "generic": ("token", ["token"], None),
-    "magic-url": ("magic-url", ["email"], "email_verification"),
-    "email": ("email", ["email"], "email_verification"),
-    "phone": ("phone", ["phone"], "phone_verification"),
-    "oauth2": ("oauth2", ["email", "oauth2"], None),
+    "generic": ("token", ("token",), None),
+    "magic-url": ("magic-url", ("email",), "email_verification"),
+    "email": ("email", ("email",), "email_verification"),
+    "phone": ("phone", ("phone",), "phone_verification"),
+    "oauth2": ("oauth2", ("email", "oauth2"), None),
+    "passkey": ("passkey", ("passkey", "userVerification"), None),
 }
 _IDENTITY_FIELDS = ("provider_uid", "provider_access_token", "provider_refresh_token", "provider_access_token_expiry")
 
@@ -142,7 +144,8 @@ def sign_in_anonymously(
 def exchange_token(
     db: Database, *, project_id: str, user_id: str, secret: str, duration: int, ip: str, client: dict
 ) -> tuple[Row, str, Row]:
-    """Trade a live token of the user for a session; the token is used up (401 ``user_invalid_token``)."""
+    """Trade a live token of the user for a session; the token is used up (401 ``user_invalid_token``),
+    by one of concurrent exchanges only."""
     now = dates.now()
     with db.write() as conn:
         user = (
@@ -166,18 +169,22 @@ def exchange_token(
         if not user["status"]:
             raise AppwriteError("user_blocked")
         provider, factors, verification = TOKEN_SESSIONS[token.type]
-        conn.execute(tokens.delete().where(tokens.c.project_id == project_id, tokens.c.id == token.id))
+        used = conn.execute(tokens.delete().where(tokens.c.project_id == project_id, tokens.c.id == token.id))
+        if used.rowcount == 0:  # another exchange took it meanwhile
+            raise AppwriteError("user_invalid_token")
         if verification is not None:
             update_columns(conn, project_id, user_id, {verification: True})
         row, session_secret = new_session(
             project_id=project_id,
             user_id=user_id,
             provider=token.provider or provider,
-            factors=factors,
+            factors=list(factors),
             duration=duration,
             ip=ip,
             client=client,
         )
+        if token.type == "passkey":
+            row["mfa_updated_at"] = row["created_at"]
         if token.provider:
             # The identity the sign-in just renewed (tokens stay sealed as they are).
             identity = (

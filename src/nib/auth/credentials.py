@@ -30,7 +30,7 @@ from ..data.db.types import UTCDateTime
 from ..tools import dates
 from ..tools.errors import AppwriteError
 from ..tools.ids import secret_hash
-from .principals import USER_SCOPES, CurrentSession, Principal
+from .principals import IMPERSONATOR_SCOPES, USER_SCOPES, CurrentSession, Principal
 from .tables import authenticators, sessions, targets, users
 
 JWT_ALGORITHM = "HS256"
@@ -127,14 +127,21 @@ HAS_VERIFIED_TOTP = (
 )
 
 
-def _statement(*where: sa.ColumnElement[bool]) -> AnySelect:
-    joined = users.join(
-        sessions, sa.and_(sessions.c.project_id == users.c.project_id, sessions.c.user_id == users.c.id)
-    ).outerjoin(targets, sa.and_(targets.c.project_id == users.c.project_id, targets.c.user_id == users.c.id))
+def _statement(*where: sa.ColumnElement[bool], with_session: bool = True) -> AnySelect:
+    joined: sa.FromClause = users
+    session_columns: list[sa.ColumnElement[Any]] = []
+    if with_session:
+        joined = users.join(
+            sessions, sa.and_(sessions.c.project_id == users.c.project_id, sessions.c.user_id == users.c.id)
+        )
+        session_columns = [sessions.c[name].label(f"session_{name}") for name in _SESSION_COLUMNS]
+    joined = joined.outerjoin(
+        targets, sa.and_(targets.c.project_id == users.c.project_id, targets.c.user_id == users.c.id)
+    )
     return (
         sa.select(
             users,
-            *(sessions.c[name].label(f"session_{name}") for name in _SESSION_COLUMNS),
+            *session_columns,
             *(column.label(f"target_{column.name}") for column in targets.c),
             HAS_VERIFIED_TOTP,
         )
@@ -142,6 +149,12 @@ def _statement(*where: sa.ColumnElement[bool]) -> AnySelect:
         .where(users.c.project_id == sa.bindparam("project_id"), *where)
         .order_by(targets.c.seq)
     )
+
+
+def user_statement(*where: sa.ColumnElement[bool]) -> AnySelect:
+    """A user of the project (``project_id`` bound) with its targets and whether it has a
+    verified TOTP authenticator, no session: the rows ``identity`` reads."""
+    return _statement(*where, with_session=False)
 
 
 _LIVE = (sessions.c.expire >= sa.bindparam("now", type_=UTCDateTime()), sessions.c.provider != "")
@@ -153,18 +166,12 @@ _BY_SECRET = _statement(sessions.c.secret_hash == sa.bindparam("digest"), *_LIVE
 _BY_SESSION_ID = _statement(users.c.id == sa.bindparam("user_id"), sessions.c.id == sa.bindparam("session_id"))
 
 
-def _principal(project_id: str, rows: list[dict[str, Any]], via_jwt: bool) -> Principal | None:
-    if not rows:
-        return None
+def identity(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], tuple[dict[str, Any], ...], int]:
+    """The user of joined user/target rows, its targets and how many verified second factors
+    (totp, email, phone) it has."""
     first = rows[0]
     user = {column.name: first[column.name] for column in users.c}
     owned = tuple({name: row[key] for key, name in _TARGET_KEYS} for row in rows if row["target_id"] is not None)
-    session = CurrentSession(
-        id=first["session_id"],
-        factors=tuple(first["session_factors"] or ()),
-        mfa_updated_at=first["session_mfa_updated_at"],
-        via_jwt=via_jwt,
-    )
     factors = sum(
         (
             bool(first["has_totp"]),
@@ -172,10 +179,25 @@ def _principal(project_id: str, rows: list[dict[str, Any]], via_jwt: bool) -> Pr
             bool(user["phone"]) and bool(user["phone_verification"]),
         )
     )
+    return user, owned, factors
+
+
+def _principal(project_id: str, rows: list[dict[str, Any]], via_jwt: bool) -> Principal | None:
+    if not rows:
+        return None
+    first = rows[0]
+    user, owned, factors = identity(rows)
+    session = CurrentSession(
+        id=first["session_id"],
+        factors=tuple(first["session_factors"] or ()),
+        mfa_updated_at=first["session_mfa_updated_at"],
+        via_jwt=via_jwt,
+    )
     return Principal(
         project_id=project_id,
         role="users",
-        scopes=USER_SCOPES,
+        # An impersonator may list the project's users to pick a target (Appwrite).
+        scopes=IMPERSONATOR_SCOPES if user["impersonator"] else USER_SCOPES,
         user=user,
         targets=owned,
         session=session,
@@ -222,21 +244,18 @@ def requires_more_factors(principal: Principal) -> bool:
 _ACCESS_INTERVAL = timedelta(hours=24)
 
 
-def access_due(principal: Principal) -> bool:
+def access_due(user: Mapping[str, Any]) -> bool:
     """Whether the user's ``accessedAt`` is unset or older than a day (Appwrite's refresh rule)."""
-    assert principal.user is not None  # asked of user principals only
-    accessed = principal.user["accessed_at"]
+    accessed = user["accessed_at"]
     return accessed is None or dates.now() - accessed >= _ACCESS_INTERVAL
 
 
-def record_access(db: Database, principal: Principal) -> None:
+def record_access(db: Database, project_id: str, user_id: str) -> None:
     """Set the user's ``accessedAt`` (and ``$updatedAt``) to now."""
-    user = principal.user
-    assert user is not None  # recorded for user principals only
     now = dates.now()
     with db.write() as conn:
         conn.execute(
             users.update()
-            .where(users.c.project_id == principal.project_id, users.c.id == user["id"])
+            .where(users.c.project_id == project_id, users.c.id == user_id)
             .values(accessed_at=now, updated_at=now)
         )

@@ -34,6 +34,8 @@ USER_SCOPES = frozenset(
     "execution.read execution.write targets.read targets.write subscribers.write subscribers.read "
     "assistant.read".split()
 )
+# A signed-in user flagged ``impersonator`` may also read the project's users.
+IMPERSONATOR_SCOPES = USER_SCOPES | {"users.read"}
 # Granted to every valid API key in addition to the key's own scopes.
 KEY_BASE_SCOPES = frozenset({"global", "health.read", "graphql"})
 
@@ -50,6 +52,8 @@ ALL_KEY_SCOPES = (
     "targets.read",
     "targets.write",
     "sessions.write",
+    "tokens.read",
+    "tokens.write",
 )
 
 
@@ -69,7 +73,9 @@ class Principal:
 
     For a signed-in user (role ``users``): ``user`` is the users row, ``targets`` its targets,
     ``session`` the current session and ``mfa_factors`` how many verified second factors
-    (totp, email, phone) the user has.
+    (totp, email, phone) the user has. While an impersonator acts as another user
+    (auth/impersonation.py), ``user``, ``targets`` and ``mfa_factors`` are the target's and
+    ``impersonator`` is the signed-in user's row; ``session`` and ``scopes`` stay the caller's.
     """
 
     project_id: str
@@ -80,6 +86,7 @@ class Principal:
     targets: tuple[dict[str, Any], ...] = ()
     session: CurrentSession | None = None
     mfa_factors: int = 0
+    impersonator: dict[str, Any] | None = None
 
     @property
     def is_key(self) -> bool:

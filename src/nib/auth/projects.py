@@ -62,6 +62,26 @@ def set_project_enabled(db: Database, *, project_id: str, enabled: bool) -> None
             raise AppwriteError("project_not_found")
 
 
+def mfa_custom_enabled(conn: Connection, project_id: str) -> bool:
+    """The project's MFA-factors policy for the ``custom`` factor (off unless switched on); the
+    other factors (totp, email, phone, recovery codes) are always allowed. 404
+    ``project_not_found``."""
+    enabled = conn.execute(sa.select(projects.c.mfa_custom).where(projects.c.id == project_id)).scalar()
+    if enabled is None:
+        raise AppwriteError("project_not_found")
+    return bool(enabled)
+
+
+def set_mfa_custom(db: Database, *, project_id: str, enabled: bool) -> None:
+    """Allow or refuse the ``custom`` MFA factor in the project (404 ``project_not_found``)."""
+    with db.write() as conn:
+        updated = conn.execute(
+            projects.update().where(projects.c.id == project_id).values(mfa_custom=enabled, updated_at=dates.now())
+        )
+        if updated.rowcount == 0:
+            raise AppwriteError("project_not_found")
+
+
 def create_key(db: Database, *, project_id: str, name: str, scopes: list[str] | None = None) -> dict[str, Any]:
     """A new API key; the returned dict holds the only copy of the secret."""
     scopes = list(ALL_KEY_SCOPES) if scopes is None else scopes

@@ -1,5 +1,6 @@
 """The identity and access tables: projects and their keys and platforms, users and what
-authenticates them (sessions, tokens, targets, identities, authenticators) and team memberships.
+authenticates them (sessions, tokens, targets, identities, authenticators, passkeys) and team
+memberships.
 
 They live here, below the domains, because credentials and roles read them to authenticate a
 request before any domain runs; users, teams and account build on them. Declared on the shared
@@ -20,6 +21,8 @@ projects = sa.Table(
     sa.Column("id", sa.String(36), nullable=False, unique=True),
     sa.Column("name", sa.String(128), nullable=False),
     sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    # The MFA-factors policy of the ``custom`` factor (``nib projects mfa-factors``); off by default.
+    sa.Column("mfa_custom", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
@@ -53,7 +56,10 @@ users = resource_table(
     # The user's targets as the JSON array of Target models, kept by triggers on `targets`
     # (users/rendered.py): a page of users reads it instead of its users' targets.
     sa.Column("targets_json", RawJSON, nullable=False, server_default="[]"),
+    # May act as another user of the project (X-Appwrite-Impersonate-User-*; auth/impersonation.py).
+    sa.Column("impersonator", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("project_id", "email"),
+    sa.Index("ix_users_project_id_impersonator", "project_id", "impersonator"),
     sa.UniqueConstraint("project_id", "phone"),
     searchable=True,
 )
@@ -120,6 +126,30 @@ authenticators = resource_table(
     sa.Column("verified", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("secret", sa.Text, nullable=False),
     sa.UniqueConstraint("project_id", "user_id", "type"),
+)
+
+# WebAuthn credentials of users (passkeys), several per user. A row is pending (``verified``
+# false, ``challenge_id`` naming its registration challenge) until the browser's attestation is
+# verified; then it carries the credential and can sign in.
+passkeys = resource_table(
+    "passkeys",
+    sa.Column("user_id", sa.String(36), nullable=False, index=True),
+    sa.Column("name", sa.String(128), nullable=False, server_default=""),
+    sa.Column("verified", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("challenge_id", sa.String(36), nullable=True),
+    # The WebAuthn user handle (base64url of 32 random bytes): one per user, on all its passkeys.
+    sa.Column("user_handle", sa.String(64), nullable=False),
+    # SHA-256 hex of the raw credential ID (lookup at sign-in); NULL while pending.
+    sa.Column("identifier", sa.String(64), nullable=True),
+    # The raw credential ID and COSE public key, base64url; the authenticator's transports.
+    sa.Column("credential_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("public_key", sa.Text, nullable=False, server_default=""),
+    sa.Column("transports", JSONValue, nullable=False),
+    sa.Column("sign_count", sa.BigInteger, nullable=False, server_default="0"),
+    # Backup eligible (synced passkey): its counter is not checked, and the flag may not change.
+    sa.Column("backup_eligible", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("accessed_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("project_id", "identifier"),
 )
 
 memberships = resource_table(

@@ -3,7 +3,8 @@
 Routes declare their audit event (``audit=("user.update", "user/{userId}")``); after a
 successful request the pipeline calls ``record``. Entries whose actor is a user back
 ``GET /users/{userId}/logs`` (and the account logs); API-key actions are kept too, with the key's
-ID, but belong to no user's log, as in Appwrite.
+ID, but belong to no user's log, as in Appwrite. An action taken while impersonating is the
+impersonator's entry; the target is kept in ``impersonated_user_id``, outside the Log model.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ def record(
     actor: Actor,
     ip: str,
     user_agent: str,
+    impersonated: str = "",
 ) -> None:
+    """One entry; ``impersonated``: the user an impersonator (``actor``) acted as."""
     client = parse_user_agent(user_agent)
     with db.write() as conn:
         conn.execute(
@@ -49,6 +52,7 @@ def record(
                 user_name=actor.name,
                 user_type=actor.type,
                 key_id=actor.key_id,
+                impersonated_user_id=impersonated,
                 mode="default",
                 ip=ip,
                 time=dates.now(),

@@ -49,6 +49,10 @@ class RequestBody:
                 yield chunk
 
 
+# The response format of a request without X-Appwrite-Response-Format: the newest.
+NEWEST_FORMAT = (999,)
+
+
 def _too_large() -> AppwriteError:
     return AppwriteError("general_argument_invalid", "Request body is larger than 12 MiB.", status=413)
 
@@ -86,6 +90,20 @@ class Context:
     @property
     def project_id(self) -> str:
         return self.principal.project_id
+
+    def format_at_least(self, *version: int) -> bool:
+        """Whether the client reads responses of format ``version`` or newer
+        (``X-Appwrite-Response-Format``, e.g. ``1.5.0`` from a 1.5-era SDK): models leave out the
+        fields added since then for older formats, as Appwrite's response filters do. No header,
+        or one that is no version, means the newest."""
+        header = self.headers.get("x-appwrite-response-format", "")
+        if not header:
+            return True
+        try:
+            requested = tuple(int(part) for part in header.split("."))
+        except ValueError:
+            requested = NEWEST_FORMAT
+        return requested >= version
 
     def roles(self) -> list[str] | None:
         """The caller's roles (one read of its confirmed memberships); ``None`` for an API key,

@@ -8,8 +8,9 @@ from urllib.parse import unquote
 from starlette.requests import Request
 from starlette.types import Receive
 
-from ..auth import credentials
+from ..auth import credentials, impersonation
 from .origins import BrowserRequest
+from .params import query_params
 from .routing import Route
 
 
@@ -35,6 +36,7 @@ class Incoming(NamedTuple):
     secure: bool
     timestamp: str  # X-Appwrite-Timestamp, read by the routes that honour it
     receive: Receive | None  # a streaming route's body (none for GETs)
+    impersonate: impersonation.Target | None  # the user the caller asks to act as
 
 
 def read_incoming(
@@ -68,7 +70,17 @@ def read_incoming(
         secure=(forwarded_proto.split(",")[0].strip() or request.scope["scheme"]) == "https",
         timestamp=headers.get("x-appwrite-timestamp", ""),
         receive=request.receive if route is not None and route.streaming and method != "GET" else None,
+        impersonate=impersonation.requested(headers, _query(request, method, raw)),
     )
+
+
+def _query(request: Request, method: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """The query parameters: ``raw`` for a GET; otherwise parsed only when the query string
+    may name an impersonation target."""
+    if method == "GET":
+        return raw
+    query_string = request.scope.get("query_string", b"")
+    return query_params(query_string) if impersonation.QUERY_MARK in query_string else {}
 
 
 def _client_ip(request: Request, headers: dict[str, str]) -> str:

@@ -6,8 +6,9 @@ For each request the pipeline:
    reads the raw parameters (query string or body, ``http.params``) and what the request says of
    its caller (``http.incoming``);
 2. in one worker thread (inline for GETs on SQLite, where a read is cheaper than a thread hop):
-   verifies a JWT, resolves the project and key, then the session; checks the origin
-   (``http.origins``), the scope and the signed-in user (blocked, MFA factors, session group);
+   verifies a JWT, resolves the project and key, then the session and the user it may
+   impersonate (``auth.impersonation``); checks the origin (``http.origins``), the scope and the
+   signed-in user (blocked, MFA factors, session group, account read-only while impersonating);
    counts the route's abuse limits (``http.ratelimit``); validates parameters in declaration
    order (first failure wins); runs the handler with its ``Context``, records the route's audit
    entry and serialises the result;
@@ -35,7 +36,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..auth import credentials, platforms, principals
+from ..auth import credentials, impersonation, platforms, principals
 from ..data import audit
 from ..data.db import Database
 from ..data.instance import server_secret
@@ -165,6 +166,8 @@ class Api:
                 principal = principals.resolve(self.db, project_id, incoming.key)
                 if creds.session is not None or payload is not None:
                     principal = credentials.authenticate(self.db, principal, creds, payload)
+                    if incoming.impersonate is not None:
+                        principal = impersonation.impersonate(self.db, principal, incoming.impersonate)
             if route is None:
                 raise AppwriteError("general_route_not_found")
             if not route.any_origin:
@@ -226,10 +229,12 @@ class Api:
             response = json_response(result, route.status)
         for name, value in ctx.response_headers:
             response.headers.append(name, value)
-        if principal.user is not None and credentials.access_due(principal):
+        # The real caller's access: an impersonated target's accessedAt stays as it was.
+        accessing = principal.impersonator or principal.user
+        if accessing is not None and credentials.access_due(accessing):
             # After the response is sent and in the worker pool: a GET served inline on the
             # event loop must not wait for SQLite's write lock.
-            response.background = BackgroundTask(self._record_access, principal)
+            response.background = BackgroundTask(self._record_access, principal.project_id, accessing["id"])
         return response
 
     @staticmethod
@@ -242,18 +247,22 @@ class Api:
             raise AppwriteError("user_more_factors_required")
         if route.session_group:
             raise AppwriteError("user_session_already_exists")
+        # An impersonator sees the target's account but changes nothing of it.
+        if principal.impersonator is not None and route.method != "GET" and route.path.startswith("/v1/account"):
+            raise AppwriteError("user_impersonation_read_only")
 
-    def _record_access(self, principal: principals.Principal) -> None:
-        assert principal.user is not None, "only scheduled for a signed-in user"
+    def _record_access(self, project_id: str, user_id: str) -> None:
         try:
-            credentials.record_access(self.db, principal)
+            credentials.record_access(self.db, project_id, user_id)
         except Exception:
             # The request succeeded; a missed accessedAt refresh is retried on the next one.
-            log.exception("accessedAt of %s not recorded", principal.user["id"])
+            log.exception("accessedAt of %s not recorded", user_id)
 
     def _audit(self, declared: tuple[str, str], ctx: Context, values: dict, result: Any) -> None:
         principal = ctx.principal
-        user = ctx.actor or principal.user
+        # While impersonating, the impersonator acted (as Appwrite, the target is kept beside).
+        impersonated = principal.user["id"] if principal.impersonator and principal.user and not ctx.actor else ""
+        user = ctx.actor or principal.impersonator or principal.user
         if user:
             actor = audit.Actor("user", user["id"], user.get("email") or "", user.get("name") or "")
         elif principal.is_key:
@@ -269,6 +278,7 @@ class Api:
                 event=event,
                 resource=template.format(**values, id=created, actor=actor.user_id),
                 actor=actor,
+                impersonated=impersonated,
                 ip=ctx.ip,
                 user_agent=ctx.user_agent,
             )

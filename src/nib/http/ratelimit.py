@@ -87,14 +87,26 @@ RULES: dict[tuple[str, str], Rule] = _table(
     ("PUT", "/account/recovery", 10, "url:{url},userId:{param-userId}"),
     ("POST", ("/account/verification", "/account/verifications/email"), 10, "url:{url},userId:{userId}"),
     ("PUT", ("/account/verification", "/account/verifications/email"), 10, "url:{url},userId:{param-userId}"),
+    # The same by e-mail code: their own windows.
+    ("POST", "/account/recovery/otp", 10, ("url:{url},email:{param-email}", _IP)),
+    ("PUT", "/account/recovery/otp", 10, "url:{url},userId:{param-userId}"),
+    ("POST", "/account/verifications/email/otp", 10, "url:{url},userId:{userId}"),
+    ("PUT", "/account/verifications/email/otp", 10, "url:{url},userId:{param-userId}"),
     ("POST", ("/account/verification/phone", "/account/verifications/phone"), 10, ("url:{url},userId:{userId}", _IP)),
     ("PUT", ("/account/verification/phone", "/account/verifications/phone"), 10, "userId:{param-userId}"),
     ("POST", ("/account/mfa/challenge", "/account/mfa/challenges"), 10, "url:{url},token:{param-token}"),
     ("PUT", ("/account/mfa/challenge", "/account/mfa/challenges"), 10, "userId:{param-userId}"),
+    ("POST", "/account/passkeys", 10, "url:{url},userId:{userId}"),
+    ("PUT", "/account/passkeys/{passkeyId}/verification", 10, "url:{url},userId:{userId}"),
+    ("POST", "/account/tokens/passkey", 10, _IP),
+    ("PUT", "/account/tokens/passkey", 10, _IP),
     ("POST", "/teams/{teamId}/memberships", 10, _IP),
     ("POST", "/storage/buckets/{bucketId}/files", 60, _WRITE + ",chunkId:{chunkId}", 60),
     ("PUT", "/storage/buckets/{bucketId}/files/{fileId}", 60, _WRITE, 60),
     ("DELETE", "/storage/buckets/{bucketId}/files/{fileId}", 60, _WRITE, 60),
+    ("POST", "/tokens/buckets/{bucketId}/files/{fileId}", 60, _WRITE, 60),
+    ("PATCH", "/tokens/{tokenId}", 60, _WRITE, 60),
+    ("DELETE", "/tokens/{tokenId}", 60, _WRITE, 60),
 )
 
 

@@ -14,7 +14,7 @@ from ..tools.config import Settings
 from ..tools.errors import AppwriteError
 from . import processing
 from .devices import Device
-from .files import READY, get_file
+from .files import READY, find_file, get_file
 
 
 @dataclass(frozen=True)
@@ -28,9 +28,22 @@ class Download:
     decoding: bool
 
 
-def find_download(db: Database, *, project_id: str, bucket: Row, file_id: str, roles: list[str] | None) -> Download:
-    """The file ``file_id`` of ``bucket`` as a caller with ``roles`` may read it; 404 until it is ready."""
-    file = get_file(db, project_id=project_id, bucket=bucket, file_id=file_id, roles=roles)
+def find_download(
+    db: Database, *, project_id: str, bucket: Row, file_id: str, roles: list[str] | None, token: Row | None = None
+) -> Download:
+    """The file ``file_id`` of ``bucket`` as a caller with ``roles`` may read it, or as its file
+    token (file_tokens.resolve) grants it; 404 until it is ready.
+
+    A token grants its own file, whatever the permissions, and nothing else: a request carrying a
+    token for another file (in this bucket or another) is refused with 401, even when the caller
+    could read that file without it."""
+    if token is None:
+        file = get_file(db, project_id=project_id, bucket=bucket, file_id=file_id, roles=roles)
+    else:
+        found = find_file(db, project_id, bucket["id"], file_id)
+        if found is None or found["seq"] != token["file_seq"]:
+            raise AppwriteError("user_unauthorized")
+        file = found
     if file["status"] != READY:
         raise AppwriteError("storage_file_not_found")
     return Download(file, file["object"], file["size_original"], processing.encoded(file))

@@ -1,4 +1,4 @@
-"""Storage rows -> Appwrite's Bucket and File models.
+"""Storage rows -> Appwrite's Bucket, File and ResourceToken (file token) models.
 
 Fields newer SDKs require are always sent: Bucket ``transformations``/``totalSize``/
 ``description``/``stripMetadata``, File ``sizeActual``/``encryption``/``compression``/``folder``/``key``.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..data.rows import Row
 from ..tools import dates
+from . import file_tokens
 from .files import READY
 
 
@@ -64,4 +65,17 @@ def file(row: Row) -> dict:
         "chunksUploaded": chunks_uploaded(row),
         "encryption": row["encryption"],
         "compression": row["compression"],
+    }
+
+
+def resource_token(row: Row, server_secret: str) -> dict:
+    """A file token, its JWT signed with a key of ``server_secret``. No expiry (or no use yet) is ``""``."""
+    return {
+        "$id": row["id"],
+        "$createdAt": dates.fmt(row["created_at"]),
+        "resourceId": f"{row['bucket_id']}:{row['file_id']}",
+        "resourceType": file_tokens.RESOURCE_TYPE,
+        "expire": dates.fmt(row["expire"]),
+        "secret": file_tokens.encode(row, server_secret),
+        "accessedAt": dates.fmt(row["accessed_at"]),
     }

@@ -6,17 +6,21 @@ files.py). Uploads are ``streaming`` routes: upload_requests.py reads the reques
 ``Content-Range``, ``X-Appwrite-ID``) and uploads.py takes the file's bytes as a stream. Downloads
 (``reads_device`` routes): downloads.py finds the file, file_responses.py sends small local files
 with sendfile and the rest in one buffer or streamed, through the process's device (``open_device``).
+View, download and preview also take a file token's secret (``token``, file_tokens.py), which
+grants its one file to anybody and refuses every other file.
 """
 
 from __future__ import annotations
 
 from functools import cache
 
+from starlette.background import BackgroundTask
 from starlette.responses import Response
 
 from ..auth.permissions import ALL_TYPES, FILE_TYPES
 from ..auth.permissions import validator as permissions_validator
 from ..data.instance import server_secret
+from ..data.rows import Row
 from ..http.context import Context
 from ..http.render import listing
 from ..http.responses import BASE_HEADERS
@@ -28,6 +32,7 @@ from . import (
     buckets,
     downloads,
     file_responses,
+    file_tokens,
     files,
     models,
     preview,
@@ -46,6 +51,8 @@ FILES_READ, FILES_WRITE = "files.read", "files.write"
 BUCKET_ID = Param("bucketId", v.uid)
 FILE_ID = Param("fileId", v.uid)
 SEARCH = optional("search", v.text(256, 0), default="")
+# A file token's secret (file_tokens.py): reads the file it names without a session.
+TOKEN = optional("token", v.text(512, 0), default="")
 BUCKET_EVENT = "bucket/{bucketId}"
 FILE_EVENT = "file/{fileId}"
 _EXTENSIONS = v.array_of(
@@ -252,11 +259,28 @@ def delete_file(ctx: Context, bucketId: str, fileId: str) -> None:
     )
 
 
-def _serve(ctx: Context, bucket_id: str, file_id: str, *, view: bool) -> Response:
+def _download(ctx: Context, bucket_id: str, file_id: str, token: str) -> tuple[downloads.Download, Row | None]:
+    """The file to send and the live file token the request carries, if any."""
+    bucket = _file_bucket(ctx, bucket_id)
+    found = file_tokens.resolve(ctx.db, server_secret(ctx.db, ctx.settings), project_id=ctx.project_id, token=token)
     download = downloads.find_download(
-        ctx.db, project_id=ctx.project_id, bucket=_file_bucket(ctx, bucket_id), file_id=file_id, roles=ctx.roles()
+        ctx.db, project_id=ctx.project_id, bucket=bucket, file_id=file_id, roles=ctx.roles(), token=found
     )
-    return file_responses.file_response(
+    return download, found
+
+
+def _record_use(ctx: Context, token: Row | None, response: Response) -> Response:
+    """Refresh a used token's ``accessedAt`` (at most daily) once the response is sent. (A
+    signed-in caller's own daily refresh, set by the pipeline, replaces it: the token's then
+    waits for its next use.)"""
+    if token is not None and file_tokens.access_due(token):
+        response.background = BackgroundTask(file_tokens.record_access, ctx.db, token["seq"])
+    return response
+
+
+def _serve(ctx: Context, bucket_id: str, file_id: str, token: str, *, view: bool) -> Response:
+    download, found = _download(ctx, bucket_id, file_id, token)
+    response = file_responses.file_response(
         device_for(ctx.settings),
         ctx.settings,
         secret=server_secret(ctx.db, ctx.settings),
@@ -266,26 +290,27 @@ def _serve(ctx: Context, bucket_id: str, file_id: str, *, view: bool) -> Respons
         headers=ctx.headers,
         on_event_loop=ctx.on_event_loop,
     )
+    return _record_use(ctx, found, response)
 
 
 @router.get(
     "/v1/storage/buckets/{bucketId}/files/{fileId}/download",
     scope=FILES_READ,
-    params=[BUCKET_ID, FILE_ID],
+    params=[BUCKET_ID, FILE_ID, TOKEN],
     reads_device=True,
 )
-def download(ctx: Context, bucketId: str, fileId: str):
-    return _serve(ctx, bucketId, fileId, view=False)
+def download(ctx: Context, bucketId: str, fileId: str, token: str):
+    return _serve(ctx, bucketId, fileId, token, view=False)
 
 
 @router.get(
     "/v1/storage/buckets/{bucketId}/files/{fileId}/view",
     scope=FILES_READ,
-    params=[BUCKET_ID, FILE_ID],
+    params=[BUCKET_ID, FILE_ID, TOKEN],
     reads_device=True,
 )
-def view(ctx: Context, bucketId: str, fileId: str):
-    return _serve(ctx, bucketId, fileId, view=True)
+def view(ctx: Context, bucketId: str, fileId: str, token: str):
+    return _serve(ctx, bucketId, fileId, token, view=True)
 
 
 # One per process: renders bounded by the cores, identical concurrent previews merged.
@@ -295,13 +320,11 @@ PREVIEWS = PreviewEngine()
 @router.get(
     "/v1/storage/buckets/{bucketId}/files/{fileId}/preview",
     scope=FILES_READ,
-    params=[BUCKET_ID, FILE_ID, *preview.QUERY_PARAMS],
+    params=[BUCKET_ID, FILE_ID, *preview.QUERY_PARAMS, TOKEN],
     streaming=True,  # never on the event loop: a render takes milliseconds of CPU
 )
-def get_preview(ctx: Context, bucketId: str, fileId: str, **query) -> Response:
-    download = downloads.find_download(
-        ctx.db, project_id=ctx.project_id, bucket=_file_bucket(ctx, bucketId), file_id=fileId, roles=ctx.roles()
-    )
+def get_preview(ctx: Context, bucketId: str, fileId: str, token: str, **query) -> Response:
+    download, found = _download(ctx, bucketId, fileId, token)
     row, device, size = download.file, device_for(ctx.settings), download.size
     secret = server_secret(ctx.db, ctx.settings)
 
@@ -321,4 +344,4 @@ def get_preview(ctx: Context, bucketId: str, fileId: str, **query) -> Response:
         params=preview.PreviewParams.from_query(**query),
         accept=ctx.headers.get("accept", ""),
     )
-    return Response(data, headers={**BASE_HEADERS, **preview.response_headers(content_type)})
+    return _record_use(ctx, found, Response(data, headers={**BASE_HEADERS, **preview.response_headers(content_type)}))

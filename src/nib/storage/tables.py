@@ -88,3 +88,18 @@ file_permissions = sa.Table(
     sa.Column("permission", sa.String(255), primary_key=True),
     sa.Index("ix_file_permissions_permission", "permission", "file_seq"),
 )
+
+# File tokens (the Tokens service): each names one file by its row (``file_seq``), so a file
+# deleted and uploaded again under the same ID is another file; deleting a file (or its bucket)
+# deletes its tokens. ``expire`` NULL = never; the JWT handed out as the token's secret is
+# computed from these columns on every output (storage/file_tokens.py), never stored.
+resource_tokens = resource_table(
+    "resource_tokens",
+    sa.Column("bucket_id", sa.String(36), nullable=False),
+    sa.Column("file_id", sa.String(36), nullable=False),
+    sa.Column("bucket_seq", sa.Integer, nullable=False),
+    sa.Column("file_seq", sa.Integer, sa.ForeignKey("files.seq", ondelete="CASCADE"), nullable=False),
+    sa.Column("expire", UTCDateTime, nullable=True),
+    sa.Column("accessed_at", UTCDateTime, nullable=True),
+    sa.Index("ix_resource_tokens_file_seq", "file_seq", "seq"),
+)

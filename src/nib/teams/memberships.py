@@ -128,7 +128,8 @@ def list_memberships(
 def list_user_memberships(
     db: Database, *, project_id: str, user_id: str, queries: ParsedQueries, search: str | None
 ) -> tuple[int, list[Row]]:
-    """A user's memberships in every team, with their user and team details (API keys only)."""
+    """A user's memberships in every team, with their user and team details (for API keys, or
+    the user itself)."""
     with db.read() as conn:
         user_row(conn, project_id, user_id)
     total, rows = list_rows(

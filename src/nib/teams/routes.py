@@ -4,7 +4,8 @@ The same routes serve API keys (``teams.read``/``teams.write`` scopes; permissio
 signed-in users (permissions from their roles, auth.roles). Only
 ``PATCH …/memberships/{membershipId}/status`` is public: a guest accepts an invitation with the
 secret from its e-mail and is signed in by it. A user's memberships in every team are read
-through the Users API (``GET /v1/users/{userId}/memberships``), served here too.
+through the Users API (``GET /v1/users/{userId}/memberships``) and, for the signed-in user,
+``GET /v1/account/memberships``: both served here.
 """
 
 from __future__ import annotations
@@ -219,3 +220,18 @@ def list_user_memberships(ctx: Context, userId: str, queries, search: str) -> di
         ctx.db, project_id=ctx.project_id, user_id=userId, queries=queries, search=search or None
     )
     return listing("memberships", total, [models.membership(row) for row in rows])
+
+
+@router.get(
+    "/v1/account/memberships",
+    scope="account",
+    params=[queries_param(memberships.MEMBERSHIP_LIST), optional("total", v.loose_boolean, default=True)],
+)
+def list_own_memberships(ctx: Context, queries, total: bool) -> dict:
+    """The signed-in user's memberships, pending and confirmed (``total: false``: total 0)."""
+    user = ctx.principal.user
+    assert user is not None, "only signed-in users hold the account scope"
+    count, rows = memberships.list_user_memberships(
+        ctx.db, project_id=ctx.project_id, user_id=user["id"], queries=queries, search=None
+    )
+    return listing("memberships", count if total else 0, [models.membership(row) for row in rows])

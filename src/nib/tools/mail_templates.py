@@ -40,38 +40,49 @@ def link(url: str, params: Mapping[str, str]) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def verification(*, to: str, user_name: str, project: str, url: str) -> Message:
-    """``emails.verification.*``: the link confirms the address (PUT /account/verification)."""
+def verification(*, to: str, user_name: str, project: str, url: str = "", code: str = "", phrase: str = "") -> Message:
+    """``emails.verification.*``: the link confirms the address (PUT /account/verification), or
+    without ``url`` a 6-digit ``code`` does (PUT /account/verifications/email/otp)."""
     return _message(
         to,
         user_name,
         "Account Verification",
         [
             ("p", f"Hey {user_name}"),
-            ("p", "Follow this link to verify your email address."),
-            ("link", url),
+            *_link_or_code(url, "Follow this link to verify your email address.", code, "verify your email address"),
             ("p", "If you didn’t ask to verify this address, you can ignore this message."),
+            *_phrase_block(phrase),
             ("p", "Thanks"),
             ("p", f"{project} team"),
         ],
     )
 
 
-def recovery(*, to: str, user_name: str, project: str, url: str) -> Message:
-    """``emails.recovery.*``: the link leads to the app's new-password form (PUT /account/recovery)."""
+def recovery(*, to: str, user_name: str, project: str, url: str = "", code: str = "", phrase: str = "") -> Message:
+    """``emails.recovery.*``: the link leads to the app's new-password form (PUT /account/recovery),
+    or without ``url`` the app asks for the 6-digit ``code`` (PUT /account/recovery/otp)."""
     return _message(
         to,
         user_name,
         "Password Reset",
         [
             ("p", f"Hello {user_name}"),
-            ("p", f"Follow this link to reset your {project} password."),
-            ("link", url),
+            *_link_or_code(
+                url, f"Follow this link to reset your {project} password.", code, f"reset your {project} password"
+            ),
             ("p", "If you didn’t ask to reset your password, you can ignore this message."),
+            *_phrase_block(phrase),
             ("p", "Thanks"),
             ("p", f"{project} team"),
         ],
     )
+
+
+def _link_or_code(url: str, follow: str, code: str, purpose: str) -> list[Block]:
+    """The link with its invitation ``follow``, or the code that serves ``purpose``."""
+    if url:
+        return [("p", follow), ("link", url)]
+    return [("p", f"Enter the following code to {purpose}. This code will expire in 15 minutes."), ("code", code)]
 
 
 def magic_url(*, to: str, project: str, url: str, client: Mapping[str, str], phrase: str = "") -> Message:

@@ -10,6 +10,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timezone
 from typing import Any, TypeGuard, cast
 from urllib.parse import urlsplit
 
@@ -182,6 +183,22 @@ def loose_boolean(value: Any) -> bool:
     if isinstance(value, str) and value in _LOOSE_TRUE | _LOOSE_FALSE:
         return value in _LOOSE_TRUE
     raise Invalid("Value must be a valid boolean")
+
+
+def future_date(value: Any) -> datetime:
+    """An ISO 8601 date/time (naive = UTC) later than now, as aware UTC at millisecond
+    precision (what is stored and shown)."""
+    description = "Value must be valid date in the future."
+    if not isinstance(value, str):
+        raise Invalid(description)
+    try:
+        moment = datetime.fromisoformat(value.strip())
+        moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        raise Invalid(description) from None
+    if moment <= datetime.now(timezone.utc):
+        raise Invalid(description)
+    return moment.replace(microsecond=moment.microsecond - moment.microsecond % 1000)
 
 
 def whitelist(values: Sequence[str], strict: bool = False) -> Validator:

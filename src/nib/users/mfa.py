@@ -11,6 +11,7 @@ import hmac
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ..auth.projects import mfa_custom_enabled
 from ..auth.tables import authenticators, users
 from ..data.db import Database
 from ..data.rows import Row
@@ -33,8 +34,9 @@ def lock_user(conn: Connection, project_id: str, user_id: str) -> Row:
 
 
 def factors(conn: Connection, user: Row) -> dict[str, bool]:
-    """What the user can prove: a verified TOTP authenticator, a verified e-mail or phone, and
-    whether recovery codes are left."""
+    """What the user can prove: a verified TOTP authenticator, a verified e-mail or phone,
+    whether recovery codes are left, and whether the project allows the ``custom`` factor (a code
+    the app delivers itself, so every user has it when allowed)."""
     totp = conn.execute(
         sa.select(authenticators.c.seq).where(
             authenticators.c.project_id == user["project_id"],
@@ -48,6 +50,7 @@ def factors(conn: Connection, user: Row) -> dict[str, bool]:
         "email": bool(user["email"]) and user["email_verification"],
         "phone": bool(user["phone"]) and user["phone_verification"],
         "recovery_code": bool(user["mfa_recovery_codes"]),
+        "custom": mfa_custom_enabled(conn, user["project_id"]),
     }
 
 

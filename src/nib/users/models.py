@@ -15,6 +15,8 @@ from ..tools.dates import fmt
 from ..tools.useragent import DEVICE_FIELDS
 
 COUNTRY_UNKNOWN = "--"
+# The response format that added the impersonation fields to the User and Account models.
+IMPERSONATION_FORMAT = (1, 9, 0)
 
 
 def target(row: Mapping[str, Any]) -> dict:
@@ -31,9 +33,19 @@ def target(row: Mapping[str, Any]) -> dict:
     }
 
 
-def user(row: Mapping[str, Any], targets: Iterable[Mapping[str, Any]] | orjson.Fragment) -> dict:
-    """The User model; ``targets`` as rows, or already rendered (``users.targets_json``)."""
-    return {
+def user(
+    row: Mapping[str, Any],
+    targets: Iterable[Mapping[str, Any]] | orjson.Fragment,
+    *,
+    impersonation: bool = True,
+    impersonator_id: str | None = None,
+) -> dict:
+    """The User model; ``targets`` as rows, or already rendered (``users.targets_json``).
+
+    ``impersonation``: with the fields of response format 1.9.0 and later, ``impersonator`` and
+    ``impersonatorUserId`` (``impersonator_id``: the real caller, set only on the account an
+    impersonator is acting as; null otherwise)."""
+    model = {
         "$id": row["id"],
         "$createdAt": fmt(row["created_at"]),
         "$updatedAt": fmt(row["updated_at"]),
@@ -54,14 +66,18 @@ def user(row: Mapping[str, Any], targets: Iterable[Mapping[str, Any]] | orjson.F
         "targets": targets if isinstance(targets, orjson.Fragment) else [target(t) for t in targets],
         "accessedAt": fmt(row["accessed_at"]),
     }
+    if impersonation:
+        model["impersonator"] = row["impersonator"]
+        model["impersonatorUserId"] = impersonator_id
+    return model
 
 
-def listed_user(row: Mapping[str, Any]) -> dict | orjson.Fragment:
+def listed_user(row: Mapping[str, Any], *, impersonation: bool = True) -> dict | orjson.Fragment:
     """The User model of a ``service.list_users`` row: finished by SQLite (``user``), or built
     here from the columns and the rendered targets (PostgreSQL)."""
     if "user" in row:
         return row["user"]
-    return user(row, row["targets_json"])
+    return user(row, row["targets_json"], impersonation=impersonation)
 
 
 def _client_fields(client: Mapping[str, str]) -> dict:
@@ -134,5 +150,16 @@ def log(row: Mapping[str, Any]) -> dict:
     }
 
 
-def mfa_factors(*, totp: bool, email: bool, phone: bool, recovery_code: bool) -> dict:
-    return {"totp": totp, "phone": phone, "email": email, "recoveryCode": recovery_code, "custom": False}
+def mfa_factors(*, totp: bool, email: bool, phone: bool, recovery_code: bool, custom: bool = False) -> dict:
+    return {"totp": totp, "phone": phone, "email": email, "recoveryCode": recovery_code, "custom": custom}
+
+
+def passkey(row: Mapping[str, Any]) -> dict:
+    """The Passkey model: never the credential itself."""
+    return {
+        "$id": row["id"],
+        "$createdAt": fmt(row["created_at"]),
+        "$updatedAt": fmt(row["updated_at"]),
+        "name": row["name"],
+        "accessedAt": fmt(row["accessed_at"]),
+    }

@@ -34,9 +34,10 @@ def _date_or_empty(column: sa.ColumnElement) -> sa.ColumnElement:
     return sa.case((column.is_(None), ""), else_=sqlite_datetime_text(column))
 
 
-def user_json() -> sa.Label:
+def user_json(*, impersonation: bool) -> sa.Label:
     """SQLite: one column, ``user``, the User model of the row as JSON text (``models.user``)."""
     u = users.c
+    newer = {"impersonator": _boolean(u.impersonator), "impersonatorUserId": sa.null()} if impersonation else {}
     model = sa.func.json_object(
         *_pairs(
             {
@@ -59,6 +60,7 @@ def user_json() -> sa.Label:
                 "prefs": sa.func.json(sa.func.coalesce(u.prefs, "{}")),
                 "targets": sa.func.json(u.targets_json),
                 "accessedAt": _date_or_empty(u.accessed_at),
+                **newer,
             }
         )
     )

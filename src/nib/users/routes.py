@@ -25,9 +25,9 @@ NAME = optional("name", v.text(128))
 SEARCH = optional("search", v.text(256), default="")
 
 
-def _user(result) -> dict:
+def _user(ctx: Context, result) -> dict:
     row, owned = result
-    return models.user(row, owned)
+    return models.user(row, owned, impersonation=ctx.format_at_least(*models.IMPERSONATION_FORMAT))
 
 
 # -- create -------------------------------------------------------------------------------------
@@ -48,9 +48,10 @@ def _user(result) -> dict:
 )
 def create(ctx: Context, userId: str, email, phone, password, name) -> dict:
     return _user(
+        ctx,
         service.create_user(
             ctx.db, project_id=ctx.project_id, user_id=userId, email=email, phone=phone, password=password, name=name
-        )
+        ),
     )
 
 
@@ -66,6 +67,7 @@ def _import_route(path: str, algorithm: str, extra: list[Param], options) -> Non
     )
     def create_imported(ctx: Context, userId: str, email: str, password: str, name, **params: Any) -> dict:
         return _user(
+            ctx,
             service.create_user(
                 ctx.db,
                 project_id=ctx.project_id,
@@ -74,7 +76,7 @@ def _import_route(path: str, algorithm: str, extra: list[Param], options) -> Non
                 name=name,
                 imported_hash=password,
                 hash_options={**options(params), "type": algorithm},
-            )
+            ),
         )
 
 
@@ -124,13 +126,16 @@ _import_route(
 
 @router.get("/v1/users", scope=READ, params=[queries_param(service.USER_LIST), SEARCH])
 def list_users(ctx: Context, queries, search: str) -> dict:
-    total, rows = service.list_users(ctx.db, project_id=ctx.project_id, queries=queries, search=search or None)
-    return listing("users", total, [models.listed_user(row) for row in rows])
+    newer = ctx.format_at_least(*models.IMPERSONATION_FORMAT)
+    total, rows = service.list_users(
+        ctx.db, project_id=ctx.project_id, queries=queries, search=search or None, impersonation=newer
+    )
+    return listing("users", total, [models.listed_user(row, impersonation=newer) for row in rows])
 
 
 @router.get("/v1/users/{userId}", scope=READ, params=[USER_ID])
 def get(ctx: Context, userId: str) -> dict:
-    return _user(service.get_user(ctx.db, project_id=ctx.project_id, user_id=userId))
+    return _user(ctx, service.get_user(ctx.db, project_id=ctx.project_id, user_id=userId))
 
 
 @router.delete("/v1/users/{userId}", scope=WRITE, params=[USER_ID], audit=("user.delete", "user/{userId}"))
@@ -148,7 +153,7 @@ def _field_route(path: str, param: Param, column: str, event: str = "user.update
     @router.route(method, path, scope=WRITE, params=[USER_ID, param], audit=(event, "user/{userId}"))
     def update_field(ctx: Context, userId: str, **value: Any) -> dict:
         return _user(
-            service.update_user(ctx.db, project_id=ctx.project_id, user_id=userId, **{column: value[param.name]})
+            ctx, service.update_user(ctx.db, project_id=ctx.project_id, user_id=userId, **{column: value[param.name]})
         )
 
 
@@ -168,6 +173,7 @@ _field_route(
     "verification.update",
 )
 _field_route("/v1/users/{userId}/mfa", Param("mfa", v.boolean), "mfa")
+_field_route("/v1/users/{userId}/impersonator", Param("impersonator", v.loose_boolean), "impersonator")
 
 
 @router.patch(
@@ -177,7 +183,7 @@ _field_route("/v1/users/{userId}/mfa", Param("mfa", v.boolean), "mfa")
     audit=("user.update", "user/{userId}"),
 )
 def update_email(ctx: Context, userId: str, email: str) -> dict:
-    return _user(service.update_email(ctx.db, project_id=ctx.project_id, user_id=userId, email=email))
+    return _user(ctx, service.update_email(ctx.db, project_id=ctx.project_id, user_id=userId, email=email))
 
 
 @router.patch(
@@ -187,7 +193,7 @@ def update_email(ctx: Context, userId: str, email: str) -> dict:
     audit=("user.update", "user/{userId}"),
 )
 def update_phone(ctx: Context, userId: str, number: str) -> dict:
-    return _user(service.update_phone(ctx.db, project_id=ctx.project_id, user_id=userId, phone=number))
+    return _user(ctx, service.update_phone(ctx.db, project_id=ctx.project_id, user_id=userId, phone=number))
 
 
 @router.patch(
@@ -197,7 +203,7 @@ def update_phone(ctx: Context, userId: str, number: str) -> dict:
     audit=("user.update", "user/{userId}"),
 )
 def update_password(ctx: Context, userId: str, password: str) -> dict:
-    return _user(service.update_password(ctx.db, project_id=ctx.project_id, user_id=userId, password=password))
+    return _user(ctx, service.update_password(ctx.db, project_id=ctx.project_id, user_id=userId, password=password))
 
 
 @router.get("/v1/users/{userId}/prefs", scope=READ, params=[USER_ID])

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from ..auth import passwords
-from ..auth.tables import authenticators, identities, sessions, targets, tokens, users
+from ..auth.tables import authenticators, identities, passkeys, sessions, targets, tokens, users
 from ..data import search
 from ..data.db import Database
 from ..data.hooks import user_deleted
@@ -45,6 +45,7 @@ USER_LIST = ListSpec(
         "registration": Attribute(users.c.registration, DATE),
         "labels": Attribute(users.c.labels, "string[]"),
         "accessedAt": Attribute(users.c.accessed_at, DATE),
+        "impersonator": Attribute(users.c.impersonator, BOOL),
     },
     counted=True,
 )
@@ -72,9 +73,10 @@ _USER_WITH_TARGETS = (
 _MODEL_COLUMNS = [
     column for column in users.c if column.name not in ("seq", "project_id", "search", "mfa_recovery_codes")
 ]
+# By dialect and whether the model has the impersonation fields (response format 1.9.0+).
 _LIST_COLUMNS = {
-    "sqlite": (rendered.user_json(),),  # the finished User model, as JSON text
-    "postgresql": _MODEL_COLUMNS,  # with targets_json: the targets as rendered JSON
+    **{("sqlite", newer): (rendered.user_json(impersonation=newer),) for newer in (True, False)},
+    **{("postgresql", newer): _MODEL_COLUMNS for newer in (True, False)},
 }
 
 
@@ -103,17 +105,20 @@ def get_user(db: Database, *, project_id: str, user_id: str) -> tuple[Row, list[
     return found[user_id]
 
 
-def list_users(db: Database, *, project_id: str, queries: ParsedQueries, search: str | None) -> tuple[int, list[Row]]:
+def list_users(
+    db: Database, *, project_id: str, queries: ParsedQueries, search: str | None, impersonation: bool = True
+) -> tuple[int, list[Row]]:
     """One page of users, in one statement with their targets: on SQLite each row holds the
-    finished User model (``user``, ``users/rendered.py``), on PostgreSQL the user's columns and
-    ``targets_json``, the rendered targets (``models.listed_user`` tells them apart)."""
+    finished User model (``user``, ``users/rendered.py``; ``impersonation`` as in
+    ``models.user``), on PostgreSQL the user's columns and ``targets_json``, the rendered targets
+    (``models.listed_user`` tells them apart)."""
     return list_rows(
         db,
         USER_LIST,
         scope={"project_id": project_id},
         queries=queries,
         search=search,
-        columns=_LIST_COLUMNS[db.dialect],
+        columns=_LIST_COLUMNS[db.dialect, impersonation],
     )
 
 
@@ -403,6 +408,6 @@ def delete_user(db: Database, *, project_id: str, user_id: str) -> None:
     with db.write() as conn:
         user_row(conn, project_id, user_id)
         user_deleted(conn, project_id, user_id)
-        for table in (sessions, tokens, targets, identities, authenticators):
+        for table in (sessions, tokens, targets, identities, authenticators, passkeys):
             conn.execute(table.delete().where(table.c.project_id == project_id, table.c.user_id == user_id))
         conn.execute(users.delete().where(users.c.project_id == project_id, users.c.id == user_id))

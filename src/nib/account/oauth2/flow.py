@@ -222,24 +222,26 @@ def with_query(url: str, extra: dict[str, str]) -> str:
     return urlunsplit(parts._replace(query=urlencode([*query, *extra.items()])))
 
 
-def _provider_failed(adapter: Provider, error: Exception, prefix: str = "") -> AppwriteError:
-    """A provider's refusal (or silence) as Appwrite's error: its status picks the type and is the code."""
+def _provider_failed(adapter: Provider, error: Exception) -> AppwriteError:
+    """A provider's refusal (or silence) as Appwrite's error: its status picks the type and is the
+    code; the adapter words the message (a failed code exchange says so in front)."""
     if isinstance(error, ProviderError):
-        status, detail = error.status, error.message
+        status, message = error.status, error.message
     else:
-        status, detail = 424, f"no usable answer ({type(error).__name__}: {error})"
+        status = 424
+        message = f"The {adapter.name} OAuth2 provider returned an unusable answer ({type(error).__name__}: {error})"
     kind = {400: "user_oauth2_bad_request", 401: "user_oauth2_unauthorized"}.get(status, "user_oauth2_provider_error")
-    return AppwriteError(kind, f"{prefix}The {adapter.name} OAuth2 provider returned an error: {detail}", status=status)
+    return AppwriteError(kind, message, status=status)
 
 
-def _talk(adapter: Provider, step, *args, prefix: str = ""):
+def _talk(adapter: Provider, step, *args):
     """One adapter step, its failures (HTTP, network, answers that make no sense) as Appwrite's errors."""
     import httpx
 
     try:
         return step(*args)
     except (ProviderError, httpx.HTTPError, ValueError, KeyError, TypeError) as error:
-        raise _provider_failed(adapter, error, prefix) from None
+        raise _provider_failed(adapter, error) from None
 
 
 def _sign_in(
@@ -268,7 +270,7 @@ def _sign_in(
             "user_oauth2_provider_error",
             "Missing OAuth2 code. Please contact the Appwrite team for additional support.",
         )
-    got: Tokens = _talk(adapter, adapter.exchange, callback.code, prefix="Failed to obtain access token. ")
+    got: Tokens = _talk(adapter, adapter.exchange, callback.code)
     profile: ProviderUser = _talk(adapter, adapter.user, got)
     if not profile.id:
         raise AppwriteError("user_missing_id")

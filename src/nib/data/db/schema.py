@@ -68,6 +68,8 @@ audit_logs = sa.Table(
     sa.Column("user_type", sa.String(8), nullable=False),
     # The API key that acted, when user_type is "key" (Appwrite keeps no such entries).
     sa.Column("key_id", sa.String(36), nullable=False, server_default=""),
+    # The user an impersonator acted as; the user_* columns name the impersonator (the real actor).
+    sa.Column("impersonated_user_id", sa.String(36), nullable=False, server_default=""),
     sa.Column("mode", sa.String(16), nullable=False, server_default="default"),
     sa.Column("ip", sa.String(45), nullable=False, server_default=""),
     sa.Column("time", UTCDateTime, nullable=False),

@@ -31,6 +31,13 @@ PROVIDER_KEYS = (
 
 # Provider key -> "module:Class" under this package, imported on first use.
 ADAPTERS: dict[str, str] = {
+    "apple": "apple:Apple",
+    "discord": "discord:Discord",
+    "facebook": "facebook:Facebook",
+    "github": "github:GitHub",
+    "gitlab": "gitlab:GitLab",
+    "google": "google:Google",
+    "microsoft": "microsoft:Microsoft",
     "mock": "mock:Mock",
     "oidc": "oidc:Oidc",
 }
@@ -70,6 +77,15 @@ class ProviderUser:
     verified: bool = False  # whether the provider vouches for the e-mail
 
 
+def at_origin(url: str, origin: str) -> str:
+    """``url`` with its scheme and host replaced by ``origin`` (unchanged when that is empty)."""
+    if not origin:
+        return url
+    target = urlsplit(origin)
+    parts = urlsplit(url)
+    return urlunsplit((target.scheme, target.netloc, parts.path, parts.query, parts.fragment))
+
+
 class ProviderError(Exception):
     """The provider answered an error: ``status`` is its HTTP status (the error's code)."""
 
@@ -99,11 +115,7 @@ class Provider:
 
     def url(self, url: str) -> str:
         """``url``, sent to ``config.origin`` instead when one is configured."""
-        if not self.config.origin:
-            return url
-        origin = urlsplit(self.config.origin)
-        parts = urlsplit(url)
-        return urlunsplit((origin.scheme, origin.netloc, parts.path, parts.query, parts.fragment))
+        return at_origin(url, self.config.origin)
 
     def scopes(self, requested: list[str]) -> list[str]:
         return list(dict.fromkeys([*self.default_scopes, *requested]))

@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from urllib.parse import urlencode
+from nib.account.oauth2.providers import Provider, ProviderUser, Tokens
+from nib.account.oauth2.providers._http import authorize_url, fetch_tokens, get_json
 
-from . import Provider, ProviderUser, Tokens
-from .calls import call, tokens_from
+PATH = "/v1/mock/tests/general/oauth2"
 
 
-@dataclass
 class Mock(Provider):
     key = "mock"
     name = "Mock"
@@ -18,7 +16,7 @@ class Mock(Provider):
     test_only = True
 
     def _endpoint(self, path: str = "") -> str:
-        return self.url(self.config.public_url.rstrip("/") + "/v1/mock/tests/general/oauth2" + path)
+        return self.config.public_url.rstrip("/") + PATH + path
 
     def login_url(self, state: str, scopes: list[str]) -> str:
         query = {
@@ -27,23 +25,24 @@ class Mock(Provider):
             "scope": " ".join(scopes),
             "state": state,
         }
-        return self._endpoint() + "?" + urlencode(query)
+        return authorize_url(self, self._endpoint(), query)
 
-    def _tokens(self, params: dict[str, str], refresh_token: str = "") -> Tokens:
-        query = {"client_id": self.config.app_id, "client_secret": self.config.secret, **params}
-        return Tokens(**tokens_from(call(self.http, "GET", self._endpoint("/token"), params=query), refresh_token))
+    def _client(self) -> dict[str, str]:
+        return {"client_id": self.config.app_id, "client_secret": self.config.secret}
 
     def exchange(self, code: str) -> Tokens:
-        return self._tokens({"redirect_uri": self.config.callback_url, "code": code})
+        params = {**self._client(), "redirect_uri": self.config.callback_url, "code": code}
+        return fetch_tokens(self, "GET", self._endpoint("/token"), params=params)
 
     def refresh(self, refresh_token: str) -> Tokens:
-        return self._tokens({"grant_type": "refresh_token", "refresh_token": refresh_token}, refresh_token)
+        params = {**self._client(), "grant_type": "refresh_token", "refresh_token": refresh_token}
+        return fetch_tokens(self, "GET", self._endpoint("/token"), refreshing=refresh_token, params=params)
 
     def user(self, tokens: Tokens) -> ProviderUser:
-        found = call(self.http, "GET", self._endpoint("/user"), params={"token": tokens.access_token})
+        found = get_json(self, self._endpoint("/user"), params={"token": tokens.access_token})
         return ProviderUser(
             id=str(found.get("id") or ""),
             email=str(found.get("email") or ""),
             name=str(found.get("name") or ""),
-            verified=bool(found.get("verified", True)),
+            verified=found.get("verified", True) is True,
         )

@@ -4,7 +4,7 @@ The secret is JSON: ``clientSecret`` and either ``wellKnownEndpoint`` (the disco
 or the ``authorizationEndpoint``, ``tokenEndpoint`` and ``userinfoEndpoint`` (explicit endpoints
 win over discovered ones, as in Appwrite). The authorization-code flow carries the sign-in's
 nonce. When the token answer has an ID token and the provider published its keys (discovery's
-``jwks_uri``), the ID token is checked with Authlib's JOSE library (joserfc): signature, issuer,
+``jwks_uri``), the ID token is checked with joserfc (Authlib's JOSE library): signature, issuer,
 audience (the app ID), nonce and expiry; one that fails refuses the sign-in. The user is read
 from the userinfo endpoint (``sub``, ``email``, ``email_verified``, ``name``), which must name the
 ID token's subject; without a userinfo endpoint, from the ID token itself.
@@ -19,15 +19,15 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from ....tools.ttlcache import TTLCache
-from . import Provider, ProviderError, ProviderUser, Tokens
-from .calls import call, tokens_from
+from nib.account.oauth2.providers import Provider, ProviderError, ProviderUser, Tokens
+from nib.account.oauth2.providers._http import UNUSABLE, authorize_url, fetch_tokens, get_json
+from nib.tools.ttlcache import TTLCache
 
 _CACHE_SECONDS = 3600
 _documents: TTLCache[dict[str, Any]] = TTLCache(_CACHE_SECONDS, 256)
 # Signatures nib accepts on ID tokens: public-key ones (the keys come from the provider's JWKS).
+ACCEPT_JSON = {"Accept": "application/json"}
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
-INVALID_ID_TOKEN = 424  # nib refuses the provider's answer: Appwrite's "provider error" code
 
 
 @dataclass
@@ -47,9 +47,7 @@ class Oidc(Provider):
     def _fetch(self, url: str, *, fresh: bool = False) -> dict[str, Any]:
         cached = None if fresh else _documents.get(url)
         if cached is None:
-            cached = call(self.http, "GET", self.url(url))
-            if not isinstance(cached, dict):
-                raise ProviderError(INVALID_ID_TOKEN, f"{url} is not a JSON object")
+            cached = get_json(self, url)
             _documents.put(url, cached)
         return cached
 
@@ -63,54 +61,40 @@ class Oidc(Provider):
     # -- the flow -----------------------------------------------------------------------------
 
     def login_url(self, state: str, scopes: list[str]) -> str:
-        from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
-
         authorize = self._endpoint("authorizationEndpoint", "authorization_endpoint")
         if not authorize:
-            raise ProviderError(INVALID_ID_TOKEN, "no authorization endpoint configured or discovered")
-        extra = {"nonce": self.nonce} if self.nonce else {}
-        return self.url(
-            prepare_grant_uri(
-                authorize,
-                client_id=self.config.app_id,
-                response_type="code",
-                redirect_uri=self.config.callback_url,
-                scope=" ".join(scopes),
-                state=state,
-                **extra,
-            )
-        )
+            raise ProviderError(UNUSABLE, "No authorization endpoint configured or discovered")
+        query = {
+            "client_id": self.config.app_id,
+            "redirect_uri": self.config.callback_url,
+            "state": state,
+            "scope": " ".join(scopes),
+            "response_type": "code",
+            "nonce": self.nonce,
+        }
+        return authorize_url(self, authorize, query)
 
-    def _token_request(self, form: dict[str, str]) -> Any:
+    def _tokens(self, form: dict[str, str], refreshing: str = "") -> Tokens:
         form = {"client_id": self.config.app_id, "client_secret": str(self._settings().get("clientSecret", "")), **form}
         endpoint = self._endpoint("tokenEndpoint", "token_endpoint")
-        return call(self.http, "POST", self.url(endpoint), data=form, headers={"Accept": "application/json"})
+        return fetch_tokens(self, "POST", endpoint, refreshing=refreshing, form=form, headers=ACCEPT_JSON)
 
     def exchange(self, code: str) -> Tokens:
-        answer = self._token_request(
+        tokens = self._tokens(
             {"grant_type": "authorization_code", "code": code, "redirect_uri": self.config.callback_url}
         )
-        tokens = Tokens(**tokens_from(answer))
         if tokens.id_token:
             self.id_claims = self._checked_id_token(tokens.id_token)
         return tokens
 
     def refresh(self, refresh_token: str) -> Tokens:
-        answer = self._token_request({"grant_type": "refresh_token", "refresh_token": refresh_token})
-        return Tokens(**tokens_from(answer, refresh_token))
+        return self._tokens({"grant_type": "refresh_token", "refresh_token": refresh_token}, refresh_token)
 
     def user(self, tokens: Tokens) -> ProviderUser:
         userinfo = self._endpoint("userinfoEndpoint", "userinfo_endpoint")
-        if userinfo:
-            found = call(
-                self.http, "GET", self.url(userinfo), headers={"Authorization": f"Bearer {tokens.access_token}"}
-            )
-        else:
-            found = self.id_claims
-        if not isinstance(found, dict):
-            raise ProviderError(INVALID_ID_TOKEN, "the userinfo answer is not a JSON object")
+        found = get_json(self, userinfo, bearer=tokens.access_token) if userinfo else self.id_claims
         if self.id_claims and found.get("sub") != self.id_claims.get("sub"):
-            raise ProviderError(INVALID_ID_TOKEN, "the userinfo subject is not the ID token's")
+            raise ProviderError(UNUSABLE, "The userinfo subject is not the ID token's")
         return ProviderUser(
             id=str(found.get("sub") or ""),
             email=str(found.get("email") or ""),
@@ -151,5 +135,8 @@ class Oidc(Provider):
                 nonce={"essential": True, "value": self.nonce},
             ).validate(token.claims)
         except (JoseError, ValueError) as error:
-            raise ProviderError(INVALID_ID_TOKEN, f"invalid ID token ({error})") from None
+            raise ProviderError(
+                UNUSABLE,
+                f"Failed to obtain access token. The {self.name} OAuth2 provider returned an error: invalid ID token ({error})",
+            ) from None
         return dict(token.claims)
