@@ -1,0 +1,117 @@
+"""GitHub, Google and Apple sign-in end to end: nib's browser flow against loopback servers that
+answer at those providers' documented paths (tests/oauth_fakes.py), reached through
+NIB_OAUTH2_ORIGINS. Apple's callback is its cross-site form POST, carrying the name."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from appwrite.client import Client
+from appwrite.enums.o_auth_provider import OAuthProvider
+from appwrite.services.account import Account
+from oauth2_support import FAIL, OK, Browser, error_of, new_project, query, set_provider, signed_in
+
+from live_server import BACKENDS, create_pg_database, drop_pg_database, start_server, stop_server
+from oauth_fakes import AppleFake, GitHubFake, GoogleFake, parse_form_post
+
+
+@pytest.fixture(scope="module")
+def fakes():
+    with GitHubFake() as github, GoogleFake() as google, AppleFake() as apple:
+        yield {"github": github, "google": google, "apple": apple}
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def nib(request, tmp_path_factory, fakes):
+    """A nib sending every request of these providers to their fakes."""
+    pg_name = create_pg_database() if request.param == "postgresql" else None
+    url = f"postgresql://postgres@127.0.0.1:5432/{pg_name}" if pg_name else None
+    origins = json.dumps({key: fake.origin for key, fake in fakes.items()})
+    env = {"NIB_OAUTH2_ORIGINS": origins, "NIB_RATE_LIMITS": "off"}
+    server = start_server(request.param, tmp_path_factory.mktemp(f"providers-{request.param}"), url, env=env)
+    yield server
+    stop_server(server)
+    if pg_name:
+        drop_pg_database(pg_name)
+
+
+@pytest.fixture
+def project(nib, fakes):
+    project = new_project(nib)
+    for key, fake in fakes.items():
+        set_provider(nib, project, key, fake.client_id, fake.secret)
+        fake.failure = None
+    return project
+
+
+def _someone(fake, **fields) -> dict:
+    tag = uuid.uuid4().hex[:10]
+    fake.sign_in_as(id=f"{fake.name}-{tag}", email=f"{tag}@example.com", verified=True, **fields)
+    return fake.user
+
+
+def test_github_session_flow(nib, fakes, project):
+    person = _someone(fakes["github"])
+    browser = Browser(nib)
+    assert browser.start("github", project, success=OK, failure=FAIL) == OK
+    assert browser.hops[0].headers["location"].startswith(fakes["github"].origin + "/login/oauth/authorize?")
+    with signed_in(nib, project, browser.session_cookie(project)) as me:
+        user = me.get("/account").json()
+        identity = me.get("/account/identities").json()["identities"][0]
+    assert (user["email"], user["name"], user["emailVerification"]) == (person["email"], "The Octocat", True)
+    assert (identity["provider"], identity["providerUid"]) == ("github", person["id"])
+
+
+def test_google_token_flow_then_a_session_refreshed(nib, fakes, project):
+    person = _someone(fakes["google"])
+    client = Client().set_endpoint(nib.endpoint).set_project(project)
+    first = Account(client).create_o_auth2_token(OAuthProvider.GOOGLE, OK, FAIL)
+    assert first.startswith(fakes["google"].origin + "/o/oauth2/v2/auth?")
+    assert query(first)["access_type"] == "offline"
+    landed = Browser(nib).follow(first)
+    session = Account(client).create_session(query(landed)["userId"], query(landed)["secret"])
+    assert (session.provider, session.provideruid) == ("google", person["id"])
+    assert session.provideraccesstoken.startswith("at-") and session.providerrefreshtoken.startswith("rt-")
+
+    browser = Browser(nib)
+    assert browser.start("google", project, success=OK, failure=FAIL) == OK
+    with signed_in(nib, project, browser.session_cookie(project)) as me:
+        before = me.get("/account/sessions/current").json()
+        after = me.patch("/account/sessions/current").json()
+        assert me.get("/account").json()["$id"] == session.userid
+    assert after["providerAccessToken"].startswith("at-")
+    assert after["providerAccessToken"] != before["providerAccessToken"]
+    assert after["providerRefreshToken"] not in ("", before["providerRefreshToken"])
+
+
+def test_apple_form_post_callback_carries_the_name(nib, fakes, project):
+    apple = fakes["apple"]
+    person = _someone(apple, name="Grace Hopper")
+    browser = Browser(nib)
+    start = browser.http.get(
+        f"{nib.endpoint}/account/sessions/oauth2/apple", params={"project": project, "success": OK, "failure": FAIL}
+    )
+    assert query(start.headers["location"])["response_mode"] == "form_post"
+    page = browser.http.get(start.headers["location"])
+    action, fields = parse_form_post(page.text)
+    assert action == f"{nib.endpoint}/account/sessions/oauth2/callback/apple/{project}"
+    posted = browser.http.post(action, data=fields, headers={"Origin": apple.origin})
+    assert posted.status_code == 301
+    assert browser.follow(posted.headers["location"]) == OK
+    with signed_in(nib, project, browser.session_cookie(project)) as me:
+        user = me.get("/account").json()
+    assert (user["email"], user["name"]) == (person["email"], "Grace Hopper")
+
+
+def test_a_provider_refusal_ends_on_the_failure_url(nib, fakes, project):
+    _someone(fakes["google"])
+    fakes["google"].fail(400, at="token")
+    landed = Browser(nib).start("google", project, success=OK, failure=FAIL)
+    error = error_of(landed)
+    assert (error["type"], error["code"]) == ("user_oauth2_bad_request", 400)
+    assert error["message"] == (
+        "Failed to obtain access token. The Google OAuth2 provider returned an error: "
+        "invalid_grant: The provider refused the grant"
+    )
