@@ -1,20 +1,22 @@
 """GitHub, Google and Apple sign-in end to end: nib's browser flow against loopback servers that
 answer at those providers' documented paths (tests/oauth_fakes.py), reached through
-NIB_OAUTH2_ORIGINS. Apple's callback is its cross-site form POST, carrying the name."""
+NIB_OAUTH2_ORIGINS. Apple's callback is its cross-site form POST, carrying the name. And native
+sign-in with a Google or Apple ID token (POST /account/sessions/id-token)."""
 
 from __future__ import annotations
 
 import json
 import uuid
 
+import httpx
 import pytest
 from appwrite.client import Client
 from appwrite.enums.o_auth_provider import OAuthProvider
 from appwrite.services.account import Account
-from oauth2_support import FAIL, OK, Browser, error_of, new_project, query, set_provider, signed_in
+from oauth2_support import FAIL, OK, Browser, admin, error_of, new_project, query, set_provider, signed_in
 
 from live_server import BACKENDS, create_pg_database, drop_pg_database, start_server, stop_server
-from oauth_fakes import AppleFake, GitHubFake, GoogleFake, parse_form_post
+from oauth_fakes import AppleFake, GitHubFake, GoogleFake, apple_nonce, parse_form_post
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +117,62 @@ def test_a_provider_refusal_ends_on_the_failure_url(nib, fakes, project):
         "Failed to obtain access token. The Google OAuth2 provider returned an error: "
         "invalid_grant: The provider refused the grant"
     )
+
+
+# -- native sign-in with an ID token ----------------------------------------------------------------
+
+
+def _id_token_session(nib, project, **body) -> httpx.Response:
+    return httpx.post(f"{nib.endpoint}/account/sessions/id-token", json=body, headers={"X-Appwrite-Project": project})
+
+
+def test_a_google_id_token_signs_up_then_in(nib, fakes, project):
+    google = fakes["google"]
+    person = _someone(google)
+    created = _id_token_session(nib, project, provider="google", idToken=google.id_token(), accessToken="native-at")
+    assert created.status_code == 201, created.text
+    session = created.json()
+    assert (session["provider"], session["providerUid"], session["factors"]) == (
+        "google",
+        person["id"],
+        ["email", "oauth2"],
+    )
+    assert (session["providerAccessToken"], session["providerRefreshToken"], session["secret"]) == ("native-at", "", "")
+    assert session["current"] is True
+    cookie = json.loads(created.headers["x-fallback-cookies"])[f"a_session_{project}"]
+    with signed_in(nib, project, cookie) as me:
+        user = me.get("/account").json()
+        assert (user["email"], user["emailVerification"], user["name"]) == (person["email"], True, "Ada Lovelace")
+    again = _id_token_session(nib, project, provider="google", idToken=google.id_token())
+    assert again.status_code == 201 and again.json()["userId"] == user["$id"]
+
+
+def test_an_apple_id_token_with_its_nonce_and_the_app_given_name(nib, fakes, project):
+    apple = fakes["apple"]
+    _someone(apple)
+    token = apple.id_token({"nonce": apple_nonce("raw-nonce-1")})
+    created = _id_token_session(nib, project, provider="apple", idToken=token, nonce="raw-nonce-1", name="Ada L.")
+    assert created.status_code == 201, created.text
+    cookie = json.loads(created.headers["x-fallback-cookies"])[f"a_session_{project}"]
+    with signed_in(nib, project, cookie) as me:
+        assert me.get("/account").json()["name"] == "Ada L."
+    wrong = _id_token_session(nib, project, provider="apple", idToken=token, nonce="another")
+    assert (wrong.status_code, wrong.json()["type"], wrong.json()["message"]) == (
+        401,
+        "user_oauth2_token_invalid",
+        "Nonce mismatch",
+    )
+
+
+def test_id_tokens_that_are_refused(nib, fakes, project):
+    google = fakes["google"]
+    _someone(google)
+    foreign = _id_token_session(nib, project, provider="google", idToken=google.id_token({"aud": "someone-else"}))
+    assert (foreign.status_code, foreign.json()["type"]) == (401, "user_oauth2_token_invalid")
+    github = _id_token_session(nib, project, provider="github", idToken="a.b.c")
+    assert (github.status_code, github.json()["type"]) == (400, "project_provider_unsupported")
+    with admin(nib, project) as key:
+        taken = key.post("/users", json={"userId": "unique()", "email": f"{uuid.uuid4().hex[:8]}@example.com"}).json()
+    google.sign_in_as(id="g-unverified", email=taken["email"], verified=False)
+    unverified = _id_token_session(nib, project, provider="google", idToken=google.id_token())
+    assert (unverified.status_code, unverified.json()["type"]) == (400, "general_bad_request")

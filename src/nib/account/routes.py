@@ -21,6 +21,9 @@ from ..users.provider_tokens import opened
 from . import service
 from .models import account
 from .oauth2 import flow as oauth2_flow
+from .oauth2.providers import PROVIDER_KEYS
+from .oauth2.routes import signed_in_caller
+from .oauth2.routes import visit as oauth2_visit
 from .oauth2.routes import where as oauth2_where
 
 router = Router()
@@ -226,6 +229,43 @@ def create_token_session(ctx: Context, userId: str, secret: str) -> dict:
             ctx.db, project_id=ctx.project_id, user_id=userId, secret=secret, **_session_fields(ctx)
         ),
     )
+
+
+@router.post(
+    "/v1/account/sessions/id-token",
+    scope=SESSIONS,
+    status=201,
+    audit=SESSION_CREATE,
+    blocking=True,  # the provider's signing keys may be fetched
+    params=[
+        Param("provider", v.whitelist(PROVIDER_KEYS, strict=True)),
+        Param("idToken", v.text(8192)),
+        optional("nonce", v.text(256, 0), default=""),
+        optional("accessToken", v.text(4096, 0), default=""),
+        optional("accessTokenExpiry", v.integer_range(0, 31536000), default=0),
+        optional("name", v.text(128, 0), default=""),
+    ],
+)
+def create_id_token_session(
+    ctx: Context, provider: str, idToken: str, nonce: str, accessToken: str, accessTokenExpiry: int, name: str
+) -> dict:
+    """A session from an ID token a mobile app got natively (Google, Apple); a signed-in caller
+    gets the identity linked and its session replaced, as in the browser flow."""
+    done = oauth2_flow.id_token_session(
+        ctx.db,
+        ctx.settings,
+        oauth2_where(ctx),
+        provider=provider,
+        id_token=idToken,
+        nonce=nonce,
+        access_token=accessToken,
+        access_token_expiry=accessTokenExpiry,
+        name=name,
+        caller=signed_in_caller(ctx),
+        visit=oauth2_visit(ctx),
+    )
+    assert done.session is not None and done.user is not None, "the session flow always ends with both"
+    return _signed_in(ctx, (done.session, done.secret, done.user))
 
 
 # -- sessions -----------------------------------------------------------------------------------

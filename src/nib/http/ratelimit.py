@@ -76,6 +76,7 @@ RULES: dict[tuple[str, str], Rule] = _table(
     ("GET", "/account/sessions/oauth2/{provider}", 50, "ip:{ip}"),
     ("GET", "/account/tokens/oauth2/{provider}", 50, "ip:{ip}"),
     ("GET", "/account/sessions/oauth2/{provider}/redirect", 50, "ip:{ip}"),
+    ("POST", "/account/sessions/id-token", 10, _IP),
     ("POST", ("/account/tokens/magic-url", "/account/sessions/magic-url"), 60, ("url:{url},email:{param-email}", _IP)),
     ("POST", "/account/tokens/email", 10, "url:{url},email:{param-email}"),
     ("PUT", "/account/sessions/magic-url", 10, "ip:{ip},userId:{param-userId}"),

@@ -32,7 +32,7 @@ from ...users import service as user_service
 from ...users.provider_tokens import opened, sealed
 from ...users.service import update_columns
 from ...users.sessions import insert_session, new_session
-from . import config, signin
+from . import config, id_tokens, signin
 from .providers import USER_AGENT, Provider, ProviderConfig, ProviderError, ProviderUser, Tokens, adapter_class
 from .state import State, StateError, pack, unpack
 
@@ -80,15 +80,20 @@ def _adapter(db: Database, settings: Settings, where: Where, key: str, *, check_
     cls = supported(settings, key)
     if cls is None:
         raise AppwriteError("project_provider_unsupported")
-    origins = json.loads(settings.oauth2_origins) if settings.oauth2_origins else {}
     settings_of = ProviderConfig(
         app_id=found.app_id,
         secret=found.secret,
         callback_url=where.public_url + CALLBACK_PATH.format(provider=key, project=where.project_id),
-        origin=str(origins.get(key) or ""),
+        origin=_origins(settings).get(key, ""),
         public_url=where.public_url,
     )
     return cls(config=settings_of, http=_http())
+
+
+def _origins(settings: Settings) -> dict[str, str]:
+    """NIB_OAUTH2_ORIGINS: provider key -> the origin its requests go to instead."""
+    found = json.loads(settings.oauth2_origins) if settings.oauth2_origins else {}
+    return {str(key): str(origin) for key, origin in found.items()} if isinstance(found, dict) else {}
 
 
 def supported(settings: Settings, key: str) -> type[Provider] | None:
@@ -161,6 +166,16 @@ class Caller:
     session_id: str
 
 
+@dataclass(frozen=True)
+class Visit:
+    """The request a sign-in's session (or token) is made for."""
+
+    duration: int
+    ip: str
+    client: dict
+    user_agent: str
+
+
 def finish(
     db: Database,
     settings: Settings,
@@ -169,10 +184,7 @@ def finish(
     provider: str,
     callback: Callback,
     caller: Caller | None,
-    duration: int,
-    ip: str,
-    client: dict,
-    user_agent: str,
+    visit: Visit,
 ) -> Finished:
     """Finish a sign-in. A state that is missing, forged, expired or points elsewhere is refused
     with an error; every later failure sends the browser to the state's failure URL."""
@@ -190,7 +202,7 @@ def finish(
     if state.failure and not _allowed(where, state.failure, RELAY_FAILURE):
         raise AppwriteError("project_invalid_failure_url")
     try:
-        return _sign_in(db, settings, where, state, provider, callback, caller, duration, ip, client, user_agent, key)
+        return _sign_in(db, settings, where, state, provider, callback, caller, visit, key)
     except AppwriteError as error:
         if not state.failure:
             raise
@@ -252,10 +264,7 @@ def _sign_in(
     provider: str,
     callback: Callback,
     caller: Caller | None,
-    duration: int,
-    ip: str,
-    client: dict,
-    user_agent: str,
+    visit: Visit,
     key: str,
 ) -> Finished:
     adapter = _adapter(db, settings, where, provider)
@@ -272,16 +281,35 @@ def _sign_in(
         )
     got: Tokens = _talk(adapter, adapter.exchange, callback.code)
     profile: ProviderUser = _talk(adapter, adapter.user, got)
-    if not profile.id:
-        raise AppwriteError("user_missing_id")
-    profile = replace(profile, email=profile.email.strip().lower())
     now = dates.now()
     access = {
         "provider_access_token": sealed(key, got.access_token),
         "provider_refresh_token": sealed(key, got.refresh_token),
         "provider_access_token_expiry": now + timedelta(seconds=got.expires_in),
     }
-    done = Finished(state.success)
+    return _settle(db, where, provider, profile, access, caller, visit, success=state.success, token=state.token)
+
+
+def _settle(
+    db: Database,
+    where: Where,
+    provider: str,
+    profile: ProviderUser,
+    access: dict[str, Any],
+    caller: Caller | None,
+    visit: Visit,
+    *,
+    success: str = "",
+    token: bool = False,
+    unverified: str = "user_already_exists",
+) -> Finished:
+    """Who the provider account's user is (signin.py; a new user when nobody), its identity, and
+    the session or ``oauth2`` token; the caller's session is replaced. ``unverified``: the error
+    when the e-mail belongs to someone else and the provider does not vouch for it."""
+    if not profile.id:
+        raise AppwriteError("user_missing_id")
+    profile = replace(profile, email=profile.email.strip().lower())
+    done = Finished(success)
 
     def complete(conn: Connection, user_id: str) -> None:
         user = signin.link(conn, where.project_id, user_id, provider, profile, access)
@@ -290,18 +318,20 @@ def _sign_in(
                 sessions.delete().where(sessions.c.project_id == where.project_id, sessions.c.id == caller.session_id)
             )
         done.user = user
-        if state.token:
-            done.secret = signin.insert_token(conn, where.project_id, user_id, provider, duration, ip, user_agent)
-            done.location = with_query(state.success, {"secret": done.secret, "userId": user_id})
+        if token:
+            done.secret = signin.insert_token(
+                conn, where.project_id, user_id, provider, visit.duration, visit.ip, visit.user_agent
+            )
+            done.location = with_query(success, {"secret": done.secret, "userId": user_id})
             return
         row, done.secret = new_session(
             project_id=where.project_id,
             user_id=user_id,
             provider=provider,
             factors=FACTORS,
-            duration=duration,
-            ip=ip,
-            client=client,
+            duration=visit.duration,
+            ip=visit.ip,
+            client=visit.client,
             provider_uid=profile.id,
         )
         row.update(access)
@@ -311,7 +341,7 @@ def _sign_in(
     try:
         with db.write() as conn:
             user_id = signin.existing_user(
-                conn, where.project_id, provider, profile, caller.user_id if caller else None
+                conn, where.project_id, provider, profile, caller.user_id if caller else None, unverified
             )
             if user_id is not None:
                 complete(conn, user_id)
@@ -339,6 +369,54 @@ def _sign_in(
         then=first_sign_in,
     )
     return done
+
+
+# -- native sign-in with an ID token --------------------------------------------------------------
+
+
+def id_token_session(
+    db: Database,
+    settings: Settings,
+    where: Where,
+    *,
+    provider: str,
+    id_token: str,
+    nonce: str,
+    access_token: str,
+    access_token_expiry: int,
+    name: str,
+    caller: Caller | None,
+    visit: Visit,
+) -> Finished:
+    """A session from an ID token an app obtained natively (Google, Apple): checked against the
+    provider's published keys with the project's app ID as audience, then the same user
+    resolution as the browser flow (an unverified e-mail of someone else: 400)."""
+    if provider not in id_tokens.PROFILES:
+        raise AppwriteError("project_provider_unsupported", "This provider does not support ID token sign-in.")
+    found = config.provider_settings(db, settings, where.project_id, provider)
+    if found is None or not found.enabled:
+        raise AppwriteError("project_provider_disabled", DISABLED)
+    if not found.app_id:
+        raise AppwriteError(
+            "project_provider_disabled",
+            "Configure a client ID or native client IDs for this provider to accept ID tokens.",
+        )
+    claims = id_tokens.verify(
+        provider,
+        id_token,
+        audiences=[found.app_id],
+        nonce=nonce,
+        http=_http(),
+        origin=_origins(settings).get(provider, ""),
+    )
+    profile = ProviderUser(id=claims.sub, email=claims.email, name=claims.name or name, verified=claims.verified)
+    access: dict[str, Any] = {}
+    if access_token:
+        access = {
+            "provider_access_token": sealed(server_secret(db, settings), access_token),
+            "provider_access_token_expiry": dates.now() + timedelta(seconds=access_token_expiry),
+        }
+    return _settle(db, where, provider, profile, access, caller, visit, unverified="general_bad_request")
 
 
 # -- refresh --------------------------------------------------------------------------------------

@@ -52,6 +52,18 @@ def where(ctx: Context) -> flow.Where:
     return flow.Where(ctx.project_id, public, tuple(ctx.allowed_hosts))
 
 
+def signed_in_caller(ctx: Context) -> flow.Caller | None:
+    """The signed-in user a sign-in links to, and the session it replaces."""
+    principal = ctx.principal
+    if principal.user is None or principal.session is None:
+        return None
+    return flow.Caller(principal.user["id"], principal.session.id)
+
+
+def visit(ctx: Context) -> flow.Visit:
+    return flow.Visit(ctx.settings.session_duration, ctx.ip, parse_user_agent(ctx.user_agent), ctx.user_agent)
+
+
 # -- start ----------------------------------------------------------------------------------------
 
 _START = dict(
@@ -126,11 +138,8 @@ def callback(ctx: Context, projectId: str, provider: str, **received: str) -> Re
 def finish(
     ctx: Context, provider: str, code: str, state: str, error: str, error_description: str, user: str
 ) -> Response:
-    principal = ctx.principal
-    caller = None
-    if principal.user is not None and principal.session is not None:
-        caller = flow.Caller(principal.user["id"], principal.session.id)
     place = where(ctx)
+    caller = signed_in_caller(ctx)
     done = flow.finish(
         ctx.db,
         ctx.settings,
@@ -138,10 +147,7 @@ def finish(
         provider=provider,
         callback=flow.Callback(code, state, error, error_description, {"user": user} if user else {}),
         caller=caller,
-        duration=ctx.settings.session_duration,
-        ip=ctx.ip,
-        client=parse_user_agent(ctx.user_agent),
-        user_agent=ctx.user_agent,
+        visit=visit(ctx),
     )
     if done.user is None:
         ctx.unaudited = True  # sent to the failure URL: nobody signed in

@@ -26,10 +26,16 @@ from .providers import ProviderUser
 
 
 def existing_user(
-    conn: Connection, project_id: str, provider: str, profile: ProviderUser, caller_id: str | None
+    conn: Connection,
+    project_id: str,
+    provider: str,
+    profile: ProviderUser,
+    caller_id: str | None,
+    unverified: str = "user_already_exists",
 ) -> str | None:
     """The user this sign-in is for (``caller_id``: the signed-in user who started it), None
-    when a new one must be made."""
+    when a new one must be made; ``unverified``: the error type when the e-mail is someone
+    else's and the provider does not vouch for it."""
     email = profile.email
     of_account = sa.and_(
         identities.c.project_id == project_id,
@@ -82,7 +88,7 @@ def existing_user(
     )
     if by_email is not None and not profile.verified:
         # Someone else's e-mail, not vouched for by the provider: never linked (account takeover).
-        raise AppwriteError("user_already_exists")
+        raise AppwriteError(unverified)
     return by_email
 
 
