@@ -1,7 +1,7 @@
 """file tokens: resource_tokens, one row per token of a file
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0008
+Revises: 0007
 
 A token points at its file's row (``file_seq``, cascading: deleting a file or its bucket
 deletes the file's tokens); lists of a file's tokens read the ``(file_seq, seq)`` index.
@@ -10,8 +10,8 @@ deletes the file's tokens); lists of a file's tokens read the ``(file_seq, seq)`
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

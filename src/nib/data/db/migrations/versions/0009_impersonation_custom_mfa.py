@@ -1,7 +1,7 @@
 """impersonation and the custom MFA factor
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0009
+Revises: 0008
 
 * ``users.impersonator``: the user may act as another user of the project (indexed, as it is a
   filter of ``GET /users``).
@@ -15,8 +15,8 @@ Revises: 0009
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,6 @@
 """passkeys: users' WebAuthn credentials and their challenges
 
-Revision ID: 0008
+Revision ID: 0007
 Revises: 0006
 
 ``passkeys`` holds several credentials per user (pending until their registration is verified);
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision = "0008"
+revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None

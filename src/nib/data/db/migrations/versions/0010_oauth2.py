@@ -1,7 +1,7 @@
 """oauth2: per-project provider configuration, the provider of an OAuth2 token, one identity per provider account
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0010
+Revises: 0009
 
 ``oauth2_providers`` holds each project's provider settings (the secret sealed with the server
 secret). ``tokens.provider`` remembers which provider an ``oauth2`` token came from, so the
@@ -12,8 +12,8 @@ belong to one identity per project only.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
