@@ -193,6 +193,15 @@ def test_a_query_or_search_with_nul_is_refused(server, http):
     assert_invalid(http.get("/users?search=a%00b"), f"Invalid `search` param: {NUL}")
 
 
+def test_a_path_segment_with_nul_is_refused(server, http):
+    """Path parameters are text like the rest: a NUL is refused before any lookup (PostgreSQL
+    cannot even compare one), for free-text IDs such as a challenge's as much as for user IDs."""
+    user_id = http.post("/users", json={"userId": "unique()", "name": "Path"}).json()["$id"]
+    response = http.get(f"/users/{user_id}/mfa/challenges/a%00b")
+    assert_invalid(response, f"Invalid `challengeId` param: {NUL}")
+    assert_invalid(http.get("/users/a%00b"), f"Invalid `userId` param: {NUL}")
+
+
 # -- WebSocket ------------------------------------------------------------------------------------
 
 

@@ -270,7 +270,7 @@ def param_kind(path: str, name: str) -> Kind | None:
             "sha512",
             ["SHA512", "md5", ""],
         )
-    if name == "status":
+    if name in ("status", "impersonator", "total"):
         return Kind(bad_loose_bool, False, ["yes", "no", 2, -1, "TRUE", 1.0, 0.0, "", "on"])
     if name in ("emailVerification", "phoneVerification", "mfa"):
         return Kind(bad_strict_bool, True, ["true", "false", 1, 0, "1", "", "yes"])

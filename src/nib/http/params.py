@@ -38,6 +38,14 @@ def _refused(name: str | None, problem: str) -> AppwriteError:
     return AppwriteError("general_argument_invalid", f"Invalid `{name}` param: Value {problem}.")
 
 
+def check_path_params(path_params: dict[str, str]) -> None:
+    """Path segments are text like any other parameter: a NUL or lone surrogate in one is 400."""
+    for name, value in path_params.items():
+        problem = text_refusal(value)
+        if problem:
+            raise _refused(name, problem)
+
+
 def _body_params(body: Any) -> dict[str, Any]:
     """A parsed JSON body's params: an object's members; any other value means none (as Appwrite).
     A problem (``refusal``) anywhere in the body refuses the request."""

@@ -46,7 +46,7 @@ from ..tools.errors import AppwriteError, StorageUnavailable
 from . import origins, ratelimit
 from .context import Context, RequestBody
 from .incoming import Incoming, read_incoming
-from .params import query_params, request_params
+from .params import check_path_params, query_params, request_params
 from .responses import empty_response, error_response, json_response
 from .routing import Route, Router, validate
 
@@ -191,6 +191,7 @@ class Api:
             user_agent = incoming.user_agent
             if principal.is_key:
                 user_agent = headers.get("x-forwarded-user-agent") or user_agent
+            check_path_params(incoming.path_params)
             values = validate(route.params, {**incoming.raw, **incoming.path_params}, browser.allowed_hosts)
             ctx = Context(
                 self.db,
