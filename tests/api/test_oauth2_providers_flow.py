@@ -13,7 +13,7 @@ import pytest
 from appwrite.client import Client
 from appwrite.enums.o_auth_provider import OAuthProvider
 from appwrite.services.account import Account
-from oauth2_support import FAIL, OK, Browser, admin, error_of, new_project, query, set_provider, signed_in
+from oauth2_support import FAIL, OK, Browser, admin, error_of, new_project, nib_cli, query, set_provider, signed_in
 
 from live_server import BACKENDS, create_pg_database, drop_pg_database, start_server, stop_server
 from oauth_fakes import AppleFake, GitHubFake, GoogleFake, apple_nonce, parse_form_post
@@ -176,3 +176,33 @@ def test_id_tokens_that_are_refused(nib, fakes, project):
     google.sign_in_as(id="g-unverified", email=taken["email"], verified=False)
     unverified = _id_token_session(nib, project, provider="google", idToken=google.id_token())
     assert (unverified.status_code, unverified.json()["type"]) == (400, "general_bad_request")
+
+
+def test_an_id_token_of_a_native_app_names_one_of_its_client_ids(nib, fakes, project):
+    """A native app's token is issued to its own client ID (an iOS bundle ID for Apple): accepted
+    once the secret lists it in nativeClientIds, refused before."""
+    apple = fakes["apple"]
+    _someone(apple)
+    token = apple.id_token({"nonce": apple_nonce("raw-nonce-2"), "aud": "com.example.ios"})
+    before = _id_token_session(nib, project, provider="apple", idToken=token, nonce="raw-nonce-2")
+    assert (before.status_code, before.json()["type"]) == (401, "user_oauth2_token_invalid")
+    secret = {**json.loads(apple.secret), "nativeClientIds": ["com.example.ios"]}
+    set_provider(nib, project, "apple", apple.client_id, json.dumps(secret))
+    after = _id_token_session(nib, project, provider="apple", idToken=token, nonce="raw-nonce-2")
+    assert after.status_code == 201, after.text
+    assert after.json()["provider"] == "apple" and after.json()["providerUid"] == apple.user["id"]
+    wrong = {**secret, "nativeClientIds": "com.example.ios"}
+    refused = nib_cli(
+        nib,
+        "providers",
+        "set",
+        "--project",
+        project,
+        "apple",
+        "--app-id",
+        apple.client_id,
+        "--secret-file",
+        "-",
+        stdin=json.dumps(wrong),
+    )
+    assert refused.returncode != 0 and "nativeClientIds must be a list of client IDs" in refused.stderr

@@ -40,6 +40,9 @@ JSON_SECRETS: dict[str, tuple[str, ...]] = {
     "apple": ("keyID", "teamID", "p8"),
     "gitlab": ("clientSecret",),
 }
+# The client IDs of a project's native apps (Android/iOS client IDs, Apple bundle IDs), in a JSON
+# secret: the audiences an ID token of native sign-in may name besides the app ID.
+NATIVE_CLIENT_IDS = "nativeClientIds"
 _OIDC_ENDPOINTS = ("authorizationEndpoint", "tokenEndpoint", "userinfoEndpoint")
 _URL_FIELDS = ("wellKnownEndpoint", *_OIDC_ENDPOINTS, "endpoint")
 
@@ -55,6 +58,17 @@ class ProviderSettings:
 
 
 _cache: TTLCache[ProviderSettings | bool] = TTLCache(CACHE_SECONDS, 4096)
+
+
+def id_token_audiences(found: ProviderSettings) -> list[str]:
+    """The client IDs an ID token of native sign-in may be issued to: the app ID and the secret's
+    ``nativeClientIds`` (when the secret is a JSON object)."""
+    try:
+        document = json.loads(found.secret)
+    except ValueError:
+        document = None
+    natives = document.get(NATIVE_CLIENT_IDS, []) if isinstance(document, dict) else []
+    return [audience for audience in (found.app_id, *natives) if isinstance(audience, str) and audience]
 
 
 def check_provider(provider: str) -> str:
@@ -82,6 +96,9 @@ def check_secret(provider: str, secret: str) -> str:
     for name in _URL_FIELDS:
         if name in document and (not isinstance(document[name], str) or url_host(document[name]) is None):
             raise invalid_argument(f"Invalid `secret` param: {name} must be an absolute URL")
+    natives = document.get(NATIVE_CLIENT_IDS, [])
+    if not isinstance(natives, list) or not all(isinstance(one, str) and one for one in natives):
+        raise invalid_argument(f"Invalid `secret` param: {NATIVE_CLIENT_IDS} must be a list of client IDs")
     if provider == "oidc" and "wellKnownEndpoint" not in document:
         absent = [name for name in _OIDC_ENDPOINTS if name not in document]
         if absent:

@@ -389,14 +389,15 @@ def id_token_session(
     visit: Visit,
 ) -> Finished:
     """A session from an ID token an app obtained natively (Google, Apple): checked against the
-    provider's published keys with the project's app ID as audience, then the same user
+    provider's published keys with the project's app ID or native client IDs as audience, then the same user
     resolution as the browser flow (an unverified e-mail of someone else: 400)."""
     if provider not in id_tokens.PROFILES:
         raise AppwriteError("project_provider_unsupported", "This provider does not support ID token sign-in.")
     found = config.provider_settings(db, settings, where.project_id, provider)
     if found is None or not found.enabled:
         raise AppwriteError("project_provider_disabled", DISABLED)
-    if not found.app_id:
+    audiences = config.id_token_audiences(found)
+    if not audiences:
         raise AppwriteError(
             "project_provider_disabled",
             "Configure a client ID or native client IDs for this provider to accept ID tokens.",
@@ -404,7 +405,7 @@ def id_token_session(
     claims = id_tokens.verify(
         provider,
         id_token,
-        audiences=[found.app_id],
+        audiences=audiences,
         nonce=nonce,
         http=_http(),
         origin=_origins(settings).get(provider, ""),
