@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 
 import click
 
@@ -308,11 +309,7 @@ def platforms_list(project_id: str, as_json: bool, data_dir: str, database_url: 
     """One platform a line: ID, hostname and name, tab-separated, in the order they were added."""
     _, db = _open(data_dir, database_url)
     rows = platform_service.list_platforms(db, project_id=project_id)
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    for row in rows:
-        click.echo(f"{row['$id']}\t{row['hostname']}\t{row['name']}")
+    _echo_rows(rows, as_json, lambda row: f"{row['$id']}\t{row['hostname']}\t{row['name']}")
 
 
 @platforms.command("remove")
@@ -375,11 +372,9 @@ def providers_list(project_id: str, as_json: bool, data_dir: str, database_url: 
     """One provider a line: key, app ID and enabled/disabled, tab-separated (never the secret)."""
     _, db = _open(data_dir, database_url)
     rows = oauth2_config.list_providers(db, project_id=project_id)
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    for row in rows:
-        click.echo(f"{row['provider']}\t{row['appId']}\t{'enabled' if row['enabled'] else 'disabled'}")
+    _echo_rows(
+        rows, as_json, lambda row: f"{row['provider']}\t{row['appId']}\t{'enabled' if row['enabled'] else 'disabled'}"
+    )
 
 
 @providers.command("disable")
@@ -393,3 +388,12 @@ def providers_disable(project_id: str, provider: str, data_dir: str, database_ur
         oauth2_config.disable_provider(db, project_id=project_id, provider=provider)
     except AppwriteError as error:
         _fail(error)
+
+
+def _echo_rows(rows: list[dict], as_json: bool, line: Callable[[dict], str]) -> None:
+    """``rows`` as one JSON array, or one ``line`` each."""
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(line(row))

@@ -15,7 +15,9 @@ works once. Nothing here knows about HTTP: the route passes the client's IP and 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -88,22 +90,20 @@ def create_verification(
         raise AppwriteError("user_email_already_verified")
     if not user["email"]:
         raise AppwriteError("user_email_not_found")
-    secret, expire, href = _link_or_code(url, user_id, CONFIRM_SECONDS)
-    words = security_phrase() if phrase else ""
-    mail.send(
+    return _mail_token(
+        db,
         settings,
-        mail_templates.verification(
-            to=user["email"],
-            user_name=_greeting_name(user),
-            project=project,
-            url=href,
-            code="" if url else secret,
-            phrase=words,
-        ),
+        mail_templates.verification,
+        project_id,
+        project,
+        user,
+        url,
+        phrase,
+        ip,
+        user_agent,
+        seconds=CONFIRM_SECONDS,
+        kinds=(VERIFICATION, VERIFICATION_CODE),
     )
-    kind = VERIFICATION if url else VERIFICATION_CODE
-    row = insert_token(db, project_id, user_id, kind, secret, expire, ip=ip, user_agent=user_agent, phrase=words)
-    return row, secret
 
 
 def confirm_verification(db: Database, *, project_id: str, user_id: str, secret: str, code: bool = False) -> Row:
@@ -145,22 +145,20 @@ def create_recovery(
         raise AppwriteError("user_not_found")
     if not user["status"]:
         raise AppwriteError("user_blocked")
-    secret, expire, href = _link_or_code(url, user["id"], RECOVERY_SECONDS)
-    words = security_phrase() if phrase else ""
-    mail.send(
+    return _mail_token(
+        db,
         settings,
-        mail_templates.recovery(
-            to=user["email"],
-            user_name=_greeting_name(user),
-            project=project,
-            url=href,
-            code="" if url else secret,
-            phrase=words,
-        ),
+        mail_templates.recovery,
+        project_id,
+        project,
+        user,
+        url,
+        phrase,
+        ip,
+        user_agent,
+        seconds=RECOVERY_SECONDS,
+        kinds=(RECOVERY, RECOVERY_CODE),
     )
-    kind = RECOVERY if url else RECOVERY_CODE
-    row = insert_token(db, project_id, user["id"], kind, secret, expire, ip=ip, user_agent=user_agent, phrase=words)
-    return row, secret
 
 
 def confirm_recovery(
@@ -308,3 +306,32 @@ def _consume(conn: Connection, project_id: str, user_id: str, kind: str, secret:
     if conn.execute(tokens.delete().where(tokens.c.seq == token["seq"])).rowcount != 1:
         raise AppwriteError("user_invalid_token")
     return token
+
+
+def _mail_token(
+    db: Database,
+    settings: Settings,
+    template: Callable[..., Any],
+    project_id: str,
+    project: str,
+    user: Row,
+    url: str,
+    phrase: bool,
+    ip: str,
+    user_agent: str,
+    *,
+    seconds: int,
+    kinds: tuple[str, str],
+) -> tuple[Row, str]:
+    """E-mail ``user`` a link to ``url`` (without one, a 6-digit code) with ``template`` and keep
+    its token, of the first of ``kinds`` for a link and the second for a code."""
+    secret, expire, href = _link_or_code(url, user["id"], seconds)
+    words = security_phrase() if phrase else ""
+    code = "" if url else secret
+    message = template(
+        to=user["email"], user_name=_greeting_name(user), project=project, url=href, code=code, phrase=words
+    )
+    mail.send(settings, message)
+    kind = kinds[0] if url else kinds[1]
+    row = insert_token(db, project_id, user["id"], kind, secret, expire, ip=ip, user_agent=user_agent, phrase=words)
+    return row, secret
