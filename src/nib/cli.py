@@ -120,6 +120,7 @@ def serve(
     settings, db = _open(data_dir, database_url)
     try:
         open_device(settings)
+        settings.oauth2_origin_map()
     except ValueError as error:
         raise click.ClickException(str(error)) from None
     key = project_service.bootstrap(db)

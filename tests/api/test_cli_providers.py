@@ -4,10 +4,14 @@ secret read from a file or stdin, checked, stored sealed and never printed."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import sqlalchemy as sa
 from oauth2_support import new_project, nib_cli
 
+from live_server import free_port
 from nib.account.tables import oauth2_providers
 
 OIDC_SECRET = json.dumps(
@@ -96,3 +100,15 @@ def test_bad_input_is_refused_and_nothing_is_stored(server, db):
         assert (
             conn.execute(sa.select(oauth2_providers.c.seq).where(oauth2_providers.c.project_id == project)).all() == []
         )
+
+
+def test_serve_refuses_to_start_with_unreadable_oauth2_origins(tmp_path):
+    """A test rig's NIB_OAUTH2_ORIGINS that is not a JSON object of origins stops `nib serve` at
+    start, instead of every sign-in failing later."""
+    command = [sys.executable, "-m", "nib", "serve", "--port", str(free_port()), "--data-dir", str(tmp_path)]
+    for value in ("{github: 1}", '["http://127.0.0.1:9"]', '{"github": 9}'):
+        started = subprocess.run(
+            command, capture_output=True, text=True, timeout=60, env={**os.environ, "NIB_OAUTH2_ORIGINS": value}
+        )
+        assert started.returncode != 0
+        assert "NIB_OAUTH2_ORIGINS must be a JSON object" in started.stderr, started.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,21 @@ class Settings:
             if url.startswith(prefix):
                 return "postgresql+psycopg://" + url[len(prefix) :]
         return url
+
+    def oauth2_origin_map(self) -> dict[str, str]:
+        """``oauth2_origins`` as provider key -> origin; ``ValueError`` when it is not such a
+        JSON object (``nib serve`` refuses to start with it)."""
+        if not self.oauth2_origins:
+            return {}
+        try:
+            found = json.loads(self.oauth2_origins)
+        except ValueError:
+            found = None
+        if not isinstance(found, dict) or not all(isinstance(v, str) and v for v in found.values()):
+            raise ValueError(
+                f'NIB_OAUTH2_ORIGINS must be a JSON object {{"provider": "http://host:port"}}, got {self.oauth2_origins!r}'
+            )
+        return found
 
     @classmethod
     def from_env(cls, **overrides: Any) -> "Settings":

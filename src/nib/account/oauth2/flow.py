@@ -84,16 +84,10 @@ def _adapter(db: Database, settings: Settings, where: Where, key: str, *, check_
         app_id=found.app_id,
         secret=found.secret,
         callback_url=where.public_url + CALLBACK_PATH.format(provider=key, project=where.project_id),
-        origin=_origins(settings).get(key, ""),
+        origin=settings.oauth2_origin_map().get(key, ""),
         public_url=where.public_url,
     )
     return cls(config=settings_of, http=_http())
-
-
-def _origins(settings: Settings) -> dict[str, str]:
-    """NIB_OAUTH2_ORIGINS: provider key -> the origin its requests go to instead."""
-    found = json.loads(settings.oauth2_origins) if settings.oauth2_origins else {}
-    return {str(key): str(origin) for key, origin in found.items()} if isinstance(found, dict) else {}
 
 
 def supported(settings: Settings, key: str) -> type[Provider] | None:
@@ -408,7 +402,7 @@ def id_token_session(
         audiences=audiences,
         nonce=nonce,
         http=_http(),
-        origin=_origins(settings).get(provider, ""),
+        origin=settings.oauth2_origin_map().get(provider, ""),
     )
     profile = ProviderUser(id=claims.sub, email=claims.email, name=claims.name or name, verified=claims.verified)
     access: dict[str, Any] = {}

@@ -26,7 +26,7 @@ PROVIDER_KEYS = (
     "amazon apple auth0 authentik autodesk bitbucket bitly box dailymotion discord disqus dropbox etsy facebook "
     "github gitlab google linkedin microsoft notion oidc okta paypal paypalSandbox podio salesforce slack spotify "
     "stripe tradeshift tradeshiftBox twitch wordpress yahoo yammer yandex zoho zoom "
-    "appwrite figma fusionauth keycloak kick x mock"
+    "appwrite cloudflare figma fusionauth huggingface kakao keycloak kick resend tiktok webflow x mock"
 ).split()
 
 # Provider key -> "module:Class" under this package, imported on first use.
