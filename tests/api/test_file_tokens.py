@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
-from account_support import member
+from account_support import as_member, member
 from appwrite.client import Client
 from appwrite.exception import AppwriteException
 from appwrite.permission import Permission
@@ -18,6 +18,7 @@ from appwrite.role import Role
 from appwrite.services.tokens import Tokens
 from storage_support import as_input, new_bucket, png, storage_as, storage_as_key, unique_id
 
+from nib.auth.tables import users
 from nib.data.db.schema import audit_logs
 from nib.storage.tables import resource_tokens
 
@@ -293,3 +294,26 @@ def test_only_api_keys_with_the_token_scopes_manage_tokens(server):
             refused = _error(call, *args)
             assert (refused.code, refused.type) == (401, "general_unauthorized_scope")
             assert refused.message == f"{who} missing scope ({scope})"
+
+
+def test_a_signed_in_reader_refreshes_both_its_own_and_the_token_s_access(storage_server, storage_db):
+    """A signed-in user's daily accessedAt refresh and the token's run after the same response."""
+    bucket_id, file_id = _with_file(storage_server)
+    token = Tokens(storage_server.sdk()).create_file_token(bucket_id, file_id)
+    reader = member(storage_server)
+    two_days_ago = datetime.now(timezone.utc) - timedelta(days=2)
+    with storage_db.write() as conn:
+        conn.execute(sa.update(users).where(users.c.id == reader.user["$id"]).values(accessed_at=two_days_ago))
+    with as_member(storage_server, reader) as http:
+        viewed = http.get(f"/storage/buckets/{bucket_id}/files/{file_id}/view", params={"token": token.secret})
+    assert viewed.status_code == 200, viewed.text
+    _settled_access(Tokens(storage_server.sdk()), token.id)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        with storage_db.read() as conn:
+            seen = conn.execute(sa.select(users.c.accessed_at).where(users.c.id == reader.user["$id"])).scalar_one()
+        if seen.replace(tzinfo=timezone.utc) > two_days_ago + timedelta(days=1):
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the reader's accessedAt was not refreshed")

@@ -31,7 +31,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
-from starlette.background import BackgroundTask
+from starlette.background import BackgroundTask, BackgroundTasks
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -235,7 +235,9 @@ class Api:
         if accessing is not None and credentials.access_due(accessing):
             # After the response is sent and in the worker pool: a GET served inline on the
             # event loop must not wait for SQLite's write lock.
-            response.background = BackgroundTask(self._record_access, principal.project_id, accessing["id"])
+            task = BackgroundTask(self._record_access, principal.project_id, accessing["id"])
+            # A handler's own task (a file token's accessedAt) runs too.
+            response.background = task if response.background is None else BackgroundTasks([response.background, task])
         return response
 
     @staticmethod

@@ -270,9 +270,7 @@ def _download(ctx: Context, bucket_id: str, file_id: str, token: str) -> tuple[d
 
 
 def _record_use(ctx: Context, token: Row | None, response: Response) -> Response:
-    """Refresh a used token's ``accessedAt`` (at most daily) once the response is sent. (A
-    signed-in caller's own daily refresh, set by the pipeline, replaces it: the token's then
-    waits for its next use.)"""
+    """Refresh a used token's ``accessedAt`` (at most daily) once the response is sent."""
     if token is not None and file_tokens.access_due(token):
         response.background = BackgroundTask(file_tokens.record_access, ctx.db, token["seq"])
     return response
