@@ -97,20 +97,11 @@ class Authenticator:
             + cose_key
         )
         attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data})
-        return {
-            "id": credential.json_id,
-            "rawId": credential.json_id,
-            "type": "public-key",
-            "authenticatorAttachment": "platform",
-            "clientExtensionResults": {},
-            "response": {
-                "clientDataJSON": b64url(
-                    self._client_data("webauthn.create", options["challenge"], origin, client_data or {})
-                ),
-                "attestationObject": b64url(attestation),
-                "transports": ["internal"],
-            },
-        }
+        client = self._client_data("webauthn.create", options["challenge"], origin, client_data or {})
+        return _public_key_credential(
+            credential,
+            {"clientDataJSON": b64url(client), "attestationObject": b64url(attestation), "transports": ["internal"]},
+        )
 
     def get(
         self,
@@ -137,16 +128,24 @@ class Authenticator:
         )
         client = self._client_data("webauthn.get", options["challenge"], origin, client_data or {})
         signature = credential.key.sign(auth_data + hashlib.sha256(client).digest(), ec.ECDSA(hashes.SHA256()))
-        return {
-            "id": credential.json_id,
-            "rawId": credential.json_id,
-            "type": "public-key",
-            "authenticatorAttachment": "platform",
-            "clientExtensionResults": {},
-            "response": {
+        return _public_key_credential(
+            credential,
+            {
                 "clientDataJSON": b64url(client),
                 "authenticatorData": b64url(auth_data),
                 "signature": b64url(signature),
                 "userHandle": b64url(credential.user_handle if user_handle is None else user_handle),
             },
-        }
+        )
+
+
+def _public_key_credential(credential: Credential, response: dict) -> dict:
+    """What ``PublicKeyCredential.toJSON()`` gives for ``credential`` and its ``response``."""
+    return {
+        "id": credential.json_id,
+        "rawId": credential.json_id,
+        "type": "public-key",
+        "authenticatorAttachment": "platform",
+        "clientExtensionResults": {},
+        "response": response,
+    }
