@@ -12,6 +12,7 @@ most providers, and the HTTP and JOSE libraries they use stay unloaded until the
 from __future__ import annotations
 
 import importlib
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urlsplit, urlunsplit
@@ -96,7 +97,7 @@ class ProviderError(Exception):
 
 
 @dataclass
-class Provider:
+class Provider(ABC):
     """One provider's endpoints. ``http`` is the client every request goes through."""
 
     config: ProviderConfig
@@ -120,21 +121,21 @@ class Provider:
     def scopes(self, requested: list[str]) -> list[str]:
         return list(dict.fromkeys([*self.default_scopes, *requested]))
 
+    @abstractmethod
     def login_url(self, state: str, scopes: list[str]) -> str:
         """The provider's authorize URL for this state and these (already merged) scopes."""
-        raise NotImplementedError
 
+    @abstractmethod
     def exchange(self, code: str) -> Tokens:
         """The tokens for an authorization code; ``ProviderError`` when the provider refuses."""
-        raise NotImplementedError
 
+    @abstractmethod
     def refresh(self, refresh_token: str) -> Tokens:
         """New tokens for a refresh token (the old refresh token kept when none comes back)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def user(self, tokens: Tokens) -> ProviderUser:
         """Who the tokens belong to."""
-        raise NotImplementedError
 
 
 def adapter_class(key: str) -> type[Provider] | None:
