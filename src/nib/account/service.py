@@ -62,11 +62,11 @@ def create_account(
         password=password,
         name=name,
         accessed=True,
-        then=lambda conn: _refuse_identity_email(conn, project_id, email, user_id=None),
+        then=lambda conn: refuse_identity_email(conn, project_id, email, user_id=None),
     )
 
 
-def _refuse_identity_email(conn: Connection, project_id: str, email: str, user_id: str | None) -> None:
+def refuse_identity_email(conn: Connection, project_id: str, email: str, user_id: str | None) -> None:
     """An e-mail that belongs to another user's OAuth identity: a generic 400 (no enumeration)."""
     clauses = [identities.c.project_id == project_id, identities.c.provider_email == email]
     if user_id is not None:
@@ -249,7 +249,7 @@ def update_email(db: Database, *, project_id: str, user: Row, email: str, passwo
     """New e-mail (unverified); a user without a password gets this one (anonymous -> e-mail)."""
     check_password(user, password)
     with db.read() as conn:
-        _refuse_identity_email(conn, project_id, email, user_id=user["id"])
+        refuse_identity_email(conn, project_id, email, user_id=user["id"])
     new_password = password if user["password_update"] is None else None
     return user_service.update_email(db, project_id=project_id, user_id=user["id"], email=email, password=new_password)
 

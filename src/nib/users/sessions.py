@@ -175,8 +175,28 @@ def insert_token(
     """Store a token of ``kind`` (generic, magic-url, email, recovery, verification) for an existing
     user (404 if it is gone); the secret only as its SHA-256 digest. ``now``: its creation time,
     when ``expire`` was computed from it."""
+    row = token_row(project_id, user_id, kind, secret, expire, ip=ip, user_agent=user_agent, phrase=phrase, now=now)
+    with db.write() as conn:
+        user_row(conn, project_id, user_id)
+        conn.execute(tokens.insert().values(row))
+    return row
+
+
+def token_row(
+    project_id: str,
+    user_id: str,
+    kind: str,
+    secret: str,
+    expire: datetime,
+    *,
+    ip: str,
+    user_agent: str,
+    phrase: str = "",
+    now: datetime | None = None,
+) -> Row:
+    """The ``tokens`` row of a new token (its secret as the SHA-256 digest)."""
     now = now or dates.now()
-    row = {
+    return {
         "project_id": project_id,
         "id": unique_id(),
         "created_at": now,
@@ -189,7 +209,3 @@ def insert_token(
         "ip": ip,
         "user_agent": user_agent,
     }
-    with db.write() as conn:
-        user_row(conn, project_id, user_id)
-        conn.execute(tokens.insert().values(row))
-    return row

@@ -20,8 +20,10 @@ from ...auth.tables import identities, sessions, tokens, users
 from ...data.rows import Row
 from ...tools import dates
 from ...tools.errors import AppwriteError
-from ...tools.ids import secret_hash, unique_id
+from ...tools.ids import unique_id
 from ...users.service import update_columns, user_row
+from ...users.sessions import token_row
+from ..service import refuse_identity_email
 from .providers import ProviderUser
 
 
@@ -36,7 +38,7 @@ def existing_user(
     """The user this sign-in is for (``caller_id``: the signed-in user who started it), None
     when a new one must be made; ``unverified``: the error type when the e-mail is someone
     else's and the provider does not vouch for it."""
-    email = profile.email
+    email = profile.email  # lower-cased by the flow, as stored e-mails are: plain index lookups
     of_account = sa.and_(
         identities.c.project_id == project_id,
         identities.c.provider == provider,
@@ -49,7 +51,7 @@ def existing_user(
             conn.execute(
                 sa.select(users.c.seq).where(
                     users.c.project_id == project_id,
-                    sa.func.lower(users.c.email) == email,
+                    users.c.email == email,
                     users.c.id != caller_id,
                 )
             ).first()
@@ -77,9 +79,7 @@ def existing_user(
     if found is not None or not email:
         return found
     by_email = (
-        conn.execute(
-            sa.select(users.c.id).where(users.c.project_id == project_id, sa.func.lower(users.c.email) == email)
-        ).scalar()
+        conn.execute(sa.select(users.c.id).where(users.c.project_id == project_id, users.c.email == email)).scalar()
         or conn.execute(
             sa.select(identities.c.user_id).where(
                 identities.c.project_id == project_id, identities.c.provider_email == email
@@ -106,17 +106,8 @@ def link(conn: Connection, project_id: str, user_id: str, provider: str, profile
         identities.c.provider_uid == profile.id,
     )
     if conn.execute(identities.update().where(mine).values(updated_at=now, **access)).rowcount == 0:
-        if (
-            profile.email
-            and conn.execute(
-                sa.select(identities.c.seq).where(
-                    identities.c.project_id == project_id,
-                    identities.c.provider_email == profile.email,
-                    identities.c.user_id != user_id,
-                )
-            ).first()
-        ):
-            raise AppwriteError("general_bad_request")
+        if profile.email:
+            refuse_identity_email(conn, project_id, profile.email, user_id=user_id)
         conn.execute(
             identities.insert().values(
                 project_id=project_id,
@@ -147,19 +138,7 @@ def insert_token(
     """An ``oauth2`` token (64 hex chars, exchanged once for a session naming the provider);
     returns its secret."""
     secret, now = secrets.token_hex(32), dates.now()
-    conn.execute(
-        tokens.insert().values(
-            project_id=project_id,
-            id=unique_id(),
-            created_at=now,
-            updated_at=now,
-            user_id=user_id,
-            type="oauth2",
-            secret_hash=secret_hash(secret),
-            expire=now + timedelta(seconds=duration),
-            ip=ip,
-            user_agent=user_agent,
-            provider=provider,
-        )
-    )
+    expire = now + timedelta(seconds=duration)
+    row = token_row(project_id, user_id, "oauth2", secret, expire, ip=ip, user_agent=user_agent, now=now)
+    conn.execute(tokens.insert().values({**row, "provider": provider}))
     return secret
