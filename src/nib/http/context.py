@@ -83,9 +83,15 @@ class Context:
     # Running inline on the event loop (GETs on SQLite): a handler leaves blocking work to the
     # response, which runs it in the worker pool.
     on_event_loop: bool = False
-    # The handler answered without doing what its route audits (an OAuth2 sign-in that ends on
-    # its failure URL): no audit entry.
-    unaudited: bool = False
+    # The handler answered without doing what its route declares (an OAuth2 sign-in that ends on
+    # its failure URL): no audit entry, no event.
+    declined: bool = False
+    # The route's event (http/events.py), where the response alone does not say it all: IDs of
+    # its placeholders, the payload of a delete (the deleted resource), the roles that may
+    # read a file (its bucket's read roles, and its own under fileSecurity).
+    event_params: dict[str, str] = field(default_factory=dict)
+    event_payload: dict | None = None
+    event_roles: list[str] | None = None
 
     @property
     def project_id(self) -> str:

@@ -19,7 +19,9 @@ A ``blocking`` route (one that calls OAuth2 providers) always runs in the worker
 ``streaming`` route (file uploads, previews), whose body is
 not parsed: the handler pulls it chunk by chunk from ``ctx.body`` (``RequestBody``), so no request
 ever holds a whole upload in memory; its declared params come from the path and query string.
-Preflight ``OPTIONS`` requests are answered before any of this; WebSocket handshakes are refused.
+Preflight ``OPTIONS`` requests are answered before any of this. A route that declares an event
+(``http.events``) hands it to realtime after success; WebSocket connections to ``/v1/realtime``
+go to realtime, any other handshake is refused.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
@@ -43,7 +45,7 @@ from ..data.instance import server_secret
 from ..tools import useragent
 from ..tools.config import Settings
 from ..tools.errors import AppwriteError, StorageUnavailable
-from . import origins, ratelimit
+from . import events, origins, ratelimit
 from .context import Context, RequestBody
 from .incoming import Incoming, read_incoming
 from .params import check_path_params, query_params, request_params
@@ -52,13 +54,31 @@ from .routing import Route, Router, validate
 
 log = logging.getLogger("nib")
 
+REALTIME_PATH = "/v1/realtime"
+
+
+class Realtime(Protocol):
+    """The WebSocket side of the API (the realtime domain): it serves ``/v1/realtime`` and is
+    told of every announced event; started and stopped with the app."""
+
+    async def __call__(self, scope, receive, send) -> None: ...
+
+    def publish(self, event: events.Event) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
 
 class Api:
     """The ASGI application for ``/v1``: route matching and the pipeline."""
 
-    def __init__(self, db: Database, settings: Settings, routers: Sequence[Router]) -> None:
+    def __init__(
+        self, db: Database, settings: Settings, routers: Sequence[Router], realtime: Realtime | None = None
+    ) -> None:
         self.db = db
         self.settings = settings
+        self.realtime = realtime
         self.inline_reads = db.dialect == "sqlite"
         self.inline_device_reads = self.inline_reads and settings.storage_device == "local"
         self.limiter = ratelimit.Limiter.from_settings(settings)
@@ -83,7 +103,10 @@ class Api:
             await self._lifespan(receive, send)
             return
         if scope["type"] == "websocket":
-            await _refuse_websocket(scope, receive, send)
+            if self.realtime is not None and scope["path"] == REALTIME_PATH:
+                await self.realtime(scope, receive, send)
+            else:
+                await _refuse_websocket(scope, receive, send)
             return
         request = Request(scope, receive)
         if scope["method"] == "OPTIONS":
@@ -112,8 +135,12 @@ class Api:
             if message["type"] == "lifespan.startup":
                 # The device detector's data takes seconds to load: do it beside serving.
                 threading.Thread(target=useragent.warm_up, name="ua-warm-up", daemon=True).start()
+                if self.realtime is not None:
+                    await self.realtime.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self.realtime is not None:
+                    await self.realtime.stop()
                 self.db.dispose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -220,8 +247,10 @@ class Api:
         except StorageUnavailable as error:
             log.error("storage unavailable on %s: %r", incoming.path, error.__cause__)
             return error_response(AppwriteError("general_server_error", str(error), status=503))
-        if route.audit and not ctx.unaudited:
+        if route.audit and not ctx.declined:
             self._audit(route.audit, ctx, values, result)
+        if route.event and self.realtime is not None and not ctx.declined:
+            self._announce(route.event, ctx, values, result)
         if result is None:
             response = empty_response(204)
         elif isinstance(result, Response):
@@ -261,6 +290,21 @@ class Api:
             # The request succeeded; a missed accessedAt refresh is retried on the next one.
             log.exception("accessedAt of %s not recorded", user_id)
 
+    def _announce(self, pattern: str, ctx: Context, values: dict, result: Any) -> None:
+        """Hand the route's event to realtime (after the handler: its writes are committed)."""
+        assert self.realtime is not None
+        payload = ctx.event_payload if ctx.event_payload is not None else result
+        if not isinstance(payload, dict):
+            payload = {}
+        try:
+            params = events.fill(pattern, payload, values, ctx.event_params)
+            event = events.build(ctx.project_id, pattern, params, payload, file_roles=ctx.event_roles)
+            if event is not None:
+                self.realtime.publish(event)
+        except Exception:
+            # The change is committed and answered; subscribers miss this one event.
+            log.exception("event %s of %s not announced", pattern, ctx.project_id)
+
     def _audit(self, declared: tuple[str, str], ctx: Context, values: dict, result: Any) -> None:
         principal = ctx.principal
         # While impersonating, the impersonator acted (as Appwrite, the target is kept beside).
@@ -291,7 +335,7 @@ class Api:
 
 
 async def _refuse_websocket(scope, receive, send) -> None:
-    """No route speaks WebSocket yet: the handshake is answered with the 404 JSON error of an
+    """A handshake anywhere but realtime's path is answered with the 404 JSON error of an
     unknown route where the server can send an HTTP response instead of accepting (the ASGI
     ``websocket.http.response`` extension), else closed before acceptance (an HTTP 403)."""
     message = await receive()

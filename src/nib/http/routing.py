@@ -92,6 +92,9 @@ class Route:
     blocking: bool = False
     # Cross-site writes welcome (a provider's form POST back to nib): no origin check.
     any_origin: bool = False
+    # Appwrite's event pattern, announced after success (http/events.py), e.g.
+    # "buckets.[bucketId].files.[fileId].create".
+    event: str | None = None
 
 
 class Router:
@@ -116,6 +119,7 @@ class Router:
         reads_device: bool = False,
         blocking: bool = False,
         any_origin: bool = False,
+        event: str | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             pattern = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$")
@@ -138,6 +142,7 @@ class Router:
                     reads_device,
                     blocking,
                     any_origin,
+                    event,
                 )
             )
             return handler

@@ -150,7 +150,7 @@ def finish(
         visit=visit(ctx),
     )
     if done.user is None:
-        ctx.unaudited = True  # sent to the failure URL: nobody signed in
+        ctx.declined = True  # sent to the failure URL: nobody signed in
         return redirect(done.location)
     ctx.actor = done.user
     location = done.location
