@@ -114,6 +114,7 @@ def serve(
 
     # For the app's Settings.from_env, in this process and in every worker.
     os.environ["NIB_RATE_LIMITS"] = rate_limits.lower()
+    os.environ["NIB_WORKERS"] = str(workers)
     os.environ["NIB_RATE_LIMITS_OVERRIDES"] = rate_limits_overrides
     # OAuth2 callbacks are built from the public URL: unset, it is the listening address.
     os.environ.setdefault("NIB_PUBLIC_URL", f"http://{host}:{port}")
