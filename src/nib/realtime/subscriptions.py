@@ -13,9 +13,11 @@ channels; any other ``account.…`` name is dropped (nobody listens to another u
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 from ..tools.ids import unique_id
 from ..tools.validators import is_key
@@ -27,6 +29,7 @@ MAX_CHANNELS = 100
 MAX_QUERIES = 100
 _ACCOUNT_ACTIONS = frozenset({"create", "update", "upsert", "delete"})
 _EVERYTHING = '{"method":"select","values":["*"]}'
+_SLOT = re.compile(r"^(.+)\[(\d+)\]\[\]$")
 
 
 class Refused(ValueError):
@@ -88,10 +91,10 @@ def make(
     return Subscription(subscription_id, tuple(channels), convert(channels, user_id), tuple(parsed), texts)
 
 
-def from_url(params: Mapping[str, Any], user_id: str | None) -> list[Subscription] | None:
+def from_url(params: Mapping[str, Any], query_string: bytes, user_id: str | None) -> list[Subscription] | None:
     """The subscriptions of a connection's URL: ``None`` without a ``channels`` parameter (the
     client subscribes by message), ``Refused`` when it names no channel or too many, or a
-    query that realtime cannot evaluate."""
+    query that realtime cannot evaluate. ``query_string`` is the raw one (slot numbers matter)."""
     if "channels" not in params:
         return None
     raw = params["channels"]
@@ -103,19 +106,15 @@ def from_url(params: Mapping[str, Any], user_id: str | None) -> list[Subscriptio
         raise Refused(f"Too many channels: at most {MAX_CHANNELS} per connection")
     # Per-slot queries: ``<channel with "." as "_">[<slot>][]=<query>``; a channel without any
     # listens in slot 0 with no condition.
+    per_channel: dict[str, dict[int, list[str]]] = {}
+    for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        found = _SLOT.match(name)
+        if found:
+            texts = per_channel.setdefault(found.group(1), {}).setdefault(int(found.group(2)), [])
+            texts.append(value)
     slots: dict[int, tuple[list[str], list[str]]] = {}
     for channel in channels:
-        given = params.get(channel.replace(".", "_"))
-        per_slot: dict[int, list[str]] = {}
-        if isinstance(given, dict):
-            for slot, texts in given.items():
-                if str(slot).isdigit():
-                    per_slot[int(slot)] = [
-                        t for t in (texts if isinstance(texts, list) else [texts]) if isinstance(t, str)
-                    ]
-        elif isinstance(given, list):
-            per_slot[0] = [t for t in given if isinstance(t, str)]
-        for slot, texts in (per_slot or {0: []}).items():
+        for slot, texts in (per_channel.get(channel.replace(".", "_")) or {0: []}).items():
             named_channels, slot_texts = slots.setdefault(slot, ([], []))
             named_channels.append(channel)
             slot_texts.extend(t for t in texts if t not in slot_texts)
