@@ -80,11 +80,6 @@ class Connection:
         finally:
             self._sender = None
 
-    async def flush(self) -> None:
-        """Wait until the frames queued so far are handed to the server."""
-        while self._sender is not None:
-            await asyncio.shield(self._sender)
-
     def stop(self) -> None:
         self.closed = True
         self._pending.clear()

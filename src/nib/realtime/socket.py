@@ -186,7 +186,7 @@ class _Session:
         )
         while True:
             message = await self.receive()
-            if message["type"] == "websocket.disconnect":
+            if message["type"] == "websocket.disconnect" or self.closed:
                 return
             text = message.get("text")
             if text is None:
