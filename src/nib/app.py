@@ -13,6 +13,7 @@ from .data.db import Database
 from .data.hooks import on_user_deleted
 from .health import router as health_router
 from .http.pipeline import Api
+from .realtime.socket import Realtime
 from .storage.routes import router as storage_router
 from .storage.token_routes import router as storage_token_router
 from .teams.routes import router as teams_router
@@ -54,4 +55,5 @@ def create_app(settings: Settings | None = None) -> Api:
     on_user_deleted(remove_user_memberships)
     db = Database(settings.resolved_database_url)
     # Appwrite's mock OAuth2 provider exists for test rigs only.
-    return Api(db, settings, (*ROUTERS, oauth2_mock_router) if settings.oauth2_mock else ROUTERS)
+    routers = (*ROUTERS, oauth2_mock_router) if settings.oauth2_mock else ROUTERS
+    return Api(db, settings, routers, realtime=Realtime(db, settings))

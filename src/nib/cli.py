@@ -114,6 +114,7 @@ def serve(
 
     # For the app's Settings.from_env, in this process and in every worker.
     os.environ["NIB_RATE_LIMITS"] = rate_limits.lower()
+    os.environ["NIB_WORKERS"] = str(workers)
     os.environ["NIB_RATE_LIMITS_OVERRIDES"] = rate_limits_overrides
     # OAuth2 callbacks are built from the public URL: unset, it is the listening address.
     os.environ.setdefault("NIB_PUBLIC_URL", f"http://{host}:{port}")
@@ -147,6 +148,9 @@ def serve(
         loop="uvloop",
         http="nib.http.zerocopy:ZeroCopyHttpProtocol",  # httptools, plus sendfile for downloads
         access_log=False,
+        # Realtime fans one event out to many sockets: compressing each frame per connection
+        # would cost CPU per subscriber and zlib state (tens of KB) per idle connection.
+        ws_per_message_deflate=False,
         log_level="warning",
         lifespan="on",
         # uvicorn annotates whole seconds, but hands the value to asyncio, which takes any.

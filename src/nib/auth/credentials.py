@@ -112,7 +112,7 @@ def verify_jwt(token: str, key: str) -> dict[str, Any]:
 
 # -- lookup ---------------------------------------------------------------------------------------
 
-_SESSION_COLUMNS = ("id", "factors", "mfa_updated_at")
+_SESSION_COLUMNS = ("id", "factors", "mfa_updated_at", "expire")
 _TARGET_KEYS = [(f"target_{column.name}", column.name) for column in targets.c]
 # Whether the user has a verified TOTP authenticator (a second factor), as a column.
 HAS_VERIFIED_TOTP = (
@@ -192,6 +192,7 @@ def _principal(project_id: str, rows: list[dict[str, Any]], via_jwt: bool) -> Pr
         factors=tuple(first["session_factors"] or ()),
         mfa_updated_at=first["session_mfa_updated_at"],
         via_jwt=via_jwt,
+        expire=first["session_expire"],
     )
     return Principal(
         project_id=project_id,

@@ -65,6 +65,7 @@ class CurrentSession:
     factors: tuple[str, ...]
     mfa_updated_at: datetime | None
     via_jwt: bool = False
+    expire: datetime | None = None  # when the session ends (realtime stops trusting it then)
 
 
 @dataclass(frozen=True)

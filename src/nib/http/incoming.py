@@ -6,7 +6,7 @@ from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 from starlette.requests import Request
-from starlette.types import Receive
+from starlette.types import Receive, Scope
 
 from ..auth import credentials, impersonation
 from .origins import BrowserRequest
@@ -58,7 +58,7 @@ def read_incoming(
         raw=raw,
         project_id=project_id,
         key=headers.get("x-appwrite-key"),
-        ip=_client_ip(request, headers),
+        ip=client_ip(request.scope, headers),
         user_agent=headers.get("user-agent", ""),
         headers=headers,
         path=request.scope["path"],
@@ -83,8 +83,10 @@ def _query(request: Request, method: str, raw: dict[str, Any]) -> dict[str, Any]
     return query_params(query_string) if impersonation.QUERY_MARK in query_string else {}
 
 
-def _client_ip(request: Request, headers: dict[str, str]) -> str:
+def client_ip(scope: Scope, headers: dict[str, str]) -> str:
+    """The caller's address: the first of ``X-Forwarded-For``, else the socket's peer."""
     forwarded = headers.get("x-forwarded-for")
     if forwarded:
         return forwarded.split(",")[0].strip()
-    return request.client.host if request.client else ""
+    client = scope.get("client")
+    return client[0] if client else ""

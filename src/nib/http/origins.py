@@ -85,9 +85,14 @@ class BrowserRequest:
 
     def check(self, method: str, has_key: bool) -> None:
         """403 ``general_unknown_origin`` for a keyless write from a host that is not allowed."""
-        if method not in _WRITES or has_key or not self.host:
+        if method not in _WRITES or has_key:
             return
-        if hostname_allowed(self.host, self.allowed_hosts):
+        self.check_host()
+
+    def check_host(self) -> None:
+        """403 ``general_unknown_origin`` when the request comes from a page on a host that is
+        not allowed (realtime judges every connection so)."""
+        if not self.host or hostname_allowed(self.host, self.allowed_hosts):
             return
         platform = _PLATFORM_NAMES.get(self.scheme)
         if platform is None:

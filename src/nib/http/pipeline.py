@@ -298,7 +298,8 @@ class Api:
             payload = {}
         try:
             params = events.fill(pattern, payload, values, ctx.event_params)
-            event = events.build(ctx.project_id, pattern, params, payload, file_roles=ctx.event_roles)
+            actor = ctx.principal.user["id"] if ctx.principal.user else ""
+            event = events.build(ctx.project_id, pattern, params, payload, file_roles=ctx.event_roles, actor=actor)
             if event is not None:
                 self.realtime.publish(event)
         except Exception:

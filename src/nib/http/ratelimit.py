@@ -108,6 +108,8 @@ RULES: dict[tuple[str, str], Rule] = _table(
     ("POST", "/tokens/buckets/{bucketId}/files/{fileId}", 60, _WRITE, 60),
     ("PATCH", "/tokens/{tokenId}", 60, _WRITE, 60),
     ("DELETE", "/tokens/{tokenId}", 60, _WRITE, 60),
+    # Realtime connections (counted by the realtime socket, not the pipeline).
+    ("GET", "/realtime", 128, _IP, 60),
 )
 
 

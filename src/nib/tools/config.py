@@ -30,8 +30,11 @@ class Settings:
     smtp_sender_name: str = "nib"
     smtp_sender_email: str = "no-reply@localhost"
     smtp_timeout: float = 10.0
-    # Abuse counters shared by several processes; unset = in each process's memory.
+    # Abuse counters and realtime events shared by several processes; unset = in each process's
+    # memory (realtime events then cross the workers of one `nib serve` through local sockets).
     redis_url: str | None = None
+    # Worker processes of this `nib serve` (set by the command for every worker).
+    workers: int = 1
     # File storage: "local" (under the data dir) or "s3" (any S3-compatible object store).
     storage_device: str = "local"
     # Instance-wide file size limit in bytes; also the default and cap of a bucket's maximumFileSize.
@@ -104,6 +107,7 @@ class Settings:
             "smtp_sender_email": os.environ.get("NIB_SMTP_SENDER_EMAIL", "no-reply@localhost"),
             "smtp_timeout": float(os.environ.get("NIB_SMTP_TIMEOUT") or 10),
             "redis_url": os.environ.get("NIB_REDIS_URL") or None,
+            "workers": int(os.environ.get("NIB_WORKERS") or 1),
             "storage_device": os.environ.get("NIB_STORAGE_DEVICE", "local"),
             "storage_limit": int(os.environ.get("NIB_STORAGE_LIMIT") or 5_000_000_000),
             "s3_endpoint": os.environ.get("NIB_S3_ENDPOINT", ""),
