@@ -250,7 +250,7 @@ class Api:
         if route.audit and not ctx.declined:
             self._audit(route.audit, ctx, values, result)
         if route.event and self.realtime is not None and not ctx.declined:
-            self._announce(route.event, ctx, values, result)
+            self._announce(ctx.event or route.event, ctx, values, result)
         if result is None:
             response = empty_response(204)
         elif isinstance(result, Response):
