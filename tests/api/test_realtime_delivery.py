@@ -130,6 +130,20 @@ def test_account_events_reach_only_the_user(server, users):
         anonymous.quiet()
 
 
+def test_authenticating_by_message_starts_account_delivery(server, users):
+    """The 1.5-era Web SDK connects with its URL channels, then sends the fallback session."""
+    who = member(server)
+    with Subscriber(server, ["account"]) as sub:
+        users.update_name(who.user["$id"], "Unseen")
+        sub.quiet()
+        assert sub.request("authentication", {"session": who.session})["data"]["success"] is True
+        users.update_name(who.user["$id"], "Seen")
+        data = sub.event()
+        assert data["payload"]["name"] == "Seen"
+        assert data["channels"][:2] == ["account", f"account.{who.user['$id']}"]
+        assert data["subscriptions"] == sub.connected["data"]["subscriptions"]
+
+
 def test_a_deleted_session_stops_the_connections_delivery(server):
     who = member(server)
     _, second = _second_session(server, who)
