@@ -80,11 +80,6 @@ class Connection:
         finally:
             self._sender = None
 
-    async def flush(self) -> None:
-        """Wait until the frames queued so far are handed to the server."""
-        while self._sender is not None:
-            await asyncio.shield(self._sender)
-
     def stop(self) -> None:
         self.closed = True
         self._pending.clear()
@@ -228,7 +223,9 @@ class Hub:
 
 def _matching(subscriptions: Iterable[Subscription], channels: frozenset[str], payload: dict[str, Any]) -> list[str]:
     return [
-        s.id for s in subscriptions if not s.channel_set.isdisjoint(channels) and queries.matches(s.queries, payload)
+        s.id
+        for s in subscriptions
+        if not s.channel_set.isdisjoint(channels) and (not s.queries or queries.matches(s.queries, payload))
     ]
 
 
