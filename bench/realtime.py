@@ -150,12 +150,12 @@ def start_nib_with(
 ) -> Server:
     """nib's ``serve`` with uvicorn told ``ws=`` (and optionally tracemalloc, or a log of the
     garbage collector's pauses); ``auto`` alone is plain ``nib serve`` (run.py's start_nib)."""
-    if ws == "auto+w2":  # nib serve --workers 2 (the workers are spawned: no trial patches there)
-        return start_nib(data_dir, port, workers=2)
-    if ws == "auto" and trace_file is None and gc_log is None:
-        return start_nib(data_dir, port)
-    argv = [sys.executable, str(Path(__file__).resolve()), "_serve", ws, str(trace_file or "")]
-    argv += ["serve", "--data-dir", str(data_dir), "--port", str(port), "--workers", "1"]
+    workers = 2 if "+w2" in ws else 1
+    spec = ws.replace("+w2", "")
+    if spec == "auto" and trace_file is None and gc_log is None:
+        return start_nib(data_dir, port, workers=workers)
+    argv = [sys.executable, str(Path(__file__).resolve()), "_serve", spec, str(trace_file or "")]
+    argv += ["serve", "--data-dir", str(data_dir), "--port", str(port), "--workers", str(workers)]
     env = {"NIB_RATE_LIMITS": "off", **({"BENCH_GC_LOG": str(gc_log)} if gc_log else {})}
     server = Server(f"nib-{ws}", argv, env=env, cwd=str(BENCH))
     wait_http(f"http://127.0.0.1:{port}/v1/health", 60)
@@ -173,17 +173,7 @@ def serve_main(ws: str, trace_file: str, args: list[str]) -> int:
     import uvicorn
 
     ws, *tuning = ws.split("+")
-    if "freeze" in tuning:
-
-        def frozen(signum, frame) -> None:
-            gc.collect()
-            gc.freeze()
-
-        signal.signal(signal.SIGUSR2, frozen)
-    if "thresh" in tuning:
-        gc.set_threshold(50_000, 20, 10)
-    if "eager" in tuning:
-        eager_push()
+    apply_tuning(tuning)
     gc_log = os.environ.get("BENCH_GC_LOG")
     if gc_log:
         out = open(gc_log, "a", buffering=1)  # noqa: SIM115 - open for the life of the process
@@ -201,11 +191,15 @@ def serve_main(ws: str, trace_file: str, args: list[str]) -> int:
     impl, _, flag = ws.partition(":")
     run = uvicorn.run
 
-    def run_with(*args, **kwargs):
+    def run_with(app, *args, **kwargs):
         kwargs["ws"] = impl
         if flag:
             kwargs["ws_per_message_deflate"] = flag == "deflate"
-        return run(*args, **kwargs)
+        if kwargs.get("workers", 1) > 1 and tuning:
+            # Spawned workers import the app afresh: this factory tunes them the same way.
+            os.environ["BENCH_TUNING"] = ",".join(tuning)
+            app = "realtime:patched_app"
+        return run(app, *args, **kwargs)
 
     uvicorn.run = run_with
     if trace_file:
@@ -239,6 +233,31 @@ def serve_main(ws: str, trace_file: str, args: list[str]) -> int:
 
     sys.argv = ["nib", *args]
     return nib_main()
+
+
+def apply_tuning(tuning: list[str]) -> None:
+    """The trial changes named in a variant (see ``serve_main``), in this process."""
+    import gc
+
+    if "freeze" in tuning:
+
+        def frozen(signum, frame) -> None:
+            gc.collect()
+            gc.freeze()
+
+        signal.signal(signal.SIGUSR2, frozen)
+    if "thresh" in tuning:
+        gc.set_threshold(50_000, 20, 10)
+    if "eager" in tuning:
+        eager_push()
+
+
+def patched_app():
+    """nib's app in a spawned worker, with the variant's trial changes (BENCH_TUNING)."""
+    from nib.app import create_app
+
+    apply_tuning([t for t in os.environ.get("BENCH_TUNING", "").split(",") if t])
+    return create_app()
 
 
 def eager_push() -> None:
@@ -1009,7 +1028,8 @@ def main() -> int:
             key = nib_key(server)
             if "+freeze" in ws:
                 wait_quiet(server.proc.pid)
-                os.kill(server.proc.pid, signal.SIGUSR2)
+                for pid in rss_kb(server.proc.pid):  # the process and its workers
+                    os.kill(pid, signal.SIGUSR2)
             if args.idle and "+w2" not in ws:
                 pid = server.proc.pid
 
@@ -1137,7 +1157,8 @@ def write_results_md(r: dict) -> None:
         " `:deflate` turns permessage-deflate on (browsers ask for it); `wsproto` is uvicorn's other"
         " implementation; `+eager` hands a frame to the server without a task per connection and event"
         " (a trial patch of the hub made by this script, `eager_push`); `+freeze+thresh` calls `gc.freeze()`"
-        " once start-up is over and `gc.set_threshold(50_000, 20, 10)`; `+w2` is `--workers 2`.",
+        " once start-up is over and `gc.set_threshold(50_000, 20, 10)`; `+w2` is `--workers 2` (its workers"
+        " tuned the same way).",
         "",
         "Cores used over the upload window (CPU seconds / wall seconds): "
         + "; ".join(
