@@ -4,7 +4,8 @@ stays signed in across a page reload by its cookie, and signs out against a live
 
 index.html is the app (the SDK's browser bundle from node_modules), served on localhost by a small
 static server; run.mjs drives it in Debian's chromium through playwright-core and prints what
-happened as JSON; this module asserts on that. The npm side is pinned in package-lock.json and
+happened as JSON; this module asserts on that (fixtures: conftest.py; helpers: browser_support.py;
+test_web_sdk_realtime.py drives the same app live for realtime). The npm side is pinned in package-lock.json and
 installed by `npm ci` on first use; chromium comes from the OS (`apt-get install chromium`, as
 .ci/run does). Page and API are both on `localhost` (other ports, same site), which the `default`
 project allows, so the SDK's credentialed requests carry the session cookie.
