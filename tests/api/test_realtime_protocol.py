@@ -89,6 +89,19 @@ def test_account_actions_bind_to_the_user_on_authentication(server):
         ]
 
 
+@pytest.mark.parametrize("carrier", ["legacy cookie", "session header", "fallback header"])
+def test_every_way_a_request_carries_a_session_signs_a_connection_in(server, carrier):
+    who = member(server)
+    name = f"a_session_{server.project}"
+    headers = {
+        "legacy cookie": {"Cookie": f"{name}_legacy={who.session}"},
+        "session header": {"X-Appwrite-Session": who.session},
+        "fallback header": {"X-Fallback-Cookies": json.dumps({name: who.session})},
+    }[carrier]
+    with Subscriber(server, ["account"], headers=headers) as sub:
+        assert sub.connected["data"]["user"]["$id"] == who.user["$id"]
+
+
 def test_ping_is_answered_with_pong(server):
     with Subscriber(server, ["files"]) as sub:
         assert sub.request("ping") == {"type": "pong"}

@@ -223,7 +223,9 @@ class Hub:
 
 def _matching(subscriptions: Iterable[Subscription], channels: frozenset[str], payload: dict[str, Any]) -> list[str]:
     return [
-        s.id for s in subscriptions if not s.channel_set.isdisjoint(channels) and queries.matches(s.queries, payload)
+        s.id
+        for s in subscriptions
+        if not s.channel_set.isdisjoint(channels) and (not s.queries or queries.matches(s.queries, payload))
     ]
 
 

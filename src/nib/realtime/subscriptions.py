@@ -41,8 +41,8 @@ class Subscription:
     id: str
     requested: tuple[str, ...]  # the channels as the client named them
     channels: tuple[str, ...]  # converted for the connection's user, in the client's order
-    queries: tuple[queries.Query, ...]
-    query_texts: tuple[str, ...]
+    queries: tuple[queries.Query, ...]  # the conditions on the payload (none: every event)
+    query_texts: tuple[str, ...]  # as the client sent them
 
     # The channels as a set, for the match every event makes.
     channel_set: frozenset[str] = field(init=False, compare=False)
@@ -88,7 +88,9 @@ def make(
             parsed.append(queries.parse(text))
         except queries.InvalidQuery as error:
             raise Refused(str(error)) from None
-    return Subscription(subscription_id, tuple(channels), convert(channels, user_id), tuple(parsed), texts)
+    # select(["*"]) asks for everything: only the other queries are evaluated on each event.
+    conditions = tuple(query for query in parsed if query.method != "select")
+    return Subscription(subscription_id, tuple(channels), convert(channels, user_id), conditions, texts)
 
 
 def from_url(params: Mapping[str, Any], query_string: bytes, user_id: str | None) -> list[Subscription] | None:
