@@ -23,12 +23,17 @@ def realtime_url(endpoint: str, project: str, channels: list[str] | None = None,
     return base + "?" + "&".join(parts)
 
 
+def open_socket(url: str, **options) -> ClientConnection:
+    """A client connection to ``url`` (closed by the caller)."""
+    return connect(url, open_timeout=10, max_size=2**24, **options).__enter__()
+
+
 class Subscriber:
     """One realtime connection; ``connected`` is the server's first frame."""
 
     def __init__(
         self,
-        server,
+        server=None,
         channels: list[str] | None = None,
         *,
         session: str | None = None,
@@ -37,18 +42,18 @@ class Subscriber:
         headers: dict[str, str] | None = None,
         expect_connected: bool = True,
         endpoint: str | None = None,
+        url: str | None = None,
         **query: str,
     ) -> None:
-        project = project or server.project
+        """``url``: connect there as is (hand-made query strings)."""
+        project = project or (server.project if server else "")
         extra = dict(headers or {})
         if session:
             extra["Cookie"] = f"a_session_{project}={session}"
-        self.socket: ClientConnection = connect(
-            realtime_url(endpoint or server.endpoint, project, channels, **query),
+        self.socket = open_socket(
+            url or realtime_url(endpoint or server.endpoint, project, channels, **query),
             origin=origin,
             additional_headers=extra,
-            open_timeout=10,
-            max_size=2**24,
         )
         self.connected: dict | None = self.next() if expect_connected else None
         if expect_connected:

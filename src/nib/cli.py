@@ -148,6 +148,9 @@ def serve(
         loop="uvloop",
         http="nib.http.zerocopy:ZeroCopyHttpProtocol",  # httptools, plus sendfile for downloads
         access_log=False,
+        # Realtime fans one event out to many sockets: compressing each frame per connection
+        # would cost CPU per subscriber and zlib state (tens of KB) per idle connection.
+        ws_per_message_deflate=False,
         log_level="warning",
         lifespan="on",
         # uvicorn annotates whole seconds, but hands the value to asyncio, which takes any.

@@ -15,7 +15,7 @@ from ..tools import validators as v
 from ..users import models
 from ..users.service import user_row
 from . import email_flows
-from .routes import ACCOUNT, SESSIONS, current_user
+from .routes import ACCOUNT, SESSIONS, TOKEN_CREATED, current_user
 
 router = Router()
 
@@ -23,6 +23,8 @@ USER_ID = Param("userId", v.uid)
 SECRET = Param("secret", v.text(256))
 PHRASE = optional("phrase", v.boolean, default=False)
 MAGIC_URL_PATH = "/auth/magic-url"  # Appwrite's default landing page for magic URLs
+VERIFICATION = "users.[userId].verification.[tokenId]"
+RECOVERY = "users.[userId].recovery.[tokenId]"
 
 
 def _token(ctx: Context, row: dict, secret: str) -> dict:
@@ -39,7 +41,11 @@ def _act_as(ctx: Context, user_id: str) -> None:
 # -- e-mail verification --------------------------------------------------------------------------
 
 _CREATE_VERIFICATION = dict(
-    scope=ACCOUNT, status=201, params=[Param("url", v.redirect_url)], audit=("verification.create", "user/{actor}")
+    scope=ACCOUNT,
+    status=201,
+    params=[Param("url", v.redirect_url)],
+    audit=("verification.create", "user/{actor}"),
+    event=f"{VERIFICATION}.create",
 )
 
 
@@ -55,6 +61,7 @@ def create_verification(ctx: Context, url: str) -> dict:
     status=201,
     params=[PHRASE],
     audit=("verification.create", "user/{actor}"),
+    event=f"{VERIFICATION}.create",
 )
 def create_verification_code(ctx: Context, phrase: bool) -> dict:
     return _create_verification(ctx, phrase=phrase)
@@ -75,7 +82,12 @@ def _create_verification(ctx: Context, *, url: str = "", phrase: bool = False) -
 
 
 # Appwrite's scope is `public`: the link may be opened where nobody is signed in.
-_UPDATE_VERIFICATION = dict(scope="public", params=[USER_ID, SECRET], audit=("verification.update", "user/{actor}"))
+_UPDATE_VERIFICATION = dict(
+    scope="public",
+    params=[USER_ID, SECRET],
+    audit=("verification.update", "user/{actor}"),
+    event=f"{VERIFICATION}.update",
+)
 
 
 @router.put("/v1/account/verification", **_UPDATE_VERIFICATION)
@@ -104,6 +116,7 @@ def _confirm_verification(ctx: Context, user_id: str, secret: str, *, code: bool
     status=201,
     params=[Param("email", v.email), Param("url", v.redirect_url)],
     audit=("recovery.create", "user/{actor}"),
+    event=f"{RECOVERY}.create",
 )
 def create_recovery(ctx: Context, email: str, url: str) -> dict:
     return _create_recovery(ctx, email, url=url)
@@ -115,6 +128,7 @@ def create_recovery(ctx: Context, email: str, url: str) -> dict:
     status=201,
     params=[Param("email", v.email), PHRASE],
     audit=("recovery.create", "user/{actor}"),
+    event=f"{RECOVERY}.create",
 )
 def create_recovery_code(ctx: Context, email: str, phrase: bool) -> dict:
     return _create_recovery(ctx, email, phrase=phrase)
@@ -133,6 +147,7 @@ _UPDATE_RECOVERY = dict(
     scope=SESSIONS,
     params=[USER_ID, SECRET, Param("password", v.new_password)],
     audit=("recovery.update", "user/{actor}"),
+    event=f"{RECOVERY}.update",
 )
 
 
@@ -161,6 +176,7 @@ _MAGIC_URL_TOKEN = dict(
     status=201,
     params=[Param("userId", v.custom_id), Param("email", v.email), optional("url", v.redirect_url, default=""), PHRASE],
     audit=("session.create", "user/{actor}"),
+    event=TOKEN_CREATED,
 )
 
 
@@ -179,6 +195,7 @@ def create_magic_url_token(ctx: Context, userId: str, email: str, url: str, phra
     status=201,
     params=[Param("userId", v.custom_id), Param("email", v.email), PHRASE],
     audit=("session.create", "user/{actor}"),
+    event=TOKEN_CREATED,
 )
 def create_email_token(ctx: Context, userId: str, email: str, phrase: bool) -> dict:
     return _sign_in_token(ctx, email_flows.EMAIL, userId, email, phrase)

@@ -17,7 +17,7 @@ from ..users import models, sessions
 from ..users.provider_tokens import opened
 from ..users.routes import READ, USER_ID
 from . import mfa as account_mfa
-from .routes import ACCOUNT, SELF, current_session, current_user, reloaded_account
+from .routes import ACCOUNT, SELF, SESSION_CREATED, current_session, current_user, reloaded_account
 
 router = Router()
 
@@ -27,9 +27,17 @@ OTP = Param("otp", v.text(256))
 # Case-insensitive, as Appwrite's WhiteList: the SDKs send "recoverycode", Appwrite's tests
 # "recoveryCode"; the service gets the canonical key.
 FACTOR = Param("factor", v.whitelist(list(account_mfa.CHALLENGE_FACTORS)))
+MFA_UPDATED = "users.[userId].update.mfa"
 
 
-@router.patch("/v1/account/mfa", scope=ACCOUNT, params=[Param("mfa", v.boolean)], audit=SELF)
+def _announce_account(ctx: Context) -> None:
+    """A new authenticator's secret and recovery codes are secrets: their events carry the
+    account instead (Appwrite's carry them to every connection of the user, also those still
+    short of their second factor)."""
+    ctx.event_payload = reloaded_account(ctx)
+
+
+@router.patch("/v1/account/mfa", scope=ACCOUNT, params=[Param("mfa", v.boolean)], audit=SELF, event=MFA_UPDATED)
 def update_mfa(ctx: Context, mfa: bool) -> dict:
     account_mfa.update_mfa(
         ctx.db,
@@ -52,13 +60,14 @@ def list_factors(ctx: Context) -> dict:
 # -- authenticators ------------------------------------------------------------------------------
 
 
-@router.post("/v1/account/mfa/authenticators/{type}", scope=ACCOUNT, params=[TYPE], audit=SELF)
+@router.post("/v1/account/mfa/authenticators/{type}", scope=ACCOUNT, params=[TYPE], audit=SELF, event=MFA_UPDATED)
 def create_authenticator(ctx: Context, type: str) -> dict:
     secret, uri = account_mfa.create_authenticator(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"])
+    _announce_account(ctx)
     return {"secret": secret, "uri": uri}
 
 
-@router.put("/v1/account/mfa/authenticators/{type}", scope=ACCOUNT, params=[TYPE, OTP], audit=SELF)
+@router.put("/v1/account/mfa/authenticators/{type}", scope=ACCOUNT, params=[TYPE, OTP], audit=SELF, event=MFA_UPDATED)
 def verify_authenticator(ctx: Context, type: str, otp: str) -> dict:
     account_mfa.verify_authenticator(
         ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], session_id=current_session(ctx).id, otp=otp
@@ -67,29 +76,34 @@ def verify_authenticator(ctx: Context, type: str, otp: str) -> dict:
 
 
 # ``otp`` is required by Appwrite 1.5 and gone in newer SDKs (a recent challenge replaces it).
+# Its event's payload is empty, as Appwrite's (there is no model of an authenticator).
 @router.delete(
-    "/v1/account/mfa/authenticators/{type}", scope=ACCOUNT, params=[TYPE, optional("otp", v.text(256))], audit=SELF
+    "/v1/account/mfa/authenticators/{type}",
+    scope=ACCOUNT,
+    params=[TYPE, optional("otp", v.text(256))],
+    audit=SELF,
+    event="users.[userId].delete.mfa",
 )
 def delete_authenticator(ctx: Context, type: str, otp: str | None) -> None:
+    user_id = current_user(ctx)["id"]
     account_mfa.delete_authenticator(
         ctx.db,
         project_id=ctx.project_id,
-        user_id=current_user(ctx)["id"],
+        user_id=user_id,
         otp=otp,
         challenged_at=current_session(ctx).mfa_updated_at,
     )
+    ctx.event_params["userId"] = user_id
 
 
 # -- recovery codes ------------------------------------------------------------------------------
 
 
-@router.post("/v1/account/mfa/recovery-codes", scope=ACCOUNT, status=201, audit=SELF)
+@router.post("/v1/account/mfa/recovery-codes", scope=ACCOUNT, status=201, audit=SELF, event=MFA_UPDATED)
 def create_recovery_codes(ctx: Context) -> dict:
-    return {
-        "recoveryCodes": user_mfa.create_recovery_codes(
-            ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"]
-        )
-    }
+    codes = user_mfa.create_recovery_codes(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"])
+    _announce_account(ctx)
+    return {"recoveryCodes": codes}
 
 
 @router.get("/v1/account/mfa/recovery-codes", scope=ACCOUNT)
@@ -99,23 +113,32 @@ def get_recovery_codes(ctx: Context) -> dict:
     return {"recoveryCodes": user_mfa.get_recovery_codes(ctx.db, project_id=ctx.project_id, user_id=user_id)}
 
 
-@router.patch("/v1/account/mfa/recovery-codes", scope=ACCOUNT, audit=SELF)
+@router.patch("/v1/account/mfa/recovery-codes", scope=ACCOUNT, audit=SELF, event=MFA_UPDATED)
 def regenerate_recovery_codes(ctx: Context) -> dict:
     user_id = current_user(ctx)["id"]
     account_mfa.require_recent_challenge(current_session(ctx).mfa_updated_at)
-    return {"recoveryCodes": user_mfa.regenerate_recovery_codes(ctx.db, project_id=ctx.project_id, user_id=user_id)}
+    codes = user_mfa.regenerate_recovery_codes(ctx.db, project_id=ctx.project_id, user_id=user_id)
+    _announce_account(ctx)
+    return {"recoveryCodes": codes}
 
 
 # -- challenges ----------------------------------------------------------------------------------
 
 _CREATE_CHALLENGE = dict(
-    scope=ACCOUNT, status=201, mfa_exempt=True, params=[FACTOR], audit=("challenge.create", "user/{actor}")
+    scope=ACCOUNT,
+    status=201,
+    mfa_exempt=True,
+    params=[FACTOR],
+    audit=("challenge.create", "user/{actor}"),
+    event="users.[userId].challenges.[challengeId].create",
 )
+# Completing a challenge announces the session it upgrades, as a session created.
 _COMPLETE_CHALLENGE = dict(
     scope=ACCOUNT,
     mfa_exempt=True,
     params=[Param("challengeId", v.text(256)), OTP],
     audit=("challenges.update", "user/{actor}"),
+    event=SESSION_CREATED,
 )
 
 

@@ -24,7 +24,15 @@ router.post(
     scope="sessions.write",
     status=201,
     params=[Param("userId", v.custom_id), Param("phone", v.phone)],
+    event="users.[userId].tokens.[tokenId].create",
 )(_phone_disabled)
 for _path in ("/v1/account/verification/phone", "/v1/account/verifications/phone"):
-    router.post(_path, scope="account", status=201)(_phone_disabled)
-    router.put(_path, scope="public", params=[Param("userId", v.uid), Param("secret", v.text(256))])(_phone_disabled)
+    router.post(_path, scope="account", status=201, event="users.[userId].verification.[tokenId].create")(
+        _phone_disabled
+    )
+    router.put(
+        _path,
+        scope="public",
+        params=[Param("userId", v.uid), Param("secret", v.text(256))],
+        event="users.[userId].verification.[tokenId].update",
+    )(_phone_disabled)

@@ -31,6 +31,10 @@ router = Router()
 ACCOUNT, SESSIONS = "account", "sessions.write"
 SELF = ("user.update", "user/{actor}")
 SESSION_CREATE = ("session.create", "user/{actor}")
+# Appwrite's event patterns (http/events.py) shared by several routes.
+SESSION_CREATED = "users.[userId].sessions.[sessionId].create"
+SESSION_DELETED = "users.[userId].sessions.[sessionId].delete"
+TOKEN_CREATED = "users.[userId].tokens.[tokenId].create"
 SESSION_ID = Param("sessionId", v.uid)
 JWT_SECONDS = 900  # 15 minutes
 
@@ -79,6 +83,7 @@ def reloaded_account(ctx: Context) -> dict:
     scope=SESSIONS,
     status=201,
     audit=("user.create", "user/{id}"),
+    event="users.[userId].create",
     params=[
         Param("userId", v.custom_id),
         Param("email", v.email),
@@ -104,13 +109,25 @@ def get_prefs(ctx: Context) -> dict:
     return current_user(ctx)["prefs"] or {}
 
 
-@router.patch("/v1/account/prefs", scope=ACCOUNT, params=[Param("prefs", v.assoc)], audit=SELF)
+@router.patch(
+    "/v1/account/prefs",
+    scope=ACCOUNT,
+    params=[Param("prefs", v.assoc)],
+    audit=SELF,
+    event="users.[userId].update.prefs",
+)
 def update_prefs(ctx: Context, prefs: dict) -> dict:
     user_service.update_prefs(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], prefs=prefs)
     return reloaded_account(ctx)
 
 
-@router.patch("/v1/account/name", scope=ACCOUNT, params=[Param("name", v.text(128))], audit=SELF)
+@router.patch(
+    "/v1/account/name",
+    scope=ACCOUNT,
+    params=[Param("name", v.text(128))],
+    audit=SELF,
+    event="users.[userId].update.name",
+)
 def update_name(ctx: Context, name: str) -> dict:
     return _account(
         ctx, user_service.update_user(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], name=name)
@@ -122,6 +139,7 @@ def update_name(ctx: Context, name: str) -> dict:
     scope=ACCOUNT,
     params=[Param("password", v.new_password), optional("oldPassword", v.password)],
     audit=SELF,
+    event="users.[userId].update.password",
 )
 def update_password(ctx: Context, password: str, oldPassword) -> dict:
     return _account(
@@ -133,7 +151,11 @@ def update_password(ctx: Context, password: str, oldPassword) -> dict:
 
 
 @router.patch(
-    "/v1/account/email", scope=ACCOUNT, params=[Param("email", v.email), Param("password", v.password)], audit=SELF
+    "/v1/account/email",
+    scope=ACCOUNT,
+    params=[Param("email", v.email), Param("password", v.password)],
+    audit=SELF,
+    event="users.[userId].update.email",
 )
 def update_email(ctx: Context, email: str, password: str) -> dict:
     return _account(
@@ -143,7 +165,11 @@ def update_email(ctx: Context, email: str, password: str) -> dict:
 
 
 @router.patch(
-    "/v1/account/phone", scope=ACCOUNT, params=[Param("phone", v.phone), Param("password", v.password)], audit=SELF
+    "/v1/account/phone",
+    scope=ACCOUNT,
+    params=[Param("phone", v.phone), Param("password", v.password)],
+    audit=SELF,
+    event="users.[userId].update.phone",
 )
 def update_phone(ctx: Context, phone: str, password: str) -> dict:
     return _account(
@@ -152,7 +178,7 @@ def update_phone(ctx: Context, phone: str, password: str) -> dict:
     )
 
 
-@router.patch("/v1/account/status", scope=ACCOUNT, audit=SELF)
+@router.patch("/v1/account/status", scope=ACCOUNT, audit=SELF, event="users.[userId].update.status")
 def block_self(ctx: Context) -> dict:
     """Self-block: the account stays, its sessions stop working and the browser is signed out."""
     result = user_service.update_user(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], status=False)
@@ -187,6 +213,7 @@ _EMAIL_SESSION = dict(
     status=201,
     session_group=True,
     audit=SESSION_CREATE,
+    event=SESSION_CREATED,
     params=[Param("email", v.email), Param("password", v.password)],
 )
 
@@ -202,7 +229,14 @@ def create_email_session(ctx: Context, email: str, password: str) -> dict:
     )
 
 
-@router.post("/v1/account/sessions/anonymous", scope=SESSIONS, status=201, session_group=True, audit=SESSION_CREATE)
+@router.post(
+    "/v1/account/sessions/anonymous",
+    scope=SESSIONS,
+    status=201,
+    session_group=True,
+    audit=SESSION_CREATE,
+    event=SESSION_CREATED,
+)
 def create_anonymous_session(ctx: Context) -> dict:
     return _signed_in(
         ctx, service.sign_in_anonymously(ctx.db, project_id=ctx.project_id, user_id="unique()", **_session_fields(ctx))
@@ -214,6 +248,7 @@ _TOKEN_SESSION = dict(
     status=201,
     session_group=True,
     audit=SESSION_CREATE,
+    event=SESSION_CREATED,
     params=[Param("userId", v.custom_id), Param("secret", v.text(256))],
 )
 
@@ -236,6 +271,7 @@ def create_token_session(ctx: Context, userId: str, secret: str) -> dict:
     scope=SESSIONS,
     status=201,
     audit=SESSION_CREATE,
+    event=SESSION_CREATED,
     blocking=True,  # the provider's signing keys may be fetched
     params=[
         Param("provider", v.whitelist(PROVIDER_KEYS, strict=True)),
@@ -286,9 +322,15 @@ def list_sessions(ctx: Context) -> dict:
     )
 
 
-@router.delete("/v1/account/sessions", scope=ACCOUNT, audit=("session.delete", "user/{actor}"))
+@router.delete("/v1/account/sessions", scope=ACCOUNT, audit=("session.delete", "user/{actor}"), event=SESSION_DELETED)
 def delete_sessions(ctx: Context) -> None:
-    sessions.delete_sessions(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"])
+    """Sign out everywhere; the event names the current session (Appwrite's)."""
+    user_id, current = current_user(ctx)["id"], current_session(ctx).id
+    deleted = sessions.delete_sessions(ctx.db, project_id=ctx.project_id, user_id=user_id)
+    ctx.event_params.update(userId=user_id, sessionId=current)
+    for row in deleted:
+        if row["id"] == current:
+            ctx.event_payload = models.session(opened(ctx.db, ctx.settings, row), current=True)
     ctx.sign_out()
 
 
@@ -302,7 +344,11 @@ def get_session(ctx: Context, sessionId: str) -> dict:
 
 
 @router.patch(
-    "/v1/account/sessions/{sessionId}", scope=ACCOUNT, params=[SESSION_ID], audit=("session.update", "user/{actor}")
+    "/v1/account/sessions/{sessionId}",
+    scope=ACCOUNT,
+    params=[SESSION_ID],
+    audit=("session.update", "user/{actor}"),
+    event="users.[userId].sessions.[sessionId].update",
 )
 def update_session(ctx: Context, sessionId: str) -> dict:
     """Extend the session; an OAuth2 session with a refresh token gets new provider tokens too."""
@@ -326,11 +372,16 @@ def update_session(ctx: Context, sessionId: str) -> dict:
     params=[SESSION_ID],
     audit=("session.delete", "user/{actor}"),
     mfa_exempt=True,
+    event=SESSION_DELETED,
 )
 def delete_session(ctx: Context, sessionId: str) -> None:
     session_id = _session_id(ctx, sessionId)
-    sessions.delete_session(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], session_id=session_id)
-    if session_id == current_session(ctx).id:
+    row = sessions.delete_session(
+        ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], session_id=session_id
+    )
+    current = session_id == current_session(ctx).id
+    ctx.event_payload = models.session(opened(ctx.db, ctx.settings, row), current=current)
+    if current:
         ctx.sign_out()
 
 
@@ -390,9 +441,13 @@ def list_identities(ctx: Context, queries) -> dict:
     scope=ACCOUNT,
     params=[Param("identityId", v.uid)],
     audit=("identity.delete", "identity/{identityId}"),
+    event="users.[userId].identities.[identityId].delete",
 )
 def delete_identity(ctx: Context, identityId: str) -> None:
-    activity.delete_identity(ctx.db, project_id=ctx.project_id, identity_id=identityId, user_id=current_user(ctx)["id"])
+    row = activity.delete_identity(
+        ctx.db, project_id=ctx.project_id, identity_id=identityId, user_id=current_user(ctx)["id"]
+    )
+    ctx.event_payload = models.identity(opened(ctx.db, ctx.settings, row))
 
 
 # -- push targets -------------------------------------------------------------------------------
@@ -412,6 +467,7 @@ def _device_name(ctx: Context) -> str:
     status=201,
     params=[Param("targetId", v.custom_id), Param("identifier", v.text(255)), optional("providerId", v.uid)],
     audit=("target.create", "target/{id}"),
+    event="users.[userId].targets.[targetId].create",
 )
 def create_push_target(ctx: Context, targetId: str, identifier: str, providerId) -> dict:
     row = targets.create_target(
@@ -432,6 +488,7 @@ def create_push_target(ctx: Context, targetId: str, identifier: str, providerId)
     scope="targets.write",
     params=[TARGET_ID, Param("identifier", v.text(255))],
     audit=("target.update", "target/{targetId}"),
+    event="users.[userId].targets.[targetId].update",
 )
 def update_push_target(ctx: Context, targetId: str, identifier: str) -> dict:
     row = targets.update_target(
@@ -450,6 +507,8 @@ def update_push_target(ctx: Context, targetId: str, identifier: str) -> dict:
     scope="targets.write",
     params=[TARGET_ID],
     audit=("target.delete", "target/{targetId}"),
+    event="users.[userId].targets.[targetId].delete",
 )
 def delete_push_target(ctx: Context, targetId: str) -> None:
-    targets.delete_target(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], target_id=targetId)
+    row = targets.delete_target(ctx.db, project_id=ctx.project_id, user_id=current_user(ctx)["id"], target_id=targetId)
+    ctx.event_payload = models.target(row)

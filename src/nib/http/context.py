@@ -92,6 +92,9 @@ class Context:
     event_params: dict[str, str] = field(default_factory=dict)
     event_payload: dict | None = None
     event_roles: list[str] | None = None
+    # The pattern to announce instead of the route's, when one route ends in either of two
+    # writes (the OAuth2 redirect creates a session, or a token in the token flow).
+    event: str | None = None
 
     @property
     def project_id(self) -> str:

@@ -184,19 +184,22 @@ def build(
     payload: Mapping[str, Any],
     *,
     file_roles: list[str] | None = None,
-    refresh_user: str = "",
+    actor: str = "",
 ) -> Event | None:
-    """The event of a successful write; ``None`` when realtime carries none of its names."""
+    """The event of a successful write; ``None`` when realtime carries none of its names.
+    ``actor``: the signed-in user who made it (a team's creator becomes its first member)."""
     names = generate(pattern, params)
     channels, roles = channels_and_roles(names[0], file_roles)
     if not channels:
         return None
-    refresh_team = ""
+    refresh_user = refresh_team = ""
     parts = _PLACEHOLDER.sub(lambda m: params[m.group(1)], pattern).split(".")
     if parts[0] == "teams":
         if len(parts) > 3 and parts[2] == "memberships":
-            refresh_user = refresh_user or str(payload.get("userId") or "")
-        elif parts[-1] == "delete":
+            refresh_user = str(payload.get("userId") or "")
+        elif parts[2] == "create":
+            refresh_user = actor
+        elif parts[2] == "delete":
             refresh_team = parts[1]
     elif parts[0] == "users" and _changes_roles(parts):
         refresh_user = parts[1]

@@ -250,7 +250,7 @@ class Api:
         if route.audit and not ctx.declined:
             self._audit(route.audit, ctx, values, result)
         if route.event and self.realtime is not None and not ctx.declined:
-            self._announce(route.event, ctx, values, result)
+            self._announce(ctx.event or route.event, ctx, values, result)
         if result is None:
             response = empty_response(204)
         elif isinstance(result, Response):
@@ -298,7 +298,8 @@ class Api:
             payload = {}
         try:
             params = events.fill(pattern, payload, values, ctx.event_params)
-            event = events.build(ctx.project_id, pattern, params, payload, file_roles=ctx.event_roles)
+            actor = ctx.principal.user["id"] if ctx.principal.user else ""
+            event = events.build(ctx.project_id, pattern, params, payload, file_roles=ctx.event_roles, actor=actor)
             if event is not None:
                 self.realtime.publish(event)
         except Exception:

@@ -2,10 +2,11 @@
 
 Every event announced anywhere in the deployment arrives here once (``receive``, from the
 carrier) and is handled in arrival order by one task: first the identities the event may have
-changed are checked again (the user it names, or every connection holding the role of a deleted
-team), then it goes to each connection that listens to one of its channels **and** holds one of
-its roles (any connection when its roles include ``any``), with the IDs of the connection's
-subscriptions whose channels and queries match.
+changed are resolved again (the user it names, or every connection holding the role of a
+deleted team), then it goes to each connection that listens to one of its channels **and** holds
+one of its roles (any connection when its roles include ``any``) before or after that change,
+with the IDs of the connection's subscriptions whose channels and queries match; then the new
+identities take effect for the events that follow.
 
 A connection's frames wait in a bounded queue, sent by a task that exists only while there is
 something to send; a client that stops reading fills it and is disconnected, so it cannot make
@@ -17,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -79,11 +80,6 @@ class Connection:
             self._pending.clear()
         finally:
             self._sender = None
-
-    async def flush(self) -> None:
-        """Wait until the frames queued so far are handed to the server."""
-        while self._sender is not None:
-            await asyncio.shield(self._sender)
 
     def stop(self) -> None:
         self.closed = True
@@ -175,14 +171,17 @@ class Hub:
                 event = Event.decode(message)
                 if event.project_id not in self._by_project:
                     continue
-                await self._refresh(event)
-                self.deliver(event)
+                changed = await self._recheck(event)
+                self.deliver(event, changed)
+                for conn, found in changed.items():
+                    if not conn.closed:
+                        self.set_identity(conn, found)
             except Exception:
                 log.exception("realtime event not delivered")
 
-    async def _refresh(self, event: Event) -> None:
-        """Check again who the connections the event concerns are, before it is delivered: a
-        new team member receives the event of their acceptance, a removed one no longer does."""
+    async def _recheck(self, event: Event) -> dict[Connection, identities.Identity]:
+        """The identities of the connections an event may change (its user's; every holder of a
+        deleted team's role), resolved again as they are now that the write is done."""
         project = event.project_id
         stale: set[Connection] = set()
         if event.refresh_user:
@@ -190,22 +189,23 @@ class Hub:
         if event.refresh_team:
             role = f"team:{event.refresh_team}"
             stale |= {conn for conn in self._by_project.get(project, ()) if role in conn.identity.roles}
+        found: dict[Connection, identities.Identity] = {}
         for conn in stale:
-            await self.reauthenticate(conn)
+            found[conn] = await run_in_threadpool(identities.resolve, self.db, conn.project_id, conn.identity.sign_in)
+        return found
 
-    async def reauthenticate(self, conn: Connection) -> None:
-        sign_in = conn.identity.sign_in
-        found = await run_in_threadpool(identities.resolve, self.db, conn.project_id, sign_in)
-        if not conn.closed:
-            self.set_identity(conn, found)
-
-    def deliver(self, event: Event) -> None:
+    def deliver(self, event: Event, changed: Mapping[Connection, identities.Identity] | None = None) -> None:
+        """Send ``event`` to every connection that listens to one of its channels with one of
+        its roles. A connection whose identity the event ``changed`` qualifies with its roles
+        before or after: a member who just joined hears of joining, one who was removed (or
+        signed out, or blocked) hears of that last change, and nothing after it."""
         project = event.project_id
         listeners: set[Connection] = set()
         for channel in event.channels:
             listeners |= self._by_channel.get((project, channel), set())
         if not listeners:
             return
+        changed = changed or {}
         channels = frozenset(event.channels)
         roles = frozenset(event.roles)
         everyone = "any" in roles
@@ -220,7 +220,9 @@ class Hub:
                 # Its session ended: from now on a guest (its account channels fall away).
                 self.set_identity(conn, identities.GUEST)
             if not everyone and roles.isdisjoint(conn.identity.roles):
-                continue
+                after = changed.get(conn)
+                if after is None or roles.isdisjoint(after.roles):
+                    continue
             matched = _matching(conn.subscriptions.values(), channels, payload)
             if matched:
                 conn.push(head + orjson.dumps(matched).decode() + "}}")
@@ -228,7 +230,9 @@ class Hub:
 
 def _matching(subscriptions: Iterable[Subscription], channels: frozenset[str], payload: dict[str, Any]) -> list[str]:
     return [
-        s.id for s in subscriptions if not s.channel_set.isdisjoint(channels) and queries.matches(s.queries, payload)
+        s.id
+        for s in subscriptions
+        if not s.channel_set.isdisjoint(channels) and (not s.queries or queries.matches(s.queries, payload))
     ]
 
 

@@ -165,7 +165,7 @@ class _Session:
         sign_in = await self._sign_in(project_id, headers, params)
         found = await run_in_threadpool(identities.resolve, db, project_id, sign_in)
         try:
-            initial = subscriptions.from_url(params, found.user_id)
+            initial = subscriptions.from_url(params, scope.get("query_string", b""), found.user_id)
         except subscriptions.Refused as refused:
             raise Refusal(POLICY, str(refused), close=POLICY) from None
         conn = Connection(project_id, found, self.send)
@@ -186,7 +186,7 @@ class _Session:
         )
         while True:
             message = await self.receive()
-            if message["type"] == "websocket.disconnect":
+            if message["type"] == "websocket.disconnect" or self.closed:
                 return
             text = message.get("text")
             if text is None:

@@ -13,9 +13,11 @@ channels; any other ``account.…`` name is dropped (nobody listens to another u
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 from ..tools.ids import unique_id
 from ..tools.validators import is_key
@@ -27,6 +29,7 @@ MAX_CHANNELS = 100
 MAX_QUERIES = 100
 _ACCOUNT_ACTIONS = frozenset({"create", "update", "upsert", "delete"})
 _EVERYTHING = '{"method":"select","values":["*"]}'
+_SLOT = re.compile(r"^(.+)\[(\d+)\]\[\]$")
 
 
 class Refused(ValueError):
@@ -38,8 +41,8 @@ class Subscription:
     id: str
     requested: tuple[str, ...]  # the channels as the client named them
     channels: tuple[str, ...]  # converted for the connection's user, in the client's order
-    queries: tuple[queries.Query, ...]
-    query_texts: tuple[str, ...]
+    queries: tuple[queries.Query, ...]  # the conditions on the payload (none: every event)
+    query_texts: tuple[str, ...]  # as the client sent them
 
     # The channels as a set, for the match every event makes.
     channel_set: frozenset[str] = field(init=False, compare=False)
@@ -85,13 +88,15 @@ def make(
             parsed.append(queries.parse(text))
         except queries.InvalidQuery as error:
             raise Refused(str(error)) from None
-    return Subscription(subscription_id, tuple(channels), convert(channels, user_id), tuple(parsed), texts)
+    # select(["*"]) asks for everything: only the other queries are evaluated on each event.
+    conditions = tuple(query for query in parsed if query.method != "select")
+    return Subscription(subscription_id, tuple(channels), convert(channels, user_id), conditions, texts)
 
 
-def from_url(params: Mapping[str, Any], user_id: str | None) -> list[Subscription] | None:
+def from_url(params: Mapping[str, Any], query_string: bytes, user_id: str | None) -> list[Subscription] | None:
     """The subscriptions of a connection's URL: ``None`` without a ``channels`` parameter (the
     client subscribes by message), ``Refused`` when it names no channel or too many, or a
-    query that realtime cannot evaluate."""
+    query that realtime cannot evaluate. ``query_string`` is the raw one (slot numbers matter)."""
     if "channels" not in params:
         return None
     raw = params["channels"]
@@ -103,19 +108,15 @@ def from_url(params: Mapping[str, Any], user_id: str | None) -> list[Subscriptio
         raise Refused(f"Too many channels: at most {MAX_CHANNELS} per connection")
     # Per-slot queries: ``<channel with "." as "_">[<slot>][]=<query>``; a channel without any
     # listens in slot 0 with no condition.
+    per_channel: dict[str, dict[int, list[str]]] = {}
+    for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        found = _SLOT.match(name)
+        if found:
+            texts = per_channel.setdefault(found.group(1), {}).setdefault(int(found.group(2)), [])
+            texts.append(value)
     slots: dict[int, tuple[list[str], list[str]]] = {}
     for channel in channels:
-        given = params.get(channel.replace(".", "_"))
-        per_slot: dict[int, list[str]] = {}
-        if isinstance(given, dict):
-            for slot, texts in given.items():
-                if str(slot).isdigit():
-                    per_slot[int(slot)] = [
-                        t for t in (texts if isinstance(texts, list) else [texts]) if isinstance(t, str)
-                    ]
-        elif isinstance(given, list):
-            per_slot[0] = [t for t in given if isinstance(t, str)]
-        for slot, texts in (per_slot or {0: []}).items():
+        for slot, texts in (per_channel.get(channel.replace(".", "_")) or {0: []}).items():
             named_channels, slot_texts = slots.setdefault(slot, ([], []))
             named_channels.append(channel)
             slot_texts.extend(t for t in texts if t not in slot_texts)

@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..auth.permissions import allowed, check_self_assignment, granting
+from ..auth.permissions import allowed, check_self_assignment, granting, parse
 from ..data import search
 from ..data.db import Database
 from ..data.listing import Restriction, list_rows
@@ -80,6 +80,15 @@ def check_file(roles: list[str] | None, bucket: Row, row: Row | None, action: st
     if action == "read" and bucket["file_security"]:
         raise AppwriteError("storage_file_not_found")
     raise AppwriteError("user_unauthorized")
+
+
+def read_roles(bucket: Row, permissions: Iterable[str]) -> list[str]:
+    """The roles that may read a file with ``permissions``: the bucket's read roles, and the
+    file's own when the bucket has fileSecurity (``read("user:U")`` -> ``user:U``). What a
+    file's events reach."""
+    granted = [*bucket["permissions"], *(permissions if bucket["file_security"] else ())]
+    parsed = [parse(permission) for permission in granted]  # stored ones: always well formed
+    return list(dict.fromkeys(p.role_string for p in parsed if p.type == "read"))
 
 
 def find_file(db: Database, project_id: str, bucket_id: str, file_id: str) -> Row | None:
@@ -156,9 +165,9 @@ def update_file(
 
 def delete_file(
     db: Database, device: Device, *, project_id: str, bucket: Row, file_id: str, roles: list[str] | None
-) -> None:
+) -> Row:
     """Delete the row (complete or partial upload), then its objects, parts, temporary objects
-    (an assembly or transform a crash interrupted) and cached previews.
+    (an assembly or transform a crash interrupted) and cached previews; returns the deleted row.
 
     Only this row's own objects go: a new upload of the same ID may already be writing its own."""
     require_bucket(roles, bucket, "delete")
@@ -167,3 +176,4 @@ def delete_file(
         conn.execute(files.delete().where(files.c.seq == row["seq"]))
     processing.delete_objects(device, row["object"])
     device.delete_prefix(file_prefix(project_id, bucket["id"], file_id) + "previews/")
+    return row

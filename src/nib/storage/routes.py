@@ -55,6 +55,7 @@ SEARCH = optional("search", v.text(256, 0), default="")
 TOKEN = optional("token", v.text(512, 0), default="")
 BUCKET_EVENT = "bucket/{bucketId}"
 FILE_EVENT = "file/{fileId}"
+FILE = "buckets.[bucketId].files.[fileId]"  # its events' pattern (realtime)
 _EXTENSIONS = v.array_of(
     v.text(64), 100, "Value must be a valid string and at least 1 chars and no longer than 64 chars"
 )
@@ -109,6 +110,7 @@ def _file_bucket(ctx: Context, bucket_id: str) -> dict:
     scope=BUCKETS_WRITE,
     status=201,
     audit=("bucket.create", "bucket/{id}"),
+    event="buckets.[bucketId].create",
     params=[Param("bucketId", v.custom_id), *BUCKET_SETTINGS],
 )
 def create_bucket(ctx: Context, bucketId: str, **values) -> dict:
@@ -135,6 +137,7 @@ def get_bucket(ctx: Context, bucketId: str) -> dict:
     "/v1/storage/buckets/{bucketId}",
     scope=BUCKETS_WRITE,
     audit=("bucket.update", BUCKET_EVENT),
+    event="buckets.[bucketId].update",
     params=[BUCKET_ID, *BUCKET_SETTINGS],
 )
 def update_bucket(ctx: Context, bucketId: str, **values) -> dict:
@@ -142,8 +145,13 @@ def update_bucket(ctx: Context, bucketId: str, **values) -> dict:
     return models.bucket(row, buckets.total_sizes(ctx.db, ctx.project_id, [row["id"]]).get(row["id"], 0))
 
 
+# Realtime carries no bucket events: the deleted bucket is not read for a payload nobody gets.
 @router.delete(
-    "/v1/storage/buckets/{bucketId}", scope=BUCKETS_WRITE, audit=("bucket.delete", BUCKET_EVENT), params=[BUCKET_ID]
+    "/v1/storage/buckets/{bucketId}",
+    scope=BUCKETS_WRITE,
+    audit=("bucket.delete", BUCKET_EVENT),
+    event="buckets.[bucketId].delete",
+    params=[BUCKET_ID],
 )
 def delete_bucket(ctx: Context, bucketId: str) -> None:
     buckets.delete_bucket(ctx.db, device_for(ctx.settings), project_id=ctx.project_id, bucket_id=bucketId)
@@ -157,6 +165,7 @@ def delete_bucket(ctx: Context, bucketId: str) -> None:
     scope=FILES_WRITE,
     status=201,
     audit=("file.create", "file/{id}"),
+    event=f"{FILE}.create",
     params=[BUCKET_ID],
     streaming=True,
 )
@@ -192,6 +201,8 @@ def create_file(ctx: Context, bucketId: str) -> dict:
         data=form.file.chunks(),
         late_permissions=form.late_permissions,
     )
+    # Every chunk's request announces the file, as Appwrite's.
+    ctx.event_roles = files.read_roles(bucket, row["permissions"])
     return models.file(row)
 
 
@@ -222,6 +233,7 @@ def get_file(ctx: Context, bucketId: str, fileId: str) -> dict:
     "/v1/storage/buckets/{bucketId}/files/{fileId}",
     scope=FILES_WRITE,
     audit=("file.update", FILE_EVENT),
+    event=f"{FILE}.update",
     params=[
         BUCKET_ID,
         FILE_ID,
@@ -230,15 +242,17 @@ def get_file(ctx: Context, bucketId: str, fileId: str) -> dict:
     ],
 )
 def update_file(ctx: Context, bucketId: str, fileId: str, name: str | None, permissions: list[str] | None) -> dict:
+    bucket = _file_bucket(ctx, bucketId)
     row = files.update_file(
         ctx.db,
         project_id=ctx.project_id,
-        bucket=_file_bucket(ctx, bucketId),
+        bucket=bucket,
         file_id=fileId,
         roles=ctx.roles(),
         name=name,
         permissions=permissions,
     )
+    ctx.event_roles = files.read_roles(bucket, row["permissions"])
     return models.file(row)
 
 
@@ -246,17 +260,16 @@ def update_file(ctx: Context, bucketId: str, fileId: str, name: str | None, perm
     "/v1/storage/buckets/{bucketId}/files/{fileId}",
     scope=FILES_WRITE,
     audit=("file.delete", FILE_EVENT),
+    event=f"{FILE}.delete",
     params=[BUCKET_ID, FILE_ID],
 )
 def delete_file(ctx: Context, bucketId: str, fileId: str) -> None:
-    files.delete_file(
-        ctx.db,
-        device_for(ctx.settings),
-        project_id=ctx.project_id,
-        bucket=_file_bucket(ctx, bucketId),
-        file_id=fileId,
-        roles=ctx.roles(),
+    bucket = _file_bucket(ctx, bucketId)
+    row = files.delete_file(
+        ctx.db, device_for(ctx.settings), project_id=ctx.project_id, bucket=bucket, file_id=fileId, roles=ctx.roles()
     )
+    ctx.event_payload = models.file(row)
+    ctx.event_roles = files.read_roles(bucket, row["permissions"])
 
 
 def _download(ctx: Context, bucket_id: str, file_id: str, token: str) -> tuple[downloads.Download, Row | None]:

@@ -31,6 +31,7 @@ def _render(ctx: Context, row) -> dict:
     scope=TOKENS_WRITE,
     status=201,
     audit=("token.create", "token/{id}"),
+    event="tokens.[tokenId].create",
     params=[*FILE_PARAMS, EXPIRE],
 )
 def create(ctx: Context, bucketId: str, fileId: str, expire) -> dict:
@@ -57,13 +58,24 @@ def get(ctx: Context, tokenId: str) -> dict:
 
 
 @router.patch(
-    "/v1/tokens/{tokenId}", scope=TOKENS_WRITE, audit=("tokens.update", TOKEN_EVENT), params=[TOKEN_ID, EXPIRE]
+    "/v1/tokens/{tokenId}",
+    scope=TOKENS_WRITE,
+    audit=("tokens.update", TOKEN_EVENT),
+    event="tokens.[tokenId].update",
+    params=[TOKEN_ID, EXPIRE],
 )
 def update(ctx: Context, tokenId: str, expire) -> dict:
     row = file_tokens.update_token(ctx.db, project_id=ctx.project_id, token_id=tokenId, expire=expire)
     return _render(ctx, row)
 
 
-@router.delete("/v1/tokens/{tokenId}", scope=TOKENS_WRITE, audit=("tokens.delete", TOKEN_EVENT), params=[TOKEN_ID])
+# Realtime carries no token events: the deleted token is not read for a payload nobody gets.
+@router.delete(
+    "/v1/tokens/{tokenId}",
+    scope=TOKENS_WRITE,
+    audit=("tokens.delete", TOKEN_EVENT),
+    event="tokens.[tokenId].delete",
+    params=[TOKEN_ID],
+)
 def delete(ctx: Context, tokenId: str) -> None:
     file_tokens.delete_token(ctx.db, project_id=ctx.project_id, token_id=tokenId)

@@ -170,10 +170,10 @@ def update_roles(
 
 def delete_membership(
     db: Database, *, project_id: str, team_id: str, membership_id: str, roles: list[str] | None
-) -> None:
+) -> Row:
     """Remove a membership (its user leaving, or a team owner removing it); a confirmed one
     no longer counts in the team's ``total``. Errors in Appwrite's order: membership, its user,
-    team, mismatch, permission."""
+    team, mismatch, permission. Returns the deleted membership as ``get_membership``."""
     with db.write() as conn:
         found = membership_row(conn, project_id, membership_id, "team_invite_not_found", roles)
         user_row(conn, project_id, found["user_id"])
@@ -185,3 +185,4 @@ def delete_membership(
         conn.execute(memberships.delete().where(memberships.c.seq == membership["seq"]))
         if membership["confirm"]:
             change_total(conn, project_id, team_id, -1)
+    return with_people(db, project_id, [membership], mfa=True)[0]

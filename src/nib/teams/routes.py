@@ -26,6 +26,7 @@ MEMBERSHIP_ID = Param("membershipId", v.uid)
 SEARCH = optional("search", v.text(256), default="")
 ROLE_LIST = v.array_of(v.key, 100, v.KEY_DESCRIPTION)
 TEAM_EVENT = "team/{teamId}"
+MEMBERSHIP = "teams.[teamId].memberships.[membershipId]"
 
 
 # -- teams --------------------------------------------------------------------------------------
@@ -36,6 +37,7 @@ TEAM_EVENT = "team/{teamId}"
     scope=WRITE,
     status=201,
     audit=("team.create", "team/{id}"),
+    event="teams.[teamId].create",
     params=[Param("teamId", v.custom_id), Param("name", v.text(128)), optional("roles", ROLE_LIST, default=["owner"])],
 )
 def create(ctx: Context, teamId: str, name: str, roles: list[str]) -> dict:
@@ -60,7 +62,11 @@ def get(ctx: Context, teamId: str) -> dict:
 
 
 @router.put(
-    "/v1/teams/{teamId}", scope=WRITE, params=[TEAM_ID, Param("name", v.text(128))], audit=("team.update", TEAM_EVENT)
+    "/v1/teams/{teamId}",
+    scope=WRITE,
+    params=[TEAM_ID, Param("name", v.text(128))],
+    audit=("team.update", TEAM_EVENT),
+    event="teams.[teamId].update",
 )
 def update_name(ctx: Context, teamId: str, name: str) -> dict:
     row = service.update_team(
@@ -74,9 +80,16 @@ def update_name(ctx: Context, teamId: str, name: str) -> dict:
     return models.team(row)
 
 
-@router.delete("/v1/teams/{teamId}", scope=WRITE, params=[TEAM_ID], audit=("team.delete", TEAM_EVENT))
+@router.delete(
+    "/v1/teams/{teamId}",
+    scope=WRITE,
+    params=[TEAM_ID],
+    audit=("team.delete", TEAM_EVENT),
+    event="teams.[teamId].delete",
+)
 def delete(ctx: Context, teamId: str) -> None:
-    service.delete_team(ctx.db, project_id=ctx.project_id, team_id=teamId, roles=ctx.roles())
+    row = service.delete_team(ctx.db, project_id=ctx.project_id, team_id=teamId, roles=ctx.roles())
+    ctx.event_payload = models.team(row)
 
 
 @router.get("/v1/teams/{teamId}/prefs", scope=READ, params=[TEAM_ID])
@@ -89,8 +102,11 @@ def get_prefs(ctx: Context, teamId: str) -> dict:
     scope=WRITE,
     params=[TEAM_ID, Param("prefs", v.assoc)],
     audit=("team.update", TEAM_EVENT),
+    event="teams.[teamId].update.prefs",
 )
 def update_prefs(ctx: Context, teamId: str, prefs: dict) -> dict:
+    # The payload is the prefs, whose keys are the app's: the team is named here, never by them.
+    ctx.event_params["teamId"] = teamId
     row = service.update_team(ctx.db, project_id=ctx.project_id, team_id=teamId, roles=ctx.roles(), prefs=prefs)
     return row["prefs"] or {}
 
@@ -113,6 +129,7 @@ def list_memberships(ctx: Context, teamId: str, queries, search: str) -> dict:
     scope=WRITE,
     status=201,
     audit=("membership.create", TEAM_EVENT),
+    event=f"{MEMBERSHIP}.create",
     params=[
         TEAM_ID,
         optional("email", v.email),
@@ -154,6 +171,7 @@ def get_membership(ctx: Context, teamId: str, membershipId: str) -> dict:
     scope=WRITE,
     params=[TEAM_ID, MEMBERSHIP_ID, Param("roles", ROLE_LIST)],
     audit=("membership.update", TEAM_EVENT),
+    event=f"{MEMBERSHIP}.update",
 )
 def update_membership(ctx: Context, teamId: str, membershipId: str, roles: list[str]) -> dict:
     row = memberships.update_roles(
@@ -172,6 +190,7 @@ def update_membership(ctx: Context, teamId: str, membershipId: str, roles: list[
     scope="public",
     params=[TEAM_ID, MEMBERSHIP_ID, Param("userId", v.uid), Param("secret", v.text(256))],
     audit=("membership.update", TEAM_EVENT),
+    event=f"{MEMBERSHIP}.update.status",
 )
 def update_membership_status(ctx: Context, teamId: str, membershipId: str, userId: str, secret: str) -> dict:
     """Accept an invitation: the invitee is signed in (session cookies, as Appwrite)."""
@@ -200,11 +219,13 @@ def update_membership_status(ctx: Context, teamId: str, membershipId: str, userI
     scope=WRITE,
     params=[TEAM_ID, MEMBERSHIP_ID],
     audit=("membership.delete", TEAM_EVENT),
+    event=f"{MEMBERSHIP}.delete",
 )
 def delete_membership(ctx: Context, teamId: str, membershipId: str) -> None:
-    memberships.delete_membership(
+    row = memberships.delete_membership(
         ctx.db, project_id=ctx.project_id, team_id=teamId, membership_id=membershipId, roles=ctx.roles()
     )
+    ctx.event_payload = models.membership(row, mfa=row["mfa"])
 
 
 # -- a user's memberships (Users API) -----------------------------------------------------------

@@ -214,13 +214,14 @@ def update_team(
     return {**team, **values}
 
 
-def delete_team(db: Database, *, project_id: str, team_id: str, roles: list[str] | None) -> None:
+def delete_team(db: Database, *, project_id: str, team_id: str, roles: list[str] | None) -> Row:
     """Delete the team (owners only) and, in the same transaction, all its memberships: their
-    users lose the team's roles at once."""
+    users lose the team's roles at once. Returns the deleted team."""
     with db.write() as conn:
-        lock_team(conn, project_id, team_id, roles)
+        team = lock_team(conn, project_id, team_id, roles)
         require(roles, team_permissions(team_id), "delete")
         conn.execute(
             memberships.delete().where(memberships.c.project_id == project_id, memberships.c.team_id == team_id)
         )
         conn.execute(teams.delete().where(teams.c.project_id == project_id, teams.c.id == team_id))
+    return team

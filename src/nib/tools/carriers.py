@@ -199,11 +199,10 @@ class _Peer:
 class RedisCarrier(Carrier):
     """Redis pub/sub on one channel; publishing is ordered by one sender task."""
 
-    CHANNEL = "nib:realtime"
-
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, channel: str = "nib:realtime") -> None:
         super().__init__()
         self.url = url
+        self.channel = channel
         self._outbox: asyncio.Queue[bytes] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._client: Any = None
@@ -242,7 +241,7 @@ class RedisCarrier(Carrier):
         while True:
             message = await self._outbox.get()
             try:
-                await self._client.publish(self.CHANNEL, message)
+                await self._client.publish(self.channel, message)
             except Exception as error:  # Redis down: this event is lost, later ones retry
                 log.error("realtime event not published to Redis: %r", error)
 
@@ -251,7 +250,7 @@ class RedisCarrier(Carrier):
         while True:
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self.CHANNEL)
+                await pubsub.subscribe(self.channel)
                 self.subscribed.set()
                 delay = 0.1
                 while True:

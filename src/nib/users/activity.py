@@ -54,12 +54,20 @@ def list_identities(
     return list_rows(db, IDENTITY_LIST, scope=scope, queries=queries)
 
 
-def delete_identity(db: Database, *, project_id: str, identity_id: str, user_id: str | None = None) -> None:
-    """Delete an identity (only one of ``user_id``'s when given): 404 ``user_identity_not_found``."""
+def delete_identity(db: Database, *, project_id: str, identity_id: str, user_id: str | None = None) -> Row:
+    """Delete an identity (only one of ``user_id``'s when given): 404 ``user_identity_not_found``.
+    Returns the deleted identity."""
     owned = [identities.c.user_id == user_id] if user_id is not None else []
     with db.write() as conn:
-        deleted = conn.execute(
-            identities.delete().where(identities.c.project_id == project_id, identities.c.id == identity_id, *owned)
+        deleted = (
+            conn.execute(
+                identities.delete()
+                .where(identities.c.project_id == project_id, identities.c.id == identity_id, *owned)
+                .returning(*identities.c)
+            )
+            .mappings()
+            .first()
         )
-        if deleted.rowcount == 0:
-            raise AppwriteError("user_identity_not_found")
+    if deleted is None:
+        raise AppwriteError("user_identity_not_found")
+    return dict(deleted)

@@ -27,9 +27,11 @@ def list_identities(ctx: Context, queries, search: str) -> dict:
     scope=WRITE,
     params=[Param("identityId", v.uid)],
     audit=("identity.delete", "identity/{identityId}"),
+    event="users.[userId].identities.[identityId].delete",
 )
 def delete_identity(ctx: Context, identityId: str) -> None:
-    activity.delete_identity(ctx.db, project_id=ctx.project_id, identity_id=identityId)
+    row = activity.delete_identity(ctx.db, project_id=ctx.project_id, identity_id=identityId)
+    ctx.event_payload = models.identity(opened(ctx.db, ctx.settings, row))
 
 
 @router.get("/v1/users/{userId}/logs", scope=READ, params=[USER_ID, queries_param(activity.LOG_LIST)])

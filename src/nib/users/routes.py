@@ -22,10 +22,11 @@ READ, WRITE = "users.read", "users.write"
 USER_ID = Param("userId", v.uid)
 NEW_USER_ID = Param("userId", v.custom_id)
 NAME = optional("name", v.text(128))
+CREATED = "users.[userId].create"
 SEARCH = optional("search", v.text(256), default="")
 
 
-def _user(ctx: Context, result) -> dict:
+def render_user(ctx: Context, result) -> dict:
     row, owned = result
     return models.user(row, owned, impersonation=ctx.format_at_least(*models.IMPERSONATION_FORMAT))
 
@@ -38,6 +39,7 @@ def _user(ctx: Context, result) -> dict:
     scope=WRITE,
     status=201,
     audit=("user.create", "user/{id}"),
+    event=CREATED,
     params=[
         NEW_USER_ID,
         optional("email", v.email),
@@ -47,7 +49,7 @@ def _user(ctx: Context, result) -> dict:
     ],
 )
 def create(ctx: Context, userId: str, email, phone, password, name) -> dict:
-    return _user(
+    return render_user(
         ctx,
         service.create_user(
             ctx.db, project_id=ctx.project_id, user_id=userId, email=email, phone=phone, password=password, name=name
@@ -63,10 +65,11 @@ def _import_route(path: str, algorithm: str, extra: list[Param], options) -> Non
         scope=WRITE,
         status=201,
         audit=("user.create", "user/{id}"),
+        event=CREATED,
         params=[NEW_USER_ID, Param("email", v.email), Param("password", v.password), *extra, NAME],
     )
     def create_imported(ctx: Context, userId: str, email: str, password: str, name, **params: Any) -> dict:
-        return _user(
+        return render_user(
             ctx,
             service.create_user(
                 ctx.db,
@@ -135,45 +138,61 @@ def list_users(ctx: Context, queries, search: str) -> dict:
 
 @router.get("/v1/users/{userId}", scope=READ, params=[USER_ID])
 def get(ctx: Context, userId: str) -> dict:
-    return _user(ctx, service.get_user(ctx.db, project_id=ctx.project_id, user_id=userId))
+    return render_user(ctx, service.get_user(ctx.db, project_id=ctx.project_id, user_id=userId))
 
 
-@router.delete("/v1/users/{userId}", scope=WRITE, params=[USER_ID], audit=("user.delete", "user/{userId}"))
+@router.delete(
+    "/v1/users/{userId}",
+    scope=WRITE,
+    params=[USER_ID],
+    audit=("user.delete", "user/{userId}"),
+    event="users.[userId].delete",
+)
 def delete(ctx: Context, userId: str) -> None:
-    service.delete_user(ctx.db, project_id=ctx.project_id, user_id=userId)
+    ctx.event_payload = render_user(ctx, service.delete_user(ctx.db, project_id=ctx.project_id, user_id=userId))
 
 
 # -- update -------------------------------------------------------------------------------------
 
 
-def _field_route(path: str, param: Param, column: str, event: str = "user.update") -> None:
-    """PATCH/PUT routes that set one column from one parameter and return the User."""
+def _field_route(path: str, param: Param, column: str, event: str, audit: str = "user.update") -> None:
+    """PATCH/PUT routes that set one column from one parameter and return the User; ``event``
+    is the announced attribute (``update.<event>``)."""
     method = "PUT" if path.endswith("/labels") else "PATCH"
 
-    @router.route(method, path, scope=WRITE, params=[USER_ID, param], audit=(event, "user/{userId}"))
+    @router.route(
+        method,
+        path,
+        scope=WRITE,
+        params=[USER_ID, param],
+        audit=(audit, "user/{userId}"),
+        event=f"users.[userId].update.{event}",
+    )
     def update_field(ctx: Context, userId: str, **value: Any) -> dict:
-        return _user(
+        return render_user(
             ctx, service.update_user(ctx.db, project_id=ctx.project_id, user_id=userId, **{column: value[param.name]})
         )
 
 
-_field_route("/v1/users/{userId}/name", Param("name", v.text(128, 0)), "name")
-_field_route("/v1/users/{userId}/status", Param("status", v.loose_boolean), "status")
-_field_route("/v1/users/{userId}/labels", Param("labels", v.labels), "labels")
+_field_route("/v1/users/{userId}/name", Param("name", v.text(128, 0)), "name", "name")
+_field_route("/v1/users/{userId}/status", Param("status", v.loose_boolean), "status", "status")
+_field_route("/v1/users/{userId}/labels", Param("labels", v.labels), "labels", "labels")
 _field_route(
     "/v1/users/{userId}/verification",
     Param("emailVerification", v.boolean),
     "email_verification",
+    "verification",
     "verification.update",
 )
 _field_route(
     "/v1/users/{userId}/verification/phone",
     Param("phoneVerification", v.boolean),
     "phone_verification",
+    "verification",
     "verification.update",
 )
-_field_route("/v1/users/{userId}/mfa", Param("mfa", v.boolean), "mfa")
-_field_route("/v1/users/{userId}/impersonator", Param("impersonator", v.loose_boolean), "impersonator")
+_field_route("/v1/users/{userId}/mfa", Param("mfa", v.boolean), "mfa", "mfa")
+_field_route("/v1/users/{userId}/impersonator", Param("impersonator", v.loose_boolean), "impersonator", "impersonator")
 
 
 @router.patch(
@@ -181,9 +200,10 @@ _field_route("/v1/users/{userId}/impersonator", Param("impersonator", v.loose_bo
     scope=WRITE,
     params=[USER_ID, Param("email", v.email_or_empty)],
     audit=("user.update", "user/{userId}"),
+    event="users.[userId].update.email",
 )
 def update_email(ctx: Context, userId: str, email: str) -> dict:
-    return _user(ctx, service.update_email(ctx.db, project_id=ctx.project_id, user_id=userId, email=email))
+    return render_user(ctx, service.update_email(ctx.db, project_id=ctx.project_id, user_id=userId, email=email))
 
 
 @router.patch(
@@ -191,9 +211,10 @@ def update_email(ctx: Context, userId: str, email: str) -> dict:
     scope=WRITE,
     params=[USER_ID, Param("number", v.phone_or_empty)],
     audit=("user.update", "user/{userId}"),
+    event="users.[userId].update.phone",
 )
 def update_phone(ctx: Context, userId: str, number: str) -> dict:
-    return _user(ctx, service.update_phone(ctx.db, project_id=ctx.project_id, user_id=userId, phone=number))
+    return render_user(ctx, service.update_phone(ctx.db, project_id=ctx.project_id, user_id=userId, phone=number))
 
 
 @router.patch(
@@ -201,9 +222,12 @@ def update_phone(ctx: Context, userId: str, number: str) -> dict:
     scope=WRITE,
     params=[USER_ID, Param("password", v.new_password_or_empty)],
     audit=("user.update", "user/{userId}"),
+    event="users.[userId].update.password",
 )
 def update_password(ctx: Context, userId: str, password: str) -> dict:
-    return _user(ctx, service.update_password(ctx.db, project_id=ctx.project_id, user_id=userId, password=password))
+    return render_user(
+        ctx, service.update_password(ctx.db, project_id=ctx.project_id, user_id=userId, password=password)
+    )
 
 
 @router.get("/v1/users/{userId}/prefs", scope=READ, params=[USER_ID])
@@ -211,6 +235,13 @@ def get_prefs(ctx: Context, userId: str) -> dict:
     return service.get_prefs(ctx.db, project_id=ctx.project_id, user_id=userId)
 
 
-@router.patch("/v1/users/{userId}/prefs", scope=WRITE, params=[USER_ID, Param("prefs", v.assoc)])
+@router.patch(
+    "/v1/users/{userId}/prefs",
+    scope=WRITE,
+    params=[USER_ID, Param("prefs", v.assoc)],
+    event="users.[userId].update.prefs",
+)
 def update_prefs(ctx: Context, userId: str, prefs: dict) -> dict:
+    # The payload is the prefs, whose keys are the app's: the user is named here, never by them.
+    ctx.event_params["userId"] = userId
     return service.update_prefs(ctx.db, project_id=ctx.project_id, user_id=userId, prefs=prefs)

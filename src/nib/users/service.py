@@ -402,12 +402,17 @@ def update_prefs(db: Database, *, project_id: str, user_id: str, prefs: dict) ->
 # Deleting
 
 
-def delete_user(db: Database, *, project_id: str, user_id: str) -> None:
+def delete_user(db: Database, *, project_id: str, user_id: str) -> tuple[Row, list[Row]]:
     """Remove the user and everything it owns in one transaction, with what other domains keep
-    of it (``data.hooks.on_user_deleted``: its memberships, its teams' totals)."""
+    of it (``data.hooks.on_user_deleted``: its memberships, its teams' totals). Returns the
+    deleted user and its targets, as ``get_user``."""
     with db.write() as conn:
-        user_row(conn, project_id, user_id)
+        params = {"project_id": project_id, "user_id": user_id}
+        found = _grouped([dict(row) for row in conn.execute(_USER_WITH_TARGETS, params).mappings()])
+        if user_id not in found:
+            raise AppwriteError("user_not_found")
         user_deleted(conn, project_id, user_id)
         for table in (sessions, tokens, targets, identities, authenticators, passkeys):
             conn.execute(table.delete().where(table.c.project_id == project_id, table.c.user_id == user_id))
         conn.execute(users.delete().where(users.c.project_id == project_id, users.c.id == user_id))
+    return found[user_id]

@@ -10,9 +10,9 @@ from ..http.render import listing
 from ..http.routing import Param, Router, optional
 from ..tools import validators as v
 from ..tools.useragent import parse_user_agent
-from . import models, sessions
+from . import models, service, sessions
 from .provider_tokens import opened
-from .routes import READ, USER_ID, WRITE
+from .routes import READ, USER_ID, WRITE, render_user
 
 router = Router()
 
@@ -29,6 +29,7 @@ def list_sessions(ctx: Context, userId: str) -> dict:
     status=201,
     params=[Param("userId", v.custom_id)],
     audit=("session.create", "user/{userId}"),
+    event="users.[userId].sessions.[sessionId].create",
 )
 def create_session(ctx: Context, userId: str) -> dict:
     row, secret = sessions.create_session(
@@ -45,9 +46,17 @@ def create_session(ctx: Context, userId: str) -> dict:
     return models.session(row, secret=encode_session(userId, secret))
 
 
-@router.delete("/v1/users/{userId}/sessions", scope=WRITE, params=[USER_ID], audit=("session.delete", "user/{userId}"))
+@router.delete(
+    "/v1/users/{userId}/sessions",
+    scope=WRITE,
+    params=[USER_ID],
+    audit=("session.delete", "user/{userId}"),
+    event="users.[userId].sessions.delete",
+)
 def delete_sessions(ctx: Context, userId: str) -> None:
+    """The event's payload is the user (whose sessions are gone), as Appwrite's."""
     sessions.delete_sessions(ctx.db, project_id=ctx.project_id, user_id=userId)
+    ctx.event_payload = render_user(ctx, service.get_user(ctx.db, project_id=ctx.project_id, user_id=userId))
 
 
 @router.delete(
@@ -55,9 +64,11 @@ def delete_sessions(ctx: Context, userId: str) -> None:
     scope=WRITE,
     params=[USER_ID, Param("sessionId", v.uid)],
     audit=("session.delete", "user/{userId}"),
+    event="users.[userId].sessions.[sessionId].delete",
 )
 def delete_session(ctx: Context, userId: str, sessionId: str) -> None:
-    sessions.delete_session(ctx.db, project_id=ctx.project_id, user_id=userId, session_id=sessionId)
+    row = sessions.delete_session(ctx.db, project_id=ctx.project_id, user_id=userId, session_id=sessionId)
+    ctx.event_payload = models.session(opened(ctx.db, ctx.settings, row))
 
 
 @router.post(
@@ -70,6 +81,7 @@ def delete_session(ctx: Context, userId: str, sessionId: str) -> None:
         optional("expire", v.integer_range(60, 31536000), default=900),
     ],
     audit=("tokens.create", "user/{userId}"),
+    event="users.[userId].tokens.[tokenId].create",
 )
 def create_token(ctx: Context, userId: str, length: int, expire: int) -> dict:
     row, secret = sessions.create_token(

@@ -130,23 +130,31 @@ def jwt_session_id(db: Database, *, project_id: str, user_id: str, session_id: s
     return session_id
 
 
-def delete_sessions(db: Database, *, project_id: str, user_id: str) -> None:
+def delete_sessions(db: Database, *, project_id: str, user_id: str) -> list[Row]:
+    """Delete all the user's sessions; returns them."""
     with db.write() as conn:
         user_row(conn, project_id, user_id)
-        conn.execute(sessions.delete().where(sessions.c.project_id == project_id, sessions.c.user_id == user_id))
+        statement = sessions.delete().where(sessions.c.project_id == project_id, sessions.c.user_id == user_id)
+        return [dict(row) for row in conn.execute(statement.returning(*sessions.c)).mappings()]
 
 
-def delete_session(db: Database, *, project_id: str, user_id: str, session_id: str) -> None:
-    """Only the user's own session (as newer Appwrite): another user's session is not found."""
+def delete_session(db: Database, *, project_id: str, user_id: str, session_id: str) -> Row:
+    """Only the user's own session (as newer Appwrite): another user's session is not found.
+    Returns the deleted session."""
     with db.write() as conn:
         user_row(conn, project_id, user_id)
-        deleted = conn.execute(
-            sessions.delete().where(
-                sessions.c.project_id == project_id, sessions.c.user_id == user_id, sessions.c.id == session_id
+        deleted = (
+            conn.execute(
+                sessions.delete()
+                .where(sessions.c.project_id == project_id, sessions.c.user_id == user_id, sessions.c.id == session_id)
+                .returning(*sessions.c)
             )
+            .mappings()
+            .first()
         )
-        if deleted.rowcount == 0:
-            raise AppwriteError("user_session_not_found")
+    if deleted is None:
+        raise AppwriteError("user_session_not_found")
+    return dict(deleted)
 
 
 def create_token(

@@ -46,6 +46,7 @@ def list_targets(ctx: Context, userId: str, queries) -> dict:
         NAME,
     ],
     audit=("target.create", "target/{id}"),
+    event="users.[userId].targets.[targetId].create",
 )
 def create_target(
     ctx: Context, userId: str, targetId: str, providerType: str, identifier: str, providerId, name
@@ -73,6 +74,7 @@ def get_target(ctx: Context, userId: str, targetId: str) -> dict:
     scope="targets.write",
     params=[USER_ID, TARGET_ID, optional("identifier", v.text(255)), optional("providerId", v.uid), NAME],
     audit=("target.update", "target/{targetId}"),
+    event="users.[userId].targets.[targetId].update",
 )
 def update_target(ctx: Context, userId: str, targetId: str, identifier, providerId, name) -> dict:
     changes = {
@@ -96,6 +98,8 @@ def update_target(ctx: Context, userId: str, targetId: str, identifier, provider
     scope="targets.write",
     params=[USER_ID, TARGET_ID],
     audit=("target.delete", "target/{targetId}"),
+    event="users.[userId].targets.[targetId].delete",
 )
 def delete_target(ctx: Context, userId: str, targetId: str) -> None:
-    targets.delete_target(ctx.db, project_id=ctx.project_id, user_id=userId, target_id=targetId)
+    row = targets.delete_target(ctx.db, project_id=ctx.project_id, user_id=userId, target_id=targetId)
+    ctx.event_payload = models.target(row)

@@ -127,8 +127,10 @@ def update_target(
     return get_target(db, project_id=project_id, user_id=user_id, target_id=target_id)
 
 
-def delete_target(db: Database, *, project_id: str, user_id: str, target_id: str) -> None:
+def delete_target(db: Database, *, project_id: str, user_id: str, target_id: str) -> Row:
+    """Delete one of the user's targets; returns it."""
     with db.write() as conn:
         user_row(conn, project_id, user_id)
-        _target_row(conn, project_id, user_id, target_id)
+        row = _target_row(conn, project_id, user_id, target_id)
         conn.execute(targets.delete().where(targets.c.project_id == project_id, targets.c.id == target_id))
+    return row

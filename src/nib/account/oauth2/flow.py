@@ -143,12 +143,13 @@ class Callback:
 
 @dataclass
 class Finished:
-    """How a sign-in ended: the URL to send the browser to; on success the user and, for the
-    session flow, the new session and its secret."""
+    """How a sign-in ended: the URL to send the browser to; on success the user and the new
+    session (or, for the token flow, token) and its secret."""
 
     location: str
     user: Row | None = None
     session: Row | None = None
+    token: Row | None = None
     secret: str = ""
 
 
@@ -313,7 +314,7 @@ def _settle(
             )
         done.user = user
         if token:
-            done.secret = signin.insert_token(
+            done.token, done.secret = signin.insert_token(
                 conn, where.project_id, user_id, provider, visit.duration, visit.ip, visit.user_agent
             )
             done.location = with_query(success, {"secret": done.secret, "userId": user_id})

@@ -26,6 +26,8 @@ from ...http.responses import BASE_HEADERS
 from ...http.routing import Param, Router, optional
 from ...tools import validators as v
 from ...tools.useragent import parse_user_agent
+from ...users import models
+from ...users.provider_tokens import opened
 from . import flow
 from .providers import PROVIDER_KEYS
 
@@ -34,6 +36,8 @@ router = Router()
 NO_CACHE = {"Cache-Control": "no-store, no-cache, must-revalidate, max-age=0", "Pragma": "no-cache"}
 PROVIDER = Param("provider", v.whitelist(PROVIDER_KEYS, strict=True))
 _TEXT = v.text(2048, 0)
+SESSION_CREATED = "users.[userId].sessions.[sessionId].create"
+TOKEN_CREATED = "users.[userId].tokens.[tokenId].create"
 
 
 def redirect(location: str) -> Response:
@@ -133,6 +137,7 @@ def callback(ctx: Context, projectId: str, provider: str, **received: str) -> Re
     scope="public",
     blocking=True,  # the code is exchanged with the provider while the browser waits
     audit=("session.create", "user/{actor}"),
+    event=SESSION_CREATED,
     params=[PROVIDER, *_RETURN_PARAMS],
 )
 def finish(
@@ -154,7 +159,12 @@ def finish(
         return redirect(done.location)
     ctx.actor = done.user
     location = done.location
+    # The answer is a redirect: the event carries the new session (or token) as its routes render it.
+    if done.token is not None:
+        ctx.event = TOKEN_CREATED
+        ctx.event_payload = models.token(done.token, secret="")
     if done.session is not None:
+        ctx.event_payload = models.session(opened(ctx.db, ctx.settings, done.session), current=True)
         encoded = encode_session(done.user["id"], done.secret)
         ctx.sign_in(encoded, done.session["expire"])
         if urlsplit(location).path in flow.RELAY_SUCCESS:

@@ -134,11 +134,12 @@ def link(conn: Connection, project_id: str, user_id: str, provider: str, profile
 
 def insert_token(
     conn: Connection, project_id: str, user_id: str, provider: str, duration: int, ip: str, user_agent: str
-) -> str:
+) -> tuple[Row, str]:
     """An ``oauth2`` token (64 hex chars, exchanged once for a session naming the provider);
-    returns its secret."""
+    returns its row and secret."""
     secret, now = secrets.token_hex(32), dates.now()
     expire = now + timedelta(seconds=duration)
     row = token_row(project_id, user_id, "oauth2", secret, expire, ip=ip, user_agent=user_agent, now=now)
-    conn.execute(tokens.insert().values({**row, "provider": provider}))
-    return secret
+    row["provider"] = provider
+    conn.execute(tokens.insert().values(row))
+    return row, secret
