@@ -8,9 +8,10 @@ one of its roles (any connection when its roles include ``any``) before or after
 with the IDs of the connection's subscriptions whose channels and queries match; then the new
 identities take effect for the events that follow.
 
-A connection's frames wait in a bounded queue, sent by a task that exists only while there is
-something to send; a client that stops reading fills it and is disconnected, so it cannot make
-the server hold an unbounded backlog.
+A connection's frames are written straight to its socket where the server allows it
+(``http/wsframes.py``), else they wait in a bounded queue sent by a task that exists only while
+there is something to send; a client that stops reading fills its socket's buffer (or the
+queue) and is disconnected, so it cannot make the server hold an unbounded backlog.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..data.db import Database
 from ..http.events import Event
+from ..http.wsframes import FrameWriter
 from ..tools import dates
 from . import identity as identities
 from . import queries
@@ -33,8 +35,10 @@ from .subscriptions import Subscription
 
 log = logging.getLogger("nib")
 
-# Frames one connection may have waiting before it counts as not reading.
+# What may wait for one connection before it counts as not reading: frames queued for the ASGI
+# send, or bytes in the socket's buffer when frames are written directly.
 MAX_PENDING = 256
+MAX_BACKLOG = 1 << 20
 SLOW_CLIENT_CLOSE = 1013  # "try again later": the client may reconnect and resubscribe
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -43,7 +47,17 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 class Connection:
     """One WebSocket: who it is, what it listens to, and its outgoing frames."""
 
-    __slots__ = ("project_id", "identity", "subscriptions", "_send", "_pending", "_sender", "closed", "on_slow")
+    __slots__ = (
+        "project_id",
+        "identity",
+        "subscriptions",
+        "_send",
+        "_pending",
+        "_sender",
+        "closed",
+        "on_slow",
+        "writer",
+    )
 
     def __init__(self, project_id: str, identity: identities.Identity, send: Send) -> None:
         self.project_id = project_id
@@ -54,14 +68,24 @@ class Connection:
         self._sender: asyncio.Task[None] | None = None
         self.closed = False
         self.on_slow: Callable[[], None] | None = None
+        # Frames straight to the socket where the server allows it (http/wsframes.py).
+        self.writer: FrameWriter | None = None
 
     @property
     def channels(self) -> set[str]:
         return {channel for subscription in self.subscriptions.values() for channel in subscription.channels}
 
     def push(self, frame: str) -> None:
-        """Queue one text frame; a connection whose queue is full is closed instead."""
+        """Send or queue one text frame; a connection with too much waiting is closed instead."""
         if self.closed:
+            return
+        writer = self.writer
+        if writer is not None:
+            if writer.backlog > MAX_BACKLOG:
+                if self.on_slow is not None:
+                    self.on_slow()
+            elif not writer.write(frame):
+                self.closed = True  # closing: the receive side ends the connection
             return
         if len(self._pending) >= MAX_PENDING:
             self._pending.clear()
