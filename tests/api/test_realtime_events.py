@@ -184,32 +184,41 @@ def test_users_api_sessions_and_tokens(server, http):
         )
 
 
+def _target_and_identity_events(sub, user_id: str, create, update, delete, identities, delete_identity, seed) -> None:
+    """A target created, updated and deleted, then an identity deleted, each announced on the
+    user's account with its model (a delete: the resource as last rendered)."""
+
+    def heard(kind: str, resource_id: str, action: str, payload: dict) -> None:
+        received(sub, nested_names("users", user_id, kind, resource_id, action), account_channels(user_id), payload)
+
+    target = ok(create(), 201)
+    heard("targets", target["$id"], "create", target)
+    updated = ok(update(target["$id"]))
+    heard("targets", target["$id"], "update", updated)
+    assert delete(target["$id"]).status_code == 204
+    heard("targets", target["$id"], "delete", updated)
+    identity_id = seed()
+    identity = next(i for i in ok(identities())["identities"] if i["$id"] == identity_id)
+    assert delete_identity(identity_id).status_code == 204
+    heard("identities", identity_id, "delete", identity)
+
+
 def test_users_api_targets_and_identities(server, http, db):
     who = member(server)
     user_id = who.user["$id"]
     base = f"/users/{user_id}/targets"
     with listening(server, who, ["account"]) as sub:
-        body = {"targetId": ID.unique(), "providerType": "email", "identifier": unique_email()}
-        target = ok(http.post(base, json=body), 201)
-        target_id = target["$id"]
-        received(sub, nested_names("users", user_id, "targets", target_id, "create"), account_channels(user_id), target)
-        updated = ok(http.patch(f"{base}/{target_id}", json={"name": "Work"}))
-        received(
-            sub, nested_names("users", user_id, "targets", target_id, "update"), account_channels(user_id), updated
-        )
-        assert http.delete(f"{base}/{target_id}").status_code == 204
-        received(
-            sub, nested_names("users", user_id, "targets", target_id, "delete"), account_channels(user_id), updated
-        )
-
-        identity_id = seed_identity(db, server.project, user_id, email=who.email)
-        identity = next(i for i in ok(http.get("/users/identities"))["identities"] if i["$id"] == identity_id)
-        assert http.delete(f"/users/identities/{identity_id}").status_code == 204
-        received(
+        _target_and_identity_events(
             sub,
-            nested_names("users", user_id, "identities", identity_id, "delete"),
-            account_channels(user_id),
-            identity,
+            user_id,
+            create=lambda: http.post(
+                base, json={"targetId": ID.unique(), "providerType": "email", "identifier": unique_email()}
+            ),
+            update=lambda target_id: http.patch(f"{base}/{target_id}", json={"name": "Work"}),
+            delete=lambda target_id: http.delete(f"{base}/{target_id}"),
+            identities=lambda: http.get("/users/identities"),
+            delete_identity=lambda identity_id: http.delete(f"/users/identities/{identity_id}"),
+            seed=lambda: seed_identity(db, server.project, user_id, email=who.email),
         )
 
 
@@ -396,26 +405,17 @@ def test_account_push_targets_and_identities(server, db):
     who = member(server)
     user_id = who.user["$id"]
     with listening(server, who, ["account"]) as sub, as_member(server, who) as http:
-        target = ok(http.post("/account/targets/push", json={"targetId": ID.unique(), "identifier": "fcm-token"}), 201)
-        target_id = target["$id"]
-        received(sub, nested_names("users", user_id, "targets", target_id, "create"), account_channels(user_id), target)
-        updated = ok(http.put(f"/account/targets/{target_id}/push", json={"identifier": "fcm-token-2"}))
-        received(
-            sub, nested_names("users", user_id, "targets", target_id, "update"), account_channels(user_id), updated
-        )
-        assert http.delete(f"/account/targets/{target_id}/push").status_code == 204
-        received(
-            sub, nested_names("users", user_id, "targets", target_id, "delete"), account_channels(user_id), updated
-        )
-
-        identity_id = seed_identity(db, server.project, user_id, email=who.email)
-        identity = next(i for i in ok(http.get("/account/identities"))["identities"] if i["$id"] == identity_id)
-        assert http.delete(f"/account/identities/{identity_id}").status_code == 204
-        received(
+        _target_and_identity_events(
             sub,
-            nested_names("users", user_id, "identities", identity_id, "delete"),
-            account_channels(user_id),
-            identity,
+            user_id,
+            create=lambda: http.post(
+                "/account/targets/push", json={"targetId": ID.unique(), "identifier": "fcm-token"}
+            ),
+            update=lambda target_id: http.put(f"/account/targets/{target_id}/push", json={"identifier": "fcm-token-2"}),
+            delete=lambda target_id: http.delete(f"/account/targets/{target_id}/push"),
+            identities=lambda: http.get("/account/identities"),
+            delete_identity=lambda identity_id: http.delete(f"/account/identities/{identity_id}"),
+            seed=lambda: seed_identity(db, server.project, user_id, email=who.email),
         )
 
 
