@@ -60,7 +60,7 @@ def account_channels(user_id: str, action: str = "") -> list[str]:
     return channels + ([f"account.{action}", f"account.{user_id}.{action}"] if action else [])
 
 
-def heard(*, sub, user_id: str, kind: str, resource_id: str, action: str, payload: dict) -> None:
+def heard(sub, user_id: str, kind: str, resource_id: str, action: str, payload: dict) -> None:
     """An event on one of the user's sub-resources (a session, target…) reached the account."""
     received(sub, nested_names("users", user_id, kind, resource_id, action), account_channels(user_id), payload)
 
@@ -165,22 +165,13 @@ def test_users_api_sessions_and_tokens(server, http):
     with listening(server, who, ["account"]) as sub:
         session = ok(http.post(f"/users/{user_id}/sessions"), 201)
         assert session["secret"]
-        heard(
-            sub=sub,
-            user_id=user_id,
-            kind="sessions",
-            resource_id=session["$id"],
-            action="create",
-            payload=visible(session),
-        )
+        heard(sub, user_id, "sessions", session["$id"], "create", visible(session))
         token = ok(http.post(f"/users/{user_id}/tokens"), 201)
-        heard(
-            sub=sub, user_id=user_id, kind="tokens", resource_id=token["$id"], action="create", payload=visible(token)
-        )
+        heard(sub, user_id, "tokens", token["$id"], "create", visible(token))
         listed = ok(http.get(f"/users/{user_id}/sessions"))["sessions"]
         deleted = next(s for s in listed if s["$id"] == session["$id"])
         assert http.delete(f"/users/{user_id}/sessions/{session['$id']}").status_code == 204
-        heard(sub=sub, user_id=user_id, kind="sessions", resource_id=session["$id"], action="delete", payload=deleted)
+        heard(sub, user_id, "sessions", session["$id"], "delete", deleted)
 
 
 def _target_and_identity_events(sub, user_id: str, create, update, delete, identities, delete_identity, seed) -> None:
@@ -188,15 +179,15 @@ def _target_and_identity_events(sub, user_id: str, create, update, delete, ident
     user's account with its model (a delete: the resource as last rendered)."""
 
     target = ok(create(), 201)
-    heard(sub=sub, user_id=user_id, kind="targets", resource_id=target["$id"], action="create", payload=target)
+    heard(sub, user_id, "targets", target["$id"], "create", target)
     updated = ok(update(target["$id"]))
-    heard(sub=sub, user_id=user_id, kind="targets", resource_id=target["$id"], action="update", payload=updated)
+    heard(sub, user_id, "targets", target["$id"], "update", updated)
     assert delete(target["$id"]).status_code == 204
-    heard(sub=sub, user_id=user_id, kind="targets", resource_id=target["$id"], action="delete", payload=updated)
+    heard(sub, user_id, "targets", target["$id"], "delete", updated)
     identity_id = seed()
     identity = next(i for i in ok(identities())["identities"] if i["$id"] == identity_id)
     assert delete_identity(identity_id).status_code == 204
-    heard(sub=sub, user_id=user_id, kind="identities", resource_id=identity_id, action="delete", payload=identity)
+    heard(sub, user_id, "identities", identity_id, "delete", identity)
 
 
 def test_users_api_targets_and_identities(server, http, db):
@@ -245,14 +236,7 @@ def test_deleting_one_of_two_sessions_reaches_the_other(server, http):
     gone, _ = sign_in(server, who.email)
     with listening(server, who, ["account"]) as sub:
         assert http.delete(f"/users/{user_id}/sessions/{gone['$id']}").status_code == 204
-        heard(
-            sub=sub,
-            user_id=user_id,
-            kind="sessions",
-            resource_id=gone["$id"],
-            action="delete",
-            payload={**gone, "current": False},
-        )
+        heard(sub, user_id, "sessions", gone["$id"], "delete", {**gone, "current": False})
 
 
 # -- users, through the Account API ---------------------------------------------------------------
@@ -279,17 +263,13 @@ def test_account_sessions(server):
     user_id = who.user["$id"]
     with listening(server, who, ["account"]) as sub:
         created = as_guest(server, "POST", "/account/sessions/email", {"email": who.email, "password": PASSWORD})
-        heard(sub=sub, user_id=user_id, kind="sessions", resource_id=created["$id"], action="create", payload=created)
+        heard(sub, user_id, "sessions", created["$id"], "create", created)
         with as_member(server, who) as http:
             extended = ok(http.patch("/account/sessions/current"))
-            heard(
-                sub=sub, user_id=user_id, kind="sessions", resource_id=who.session_id, action="update", payload=extended
-            )
+            heard(sub, user_id, "sessions", who.session_id, "update", extended)
             before = ok(http.get(f"/account/sessions/{created['$id']}"))
             assert http.delete(f"/account/sessions/{created['$id']}").status_code == 204
-            heard(
-                sub=sub, user_id=user_id, kind="sessions", resource_id=created["$id"], action="delete", payload=before
-            )
+            heard(sub, user_id, "sessions", created["$id"], "delete", before)
 
 
 def test_signing_out_names_the_callers_session_as_the_current_one(server):
@@ -299,10 +279,10 @@ def test_signing_out_names_the_callers_session_as_the_current_one(server):
     with listening(server, who, ["account"]) as sub:
         created, second = sign_in(server, who.email)
         assert created["current"] is True
-        heard(sub=sub, user_id=user_id, kind="sessions", resource_id=created["$id"], action="create", payload=created)
+        heard(sub, user_id, "sessions", created["$id"], "create", created)
         with with_session(server, second) as http:
             assert http.delete("/account/sessions/current").status_code == 204
-        heard(sub=sub, user_id=user_id, kind="sessions", resource_id=created["$id"], action="delete", payload=created)
+        heard(sub, user_id, "sessions", created["$id"], "delete", created)
 
 
 def test_token_sign_ins(server, http, smtp):
@@ -340,11 +320,11 @@ def test_recovery_and_verification_tokens(server, smtp, http):
     with listening(server, who, ["account"]) as sub, as_member(server, who) as mine:
         created = as_guest(server, "POST", "/account/recovery", {"email": who.email, "url": APP})
         assert created["secret"] == ""
-        heard(sub=sub, user_id=user_id, kind="recovery", resource_id=created["$id"], action="create", payload=created)
+        heard(sub, user_id, "recovery", created["$id"], "create", created)
         params = link_params(smtp.mailbox.wait_for(who.email))
         body = {"userId": user_id, "secret": params["secret"], "password": "recovered-password-4"}
         done = as_guest(server, "PUT", "/account/recovery", body, 200)
-        heard(sub=sub, user_id=user_id, kind="recovery", resource_id=done["$id"], action="update", payload=done)
+        heard(sub, user_id, "recovery", done["$id"], "update", done)
 
         for create_path, confirm_path, body in [
             ("/account/verification", "/account/verification", {"url": APP}),
@@ -354,18 +334,11 @@ def test_recovery_and_verification_tokens(server, smtp, http):
             user = ok(http.patch(f"/users/{user_id}/verification", json={"emailVerification": False}))
             received(sub, user_names(user_id, "update", "verification"), account_channels(user_id, "update"), user)
             created = ok(mine.post(create_path, json=body), 201)
-            heard(
-                sub=sub,
-                user_id=user_id,
-                kind="verification",
-                resource_id=created["$id"],
-                action="create",
-                payload=created,
-            )
+            heard(sub, user_id, "verification", created["$id"], "create", created)
             mail = smtp.mailbox.wait_for(who.email)
             secret = link_params(mail)["secret"] if body else one_time_code(mail)
             done = ok(mine.put(confirm_path, json={"userId": user_id, "secret": secret}))
-            heard(sub=sub, user_id=user_id, kind="verification", resource_id=done["$id"], action="update", payload=done)
+            heard(sub, user_id, "verification", done["$id"], "update", done)
 
 
 def test_account_push_targets_and_identities(server, db):
@@ -406,17 +379,10 @@ def test_account_mfa_and_challenges(server):
 
         for path in ("/account/mfa/challenge", "/account/mfa/challenges"):
             challenge = ok(http.post(path, json={"factor": "totp"}), 201)
-            heard(
-                sub=sub,
-                user_id=user_id,
-                kind="challenges",
-                resource_id=challenge["$id"],
-                action="create",
-                payload=challenge,
-            )
+            heard(sub, user_id, "challenges", challenge["$id"], "create", challenge)
         session = ok(http.put("/account/mfa/challenges", json={"challengeId": challenge["$id"], "otp": totp.now()}))
         assert session["$id"] == who.session_id
-        heard(sub=sub, user_id=user_id, kind="sessions", resource_id=who.session_id, action="create", payload=session)
+        heard(sub, user_id, "sessions", who.session_id, "create", session)
 
         regenerated = ok(http.patch("/account/mfa/recovery-codes"))["recoveryCodes"]
         data = received(sub, *mfa, ok(http.get("/account")))
@@ -622,7 +588,7 @@ def test_oauth2_sign_ins_announce_their_session_or_token(oauth_nib):
         with signed_in(nib, project, second.session_cookie(project)) as me:
             session = ok(me.get("/account/sessions/current"))
         assert session["provider"] == "mock" and session["providerAccessToken"] == "123456"
-        heard(sub=sub, user_id=user_id, kind="sessions", resource_id=session["$id"], action="create", payload=session)
+        heard(sub, user_id, "sessions", session["$id"], "create", session)
 
         landed = _mock_sign_in(nib, project, flow="tokens", success=OK).last.headers["location"]
         secret = query(landed)["secret"]
@@ -635,6 +601,4 @@ def test_oauth2_sign_ins_announce_their_session_or_token(oauth_nib):
         assert TIMESTAMP.fullmatch(data["payload"]["expire"]) and secret not in str(data)
         with guest(nib, **{"X-Appwrite-Project": project}) as anonymous:
             exchanged = ok(anonymous.post("/account/sessions/token", json={"userId": user_id, "secret": secret}), 201)
-        heard(
-            sub=sub, user_id=user_id, kind="sessions", resource_id=exchanged["$id"], action="create", payload=exchanged
-        )
+        heard(sub, user_id, "sessions", exchanged["$id"], "create", exchanged)
