@@ -215,7 +215,8 @@ def test_websocket_handshakes_get_the_unknown_route_error(nib_with):
                 pass
         return info.value
 
-    for path in ("/realtime?project=default&channels[]=account", "/users", "/nowhere"):
+    # /realtime is the one WebSocket route (tests/api/test_realtime_protocol.py).
+    for path in ("/users", "/nowhere", "/realtime/extra"):
         response = asyncio.run(refusal(path)).response
         assert response.status_code == 404
         assert response.headers["Content-Type"] == "application/json; charset=UTF-8"

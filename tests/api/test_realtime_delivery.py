@@ -156,9 +156,11 @@ def test_a_deleted_session_stops_the_connections_delivery(server):
         assert first_socket.event()["payload"]["name"] == "Before"
         assert second_socket.event()["payload"]["name"] == "Before"
         assert http.delete(f"/account/sessions/{who.session_id}").status_code == 204
-        # Checked again before the deletion is delivered: that connection is a guest now.
-        deleted = second_socket.event()
-        assert f"users.{who.user['$id']}.sessions.{who.session_id}.delete" in deleted["events"]
+        # Both hear of the deletion (the last event the first connection may see, as Appwrite);
+        # from then on the first one is a guest.
+        for sub in (first_socket, second_socket):
+            deleted = sub.event()
+            assert f"users.{who.user['$id']}.sessions.{who.session_id}.delete" in deleted["events"]
         assert http.patch("/account/name", json={"name": "After"}).status_code == 200
         assert second_socket.event()["payload"]["name"] == "After"
         first_socket.quiet()
@@ -184,7 +186,7 @@ def test_a_blocked_user_stops_receiving(server, users):
     who = member(server)
     with Subscriber(server, ["account"], session=who.session) as sub:
         users.update_status(who.user["$id"], False)
-        sub.quiet()  # the block's own event is not delivered: the user can read nothing now
+        assert sub.event()["payload"]["status"] is False  # the block itself is the last event
         users.update_name(who.user["$id"], "Blocked")
         sub.quiet()
 
@@ -218,7 +220,8 @@ def test_team_events_follow_membership_as_it_changes(server):
         teams_as(server, owner).update_name(team_id, "During")
         assert f"teams.{team_id}.update" in sub.event()["events"]
         teams_as(server, owner).delete_membership(team_id, created.id)
-        sub.quiet()  # removed before the event is delivered
+        removed = sub.event()  # hears of its removal, then nothing of the team
+        assert f"teams.{team_id}.memberships.{created.id}.delete" in removed["events"]
         teams_as(server, owner).update_name(team_id, "After")
         sub.quiet()
 
@@ -318,3 +321,17 @@ def test_a_client_that_stops_reading_is_disconnected_not_buffered(server, users,
         assert 0 < len(frames) < 700
         assert received == 700
     assert http.get("/health").status_code == 200
+
+
+def test_deleting_a_team_or_a_user_is_their_connections_last_event(server, users):
+    owner, team_id = owned_team(server)
+    with Subscriber(server, ["teams", "account"], session=owner.session) as sub:
+        teams_as(server, owner).delete(team_id)
+        deleted = sub.event()
+        assert deleted["events"][0] == f"teams.{team_id}.delete"
+        assert deleted["payload"]["$id"] == team_id
+        users.delete(owner.user["$id"])
+        gone = sub.event()
+        assert gone["events"][0] == f"users.{owner.user['$id']}.delete"
+        assert gone["payload"]["$id"] == owner.user["$id"] and "password" not in gone["payload"]
+        sub.quiet()

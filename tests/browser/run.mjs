@@ -3,7 +3,14 @@
 // alone must keep the session), sign out. Prints one JSON object; test_web_sdk.py asserts on it.
 // With "scenario": "passkeys" the account registers a passkey on DevTools' virtual authenticator
 // instead, signs out, signs in with it and replays that sign-in's assertion.
+// With "scenario": "live" it takes commands on stdin, one JSON line each, and answers each with
+// one JSON line on stdout (browser_support.BrowserSession), so that the test can write through
+// the API between the pages' steps:
+//   {"open": "<name>", "sdk", "endpoint", "project"}  a new page (own context)  -> {sdkVersion, origin}
+//   {"page": "<name>", "action", "args"}              window.app[action](...args) -> {ok, value | error}
+//   {"log": "<name>"}                                 -> {requests, console, realtime: {messages, sockets}}
 // Usage: node run.mjs '{"chromium", "page", "sdk", "endpoint", "project", "userId", "email", "password", "name", "teamId", "scenario"?}'
+import {createInterface} from 'node:readline';
 import {chromium} from 'playwright-core';
 
 const config = JSON.parse(process.argv[2]);
@@ -13,22 +20,23 @@ function sessionCookies(cookies) {
   return cookies.map(({name, domain, path, httpOnly, secure, sameSite}) => ({name, domain, path, httpOnly, secure, sameSite}));
 }
 
-async function openApp(browser) {
+// A page of the app in a context of its own; `log` collects its API requests and console.
+async function openApp(browser, {sdk, endpoint, project} = config, log = result) {
   const context = await browser.newContext();
   const page = await context.newPage();
   page.setDefaultTimeout(15000);
-  const apiPath = (request) => request.url().slice(config.endpoint.length);
-  page.on('console', (message) => result.console.push(`${message.type()}: ${message.text()}`));
-  page.on('pageerror', (error) => result.console.push(`pageerror: ${error.message}`));
+  const apiPath = (request) => request.url().slice(endpoint.length);
+  page.on('console', (message) => log.console.push(`${message.type()}: ${message.text()}`));
+  page.on('pageerror', (error) => log.console.push(`pageerror: ${error.message}`));
   page.on('response', (response) => {
-    if (response.url().startsWith(config.endpoint)) {
+    if (response.url().startsWith(endpoint)) {
       const request = response.request();
-      result.requests.push({method: request.method(), path: apiPath(request), status: response.status()});
+      log.requests.push({method: request.method(), path: apiPath(request), status: response.status()});
     }
   });
   page.on('requestfailed', (request) => {
-    if (request.url().startsWith(config.endpoint)) {
-      result.requests.push({method: request.method(), path: apiPath(request), failure: request.failure()?.errorText});
+    if (request.url().startsWith(endpoint)) {
+      log.requests.push({method: request.method(), path: apiPath(request), failure: request.failure()?.errorText});
     }
   });
   const step = async (name, action, ...args) => {
@@ -36,11 +44,11 @@ async function openApp(browser) {
   };
   const open = async (load) => {
     await load();
-    result.sdkVersion = await page.evaluate(() => window.appReady);
-    result.origin = await page.evaluate(() => location.origin);
+    log.sdkVersion = await page.evaluate(() => window.appReady);
+    log.origin = await page.evaluate(() => location.origin);
   };
 
-  const query = new URLSearchParams({sdk: config.sdk, endpoint: config.endpoint, project: config.project});
+  const query = new URLSearchParams({sdk, endpoint, project});
   await open(() => page.goto(`${config.page}?${query}`));
   return {context, page, step, open};
 }
@@ -95,14 +103,43 @@ async function passkeyScenario(browser) {
   result.authenticator = credentials.map(({credentialId, isResidentCredential, rpId, signCount}) => ({credentialId, isResidentCredential, rpId, signCount}));
 }
 
+// Pages opened and driven by the commands on stdin (see the top of this file).
+async function liveScenario(browser) {
+  const pages = {};
+  const answer = (value) => console.log(JSON.stringify(value));
+  answer({browserVersion: result.browserVersion});
+  for await (const line of createInterface({input: process.stdin})) {
+    const command = JSON.parse(line);
+    try {
+      if (command.open) {
+        const log = {requests: [], console: []};
+        const {page} = await openApp(browser, command, log);
+        pages[command.open] = {page, log};
+        answer({sdkVersion: log.sdkVersion, origin: log.origin});
+      } else if (command.log) {
+        const {page, log} = pages[command.log];
+        answer({...log, realtime: await page.evaluate(() => window.app.realtimeRecord())});
+      } else {
+        const {page} = pages[command.page];
+        answer(await page.evaluate(([action, args]) => window.app[action](...args), [command.action, command.args]));
+      }
+    } catch (error) {
+      answer({fatal: String(error.stack || error)});
+    }
+  }
+}
+
+const scenarios = {passkeys: passkeyScenario, live: liveScenario};
 let browser;
 try {
   browser = await chromium.launch({executablePath: config.chromium, args: ['--no-sandbox', '--disable-dev-shm-usage']});
   result.browserVersion = browser.version();
-  await (config.scenario === 'passkeys' ? passkeyScenario : scenario)(browser);
+  await (scenarios[config.scenario] ?? scenario)(browser);
 } catch (error) {
   result.fatal = String(error.stack || error);
 } finally {
   await browser?.close();
 }
-console.log(JSON.stringify(result));
+if (config.scenario !== 'live' || result.fatal) {
+  console.log(JSON.stringify(result));
+}

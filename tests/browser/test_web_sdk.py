@@ -4,7 +4,8 @@ stays signed in across a page reload by its cookie, and signs out against a live
 
 index.html is the app (the SDK's browser bundle from node_modules), served on localhost by a small
 static server; run.mjs drives it in Debian's chromium through playwright-core and prints what
-happened as JSON; this module asserts on that. The npm side is pinned in package-lock.json and
+happened as JSON; this module asserts on that (fixtures: conftest.py; helpers: browser_support.py;
+test_web_sdk_realtime.py drives the same app live for realtime). The npm side is pinned in package-lock.json and
 installed by `npm ci` on first use; chromium comes from the OS (`apt-get install chromium`, as
 .ci/run does). Page and API are both on `localhost` (other ports, same site), which the `default`
 project allows, so the SDK's credentialed requests carry the session cookie.
@@ -12,91 +13,10 @@ project allows, so the SDK's credentialed requests carry the session cookie.
 
 from __future__ import annotations
 
-import fcntl
-import functools
-import json
-import os
-import shutil
-import subprocess
-import threading
 import uuid
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
-
-HERE = Path(__file__).resolve().parent
-CHROMIUM = Path(os.environ.get("NIB_CHROMIUM", "/usr/bin/chromium"))
-# package.json's SDK packages -> pinned version: `appwrite` (1.5-era) and `appwrite-newest` (npm:appwrite@…).
-_PACKAGES = json.loads((HERE / "package.json").read_text())["dependencies"]
-SDKS = {name: spec.rpartition("@")[2] for name, spec in _PACKAGES.items() if name.startswith("appwrite")}
-PASSWORD = "browser-password-1"
-
-
-@pytest.fixture(scope="session")
-def node() -> str:
-    """Node.js with tests/browser's pinned packages installed (`npm ci` when missing or stale)."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node or not npm:
-        pytest.fail("the browser test needs Node.js (18+) and npm on PATH")
-    lockfile = HERE / "package-lock.json"
-    installed = HERE / "node_modules" / ".package-lock.json"  # written by npm ci
-    with lockfile.open() as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one npm ci at a time (pytest -n)
-        if not installed.exists() or installed.stat().st_mtime < lockfile.stat().st_mtime:
-            command = [npm, "ci", "--prefix", str(HERE), "--no-audit", "--no-fund", "--silent"]
-            done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-            if done.returncode:
-                pytest.fail(f"npm ci in {HERE} failed:\n{done.stdout}{done.stderr}")
-    return node
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Path:
-    """Debian's chromium; missing is a failure in CI, where .ci/run installs it."""
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium, as .ci/run does)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return CHROMIUM
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args) -> None:  # keep pytest's output clean
-        pass
-
-
-@pytest.fixture(scope="session")
-def app_origin():
-    """tests/browser served over http on localhost: the page's origin."""
-    handler = functools.partial(_QuietHandler, directory=str(HERE))
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, name="browser-app", daemon=True)
-    thread.start()
-    yield f"http://localhost:{httpd.server_port}"
-    httpd.shutdown()
-    httpd.server_close()
-
-
-def drive_browser(node: str, chromium: Path, app_origin: str, **config: str) -> dict:
-    """Run run.mjs's scenario and return its report."""
-    config = {"chromium": str(chromium), "page": f"{app_origin}/index.html", **config}
-    done = subprocess.run(
-        [node, str(HERE / "run.mjs"), json.dumps(config)], capture_output=True, text=True, cwd=HERE, timeout=180
-    )
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert "fatal" not in report, f"{report['fatal']}\nbrowser console: {report['console']}"
-    return report
-
-
-def outcome(report: dict, step: str, ok: bool) -> dict:
-    """A step's value (ok=True) or SDK error (ok=False), with the whole run in the failure message."""
-    result = report["steps"][step]
-    context = json.dumps({k: report[k] for k in ("requests", "console", "cookies")}, indent=1)
-    assert result["ok"] is ok, f"{step}: {result}\n{context}"
-    return result["value" if ok else "error"]
+from browser_support import PASSWORD, SDKS, drive_browser, outcome
 
 
 @pytest.mark.parametrize("sdk", SDKS)

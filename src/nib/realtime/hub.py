@@ -2,14 +2,16 @@
 
 Every event announced anywhere in the deployment arrives here once (``receive``, from the
 carrier) and is handled in arrival order by one task: first the identities the event may have
-changed are checked again (the user it names, or every connection holding the role of a deleted
-team), then it goes to each connection that listens to one of its channels **and** holds one of
-its roles (any connection when its roles include ``any``), with the IDs of the connection's
-subscriptions whose channels and queries match.
+changed are resolved again (the user it names, or every connection holding the role of a
+deleted team), then it goes to each connection that listens to one of its channels **and** holds
+one of its roles (any connection when its roles include ``any``) before or after that change,
+with the IDs of the connection's subscriptions whose channels and queries match; then the new
+identities take effect for the events that follow.
 
-A connection's frames wait in a bounded queue, sent by a task that exists only while there is
-something to send; a client that stops reading fills it and is disconnected, so it cannot make
-the server hold an unbounded backlog.
+A connection's frames are written straight to its socket where the server allows it
+(``http/wsframes.py``), else they wait in a bounded queue sent by a task that exists only while
+there is something to send; a client that stops reading fills its socket's buffer (or the
+queue) and is disconnected, so it cannot make the server hold an unbounded backlog.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -25,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..data.db import Database
 from ..http.events import Event
+from ..http.wsframes import FrameWriter
 from ..tools import dates
 from . import identity as identities
 from . import queries
@@ -32,8 +35,10 @@ from .subscriptions import Subscription
 
 log = logging.getLogger("nib")
 
-# Frames one connection may have waiting before it counts as not reading.
+# What may wait for one connection before it counts as not reading: frames queued for the ASGI
+# send, or bytes in the socket's buffer when frames are written directly.
 MAX_PENDING = 256
+MAX_BACKLOG = 1 << 20
 SLOW_CLIENT_CLOSE = 1013  # "try again later": the client may reconnect and resubscribe
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -42,7 +47,17 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 class Connection:
     """One WebSocket: who it is, what it listens to, and its outgoing frames."""
 
-    __slots__ = ("project_id", "identity", "subscriptions", "_send", "_pending", "_sender", "closed", "on_slow")
+    __slots__ = (
+        "project_id",
+        "identity",
+        "subscriptions",
+        "_send",
+        "_pending",
+        "_sender",
+        "closed",
+        "on_slow",
+        "writer",
+    )
 
     def __init__(self, project_id: str, identity: identities.Identity, send: Send) -> None:
         self.project_id = project_id
@@ -53,14 +68,24 @@ class Connection:
         self._sender: asyncio.Task[None] | None = None
         self.closed = False
         self.on_slow: Callable[[], None] | None = None
+        # Frames straight to the socket where the server allows it (http/wsframes.py).
+        self.writer: FrameWriter | None = None
 
     @property
     def channels(self) -> set[str]:
         return {channel for subscription in self.subscriptions.values() for channel in subscription.channels}
 
     def push(self, frame: str) -> None:
-        """Queue one text frame; a connection whose queue is full is closed instead."""
+        """Send or queue one text frame; a connection with too much waiting is closed instead."""
         if self.closed:
+            return
+        writer = self.writer
+        if writer is not None:
+            if writer.backlog > MAX_BACKLOG:
+                if self.on_slow is not None:
+                    self.on_slow()
+            elif not writer.write(frame):
+                self.closed = True  # closing: the receive side ends the connection
             return
         if len(self._pending) >= MAX_PENDING:
             self._pending.clear()
@@ -170,14 +195,17 @@ class Hub:
                 event = Event.decode(message)
                 if event.project_id not in self._by_project:
                     continue
-                await self._refresh(event)
-                self.deliver(event)
+                changed = await self._recheck(event)
+                self.deliver(event, changed)
+                for conn, found in changed.items():
+                    if not conn.closed:
+                        self.set_identity(conn, found)
             except Exception:
                 log.exception("realtime event not delivered")
 
-    async def _refresh(self, event: Event) -> None:
-        """Check again who the connections the event concerns are, before it is delivered: a
-        new team member receives the event of their acceptance, a removed one no longer does."""
+    async def _recheck(self, event: Event) -> dict[Connection, identities.Identity]:
+        """The identities of the connections an event may change (its user's; every holder of a
+        deleted team's role), resolved again as they are now that the write is done."""
         project = event.project_id
         stale: set[Connection] = set()
         if event.refresh_user:
@@ -185,22 +213,23 @@ class Hub:
         if event.refresh_team:
             role = f"team:{event.refresh_team}"
             stale |= {conn for conn in self._by_project.get(project, ()) if role in conn.identity.roles}
+        found: dict[Connection, identities.Identity] = {}
         for conn in stale:
-            await self.reauthenticate(conn)
+            found[conn] = await run_in_threadpool(identities.resolve, self.db, conn.project_id, conn.identity.sign_in)
+        return found
 
-    async def reauthenticate(self, conn: Connection) -> None:
-        sign_in = conn.identity.sign_in
-        found = await run_in_threadpool(identities.resolve, self.db, conn.project_id, sign_in)
-        if not conn.closed:
-            self.set_identity(conn, found)
-
-    def deliver(self, event: Event) -> None:
+    def deliver(self, event: Event, changed: Mapping[Connection, identities.Identity] | None = None) -> None:
+        """Send ``event`` to every connection that listens to one of its channels with one of
+        its roles. A connection whose identity the event ``changed`` qualifies with its roles
+        before or after: a member who just joined hears of joining, one who was removed (or
+        signed out, or blocked) hears of that last change, and nothing after it."""
         project = event.project_id
         listeners: set[Connection] = set()
         for channel in event.channels:
             listeners |= self._by_channel.get((project, channel), set())
         if not listeners:
             return
+        changed = changed or {}
         channels = frozenset(event.channels)
         roles = frozenset(event.roles)
         everyone = "any" in roles
@@ -215,7 +244,9 @@ class Hub:
                 # Its session ended: from now on a guest (its account channels fall away).
                 self.set_identity(conn, identities.GUEST)
             if not everyone and roles.isdisjoint(conn.identity.roles):
-                continue
+                after = changed.get(conn)
+                if after is None or roles.isdisjoint(after.roles):
+                    continue
             matched = _matching(conn.subscriptions.values(), channels, payload)
             if matched:
                 conn.push(head + orjson.dumps(matched).decode() + "}}")

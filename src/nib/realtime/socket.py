@@ -31,6 +31,7 @@ from ..http.events import Event
 from ..http.incoming import client_ip
 from ..http.origins import BrowserRequest
 from ..http.params import query_params
+from ..http.wsframes import frame_writer
 from ..tools.carriers import Carrier, open_carrier
 from ..tools.config import Settings
 from ..tools.errors import AppwriteError
@@ -172,8 +173,6 @@ class _Session:
         conn.on_slow = self._too_slow
         for subscription in initial or ():
             conn.subscriptions[subscription.id] = subscription
-        self.conn = conn
-        self.hub.add(conn)
         await self.frame(
             {
                 "type": "connected",
@@ -184,6 +183,11 @@ class _Session:
                 },
             }
         )
+        # The handshake is complete once a frame went out: events may take the direct path now,
+        # and the first one comes after `connected`.
+        conn.writer = frame_writer(self.send)
+        self.conn = conn
+        self.hub.add(conn)
         while True:
             message = await self.receive()
             if message["type"] == "websocket.disconnect" or self.closed:
