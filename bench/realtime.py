@@ -1077,7 +1077,7 @@ def main() -> int:
         server, base, pb_dir, token = start_pocketbase_rt(pb)
         pport = int(base.rsplit(":", 1)[1])
         try:
-            if args.idle and "+w2" not in ws:
+            if args.idle:
                 r = idle_run(server.proc.pid, host, pport, args.idle, "pocketbase")
                 results["idle"]["pocketbase"] = r
                 log(f"pocketbase idle: {r['per_connection_kb']:.1f} KB per connection")
