@@ -151,6 +151,8 @@ def serve(
         # Realtime fans one event out to many sockets: compressing each frame per connection
         # would cost CPU per subscriber and zlib state (tens of KB) per idle connection.
         ws_per_message_deflate=False,
+        # The sans-I/O protocol: its connections are what http/wsframes.py writes frames to.
+        ws="websockets-sansio",
         log_level="warning",
         lifespan="on",
         # uvicorn annotates whole seconds, but hands the value to asyncio, which takes any.

@@ -47,7 +47,9 @@ def test_frames_written_directly_reach_a_websocket_client():
         done.set()
 
     port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, ws="websockets", log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, ws="websockets-sansio", log_level="warning", lifespan="off"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()

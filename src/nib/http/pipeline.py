@@ -26,6 +26,7 @@ go to realtime, any other handshake is refused.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import Sequence
@@ -134,7 +135,7 @@ class Api:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 # The device detector's data takes seconds to load: do it beside serving.
-                threading.Thread(target=useragent.warm_up, name="ua-warm-up", daemon=True).start()
+                threading.Thread(target=_warm_up, name="ua-warm-up", daemon=True).start()
                 if self.realtime is not None:
                     await self.realtime.start()
                 await send({"type": "lifespan.startup.complete"})
@@ -333,6 +334,19 @@ class Api:
         except Exception:
             # The change is committed: answer for it, and report the lost entry in the log.
             log.exception("audit entry %s for %s not recorded", event, ctx.project_id)
+
+
+def _warm_up() -> None:
+    """Load what requests will need, then keep the garbage collector off it: the collector's
+    full passes walk every tracked object, and most of a warm process's ~100 MB are module data
+    (the device detector's tables) that live as long as it does. Frozen, they are never walked;
+    and with fewer, larger young generations, the many short-lived objects of a realtime fan-out
+    or a busy request stream are collected in fewer passes (bench/RESULTS.md: full collections
+    of up to 232 ms under 1,000 subscribers before this)."""
+    useragent.warm_up()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 10)
 
 
 async def _refuse_websocket(scope, receive, send) -> None:
