@@ -19,9 +19,8 @@ every side's CPU time over the measured window is reported as cores used. Steps:
    generator runs at nice 10 (nothing of it is timed). ``--ws`` repeats this with nib's
    ``serve`` run through ``_serve`` here, which hands uvicorn.run another ``ws=``
    (``websockets``, ``websockets-sansio``, ``wsproto``; ``auto`` is what nib picks), with
-   ``:deflate``/``:nodeflate`` forcing permessage-deflate, and ``+freeze`` (``gc.freeze()`` once
-   start-up is over) / ``+thresh`` (``gc.set_threshold(50_000, 20, 10)``) tuning the garbage
-   collector. ``--tracemalloc`` adds a run of 400 sockets with tracemalloc and lists the
+   ``:deflate``/``:nodeflate`` forcing permessage-deflate, and ``+w2`` for ``--workers 2``.
+   ``--tracemalloc`` adds a run of 400 sockets with tracemalloc and lists the
    allocation sites that grew. PocketBase: the same number of idle SSE clients, each subscribed
    to a collection, for context.
 2. Delivery latency. A bucket (read("any")); ``--subscribers`` sockets listen to
@@ -163,17 +162,13 @@ def start_nib_with(
 
 
 def serve_main(ws: str, trace_file: str, args: list[str]) -> int:
-    """``_serve``: nib's CLI with uvicorn.run given ``ws=`` (``<impl>[:deflate|:nodeflate][+freeze][+thresh]``;
-    ``+freeze``: SIGUSR2 runs ``gc.collect(); gc.freeze()``, sent once start-up is over;
-    ``+thresh``: ``gc.set_threshold(50_000, 20, 10)``; ``+eager``: see ``eager_push``). With
+    """``_serve``: nib's CLI with uvicorn.run given ``ws=`` (``<impl>[:deflate|:nodeflate]``). With
     BENCH_GC_LOG, every collection of 1 ms or more is logged there (monotonic time, generation,
     ms)."""
     import gc
 
     import uvicorn
 
-    ws, *tuning = ws.split("+")
-    apply_tuning(tuning)
     gc_log = os.environ.get("BENCH_GC_LOG")
     if gc_log:
         out = open(gc_log, "a", buffering=1)  # noqa: SIM115 - open for the life of the process
@@ -195,10 +190,6 @@ def serve_main(ws: str, trace_file: str, args: list[str]) -> int:
         kwargs["ws"] = impl
         if flag:
             kwargs["ws_per_message_deflate"] = flag == "deflate"
-        if kwargs.get("workers", 1) > 1 and tuning:
-            # Spawned workers import the app afresh: this factory tunes them the same way.
-            os.environ["BENCH_TUNING"] = ",".join(tuning)
-            app = "realtime:patched_app"
         return run(app, *args, **kwargs)
 
     uvicorn.run = run_with
@@ -233,77 +224,6 @@ def serve_main(ws: str, trace_file: str, args: list[str]) -> int:
 
     sys.argv = ["nib", *args]
     return nib_main()
-
-
-def apply_tuning(tuning: list[str]) -> None:
-    """The trial changes named in a variant (see ``serve_main``), in this process."""
-    import gc
-
-    if "freeze" in tuning:
-
-        def frozen(signum, frame) -> None:
-            gc.collect()
-            gc.freeze()
-
-        signal.signal(signal.SIGUSR2, frozen)
-    if "thresh" in tuning:
-        gc.set_threshold(50_000, 20, 10)
-    if "eager" in tuning:
-        eager_push()
-
-
-def patched_app():
-    """nib's app in a spawned worker, with the variant's trial changes (BENCH_TUNING)."""
-    from nib.app import create_app
-
-    apply_tuning([t for t in os.environ.get("BENCH_TUNING", "").split(",") if t])
-    return create_app()
-
-
-def eager_push() -> None:
-    """A trial of nib's hub sending without a task per connection and event (``+eager``): a frame
-    for a connection with nothing queued is handed to the server at once, its send coroutine run
-    by hand up to its first wait (uvicorn's send only waits when the client's buffer is full);
-    only a send that does wait gets a task, which then drains the queue as before."""
-    from nib.realtime import hub
-
-    original = hub.Connection.push
-
-    async def finish(conn, coro, waiting) -> None:
-        try:
-            while True:
-                try:
-                    await waiting
-                except asyncio.CancelledError:
-                    coro.close()
-                    raise
-                except Exception:  # noqa: BLE001, S110 - the send coroutine sees it below
-                    pass
-                try:
-                    waiting = coro.send(None)
-                except StopIteration:
-                    break
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - the client went away
-            conn._pending.clear()
-        conn._sender = None
-        if conn._pending and not conn.closed:
-            conn._sender = asyncio.ensure_future(conn._drain())
-
-    def push(self, frame: str) -> None:
-        if self.closed or self._sender is not None or self._pending:
-            return original(self, frame)
-        coro = self._send({"type": "websocket.send", "text": frame})
-        try:
-            waiting = coro.send(None)
-        except StopIteration:
-            return
-        except Exception:  # noqa: BLE001 - the client went away: the receive side ends it
-            return
-        self._sender = asyncio.ensure_future(finish(self, coro, waiting))
-
-    hub.Connection.push = push
 
 
 def start_pocketbase_rt(pb: str) -> tuple[Server, str, Path, str]:
@@ -1026,10 +946,6 @@ def main() -> int:
         server = start_nib_with(tmp / "data", port, ws, trace_file, gc_log)
         try:
             key = nib_key(server)
-            if "+freeze" in ws:
-                wait_quiet(server.proc.pid)
-                for pid in rss_kb(server.proc.pid):  # the process and its workers
-                    os.kill(pid, signal.SIGUSR2)
             if args.idle and "+w2" not in ws:
                 pid = server.proc.pid
 
@@ -1155,10 +1071,7 @@ def write_results_md(r: dict) -> None:
         "",
         "nib variants: `auto` is `nib serve` as it is (uvicorn's `websockets-sansio`, permessage-deflate off);"
         " `:deflate` turns permessage-deflate on (browsers ask for it); `wsproto` is uvicorn's other"
-        " implementation; `+eager` hands a frame to the server without a task per connection and event"
-        " (a trial patch of the hub made by this script, `eager_push`); `+freeze+thresh` calls `gc.freeze()`"
-        " once start-up is over and `gc.set_threshold(50_000, 20, 10)`; `+w2` is `--workers 2` (its workers"
-        " tuned the same way).",
+        " implementation; `+w2` is `--workers 2`.",
         "",
         "Cores used over the upload window (CPU seconds / wall seconds): "
         + "; ".join(
