@@ -350,8 +350,10 @@ def start_pocketbase(pb: str, n: int) -> tuple[Server, str, Path, float]:
     subprocess.run([pb, "superuser", "upsert", email, pw, "--dir", str(d)], check=True, capture_output=True)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    argv = [pb, "serve", "--dir", str(d), "--http", f"127.0.0.1:{port}"]
-    server = Server("pocketbase", argv)
+    # No migration files: PocketBase would write them beside the data dir (the temp dir's parent)
+    # and apply them to every later PocketBase started there.
+    argv = [pb, "serve", "--dir", str(d), "--http", f"127.0.0.1:{port}", "--automigrate=false"]
+    server = Server("pocketbase", [*argv, "--migrationsDir", str(d / "migrations")])
     try:
         wait_http(f"{base}/api/health")
         status, auth = http(
