@@ -21,7 +21,6 @@ from ..auth import credentials, impersonation
 from ..auth.principals import GUEST_SCOPES, Principal
 from ..auth.roles import request_roles
 from ..data.db import Database
-from ..tools import dates
 
 GUEST_ROLES = frozenset({"any", "guests"})
 
@@ -78,7 +77,3 @@ def resolve(db: Database, project_id: str, sign_in: SignIn | None) -> Identity:
         impersonated=impersonator is not None,
         sign_in=sign_in,
     )
-
-
-def now() -> datetime:
-    return dates.now()

@@ -40,6 +40,9 @@ Receiver = Callable[[bytes], None]
 class Carrier(ABC):
     """Publish from any thread; receive on the event loop, in every process."""
 
+    # Whether messages reach other processes (else only this one's receiver hears them).
+    crosses_processes = True
+
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._receive: Receiver | None = None
@@ -66,6 +69,8 @@ class Carrier(ABC):
 
 class MemoryCarrier(Carrier):
     """One process: messages go straight to its receiver."""
+
+    crosses_processes = False
 
     def _send(self, message: bytes) -> None:
         if self._receive is not None:
@@ -206,7 +211,7 @@ class RedisCarrier(Carrier):
         self._outbox: asyncio.Queue[bytes] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._client: Any = None
-        self.subscribed = asyncio.Event()
+        self._subscribed = asyncio.Event()
 
     async def start(self, receive: Receiver) -> None:
         import redis.asyncio  # only processes configured with Redis load it
@@ -214,11 +219,10 @@ class RedisCarrier(Carrier):
         await super().start(receive)
         self._client = redis.asyncio.Redis.from_url(self.url)
         self._outbox = asyncio.Queue()
-        self.subscribed = asyncio.Event()
         self._tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._publish_all())]
         # Events published once start() returned reach this process too.
         try:
-            await asyncio.wait_for(self.subscribed.wait(), timeout=5)
+            await asyncio.wait_for(self._subscribed.wait(), timeout=5)
         except asyncio.TimeoutError:
             log.error("realtime: Redis at %s did not answer; retrying in the background", self.url)
 
@@ -251,7 +255,7 @@ class RedisCarrier(Carrier):
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
-                self.subscribed.set()
+                self._subscribed.set()
                 delay = 0.1
                 while True:
                     found = await pubsub.get_message(timeout=None)
