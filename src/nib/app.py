@@ -13,6 +13,7 @@ from .data.db import Database
 from .data.hooks import on_user_deleted
 from .health import router as health_router
 from .http.pipeline import Api
+from .http.ratelimit import Limiter
 from .realtime.socket import Realtime
 from .storage.routes import router as storage_router
 from .storage.token_routes import router as storage_token_router
@@ -56,4 +57,6 @@ def create_app(settings: Settings | None = None) -> Api:
     db = Database(settings.resolved_database_url)
     # Appwrite's mock OAuth2 provider exists for test rigs only.
     routers = (*ROUTERS, oauth2_mock_router) if settings.oauth2_mock else ROUTERS
-    return Api(db, settings, routers, realtime=Realtime(db, settings))
+    # One set of abuse counters (and one Redis client) for the API and realtime's connections.
+    limiter = Limiter.from_settings(settings)
+    return Api(db, settings, routers, limiter=limiter, realtime=Realtime(db, settings, limiter))

@@ -64,6 +64,8 @@ class Realtime(Protocol):
 
     async def __call__(self, scope, receive, send) -> None: ...
 
+    def listening(self, project_id: str) -> bool: ...
+
     def publish(self, event: events.Event) -> None: ...
 
     async def start(self) -> None: ...
@@ -75,14 +77,20 @@ class Api:
     """The ASGI application for ``/v1``: route matching and the pipeline."""
 
     def __init__(
-        self, db: Database, settings: Settings, routers: Sequence[Router], realtime: Realtime | None = None
+        self,
+        db: Database,
+        settings: Settings,
+        routers: Sequence[Router],
+        *,
+        limiter: ratelimit.Limiter | None = None,
+        realtime: Realtime | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
         self.realtime = realtime
         self.inline_reads = db.dialect == "sqlite"
         self.inline_device_reads = self.inline_reads and settings.storage_device == "local"
-        self.limiter = ratelimit.Limiter.from_settings(settings)
+        self.limiter = limiter or ratelimit.Limiter.from_settings(settings)
         routes = [r for router in routers for r in router.routes]
         # Literal paths win over parametrised ones (/users/identities before /users/{userId}).
         self.routes = sorted(routes, key=lambda r: -r.literal_segments)
@@ -250,7 +258,7 @@ class Api:
             return error_response(AppwriteError("general_server_error", str(error), status=503))
         if route.audit and not ctx.declined:
             self._audit(route.audit, ctx, values, result)
-        if route.event and self.realtime is not None and not ctx.declined:
+        if route.event and self.realtime is not None and not ctx.declined and self.realtime.listening(ctx.project_id):
             self._announce(ctx.event or route.event, ctx, values, result)
         if result is None:
             response = empty_response(204)

@@ -123,10 +123,6 @@ class Hub:
         self._inbox: asyncio.Queue[bytes] | None = None
         self._task: asyncio.Task[None] | None = None
 
-    @property
-    def connections(self) -> int:
-        return sum(len(group) for group in self._by_project.values())
-
     async def start(self) -> None:
         self._inbox = asyncio.Queue()
         self._task = asyncio.create_task(self._run())
@@ -136,6 +132,11 @@ class Hub:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+
+    def serves(self, project_id: str) -> bool:
+        """Whether a connection of the project is open here (read from worker threads: one
+        dict lookup)."""
+        return project_id in self._by_project
 
     # -- membership ------------------------------------------------------------------------------
 

@@ -60,12 +60,12 @@ class Realtime:
     """The realtime side of one process: its connections (``Hub``) and the carrier that brings
     every process's events to them. ``http.pipeline.Api`` serves it and hands it events."""
 
-    def __init__(self, db: Database, settings: Settings, carrier: Carrier | None = None) -> None:
+    def __init__(self, db: Database, settings: Settings, limiter: ratelimit.Limiter) -> None:
         self.db = db
         self.settings = settings
-        self.carrier = carrier or open_carrier(settings)
+        self.carrier: Carrier = open_carrier(settings)
         self.hub = Hub(db)
-        self.limiter = ratelimit.Limiter.from_settings(settings)
+        self.limiter = limiter  # the API's: connections count in its table, its store
 
     async def start(self) -> None:
         await self.hub.start()
@@ -74,6 +74,11 @@ class Realtime:
     async def stop(self) -> None:
         await self.carrier.stop()
         await self.hub.stop()
+
+    def listening(self, project_id: str) -> bool:
+        """Whether an event of the project may reach anyone: always across processes; in one
+        process, only while one of its connections is open (the write skips building it)."""
+        return self.carrier.crosses_processes or self.hub.serves(project_id)
 
     def publish(self, event: Event) -> None:
         self.carrier.publish(event.encode())
@@ -107,6 +112,7 @@ class _Session:
         self.conn: Connection | None = None
         self.closed = False
         self.window = (0, 0)  # (minute, messages counted in it)
+        self.closing: asyncio.Future[None] | None = None
 
     async def frame(self, data: dict[str, Any]) -> None:
         await self.send({"type": "websocket.send", "text": orjson.dumps(data).decode()})
@@ -136,7 +142,8 @@ class _Session:
         try:
             if not project_id or project_id == "console":
                 raise Refusal(POLICY, _UNKNOWN_PROJECT, close=POLICY)
-            await run_in_threadpool(principals.resolve, db, project_id, None)
+            # The project (refused when unknown or disabled) and its web platforms, in one hop.
+            hosts = await run_in_threadpool(_project_hosts, db, project_id)
         except AppwriteError as error:
             if error.type == "project_not_found":
                 raise Refusal(POLICY, _UNKNOWN_PROJECT, close=POLICY) from None
@@ -158,7 +165,7 @@ class _Session:
         except AppwriteError:
             raise Refusal(TRY_LATER, "Too many requests", close=TRY_LATER) from None
         browser = BrowserRequest({"origin": headers.get("origin", "")}, settings.hostname)
-        browser.allow(await run_in_threadpool(platforms.allowed_hosts, db, project_id))
+        browser.allow(hosts)
         try:
             browser.check_host()
         except AppwriteError as error:
@@ -230,7 +237,9 @@ class _Session:
         self.closed = True
         self.hub.remove(conn)
         self.conn = None
-        asyncio.ensure_future(self.send({"type": "websocket.close", "code": SLOW_CLIENT_CLOSE}))
+        # Called while delivering (not awaitable there): the close is sent by its own task, kept
+        # here so that it is not collected before it ran.
+        self.closing = asyncio.ensure_future(self.send({"type": "websocket.close", "code": SLOW_CLIENT_CLOSE}))
 
     def _count(self) -> None:
         minute = int(time.monotonic() // 60)
@@ -330,3 +339,8 @@ class _Session:
                 },
             }
         )
+
+
+def _project_hosts(db: Database, project_id: str) -> tuple[str, ...]:
+    principals.resolve(db, project_id, None)
+    return platforms.allowed_hosts(db, project_id)
