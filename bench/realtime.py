@@ -80,16 +80,18 @@ from run import (
     free_port,
     http,
     log,
+    pocketbase_dir,
     rss_kb,
+    serve_pocketbase,
     start_nib,
     summarize_profile,
+    superuser_token,
     wait_http,
 )
 
 BUCKET = "rtbench"
 COLLECTION = "rtbench"
 FILE_BYTES = b"nib realtime bench " * 3 + b"0123456"  # 64 bytes
-PB_EMAIL, PB_PASSWORD = "admin@example.com", "Adminpass123!"
 WARMUP_UPLOADS = 20
 TRACED_IDLE = 400  # sockets of the tracemalloc run (tracing slows nib tenfold)
 SECTION_START = "<!-- realtime -->"
@@ -229,16 +231,9 @@ def serve_main(ws: str, trace_file: str, args: list[str]) -> int:
 def start_pocketbase_rt(pb: str) -> tuple[Server, str, Path, str]:
     """A PocketBase with a superuser and a collection ``rtbench`` (title + file) whose records
     anyone may list and view; (server, base URL, data dir, superuser token)."""
-    d = Path(tempfile.mkdtemp(prefix="bench-pb-rt-"))
-    subprocess.run([pb, "superuser", "upsert", PB_EMAIL, PB_PASSWORD, "--dir", str(d)], check=True, capture_output=True)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    # No migration files: PocketBase would write them beside the data dir (the temp dir's
-    # parent) and apply them to every later PocketBase started there.
-    argv = [pb, "serve", "--dir", str(d), "--http", f"127.0.0.1:{port}", "--automigrate=false"]
-    server = Server("pocketbase-rt", [*argv, "--migrationsDir", str(d / "migrations")])
+    d = pocketbase_dir(pb, "bench-pb-rt-")
+    server, base = serve_pocketbase(pb, d, "pocketbase-rt")
     try:
-        wait_http(f"{base}/api/health")
         token = _pb_collection(base)
     except BaseException:
         server.stop()
@@ -248,13 +243,7 @@ def start_pocketbase_rt(pb: str) -> tuple[Server, str, Path, str]:
 
 def _pb_collection(base: str) -> str:
     """The superuser's token, after creating the collection."""
-    status, auth = http(
-        "POST",
-        f"{base}/api/collections/_superusers/auth-with-password",
-        {"identity": PB_EMAIL, "password": PB_PASSWORD},
-    )
-    assert status == 200, auth
-    token = auth["token"]
+    token = superuser_token(base)
     status, body = http(
         "POST",
         f"{base}/api/collections",

@@ -342,26 +342,53 @@ def sign_in_vs_verify(base: str, email: str, n: int = 30) -> dict:
 # PocketBase
 
 
-def start_pocketbase(pb: str, n: int) -> tuple[Server, str, Path, float]:
-    """A PocketBase with n auth records in ``users`` (public view/list rules); (server, base URL,
-    data dir, seconds spent seeding)."""
-    d = Path(tempfile.mkdtemp(prefix="bench-pb-"))
-    email, pw = "admin@example.com", "Adminpass123!"
-    subprocess.run([pb, "superuser", "upsert", email, pw, "--dir", str(d)], check=True, capture_output=True)
+PB_EMAIL, PB_PASSWORD = "admin@example.com", "Adminpass123!"
+
+
+def pocketbase_dir(pb: str, prefix: str) -> Path:
+    """A fresh PocketBase data dir with the benchmark's superuser."""
+    d = Path(tempfile.mkdtemp(prefix=prefix))
+    subprocess.run([pb, "superuser", "upsert", PB_EMAIL, PB_PASSWORD, "--dir", str(d)], check=True, capture_output=True)
+    return d
+
+
+def serve_pocketbase(pb: str, d: Path, name: str = "pocketbase") -> tuple[Server, str]:
+    """PocketBase serving ``d`` on a free port, once it answers; (server, base URL)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     # No migration files: PocketBase would write them beside the data dir (the temp dir's parent)
     # and apply them to every later PocketBase started there.
     argv = [pb, "serve", "--dir", str(d), "--http", f"127.0.0.1:{port}", "--automigrate=false"]
-    server = Server("pocketbase", [*argv, "--migrationsDir", str(d / "migrations")])
+    server = Server(name, [*argv, "--migrationsDir", str(d / "migrations")])
     try:
         wait_http(f"{base}/api/health")
-        status, auth = http(
-            "POST", f"{base}/api/collections/_superusers/auth-with-password", {"identity": email, "password": pw}
-        )
-        assert status == 200, auth
+    except BaseException:
+        server.stop()
+        raise
+    return server, base
+
+
+def superuser_token(base: str) -> str:
+    status, auth = http(
+        "POST",
+        f"{base}/api/collections/_superusers/auth-with-password",
+        {"identity": PB_EMAIL, "password": PB_PASSWORD},
+    )
+    assert status == 200, auth
+    return auth["token"]
+
+
+def start_pocketbase(pb: str, n: int) -> tuple[Server, str, Path, float]:
+    """A PocketBase with n auth records in ``users`` (public view/list rules); (server, base URL,
+    data dir, seconds spent seeding)."""
+    d = pocketbase_dir(pb, "bench-pb-")
+    server, base = serve_pocketbase(pb, d)
+    try:
         status, body = http(
-            "PATCH", f"{base}/api/collections/users", {"listRule": "", "viewRule": ""}, {"Authorization": auth["token"]}
+            "PATCH",
+            f"{base}/api/collections/users",
+            {"listRule": "", "viewRule": ""},
+            {"Authorization": superuser_token(base)},
         )
         assert status == 200, body
         # One user through the API: the template row (bcrypt hash) for the direct insert.
@@ -399,8 +426,7 @@ def start_pocketbase(pb: str, n: int) -> tuple[Server, str, Path, float]:
     conn.execute("ANALYZE")
     conn.close()
     seed_s = time.time() - t0
-    server = Server("pocketbase", argv)
-    wait_http(f"{base}/api/health")
+    server, base = serve_pocketbase(pb, d)
     return server, base, d, seed_s
 
 
