@@ -23,6 +23,8 @@ projects = sa.Table(
     sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
     # The MFA-factors policy of the ``custom`` factor (``nib projects mfa-factors``); off by default.
     sa.Column("mfa_custom", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Auth policies and methods changed from Appwrite's defaults (auth/projects.py: AuthPolicies).
+    sa.Column("auths", JSONValue, nullable=False, server_default=sa.text("'{}'")),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
@@ -58,6 +60,8 @@ users = resource_table(
     sa.Column("targets_json", RawJSON, nullable=False, server_default="[]"),
     # May act as another user of the project (X-Appwrite-Impersonate-User-*; auth/impersonation.py).
     sa.Column("impersonator", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Hashes of the latest passwords, newest first (the project's password-history policy).
+    sa.Column("password_history", JSONValue, nullable=False, server_default=sa.text("'[]'")),
     sa.UniqueConstraint("project_id", "email"),
     sa.Index("ix_users_project_id_impersonator", "project_id", "impersonator"),
     sa.UniqueConstraint("project_id", "phone"),
@@ -173,4 +177,31 @@ platforms = resource_table(
     sa.Column("name", sa.String(128), nullable=False, server_default=""),
     sa.Column("hostname", sa.String(256), nullable=False),
     sa.UniqueConstraint("project_id", "hostname"),
+)
+
+# The web console's administrators (``nib admins``, the first-start set-up link): they sign in
+# to /console and belong to no project.
+console_admins = sa.Table(
+    "console_admins",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(36), nullable=False, unique=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),
+    sa.Column("name", sa.String(128), nullable=False, server_default=""),
+    sa.Column("password", sa.Text, nullable=False),  # argon2id
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+console_sessions = sa.Table(
+    "console_sessions",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("admin_id", sa.String(36), nullable=False, index=True),
+    sa.Column("secret_hash", sa.String(64), nullable=False, unique=True),
+    # The session's CSRF token, as a digest: every state change must carry the token itself.
+    sa.Column("csrf_hash", sa.String(64), nullable=False),
+    sa.Column("expire", UTCDateTime, nullable=False),
+    sa.Column("ip", sa.String(45), nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False),
 )
