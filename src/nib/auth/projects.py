@@ -53,6 +53,20 @@ def project_name(conn: Connection, project_id: str) -> str:
     return conn.execute(sa.select(projects.c.name).where(projects.c.id == project_id)).scalar() or project_id
 
 
+def rename_project(db: Database, *, project_id: str, name: str) -> dict[str, Any]:
+    """Give the project a new name (1 to 128 characters); 404 ``project_not_found``."""
+    if not 1 <= len(name) <= 128:
+        raise AppwriteError("general_argument_invalid", "Invalid `name` param: 1 to 128 characters.")
+    with db.write() as conn:
+        updated = conn.execute(
+            projects.update().where(projects.c.id == project_id).values(name=name, updated_at=dates.now())
+        )
+        if updated.rowcount == 0:
+            raise AppwriteError("project_not_found")
+        row = conn.execute(sa.select(projects).where(projects.c.id == project_id)).one()
+    return dict(row._mapping)
+
+
 def set_project_enabled(db: Database, *, project_id: str, enabled: bool) -> None:
     with db.write() as conn:
         updated = conn.execute(
