@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from datetime import datetime, timezone
 
 import click
 
@@ -262,16 +263,29 @@ def keys() -> None:
 @click.option("--project", "project_id", required=True)
 @click.option("--name", required=True)
 @click.option("--scopes", default=None, help="comma-separated (default: every scope)")
+@click.option(
+    "--expire",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]),
+    default=None,
+    help="when the key stops working, UTC (default: never)",
+)
 @click.option("--json", "as_json", is_flag=True, help="print the whole key object")
 @_storage_options
 def keys_create(
-    project_id: str, name: str, scopes: str | None, as_json: bool, data_dir: str, database_url: str | None
+    project_id: str,
+    name: str,
+    scopes: str | None,
+    expire: datetime | None,
+    as_json: bool,
+    data_dir: str,
+    database_url: str | None,
 ) -> None:
     """Create a key; its secret is the last line of stdout."""
     _, db = _open(data_dir, database_url)
     scope_list = [s.strip() for s in scopes.split(",") if s.strip()] if scopes is not None else None
+    until = expire.replace(tzinfo=timezone.utc) if expire else None
     try:
-        key = project_service.create_key(db, project_id=project_id, name=name, scopes=scope_list)
+        key = project_service.create_key(db, project_id=project_id, name=name, scopes=scope_list, expire=until)
     except AppwriteError as error:
         _fail(error)
     if as_json:

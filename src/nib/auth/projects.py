@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -96,17 +97,29 @@ def set_mfa_custom(db: Database, *, project_id: str, enabled: bool) -> None:
             raise AppwriteError("project_not_found")
 
 
-def create_key(db: Database, *, project_id: str, name: str, scopes: list[str] | None = None) -> dict[str, Any]:
-    """A new API key; the returned dict holds the only copy of the secret."""
+def create_key(
+    db: Database,
+    *,
+    project_id: str,
+    name: str,
+    scopes: list[str] | None = None,
+    expire: datetime | None = None,
+) -> dict[str, Any]:
+    """A new API key, refused from ``expire`` on (None: never); the returned dict holds the only
+    copy of the secret. 400 for unknown scopes or an ``expire`` not in the future."""
     scopes = list(ALL_KEY_SCOPES) if scopes is None else scopes
     unknown = sorted(set(scopes) - set(ALL_KEY_SCOPES))
     if unknown:
         raise AppwriteError("general_argument_invalid", f"Unknown scopes: {', '.join(unknown)}")
+    if expire is not None and expire <= dates.now():
+        raise AppwriteError("general_argument_invalid", "Invalid `expire` param: Value must be a date in the future.")
     with db.write() as conn:
-        return _insert_key(conn, project_id, name, scopes)
+        return _insert_key(conn, project_id, name, scopes, expire)
 
 
-def _insert_key(conn: Connection, project_id: str, name: str, scopes: list[str]) -> dict[str, Any]:
+def _insert_key(
+    conn: Connection, project_id: str, name: str, scopes: list[str], expire: datetime | None = None
+) -> dict[str, Any]:
     secret = "nib_" + new_secret(128)
     now = dates.now()
     row = {
@@ -115,7 +128,7 @@ def _insert_key(conn: Connection, project_id: str, name: str, scopes: list[str])
         "name": name,
         "secret_hash": secret_hash(secret),
         "scopes": scopes,
-        "expire": None,
+        "expire": expire,
         "created_at": now,
         "updated_at": now,
     }
@@ -127,6 +140,7 @@ def _insert_key(conn: Connection, project_id: str, name: str, scopes: list[str])
         "projectId": project_id,
         "name": name,
         "scopes": scopes,
+        "expire": dates.fmt(expire) if expire else None,
         "$createdAt": dates.fmt(now),
         "secret": secret,
     }
@@ -143,6 +157,7 @@ def list_keys(db: Database, *, project_id: str) -> list[dict[str, Any]]:
             "projectId": r.project_id,
             "name": r.name,
             "scopes": r.scopes,
+            "expire": dates.fmt(r.expire) if r.expire else None,
             "$createdAt": dates.fmt(r.created_at),
         }
         for r in rows

@@ -10,11 +10,16 @@ impersonator's entry; the target is kept in ``impersonated_user_id``, outside th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
 
 from ..tools import dates
 from ..tools.useragent import parse_user_agent
 from .db import Database
 from .db.schema import audit_logs
+from .db.types import day_text
 
 
 @dataclass(frozen=True)
@@ -61,3 +66,28 @@ def record(
                 client=client,
             )
         )
+
+
+def latest(db: Database, project_id: str, limit: int = 20) -> list[dict[str, Any]]:
+    """The project's newest ``limit`` entries, newest first (an index range, however long the log)."""
+    query = (
+        sa.select(audit_logs)
+        .where(audit_logs.c.project_id == project_id)
+        .order_by(audit_logs.c.seq.desc())
+        .limit(limit)
+    )
+    with db.read() as conn:
+        return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def per_day(db: Database, project_id: str, event: str, since: datetime) -> dict[str, int]:
+    """How many ``event`` entries the project has per UTC day (``YYYY-MM-DD``) from ``since`` on;
+    days without any are absent."""
+    day = day_text(audit_logs.c.time, db.dialect).label("day")
+    query = (
+        sa.select(day, sa.func.count().label("total"))
+        .where(audit_logs.c.project_id == project_id, audit_logs.c.event == event, audit_logs.c.time >= since)
+        .group_by(day)
+    )
+    with db.read() as conn:
+        return {row.day: int(row.total) for row in conn.execute(query)}

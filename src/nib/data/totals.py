@@ -12,6 +12,11 @@ from __future__ import annotations
 
 import re
 
+import sqlalchemy as sa
+
+from .db import Database
+from .db.schema import totals
+
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
 
 # One trigger function for every counted table (its name comes from TG_TABLE_NAME).
@@ -59,3 +64,10 @@ def counter_ddl(table_name: str, dialect_name: str) -> list[str]:
             backfill,
         ]
     raise ValueError(f"row totals are not available on {dialect_name!r}")
+
+
+def project_total(db: Database, table_name: str, project_id: str) -> int:
+    """The project's row count of a counted table (one primary-key read); 0 when it never had one."""
+    query = sa.select(totals.c.total).where(totals.c.table_name == table_name, totals.c.project_id == project_id)
+    with db.read() as conn:
+        return int(conn.execute(query).scalar() or 0)

@@ -19,6 +19,7 @@ from ..data.db import Database
 from ..data.listing import list_rows
 from ..data.query import BOOL, STRING, Attribute, ListSpec, ParsedQueries, standard_attributes
 from ..data.rows import Row
+from ..data.totals import project_total
 from ..tools import dates
 from ..tools import validators as v
 from ..tools.errors import AppwriteError
@@ -130,6 +131,19 @@ def total_sizes(db: Database, project_id: str, bucket_ids: Sequence[str]) -> dic
     )
     with db.read() as conn:
         return {bucket_id: total for bucket_id, total in conn.execute(statement)}
+
+
+def usage(db: Database, *, project_id: str) -> dict[str, int]:
+    """The project's storage at a glance: ``buckets``, ``files`` (including uploads in progress)
+    and ``bytes`` (the sum of the files' original sizes), from maintained counters."""
+    buckets_total = sa.select(sa.func.count()).select_from(buckets).where(buckets.c.project_id == project_id)
+    size = sa.select(sa.func.coalesce(sa.func.sum(bucket_sizes.c.total_size), 0)).where(
+        bucket_sizes.c.project_id == project_id
+    )
+    with db.read() as conn:
+        counted = int(conn.execute(buckets_total).scalar() or 0)
+        stored = int(conn.execute(size).scalar() or 0)
+    return {"buckets": counted, "files": project_total(db, files.name, project_id), "bytes": stored}
 
 
 def update_bucket(db: Database, *, project_id: str, bucket_id: str, **settings: Any) -> Row:

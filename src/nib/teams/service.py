@@ -29,6 +29,7 @@ from ..data.db import Database
 from ..data.listing import ids_in, list_rows
 from ..data.query import STRING, Attribute, ListSpec, ParsedQueries, standard_attributes
 from ..data.rows import Row
+from ..data.totals import project_total
 from ..tools import dates
 from ..tools.errors import AppwriteError
 from ..tools.ids import unique_id
@@ -46,6 +47,11 @@ TEAM_LIST = ListSpec(
         "total": Attribute(teams.c.total, "integer"),
     },
 )
+
+
+def count_teams(db: Database, *, project_id: str) -> int:
+    """How many teams the project has (the maintained count, not a scan)."""
+    return project_total(db, teams.name, project_id)
 
 
 def _team_query(project_id: str, team_id: str) -> sa.Select:

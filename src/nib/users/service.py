@@ -8,6 +8,7 @@ a write transaction opens, so the database lock is never held for the length of 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,10 +19,12 @@ from ..auth import passwords
 from ..auth.tables import authenticators, identities, passkeys, sessions, targets, tokens, users
 from ..data import search
 from ..data.db import Database
+from ..data.db.types import day_text
 from ..data.hooks import user_deleted
 from ..data.listing import list_rows
 from ..data.query import BOOL, DATE, STRING, Attribute, ListSpec, ParsedQueries, standard_attributes
 from ..data.rows import Row
+from ..data.totals import project_total
 from ..tools import dates
 from ..tools.errors import AppwriteError
 from ..tools.ids import unique_id
@@ -78,6 +81,24 @@ _LIST_COLUMNS = {
     **{("sqlite", newer): (rendered.user_json(impersonation=newer),) for newer in (True, False)},
     **{("postgresql", newer): _MODEL_COLUMNS for newer in (True, False)},
 }
+
+
+def count_users(db: Database, *, project_id: str) -> int:
+    """How many users the project has (the maintained count, not a scan)."""
+    return project_total(db, users.name, project_id)
+
+
+def signups_per_day(db: Database, *, project_id: str, since: datetime) -> dict[str, int]:
+    """Users registered per UTC day (``YYYY-MM-DD``) from ``since`` on, over the
+    (project, registration) index; days without any are absent."""
+    day = day_text(users.c.registration, db.dialect).label("day")
+    query = (
+        sa.select(day, sa.func.count().label("total"))
+        .where(users.c.project_id == project_id, users.c.registration >= since)
+        .group_by(day)
+    )
+    with db.read() as conn:
+        return {row.day: int(row.total) for row in conn.execute(query)}
 
 
 def user_row(conn: Connection, project_id: str, user_id: str) -> Row:

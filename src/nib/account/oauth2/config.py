@@ -109,19 +109,31 @@ def check_secret(provider: str, secret: str) -> str:
 
 
 def set_provider(
-    db: Database, settings: Settings, *, project_id: str, provider: str, app_id: str, secret: str, enabled: bool
+    db: Database,
+    settings: Settings,
+    *,
+    project_id: str,
+    provider: str,
+    app_id: str,
+    secret: str | None,
+    enabled: bool,
 ) -> dict[str, Any]:
-    """Create or replace the project's settings of ``provider``; 400 for bad input, 404 for an
-    unknown project. Returns the listed form (no secret)."""
+    """Create or replace the project's settings of ``provider``; ``secret`` None keeps the stored
+    one (a write-only field left empty). 400 for bad input (or no secret, stored or given), 404
+    for an unknown project. Returns the listed form (no secret)."""
     check_provider(provider)
     if not app_id or len(app_id) > MAX_APP_ID:
         raise invalid_argument(f"Invalid `appId` param: Value must be a valid string and 1 to {MAX_APP_ID} chars")
-    sealed = seal(server_secret(db, settings), SEAL_PURPOSE, check_secret(provider, secret))
+    sealed = None if secret is None else seal(server_secret(db, settings), SEAL_PURPOSE, check_secret(provider, secret))
     now = dates.now()
     with db.write() as conn:
         if not conn.execute(sa.select(projects.c.seq).where(projects.c.id == project_id)).first():
             raise AppwriteError("project_not_found")
         mine = sa.and_(oauth2_providers.c.project_id == project_id, oauth2_providers.c.provider == provider)
+        if sealed is None:
+            sealed = conn.execute(sa.select(oauth2_providers.c.secret).where(mine)).scalar()
+            if not sealed:
+                check_secret(provider, "")  # nothing stored to keep: the secret's own 400
         changes = {"app_id": app_id, "secret": sealed, "enabled": enabled, "updated_at": now}
         if conn.execute(oauth2_providers.update().where(mine).values(changes)).rowcount == 0:
             conn.execute(

@@ -83,11 +83,16 @@ def _adapter(db: Database, settings: Settings, where: Where, key: str, *, check_
     settings_of = ProviderConfig(
         app_id=found.app_id,
         secret=found.secret,
-        callback_url=where.public_url + CALLBACK_PATH.format(provider=key, project=where.project_id),
+        callback_url=callback_url(where.public_url, key, where.project_id),
         origin=settings.oauth2_origin_map().get(key, ""),
         public_url=where.public_url,
     )
     return cls(config=settings_of, http=_http())
+
+
+def callback_url(public_url: str, provider: str, project_id: str) -> str:
+    """The redirect URI to register at the provider: the callback route under nib's public URL."""
+    return public_url.rstrip("/") + CALLBACK_PATH.format(provider=provider, project=project_id)
 
 
 def supported(settings: Settings, key: str) -> type[Provider] | None:

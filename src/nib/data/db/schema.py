@@ -45,7 +45,7 @@ def resource_table(name: str, *columns: sa.schema.SchemaItem, searchable: bool =
     )
 
 
-# Rows per project of the counted tables (users), kept exact by triggers (data/totals.py).
+# Rows per project of the counted tables (users, teams, files), kept exact by triggers (data/totals.py).
 totals = sa.Table(
     "totals",
     metadata,
@@ -76,6 +76,9 @@ audit_logs = sa.Table(
     sa.Column("client", JSONValue, nullable=False),
     sa.Index("ix_audit_logs_actor", "project_id", "user_id", "seq"),
     sa.Index("ix_audit_logs_resource", "project_id", "resource", "seq"),
+    # The console's overview: sign-ins per day, the project's latest entries.
+    sa.Index("ix_audit_logs_project_event_time", "project_id", "event", "time"),
+    sa.Index("ix_audit_logs_project_seq", "project_id", "seq"),
 )
 
 # Instance-wide values every process must share, e.g. the generated signing secret when

@@ -69,3 +69,10 @@ def sqlite_datetime_text(column: sa.ColumnElement[Any]) -> sa.ColumnElement[str]
 
 # JSON documents (prefs, labels, hash options); JSONB on PostgreSQL for containment operators.
 JSONValue = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+def day_text(column: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[str]:
+    """A stored datetime's UTC day as ``YYYY-MM-DD`` text, for grouping by day on both databases."""
+    if dialect == "sqlite":
+        return sa.func.substr(column, 1, 10)
+    return sa.func.to_char(column, "YYYY-MM-DD")

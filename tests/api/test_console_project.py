@@ -1,0 +1,358 @@
+"""The console's project pages against a live nib: the overview (counts, the 30-day chart, recent
+activity), keys and platforms, auth policies, methods and OAuth2 providers, the project's
+settings, and the server's read-only settings with its secrets masked."""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import pytest
+from appwrite.exception import AppwriteException
+from appwrite.id import ID
+from appwrite.input_file import InputFile
+from appwrite.services.storage import Storage
+from appwrite.services.teams import Teams
+from appwrite.services.users import Users
+
+from console_support import Console, origin, sign_in
+from nib.console.settings import masked_url
+
+XSS = "<img src=x onerror=alert(1)>"
+PASSWORD = "a-long-password-1"
+
+
+def uid(prefix: str = "t") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:16]}"
+
+
+@pytest.fixture
+def console(server) -> Console:
+    signed_in = sign_in(server)
+    yield signed_in
+    signed_in.client.close()
+
+
+def new_project(console: Console, name: str = "Console project") -> str:
+    """A project made through the console's own form."""
+    project_id = uid("p")
+    answer = post(console, "/projects", {"name": name, "project_id": project_id})
+    assert answer.status_code == 303, answer.text
+    assert answer.headers["location"] == f"/console/projects/{project_id}"
+    return project_id
+
+
+def post(
+    console: Console, path: str, fields: dict | list[tuple[str, str]] | None = None, *, csrf: bool = True, **kwargs
+) -> httpx.Response:
+    """POST a form (repeated fields allowed) to /console<path> with the session's CSRF token."""
+    pairs = list(fields.items()) if isinstance(fields, dict) else list(fields or [])
+    form: dict[str, list[str]] = {}
+    for name, value in [*pairs, *([("csrf", console.csrf)] if csrf else [])]:
+        form.setdefault(name, []).append(value)
+    return console.client.post("/console" + path, data=form, **kwargs)
+
+
+def referer(console: Console, path: str) -> dict[str, str]:
+    return {"Referer": origin(console.nib) + "/console" + path}
+
+
+def create_key(
+    console: Console, project: str, scopes: list[str], name: str = "Worker", expire: str = ""
+) -> tuple[str, str]:
+    """A key made through the console's form: (its ID, its secret as the page shows it once)."""
+    fields = [("name", name), ("expire", expire), *[("scopes", scope) for scope in scopes]]
+    answer = post(console, f"/projects/{project}/keys", fields)
+    assert answer.status_code == 200, answer.text
+    secret = re.search(r'<p class="secret"><code id="key-secret">([^<]+)</code></p>', answer.text)
+    key_id = re.search(r"<dt>ID</dt><dd><code>([^<]+)</code>", answer.text)
+    assert secret and key_id, answer.text
+    assert 'data-copy="key-secret"' in answer.text
+    return key_id.group(1), secret.group(1)
+
+
+def followed_notice(console: Console, answer: httpx.Response) -> str:
+    """The page a form's 303 leads to, with its one-shot notice."""
+    assert answer.status_code == 303, answer.text
+    return console.client.get(answer.headers["location"], follow_redirects=True).text
+
+
+def activity(page: str) -> list[tuple[str, str, str]]:
+    """The overview's recent-activity rows as (actor, event, resource)."""
+    table = page.split('<table id="activity">', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(
+        r"<tr>\s*<td>[^<]*</td>\s*<td>([^<]*)</td>\s*<td><code>([^<]*)</code></td>\s*<td><code>([^<]*)</code></td>",
+        table,
+    )
+    return [(html.unescape(a), e, html.unescape(r)) for a, e, r in rows]
+
+
+def stat(page: str, name: str) -> str:
+    found = re.search(rf'<div class="stat" id="count-{name}"><strong>([^<]+)</strong>', page)
+    assert found, page
+    return found.group(1)
+
+
+# -- overview -----------------------------------------------------------------------------------
+
+
+def test_overview_counts_chart_and_activity(server, console):
+    project = new_project(console)
+    _, secret = create_key(
+        console, project, ["users.read", "users.write", "teams.write", "buckets.write", "files.write", "sessions.write"]
+    )
+    sdk = server.sdk(key=secret, project=project)
+    users = Users(sdk)
+    made = [
+        users.create(ID.unique(), f"u{i}-{uuid.uuid4().hex[:8]}@example.com", None, PASSWORD, f"User {i}").to_dict()
+        for i in range(3)
+    ]
+    Teams(sdk).create(ID.unique(), "Team")
+    storage = Storage(sdk)
+    bucket = storage.create_bucket(ID.unique(), "Files").id
+    storage.create_file(bucket, ID.unique(), InputFile.from_bytes(b"a" * 1000, "a.txt"))
+    storage.create_file(bucket, ID.unique(), InputFile.from_bytes(b"b" * 2500, "b.txt"))
+    # Two sign-ins: one with e-mail and password, one session made by the key.
+    signed = httpx.post(
+        server.endpoint + "/account/sessions/email",
+        headers={"X-Appwrite-Project": project},
+        json={"email": made[0]["email"], "password": PASSWORD},
+    )
+    assert signed.status_code == 201, signed.text
+    users.create_session(made[1]["$id"])
+
+    page = console.get(f"/projects/{project}")
+    assert page.status_code == 200
+    text = page.text
+    assert (stat(text, "users"), stat(text, "teams"), stat(text, "buckets"), stat(text, "files")) == (
+        "3",
+        "1",
+        "1",
+        "2",
+    )
+    assert "(3500 bytes)" in text and stat(text, "bytes") == "3.4 KB"
+    assert "style=" not in text
+
+    # 30 days, a bar of each kind per day; today's numbers in the hidden table.
+    assert text.count('<rect class="signups"') == 30
+    assert text.count('<rect class="signins"') == 30
+    assert '<title id="chart-title">' in text and '<desc id="chart-desc">' in text
+    days = re.findall(r'<tr><th scope="row">(\d{4}-\d\d-\d\d)</th><td>(\d+)</td><td>(\d+)</td></tr>', text)
+    today = datetime.now(timezone.utc).date()
+    assert [day for day, _, _ in days] == [(today - timedelta(days=29 - i)).isoformat() for i in range(30)]
+    assert days[-1][1:] == ("3", "2")
+    assert all(ups == ins == "0" for _, ups, ins in days[:-1])
+
+    rows = activity(text)
+    assert 5 <= len(rows) <= 20
+    assert ("User " + made[0]["email"], "session.create", f"user/{made[0]['$id']}") in rows
+    assert any(actor.startswith("API key ") and event == "session.create" for actor, event, _ in rows)
+    assert any(actor == f"Administrator {console.email}" and event == "key.create" for actor, event, _ in rows)
+
+
+def test_overview_of_a_project_that_does_not_exist(console):
+    answer = console.get("/projects/nope-" + uid())
+    assert answer.status_code == 404
+
+
+# -- keys -----------------------------------------------------------------------------------------
+
+
+def test_key_with_two_scopes_then_revoked(server, console):
+    project = new_project(console)
+    key_id, secret = create_key(console, project, ["users.read", "users.write"], name=XSS)
+    client = server.sdk(key=secret, project=project)
+    assert Users(client).list().total == 0
+    with pytest.raises(AppwriteException) as refused:
+        Storage(client).list_buckets()
+    assert (refused.value.code, refused.value.type) == (401, "general_unauthorized_scope")
+
+    listed = console.get(f"/projects/{project}/keys").text
+    assert secret not in listed
+    assert XSS not in listed and html.escape(XSS, quote=False) in listed
+    row = listed.split(f"<code>{key_id}</code>", 1)[1].split("</tr>", 1)[0]
+    assert "<code>users.read</code>, <code>users.write</code>" in row and "never" in row
+
+    revoked = post(console, f"/projects/{project}/keys/{key_id}/delete")
+    assert "Key revoked." in followed_notice(console, revoked)
+    assert key_id not in console.get(f"/projects/{project}/keys").text
+    # The key cache lives a second in every process.
+    deadline = time.monotonic() + 2.5
+    while True:
+        try:
+            Users(client).list()
+        except AppwriteException as error:
+            assert error.code == 401
+            break
+        assert time.monotonic() < deadline, "the revoked key still works"
+        time.sleep(0.1)
+
+    rows = activity(console.get(f"/projects/{project}").text)
+    admin = f"Administrator {console.email}"
+    assert (admin, "key.create", f"key/{key_id}") in rows
+    assert (admin, "key.delete", f"key/{key_id}") in rows
+
+
+def test_key_expiry(server, console):
+    project = new_project(console)
+    today = datetime.now(timezone.utc).date()
+    for past in (today, today - timedelta(days=3)):
+        answer = post(
+            console,
+            f"/projects/{project}/keys",
+            [("name", "Old"), ("expire", past.isoformat()), ("scopes", "users.read")],
+            headers=referer(console, f"/projects/{project}/keys"),
+        )
+        assert answer.headers["location"] == f"/console/projects/{project}/keys"
+        assert "Value must be a date in the future." in followed_notice(console, answer)
+    bad = post(
+        console, f"/projects/{project}/keys", [("name", "Bad"), ("expire", "tomorrow"), ("scopes", "users.read")]
+    )
+    assert "a date such as" in followed_notice(console, bad)
+    none = post(console, f"/projects/{project}/keys", [("name", "No scope"), ("expire", "")])
+    assert "Choose at least one scope." in followed_notice(console, none)
+    assert server.cli("keys", "list", "--project", project).stdout == ""
+
+    later = (today + timedelta(days=10)).isoformat()
+    key_id, secret = create_key(console, project, ["users.read"], expire=later)
+    assert Users(server.sdk(key=secret, project=project)).list().total == 0
+    row = console.get(f"/projects/{project}/keys").text.split(f"<code>{key_id}</code>", 1)[1].split("</tr>", 1)[0]
+    assert f"{later} 00:00:00" in row
+
+
+def test_keys_create_expire_from_the_command_line(server, console):
+    project = new_project(console)
+    later = (datetime.now(timezone.utc) + timedelta(days=2)).strftime("%Y-%m-%d")
+    made = server.cli(
+        "keys", "create", "--project", project, "--name", "CLI", "--scopes", "users.read", "--expire", later
+    )
+    assert f"{later} 00:00:00" in console.get(f"/projects/{project}/keys").text
+    secret = made.stdout.strip().splitlines()[-1]
+    assert Users(server.sdk(key=secret, project=project)).list().total == 0
+    past = server.cli("keys", "create", "--project", project, "--name", "Old", "--expire", "2020-01-01", check=False)
+    assert past.returncode != 0 and "future" in past.stderr + past.stdout
+
+
+# -- platforms ------------------------------------------------------------------------------------
+
+
+def test_platforms_added_and_removed(server, console):
+    project = new_project(console)
+    hostname = f"{uid('app')}.example.com"
+    added = post(console, f"/projects/{project}/platforms", {"hostname": hostname, "name": XSS})
+    assert f"Platform {hostname} added." in followed_notice(console, added)
+    listed = server.cli("platforms", "list", "--project", project).stdout.strip().split("\t")
+    platform_id = listed[0]
+    assert listed[1:] == [hostname, XSS]
+    page = console.get(f"/projects/{project}/keys").text
+    assert f"<code>{hostname}</code>" in page and XSS not in page
+
+    duplicate = post(
+        console,
+        f"/projects/{project}/platforms",
+        {"hostname": hostname},
+        headers=referer(console, f"/projects/{project}/keys"),
+    )
+    assert "already exists" in followed_notice(console, duplicate)
+
+    removed = post(console, f"/projects/{project}/platforms/{platform_id}/delete")
+    assert "Platform removed." in followed_notice(console, removed)
+    assert server.cli("platforms", "list", "--project", project).stdout == ""
+    rows = activity(console.get(f"/projects/{project}").text)
+    admin = f"Administrator {console.email}"
+    assert (admin, "platform.create", f"platform/{platform_id}") in rows
+    assert (admin, "platform.delete", f"platform/{platform_id}") in rows
+
+
+# -- project settings -----------------------------------------------------------------------------
+
+
+def test_project_settings_rename_and_disable(server, console):
+    project = new_project(console)
+    page = console.get(f"/projects/{project}/settings").text
+    assert (
+        f'action="/console/projects/{project}/name"' in page and f'action="/console/projects/{project}/status"' in page
+    )
+    renamed = post(console, f"/projects/{project}/name", {"name": XSS})
+    assert "Project renamed." in followed_notice(console, renamed)
+    page = console.get(f"/projects/{project}/settings").text
+    assert XSS not in page and html.escape(XSS) in page
+
+    _, secret = create_key(console, project, ["users.read"])
+    disabled = post(console, f"/projects/{project}/status", {"enabled": "off"})
+    assert "Project disabled." in followed_notice(console, disabled)
+    assert "Enable the project" in console.get(f"/projects/{project}/settings").text
+    deadline = time.monotonic() + 2.5
+    while True:
+        try:
+            Users(server.sdk(key=secret, project=project)).list()
+        except AppwriteException as error:
+            assert error.type == "project_paused" or error.code in (401, 403, 404)
+            break
+        assert time.monotonic() < deadline, "the disabled project still answers"
+        time.sleep(0.1)
+    enabled = post(console, f"/projects/{project}/status", {"enabled": "on"})
+    assert "Project enabled." in followed_notice(console, enabled)
+
+
+# -- server settings ------------------------------------------------------------------------------
+
+
+def test_server_settings_mask_secrets(nib_with):
+    nib = nib_with(
+        NIB_SMTP_HOST="127.0.0.1",
+        NIB_SMTP_PORT="2525",
+        NIB_SMTP_USERNAME="mailer",
+        NIB_SMTP_PASSWORD="s3cr3t-value",
+        NIB_SECRET="server-s3cr3t-0123456789abcdef0123456789",
+        NIB_RATE_LIMITS_OVERRIDES='{"POST /v1/account": {"limit": 50, "period": 60}}',
+    )
+    console = sign_in(nib)
+    try:
+        answer = console.get("/settings")
+        assert answer.status_code == 200
+        text = answer.text
+        assert "s3cr3t" not in text
+        facts = dict(re.findall(r"<dt>([^<]+)</dt><dd>([^<]*)</dd>", text))
+        assert facts["Password"] == "set"
+        assert facts["Host"] == "127.0.0.1" and facts["Port"] == "2525" and facts["User"] == "mailer"
+        assert facts["Server secret"] == "set"
+        assert facts["Rate limits"] == "on"
+        assert html.unescape(facts["Overrides"]) == '{"POST /v1/account": {"limit": 50, "period": 60}}'
+        assert facts["Engine"] == ("PostgreSQL" if nib.database_url else "SQLite")
+        assert facts["Device"] == "local"
+        assert f"<td>{console.email}</td>" in text
+        assert 'href="/console/settings"' in text
+    finally:
+        console.client.close()
+
+
+def test_masked_url():
+    assert (
+        masked_url("postgresql://nib:pa55word@db.internal:5432/nib") == "postgresql://nib:••••••@db.internal:5432/nib"
+    )
+    assert masked_url("redis://:hunter2@127.0.0.1:6379/0") == "redis://:••••••@127.0.0.1:6379/0"
+    assert masked_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+    assert masked_url(None) == ""
+
+
+# -- CSRF -----------------------------------------------------------------------------------------
+
+
+def test_forms_without_csrf_are_refused(server, console):
+    project = new_project(console)
+    attempts = [
+        (f"/projects/{project}/keys", [("name", "Sneaky"), ("scopes", "users.read")]),
+        (f"/projects/{project}/platforms", [("hostname", "evil.example.com")]),
+    ]
+    for path, fields in attempts:
+        answer = post(console, path, fields, csrf=False)
+        assert answer.status_code == 403, path
+        forged = post(console, path, [*fields, ("csrf", "0" * 64)], csrf=False)
+        assert forged.status_code == 403, path
+    assert server.cli("keys", "list", "--project", project).stdout == ""
+    assert server.cli("platforms", "list", "--project", project).stdout == ""
