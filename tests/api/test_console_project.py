@@ -356,3 +356,57 @@ def test_forms_without_csrf_are_refused(server, console):
         assert forged.status_code == 403, path
     assert server.cli("keys", "list", "--project", project).stdout == ""
     assert server.cli("platforms", "list", "--project", project).stdout == ""
+
+
+# -- auth: OAuth2 providers -----------------------------------------------------------------------
+
+
+def test_oauth2_provider_secret_is_write_only(server, console, db):
+    from nib.account.oauth2 import config as oauth2_config
+    from nib.tools.config import Settings
+
+    project = new_project(console)
+    page = console.get(f"/projects/{project}/auth").text
+    callback = f"{server.endpoint}/account/sessions/oauth2/callback/github/{project}"
+    assert f'<code id="callback-github" aria-labelledby="callback-github-label">{callback}</code>' in page
+    assert 'data-copy="callback-github"' in page
+    assert 'id="oauth2-google"' in page and 'id="oauth2-oidc"' in page
+
+    secret = "gh-s3cr3t-" + uuid.uuid4().hex
+    saved = post(
+        console, f"/projects/{project}/auth/oauth2/github", {"enabled": "on", "app_id": "app-1", "secret": secret}
+    )
+    assert "github enabled." in followed_notice(console, saved)
+    assert server.cli("providers", "list", "--project", project).stdout.strip() == "github\tapp-1\tenabled"
+
+    # An empty secret keeps the stored one; the app ID and switch change.
+    kept = post(console, f"/projects/{project}/auth/oauth2/github", {"app_id": "app-2", "secret": ""})
+    assert "github saved, disabled." in followed_notice(console, kept)
+    assert server.cli("providers", "list", "--project", project).stdout.strip() == "github\tapp-2\tdisabled"
+    stored = oauth2_config.provider_settings(
+        db, Settings.from_env(data_dir=server.data_dir, database_url=server.database_url), project, "github"
+    )
+    assert stored is not None and (stored.app_id, stored.secret, stored.enabled) == ("app-2", secret, False)
+
+    for path in ("/auth", "", "/keys", "/settings"):
+        assert secret not in console.get(f"/projects/{project}{path}").text
+    assert secret not in console.get("/settings").text
+    auth_page = console.get(f"/projects/{project}/auth").text
+    assert 'value="app-2"' in auth_page and "A secret is stored; empty keeps it." in auth_page
+
+    # No secret stored and none given: refused, nothing stored.
+    refused = post(
+        console,
+        f"/projects/{project}/auth/oauth2/google",
+        {"enabled": "on", "app_id": "g-app", "secret": ""},
+        headers=referer(console, f"/projects/{project}/auth"),
+    )
+    assert "Invalid `secret` param" in followed_notice(console, refused)
+    assert "google" not in server.cli("providers", "list", "--project", project).stdout
+    # A JSON provider's secret is checked by the same rule as the command line's.
+    bad_json = post(console, f"/projects/{project}/auth/oauth2/oidc", {"enabled": "on", "app_id": "o", "secret": "x"})
+    assert "must be a JSON object" in followed_notice(console, bad_json)
+
+    rows = activity(console.get(f"/projects/{project}").text)
+    assert rows.count((f"Administrator {console.email}", "project.update", f"project/{project}")) == 2
+    assert post(console, f"/projects/{project}/auth/oauth2/github", {"app_id": "x"}, csrf=False).status_code == 403

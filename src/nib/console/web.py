@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..data.db import Database
 from ..http.ratelimit import Limiter
 from ..tools.config import Settings
-from . import keys, overview, projects, settings, signin
+from . import auth, keys, overview, projects, settings, signin
 from .pages import PREFIX, PageRouter
 
 # Every module of pages, in matching order.
@@ -21,6 +21,7 @@ ROUTERS: tuple[PageRouter, ...] = (
     projects.router,
     overview.router,
     keys.router,
+    auth.router,
     settings.router,
 )
 
