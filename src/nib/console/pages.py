@@ -88,6 +88,9 @@ class Page:
     form: FormData | None = None
     # The ID a create handler made, for its audit entry's ``{id}``.
     created_id: str = ""
+    # The project an action's audit entry belongs to when no ``project_id`` is in the path (a
+    # project just created); instance-wide actions go to ``console``.
+    audit_project: str = ""
     _headers: list[tuple[str, str]] = field(default_factory=list)
 
     @property
@@ -251,7 +254,8 @@ def _serve(declared: _Declared, request: Request, form: FormData | None, db: Dat
     if declared.audit is not None and signed_in is not None:
         event, template = declared.audit
         try:
-            page.record(params.get("project_id", "console"), event, template.format(**params, id=page.created_id))
+            project_id = params.get("project_id") or page.audit_project or "console"
+            page.record(project_id, event, template.format(**params, id=page.created_id))
         except Exception:
             # The change is made: report the lost entry rather than the action.
             log.exception("console audit entry %s not recorded", event)
