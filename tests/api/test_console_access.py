@@ -177,6 +177,10 @@ def test_pages_need_a_session_and_forms_need_the_csrf_token(server):
     assert httpx.post(origin(server) + "/console/projects", data={"name": "x"}).status_code == 401
 
     console = sign_in(server)
+    # Every form of a page carries the session's token, the one its <meta> names too.
+    page = console.get("/projects").text
+    assert f'<input type="hidden" name="csrf" value="{console.csrf}">' in page
+    assert page.count(console.csrf) >= 3  # meta, sign-out, new project
     project = f"csrf-{uuid.uuid4().hex[:8]}"
     refused = console.post("/projects", {"name": "No token", "project_id": project}, csrf=False)
     assert refused.status_code == 403 and "did not come from the console" in refused.text
