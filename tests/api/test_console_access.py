@@ -16,6 +16,8 @@ import sqlalchemy as sa
 
 from console_support import PASSWORD, create_admin, origin, sign_in
 from live_server import NibServer
+from nib.auth import admins
+from nib.data.db import Database
 
 
 def _audit(nib: NibServer, project: str, event: str) -> list[dict]:
@@ -260,6 +262,15 @@ def test_console_off_serves_no_console_and_prints_no_link(nib_with):
     assert not [line for line in nib.banner if "/console/setup" in line]
     answer = httpx.get(origin(nib) + "/console/login")
     assert answer.status_code == 404 and answer.json()["type"] == "general_route_not_found"
+    # A live administrator's session (one made while the console was on) opens nothing either.
+    email = create_admin(nib)
+    url = nib.database_url.replace("postgresql://", "postgresql+psycopg://") if nib.database_url else None
+    db = Database(url or f"sqlite:///{nib.data_dir / 'nib.db'}")
+    secret, _ = admins.sign_in(db, email=email, password=PASSWORD, ip="127.0.0.1")
+    db.dispose()
+    headers = {"X-Appwrite-Project": "default", "X-Appwrite-Mode": "admin", "Cookie": f"nib_console={secret}"}
+    refused = httpx.get(nib.endpoint + "/users", headers=headers)
+    assert refused.status_code == 401 and refused.json()["type"] == "general_unauthorized_scope"
 
 
 @pytest.mark.parametrize("path", ["/console", "/console/"])
