@@ -13,14 +13,50 @@ The console's project overview reads, for a project of any size, without touchin
 
 from alembic import op
 
-from nib.data.totals import counter_ddl
-
 revision = "0012"
 down_revision = "0011"
 branch_labels = None
 depends_on = None
 
 _COUNTED = ("teams", "files")
+
+# The per-project row counter of migration 0003, for more tables (same function on PostgreSQL).
+_PG_FUNCTION = """
+CREATE OR REPLACE FUNCTION nib_count_rows() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO totals (table_name, project_id, total) VALUES (TG_TABLE_NAME, NEW.project_id, 1)
+        ON CONFLICT (table_name, project_id) DO UPDATE SET total = totals.total + 1;
+    ELSE
+        UPDATE totals SET total = total - 1 WHERE table_name = TG_TABLE_NAME AND project_id = OLD.project_id;
+    END IF;
+    RETURN NULL;
+END $$
+"""
+
+
+def _counter_ddl(t: str, dialect: str) -> list[str]:
+    backfill = (
+        f"INSERT INTO totals (table_name, project_id, total) SELECT '{t}', project_id, count(*) FROM {t} "
+        f"WHERE true GROUP BY project_id "
+        f"ON CONFLICT (table_name, project_id) DO UPDATE SET total = excluded.total"
+    )
+    if dialect == "postgresql":
+        return [
+            _PG_FUNCTION,
+            f"DROP TRIGGER IF EXISTS {t}_total ON {t}",
+            f"CREATE TRIGGER {t}_total AFTER INSERT OR DELETE ON {t} FOR EACH ROW EXECUTE FUNCTION nib_count_rows()",
+            # After the trigger: CREATE TRIGGER locks out writers until the commit, so every row counts once.
+            backfill,
+        ]
+    return [
+        f"CREATE TRIGGER IF NOT EXISTS {t}_total_ai AFTER INSERT ON {t} BEGIN "
+        f"INSERT INTO totals (table_name, project_id, total) VALUES ('{t}', new.project_id, 1) "
+        f"ON CONFLICT (table_name, project_id) DO UPDATE SET total = total + 1; END",
+        f"CREATE TRIGGER IF NOT EXISTS {t}_total_ad AFTER DELETE ON {t} BEGIN "
+        f"UPDATE totals SET total = total - 1 WHERE table_name = '{t}' AND project_id = old.project_id; END",
+        backfill,
+    ]
 
 
 def upgrade() -> None:
@@ -29,7 +65,7 @@ def upgrade() -> None:
     op.create_index("ix_audit_logs_project_seq", "audit_logs", ["project_id", "seq"])
     dialect = op.get_bind().dialect.name
     for table in _COUNTED:
-        for statement in counter_ddl(table, dialect):
+        for statement in _counter_ddl(table, dialect):
             op.execute(statement)
 
 
