@@ -48,7 +48,11 @@ class Console:
         fields = list(data.items()) if isinstance(data, dict) else list(data or [])
         if csrf:
             fields.append(("csrf", self.csrf))
-        return self.client.post("/console" + path, data=fields, **kwargs)
+        # httpx takes repeated fields as a dict of lists (a list of pairs would be raw content).
+        form: dict[str, list[str]] = {}
+        for name, value in fields:
+            form.setdefault(name, []).append(value)
+        return self.client.post("/console" + path, data=form, **kwargs)
 
     def api(self, method: str, path: str, project: str, *, csrf: bool = True, **kwargs) -> httpx.Response:
         """The REST API in admin mode, as the console's scripts call it."""
