@@ -5,6 +5,7 @@ log as the administrator's action."""
 from __future__ import annotations
 
 import html
+import json
 import uuid
 from urllib.parse import unquote
 
@@ -27,8 +28,8 @@ def console(server) -> Console:
 
 def notice(response) -> str:
     """The one-shot notice a POST's redirect carries (cookie), as text."""
-    raw = response.cookies.get("nib_console_notice") or ""
-    return unquote(raw)
+    raw = response.cookies.get("nib_console_notice")
+    return json.loads(unquote(raw))["text"] if raw else ""
 
 
 def audited(db, project: str, event: str, resource: str) -> list[dict]:
@@ -55,7 +56,9 @@ def test_create_list_search_and_rename(server, db, console):
     assert listed.status_code == 200
     assert f"<code>{team_id}</code>" in listed.text
     assert XSS not in listed.text and html.escape(XSS, quote=False) in listed.text
-    assert console.get(base(server), params={"search": "nothing" + uuid.uuid4().hex}).text.count("No team matches.") == 1
+    assert (
+        console.get(base(server), params={"search": "nothing" + uuid.uuid4().hex}).text.count("No team matches.") == 1
+    )
 
     # A generated ID when none is given.
     answer = console.post(base(server), {"name": "Generated"})
@@ -72,7 +75,9 @@ def test_create_list_search_and_rename(server, db, console):
     answer = console.post(f"{base(server)}/{team_id}/name", {"name": "x" * 129}, headers={"Referer": page})
     assert answer.headers["location"] == f"/console{base(server)}/{team_id}"
     shown = console.get(f"{base(server)}/{team_id}").text
-    assert "Invalid `name` param: Value must be a valid string and at least 1 chars and no longer than 128 chars" in shown
+    assert (
+        "Invalid `name` param: Value must be a valid string and at least 1 chars and no longer than 128 chars" in shown
+    )
     assert teams_as_key(server).get(team_id).name == "Renamed crew"
 
 
