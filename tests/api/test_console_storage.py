@@ -43,6 +43,12 @@ def audited(db, project: str, event: str, resource: str) -> list[str]:
         return list(conn.execute(query).scalars())
 
 
+def assert_forms_carry_the_token(page: str, console: Console) -> None:
+    """Every form of the page holds the session's CSRF token (a browser sends only those)."""
+    tokens = re.findall(r'name="csrf" value="([^"]*)"', page)
+    assert len(tokens) > 1 and set(tokens) == {console.csrf}
+
+
 def base(server) -> str:
     return f"/projects/{server.project}/storage"
 
@@ -103,6 +109,7 @@ def test_bucket_create_and_every_setting_round_trips(server, db, console):
     assert audited(db, server.project, "bucket.create", f"bucket/{bucket_id}") == ["admin"]
 
     listed = console.get(base(server), params={"search": bucket_id}).text
+    assert_forms_carry_the_token(listed, console)
     assert f"<code>{bucket_id}</code>" in listed and XSS not in listed and html.escape(XSS, quote=False) in listed
 
     form = {
@@ -149,6 +156,7 @@ def test_bucket_create_and_every_setting_round_trips(server, db, console):
 
     # The settings page shows what is stored: typed roles get their own rows.
     page = console.get(f"{base(server)}/{bucket_id}/settings").text
+    assert_forms_carry_the_token(page, console)
     assert 'value="team:crew/editor"' in page and 'value="user:someone"' in page
     assert 'value="1234567"' in page and 'value="png, jpg, gif"' in page
     assert '<option value="zstd" selected>' in page
@@ -243,6 +251,7 @@ def test_rename_permissions_and_delete_a_file(server, db, console):
     assert storage_as_key(server).get_file(bucket_id, file_id).name == XSS
     assert audited(db, server.project, "file.update", f"file/{file_id}") == ["admin"]
     page = console.get(path).text
+    assert_forms_carry_the_token(page, console)
     assert XSS not in page and html.escape(XSS) in page
 
     rows = [("any", ["read"]), ("users", []), ("guests", []), ("label:vip", ["update", "delete"])]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import uuid
 from urllib.parse import unquote
 
@@ -40,6 +41,12 @@ def audited(db, project: str, event: str, resource: str) -> list[dict]:
         return [dict(row) for row in conn.execute(query).mappings()]
 
 
+def assert_forms_carry_the_token(page: str, console: Console) -> None:
+    """Every form of the page holds the session's CSRF token (a browser sends only those)."""
+    tokens = re.findall(r'name="csrf" value="([^"]*)"', page)
+    assert len(tokens) > 1 and set(tokens) == {console.csrf}
+
+
 def base(server) -> str:
     return f"/projects/{server.project}/teams"
 
@@ -56,6 +63,7 @@ def test_create_list_search_and_rename(server, db, console):
     assert listed.status_code == 200
     assert f"<code>{team_id}</code>" in listed.text
     assert XSS not in listed.text and html.escape(XSS, quote=False) in listed.text
+    assert_forms_carry_the_token(listed.text, console)
     assert (
         console.get(base(server), params={"search": "nothing" + uuid.uuid4().hex}).text.count("No team matches.") == 1
     )
@@ -85,6 +93,7 @@ def test_invite_sends_the_mail_then_roles_remove_and_delete(server, db, smtp, co
     team_id = unique_team_id("ci")
     console.post(base(server), {"name": "Invited crew", "team_id": team_id})
     page = console.get(f"{base(server)}/{team_id}")
+    assert_forms_carry_the_token(page.text, console)
     # The accept URL offered: the project's first web platform.
     assert 'value="http://localhost/"' in page.text
 

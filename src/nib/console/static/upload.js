@@ -1,8 +1,8 @@
 // The bucket page's upload zone: files dropped or chosen are sent one after another through the
-// REST API in admin mode, as the Appwrite Web SDK sends them: one multipart POST for a file of up
-// to 5 MiB, else consecutive 5 MiB chunks with Content-Range, and X-Appwrite-ID (the file's ID)
-// after the first. A network error or a 5xx is retried with backoff, resuming where the server
-// says the upload stands (GET the file: chunksUploaded).
+// REST API in admin mode, as the newest Appwrite Web SDK sends them: one multipart POST for a
+// file of up to 5 MiB, else consecutive 5 MiB chunks with Content-Range, the first alone and the
+// rest with X-Appwrite-ID (the file's ID). A network error or a 5xx is retried with backoff,
+// resuming where the server says the upload stands (GET the file: chunksUploaded).
 "use strict";
 (function () {
   const zone = document.getElementById("dropzone");
@@ -16,6 +16,7 @@
   const filePage = zone.dataset.files;
   const done = document.getElementById("uploads-done");
   const MAX_ATTEMPTS = 8;
+  const CONCURRENCY = 8; // the Web SDK's parallel chunks
   const queue = [];
   let running = false;
 
@@ -104,65 +105,92 @@
     return Math.floor((view.bar.value / view.bar.max) * 100) + " %";
   }
 
-  async function upload(file, view) {
-    const fileId = uniqueId();
-    const size = file.size;
-    const chunked = size > chunkSize;
-    let start = 0;
-    let uploadedId = "";
+  function complete(body) {
+    return body !== null && typeof body.chunksUploaded === "number" && body.chunksUploaded >= body.chunksTotal;
+  }
+
+  // One request of an upload, retried with backoff after a network error or a 5xx. Before each
+  // retry the server is asked what it already has: a finished file ends the upload, a chunk it
+  // holds (within the first chunksUploaded) is not sent again. Resolves the File JSON.
+  async function send(job, chunk) {
     let attempts = 0;
-    let result = null;
-    while (result === null) {
-      const end = chunked ? Math.min(start + chunkSize, size) : size;
+    for (;;) {
       const form = new FormData();
-      form.append("fileId", fileId);
-      form.append("file", chunked ? file.slice(start, end) : file, file.name);
+      form.append("fileId", job.fileId);
+      form.append("file", job.chunked ? job.file.slice(chunk.start, chunk.end) : job.file, job.file.name);
       const extra = {};
-      if (chunked) extra["Content-Range"] = "bytes " + start + "-" + (end - 1) + "/" + size;
-      if (uploadedId) extra["X-Appwrite-ID"] = uploadedId;
-      view.status.textContent = "Uploading " + percent(view);
+      if (job.chunked) extra["Content-Range"] = "bytes " + chunk.start + "-" + (chunk.end - 1) + "/" + job.file.size;
+      if (job.uploadId) extra["X-Appwrite-ID"] = job.uploadId;
       let answer = null;
       try {
-        answer = await post(form, extra, (fraction) => {
-          // The body's fraction sent (multipart framing included) of this request's bytes.
-          view.bar.value = Math.min(start + Math.floor(fraction * (end - start)), end);
-          view.status.textContent = "Uploading " + percent(view);
-        });
+        answer = await post(form, extra, (fraction) => job.sent(chunk, fraction));
       } catch (error) {
         answer = null;
       }
       if (answer !== null && answer.status < 500) {
-        if (answer.status >= 400) {
+        if (answer.status >= 400 || answer.body === null) {
           throw new Error((answer.body && answer.body.message) || "HTTP " + answer.status);
         }
-        attempts = 0;
-        uploadedId = answer.body.$id;
-        view.bar.value = end;
-        if (end >= size) result = answer.body;
-        start = end;
-        continue;
+        job.sent(chunk, 1);
+        return answer.body;
       }
-      // Interrupted: wait, then resume from what the server has.
       attempts += 1;
+      job.sent(chunk, 0);
       if (attempts >= MAX_ATTEMPTS) {
         throw new Error(answer === null ? "network error" : (answer.body && answer.body.message) || "HTTP " + answer.status);
       }
       const wait = Math.min(1000 * 2 ** (attempts - 1), 30000);
-      view.status.textContent = "Connection lost, retrying in " + Math.round(wait / 1000) + " s";
+      job.say("Connection lost, retrying in " + Math.round(wait / 1000) + " s");
       await sleep(wait);
-      const known = await state(fileId);
-      if (known !== null) {
-        uploadedId = known.$id;
-        if (known.chunksTotal > 0 && known.chunksUploaded >= known.chunksTotal) {
-          result = known;
-        } else if (chunked) {
-          start = Math.min(known.chunksUploaded * chunkSize, size - 1);
-          start -= start % chunkSize;
-        }
+      const known = await state(job.fileId);
+      if (known !== null && (complete(known) || (job.chunked && known.chunksUploaded * chunkSize >= chunk.end))) {
+        job.sent(chunk, 1);
+        return known;
       }
-      view.bar.value = result !== null ? size : start;
     }
-    return result;
+  }
+
+  // A file's upload as the newest Web SDK does it: up to 5 MiB in one request; else the first
+  // chunk alone (its answer names the file), then the others, 8 at a time, with X-Appwrite-ID.
+  async function upload(file, view) {
+    const size = file.size;
+    const chunks = [];
+    for (let start = 0; start < size || chunks.length === 0; start += chunkSize) {
+      chunks.push({ start, end: Math.min(start + chunkSize, size) });
+    }
+    const progress = new Map();
+    const job = {
+      file,
+      fileId: uniqueId(),
+      uploadId: "",
+      chunked: size > chunkSize,
+      sent(chunk, fraction) {
+        progress.set(chunk.start, Math.floor(fraction * (chunk.end - chunk.start)));
+        let total = 0;
+        progress.forEach((bytes) => (total += bytes));
+        view.bar.value = Math.min(total, size);
+        view.status.textContent = "Uploading " + percent(view);
+      },
+      say(text) {
+        view.status.textContent = text;
+      },
+    };
+    const first = await send(job, chunks[0]);
+    if (!job.chunked || complete(first)) return first;
+    job.uploadId = first.$id;
+    let finished = null;
+    let next = 1;
+    const worker = async () => {
+      while (next < chunks.length && finished === null) {
+        const body = await send(job, chunks[next++]);
+        if (complete(body)) finished = body;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(CONCURRENCY, chunks.length - 1) }, worker));
+    if (finished !== null) return finished;
+    const known = await state(job.fileId);
+    if (complete(known)) return known;
+    throw new Error("the server did not complete the file");
   }
 
   async function run() {
