@@ -174,7 +174,11 @@ def test_key_with_two_scopes_then_revoked(server, console):
     listed = console.get(f"/projects/{project}/keys").text
     assert secret not in listed
     # Every form of the page carries the session's CSRF token (a browser posts it).
-    assert listed.count("<form ") == listed.count(f'<input type="hidden" name="csrf" value="{console.csrf}">') >= 4
+    assert (
+        listed.count('<form method="post"')
+        == listed.count(f'<input type="hidden" name="csrf" value="{console.csrf}">')
+        >= 4
+    )
     assert XSS not in listed and html.escape(XSS, quote=False) in listed
     row = listed.split(f"<code>{key_id}</code>", 1)[1].split("</tr>", 1)[0]
     assert "<code>users.read</code>, <code>users.write</code>" in row and "never" in row
