@@ -8,6 +8,7 @@ import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 import httpx
 
@@ -48,7 +49,9 @@ class Console:
         fields = list(data.items()) if isinstance(data, dict) else list(data or [])
         if csrf:
             fields.append(("csrf", self.csrf))
-        return self.client.post("/console" + path, data=fields, **kwargs)
+        # Encoded here: httpx's ``data`` takes a mapping only, and forms repeat fields (``ids``).
+        headers = {"content-type": "application/x-www-form-urlencoded", **kwargs.pop("headers", {})}
+        return self.client.post("/console" + path, content=urlencode(fields), headers=headers, **kwargs)
 
     def api(self, method: str, path: str, project: str, *, csrf: bool = True, **kwargs) -> httpx.Response:
         """The REST API in admin mode, as the console's scripts call it."""

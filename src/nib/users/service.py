@@ -122,6 +122,23 @@ def list_users(
     )
 
 
+# The columns of a table of users (the console's): no secrets, no targets.
+_SUMMARY_COLUMNS = [
+    users.c[name] for name in ("id", "created_at", "name", "email", "phone", "status", "email_verification", "labels")
+]
+
+
+def list_user_summaries(
+    db: Database, *, project_id: str, queries: ParsedQueries, search: str | None
+) -> tuple[int, list[Row]]:
+    """One page of users filtered, searched, ordered and counted as ``list_users`` does, as
+    plain rows of ``_SUMMARY_COLUMNS`` (``id``, ``created_at``, ``name``, ``email``, ``phone``,
+    ``status``, ``email_verification``, ``labels``)."""
+    return list_rows(
+        db, USER_LIST, scope={"project_id": project_id}, queries=queries, search=search, columns=_SUMMARY_COLUMNS
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Creating
 
