@@ -127,6 +127,11 @@ def test_list_search_and_filters(server, console, project, api):
     assert ids(verified="yes") == {carol["$id"]}
     assert ids(verified="no") == {alice["$id"], bob["$id"]}
     assert ids(label="vip") == {carol["$id"]}
+    assert api.put(f"/users/{alice['$id']}/labels", json={"labels": [marker, "x" + marker]}).status_code == 200
+    assert api.put(f"/users/{bob['$id']}/labels", json={"labels": ["x" + marker]}).status_code == 200
+    alone = console.get(f"/projects/{p}/users", params={"label": marker})
+    assert _ids_on_page(alone.text) == [alice["$id"]]
+    assert "<strong>1</strong> user" in alone.text
     today = carol["$createdAt"][:10]
     assert ids(created_from=today, created_to=today) == {alice["$id"], bob["$id"], carol["$id"]}
     assert ids(created_to="2000-01-01") == set()

@@ -64,6 +64,9 @@ users = resource_table(
     sa.Column("password_history", JSONValue, nullable=False, server_default=sa.text("'[]'")),
     sa.UniqueConstraint("project_id", "email"),
     sa.Index("ix_users_project_id_impersonator", "project_id", "impersonator"),
+    # Pages of a project's users in list order, also filtered by status (migration 0012).
+    sa.Index("ix_users_project_id_seq", "project_id", "seq"),
+    sa.Index("ix_users_project_id_status", "project_id", "status", "seq"),
     sa.UniqueConstraint("project_id", "phone"),
     searchable=True,
 )

@@ -292,6 +292,12 @@ def _list_plan(
     if search:
         exact = _search_shape(table, "search", search, dialect)
         conditions.append(sa.false() if exact is None else b.search(table, dialect, exact, lambda r: r.search))
+        if dialect == "sqlite" and tuple(scope_names) == ("project_id",) and restriction is None:
+            # The matches come from the full-text index in row order, so a page reads them by
+            # rowid and stops after ``limit``. Without statistics SQLite would rather look each
+            # match up in an index starting with project_id, then sort them all (every user
+            # matching a common word); likely() keeps the project's condition a check.
+            conditions[0] = sa.func.likely(conditions[0], type_=sa.Boolean)
     matching = sa.and_(sa.true(), *conditions)  # an empty scope and no filters: every row
 
     page_condition = matching

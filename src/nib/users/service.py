@@ -18,6 +18,7 @@ from ..auth import passwords
 from ..auth.tables import authenticators, identities, passkeys, sessions, targets, tokens, users
 from ..data import search
 from ..data.db import Database
+from ..data.db.schema import totals
 from ..data.hooks import user_deleted
 from ..data.listing import list_rows
 from ..data.query import BOOL, DATE, STRING, Attribute, ListSpec, ParsedQueries, standard_attributes
@@ -137,6 +138,16 @@ def list_user_summaries(
     return list_rows(
         db, USER_LIST, scope={"project_id": project_id}, queries=queries, search=search, columns=_SUMMARY_COLUMNS
     )
+
+
+def count_users(db: Database, *, project_id: str) -> int:
+    """The project's exact number of users (``totals``, kept by the database itself; a list's
+    ``total`` is this capped at 5000 when unfiltered)."""
+    with db.read() as conn:
+        found = conn.execute(
+            sa.select(totals.c.total).where(totals.c.table_name == users.name, totals.c.project_id == project_id)
+        ).scalar()
+    return int(found or 0)
 
 
 # ---------------------------------------------------------------------------------------------
