@@ -8,7 +8,6 @@ import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
-from urllib.parse import urlencode
 
 import httpx
 
@@ -45,13 +44,15 @@ class Console:
 
     def post(self, path: str, data: dict | list | None = None, *, csrf: bool = True, **kwargs) -> httpx.Response:
         """POST a form to /console<path> with the session's CSRF token; the redirect is not
-        followed (its Location and the notice cookie are what a test asserts)."""
-        fields = list(data.items()) if isinstance(data, dict) else list(data or [])
+        followed (its Location and the notice cookie are what a test asserts). ``data``: a dict
+        (a list value repeats the field) or (name, value) pairs."""
+        pairs = list(data.items()) if isinstance(data, dict) else list(data or [])
         if csrf:
-            fields.append(("csrf", self.csrf))
-        # Encoded here: httpx's ``data`` takes a mapping only, and forms repeat fields (``ids``).
-        headers = {"content-type": "application/x-www-form-urlencoded", **kwargs.pop("headers", {})}
-        return self.client.post("/console" + path, content=urlencode(fields), headers=headers, **kwargs)
+            pairs.append(("csrf", self.csrf))
+        fields: dict[str, list[str]] = {}
+        for name, value in pairs:
+            fields.setdefault(name, []).extend(value if isinstance(value, list) else [value])
+        return self.client.post("/console" + path, data=fields, **kwargs)
 
     def api(self, method: str, path: str, project: str, *, csrf: bool = True, **kwargs) -> httpx.Response:
         """The REST API in admin mode, as the console's scripts call it."""

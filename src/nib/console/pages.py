@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,10 @@ _environment = Environment(
     lstrip_blocks=True,
 )
 _environment.globals["console"] = PREFIX
+# The CSRF token of the page being rendered, for macros: templates imported by another (macros.html)
+# do not see its variables, but they see globals.
+_rendering_csrf: ContextVar[str] = ContextVar("rendering_csrf", default="")
+_environment.globals["csrf_token"] = _rendering_csrf.get
 _environment.filters["date"] = lambda value: dates.fmt(value)[:19].replace("T", " ") if value else ""
 _environment.filters["json"] = lambda value: orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
 _environment.filters["size"] = lambda value: _human_size(int(value or 0))
@@ -89,6 +94,9 @@ class Page:
     form: FormData | None = None
     # The ID a create handler made, for its audit entry's ``{id}``.
     created_id: str = ""
+    # The project an action's audit entry belongs to when no ``project_id`` is in the path (a
+    # project just created); instance-wide actions go to ``console``.
+    audit_project: str = ""
     _headers: list[tuple[str, str]] = field(default_factory=list)
 
     @property
@@ -134,7 +142,12 @@ class Page:
             "projects": project_service.list_projects(self.db) if self.signed_in else [],
             **values,
         }
-        response = HTMLResponse(_environment.get_template(template).render(context), status_code=status)
+        token = _rendering_csrf.set(context["csrf"])
+        try:
+            html = _environment.get_template(template).render(context)
+        finally:
+            _rendering_csrf.reset(token)
+        response = HTMLResponse(html, status_code=status)
         if notice:
             response.delete_cookie(NOTICE_COOKIE, path=PREFIX)
         return response
@@ -260,7 +273,8 @@ def _answer(declared: _Declared, request: Request, form: FormData | None, db: Da
     if declared.audit is not None and signed_in is not None:
         event, template = declared.audit
         try:
-            page.record(params.get("project_id", "console"), event, template.format(**params, id=page.created_id))
+            project_id = params.get("project_id") or page.audit_project or "console"
+            page.record(project_id, event, template.format(**params, id=page.created_id))
         except Exception:
             # The change is made: report the lost entry rather than the action.
             log.exception("console audit entry %s not recorded", event)

@@ -27,7 +27,7 @@ def create(page: Page) -> Response:
     row = project_service.create_project(
         page.db, project_id=page.value("project_id") or "unique()", name=page.value("name")
     )
-    page.created_id = row["id"]
+    page.created_id = page.audit_project = row["id"]
     return page.redirect(f"/projects/{row['id']}", f"Project {row['name']} created.")
 
 

@@ -207,7 +207,7 @@ class Api:
                 )
                 browser.allow(platforms.allowed_hosts(self.db, project_id))
                 principal = principals.resolve(self.db, project_id, incoming.key)
-                if incoming.console_session is not None:
+                if incoming.console_session is not None and self.console is not None:
                     principal = self._administrator(incoming, principal)
                 elif creds.session is not None or payload is not None:
                     principal = credentials.authenticate(self.db, principal, creds, payload)
