@@ -113,6 +113,8 @@ def test_list_search_and_filters(server, console, project, api):
     page = console.get(f"/projects/{p}/users", params={"search": marker})
     assert page.status_code == 200
     assert page.headers["server-timing"].startswith("app;dur=")
+    # The bulk-delete and create forms carry the session's CSRF token.
+    assert page.text.count(f'name="csrf" value="{console.csrf}"') >= 2
     # Newest first.
     assert _ids_on_page(page.text) == [carol["$id"], bob["$id"], alice["$id"]]
     assert "<strong>3</strong> users" in page.text
