@@ -19,7 +19,7 @@ Run from the repo root with nib's virtualenv active. Steps:
    names and e-mails come from ``bench/run.py`` (``zebulon``: 1 user in 20,000; ``smith``: 1 in 20).
    With DIR already seeded (a ``seeded`` file in it), seeding is skipped.
 3. ``nib serve`` on it, an administrator made with ``nib admins create``, signed in to the console.
-4. Each case ~30 times (after 3 unmeasured): the ``Server-Timing: app;dur=`` the console reports
+4. Every case 5 times to warm the server, then each ~30 times (after 3 unmeasured): the ``Server-Timing: app;dur=`` the console reports
    (handler and render) and the wall time seen by the client (loopback HTTP). Median and p95.
 
 Prints a Markdown table; ``--results`` appends it as a section of bench/RESULTS.md.
@@ -202,10 +202,12 @@ def prepare(data_dir: Path, database_url: str | None, n: int) -> float | None:
         upgrade(db)
         projects.bootstrap(db)
         if marker.exists():
-            return None
+            # The seconds the seeding took, when it was recorded.
+            recorded = marker.read_text().split()
+            return float(recorded[1]) if len(recorded) > 1 else None
         print(f"seeding {n:,} users into {settings.resolved_database_url.split('@')[-1]}", file=sys.stderr)
         seconds = seed(db, n)
-        marker.write_text(f"{n}\n")
+        marker.write_text(f"{n} {seconds:.0f}\n")
         print(f"seeded in {seconds:.0f} s", file=sys.stderr)
         return seconds
     finally:
@@ -293,6 +295,10 @@ def main() -> int:
         run.wait_http(f"http://127.0.0.1:{port}/v1/health", 120)
         client = console_client(f"http://127.0.0.1:{port}", data_dir, args.database_url)
         path = f"/console/projects/{PROJECT}/users"
+        # A warm server (imports, templates, statement caches, connection pool) for every case.
+        for _, params in CASES:
+            for _ in range(5):
+                client.get(path, params=params)
         results = [(name, measure(client, path, params, args.requests)) for name, params in CASES]
         user_page = measure(client, f"{path}/{run.nib_user(args.users // 2)[0]}", {}, args.requests)
         results.append(("one user's page", user_page))
@@ -335,7 +341,7 @@ def _append_results(args: argparse.Namespace, table: str, seeded: float | None) 
         f"- Command: `{command} --requests {args.requests}`",
         f"- Machine: {os.cpu_count()} CPUs (`nproc`), {int(memory) // 1024 // 1024} GiB RAM; "
         f"date {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC; commit {commit.stdout.strip()}",
-        f"- Seeding: {'reused' if seeded is None else f'{seeded:.0f} s'} (bulk inserts, see bench/console.py)",
+        f"- Seeding: {'not recorded' if seeded is None else f'{seeded:.0f} s'} (bulk inserts, see bench/console.py)",
         "- Server = the console's `Server-Timing: app;dur` (handler and render); wall = client-side, loopback HTTP",
         "",
         table,

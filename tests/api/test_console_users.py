@@ -142,6 +142,7 @@ def test_list_search_and_filters(server, console, project, api):
     assert _ids_on_page(only.text) == [alice["$id"]]
     # A bad date is an error page, not a crash.
     assert console.get(f"/projects/{p}/users", params={"created_from": "yesterday"}).status_code == 400
+    assert console.get(f"/projects/{p}/users", params={"created_to": "9999-12-31"}).status_code == 400
 
 
 def test_list_pages_with_total(server, console):

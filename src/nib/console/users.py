@@ -59,10 +59,11 @@ def _query(method: str, attribute: str, values: list[Any]) -> str:
     return orjson.dumps({"method": method, "attribute": attribute, "values": values}).decode()
 
 
-def _day(text: str, field: str) -> date:
+def _day(text: str, field: str, *, later: int = 0) -> date:
+    """The date ``text`` (YYYY-MM-DD), ``later`` days on."""
     try:
-        return date.fromisoformat(text)
-    except ValueError:
+        return date.fromisoformat(text) + timedelta(days=later)
+    except (ValueError, OverflowError):
         raise AppwriteError("general_argument_invalid", f"Invalid `{field}` param: Value must be a date.") from None
 
 
@@ -85,7 +86,7 @@ def _list_queries(page: Page, offset: int) -> tuple[ParsedQueries, dict[str, str
         raw.append(_query("greaterThanEqual", "$createdAt", [f"{start.isoformat()}T00:00:00.000+00:00"]))
     if given["created_to"]:
         # The whole last day is included: everything before the next midnight.
-        end = _day(given["created_to"], "created_to") + timedelta(days=1)
+        end = _day(given["created_to"], "created_to", later=1)
         raw.append(_query("lessThan", "$createdAt", [f"{end.isoformat()}T00:00:00.000+00:00"]))
     return parse_queries(raw, users.USER_LIST), {k: value for k, value in given.items() if value}
 
@@ -218,12 +219,13 @@ def update_profile(page: Page, project_id: str, user_id: str) -> Response:
         {"name": page.value("name"), "email": page.value("email").strip(), "number": page.value("phone").strip()},
     )
     user, _ = users.get_user(page.db, project_id=project_id, user_id=user_id)
-    if values["name"] != user["name"]:
-        users.update_user(page.db, project_id=project_id, user_id=user_id, name=values["name"])
+    # E-mail and phone first: they are what may be refused (taken), before the name is saved.
     if values["email"] != (user["email"] or ""):
         users.update_email(page.db, project_id=project_id, user_id=user_id, email=values["email"])
     if values["number"] != (user["phone"] or ""):
         users.update_phone(page.db, project_id=project_id, user_id=user_id, phone=values["number"])
+    if values["name"] != user["name"]:
+        users.update_user(page.db, project_id=project_id, user_id=user_id, name=values["name"])
     return page.redirect(_base(project_id, user_id), "Profile saved.")
 
 
