@@ -313,7 +313,7 @@ def main() -> int:
     for name, r in results:
         over = " **over 200 ms**" if r["server"][1] > 200 else ""
         lines.append(
-            f"| {name}{over} | {r['rows']} | {r['total']} | {r['server'][0]:.1f} ms | {r['server'][1]:.1f} ms "
+            f"| {name}{over} | {r['rows'] or '–'} | {r['total'] or '–'} | {r['server'][0]:.1f} ms | {r['server'][1]:.1f} ms "
             f"| {r['wall'][0]:.1f} ms | {r['wall'][1]:.1f} ms |"
         )
     table = "\n".join(lines)
