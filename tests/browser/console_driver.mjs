@@ -56,7 +56,13 @@ async function run(command) {
     return true;
   }
   if ('waitFor' in command) {
-    await page.waitForFunction(command.waitFor, null, {timeout: command.timeout});
+    // Polled from here: waitForFunction evaluates its string inside the page, which the
+    // console's CSP (no 'unsafe-eval') refuses; page.evaluate is not subject to it.
+    const deadline = Date.now() + (command.timeout || 15000);
+    while (!(await page.evaluate(command.waitFor))) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${command.waitFor}`);
+      await page.waitForTimeout(100);
+    }
     return true;
   }
   if ('viewport' in command) return page.setViewportSize({width: command.viewport[0], height: command.viewport[1]});

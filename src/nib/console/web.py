@@ -12,11 +12,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..data.db import Database
 from ..http.ratelimit import Limiter
 from ..tools.config import Settings
-from . import projects, signin, users
+from . import projects, signin, storage, teams, users
 from .pages import PREFIX, PageRouter
 
 # Every module of pages, in matching order.
-ROUTERS: tuple[PageRouter, ...] = (signin.router, projects.router, users.router)
+ROUTERS: tuple[PageRouter, ...] = (signin.router, projects.router, users.router, teams.router, storage.router)
 
 # No inline script or style, nothing from elsewhere: an injected tag can neither run nor load.
 CONTENT_SECURITY_POLICY = (
