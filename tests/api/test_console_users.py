@@ -115,6 +115,9 @@ def test_list_search_and_filters(server, console, project, api):
     assert page.headers["server-timing"].startswith("app;dur=")
     # The bulk-delete and create forms carry the session's CSRF token.
     assert page.text.count(f'name="csrf" value="{console.csrf}"') >= 2
+    assert f'action="/console/projects/{p}/users/delete"' in page.text
+    assert f'action="/console/projects/{p}/users" class="grid"' in page.text
+    assert f'href="/console/projects/{p}/users/{alice["$id"]}"' in page.text
     # Newest first.
     assert _ids_on_page(page.text) == [carol["$id"], bob["$id"], alice["$id"]]
     assert "<strong>3</strong> users" in page.text
@@ -220,6 +223,8 @@ def test_edit_profile_labels_prefs(server, console, project, api):
         assert message in _notice(refused)
     assert api.get(f"/users/{user['$id']}/prefs").json() == {"theme": "dark", "n": 2}
     page = console.get(base)
+    for action in ("profile", "labels", "prefs", "status", "password", "delete"):
+        assert f'action="/console{base}/{action}"' in page.text
     assert "data-json" in page.text and "&#34;theme&#34;: &#34;dark&#34;" in page.text
 
     events = _activity_events(console, p, user["$id"])

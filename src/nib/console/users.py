@@ -119,7 +119,7 @@ def user_list(page: Page, project_id: str) -> Response:
         offset=offset,
         limit=PAGE_SIZE,
         given=given,
-        base=_base(project_id),
+        here_path=_base(project_id),
     )
 
 
@@ -197,7 +197,7 @@ def _detail(page: Page, project_id: str, user_id: str, **extra: Any) -> Response
         memberships=memberships,
         activity=activity.user_activity(page.db, project_id=project_id, user_id=user_id, limit=ACTIVITY_SIZE),
         prefs_text=orjson.dumps(user["prefs"] or {}, option=orjson.OPT_INDENT_2).decode(),
-        base=_base(project_id, user_id),
+        here_path=_base(project_id, user_id),
         **extra,
     )
 
