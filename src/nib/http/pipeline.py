@@ -39,7 +39,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..auth import credentials, impersonation, platforms, principals
+from ..auth import credentials, impersonation, platforms, principals, projects
 from ..data import audit
 from ..data.db import Database
 from ..data.instance import server_secret
@@ -224,11 +224,19 @@ class Api:
                 params=incoming.raw,
                 headers=limit_headers,
             )
+            # Appwrite's `auth` group: API keys are never refused a method.
+            if route.auth_method is not None and not principal.is_key:
+                projects.require_auth_method(self.db, principal.project_id, route.auth_method)
             user_agent = incoming.user_agent
             if principal.is_key:
                 user_agent = headers.get("x-forwarded-user-agent") or user_agent
             check_path_params(incoming.path_params)
-            values = validate(route.params, {**incoming.raw, **incoming.path_params}, browser.allowed_hosts)
+            values = validate(
+                route.params,
+                {**incoming.raw, **incoming.path_params},
+                browser.allowed_hosts,
+                lambda: projects.auth_policies(self.db, principal.project_id).password_dictionary,
+            )
             ctx = Context(
                 self.db,
                 self.settings,
