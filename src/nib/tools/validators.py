@@ -140,7 +140,7 @@ new_password_or_empty.needs_dictionary = True  # type: ignore[attr-defined]
 def _common_passwords() -> frozenset[str]:
     # Read once, on the first check of a project with the dictionary on (~10k short strings).
     raw = gzip.decompress((Path(__file__).parent / "common_passwords.txt.gz").read_bytes())
-    return frozenset(raw.decode().split("\n"))
+    return frozenset(line for line in raw.decode().split("\n") if line)
 
 
 def common_password(value: str) -> bool:
