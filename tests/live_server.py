@@ -64,6 +64,7 @@ class NibServer:
     database_url: str | None
     process: subprocess.Popen
     env: dict[str, str] = field(default_factory=dict)  # the NIB_* settings it was started with
+    banner: list[str] = field(default_factory=list)  # what it printed up to "nib serving"
 
     def storage_args(self) -> list[str]:
         args = ["--data-dir", str(self.data_dir)]
@@ -147,7 +148,7 @@ def start_server(
     printed = [line.split()[-1] for line in lines if line.strip().startswith("key:")]
     key = printed[0] if printed else key
     assert key, "first start must print an API key:\n" + "\n".join(lines)
-    return NibServer(backend, endpoint, "default", key, data_dir, database_url, process, dict(env or {}))
+    return NibServer(backend, endpoint, "default", key, data_dir, database_url, process, dict(env or {}), lines)
 
 
 def stop_process(process: subprocess.Popen) -> None:

@@ -9,6 +9,7 @@ from .account.oauth2.routes import router as account_oauth2_router
 from .account.passkey_routes import router as account_passkey_router
 from .account.providers import router as account_providers_router
 from .account.routes import router as account_router
+from .console.web import console_app
 from .data.db import Database
 from .data.hooks import on_user_deleted
 from .health import router as health_router
@@ -59,4 +60,5 @@ def create_app(settings: Settings | None = None) -> Api:
     routers = (*ROUTERS, oauth2_mock_router) if settings.oauth2_mock else ROUTERS
     # One set of abuse counters (and one Redis client) for the API and realtime's connections.
     limiter = Limiter.from_settings(settings)
-    return Api(db, settings, routers, limiter=limiter, realtime=Realtime(db, settings, limiter))
+    console = console_app(db, settings, limiter) if settings.console else None
+    return Api(db, settings, routers, limiter=limiter, realtime=Realtime(db, settings, limiter), console=console)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import click
 
 from .account.oauth2 import config as oauth2_config
+from .auth import admins
 from .auth import platforms as platform_service
 from .auth import projects as project_service
 from .data.db import Database
@@ -84,6 +85,14 @@ def main() -> None:
     help='per-route limits as JSON, e.g. \'{"POST /v1/account": {"limit": 20, "period": 3600}}\'',
 )
 @click.option(
+    "--console",
+    envvar="NIB_CONSOLE",
+    type=click.Choice(["on", "off"], case_sensitive=False),
+    default="on",
+    show_default=True,
+    help="the web console at /console",
+)
+@click.option(
     "--shutdown-timeout",
     envvar="NIB_SHUTDOWN_TIMEOUT",
     default=30.0,
@@ -98,6 +107,7 @@ def serve(
     workers: int,
     rate_limits: str,
     rate_limits_overrides: str,
+    console: str,
     shutdown_timeout: float,
     data_dir: str,
     database_url: str | None,
@@ -116,6 +126,7 @@ def serve(
     os.environ["NIB_RATE_LIMITS"] = rate_limits.lower()
     os.environ["NIB_WORKERS"] = str(workers)
     os.environ["NIB_RATE_LIMITS_OVERRIDES"] = rate_limits_overrides
+    os.environ["NIB_CONSOLE"] = console.lower()
     # OAuth2 callbacks are built from the public URL: unset, it is the listening address.
     os.environ.setdefault("NIB_PUBLIC_URL", f"http://{host}:{port}")
     settings, db = _open(data_dir, database_url)
@@ -125,12 +136,18 @@ def serve(
     except ValueError as error:
         raise click.ClickException(str(error)) from None
     key = project_service.bootstrap(db)
+    setup = admins.new_setup_token(db) if console.lower() == "on" else None
     db.dispose()
     endpoint = f"http://{host}:{port}/v1"
     if key:
         click.echo("Created project 'default' and an API key with every scope (shown once):")
         click.echo(f"  endpoint: {endpoint}\n  project:  default\n  key:      {key['secret']}")
         click.echo("Use it: client.set_endpoint('%s').set_project('default').set_key('<key>')" % endpoint)
+    if setup:
+        token, expire = setup
+        public = os.environ["NIB_PUBLIC_URL"].rstrip("/")
+        click.echo("No console administrator yet. Create the first one within the hour at (one use only):")
+        click.echo(f"  {public}/console/setup?token={token}")
     click.echo(f"nib serving {endpoint} ({'PostgreSQL' if database_url else 'SQLite in ' + str(settings.data_dir)})")
     # Workers are separate processes: hand them the settings through the environment.
     os.environ["NIB_DATA_DIR"] = str(settings.data_dir.resolve())
@@ -443,6 +460,52 @@ def platforms_remove(
         platform_service.remove_platform(db, project_id=project_id, hostname=hostname, platform_id=platform_id)
     except AppwriteError as error:
         _fail(error)
+
+
+@main.group("admins")
+def admins_group() -> None:
+    """Manage the web console's administrators (they belong to no project)."""
+
+
+@admins_group.command("create")
+@click.argument("email")
+@click.option("--name", default="", help="shown in the console and its audit entries")
+@_storage_options
+def admins_create(email: str, name: str, data_dir: str, database_url: str | None) -> None:
+    """Create an administrator. The password is asked for (twice) on a terminal, or read as the
+    first line of standard input; it is never taken from the command line."""
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    _, db = _open(data_dir, database_url)
+    try:
+        admin = admins.create_admin(db, email=email, password=password, name=name)
+    except AppwriteError as error:
+        _fail(error)
+    click.echo(f"{admin.id}\t{admin.email}")
+
+
+@admins_group.command("list")
+@_storage_options
+def admins_list(data_dir: str, database_url: str | None) -> None:
+    """One administrator a line: ID, e-mail, name, tab-separated."""
+    _, db = _open(data_dir, database_url)
+    for row in admins.list_admins(db):
+        click.echo(f"{row['id']}\t{row['email']}\t{row['name']}")
+
+
+@admins_group.command("delete")
+@click.argument("admin")
+@_storage_options
+def admins_delete(admin: str, data_dir: str, database_url: str | None) -> None:
+    """Delete ADMIN (an ID or e-mail) and sign them out everywhere."""
+    _, db = _open(data_dir, database_url)
+    try:
+        deleted = admins.delete_admin(db, ref=admin)
+    except AppwriteError as error:
+        _fail(error)
+    click.echo(f"deleted {deleted.email}")
 
 
 @main.group()

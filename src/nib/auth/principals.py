@@ -88,6 +88,8 @@ class Principal:
     session: CurrentSession | None = None
     mfa_factors: int = 0
     impersonator: dict[str, Any] | None = None
+    # A console administrator acting through the API (auth/admins.py): {id, email, name}.
+    admin: dict[str, Any] | None = None
 
     @property
     def is_key(self) -> bool:

@@ -19,9 +19,10 @@ from .db.schema import audit_logs
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acted: a user (id, email, name), an API key (key_id) or a guest."""
+    """Who acted: a user (id, email, name), a console administrator (id, email, name), an API
+    key (key_id) or a guest."""
 
-    type: str  # "user" | "key" | "guest"
+    type: str  # "user" | "admin" | "key" | "guest"
     user_id: str = ""
     email: str = ""
     name: str = ""
@@ -53,7 +54,8 @@ def record(
                 user_type=actor.type,
                 key_id=actor.key_id,
                 impersonated_user_id=impersonated,
-                mode="default",
+                # Appwrite marks what its console did as mode "admin".
+                mode="admin" if actor.type == "admin" else "default",
                 ip=ip,
                 time=dates.now(),
                 client=client,

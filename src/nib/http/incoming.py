@@ -8,7 +8,7 @@ from urllib.parse import unquote
 from starlette.requests import Request
 from starlette.types import Receive, Scope
 
-from ..auth import credentials, impersonation
+from ..auth import admins, credentials, impersonation
 from .origins import BrowserRequest
 from .params import query_params
 from .routing import Route
@@ -37,6 +37,9 @@ class Incoming(NamedTuple):
     timestamp: str  # X-Appwrite-Timestamp, read by the routes that honour it
     receive: Receive | None  # a streaming route's body (none for GETs)
     impersonate: impersonation.Target | None  # the user the caller asks to act as
+    # The console acting as an administrator (X-Appwrite-Mode: admin, or ?mode=admin on a GET,
+    # for image and download URLs): its session cookie; None otherwise.
+    console_session: str | None
 
 
 def read_incoming(
@@ -71,7 +74,15 @@ def read_incoming(
         timestamp=headers.get("x-appwrite-timestamp", ""),
         receive=request.receive if route is not None and route.streaming and method != "GET" else None,
         impersonate=impersonation.requested(headers, _query(request, method, raw)),
+        console_session=_console_session(request, method, headers, raw),
     )
+
+
+def _console_session(request: Request, method: str, headers: dict[str, str], raw: dict[str, Any]) -> str | None:
+    mode = headers.get("x-appwrite-mode") or (raw.get("mode") if method == "GET" else None)
+    if mode != "admin":
+        return None
+    return request.cookies.get(admins.COOKIE, "")
 
 
 def _query(request: Request, method: str, raw: dict[str, Any]) -> dict[str, Any]:

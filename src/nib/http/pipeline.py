@@ -22,7 +22,7 @@ not parsed: the handler pulls it chunk by chunk from ``ctx.body`` (``RequestBody
 ever holds a whole upload in memory; its declared params come from the path and query string.
 Preflight ``OPTIONS`` requests are answered before any of this. A route that declares an event
 (``http.events``) hands it to realtime after success; WebSocket connections to ``/v1/realtime``
-go to realtime, any other handshake is refused.
+go to realtime, any other handshake is refused. Paths under ``/console`` go to the web console.
 """
 
 from __future__ import annotations
@@ -39,8 +39,9 @@ from starlette.background import BackgroundTask, BackgroundTasks
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
-from ..auth import credentials, impersonation, platforms, principals, projects
+from ..auth import admins, credentials, impersonation, platforms, principals, projects
 from ..data import audit
 from ..data.db import Database
 from ..data.instance import server_secret
@@ -57,6 +58,7 @@ from .routing import Route, Router, validate
 log = logging.getLogger("nib")
 
 REALTIME_PATH = "/v1/realtime"
+CONSOLE_PATH = "/console"  # the web console's pages (a separate app, given to Api by app.py)
 
 
 class Realtime(Protocol):
@@ -85,8 +87,10 @@ class Api:
         *,
         limiter: ratelimit.Limiter | None = None,
         realtime: Realtime | None = None,
+        console: ASGIApp | None = None,
     ) -> None:
         self.db = db
+        self.console = console
         self.settings = settings
         self.realtime = realtime
         self.inline_reads = db.dialect == "sqlite"
@@ -117,6 +121,9 @@ class Api:
                 await self.realtime(scope, receive, send)
             else:
                 await _refuse_websocket(scope, receive, send)
+            return
+        if self.console is not None and scope["path"].startswith(CONSOLE_PATH):
+            await self.console(scope, receive, send)
             return
         request = Request(scope, receive)
         if scope["method"] == "OPTIONS":
@@ -201,7 +208,9 @@ class Api:
                 )
                 browser.allow(platforms.allowed_hosts(self.db, project_id))
                 principal = principals.resolve(self.db, project_id, incoming.key)
-                if creds.session is not None or payload is not None:
+                if incoming.console_session is not None and self.console is not None:
+                    principal = self._administrator(incoming, principal)
+                elif creds.session is not None or payload is not None:
                     principal = credentials.authenticate(self.db, principal, creds, payload)
                     if incoming.impersonate is not None:
                         principal = impersonation.impersonate(self.db, principal, incoming.impersonate)
@@ -290,6 +299,18 @@ class Api:
             response.background = task if response.background is None else BackgroundTasks([response.background, task])
         return response
 
+    def _administrator(self, incoming: Incoming, base: principals.Principal) -> principals.Principal:
+        """The console's own scripts acting as its signed-in administrator: only from the
+        console's origin (a page elsewhere, even one the project allows, gets nothing)."""
+        origin = incoming.browser.origin
+        if origin is not None and origin.split("://", 1)[-1] != incoming.host:
+            raise AppwriteError("general_unknown_origin", "Admin mode is only available to the console's own pages.")
+        method = incoming.route.method if incoming.route is not None else "GET"
+        assert incoming.console_session is not None
+        return admins.admin_principal(
+            self.db, base, incoming.console_session, incoming.headers.get("x-nib-csrf"), method
+        )
+
     @staticmethod
     def _check_user(route: Route, principal: principals.Principal) -> None:
         """Signed-in users: blocked and MFA factor checks, in Appwrite's order."""
@@ -332,6 +353,8 @@ class Api:
         user = ctx.actor or principal.impersonator or principal.user
         if user:
             actor = audit.Actor("user", user["id"], user.get("email") or "", user.get("name") or "")
+        elif principal.admin is not None:
+            actor = audit.Actor("admin", principal.admin["id"], principal.admin["email"], principal.admin["name"])
         elif principal.is_key:
             actor = audit.Actor("key", key_id=principal.key_id or "")
         else:

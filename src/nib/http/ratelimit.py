@@ -327,8 +327,23 @@ class Limiter:
         counted; one that is not goes on without the headers.
         """
         rule = self.rules.get((method, path))
-        if rule is None:
-            return
+        if rule is not None:
+            self.apply(rule, method, project_id, user_id, is_key, ip, host, content_range, params, headers)
+
+    def apply(
+        self,
+        rule: Rule,
+        method: str,
+        project_id: str,
+        user_id: str,
+        is_key: bool,
+        ip: str,
+        host: str,
+        content_range: str,
+        params: Mapping[str, Any],
+        headers: dict[str, str],
+    ) -> None:
+        """``check`` with a given rule (a limit outside the API's route table)."""
         window = int(self.clock()) // rule.period * rule.period
         values = _placeholders(rule, method, user_id, ip, host, content_range, params)
         counting = self.enforce and not is_key
@@ -345,7 +360,9 @@ class Limiter:
                     raise
                 # Never counted (an API key, or enforcement off): the headers only inform, so the
                 # request goes on without them rather than failing with the store.
-                log.warning("rate-limit store unavailable: %s %s answered without X-RateLimit-* headers", method, path)
+                log.warning(
+                    "rate-limit store unavailable: %s %s answered without X-RateLimit-* headers", method, rule.path
+                )
                 for name in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"):
                     headers.pop(name, None)
                 return

@@ -74,6 +74,23 @@ def check_file_size_limit(value: Any, limit: int) -> int:
         raise AppwriteError("general_argument_invalid", f"Invalid `maximumFileSize` param: {invalid}") from None
 
 
+def settings_from(values: dict[str, Any], storage_limit: int) -> dict[str, Any]:
+    """The bucket columns from validated API params (``name``, ``permissions``, ``fileSecurity``,
+    ``enabled``, ``maximumFileSize``, ``allowedFileExtensions``, ``compression``, ``encryption``,
+    ``antivirus``): the size checked against the instance limit, extensions lower-cased."""
+    return {
+        "name": values["name"],
+        "permissions": values["permissions"],
+        "file_security": values["fileSecurity"],
+        "enabled": values["enabled"],
+        "maximum_file_size": check_file_size_limit(values["maximumFileSize"], storage_limit),
+        "allowed_file_extensions": [extension.lower() for extension in values["allowedFileExtensions"]],
+        "compression": values["compression"],
+        "encryption": values["encryption"],
+        "antivirus": values["antivirus"],
+    }
+
+
 def create_bucket(db: Database, *, project_id: str, bucket_id: str, **settings: Any) -> Row:
     """A new bucket (``settings``: name, permissions, file_security, enabled, maximum_file_size,
     allowed_file_extensions, compression, encryption, antivirus); 409 for a taken ID."""
@@ -130,6 +147,20 @@ def total_sizes(db: Database, project_id: str, bucket_ids: Sequence[str]) -> dic
     )
     with db.read() as conn:
         return {bucket_id: total for bucket_id, total in conn.execute(statement)}
+
+
+def file_counts(db: Database, project_id: str, bucket_ids: Sequence[str]) -> dict[str, int]:
+    """How many files (partial uploads included) each bucket holds; a bucket without files is
+    absent. One grouped count over the files' (project, bucket, ID) index."""
+    if not bucket_ids:
+        return {}
+    statement = (
+        sa.select(files.c.bucket_id, sa.func.count())
+        .where(files.c.project_id == project_id, files.c.bucket_id.in_(list(bucket_ids)))
+        .group_by(files.c.bucket_id)
+    )
+    with db.read() as conn:
+        return {bucket_id: count for bucket_id, count in conn.execute(statement)}
 
 
 def update_bucket(db: Database, *, project_id: str, bucket_id: str, **settings: Any) -> Row:

@@ -74,6 +74,8 @@ BUCKET_SETTINGS = [
     optional("antivirus", v.loose_boolean, default=True),
     optional("transformations", v.loose_boolean),  # newer SDKs send it; always on here
 ]
+# What a file's update may change.
+FILE_SETTINGS = [optional("name", v.text(255)), optional("permissions", permissions_validator(FILE_TYPES))]
 
 
 @cache
@@ -83,17 +85,7 @@ def device_for(settings: Settings) -> Device:
 
 
 def _settings(ctx: Context, values: dict) -> dict:
-    return {
-        "name": values["name"],
-        "permissions": values["permissions"],
-        "file_security": values["fileSecurity"],
-        "enabled": values["enabled"],
-        "maximum_file_size": buckets.check_file_size_limit(values["maximumFileSize"], ctx.settings.storage_limit),
-        "allowed_file_extensions": [extension.lower() for extension in values["allowedFileExtensions"]],
-        "compression": values["compression"],
-        "encryption": values["encryption"],
-        "antivirus": values["antivirus"],
-    }
+    return buckets.settings_from(values, ctx.settings.storage_limit)
 
 
 def _file_bucket(ctx: Context, bucket_id: str) -> dict:
@@ -234,12 +226,7 @@ def get_file(ctx: Context, bucketId: str, fileId: str) -> dict:
     scope=FILES_WRITE,
     audit=("file.update", FILE_EVENT),
     event=f"{FILE}.update",
-    params=[
-        BUCKET_ID,
-        FILE_ID,
-        optional("name", v.text(255)),
-        optional("permissions", permissions_validator(FILE_TYPES)),
-    ],
+    params=[BUCKET_ID, FILE_ID, *FILE_SETTINGS],
 )
 def update_file(ctx: Context, bucketId: str, fileId: str, name: str | None, permissions: list[str] | None) -> dict:
     bucket = _file_bucket(ctx, bucketId)

@@ -120,15 +120,18 @@ def invite(
     phone: str | None,
     name: str | None,
     url: str,
+    by_email: bool = False,
 ) -> dict:
     """POST /teams/{teamId}/memberships. With an API key (``roles`` None) the user joins at once;
     an owner's invitation is stored unconfirmed and e-mailed with an accept link built on ``url``.
+    ``by_email`` makes a caller without roles (the console's administrator) invite as an owner
+    does: unconfirmed, e-mailed.
 
     Errors in Appwrite's order; unlike Appwrite, nothing is written before every check
     passed (a new invitee user is created only for an owner's or key's valid request), and an
     invitation whose e-mail cannot be sent is withdrawn (503).
     """
-    client = roles is not None
+    client = roles is not None or by_email
     if client and not url:
         raise AppwriteError("general_argument_invalid", "URL is required")
     if not (user_id or email or phone):

@@ -61,6 +61,8 @@ class Settings:
     # its authorize redirect) to this origin instead of the provider's own hosts, paths unchanged.
     # For test rigs and air-gapped mirrors.
     oauth2_origins: str = ""
+    # The web console under /console (`nib serve --console off` turns it off).
+    console: bool = True
 
     @property
     def resolved_database_url(self) -> str:
@@ -121,6 +123,7 @@ class Settings:
             "public_url": os.environ.get("NIB_PUBLIC_URL", ""),
             "oauth2_mock": on_off(os.environ.get("NIB_OAUTH2_MOCK") or "off", "NIB_OAUTH2_MOCK"),
             "oauth2_origins": os.environ.get("NIB_OAUTH2_ORIGINS", ""),
+            "console": on_off(os.environ.get("NIB_CONSOLE") or "on", "NIB_CONSOLE"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         if not isinstance(values["data_dir"], Path):
