@@ -254,6 +254,114 @@ def projects_mfa_factors(project_id: str, custom: str | None, data_dir: str, dat
     click.echo(f"custom\t{'on' if custom_on else 'off'}")
 
 
+# `nib projects set` options -> AuthPolicies fields: (option, field, kind), kind "int" or "switch".
+_POLICY_OPTIONS = (
+    ("--user-limit", "user_limit", "int", "most users the project may have; 0 = unlimited (sign-ups beyond: 400)"),
+    ("--session-length", "session_length", "int", "seconds a new or extended session lasts (default 31536000)"),
+    ("--sessions-limit", "sessions_limit", "int", "sessions a user keeps; the oldest go beyond it (default 10)"),
+    ("--password-history", "password_history", "int", "how many previous passwords may not be reused; 0 = off"),
+    ("--password-dictionary", "password_dictionary", "switch", "refuse the 10k most common passwords"),
+    ("--personal-data-check", "personal_data_check", "switch", "refuse passwords containing the user's data"),
+    ("--memberships-user-name", "memberships_user_name", "switch", "members see each other's names"),
+    ("--memberships-user-email", "memberships_user_email", "switch", "members see each other's e-mails"),
+    ("--memberships-mfa", "memberships_mfa", "switch", "members see each other's MFA status"),
+)
+
+
+def _policy_options(command):
+    for option, field, kind, help_text in reversed(_POLICY_OPTIONS):
+        metavar = "N" if kind == "int" else "on|off"
+        command = click.option(option, field, default=None, metavar=metavar, help=help_text)(command)
+    return command
+
+
+def _usage_error(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _parsed_changes(values: dict[str, str | None], methods: tuple[str, ...]) -> dict:
+    """The options given, as update_auth_policies keywords; a malformed one exits with 1."""
+    changes: dict = {}
+    for option, field, kind, _ in _POLICY_OPTIONS:
+        raw = values.get(field)
+        if raw is None:
+            continue
+        if kind == "int":
+            try:
+                changes[field] = int(raw)
+            except ValueError:
+                _usage_error(f"{option} must be a whole number, not {raw!r}")
+        elif raw in ("on", "off"):
+            changes[field] = raw == "on"
+        else:
+            _usage_error(f"{option} must be on or off, not {raw!r}")
+    switched: dict[str, bool] = {}
+    for item in methods:
+        method, _, state = item.partition("=")
+        if method not in project_service.AUTH_METHODS:
+            _usage_error(f"--method: unknown method {method!r} (one of {', '.join(project_service.AUTH_METHODS)})")
+        if state not in ("on", "off"):
+            _usage_error(f"--method {item!r}: give NAME=on or NAME=off")
+        switched[method] = state == "on"
+    if switched:
+        changes["methods"] = switched
+    return changes
+
+
+def _show_policies(db: Database, project_id: str) -> None:
+    """Every policy and method, one "name<TAB>value" line each."""
+    policies = project_service.auth_policies(db, project_id)
+    with db.read() as conn:
+        click.echo(f"name\t{project_service.project_name(conn, project_id)}")
+    for option, field, kind, _ in _POLICY_OPTIONS:
+        value = getattr(policies, field)
+        click.echo(f"{option[2:]}\t{value if kind == 'int' else ('on' if value else 'off')}")
+    for method in project_service.AUTH_METHODS:
+        click.echo(f"method {method}\t{'on' if policies.methods[method] else 'off'}")
+
+
+@projects.command("set")
+@click.argument("project_id")
+@click.option("--name", default=None, help="the project's name (1-128 characters)")
+@_policy_options
+@click.option(
+    "--method",
+    "methods",
+    multiple=True,
+    metavar="NAME=on|off",
+    help=f"switch an auth method (repeatable): {', '.join(project_service.AUTH_METHODS)}",
+)
+@_storage_options
+def projects_set(
+    project_id: str, name: str | None, methods: tuple[str, ...], data_dir: str, database_url: str | None, **values
+) -> None:
+    """Change the project's name and auth policies (changes apply within a second), then print
+    them all as `nib projects show` does."""
+    changes = _parsed_changes(values, methods)
+    _, db = _open(data_dir, database_url)
+    try:
+        if name is not None:
+            project_service.rename_project(db, project_id=project_id, name=name)
+        if changes:
+            project_service.update_auth_policies(db, project_id=project_id, **changes)
+        _show_policies(db, project_id)
+    except AppwriteError as error:
+        _fail(error)
+
+
+@projects.command("show")
+@click.argument("project_id")
+@_storage_options
+def projects_show(project_id: str, data_dir: str, database_url: str | None) -> None:
+    """Print the project's name, auth policies and auth methods: one "name<TAB>value" line each."""
+    _, db = _open(data_dir, database_url)
+    try:
+        _show_policies(db, project_id)
+    except AppwriteError as error:
+        _fail(error)
+
+
 @main.group()
 def keys() -> None:
     """Create, list and delete API keys."""

@@ -276,3 +276,27 @@ def test_mock_is_absent_unless_switched_on(server):
     assert response.status_code == 400 and response.json()["type"] == "project_provider_unsupported"
     mock = httpx.get(f"{server.endpoint}/mock/tests/general/oauth2/success", headers={"X-Appwrite-Project": project})
     assert mock.status_code == 404
+
+
+def test_user_limit_and_session_length_of_the_project(oauth_nib):
+    nib, project = oauth_nib, _mock_project(oauth_nib)
+    nib.cli("projects", "set", project, "--user-limit", "1", "--session-length", "7200")
+    with admin(nib, project) as key:  # the project's one user: the mock's newcomer is one too many
+        assert key.post("/users", json={"userId": "unique()", "email": "first@example.com"}).status_code == 201
+    browser = Browser(nib)
+    landed = browser.start("mock", project, success=OK, failure=FAIL)
+    assert landed.startswith(FAIL + "?")
+    assert error_of(landed) == {
+        "message": "The current project has exceeded the maximum number of users. Please check your user limit "
+        "in the Appwrite console.",
+        "type": "user_count_exceeded",
+        "code": 400,
+    }
+    nib.cli("projects", "set", project, "--user-limit", "2")
+    time.sleep(1.2)  # policies are cached for a second
+    assert browser.start("mock", project, success=OK, failure=FAIL) == OK
+    with signed_in(nib, project, browser.session_cookie(project)) as me:
+        session = me.get("/account/sessions/current").json()
+    lasts = datetime.fromisoformat(session["expire"]) - datetime.fromisoformat(session["$createdAt"])
+    assert abs(lasts - timedelta(seconds=7200)) < timedelta(seconds=5)
+    browser.close()

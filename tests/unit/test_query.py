@@ -736,11 +736,13 @@ def test_statements_are_prepared_once_per_shape(db, people, monkeypatch):
         )
         return [r["id"] for r in rows]
 
+    # A search on PostgreSQL also has its page with the matches sorted (listing._list_plan).
+    sorted_page = 1 if db.dialect == "postgresql" else 0
     assert page("p1", "A", "u0", "example") == []
-    assert len(prepared) == 3  # cursor row, page, count
+    assert len(prepared) == 3 + sorted_page  # cursor row, page, count
     # Same shape, other values: the prepared statements are reused and bound to the new values.
     assert page("p1", "C", "u1", "carol") == ["u2"]
     assert page("p2", "Al", "other", "alice") == []
-    assert len(prepared) == 3
+    assert len(prepared) == 3 + sorted_page
     assert page("p1", "C", "u1", '"example com"') == ["u2"]  # an exact phrase is another shape
-    assert len(prepared) == 5
+    assert len(prepared) == 5 + 2 * sorted_page

@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..auth.projects import project_name
+from ..auth.projects import auth_policies, project_name
 from ..auth.tables import identities, tokens, users
 from ..data.db import Database
 from ..data.rows import Row
@@ -31,7 +31,7 @@ from ..tools.config import Settings
 from ..tools.errors import AppwriteError
 from ..tools.ids import new_secret, secret_hash
 from ..tools.useragent import parse_user_agent
-from ..users.service import create_user, password_columns, update_columns, user_row
+from ..users.service import create_user, password_columns, refuse_beyond_limit, update_columns, user_row
 from ..users.sessions import insert_token
 
 # Token types (the `tokens.type` column) and Appwrite's lifetimes and secret lengths
@@ -170,9 +170,11 @@ def confirm_recovery(
     route's parameter validation, which runs first: a refused password leaves the token usable."""
     kind = RECOVERY_CODE if code else RECOVERY
     with db.read() as conn:
-        user_row(conn, project_id, user_id)
+        user = user_row(conn, project_id, user_id)
         _valid_token(conn, project_id, user_id, kind, secret)  # no hash is spent on a bad secret
-    values = {**password_columns(password), "email_verification": True}  # hashed before the write
+    # Hashed before the write; the project's password history applies (400 password_recently_used).
+    policies = auth_policies(db, project_id)
+    values = {**password_columns(password, user=user, policies=policies), "email_verification": True}
     with db.write() as conn:
         user_row(conn, project_id, user_id)
         token = _consume(conn, project_id, user_id, kind, secret)
@@ -247,6 +249,7 @@ def _find_or_create_user(db: Database, project_id: str, user_id: str, email: str
         user = _user_by_email(conn, project_id, email)
         if user is not None:
             return user
+        refuse_beyond_limit(conn, project_id)  # before the identity check, as Appwrite
         claimed = conn.execute(
             sa.select(identities.c.seq).where(
                 identities.c.project_id == project_id, identities.c.provider_email == email
@@ -255,7 +258,7 @@ def _find_or_create_user(db: Database, project_id: str, user_id: str, email: str
     if claimed:
         # Appwrite answers a generic 400 so the request cannot probe for OAuth accounts.
         raise AppwriteError("general_bad_request")
-    row, _targets = create_user(db, project_id=project_id, user_id=user_id, email=email)
+    row, _targets = create_user(db, project_id=project_id, user_id=user_id, email=email, limited=True)
     return row
 
 

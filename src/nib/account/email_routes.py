@@ -177,6 +177,7 @@ _MAGIC_URL_TOKEN = dict(
     params=[Param("userId", v.custom_id), Param("email", v.email), optional("url", v.redirect_url, default=""), PHRASE],
     audit=("session.create", "user/{actor}"),
     event=TOKEN_CREATED,
+    auth_method="magic-url",
 )
 
 
@@ -196,6 +197,7 @@ def create_magic_url_token(ctx: Context, userId: str, email: str, url: str, phra
     params=[Param("userId", v.custom_id), Param("email", v.email), PHRASE],
     audit=("session.create", "user/{actor}"),
     event=TOKEN_CREATED,
+    auth_method="email-otp",
 )
 def create_email_token(ctx: Context, userId: str, email: str, phrase: bool) -> dict:
     return _sign_in_token(ctx, email_flows.EMAIL, userId, email, phrase)

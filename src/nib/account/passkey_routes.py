@@ -42,6 +42,7 @@ def list_passkeys(ctx: Context, queries, total: bool) -> dict:
     "/v1/account/passkeys",
     scope=ACCOUNT,
     status=201,
+    auth_method="passkey",
     params=[optional("passkeyId", v.custom_id, default="unique()"), optional("name", v.text(128, 0), default="")],
 )
 def create_passkey(ctx: Context, passkeyId: str, name: str) -> dict:
@@ -99,7 +100,7 @@ def verify_passkey(ctx: Context, passkeyId: str, credential: dict) -> dict:
 
 
 # Signing in: open to guests (and to anyone signed in, as Appwrite), before any second factor.
-@router.post("/v1/account/tokens/passkey", scope=SESSIONS, status=201, mfa_exempt=True)
+@router.post("/v1/account/tokens/passkey", scope=SESSIONS, status=201, mfa_exempt=True, auth_method="passkey")
 def create_passkey_token(ctx: Context) -> dict:
     row, options = passkeys.start_sign_in(ctx.db, ctx.settings, project_id=ctx.project_id)
     return _challenge(row, options)

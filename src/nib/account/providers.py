@@ -25,6 +25,7 @@ router.post(
     status=201,
     params=[Param("userId", v.custom_id), Param("phone", v.phone)],
     event="users.[userId].tokens.[tokenId].create",
+    auth_method="phone",
 )(_phone_disabled)
 for _path in ("/v1/account/verification/phone", "/v1/account/verifications/phone"):
     router.post(_path, scope="account", status=201, event="users.[userId].verification.[tokenId].create")(

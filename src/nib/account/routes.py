@@ -82,6 +82,7 @@ def reloaded_account(ctx: Context) -> dict:
     "/v1/account",
     scope=SESSIONS,
     status=201,
+    auth_method="email-password",
     audit=("user.create", "user/{id}"),
     event="users.[userId].create",
     params=[
@@ -202,7 +203,7 @@ def _signed_in(ctx: Context, created: tuple) -> dict:
 
 def _session_fields(ctx: Context) -> dict:
     return {
-        "duration": ctx.settings.session_duration,
+        "duration": ctx.policies.session_length,
         "ip": ctx.ip,
         "client": parse_user_agent(ctx.user_agent),
     }
@@ -215,6 +216,7 @@ _EMAIL_SESSION = dict(
     audit=SESSION_CREATE,
     event=SESSION_CREATED,
     params=[Param("email", v.email), Param("password", v.password)],
+    auth_method="email-password",
 )
 
 
@@ -233,6 +235,7 @@ def create_email_session(ctx: Context, email: str, password: str) -> dict:
     "/v1/account/sessions/anonymous",
     scope=SESSIONS,
     status=201,
+    auth_method="anonymous",
     session_group=True,
     audit=SESSION_CREATE,
     event=SESSION_CREATED,
@@ -360,7 +363,7 @@ def update_session(ctx: Context, sessionId: str) -> dict:
         project_id=ctx.project_id,
         user_id=user_id,
         session_id=session_id,
-        duration=ctx.settings.session_duration,
+        duration=ctx.policies.session_length,
         also=oauth2_flow.refreshed(ctx.db, ctx.settings, oauth2_where(ctx), row),
     )
     return models.session(opened(ctx.db, ctx.settings, row), current=session_id == current_session(ctx).id)
@@ -398,7 +401,7 @@ def _jwt(ctx: Context, duration: int) -> dict:
     return {"jwt": token}
 
 
-@router.post("/v1/account/jwt", scope=ACCOUNT, status=201)
+@router.post("/v1/account/jwt", scope=ACCOUNT, status=201, auth_method="jwt")
 def create_jwt(ctx: Context) -> dict:
     if current_session(ctx).via_jwt:
         raise AppwriteError("user_session_not_found")  # 1.5: a JWT is not a session
@@ -409,6 +412,7 @@ def create_jwt(ctx: Context) -> dict:
     "/v1/account/jwts",
     scope=ACCOUNT,
     status=201,
+    auth_method="jwt",
     params=[optional("duration", v.integer_range(0, 3600), default=JWT_SECONDS)],
 )
 def create_jwts(ctx: Context, duration: int) -> dict:

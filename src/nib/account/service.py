@@ -62,6 +62,7 @@ def create_account(
         password=password,
         name=name,
         accessed=True,
+        limited=True,
         then=lambda conn: refuse_identity_email(conn, project_id, email, user_id=None),
     )
 
@@ -136,7 +137,12 @@ def sign_in_anonymously(
         client=client,
     )
     user, _ = user_service.create_user(
-        db, project_id=project_id, user_id=user_id, accessed=True, then=lambda conn: insert_session(conn, row)
+        db,
+        project_id=project_id,
+        user_id=user_id,
+        accessed=True,
+        limited=True,
+        then=lambda conn: insert_session(conn, row),
     )
     return row, secret, user
 
@@ -240,9 +246,12 @@ def check_password(user: Row, password: str | None) -> None:
 def update_password(
     db: Database, *, project_id: str, user: Row, password: str, old_password: str | None
 ) -> tuple[Row, list[Row]]:
-    """Set a new password after checking the old one; sessions stay valid."""
+    """Set a new password after checking the old one; sessions stay valid. The project's password
+    history, then its personal-data check, apply (Appwrite's order on this route)."""
     check_password(user, old_password)
-    return user_service.update_password(db, project_id=project_id, user_id=user["id"], password=password)
+    return user_service.update_password(
+        db, project_id=project_id, user_id=user["id"], password=password, history_first=True
+    )
 
 
 def update_email(db: Database, *, project_id: str, user: Row, email: str, password: str) -> tuple[Row, list[Row]]:

@@ -64,6 +64,9 @@ users = resource_table(
     sa.Column("password_history", JSONValue, nullable=False, server_default=sa.text("'[]'")),
     sa.UniqueConstraint("project_id", "email"),
     sa.Index("ix_users_project_id_impersonator", "project_id", "impersonator"),
+    # Pages of a project's users in list order, also filtered by status (migration 0012).
+    sa.Index("ix_users_project_id_seq", "project_id", "seq"),
+    sa.Index("ix_users_project_id_status", "project_id", "status", "seq"),
     # Sign-ups per day (the console's overview) over an index range.
     sa.Index("ix_users_project_id_registration", "project_id", "registration"),
     sa.UniqueConstraint("project_id", "phone"),

@@ -25,6 +25,7 @@ the project named by the ``project_id`` path parameter (``console`` for instance
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -239,6 +240,14 @@ def _endpoint(declared: _Declared, db: Database, settings: Settings) -> Callable
 
 
 def _serve(declared: _Declared, request: Request, form: FormData | None, db: Database, settings: Settings) -> Response:
+    """The page's answer, with the server time it took (handler and render) as ``Server-Timing``."""
+    started = time.perf_counter()
+    response = _answer(declared, request, form, db, settings)
+    response.headers["server-timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
+    return response
+
+
+def _answer(declared: _Declared, request: Request, form: FormData | None, db: Database, settings: Settings) -> Response:
     signed_in = admins.session(db, request.cookies.get(admins.COOKIE))
     page = Page(request, db, settings, signed_in, form)
     if signed_in is None and not declared.public:

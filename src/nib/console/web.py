@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..data.db import Database
 from ..http.ratelimit import Limiter
 from ..tools.config import Settings
-from . import auth, keys, overview, projects, settings, signin, storage, teams
+from . import auth, keys, overview, projects, settings, signin, storage, teams, users
 from .pages import PREFIX, PageRouter
 
 # Every module of pages, in matching order.
@@ -20,6 +20,7 @@ ROUTERS: tuple[PageRouter, ...] = (
     signin.router,
     projects.router,
     overview.router,
+    users.router,
     teams.router,
     storage.router,
     keys.router,

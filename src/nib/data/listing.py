@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.util import ClauseAdapter
 
 from ..tools.errors import AppwriteError
 from . import search as fulltext
@@ -111,6 +112,15 @@ def list_rows(
     )
 
     params = plan.binder.params(_Request(queries, search, scope, cursor_row, values))
+    if plan.sorted_page is not None:
+        # A search on PostgreSQL: the capped count first (through the search index), then the
+        # page: few matches are sorted, many are met soon enough walking the list's order.
+        counted = db.run(plan.count, params)
+        total = counted[0]["total"] if counted else 0
+        rows = db.run(plan.sorted_page if total < TOTAL_CAP else plan.page, params)
+        if queries.cursor is not None and queries.cursor.before:
+            rows.reverse()
+        return total, rows
     rows = db.run(plan.page, params)
     if queries.cursor is not None and queries.cursor.before:
         rows.reverse()
@@ -206,7 +216,9 @@ class _CursorPlan:
 class _ListPlan:
     page: Prepared
     count: Prepared
-    binder: _Binder  # of both statements
+    binder: _Binder  # of every statement
+    # The page with its matches sorted (PostgreSQL searches): for fewer than TOTAL_CAP matches.
+    sorted_page: Prepared | None = None
 
 
 def _scope_conditions(
@@ -292,18 +304,37 @@ def _list_plan(
     if search:
         exact = _search_shape(table, "search", search, dialect)
         conditions.append(sa.false() if exact is None else b.search(table, dialect, exact, lambda r: r.search))
+        if dialect == "sqlite" and tuple(scope_names) == ("project_id",) and restriction is None:
+            # The matches come from the full-text index in row order, so a page reads them by
+            # rowid and stops after ``limit``. Without statistics SQLite would rather look each
+            # match up in an index starting with project_id, then sort them all (every user
+            # matching a common word); likely() keeps the project's condition a check.
+            conditions[0] = sa.func.likely(conditions[0], type_=sa.Boolean)
     matching = sa.and_(sa.true(), *conditions)  # an empty scope and no filters: every row
 
     page_condition = matching
     if nulls is not None:
         page_condition = sa.and_(matching, _after_cursor(keys, nulls, b))
-    page = (
-        sa.select(*(columns if columns is not None else [table]))
-        .where(page_condition)
-        .order_by(*(_order_clause(column, descending) for column, descending in keys))
-        .limit(b.param(lambda r: r.queries.limit, sa.BigInteger))
-        .offset(b.param(lambda r: r.queries.offset, sa.BigInteger))
-    )
+    selected = columns if columns is not None else [table]
+    ordering = [_order_clause(column, descending) for column, descending in keys]
+    limit = b.param(lambda r: r.queries.limit, sa.BigInteger)
+    offset = b.param(lambda r: r.queries.offset, sa.BigInteger)
+    page = sa.select(*selected).where(page_condition).order_by(*ordering).limit(limit).offset(offset)
+    sorted_page = None
+    if search and dialect == "postgresql":
+        # The same page, its matches found through the search index first and then sorted: the
+        # subquery's OFFSET 0 keeps PostgreSQL from walking an index in list order instead,
+        # checking every row against the term until the page is full (all rows, for a rare
+        # word, since the planner cannot tell how rare a prefix is).
+        matches = sa.select(table).where(page_condition).offset(sa.literal_column("0")).subquery("matches")
+        adapter = ClauseAdapter(matches)
+        sorted_page = (
+            sa.select(*(adapter.traverse(column) for column in (columns or table.c)))
+            .select_from(matches)
+            .order_by(*(adapter.traverse(clause) for clause in ordering))
+            .limit(limit)
+            .offset(offset)
+        )
     if (
         spec.counted
         and tuple(scope_names) == ("project_id",)
@@ -324,7 +355,7 @@ def _list_plan(
             .subquery()
         )
         count = sa.select(sa.func.count().label("total")).select_from(capped)
-    return _ListPlan(db.prepare(page), db.prepare(count), b)
+    return _ListPlan(db.prepare(page), db.prepare(count), b, None if sorted_page is None else db.prepare(sorted_page))
 
 
 def _condition(

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 import anyio.from_thread
 
 from ..auth import principals
+from ..auth.projects import AuthPolicies, auth_policies
 from ..auth.roles import request_roles
 from ..data.db import Database
 from ..tools.config import Settings
@@ -99,6 +100,11 @@ class Context:
     @property
     def project_id(self) -> str:
         return self.principal.project_id
+
+    @property
+    def policies(self) -> AuthPolicies:
+        """The project's auth policies (session length, password rules…), through their 1 s cache."""
+        return auth_policies(self.db, self.project_id)
 
     def format_at_least(self, *version: int) -> bool:
         """Whether the client reads responses of format ``version`` or newer

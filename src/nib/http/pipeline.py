@@ -8,8 +8,9 @@ For each request the pipeline:
 2. in one worker thread (inline for GETs on SQLite, where a read is cheaper than a thread hop):
    verifies a JWT, resolves the project and key, then the session and the user it may
    impersonate (``auth.impersonation``); checks the origin (``http.origins``), the scope and the
-   signed-in user (blocked, MFA factors, session group, account read-only while impersonating);
-   counts the route's abuse limits (``http.ratelimit``); validates parameters in declaration
+   signed-in user (blocked, MFA factors, account read-only while impersonating); counts the
+   route's abuse limits (``http.ratelimit``); refuses a route of an auth method the project
+   switched off and a sign-in by a signed-in caller (session group); validates parameters in declaration
    order (first failure wins); runs the handler with its ``Context``, records the route's audit
    entry and serialises the result;
 3. renders any ``AppwriteError`` as ``{message, code, type, version}`` (``http.responses``), a
@@ -40,7 +41,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
-from ..auth import admins, credentials, impersonation, platforms, principals
+from ..auth import admins, credentials, impersonation, platforms, principals, projects
 from ..data import audit
 from ..data.db import Database
 from ..data.instance import server_secret
@@ -233,11 +234,22 @@ class Api:
                 params=incoming.raw,
                 headers=limit_headers,
             )
+            # Appwrite's group checks, after the rate limit: the route's auth method (API keys
+            # are never refused one), then sign-in routes refuse a signed-in caller.
+            if route.auth_method is not None and not principal.is_key:
+                projects.require_auth_method(self.db, principal.project_id, route.auth_method)
+            if route.session_group and principal.user is not None:
+                raise AppwriteError("user_session_already_exists")
             user_agent = incoming.user_agent
             if principal.is_key:
                 user_agent = headers.get("x-forwarded-user-agent") or user_agent
             check_path_params(incoming.path_params)
-            values = validate(route.params, {**incoming.raw, **incoming.path_params}, browser.allowed_hosts)
+            values = validate(
+                route.params,
+                {**incoming.raw, **incoming.path_params},
+                browser.allowed_hosts,
+                lambda: projects.auth_policies(self.db, principal.project_id).password_dictionary,
+            )
             ctx = Context(
                 self.db,
                 self.settings,
@@ -301,14 +313,12 @@ class Api:
 
     @staticmethod
     def _check_user(route: Route, principal: principals.Principal) -> None:
-        """Signed-in users: blocked, MFA factor and session-group checks, in Appwrite's order."""
+        """Signed-in users: blocked and MFA factor checks, in Appwrite's order."""
         assert principal.user is not None, "only called for a signed-in user"
         if not principal.user["status"]:
             raise AppwriteError("user_blocked")
         if not route.mfa_exempt and credentials.requires_more_factors(principal):
             raise AppwriteError("user_more_factors_required")
-        if route.session_group:
-            raise AppwriteError("user_session_already_exists")
         # An impersonator sees the target's account but changes nothing of it.
         if principal.impersonator is not None and route.method != "GET" and route.path.startswith("/v1/account"):
             raise AppwriteError("user_impersonation_read_only")

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..auth.projects import AUTH_METHODS
 from ..data.query import ListSpec, parse_queries
 from ..tools.errors import AppwriteError
 from ..tools.validators import Invalid, Validator
@@ -40,10 +41,17 @@ def queries_param(spec: ListSpec) -> Param:
     return optional("queries", lambda raw: parse_queries(raw, spec), default=parse_queries([], spec))
 
 
-def validate(params: Sequence[Param], raw: dict[str, Any], allowed_hosts: Sequence[str] = ()) -> dict[str, Any]:
+def validate(
+    params: Sequence[Param],
+    raw: dict[str, Any],
+    allowed_hosts: Sequence[str] = (),
+    dictionary: Callable[[], bool] = lambda: False,
+) -> dict[str, Any]:
     """Declaration-order validation; an explicit JSON null means "not provided".
 
-    ``allowed_hosts`` (the request's, see http/origins.py) go to validators that need them.
+    ``allowed_hosts`` (the request's, see http/origins.py) go to validators that need them;
+    ``dictionary`` tells new-password validators whether the project refuses common passwords
+    (asked only when such a param is sent: it may read the project's policies).
     """
     values: dict[str, Any] = {}
     for param in params:
@@ -57,6 +65,8 @@ def validate(params: Sequence[Param], raw: dict[str, Any], allowed_hosts: Sequen
             try:
                 if getattr(param.validator, "needs_allowed_hosts", False):
                     value = param.validator(value, allowed_hosts)
+                elif getattr(param.validator, "needs_dictionary", False):
+                    value = param.validator(value, dictionary())
                 else:
                     value = param.validator(value)
             except Invalid as invalid:
@@ -95,6 +105,9 @@ class Route:
     # Appwrite's event pattern, announced after success (http/events.py), e.g.
     # "buckets.[bucketId].files.[fileId].create".
     event: str | None = None
+    # The auth method the route belongs to (auth.projects.AUTH_METHODS): while the project has it
+    # off, callers other than API keys get 501 user_auth_method_unsupported (before validation).
+    auth_method: str | None = None
 
 
 class Router:
@@ -120,7 +133,11 @@ class Router:
         blocking: bool = False,
         any_origin: bool = False,
         event: str | None = None,
+        auth_method: str | None = None,
     ) -> Callable[[Handler], Handler]:
+        if auth_method is not None and auth_method not in AUTH_METHODS:
+            raise ValueError(f"unknown auth method {auth_method!r}")
+
         def register(handler: Handler) -> Handler:
             pattern = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$")
             literal = sum(1 for part in path.split("/") if part and not part.startswith("{"))
@@ -143,6 +160,7 @@ class Router:
                     blocking,
                     any_origin,
                     event,
+                    auth_method,
                 )
             )
             return handler

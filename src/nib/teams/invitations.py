@@ -29,13 +29,14 @@ from ..tools import dates, mail, mail_templates
 from ..tools.config import Settings
 from ..tools.errors import AppwriteError
 from ..tools.ids import new_secret, secret_hash, unique_id
-from ..users.service import create_user, update_columns, user_row
+from ..users.service import create_user, refuse_beyond_limit, update_columns, user_row
 from ..users.sessions import insert_session, new_session
 from .access import require, team_permissions
 from .memberships import membership_row, with_people
 from .service import change_total, lock_team, membership_values, team_row
 
 INVITATION_SECONDS = 7 * 24 * 3600
+REGISTRATION_RESTRICTED = "Project registration is restricted. Contact your administrator for more information."
 SECRET_LENGTH = 256
 
 
@@ -72,10 +73,16 @@ def _find_invitee(
     return _user_by(conn, project_id, "phone", phone)
 
 
-def _create_invitee(db: Database, project_id: str, email: str | None, phone: str | None, name: str) -> Row:
+def _create_invitee(
+    db: Database, project_id: str, email: str | None, phone: str | None, name: str, *, limited: bool
+) -> Row:
     """A new user for an unknown e-mail/phone: no password yet (the invitee sets the first one
-    without ``oldPassword``), unverified, named ``name`` or by the e-mail address."""
+    without ``oldPassword``), unverified, named ``name`` or by the e-mail address. ``limited``
+    (a user's invitation; an API key's is not): 400 ``user_count_exceeded`` at the project's user
+    limit, as Appwrite words it for invitations."""
     with db.read() as conn:
+        if limited:
+            refuse_beyond_limit(conn, project_id, REGISTRATION_RESTRICTED)
         if (
             email
             and conn.execute(
@@ -143,7 +150,7 @@ def invite(
         # Only a phone number to reach the invitee by, and no SMS provider.
         raise AppwriteError("general_phone_disabled", "Phone provider not configured")
     if invitee is None:
-        invitee = _create_invitee(db, project_id, email, phone, name or email or "")
+        invitee = _create_invitee(db, project_id, email, phone, name or email or "", limited=client)
 
     secret = new_secret(SECRET_LENGTH)
     values = membership_values(

@@ -121,13 +121,29 @@ def list_memberships(ctx: Context, teamId: str, queries, search: str) -> dict:
     total, rows = memberships.list_memberships(
         ctx.db, project_id=ctx.project_id, team_id=teamId, roles=ctx.roles(), queries=queries, search=search or None
     )
-    return listing("memberships", total, [models.membership(row, mfa=row["mfa"]) for row in rows])
+    return listing("memberships", total, [_shown(ctx, models.membership(row, mfa=row["mfa"])) for row in rows])
+
+
+def _shown(ctx: Context, model: dict) -> dict:
+    """A membership as the caller may read it: the project's memberships privacy blanks the
+    member's name, e-mail and MFA status for callers other than API keys (Appwrite)."""
+    if ctx.principal.is_key:
+        return model
+    policies = ctx.policies
+    if not policies.memberships_user_name:
+        model["userName"] = ""
+    if not policies.memberships_user_email:
+        model["userEmail"] = ""
+    if not policies.memberships_mfa:
+        model["mfa"] = False
+    return model
 
 
 @router.post(
     "/v1/teams/{teamId}/memberships",
     scope=WRITE,
     status=201,
+    auth_method="invites",
     audit=("membership.create", TEAM_EVENT),
     event=f"{MEMBERSHIP}.create",
     params=[
@@ -163,7 +179,7 @@ def get_membership(ctx: Context, teamId: str, membershipId: str) -> dict:
     row = memberships.get_membership(
         ctx.db, project_id=ctx.project_id, team_id=teamId, membership_id=membershipId, roles=ctx.roles()
     )
-    return models.membership(row, mfa=row["mfa"])
+    return _shown(ctx, models.membership(row, mfa=row["mfa"]))
 
 
 @router.patch(
@@ -204,7 +220,7 @@ def update_membership_status(ctx: Context, teamId: str, membershipId: str, userI
         current_user=ctx.principal.user,
         roles=ctx.roles(),
         session={
-            "duration": ctx.settings.session_duration,
+            "duration": ctx.policies.session_length,
             "ip": ctx.ip,
             "client": parse_user_agent(ctx.user_agent),
         },

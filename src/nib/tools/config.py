@@ -16,8 +16,6 @@ class Settings:
     data_dir: Path = Path("./data")
     database_url: str | None = None
     hostname: str = "localhost"
-    # Logical session length, as Appwrite's project default (1 year).
-    session_duration: int = 31536000
     # Signs JWTs and derives storage keys. Unset: one is generated and kept in the database, so
     # every process on that database shares it.
     secret: str | None = None

@@ -46,6 +46,24 @@ def list_logs(db: Database, *, project_id: str, user_id: str, queries: ParsedQue
         return total, [dict(row) for row in conn.execute(statement).mappings()]
 
 
+def user_activity(db: Database, *, project_id: str, user_id: str, limit: int = 25) -> list[Row]:
+    """The newest ``limit`` audit entries about the user, newest first: what the user did (its
+    own entries, as ``list_logs``) and what was done to it (entries naming ``user/<id>`` as their
+    resource: API keys' and administrators' actions). Two indexed reads, merged."""
+    with db.read() as conn:
+        user_row(conn, project_id, user_id)
+        found: dict[int, Row] = {}
+        for condition in (audit_logs.c.user_id == user_id, audit_logs.c.resource == f"user/{user_id}"):
+            statement = (
+                sa.select(audit_logs)
+                .where(audit_logs.c.project_id == project_id, condition)
+                .order_by(audit_logs.c.seq.desc())
+                .limit(limit)
+            )
+            found.update((row["seq"], dict(row)) for row in conn.execute(statement).mappings())
+    return [found[seq] for seq in sorted(found, reverse=True)[:limit]]
+
+
 def list_identities(
     db: Database, *, project_id: str, queries: ParsedQueries, user_id: str | None = None
 ) -> tuple[int, list[Row]]:

@@ -16,18 +16,20 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from ..auth import passwords
+from ..auth.projects import AuthPolicies, auth_policies, policies_on
 from ..auth.tables import authenticators, identities, passkeys, sessions, targets, tokens, users
 from ..data import search
 from ..data.db import Database
+from ..data.db.schema import totals
 from ..data.db.types import day_text
 from ..data.hooks import user_deleted
 from ..data.listing import list_rows
 from ..data.query import BOOL, DATE, STRING, Attribute, ListSpec, ParsedQueries, standard_attributes
 from ..data.rows import Row
-from ..data.totals import project_total
 from ..tools import dates
 from ..tools.errors import AppwriteError
 from ..tools.ids import unique_id
+from ..tools.validators import has_personal_data
 from . import rendered
 
 ARGON2 = "argon2"
@@ -81,11 +83,6 @@ _LIST_COLUMNS = {
     **{("sqlite", newer): (rendered.user_json(impersonation=newer),) for newer in (True, False)},
     **{("postgresql", newer): _MODEL_COLUMNS for newer in (True, False)},
 }
-
-
-def count_users(db: Database, *, project_id: str) -> int:
-    """How many users the project has (the maintained count, not a scan)."""
-    return project_total(db, users.name, project_id)
 
 
 def signups_per_day(db: Database, *, project_id: str, since: datetime) -> dict[str, int]:
@@ -143,6 +140,33 @@ def list_users(
     )
 
 
+# The columns of a table of users (the console's): no secrets, no targets.
+_SUMMARY_COLUMNS = [
+    users.c[name] for name in ("id", "created_at", "name", "email", "phone", "status", "email_verification", "labels")
+]
+
+
+def list_user_summaries(
+    db: Database, *, project_id: str, queries: ParsedQueries, search: str | None
+) -> tuple[int, list[Row]]:
+    """One page of users filtered, searched, ordered and counted as ``list_users`` does, as
+    plain rows of ``_SUMMARY_COLUMNS`` (``id``, ``created_at``, ``name``, ``email``, ``phone``,
+    ``status``, ``email_verification``, ``labels``)."""
+    return list_rows(
+        db, USER_LIST, scope={"project_id": project_id}, queries=queries, search=search, columns=_SUMMARY_COLUMNS
+    )
+
+
+def count_users(db: Database, *, project_id: str) -> int:
+    """The project's exact number of users (``totals``, kept by the database itself; a list's
+    ``total`` is this capped at 5000 when unfiltered)."""
+    with db.read() as conn:
+        found = conn.execute(
+            sa.select(totals.c.total).where(totals.c.table_name == users.name, totals.c.project_id == project_id)
+        ).scalar()
+    return int(found or 0)
+
+
 # ---------------------------------------------------------------------------------------------
 # Creating
 
@@ -163,15 +187,21 @@ def create_user(
     imported_hash: str | None = None,
     hash_options: dict | None = None,
     accessed: bool = False,
+    limited: bool = False,
     then: Callable[[Connection], None] | None = None,
 ) -> tuple[Row, list[Row]]:
     """A new user with a plain password (hashed with argon2id) or an imported hash kept as-is.
 
     ``hash_options`` must include ``type`` for imports. Email/phone targets are created too.
     ``accessed``: the user is acting now (sign-up), so ``accessedAt`` starts at creation.
+    ``limited``: a sign-up, refused once the project holds its user limit (400
+    ``user_count_exceeded``); the Users API is not limited (Appwrite).
     ``then``: more writes in the same transaction (e.g. the first session of an anonymous user);
     the user returned is the row as inserted, before them.
+    A plain password must pass the project's personal-data check (400 ``password_personal_data``)
+    and starts the user's password history when the project keeps one.
     """
+    policies = auth_policies(db, project_id)
     stored: str | None
     if imported_hash is not None:
         assert hash_options is not None, "an imported hash comes with its options"
@@ -203,10 +233,15 @@ def create_user(
         "prefs": {},
         "accessed_at": now if accessed else None,
         "search": _search_text(user_id, email, name, phone, []),
+        "password_history": [stored] if stored is not None and policies.password_history else [],
     }
     owned: list[Row] = []
     try:
         with db.write() as conn:
+            if limited:
+                refuse_beyond_limit(conn, project_id)
+            if password is not None and imported_hash is None:
+                refuse_personal_data(policies, password, user_id=user_id, email=email, name=name, phone=phone)
             same = [users.c.id == user_id]
             same += [users.c.email == email] if email else []
             same += [users.c.phone == phone] if phone else []
@@ -226,6 +261,30 @@ def create_user(
         # Lost a race with a concurrent create of the same id/email/phone.
         raise AppwriteError("user_already_exists") from None
     return created, owned
+
+
+def refuse_beyond_limit(conn: Connection, project_id: str, message: str | None = None) -> None:
+    """400 ``user_count_exceeded`` (with ``message``, else the catalogue's) once the project holds
+    as many users as its limit allows (the counter the database keeps, read in ``conn``)."""
+    limit = policies_on(conn, project_id).user_limit
+    if not limit:
+        return
+    total = conn.execute(
+        sa.select(totals.c.total).where(totals.c.table_name == "users", totals.c.project_id == project_id)
+    ).scalar()
+    if (total or 0) >= limit:
+        raise AppwriteError("user_count_exceeded", message)
+
+
+def refuse_personal_data(
+    policies: AuthPolicies, password: str, *, user_id: str, email: str | None, name: str | None, phone: str | None
+) -> None:
+    """400 ``password_personal_data`` when the project checks personal data and the password
+    contains some of the user's."""
+    if policies.personal_data_check and has_personal_data(
+        password, user_id=user_id, email=email, name=name, phone=phone
+    ):
+        raise AppwriteError("password_personal_data")
 
 
 def insert_target(
@@ -299,25 +358,55 @@ def update_user(db: Database, *, project_id: str, user_id: str, **values: Any) -
     return get_user(db, project_id=project_id, user_id=user_id)
 
 
-def update_password(db: Database, *, project_id: str, user_id: str, password: str) -> tuple[Row, list[Row]]:
-    """``""`` clears the password (no more password logins); otherwise store argon2id."""
+def update_password(
+    db: Database, *, project_id: str, user_id: str, password: str, history_first: bool = False
+) -> tuple[Row, list[Row]]:
+    """``""`` clears the password (no more password logins); otherwise store argon2id.
+
+    The project's policies apply: the personal-data check (400 ``password_personal_data``) and
+    the password history (400 ``password_recently_used``). Appwrite checks personal data first
+    on the Users API and the history first on the Account API (``history_first``).
+    """
     with db.read() as conn:
-        user_row(conn, project_id, user_id)
-    values = password_columns(password)
+        user = user_row(conn, project_id, user_id)
+    policies = auth_policies(db, project_id)
+    if not history_first:
+        refuse_personal_data(
+            policies, password, user_id=user_id, email=user["email"], name=user["name"], phone=user["phone"]
+        )
+    values = password_columns(password, user=user, policies=policies)
+    if history_first:
+        refuse_personal_data(
+            policies, password, user_id=user_id, email=user["email"], name=user["name"], phone=user["phone"]
+        )
     with db.write() as conn:
         update_columns(conn, project_id, user_id, values)
     return get_user(db, project_id=project_id, user_id=user_id)
 
 
-def password_columns(password: str) -> dict:
+def password_columns(password: str, *, user: Row | None = None, policies: AuthPolicies | None = None) -> dict:
     """The columns of a new argon2id password (``""`` = no password); hashes, so call it
-    before a write transaction opens."""
-    return {
+    before a write transaction opens.
+
+    With the ``user`` and its project's ``policies``, the password history applies: a password
+    matching one of the user's last N (400 ``password_recently_used``) is refused, and the new
+    hash joins the history, trimmed to N (newest first). Clearing the password leaves it alone.
+    """
+    values: dict[str, Any] = {
         "password": passwords.hash_password(password) if password else "",
         "hash": ARGON2,
         "hash_options": dict(passwords.ARGON2_DEFAULT_OPTIONS),
         "password_update": dates.now(),
     }
+    if user is not None and policies is not None and password:
+        kept = policies.password_history
+        history = list(user.get("password_history") or [])
+        # Appwrite verifies the history with the user's algorithm as it is before the change.
+        for previous in history:
+            if passwords.verify_password(password, previous, user["hash"], user["hash_options"]):
+                raise AppwriteError("password_recently_used")
+        values["password_history"] = ([values["password"]] + history)[:kept]
+    return values
 
 
 def _replace_contact(

@@ -38,7 +38,7 @@ def create_session(ctx: Context, userId: str) -> dict:
         user_id=userId,
         provider="server",
         factors=["server"],
-        duration=ctx.settings.session_duration,
+        duration=ctx.policies.session_length,
         ip=ctx.ip,
         client=parse_user_agent(ctx.user_agent),
     )

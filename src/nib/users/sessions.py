@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ..auth.projects import policies_on
 from ..auth.tables import sessions, tokens, users
 from ..data.db import Database
 from ..data.rows import Row
@@ -14,8 +15,6 @@ from ..tools import dates
 from ..tools.errors import AppwriteError
 from ..tools.ids import new_secret, secret_hash, unique_id
 from .service import user_row
-
-MAX_SESSIONS = 10  # Appwrite's project default: older sessions are removed beyond this
 
 
 def list_sessions(db: Database, *, project_id: str, user_id: str) -> list[Row]:
@@ -30,14 +29,16 @@ def list_sessions(db: Database, *, project_id: str, user_id: str) -> list[Row]:
 
 
 def insert_session(conn: Connection, row: Row) -> None:
-    """Insert the session, drop the user's oldest beyond ``MAX_SESSIONS`` and mark the access."""
+    """Insert the session, drop the user's oldest beyond the project's sessions limit (Appwrite's
+    ``maxSessions``, 10 by default) and mark the access."""
     conn.execute(sessions.insert().values(row))
     project_id, user_id = row["project_id"], row["user_id"]
+    limit = policies_on(conn, project_id).sessions_limit
     kept = (
         sa.select(sessions.c.seq)
         .where(sessions.c.project_id == project_id, sessions.c.user_id == user_id)
         .order_by(sessions.c.seq.desc())
-        .limit(MAX_SESSIONS)
+        .limit(limit)
         .subquery()
     )
     conn.execute(

@@ -366,6 +366,7 @@ def _settle(
         email=profile.email,
         name=profile.name,
         accessed=True,
+        limited=True,
         then=first_sign_in,
     )
     return done

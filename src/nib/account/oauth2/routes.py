@@ -65,7 +65,7 @@ def signed_in_caller(ctx: Context) -> flow.Caller | None:
 
 
 def visit(ctx: Context) -> flow.Visit:
-    return flow.Visit(ctx.settings.session_duration, ctx.ip, parse_user_agent(ctx.user_agent), ctx.user_agent)
+    return flow.Visit(ctx.policies.session_length, ctx.ip, parse_user_agent(ctx.user_agent), ctx.user_agent)
 
 
 # -- start ----------------------------------------------------------------------------------------

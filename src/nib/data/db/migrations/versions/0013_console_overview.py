@@ -1,7 +1,7 @@
 """console overview: per-day sign-up and sign-in counts, recent activity, teams and files totals
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 
 The console's project overview reads, for a project of any size, without touching its rows:
 
@@ -13,8 +13,8 @@ The console's project overview reads, for a project of any size, without touchin
 
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
