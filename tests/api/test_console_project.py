@@ -416,3 +416,115 @@ def test_oauth2_provider_secret_is_write_only(server, console, db):
     rows = activity(console.get(f"/projects/{project}").text)
     assert rows.count((f"Administrator {console.email}", "project.update", f"project/{project}")) == 2
     assert post(console, f"/projects/{project}/auth/oauth2/github", {"app_id": "x"}, csrf=False).status_code == 403
+
+
+# -- auth: policies, methods, passkeys ------------------------------------------------------------
+
+
+def _policies(db, project: str):
+    from nib.auth.projects import auth_policies
+
+    time.sleep(1.1)  # this process's 1 s cache of the policies
+    return auth_policies(db, project)
+
+
+def test_auth_policies_and_methods(server, console, db):
+    project = new_project(console)
+    page = console.get(f"/projects/{project}/auth").text
+    # Appwrite's defaults: 1 year sessions (shown as 365 days), 10 sessions, every method on.
+    assert 'id="policy-session-length" name="session_length" type="number" min="0" value="365"' in page
+    assert '<option value="days" selected>' in page
+    assert 'id="policy-sessions-limit" name="sessions_limit" type="number" value="10"' in page
+    assert 'id="method-email-password" name="methods" type="checkbox" value="email-password" checked' in page
+    assert 'id="passkeys-enabled" name="enabled" type="checkbox" checked' in page
+
+    saved = post(
+        console,
+        f"/projects/{project}/auth/policies",
+        {
+            "user_limit": "1",
+            "session_length": "2",
+            "session_length_unit": "hours",
+            "sessions_limit": "3",
+            "password_history": "4",
+            "password_dictionary": "on",
+            "memberships_user_email": "on",
+        },
+    )
+    assert "Security policies saved." in followed_notice(console, saved)
+    policies = _policies(db, project)
+    assert (
+        policies.user_limit,
+        policies.session_length,
+        policies.sessions_limit,
+        policies.password_history,
+        policies.password_dictionary,
+        policies.personal_data_check,
+        policies.memberships_user_name,
+        policies.memberships_user_email,
+        policies.memberships_mfa,
+    ) == (1, 7200, 3, 4, True, False, False, True, False)
+    page = console.get(f"/projects/{project}/auth").text
+    assert 'value="2"' in page and '<option value="hours" selected>' in page
+
+    # Enforced by the API: the user limit (one sign-up, then refused).
+    guest = httpx.Client(base_url=server.endpoint, headers={"X-Appwrite-Project": project}, timeout=30)
+    email = f"first-{uuid.uuid4().hex[:8]}@example.com"
+    first = guest.post("/account", json={"userId": "unique()", "email": email, "password": "Zq8-not-common-9x"})
+    assert first.status_code == 201, first.text
+    second = guest.post(
+        "/account", json={"userId": "unique()", "email": "second-" + email, "password": "Zq8-not-common-9x"}
+    )
+    assert (second.status_code, second.json()["type"]) == (400, "user_count_exceeded")
+
+    bad = post(
+        console,
+        f"/projects/{project}/auth/policies",
+        {
+            "user_limit": "0",
+            "session_length": "1",
+            "session_length_unit": "days",
+            "sessions_limit": "0",
+            "password_history": "0",
+        },
+        headers=referer(console, f"/projects/{project}/auth"),
+    )
+    assert "Value must be a valid range between 1 and 100" in followed_notice(console, bad)
+    nan = post(
+        console,
+        f"/projects/{project}/auth/policies",
+        {
+            "user_limit": "many",
+            "session_length": "1",
+            "session_length_unit": "days",
+            "sessions_limit": "5",
+            "password_history": "0",
+        },
+    )
+    assert "Users limit: a whole number" in followed_notice(console, nan)
+    assert _policies(db, project).sessions_limit == 3
+
+    # Methods: e-mail and password switched off (passkeys untouched), refused by the API.
+    on = ["magic-url", "email-otp", "anonymous", "invites", "jwt", "phone"]
+    methods = post(console, f"/projects/{project}/auth/methods", [("methods", m) for m in on])
+    assert "Auth methods saved." in followed_notice(console, methods)
+    found = _policies(db, project).methods
+    assert dict(found) == {**dict.fromkeys(on, True), "email-password": False, "passkey": True}
+    signed = guest.post("/account/sessions/email", json={"email": email, "password": "Zq8-not-common-9x"})
+    assert (signed.status_code, signed.json()["type"]) == (501, "user_auth_method_unsupported")
+    page = console.get(f"/projects/{project}/auth").text
+    assert 'value="email-password">' in page and 'value="anonymous" checked>' in page
+
+    # Passkeys: their own switch, the other methods untouched.
+    off = post(console, f"/projects/{project}/auth/passkeys", {})
+    assert "Passkeys off." in followed_notice(console, off)
+    found = _policies(db, project).methods
+    assert (found["passkey"], found["email-password"], found["anonymous"]) == (False, False, True)
+    options = guest.post("/account/tokens/passkey", json={})
+    assert (options.status_code, options.json()["type"]) == (501, "user_auth_method_unsupported")
+    guest.close()
+
+    rows = activity(console.get(f"/projects/{project}").text)
+    assert rows.count((f"Administrator {console.email}", "project.update", f"project/{project}")) == 3
+    for path in ("policies", "methods", "passkeys"):
+        assert post(console, f"/projects/{project}/auth/{path}", {}, csrf=False).status_code == 403
