@@ -122,7 +122,10 @@ class Api:
             else:
                 await _refuse_websocket(scope, receive, send)
             return
-        if self.console is not None and scope["path"].startswith(CONSOLE_PATH):
+        # The console's pages, except the few Appwrite itself serves under /console (the OAuth2
+        # relay pages), which are API routes.
+        path = scope["path"]
+        if self.console is not None and path.startswith(CONSOLE_PATH) and self.match(scope["method"], path)[0] is None:
             await self.console(scope, receive, send)
             return
         request = Request(scope, receive)
