@@ -32,18 +32,26 @@ HOSTILE = "<img src=x onerror=alert(1)>"
 PASSWORD = "console-browser-1"
 
 
-def noisy_png(path: Path, width: int, height: int) -> Path:
-    """An RGB PNG of random pixels, stored uncompressed: width x height x 3 bytes and a bit."""
-    rows = b"".join(b"\x00" + os.urandom(width * 3) for _ in range(height))
+def _png(path: Path, width: int, height: int, rows: bytes, level: int) -> Path:
+    """An 8-bit RGB PNG of ``rows`` (each a filter byte and its pixels), deflated at ``level``."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 0)) + chunk(b"IEND", b"")
-    )
+    idat = chunk(b"IDAT", zlib.compress(rows, level))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + idat + chunk(b"IEND", b""))
     return path
+
+
+def noisy_png(path: Path, width: int, height: int) -> Path:
+    """Random pixels, stored uncompressed: width x height x 3 bytes and a bit."""
+    return _png(path, width, height, b"".join(b"\x00" + os.urandom(width * 3) for _ in range(height)), 0)
+
+
+def solid_png(path: Path, width: int, height: int, rgb: tuple[int, int, int]) -> Path:
+    """One colour."""
+    return _png(path, width, height, (b"\x00" + bytes(rgb) * width) * height, 6)
 
 
 @pytest.fixture
@@ -138,21 +146,35 @@ def test_an_administrator_runs_a_project_from_the_console(nib, node, chromium, t
         browser.goto(f"/console/projects/{project}/storage/photos")
         image = noisy_png(tmp_path / "big-photo.png", 3200, 3200)
         assert image.stat().st_size > 30_000_000
-        browser.upload("#upload-input", image)
-        browser.wait_for(
-            "(() => { const li = document.querySelector('#uploads li[data-name=\"big-photo.png\"]');"
-            " return li && li.textContent.includes('Done'); })()",
-            timeout_ms=120_000,
-        )
-        progress = browser.evaluate(
-            "(() => { const p = document.querySelector('#uploads li progress'); return [p.value, p.max]; })()"
-        )
-        assert progress[0] == progress[1] > 0
+        small = solid_png(tmp_path / "red.png", 400, 300, (220, 20, 20))
+        browser.upload("#upload-input", image, small)
+        for name in ("big-photo.png", "red.png"):
+            browser.wait_for(
+                f"(() => {{ const li = document.querySelector('#uploads li[data-name=\"{name}\"]');"
+                " return li && li.textContent.includes('Done'); })()",
+                timeout_ms=120_000,
+            )
+            value, maximum = browser.evaluate(
+                f"(() => {{ const p = document.querySelector('#uploads li[data-name=\"{name}\"] progress');"
+                " return [p.value, p.max]; })()"
+            )
+            assert value == maximum > 0
         browser.goto(f"/console/projects/{project}/storage/photos?view=grid")
-        browser.wait_for(
-            "(() => { const img = document.querySelector('.files-grid img'); return img && img.complete && img.naturalWidth > 0; })()",
-            timeout_ms=30_000,
+        assert browser.count(".files-grid img") == 2
+        loaded = (
+            "(() => [...document.querySelectorAll('.files-grid img')].every((i) => i.complete && i.naturalWidth > 0))()"
         )
+        browser.wait_for(loaded, timeout_ms=30_000)
+        # The small image's thumbnail is the picture itself (the 30 MB one, over the 20 MB preview
+        # limit, is shown as the image type's icon, as Appwrite does).
+        pixel = browser.evaluate(
+            "(() => { const img = [...document.querySelectorAll('.files-grid .tile')]"
+            ".find((t) => t.textContent.includes('red.png')).querySelector('img');"
+            " const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;"
+            " const g = c.getContext('2d'); g.drawImage(img, 0, 0);"
+            " return [...g.getImageData(c.width / 2, c.height / 2, 1, 1).data].slice(0, 3); })()"
+        )
+        assert pixel[0] > 180 and pixel[1] < 60 and pixel[2] < 60, pixel
         _shoot(browser, shots, "files")
 
         # A key with two scopes, used from the Python SDK, then revoked.
@@ -164,7 +186,7 @@ def test_an_administrator_runs_a_project_from_the_console(nib, node, chromium, t
         secret = browser.text(".secret code").strip()
         assert secret.startswith("nib_")
         users = Users(_sdk(nib, project, secret))
-        assert users.list()["total"] == 1
+        assert users.list().total == 1
         assert _refused(lambda: Storage(_sdk(nib, project, secret)).list_buckets()).type == "general_unauthorized_scope"
         browser.goto(f"/console/projects/{project}/keys")
         _shoot(browser, shots, "keys")
