@@ -3,17 +3,23 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 import httpx
+import sqlalchemy as sa
 
 from live_server import NibServer
+from nib.data.db import Database
+from nib.data.db.schema import audit_logs
 
 PASSWORD = "console-password-1"
+XSS = "<img src=x onerror=alert(1)>"  # a name that must reach every page as text
 _CSRF = re.compile(r'<meta name="csrf" content="([0-9a-f]*)">')
 
 
@@ -78,3 +84,26 @@ def csrf_of(html: str) -> str:
     found = _CSRF.search(html)
     assert found, html
     return found.group(1)
+
+
+def notice(response: httpx.Response) -> str:
+    """The one-shot notice a POST's redirect carries (a cookie), as text; "" without one."""
+    raw = response.cookies.get("nib_console_notice")
+    return json.loads(unquote(raw))["text"] if raw else ""
+
+
+def audited(db: Database, project: str, event: str, resource: str) -> list[dict]:
+    """The audit entries of ``event`` on ``resource`` in ``project``, oldest first."""
+    query = (
+        sa.select(audit_logs)
+        .where(audit_logs.c.project_id == project, audit_logs.c.event == event, audit_logs.c.resource == resource)
+        .order_by(audit_logs.c.seq)
+    )
+    with db.read() as conn:
+        return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def assert_forms_carry_the_token(page: str, console: Console) -> None:
+    """Every form of the page holds the session's CSRF token (a browser sends only those)."""
+    tokens = re.findall(r'name="csrf" value="([^"]*)"', page)
+    assert len(tokens) > 1 and set(tokens) == {console.csrf}

@@ -9,7 +9,8 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import click
@@ -59,6 +60,15 @@ def _check_overrides(context: click.Context, param: click.Parameter, value: str)
 def _fail(error: AppwriteError) -> None:
     click.echo(f"error: {error.message} ({error.type})", err=True)
     sys.exit(1)
+
+
+@contextmanager
+def _reported() -> Iterator[None]:
+    """A service's refusal ends the command: its message on stderr, exit status 1."""
+    try:
+        yield
+    except AppwriteError as error:
+        _fail(error)
 
 
 @click.group()
@@ -193,10 +203,8 @@ def projects() -> None:
 @_storage_options
 def projects_create(project_id: str, name: str, data_dir: str, database_url: str | None) -> None:
     _, db = _open(data_dir, database_url)
-    try:
+    with _reported():
         row = project_service.create_project(db, project_id=project_id, name=name)
-    except AppwriteError as error:
-        _fail(error)
     click.echo(row["id"])
 
 
@@ -213,10 +221,8 @@ def projects_list(data_dir: str, database_url: str | None) -> None:
 @_storage_options
 def projects_disable(project_id: str, data_dir: str, database_url: str | None) -> None:
     _, db = _open(data_dir, database_url)
-    try:
+    with _reported():
         project_service.set_project_enabled(db, project_id=project_id, enabled=False)
-    except AppwriteError as error:
-        _fail(error)
 
 
 @projects.command("enable")
@@ -224,10 +230,8 @@ def projects_disable(project_id: str, data_dir: str, database_url: str | None) -
 @_storage_options
 def projects_enable(project_id: str, data_dir: str, database_url: str | None) -> None:
     _, db = _open(data_dir, database_url)
-    try:
+    with _reported():
         project_service.set_project_enabled(db, project_id=project_id, enabled=True)
-    except AppwriteError as error:
-        _fail(error)
 
 
 @projects.command("mfa-factors")
@@ -242,13 +246,11 @@ def projects_enable(project_id: str, data_dir: str, database_url: str | None) ->
 def projects_mfa_factors(project_id: str, custom: str | None, data_dir: str, database_url: str | None) -> None:
     """Set or show the project's MFA-factors policy: one "factor<TAB>on|off" line each."""
     _, db = _open(data_dir, database_url)
-    try:
+    with _reported():
         if custom is not None:
             project_service.set_mfa_custom(db, project_id=project_id, enabled=custom == "on")
         with db.read() as conn:
             custom_on = project_service.mfa_custom_enabled(conn, project_id)
-    except AppwriteError as error:
-        _fail(error)
     for factor in ("totp", "email", "phone", "recoveryCode"):
         click.echo(f"{factor}\ton")
     click.echo(f"custom\t{'on' if custom_on else 'off'}")
@@ -340,14 +342,12 @@ def projects_set(
     them all as `nib projects show` does."""
     changes = _parsed_changes(values, methods)
     _, db = _open(data_dir, database_url)
-    try:
+    with _reported():
         if name is not None:
             project_service.rename_project(db, project_id=project_id, name=name)
         if changes:
             project_service.update_auth_policies(db, project_id=project_id, **changes)
         _show_policies(db, project_id)
-    except AppwriteError as error:
-        _fail(error)
 
 
 @projects.command("show")
@@ -356,10 +356,8 @@ def projects_set(
 def projects_show(project_id: str, data_dir: str, database_url: str | None) -> None:
     """Print the project's name, auth policies and auth methods: one "name<TAB>value" line each."""
     _, db = _open(data_dir, database_url)
-    try:
+    with _reported():
         _show_policies(db, project_id)
-    except AppwriteError as error:
-        _fail(error)
 
 
 @main.group()
@@ -392,10 +390,8 @@ def keys_create(
     _, db = _open(data_dir, database_url)
     scope_list = [s.strip() for s in scopes.split(",") if s.strip()] if scopes is not None else None
     until = expire.replace(tzinfo=timezone.utc) if expire else None
-    try:
+    with _reported():
         key = project_service.create_key(db, project_id=project_id, name=name, scopes=scope_list, expire=until)
-    except AppwriteError as error:
-        _fail(error)
     if as_json:
         click.echo(json.dumps(key, indent=2))
     else:
@@ -418,10 +414,8 @@ def keys_list(project_id: str, data_dir: str, database_url: str | None) -> None:
 @_storage_options
 def keys_delete(key_id: str, project_id: str, data_dir: str, database_url: str | None) -> None:
     _, db = _open(data_dir, database_url)
-    try:
+    with _reported():
         project_service.delete_key(db, project_id=project_id, key_id=key_id)
-    except AppwriteError as error:
-        _fail(error)
 
 
 @main.group()
@@ -440,10 +434,8 @@ def platforms_add(
 ) -> None:
     """Allow browser requests (CORS with credentials, writes) from HOSTNAME; prints its ID."""
     _, db = _open(data_dir, database_url)
-    try:
+    with _reported():
         platform = platform_service.add_platform(db, project_id=project_id, hostname=hostname, name=name)
-    except AppwriteError as error:
-        _fail(error)
     click.echo(json.dumps(platform, indent=2) if as_json else platform["$id"])
 
 
@@ -470,10 +462,8 @@ def platforms_remove(
     if (hostname is None) == (platform_id is None):
         raise click.UsageError("give exactly one of --hostname and --id")
     _, db = _open(data_dir, database_url)
-    try:
+    with _reported():
         platform_service.remove_platform(db, project_id=project_id, hostname=hostname, platform_id=platform_id)
-    except AppwriteError as error:
-        _fail(error)
 
 
 @main.group("admins")
@@ -493,10 +483,8 @@ def admins_create(email: str, name: str, data_dir: str, database_url: str | None
     else:
         password = sys.stdin.readline().rstrip("\r\n")
     _, db = _open(data_dir, database_url)
-    try:
+    with _reported():
         admin = admins.create_admin(db, email=email, password=password, name=name)
-    except AppwriteError as error:
-        _fail(error)
     click.echo(f"{admin.id}\t{admin.email}")
 
 
@@ -515,10 +503,8 @@ def admins_list(data_dir: str, database_url: str | None) -> None:
 def admins_delete(admin: str, data_dir: str, database_url: str | None) -> None:
     """Delete ADMIN (an ID or e-mail) and sign them out everywhere."""
     _, db = _open(data_dir, database_url)
-    try:
+    with _reported():
         deleted = admins.delete_admin(db, ref=admin)
-    except AppwriteError as error:
-        _fail(error)
     click.echo(f"deleted {deleted.email}")
 
 
@@ -547,12 +533,10 @@ def providers_set(
     encrypted and never printed."""
     secret = secret_file.read().strip()
     settings, db = _open(data_dir, database_url)
-    try:
+    with _reported():
         row = oauth2_config.set_provider(
             db, settings, project_id=project_id, provider=provider, app_id=app_id, secret=secret, enabled=not disabled
         )
-    except AppwriteError as error:
-        _fail(error)
     click.echo(f"{row['provider']} {'enabled' if row['enabled'] else 'disabled'} for project {project_id}")
 
 
@@ -576,10 +560,8 @@ def providers_list(project_id: str, as_json: bool, data_dir: str, database_url: 
 def providers_disable(project_id: str, provider: str, data_dir: str, database_url: str | None) -> None:
     """Turn sign-in with PROVIDER off (its settings are kept; `set` turns it on again)."""
     _, db = _open(data_dir, database_url)
-    try:
+    with _reported():
         oauth2_config.disable_provider(db, project_id=project_id, provider=provider)
-    except AppwriteError as error:
-        _fail(error)
 
 
 def _echo_rows(rows: list[dict], as_json: bool, line: Callable[[dict], str]) -> None:

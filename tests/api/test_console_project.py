@@ -40,21 +40,10 @@ def console(server) -> Console:
 def new_project(console: Console, name: str = "Console project") -> str:
     """A project made through the console's own form."""
     project_id = uid("p")
-    answer = post(console, "/projects", {"name": name, "project_id": project_id})
+    answer = console.post("/projects", {"name": name, "project_id": project_id})
     assert answer.status_code == 303, answer.text
     assert answer.headers["location"] == f"/console/projects/{project_id}"
     return project_id
-
-
-def post(
-    console: Console, path: str, fields: dict | list[tuple[str, str]] | None = None, *, csrf: bool = True, **kwargs
-) -> httpx.Response:
-    """POST a form (repeated fields allowed) to /console<path> with the session's CSRF token."""
-    pairs = list(fields.items()) if isinstance(fields, dict) else list(fields or [])
-    form: dict[str, list[str]] = {}
-    for name, value in [*pairs, *([("csrf", console.csrf)] if csrf else [])]:
-        form.setdefault(name, []).append(value)
-    return console.client.post("/console" + path, data=form, **kwargs)
 
 
 def referer(console: Console, path: str) -> dict[str, str]:
@@ -66,7 +55,7 @@ def create_key(
 ) -> tuple[str, str]:
     """A key made through the console's form: (its ID, its secret as the page shows it once)."""
     fields = [("name", name), ("expire", expire), *[("scopes", scope) for scope in scopes]]
-    answer = post(console, f"/projects/{project}/keys", fields)
+    answer = console.post(f"/projects/{project}/keys", fields)
     assert answer.status_code == 200, answer.text
     secret = re.search(r'<p class="secret"><code id="key-secret">([^<]+)</code></p>', answer.text)
     key_id = re.search(r"<dt>ID</dt><dd><code>([^<]+)</code>", answer.text)
@@ -183,7 +172,7 @@ def test_key_with_two_scopes_then_revoked(server, console):
     row = listed.split(f"<code>{key_id}</code>", 1)[1].split("</tr>", 1)[0]
     assert "<code>users.read</code>, <code>users.write</code>" in row and "never" in row
 
-    revoked = post(console, f"/projects/{project}/keys/{key_id}/delete")
+    revoked = console.post(f"/projects/{project}/keys/{key_id}/delete")
     assert "Key revoked." in followed_notice(console, revoked)
     assert key_id not in console.get(f"/projects/{project}/keys").text
     # The key cache lives a second in every process.
@@ -207,19 +196,16 @@ def test_key_expiry(server, console):
     project = new_project(console)
     today = datetime.now(timezone.utc).date()
     for past in (today, today - timedelta(days=3)):
-        answer = post(
-            console,
+        answer = console.post(
             f"/projects/{project}/keys",
             [("name", "Old"), ("expire", past.isoformat()), ("scopes", "users.read")],
             headers=referer(console, f"/projects/{project}/keys"),
         )
         assert answer.headers["location"] == f"/console/projects/{project}/keys"
         assert "Value must be a date in the future." in followed_notice(console, answer)
-    bad = post(
-        console, f"/projects/{project}/keys", [("name", "Bad"), ("expire", "tomorrow"), ("scopes", "users.read")]
-    )
+    bad = console.post(f"/projects/{project}/keys", [("name", "Bad"), ("expire", "tomorrow"), ("scopes", "users.read")])
     assert "a date such as" in followed_notice(console, bad)
-    none = post(console, f"/projects/{project}/keys", [("name", "No scope"), ("expire", "")])
+    none = console.post(f"/projects/{project}/keys", [("name", "No scope"), ("expire", "")])
     assert "Choose at least one scope." in followed_notice(console, none)
     assert server.cli("keys", "list", "--project", project).stdout == ""
 
@@ -249,7 +235,7 @@ def test_keys_create_expire_from_the_command_line(server, console):
 def test_platforms_added_and_removed(server, console):
     project = new_project(console)
     hostname = f"{uid('app')}.example.com"
-    added = post(console, f"/projects/{project}/platforms", {"hostname": hostname, "name": XSS})
+    added = console.post(f"/projects/{project}/platforms", {"hostname": hostname, "name": XSS})
     assert f"Platform {hostname} added." in followed_notice(console, added)
     listed = server.cli("platforms", "list", "--project", project).stdout.strip().split("\t")
     platform_id = listed[0]
@@ -257,15 +243,14 @@ def test_platforms_added_and_removed(server, console):
     page = console.get(f"/projects/{project}/keys").text
     assert f"<code>{hostname}</code>" in page and XSS not in page
 
-    duplicate = post(
-        console,
+    duplicate = console.post(
         f"/projects/{project}/platforms",
         {"hostname": hostname},
         headers=referer(console, f"/projects/{project}/keys"),
     )
     assert "already exists" in followed_notice(console, duplicate)
 
-    removed = post(console, f"/projects/{project}/platforms/{platform_id}/delete")
+    removed = console.post(f"/projects/{project}/platforms/{platform_id}/delete")
     assert "Platform removed." in followed_notice(console, removed)
     assert server.cli("platforms", "list", "--project", project).stdout == ""
     rows = activity(console.get(f"/projects/{project}").text)
@@ -283,13 +268,13 @@ def test_project_settings_rename_and_disable(server, console):
     assert (
         f'action="/console/projects/{project}/name"' in page and f'action="/console/projects/{project}/status"' in page
     )
-    renamed = post(console, f"/projects/{project}/name", {"name": XSS})
+    renamed = console.post(f"/projects/{project}/name", {"name": XSS})
     assert "Project renamed." in followed_notice(console, renamed)
     page = console.get(f"/projects/{project}/settings").text
     assert XSS not in page and html.escape(XSS) in page
 
     _, secret = create_key(console, project, ["users.read"])
-    disabled = post(console, f"/projects/{project}/status", {"enabled": "off"})
+    disabled = console.post(f"/projects/{project}/status", {"enabled": "off"})
     assert "Project disabled." in followed_notice(console, disabled)
     assert "Enable the project" in console.get(f"/projects/{project}/settings").text
     deadline = time.monotonic() + 2.5
@@ -301,7 +286,7 @@ def test_project_settings_rename_and_disable(server, console):
             break
         assert time.monotonic() < deadline, "the disabled project still answers"
         time.sleep(0.1)
-    enabled = post(console, f"/projects/{project}/status", {"enabled": "on"})
+    enabled = console.post(f"/projects/{project}/status", {"enabled": "on"})
     assert "Project enabled." in followed_notice(console, enabled)
 
 
@@ -356,9 +341,9 @@ def test_forms_without_csrf_are_refused(server, console):
         (f"/projects/{project}/platforms", [("hostname", "evil.example.com")]),
     ]
     for path, fields in attempts:
-        answer = post(console, path, fields, csrf=False)
+        answer = console.post(path, fields, csrf=False)
         assert answer.status_code == 403, path
-        forged = post(console, path, [*fields, ("csrf", "0" * 64)], csrf=False)
+        forged = console.post(path, [*fields, ("csrf", "0" * 64)], csrf=False)
         assert forged.status_code == 403, path
     assert server.cli("keys", "list", "--project", project).stdout == ""
     assert server.cli("platforms", "list", "--project", project).stdout == ""
@@ -379,14 +364,14 @@ def test_oauth2_provider_secret_is_write_only(server, console, db):
     assert 'id="oauth2-google"' in page and 'id="oauth2-oidc"' in page
 
     secret = "gh-s3cr3t-" + uuid.uuid4().hex
-    saved = post(
-        console, f"/projects/{project}/auth/oauth2/github", {"enabled": "on", "app_id": "app-1", "secret": secret}
+    saved = console.post(
+        f"/projects/{project}/auth/oauth2/github", {"enabled": "on", "app_id": "app-1", "secret": secret}
     )
     assert "github enabled." in followed_notice(console, saved)
     assert server.cli("providers", "list", "--project", project).stdout.strip() == "github\tapp-1\tenabled"
 
     # An empty secret keeps the stored one; the app ID and switch change.
-    kept = post(console, f"/projects/{project}/auth/oauth2/github", {"app_id": "app-2", "secret": ""})
+    kept = console.post(f"/projects/{project}/auth/oauth2/github", {"app_id": "app-2", "secret": ""})
     assert "github saved, disabled." in followed_notice(console, kept)
     assert server.cli("providers", "list", "--project", project).stdout.strip() == "github\tapp-2\tdisabled"
     stored = oauth2_config.provider_settings(
@@ -401,8 +386,7 @@ def test_oauth2_provider_secret_is_write_only(server, console, db):
     assert 'value="app-2"' in auth_page and "A secret is stored; empty keeps it." in auth_page
 
     # No secret stored and none given: refused, nothing stored.
-    refused = post(
-        console,
+    refused = console.post(
         f"/projects/{project}/auth/oauth2/google",
         {"enabled": "on", "app_id": "g-app", "secret": ""},
         headers=referer(console, f"/projects/{project}/auth"),
@@ -410,12 +394,12 @@ def test_oauth2_provider_secret_is_write_only(server, console, db):
     assert "Invalid `secret` param" in followed_notice(console, refused)
     assert "google" not in server.cli("providers", "list", "--project", project).stdout
     # A JSON provider's secret is checked by the same rule as the command line's.
-    bad_json = post(console, f"/projects/{project}/auth/oauth2/oidc", {"enabled": "on", "app_id": "o", "secret": "x"})
+    bad_json = console.post(f"/projects/{project}/auth/oauth2/oidc", {"enabled": "on", "app_id": "o", "secret": "x"})
     assert "must be a JSON object" in followed_notice(console, bad_json)
 
     rows = activity(console.get(f"/projects/{project}").text)
     assert rows.count((f"Administrator {console.email}", "project.update", f"project/{project}")) == 2
-    assert post(console, f"/projects/{project}/auth/oauth2/github", {"app_id": "x"}, csrf=False).status_code == 403
+    assert console.post(f"/projects/{project}/auth/oauth2/github", {"app_id": "x"}, csrf=False).status_code == 403
 
 
 # -- auth: policies, methods, passkeys ------------------------------------------------------------
@@ -438,8 +422,7 @@ def test_auth_policies_and_methods(server, console, db):
     assert 'id="method-email-password" name="methods" type="checkbox" value="email-password" checked' in page
     assert 'id="passkeys-enabled" name="enabled" type="checkbox" checked' in page
 
-    saved = post(
-        console,
+    saved = console.post(
         f"/projects/{project}/auth/policies",
         {
             "user_limit": "1",
@@ -477,8 +460,7 @@ def test_auth_policies_and_methods(server, console, db):
     )
     assert (second.status_code, second.json()["type"]) == (400, "user_count_exceeded")
 
-    bad = post(
-        console,
+    bad = console.post(
         f"/projects/{project}/auth/policies",
         {
             "user_limit": "0",
@@ -490,8 +472,7 @@ def test_auth_policies_and_methods(server, console, db):
         headers=referer(console, f"/projects/{project}/auth"),
     )
     assert "Value must be a valid range between 1 and 100" in followed_notice(console, bad)
-    nan = post(
-        console,
+    nan = console.post(
         f"/projects/{project}/auth/policies",
         {
             "user_limit": "many",
@@ -506,7 +487,7 @@ def test_auth_policies_and_methods(server, console, db):
 
     # Methods: e-mail and password switched off (passkeys untouched), refused by the API.
     on = ["magic-url", "email-otp", "anonymous", "invites", "jwt", "phone"]
-    methods = post(console, f"/projects/{project}/auth/methods", [("methods", m) for m in on])
+    methods = console.post(f"/projects/{project}/auth/methods", [("methods", m) for m in on])
     assert "Auth methods saved." in followed_notice(console, methods)
     found = _policies(db, project).methods
     assert dict(found) == {**dict.fromkeys(on, True), "email-password": False, "passkey": True}
@@ -516,7 +497,7 @@ def test_auth_policies_and_methods(server, console, db):
     assert 'value="email-password">' in page and 'value="anonymous" checked>' in page
 
     # Passkeys: their own switch, the other methods untouched.
-    off = post(console, f"/projects/{project}/auth/passkeys", {})
+    off = console.post(f"/projects/{project}/auth/passkeys", {})
     assert "Passkeys off." in followed_notice(console, off)
     found = _policies(db, project).methods
     assert (found["passkey"], found["email-password"], found["anonymous"]) == (False, False, True)
@@ -527,4 +508,4 @@ def test_auth_policies_and_methods(server, console, db):
     rows = activity(console.get(f"/projects/{project}").text)
     assert rows.count((f"Administrator {console.email}", "project.update", f"project/{project}")) == 3
     for path in ("policies", "methods", "passkeys"):
-        assert post(console, f"/projects/{project}/auth/{path}", {}, csrf=False).status_code == 403
+        assert console.post(f"/projects/{project}/auth/{path}", {}, csrf=False).status_code == 403

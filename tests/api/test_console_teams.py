@@ -5,46 +5,19 @@ log as the administrator's action."""
 from __future__ import annotations
 
 import html
-import json
-import re
 import uuid
-from urllib.parse import unquote
 
 import pytest
-import sqlalchemy as sa
 from appwrite.exception import AppwriteException
 from teams_support import teams_as_key, unique_team_id
 
-from console_support import Console, origin, sign_in
+from console_support import XSS, Console, assert_forms_carry_the_token, audited, notice, origin, sign_in
 from mail_support import link_params
-from nib.data.db.schema import audit_logs
-
-XSS = "<img src=x onerror=alert(1)>"
 
 
 @pytest.fixture(scope="module")
 def console(server) -> Console:
     return sign_in(server)
-
-
-def notice(response) -> str:
-    """The one-shot notice a POST's redirect carries (cookie), as text."""
-    raw = response.cookies.get("nib_console_notice")
-    return json.loads(unquote(raw))["text"] if raw else ""
-
-
-def audited(db, project: str, event: str, resource: str) -> list[dict]:
-    query = sa.select(audit_logs).where(
-        audit_logs.c.project_id == project, audit_logs.c.event == event, audit_logs.c.resource == resource
-    )
-    with db.read() as conn:
-        return [dict(row) for row in conn.execute(query).mappings()]
-
-
-def assert_forms_carry_the_token(page: str, console: Console) -> None:
-    """Every form of the page holds the session's CSRF token (a browser sends only those)."""
-    tokens = re.findall(r'name="csrf" value="([^"]*)"', page)
-    assert len(tokens) > 1 and set(tokens) == {console.csrf}
 
 
 def base(server) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import re
 import uuid
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -21,7 +21,7 @@ from appwrite.exception import AppwriteException
 from appwrite.services.account import Account
 from users_support import fresh_project, seed_authenticator, seed_identity, unique_email, unique_phone
 
-from console_support import Console, sign_in
+from console_support import Console, notice, sign_in
 from nib.data.db import Database
 from nib.data.db.schema import audit_logs
 from nib.tools.config import Settings
@@ -59,12 +59,6 @@ def _user(api: httpx.Client, **fields) -> dict:
 
 def _ids_on_page(text: str) -> list[str]:
     return re.findall(r'name="ids" value="([^"]+)"', text)
-
-
-def _notice(answer: httpx.Response) -> str:
-    cookie = answer.cookies.get("nib_console_notice")
-    assert cookie, answer.headers
-    return orjson.loads(unquote(cookie))["text"]
 
 
 def _sdk_sign_in(server, project: str, email: str, password: str) -> None:
@@ -172,7 +166,7 @@ def test_create_user_and_escaped_name(server, console, project, api):
     )
     assert answer.status_code == 303, answer.text
     user_id = answer.headers["location"].rsplit("/", 1)[-1]
-    assert _notice(answer) == "User created."
+    assert notice(answer) == "User created."
     user = api.get(f"/users/{user_id}").json()
     assert user["name"] == XSS and user["email"] == email
     _sdk_sign_in(server, p, email, PASSWORD)  # the password was set
@@ -193,7 +187,7 @@ def test_create_user_and_escaped_name(server, console, project, api):
     )
     assert again.status_code == 303
     assert again.headers["location"] == f"/console/projects/{p}/users"
-    assert "already exists" in _notice(again)
+    assert "already exists" in notice(again)
     events = _activity_events(console, p, chosen)
     assert ("user.create", f"user/{chosen}") in events
 
@@ -213,14 +207,14 @@ def test_edit_profile_labels_prefs(server, console, project, api):
     assert console.post(base + "/labels", {"labels": "gold, beta  vip"}).status_code == 303
     assert api.get(f"/users/{user['$id']}").json()["labels"] == ["gold", "beta", "vip"]
     bad_label = console.post(base + "/labels", {"labels": "no-dash"})
-    assert "Invalid `labels` param" in _notice(bad_label)
+    assert "Invalid `labels` param" in notice(bad_label)
 
     assert console.post(base + "/prefs", {"prefs": '{"theme": "dark", "n": 2}'}).status_code == 303
     assert api.get(f"/users/{user['$id']}/prefs").json() == {"theme": "dark", "n": 2}
     for bad, message in (('{"theme": ', "not JSON"), ("[1, 2]", "Value must be a valid object.")):
         refused = console.post(base + "/prefs", {"prefs": bad})
         assert refused.status_code == 303
-        assert message in _notice(refused)
+        assert message in notice(refused)
     assert api.get(f"/users/{user['$id']}/prefs").json() == {"theme": "dark", "n": 2}
     page = console.get(base)
     for action in ("profile", "labels", "prefs", "status", "password", "delete"):
@@ -261,7 +255,7 @@ def test_password_and_sessions(server, console, project, api):
     user = _user(api, email=email)
     base = f"/projects/{p}/users/{user['$id']}"
     short = console.post(base + "/password", {"password": "short"})
-    assert "Invalid `password` param" in _notice(short)
+    assert "Invalid `password` param" in notice(short)
     assert console.post(base + "/password", {"password": "second-password-2"}).status_code == 303
     with pytest.raises(AppwriteException) as old:
         _sdk_sign_in(server, p, email, PASSWORD)
@@ -283,7 +277,7 @@ def test_password_and_sessions(server, console, project, api):
     assert gone.value.code == 401
     assert second.get().id == user["$id"]
     answer = console.post(base + "/sessions/delete")
-    assert _notice(answer) == f"{len(listed)} sessions revoked."
+    assert notice(answer) == f"{len(listed)} sessions revoked."
     assert api.get(f"/users/{user['$id']}/sessions").json()["total"] == 0
     with pytest.raises(AppwriteException):
         second.get()
@@ -329,7 +323,7 @@ def test_mfa_identities_memberships(server, console, project, api):
     assert console.post(base + "/mfa/totp/delete").status_code == 303
     assert api.get(f"/users/{uid}/mfa/factors").json()["totp"] is False
     missing = console.post(base + "/mfa/totp/delete")
-    assert "authenticator" in _notice(missing).lower()
+    assert "authenticator" in notice(missing).lower()
 
     assert console.post(f"{base}/identities/{identity}/delete").status_code == 303
     assert (
@@ -356,7 +350,7 @@ def test_delete_one_and_several(server, console, project, api):
     page = console.get(f"/projects/{p}/users")
     assert 'data-confirm="Delete {count} selected user(s)?' in page.text
     answer = console.post(f"/projects/{p}/users/delete", [("ids", two["$id"]), ("ids", three["$id"])])
-    assert _notice(answer) == "2 users deleted."
+    assert notice(answer) == "2 users deleted."
     assert api.get(f"/users/{two['$id']}").status_code == 404
     assert api.get(f"/users/{three['$id']}").status_code == 404
 
