@@ -155,10 +155,11 @@ def serve(
         click.echo(f"  endpoint: {endpoint}\n  project:  default\n  key:      {key['secret']}")
         click.echo("Use it: client.set_endpoint('%s').set_project('default').set_key('<key>')" % endpoint)
     if setup:
-        token, expire = setup
         public = os.environ["NIB_PUBLIC_URL"].rstrip("/")
         click.echo("No console administrator yet. Create the first one within the hour at (one use only):")
-        click.echo(f"  {public}/console/setup?token={token}")
+        click.echo(f"  {public}/console/setup?token={setup}")
+    elif setup == "":
+        click.echo("No console administrator yet: another nib process starting now printed the set-up link.")
     click.echo(f"nib serving {endpoint} ({'PostgreSQL' if database_url else 'SQLite in ' + str(settings.data_dir)})")
     # Workers are separate processes: hand them the settings through the environment.
     os.environ["NIB_DATA_DIR"] = str(settings.data_dir.resolve())

@@ -33,6 +33,7 @@ from .tables import console_admins, console_sessions
 
 SESSION_SECONDS = 7 * 24 * 3600
 SETUP_SECONDS = 3600
+SETUP_SHARED_SECONDS = 60  # processes starting within this share the first one's set-up token
 SETUP_INVALID = "The set-up link is invalid, expired or already used."
 COOKIE = "nib_console"
 _SETUP = "console_setup"  # instance_values: digest of the one-time set-up token and its expiry
@@ -202,18 +203,25 @@ def admin_principal(db: Database, base: Principal, secret: str, csrf: str | None
     )
 
 
-def new_setup_token(db: Database) -> tuple[str, datetime] | None:
-    """While no administrator exists: a fresh one-time set-up token valid ``SETUP_SECONDS``
-    (replacing any earlier one); None once one exists."""
-    if has_admins(db):
-        return None
-    token = new_secret(48)
-    expire = dates.now() + timedelta(seconds=SETUP_SECONDS)
-    value = f"{secret_hash(token)}|{expire.isoformat()}"
-    with db.write() as conn:
-        conn.execute(instance_values.delete().where(instance_values.c.name == _SETUP))
-        conn.execute(instance_values.insert().values(name=_SETUP, value=value))
-    return token, expire
+def new_setup_token(db: Database) -> str | None:
+    """While no administrator exists: a fresh one-time set-up token valid ``SETUP_SECONDS``,
+    replacing any earlier one; None once an administrator exists. Processes starting together
+    (several workers or nodes) take turns: one made within the last ``SETUP_SHARED_SECONDS`` is
+    kept, and the others get ``""`` (its link was printed by the process that made it)."""
+    now = dates.now()
+    with db.exclusive() as conn:
+        if conn.execute(sa.select(console_admins.c.seq).limit(1)).first() is not None:
+            return None
+        current = conn.execute(sa.select(instance_values.c.value).where(instance_values.c.name == _SETUP)).scalar()
+        if current is not None:
+            made = datetime.fromisoformat(current.partition("|")[2]) - timedelta(seconds=SETUP_SECONDS)
+            if now - made < timedelta(seconds=SETUP_SHARED_SECONDS):
+                return ""
+            conn.execute(instance_values.delete().where(instance_values.c.name == _SETUP))
+        token = new_secret(48)
+        expire = now + timedelta(seconds=SETUP_SECONDS)
+        conn.execute(instance_values.insert().values(name=_SETUP, value=f"{secret_hash(token)}|{expire.isoformat()}"))
+    return token
 
 
 def setup_token_valid(db: Database, token: str) -> bool:
