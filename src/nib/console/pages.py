@@ -31,7 +31,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import orjson
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -97,7 +97,8 @@ class Page:
     # The project an action's audit entry belongs to when no ``project_id`` is in the path (a
     # project just created); instance-wide actions go to ``console``.
     audit_project: str = ""
-    _headers: list[tuple[str, str]] = field(default_factory=list)
+    # Every project, read once per request: the project switcher and project() both need them.
+    _projects: list[dict[str, Any]] | None = field(default=None, repr=False)
 
     @property
     def admin(self) -> admins.Admin:
@@ -124,9 +125,14 @@ class Page:
         source = self.form if self.form is not None else self.request.query_params
         return [v for v in source.getlist(name) if isinstance(v, str)]
 
+    def projects(self) -> list[dict[str, Any]]:
+        if self._projects is None:
+            self._projects = project_service.list_projects(self.db)
+        return self._projects
+
     def project(self, project_id: str) -> dict[str, Any]:
         """The project row (404 ``project_not_found``)."""
-        for row in project_service.list_projects(self.db):
+        for row in self.projects():
             if row["id"] == project_id:
                 return row
         raise AppwriteError("project_not_found")
@@ -139,7 +145,7 @@ class Page:
             "csrf": self.signed_in.csrf if self.signed_in else "",
             "notice": _decode_notice(notice),
             "path": self.request.url.path,
-            "projects": project_service.list_projects(self.db) if self.signed_in else [],
+            "projects": self.projects() if self.signed_in else [],
             **values,
         }
         token = _rendering_csrf.set(context["csrf"])
@@ -181,8 +187,6 @@ def _decode_notice(value: str | None) -> dict[str, Any] | None:
     if not value:
         return None
     try:
-        from urllib.parse import unquote
-
         found = orjson.loads(unquote(value))
     except orjson.JSONDecodeError:
         return None
