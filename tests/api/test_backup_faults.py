@@ -105,7 +105,9 @@ def test_postgresql_backup_without_pg_dump_restores(tmp_path):
                     assert http.get("/users").json()["total"] == original.get("/users").json()["total"]
                     # totals and search rebuilt by the triggers as the rows were loaded
                     email = seeded.emails[0]
-                    assert [u["email"] for u in http.get("/users", params={"search": email.split("@")[0]}).json()["users"]] == [email]
+                    assert [
+                        u["email"] for u in http.get("/users", params={"search": email.split("@")[0]}).json()["users"]
+                    ] == [email]
                     # seq counters continue after the loaded rows: a new user is created
                     body = {"userId": f"n{uuid.uuid4().hex[:12]}", "email": f"n{uuid.uuid4().hex[:8]}@example.com"}
                     assert http.post("/users", json=body).status_code == 201
