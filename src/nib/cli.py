@@ -265,10 +265,13 @@ def _operation() -> Iterator[None]:
 
 @main.group(invoke_without_command=True)
 @click.option("--to", "to", default=None, metavar="DEST", help="a directory or s3://bucket/prefix")
+@click.option("--project", "project_id", default=None, help="back up this project only (its rows and objects)")
 @_storage_options
 @click.pass_context
-def backup(context: click.Context, to: str | None, data_dir: str, database_url: str | None) -> None:
-    """Back up the database and every stored object to DEST while the server runs.
+def backup(
+    context: click.Context, to: str | None, project_id: str | None, data_dir: str, database_url: str | None
+) -> None:
+    """Back up the database (or one project) and every stored object to DEST while the server runs.
 
     Objects are stored once per content at DEST and shared by its backups (incremental). The last
     line on stdout: `backup NAME complete: database D bytes in S s; objects N (B bytes) in S s, R reused`.
@@ -283,7 +286,7 @@ def backup(context: click.Context, to: str | None, data_dir: str, database_url: 
 
     settings, db = _open(data_dir, database_url)
     with _operation(), progress() as shown:
-        taken = backups.take(db, open_device(settings), open_destination(to, settings), shown)
+        taken = backups.take(db, settings, open_device(settings), open_destination(to, settings), shown, project_id)
     if taken.missing:
         click.echo(f"{taken.missing} files were deleted while the backup ran: left out", err=True)
     click.echo(
@@ -323,16 +326,47 @@ def backup_prune(source: str, keep: int) -> None:
 @main.command()
 @click.option("--from", "source", required=True, metavar="DEST", help="a directory or s3://bucket/prefix")
 @click.option("--backup", "name", default=None, help="the backup's name (default: the newest complete one)")
+@click.option(
+    "--project",
+    "project_id",
+    default=None,
+    help="restore this project (from a --project backup) into a running instance, replacing it",
+)
+@click.option(
+    "--as", "as_id", default=None, metavar="NEWID", help="with --project: restore it as a new project NEWID instead"
+)
 @_storage_options
-def restore(source: str, name: str | None, data_dir: str, database_url: str | None) -> None:
-    """Restore a full backup into an empty data dir or database (and the configured storage device).
+def restore(
+    source: str, name: str | None, project_id: str | None, as_id: str | None, data_dir: str, database_url: str | None
+) -> None:
+    """Restore a full backup into an empty data dir or database (and the configured storage device),
+    or with --project one project's backup into a running instance.
 
     Every checksum is verified first: a damaged backup, or one of a newer nib, changes nothing.
     """
     from .operations.destinations import open_destination
     from .operations.progress import progress
-    from .operations.restore import chosen_backup, restore_full
+    from .operations.restore import chosen_backup, restore_full, restore_project
 
+    if as_id is not None and project_id is None:
+        raise click.UsageError("--as goes with --project")
+    if project_id is not None:
+        settings, db = _open(data_dir, database_url)
+        with _operation(), progress() as shown:
+            destination = open_destination(source, settings)
+            chosen = chosen_backup(destination, name)
+            manifest, left_out = restore_project(
+                db, settings, open_device(settings), destination, chosen, project_id, as_id, shown
+            )
+        for table, count in sorted(left_out.items()):
+            click.echo(
+                f"{count} {table} rows left out (their object is not in the backup, or their secret is another project's)",
+                err=True,
+            )
+        click.echo(
+            f"restored project {project_id} as {as_id or project_id} from backup {chosen}: {len(manifest['objects'])} objects"
+        )
+        return
     settings = Settings.from_env(data_dir=data_dir, database_url=database_url)
     with _operation(), progress() as shown:
         destination = open_destination(source, settings)

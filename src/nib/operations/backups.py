@@ -32,10 +32,13 @@ from typing import Any
 import orjson
 
 from ..data.db import Database
+from ..data.instance import server_secret
+from ..storage import transforms
 from ..storage.devices import Device
+from ..tools.config import Settings
 from .destinations import Destination
 from .progress import Progress
-from .snapshots import FILE_NAMES, Snapshot, full_snapshot
+from .snapshots import FILE_NAMES, Snapshot, full_snapshot, project_snapshot
 
 FORMAT, FORMAT_VERSION = "nib-backup", 1
 MANIFEST = "manifest.json"
@@ -77,14 +80,23 @@ def new_name() -> str:
     return now.strftime("%Y%m%dT%H%M%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
-def take(db: Database, device: Device, destination: Destination, progress: Progress) -> Taken:
-    """A full backup of ``db`` and the objects its files rows refer to, at ``destination``."""
+def take(
+    db: Database,
+    settings: Settings,
+    device: Device,
+    destination: Destination,
+    progress: Progress,
+    project_id: str | None = None,
+) -> Taken:
+    """A backup of ``db`` (or of one project's rows) and the objects its files rows refer to, at
+    ``destination``."""
     name = new_name()
     remove_incomplete(destination)
     previous = newest_manifest(destination)
     with tempfile.TemporaryDirectory(prefix="nib-backup-") as workdir:
         started = time.monotonic()
-        with full_snapshot(db, Path(workdir)) as snapshot:
+        snapshots = project_snapshot(db, Path(workdir), project_id) if project_id else full_snapshot(db, Path(workdir))
+        with snapshots as snapshot:
             database = _put_database(destination, name, snapshot, progress)
             database_seconds = time.monotonic() - started
             started = time.monotonic()
@@ -95,13 +107,17 @@ def take(db: Database, device: Device, destination: Destination, progress: Progr
         "version": FORMAT_VERSION,
         "nib": version("nib"),
         "schema": snapshot.revision,
-        "kind": FULL,
-        "projects": [],
+        "kind": PROJECT if project_id else FULL,
+        "projects": [project_id] if project_id else [],
         "created": datetime.now(timezone.utc).isoformat(),
         "database": database,
         "objects": entries,
         "missing": missing,
     }
+    if project_id:
+        # Encrypted objects stay sealed with the project's key: restored under another ID or into
+        # an instance with another secret, they are opened with this one and sealed again.
+        manifest["storage_key"] = transforms.project_key(server_secret(db, settings), project_id).hex()
     destination.put(f"{BACKUPS}{name}/{MANIFEST}", [orjson.dumps(manifest, option=orjson.OPT_INDENT_2)])
     return Taken(
         name,

@@ -1,4 +1,5 @@
-"""Restore a full backup into an empty data dir or database.
+"""Restore a full backup into an empty data dir or database, or one project's backup into a
+running instance.
 
 Everything is checked before anything is written: the manifest's format and schema revision (a
 newer schema than this nib's is refused; an older one is migrated after the restore) and the
@@ -8,16 +9,21 @@ a temporary name and renamed into place; PostgreSQL's part is loaded in one tran
 (``pg_restore --single-transaction``, or the row copy in one write transaction). A restore killed
 mid-way therefore leaves at most objects on the device and an empty database, and running it
 again completes it (objects are rewritten whole, atomically).
+
+A project's backup replaces that project (or becomes a new one, ``--as``): its objects are written
+first, under their own paths, so a crash leaves the old project whole; then one write transaction
+deletes the project's rows and inserts the backup's; only then are the replaced objects deleted.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +31,19 @@ import sqlalchemy as sa
 
 from ..data import rowcopy
 from ..data.db import Database
-from ..data.db.migrate import known_revision, upgrade
+from ..data.db.migrate import head_revision, known_revision, upgrade
+from ..data.instance import server_secret
+from ..storage import transfer, transforms
 from ..storage.devices import Device
-from ..storage.files import forget_objects
+from ..storage.files import forget_objects, stored_objects
 from ..tools.config import Settings
-from .backups import BACKUPS, FORMAT, FORMAT_VERSION, FULL, complete_names, object_path, read_manifest
+from .backups import BACKUPS, FORMAT, FORMAT_VERSION, FULL, PROJECT, complete_names, object_path, read_manifest
 from .destinations import Destination
 from .errors import OperationRefused
 from .progress import Progress
-from .snapshots import PG_DUMP, ROWS, SQLITE, libpq_url, pg_program
+from .snapshots import DERIVED_TABLES, PG_DUMP, ROWS, SQLITE, libpq_url, pg_program
+
+_PROJECT_ID = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{0,35}")
 
 
 def chosen_backup(destination: Destination, name: str | None) -> str:
@@ -180,3 +190,74 @@ def _lines(source: Any) -> Iterator[bytes]:
     for line in source:
         if line.strip():
             yield line
+
+
+def restore_project(
+    db: Database,
+    settings: Settings,
+    device: Device,
+    destination: Destination,
+    name: str,
+    project_id: str,
+    as_id: str | None,
+    progress: Progress,
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """Replace project ``project_id`` of a running instance with its backup ``name`` (or restore it
+    as the new project ``as_id``); returns the manifest and the rows left out per table."""
+    manifest = read_manifest(destination, name)
+    check_manifest(manifest)
+    if manifest["kind"] != PROJECT:
+        raise OperationRefused(
+            f"backup {name} is a full backup: restore it whole into an empty data dir or database "
+            "(one project is restored from a backup taken with --project)"
+        )
+    if project_id not in manifest["projects"]:
+        raise OperationRefused(f"backup {name} holds project {', '.join(manifest['projects'])}, not {project_id!r}")
+    if manifest["schema"] != head_revision():
+        raise OperationRefused(
+            f"backup {name} has schema revision {manifest['schema']}, this nib {head_revision()}: "
+            "a project is restored only by a nib of the same schema"
+        )
+    target = as_id or project_id
+    if as_id is not None:
+        if not _PROJECT_ID.fullmatch(as_id):
+            raise OperationRefused(f"--as {as_id!r}: a project ID is 1-36 letters, digits, '.', '-' or '_'")
+        with db.read() as conn:
+            if _project_exists(conn, as_id):
+                raise OperationRefused(
+                    f"project {as_id!r} exists: choose another --as, or restore over it without --as"
+                )
+    verify(destination, name, manifest, progress)
+    hashes = {entry["path"]: entry["sha256"] for entry in manifest["objects"]}
+
+    def read(path: str) -> Iterable[bytes] | None:
+        return destination.get(object_path(hashes[path])) if path in hashes else None
+
+    key = transforms.project_key(server_secret(db, settings), target)
+    with tempfile.TemporaryDirectory(prefix="nib-restore-") as workdir:
+        part = Path(workdir) / manifest["database"]["file"]
+        _fetch(destination, f"{BACKUPS}{name}/{manifest['database']['file']}", part)
+        progress.step("objects", len(manifest["objects"]), unit="objects")
+        with open(part, "rb") as source:
+            restored = transfer.restore_objects(
+                device,
+                rowcopy.rows_of(_lines(source), transfer.FILES),
+                read,
+                project_id=target,
+                sealed_with=bytes.fromhex(manifest["storage_key"]),
+                key=key,
+            )
+        progress.step("rows", unit="steps")
+        with db.write() as conn, open(part, "rb") as source:
+            replaced = [path for path, _ in stored_objects(conn, target)]
+            rowcopy.delete_project(conn, target, skip=DERIVED_TABLES)
+            left_out = rowcopy.load_project(
+                conn, _lines(source), target, rewrite={transfer.FILES: transfer.file_rewrite(restored)}
+            )
+    transfer.delete_replaced(device, replaced, {changes["object"] for changes in restored.values()})
+    return manifest, left_out
+
+
+def _project_exists(conn: sa.Connection, project_id: str) -> bool:
+    found = conn.execute(sa.text(f"SELECT 1 FROM {rowcopy.PROJECTS} WHERE id = :id"), {"id": project_id}).first()
+    return found is not None

@@ -25,8 +25,13 @@ from ..data.db.migrate import current_revision
 from ..storage.files import stored_objects
 from .errors import OperationRefused
 
-SQLITE, PG_DUMP, ROWS = "sqlite", "pg_dump", "rows"
-FILE_NAMES = {SQLITE: "database.sqlite", PG_DUMP: "database.pgdump", ROWS: "database.jsonl"}
+SQLITE, PG_DUMP, ROWS, PROJECT_ROWS = "sqlite", "pg_dump", "rows", "project-rows"
+FILE_NAMES = {
+    SQLITE: "database.sqlite",
+    PG_DUMP: "database.pgdump",
+    ROWS: "database.jsonl",
+    PROJECT_ROWS: "project.jsonl",
+}
 # Kept by triggers as rows are inserted (data/totals.py; storage's bucket sizes): a row copy
 # leaves them out and loading the other tables rebuilds them. The schema revision is the
 # migrations' own.
@@ -85,6 +90,24 @@ def full_snapshot(db: Database, workdir: Path) -> Iterator[Snapshot]:
                 with open(path, "wb") as out:
                     rowcopy.dump(conn, out, skip=DERIVED_TABLES)
     yield Snapshot(path, kind, revision or "", objects)
+
+
+@contextmanager
+def project_snapshot(db: Database, workdir: Path, project_id: str) -> Iterator[Snapshot]:
+    """One project's rows (data/rowcopy.py) read in one transaction, with its objects."""
+    path = workdir / FILE_NAMES[PROJECT_ROWS]
+    with db.engine.connect() as conn:
+        if db.dialect == "sqlite":
+            conn.exec_driver_sql("BEGIN")  # reads run in autocommit otherwise: one snapshot for all of them
+        else:
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        if not conn.execute(sa.text(f"SELECT 1 FROM {rowcopy.PROJECTS} WHERE id = :id"), {"id": project_id}).first():
+            raise OperationRefused(f"there is no project {project_id!r}")
+        revision, objects = current_revision(conn), stored_objects(conn, project_id)
+        with open(path, "wb") as out:
+            rowcopy.dump_project(conn, out, project_id, skip=DERIVED_TABLES)
+        conn.rollback()
+    yield Snapshot(path, PROJECT_ROWS, revision or "", objects)
 
 
 def _run(command: list[str]) -> None:

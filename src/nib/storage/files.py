@@ -179,10 +179,13 @@ def delete_file(
     return row
 
 
-def stored_objects(conn: Connection) -> list[tuple[str, int]]:
-    """(device path, stored size) of every complete file's object in the database ``conn`` reads:
-    what a backup of that state must hold. Uploads in progress and cached previews are left out."""
+def stored_objects(conn: Connection, project_id: str | None = None) -> list[tuple[str, int]]:
+    """(device path, stored size) of every complete file's object in the database ``conn`` reads
+    (of one project when given): what a backup of that state must hold. Uploads in progress and
+    cached previews are left out."""
     select = sa.select(files.c.object, files.c.size_actual).where(files.c.status == READY).order_by(files.c.seq)
+    if project_id is not None:
+        select = select.where(files.c.project_id == project_id)
     return [(path, size) for path, size in conn.execute(select)]
 
 
