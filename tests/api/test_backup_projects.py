@@ -72,12 +72,29 @@ def test_project_restore_as_a_new_project(nib_with, tmp_path):
     )
 
 
-def test_a_full_backup_is_not_a_project_backup(nib_with, tmp_path):
+def test_project_restore_from_a_full_backup(nib_with, tmp_path):
     source = nib_with()
+    seeded = seed(source, files_per_bucket=1)
     dest = str(tmp_path / "dest")
     summary = backup(source, dest)
+    with source.http() as http:
+        bucket, file_id = next(iter(seeded.files))
+        assert http.delete(f"/storage/buckets/{bucket}/files/{file_id}").status_code == 204
     done = nib("restore", "--from", dest, "--project", "default", *source.storage_args())
-    assert done.returncode == 1
-    assert done.stderr.strip().splitlines()[-1].startswith(f"error: backup {summary.name} is a full backup")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"restored project default as default from backup {summary.name}: 3 objects"
+    assert_serves(source, seeded)
+    # PostgreSQL's full backups without pg_dump (the row copy) give up a project as well.
+    rows = nib("backup", "--to", dest, *source.storage_args(), env={"NIB_PG_DUMP": "none"})
+    assert rows.returncode == 0, rows.stderr
+    copied = nib("restore", "--from", dest, "--project", "default", "--as", "again", *source.storage_args())
+    assert copied.returncode == 0, copied.stderr
+    key = nib("keys", "create", "--project", "again", "--name", "k", *source.storage_args()).stdout.splitlines()[-1]
+    assert_serves(replace(source, project="again", key=key), seeded)
     missing = nib("backup", "--to", dest, "--project", "nope", *source.storage_args())
     assert (missing.returncode, missing.stderr.strip().splitlines()[-1]) == (1, "error: there is no project 'nope'")
+    absent = nib("restore", "--from", dest, "--project", "nope", *source.storage_args())
+    assert (absent.returncode, absent.stderr.strip().splitlines()[-1]) == (
+        1,
+        "error: the backup holds no project 'nope'",
+    )

@@ -172,18 +172,22 @@ def _load_database(db: Database, settings: Settings, kind: str, part: Path, revi
         os.replace(temporary, target)
         return
     if kind == PG_DUMP:
-        command = [pg_program("pg_restore") or "pg_restore", "--no-owner", "--no-acl", "--clean", "--if-exists"]
-        command += ["--single-transaction", "--exit-on-error", "-d", libpq_url(db), str(part)]
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0:
-            lines = done.stderr.strip().splitlines()
-            raise OperationRefused(f"pg_restore failed: {lines[-1] if lines else done.returncode}")
+        _pg_restore(db, part)
         return
     if kind != ROWS:
         raise OperationRefused(f"unknown database part format {kind!r}")
     upgrade(db, revision)
     with db.write() as conn, open(part, "rb") as source:
         rowcopy.load(conn, _lines(source))
+
+
+def _pg_restore(db: Database, part: Path) -> None:
+    command = [pg_program("pg_restore") or "pg_restore", "--no-owner", "--no-acl", "--clean", "--if-exists"]
+    command += ["--single-transaction", "--exit-on-error", "-d", libpq_url(db), str(part)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        raise OperationRefused(f"pg_restore failed: {lines[-1] if lines else done.returncode}")
 
 
 def _lines(source: Any) -> Iterator[bytes]:
@@ -206,12 +210,7 @@ def restore_project(
     as the new project ``as_id``); returns the manifest and the rows left out per table."""
     manifest = read_manifest(destination, name)
     check_manifest(manifest)
-    if manifest["kind"] != PROJECT:
-        raise OperationRefused(
-            f"backup {name} is a full backup: restore it whole into an empty data dir or database "
-            "(one project is restored from a backup taken with --project)"
-        )
-    if project_id not in manifest["projects"]:
+    if manifest["kind"] == PROJECT and project_id not in manifest["projects"]:
         raise OperationRefused(f"backup {name} holds project {', '.join(manifest['projects'])}, not {project_id!r}")
     if manifest["schema"] != head_revision():
         raise OperationRefused(
@@ -237,6 +236,11 @@ def restore_project(
     with tempfile.TemporaryDirectory(prefix="nib-restore-") as workdir:
         part = Path(workdir) / manifest["database"]["file"]
         _fetch(destination, f"{BACKUPS}{name}/{manifest['database']['file']}", part)
+        if manifest["kind"] == PROJECT:
+            sealed_with = bytes.fromhex(manifest["storage_key"])
+        else:
+            progress.step("project rows from the full backup", unit="steps")
+            part, sealed_with = _project_of_full(db, settings, manifest, part, project_id)
         progress.step("objects", len(manifest["objects"]), unit="objects")
         with open(part, "rb") as source:
             restored = transfer.restore_objects(
@@ -244,7 +248,7 @@ def restore_project(
                 rowcopy.rows_of(_lines(source), transfer.FILES),
                 read,
                 project_id=target,
-                sealed_with=bytes.fromhex(manifest["storage_key"]),
+                sealed_with=sealed_with,
                 key=key,
             )
         progress.step("rows", unit="steps")
@@ -256,6 +260,64 @@ def restore_project(
             )
     transfer.delete_replaced(device, replaced, {changes["object"] for changes in restored.values()})
     return manifest, left_out
+
+
+def _project_of_full(
+    db: Database, settings: Settings, manifest: dict[str, Any], part: Path, project_id: str
+) -> tuple[Path, bytes]:
+    """One project's rows (as ``--project`` backs them up) read out of a full backup's database
+    part, and the key its encrypted objects are sealed with. The part is opened as a database:
+    SQLite's file as it is; a row copy loaded into a scratch SQLite file; a pg_dump restored into a
+    scratch PostgreSQL database beside the target one (created and dropped here: that needs the
+    CREATEDB right)."""
+    kind = manifest["database"]["format"]
+    scratch_url: str | None = None
+    if kind == SQLITE:
+        url = f"sqlite:///{part}"
+    elif kind == ROWS:
+        url = f"sqlite:///{part.with_suffix('.scratch.sqlite')}"
+        scratch = Database(url, pool_size=1)
+        try:
+            upgrade(scratch, manifest["schema"])
+            with scratch.write() as conn, open(part, "rb") as source:
+                rowcopy.load(conn, _lines(source))
+        finally:
+            scratch.dispose()
+    else:
+        if db.dialect != "postgresql":
+            raise OperationRefused("this full backup was made with pg_dump: restore a project from it into PostgreSQL")
+        scratch_url = url = _create_scratch(db)
+    try:
+        found = Database(url, pool_size=1)
+        try:
+            if scratch_url is not None:
+                _pg_restore(found, part)
+            with found.read() as conn:
+                if not _project_exists(conn, project_id):
+                    raise OperationRefused(f"the backup holds no project {project_id!r}")
+                rows = part.with_suffix(".project.jsonl")
+                with open(rows, "wb") as out:
+                    rowcopy.dump_project(conn, out, project_id, skip=DERIVED_TABLES)
+            secret = settings.secret or server_secret(found, Settings())
+        finally:
+            found.dispose()
+    finally:
+        if scratch_url is not None:
+            _drop_scratch(db, scratch_url)
+    return rows, transforms.project_key(secret, project_id)
+
+
+def _create_scratch(db: Database) -> str:
+    name = f"nib_scratch_{os.urandom(6).hex()}"
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    return db.engine.url.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_scratch(db: Database, url: str) -> None:
+    name = sa.make_url(url).database
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _project_exists(conn: sa.Connection, project_id: str) -> bool:
