@@ -44,6 +44,30 @@ def test_sigkill_during_backup_leaves_nothing_listed_and_a_rerun_completes(nib_w
             assert_serves(restored, seeded)
 
 
+def test_sigkill_during_restore_and_a_rerun_completes(nib_with, tmp_path):
+    source = nib_with()
+    seeded = seed(source, files_per_bucket=10, size=400_000)
+    dest = str(tmp_path / "dest")
+    backup(source, dest)
+    with empty_target(source.backend, tmp_path / "restored") as target:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "nib", "restore", "--from", dest, *target.storage_args()],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for line in process.stderr:
+            if line.startswith("objects: started"):
+                process.send_signal(signal.SIGKILL)
+                break
+        process.wait(30)
+        assert process.returncode == -signal.SIGKILL
+        done = target.restore(dest)  # the objects written so far are written again; the database last
+        assert done.returncode == 0, done.stderr
+        with target.serving(source.key) as restored:
+            assert_serves(restored, seeded)
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     mount = tmp_path / "small"
