@@ -248,19 +248,21 @@ def _storage_args(data_dir: str, database_url: str | None) -> list[str]:
 @contextmanager
 def _operation() -> Iterator[None]:
     """A refused or failed backup/restore: one line on stderr, exit status 1, no traceback."""
-    from botocore.exceptions import BotoCoreError, ClientError
     from sqlalchemy.exc import SQLAlchemyError
 
     from .operations.errors import OperationRefused
 
     try:
         yield
-    except OperationRefused as error:
-        _usage_error(str(error))
+    except (OperationRefused, OSError) as error:
+        _usage_error(str(error) or type(error).__name__)
     except SQLAlchemyError as error:
         _usage_error(f"database: {str(getattr(error, 'orig', None) or error).splitlines()[0]}")
-    except (OSError, ValueError, BotoCoreError, ClientError) as error:
-        _usage_error(str(error) or type(error).__name__)
+    except Exception as error:
+        # An S3 store's refusal (no such bucket, access denied): boto3 loads only when S3 is used.
+        if not type(error).__module__.startswith("botocore."):
+            raise
+        _usage_error(str(error))
 
 
 @main.group(invoke_without_command=True)

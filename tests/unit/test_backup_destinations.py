@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from nib.operations.destinations import Destination, open_destination
+from nib.operations.errors import OperationRefused
 from nib.tools.config import Settings
 from nib.tools.errors import StorageUnavailable
 from s3_server import moto_server, new_bucket, s3_settings
@@ -74,7 +75,7 @@ def test_an_unreachable_s3_destination_says_so(tmp_path):
 
 
 def test_a_malformed_s3_url_is_refused():
-    with pytest.raises(ValueError, match="names no bucket"):
+    with pytest.raises(OperationRefused, match="names no bucket"):
         open_destination("s3:///prefix", Settings())
 
 

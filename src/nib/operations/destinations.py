@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 from ..storage.devices import Device
 from ..tools.config import Settings
 from ..tools.errors import StorageUnavailable
+from .errors import OperationRefused
 
 if TYPE_CHECKING:
     from ..storage.devices.s3 import S3Device
@@ -45,11 +46,11 @@ class Destination(Protocol):
 
 def open_destination(url: str, settings: Settings) -> Destination:
     """``s3://bucket/prefix`` (endpoint, region and keys from ``NIB_S3_*``) or a directory path;
-    ``ValueError`` for a malformed S3 URL."""
+    ``OperationRefused`` for a malformed S3 URL."""
     if url.startswith("s3://"):
         bucket, _, prefix = url[len("s3://") :].partition("/")
         if not bucket:
-            raise ValueError(f"{url!r} names no bucket: give s3://bucket/prefix")
+            raise OperationRefused(f"{url!r} names no bucket: give s3://bucket/prefix")
         from ..storage.devices.s3 import s3_device  # boto3 loads only for an S3 destination
 
         device = s3_device(replace(settings, s3_bucket=bucket))
