@@ -58,6 +58,17 @@ def _check_overrides(context: click.Context, param: click.Parameter, value: str)
     return value
 
 
+def _duration(context: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    from .operations.schedule import parse_duration
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error), context, param) from None
+
+
 def _fail(error: AppwriteError) -> None:
     click.echo(f"error: {error.message} ({error.type})", err=True)
     sys.exit(1)
@@ -116,7 +127,7 @@ def main() -> None:
     "--backup-every",
     envvar="NIB_BACKUP_EVERY",
     default=None,
-    callback=lambda context, param, value: _duration(context, param, value),
+    callback=_duration,
     help="take a backup this often (30s, 15m, 24h, 7d), from one process of all those on the database",
 )
 @click.option(
@@ -228,17 +239,6 @@ def serve(
 
 def _exit_stopped(signum, frame) -> None:
     sys.exit(0)
-
-
-def _duration(context: click.Context, param: click.Parameter, value: str | None) -> float | None:
-    from .operations.schedule import parse_duration
-
-    if value is None:
-        return None
-    try:
-        return parse_duration(value)
-    except ValueError as error:
-        raise click.BadParameter(str(error), context, param) from None
 
 
 def _storage_args(data_dir: str, database_url: str | None) -> list[str]:
