@@ -168,3 +168,31 @@ def test_a_missing_destination_is_a_clear_error(tmp_path):
     assert refused.returncode == 1
     assert refused.stderr == "error: no complete backup at this destination\n"
     assert PASSWORD  # the shared password of the seeded users
+
+
+def test_a_file_whose_object_went_away_is_left_out(nib_with, tmp_path):
+    # A file deleted after the snapshot was read: its row is in the copy, its object gone. Removing
+    # the object by hand makes that moment certain.
+    source = nib_with()
+    seeded = seed(source, files_per_bucket=1)
+    (bucket, file_id), _ = next(iter(seeded.files.items()))
+    with source.http() as http:
+        assert http.get(f"/storage/buckets/{bucket}/files/{file_id}").status_code == 200
+    [stored] = [p for p in (source.data_dir / "storage" / "default" / bucket / file_id).iterdir() if p.is_file()]
+    stored.unlink()
+    dest = tmp_path / "dest"
+    done = nib("backup", "--to", str(dest), *source.storage_args())
+    assert done.returncode == 0, done.stderr
+    assert "1 files were deleted while the backup ran: left out" in done.stderr
+    name = done.stdout.split()[1]
+    manifest = json.loads((dest / "backups" / name / "manifest.json").read_text())
+    assert manifest["missing"] == [stored.relative_to(source.data_dir / "storage").as_posix()]
+    with empty_target(source.backend, tmp_path / "restored") as target:
+        restored_run = target.restore(str(dest))
+        assert restored_run.returncode == 0, restored_run.stderr
+        assert f"file object {manifest['missing'][0]} was deleted while the backup ran" in restored_run.stderr
+        del seeded.files[bucket, file_id]
+        with target.serving(source.key) as restored:
+            assert_serves(restored, seeded)
+            with restored.http() as http:
+                assert http.get(f"/storage/buckets/{bucket}/files/{file_id}").status_code == 404
