@@ -33,7 +33,7 @@ from ..data import rowcopy
 from ..data.db import Database
 from ..data.db.migrate import head_revision, known_revision, upgrade
 from ..data.instance import server_secret
-from ..storage import transfer, transforms
+from ..storage import backup_objects, transforms
 from ..storage.devices import Device
 from ..storage.files import forget_objects, stored_objects
 from ..tools.config import Settings
@@ -243,9 +243,9 @@ def restore_project(
             part, sealed_with = _project_of_full(db, settings, manifest, part, project_id)
         progress.step("objects", len(manifest["objects"]), unit="objects")
         with open(part, "rb") as source:
-            restored = transfer.restore_objects(
+            restored = backup_objects.restore_objects(
                 device,
-                rowcopy.rows_of(_lines(source), transfer.FILES),
+                rowcopy.rows_of(_lines(source), backup_objects.FILES),
                 read,
                 project_id=target,
                 sealed_with=sealed_with,
@@ -256,9 +256,9 @@ def restore_project(
             replaced = [path for path, _ in stored_objects(conn, target)]
             rowcopy.delete_project(conn, target, skip=DERIVED_TABLES)
             left_out = rowcopy.load_project(
-                conn, _lines(source), target, rewrite={transfer.FILES: transfer.file_rewrite(restored)}
+                conn, _lines(source), target, rewrite={backup_objects.FILES: backup_objects.file_rewrite(restored)}
             )
-    transfer.delete_replaced(device, replaced, {changes["object"] for changes in restored.values()})
+    backup_objects.delete_replaced(device, replaced, {changes["object"] for changes in restored.values()})
     return manifest, left_out
 
 
