@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from pathlib import Path
 
 import click
 
@@ -111,6 +112,24 @@ def main() -> None:
     type=click.FloatRange(min=0),
     help="seconds requests in flight at SIGTERM get to finish; those still running then are cut",
 )
+@click.option(
+    "--backup-every",
+    envvar="NIB_BACKUP_EVERY",
+    default=None,
+    callback=lambda context, param, value: _duration(context, param, value),
+    help="take a backup this often (30s, 15m, 24h, 7d), from one process of all those on the database",
+)
+@click.option(
+    "--backup-to", envvar="NIB_BACKUP_TO", default=None, help="where scheduled backups go: DIR or s3://bucket/prefix"
+)
+@click.option(
+    "--backup-keep",
+    envvar="NIB_BACKUP_KEEP",
+    default=7,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="scheduled backups kept at --backup-to; older ones are pruned",
+)
 @_storage_options
 def serve(
     host: str,
@@ -120,6 +139,9 @@ def serve(
     rate_limits_overrides: str,
     console: str,
     shutdown_timeout: float,
+    backup_every: float | None,
+    backup_to: str | None,
+    backup_keep: int,
     data_dir: str,
     database_url: str | None,
 ) -> None:
@@ -130,7 +152,11 @@ def serve(
 
     SIGTERM (or Ctrl-C) stops accepting connections, lets the requests in flight finish for up
     to --shutdown-timeout seconds, and exits with status 0.
+
+    With --backup-every and --backup-to, backups are taken on that schedule (see `nib backup`).
     """
+    if (backup_every is None) != (backup_to is None):
+        raise click.UsageError("--backup-every and --backup-to go together")
     import uvicorn
 
     # For the app's Settings.from_env, in this process and in every worker.
@@ -168,6 +194,17 @@ def serve(
     # uvicorn drains, then raises SIGTERM again for the handler it found: a stop that was asked
     # for and drained is a success, so that handler exits with 0 instead of dying by the signal.
     signal.signal(signal.SIGTERM, _exit_stopped)
+    if backup_every is not None and backup_to is not None:
+        from .operations.schedule import Scheduler
+
+        Scheduler(
+            Database(settings.resolved_database_url, pool_size=1),
+            settings,
+            backup_every,
+            backup_to,
+            backup_keep,
+            _storage_args(data_dir, database_url),
+        ).start()
     uvicorn.run(
         "nib.app:create_app",
         factory=True,
@@ -191,6 +228,119 @@ def serve(
 
 def _exit_stopped(signum, frame) -> None:
     sys.exit(0)
+
+
+def _duration(context: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    from .operations.schedule import parse_duration
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error), context, param) from None
+
+
+def _storage_args(data_dir: str, database_url: str | None) -> list[str]:
+    return ["--data-dir", str(Path(data_dir).resolve())] + (["--database-url", database_url] if database_url else [])
+
+
+@contextmanager
+def _operation() -> Iterator[None]:
+    """A refused or failed backup/restore: one line on stderr, exit status 1, no traceback."""
+    from botocore.exceptions import BotoCoreError, ClientError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .operations.errors import OperationRefused
+
+    try:
+        yield
+    except OperationRefused as error:
+        _usage_error(str(error))
+    except SQLAlchemyError as error:
+        _usage_error(f"database: {str(getattr(error, 'orig', None) or error).splitlines()[0]}")
+    except (OSError, ValueError, BotoCoreError, ClientError) as error:
+        _usage_error(str(error) or type(error).__name__)
+
+
+@main.group(invoke_without_command=True)
+@click.option("--to", "to", default=None, metavar="DEST", help="a directory or s3://bucket/prefix")
+@_storage_options
+@click.pass_context
+def backup(context: click.Context, to: str | None, data_dir: str, database_url: str | None) -> None:
+    """Back up the database and every stored object to DEST while the server runs.
+
+    Objects are stored once per content at DEST and shared by its backups (incremental). The last
+    line on stdout: `backup NAME complete: database D bytes in S s; objects N (B bytes) in S s, R reused`.
+    """
+    if context.invoked_subcommand is not None:
+        return
+    if to is None:
+        raise click.UsageError("give --to DEST (a directory or s3://bucket/prefix)")
+    from .operations import backups
+    from .operations.destinations import open_destination
+    from .operations.progress import progress
+
+    settings, db = _open(data_dir, database_url)
+    with _operation(), progress() as shown:
+        taken = backups.take(db, open_device(settings), open_destination(to, settings), shown)
+    if taken.missing:
+        click.echo(f"{taken.missing} files were deleted while the backup ran: left out", err=True)
+    click.echo(
+        f"backup {taken.name} complete: database {taken.database_bytes} bytes in {taken.database_seconds:.2f} s; "
+        f"objects {taken.objects} ({taken.object_bytes} bytes) in {taken.objects_seconds:.2f} s, {taken.reused} reused"
+    )
+
+
+@backup.command("list")
+@click.option("--from", "source", required=True, metavar="DEST", help="a directory or s3://bucket/prefix")
+def backup_list(source: str) -> None:
+    """The complete backups at DEST, oldest first: name, time, kind, size in bytes, objects (tab-separated)."""
+    from .operations.backups import list_backups
+    from .operations.destinations import open_destination
+
+    with _operation():
+        found = list_backups(open_destination(source, Settings.from_env()))
+    for item in found:
+        kind = item.kind if not item.projects else f"{item.kind}:{','.join(item.projects)}"
+        click.echo(f"{item.name}\t{item.created}\t{kind}\t{item.size}\t{item.objects}")
+
+
+@backup.command("prune")
+@click.option("--from", "source", required=True, metavar="DEST", help="a directory or s3://bucket/prefix")
+@click.option("--keep", required=True, type=click.IntRange(min=1), help="how many of the newest backups stay")
+def backup_prune(source: str, keep: int) -> None:
+    """Delete all but the KEEP newest complete backups at DEST, and the objects only they held.
+    Not while a backup to DEST runs: its new objects are not referenced yet."""
+    from .operations.backups import prune
+    from .operations.destinations import open_destination
+
+    with _operation():
+        gone, objects = prune(open_destination(source, Settings.from_env()), keep)
+    click.echo(f"pruned {len(gone)} backups and {objects} objects")
+
+
+@main.command()
+@click.option("--from", "source", required=True, metavar="DEST", help="a directory or s3://bucket/prefix")
+@click.option("--backup", "name", default=None, help="the backup's name (default: the newest complete one)")
+@_storage_options
+def restore(source: str, name: str | None, data_dir: str, database_url: str | None) -> None:
+    """Restore a full backup into an empty data dir or database (and the configured storage device).
+
+    Every checksum is verified first: a damaged backup, or one of a newer nib, changes nothing.
+    """
+    from .operations.destinations import open_destination
+    from .operations.progress import progress
+    from .operations.restore import chosen_backup, restore_full
+
+    settings = Settings.from_env(data_dir=data_dir, database_url=database_url)
+    with _operation(), progress() as shown:
+        destination = open_destination(source, settings)
+        chosen = chosen_backup(destination, name)
+        manifest = restore_full(settings, open_device(settings), destination, chosen, shown)
+    for path in manifest["missing"]:
+        click.echo(f"file object {path} was deleted while the backup ran: its file was left out", err=True)
+    click.echo(f"restored backup {chosen}: {len(manifest['objects'])} objects")
 
 
 @main.group()

@@ -177,3 +177,20 @@ def delete_file(
     processing.delete_objects(device, row["object"])
     device.delete_prefix(file_prefix(project_id, bucket["id"], file_id) + "previews/")
     return row
+
+
+def stored_objects(conn: Connection) -> list[tuple[str, int]]:
+    """(device path, stored size) of every complete file's object in the database ``conn`` reads:
+    what a backup of that state must hold. Uploads in progress and cached previews are left out."""
+    select = sa.select(files.c.object, files.c.size_actual).where(files.c.status == READY).order_by(files.c.seq)
+    return [(path, size) for path, size in conn.execute(select)]
+
+
+def forget_objects(conn: Connection, paths: Iterable[str]) -> int:
+    """Delete the rows of the files stored at ``paths`` (objects a backup could not copy, as they
+    were deleted while it ran); returns how many went. Their permissions, chunks and tokens go
+    with them (foreign keys)."""
+    gone = 0
+    for path in paths:
+        gone += conn.execute(files.delete().where(files.c.object == path)).rowcount
+    return gone

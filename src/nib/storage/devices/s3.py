@@ -153,6 +153,12 @@ class S3Device:
         self._delete_under(prefix)
         self._delete_under(PARTS + prefix)
 
+    @_outage_unavailable
+    def listing(self, prefix: str) -> list[tuple[str, int]]:
+        """(key, size) of every object whose key starts with ``prefix`` (not part of ``Device``:
+        backups list their destination, operations/destinations.py)."""
+        return [(obj["Key"], obj["Size"]) for obj in self._objects(prefix)]
+
     # Multi-part writes
 
     @_outage_unavailable

@@ -1,0 +1,248 @@
+"""Backups: take one, list the complete ones, prune old ones.
+
+Layout at a destination::
+
+    backups/<name>/database.*       the database part (operations/snapshots.py)
+    backups/<name>/manifest.json    written last: a backup without it is incomplete
+    objects/<sha256[:2]>/<sha256>   stored objects by content, shared by every backup there
+
+A backup's name is its UTC start time (``20261207T041736.123Z``), so names sort by age. An
+incomplete backup (a run killed mid-way) is never listed and the next run deletes it; objects
+no manifest refers to are deleted by ``prune``.
+
+Incremental without re-reading: an object's name on the storage device is unique per upload and
+never rewritten, so an object whose device path and size match an entry of the newest complete
+manifest keeps that entry's checksum, and is not read or copied again while its content is still
+at the destination. Restore verifies every checksum all the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..data.db import Database
+from ..storage.devices import Device
+from .destinations import Destination
+from .progress import Progress
+from .snapshots import FILE_NAMES, Snapshot, full_snapshot
+
+FORMAT, FORMAT_VERSION = "nib-backup", 1
+MANIFEST = "manifest.json"
+BACKUPS, OBJECTS = "backups/", "objects/"
+FULL, PROJECT = "full", "project"
+_COPIERS = 8  # objects copied at once: S3 round trips overlap, local copies keep the disk busy
+
+
+@dataclass
+class Taken:
+    """What ``take`` did, for the summary line."""
+
+    name: str
+    database_bytes: int
+    database_seconds: float
+    objects: int
+    object_bytes: int
+    objects_seconds: float
+    reused: int
+    missing: int
+
+
+@dataclass
+class Listed:
+    name: str
+    created: str
+    kind: str
+    projects: list[str]
+    size: int  # database part + objects (shared objects counted in every backup holding them)
+    objects: int
+
+
+def object_path(sha256: str) -> str:
+    return f"{OBJECTS}{sha256[:2]}/{sha256}"
+
+
+def new_name() -> str:
+    now = datetime.now(timezone.utc)
+    return now.strftime("%Y%m%dT%H%M%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+def take(db: Database, device: Device, destination: Destination, progress: Progress) -> Taken:
+    """A full backup of ``db`` and the objects its files rows refer to, at ``destination``."""
+    name = new_name()
+    remove_incomplete(destination)
+    previous = newest_manifest(destination)
+    with tempfile.TemporaryDirectory(prefix="nib-backup-") as workdir:
+        started = time.monotonic()
+        with full_snapshot(db, Path(workdir)) as snapshot:
+            database = _put_database(destination, name, snapshot, progress)
+            database_seconds = time.monotonic() - started
+            started = time.monotonic()
+            entries, missing, reused = _copy_objects(device, destination, snapshot.objects, previous, progress)
+            objects_seconds = time.monotonic() - started
+    manifest = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "nib": version("nib"),
+        "schema": snapshot.revision,
+        "kind": FULL,
+        "projects": [],
+        "created": datetime.now(timezone.utc).isoformat(),
+        "database": database,
+        "objects": entries,
+        "missing": missing,
+    }
+    destination.put(f"{BACKUPS}{name}/{MANIFEST}", [orjson.dumps(manifest, option=orjson.OPT_INDENT_2)])
+    return Taken(
+        name,
+        database["size"],
+        database_seconds,
+        len(entries),
+        sum(entry["size"] for entry in entries),
+        objects_seconds,
+        reused,
+        len(missing),
+    )
+
+
+def _put_database(destination: Destination, name: str, snapshot: Snapshot, progress: Progress) -> dict[str, Any]:
+    size = snapshot.path.stat().st_size
+    step = progress.step("database", size, unit="bytes")
+    digest = hashlib.sha256()
+
+    def chunks() -> Iterator[bytes]:
+        with open(snapshot.path, "rb") as source:
+            while chunk := source.read(1 << 20):
+                digest.update(chunk)
+                step.advance(len(chunk))
+                yield chunk
+
+    file_name = FILE_NAMES[snapshot.format]
+    written = destination.put(f"{BACKUPS}{name}/{file_name}", chunks())
+    return {"file": file_name, "format": snapshot.format, "size": written, "sha256": digest.hexdigest()}
+
+
+def _copy_objects(
+    device: Device,
+    destination: Destination,
+    objects: list[tuple[str, int]],
+    previous: dict[str, Any] | None,
+    progress: Progress,
+) -> tuple[list[dict[str, Any]], list[str], int]:
+    """(manifest entries, paths deleted since the snapshot, how many were not copied)."""
+    known = {(e["path"], e["size"]): e["sha256"] for e in (previous or {}).get("objects", [])}
+    present = {path.rsplit("/", 1)[-1] for path, _ in destination.list(OBJECTS)}
+    step = progress.step("objects", len(objects), unit="objects")
+
+    def copy(item: tuple[str, int]) -> tuple[str, int, str | None, bool]:
+        path, size = item
+        sha256 = known.get(item)
+        if sha256 in present:
+            return path, size, sha256, True
+        try:
+            sha256 = _sha256(device.read(path))
+            if sha256 in present:
+                return path, size, sha256, True
+            destination.put(object_path(sha256), device.read(path))
+        except FileNotFoundError:  # its file was deleted after the snapshot
+            return path, size, None, False
+        return path, size, sha256, False
+
+    entries: list[dict[str, Any]] = []
+    missing: list[str] = []
+    reused = 0
+    with ThreadPoolExecutor(_COPIERS) as pool:
+        for path, size, sha256, was_present in pool.map(copy, objects):
+            step.advance()
+            if sha256 is None:
+                missing.append(path)
+                continue
+            present.add(sha256)
+            reused += was_present
+            entries.append({"path": path, "size": size, "sha256": sha256})
+    return entries, missing, reused
+
+
+def _sha256(chunks: Iterable[bytes]) -> str:
+    digest = hashlib.sha256()
+    for chunk in chunks:
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_manifest(destination: Destination, name: str) -> dict[str, Any]:
+    manifest: dict[str, Any] = orjson.loads(b"".join(destination.get(f"{BACKUPS}{name}/{MANIFEST}")))
+    return manifest
+
+
+def _names(destination: Destination) -> tuple[set[str], set[str]]:
+    """(complete backups, every backup directory) at ``destination``."""
+    complete, every = set(), set()
+    for path, _ in destination.list(BACKUPS):
+        name, _, rest = path[len(BACKUPS) :].partition("/")
+        every.add(name)
+        if rest == MANIFEST:
+            complete.add(name)
+    return complete, every
+
+
+def complete_names(destination: Destination) -> list[str]:
+    """Names of the complete backups, oldest first."""
+    return sorted(_names(destination)[0])
+
+
+def newest_manifest(destination: Destination) -> dict[str, Any] | None:
+    names = complete_names(destination)
+    return read_manifest(destination, names[-1]) if names else None
+
+
+def list_backups(destination: Destination) -> list[Listed]:
+    """The complete backups at ``destination``, oldest first."""
+    found = []
+    for name in complete_names(destination):
+        manifest = read_manifest(destination, name)
+        objects = manifest["objects"]
+        size = manifest["database"]["size"] + sum(entry["size"] for entry in objects)
+        found.append(Listed(name, manifest["created"], manifest["kind"], manifest["projects"], size, len(objects)))
+    return found
+
+
+def _delete_backup(destination: Destination, name: str) -> None:
+    # The manifest first: from then on the backup is incomplete, never half listed.
+    destination.delete(f"{BACKUPS}{name}/{MANIFEST}")
+    for path, _ in destination.list(f"{BACKUPS}{name}/"):
+        destination.delete(path)
+
+
+def remove_incomplete(destination: Destination) -> list[str]:
+    """Delete the backups a killed run left without a manifest; returns their names."""
+    complete, every = _names(destination)
+    for name in every - complete:
+        _delete_backup(destination, name)
+    return sorted(every - complete)
+
+
+def prune(destination: Destination, keep: int) -> tuple[list[str], int]:
+    """Keep the ``keep`` newest complete backups: delete the others, then every object no
+    remaining manifest refers to. Returns (deleted backups, deleted objects)."""
+    names = complete_names(destination)
+    gone = names[: max(len(names) - keep, 0)]
+    for name in gone:
+        _delete_backup(destination, name)
+    referenced: set[str] = set()
+    for name in names[len(gone) :]:
+        referenced.update(entry["sha256"] for entry in read_manifest(destination, name)["objects"])
+    unreferenced = [path for path, _ in destination.list(OBJECTS) if path.rsplit("/", 1)[-1] not in referenced]
+    for path in unreferenced:
+        destination.delete(path)
+    return gone, len(unreferenced)

@@ -1,0 +1,126 @@
+"""Where backups are kept: a directory or an S3 prefix, behind one small seam.
+
+Both reuse the storage devices (storage/devices), which already write atomically (a temporary
+file renamed into place; one PUT or a multipart upload completed at the end), stream both ways,
+and turn a full disk or an unreachable store into ``StorageUnavailable``. A destination adds
+listing and keeps every key under its prefix.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from ..storage.devices import Device
+from ..tools.config import Settings
+from ..tools.errors import StorageUnavailable
+
+if TYPE_CHECKING:
+    from ..storage.devices.s3 import S3Device
+
+
+class Destination(Protocol):
+    """Objects addressed by ``/``-separated paths relative to the destination."""
+
+    def put(self, path: str, chunks: Iterable[bytes]) -> int:
+        """Store ``chunks`` at ``path`` atomically; returns the bytes written."""
+
+    def get(self, path: str) -> Iterator[bytes]:
+        """The bytes of ``path``, streamed; ``FileNotFoundError`` when missing."""
+
+    def list(self, prefix: str) -> Iterator[tuple[str, int]]:
+        """(path, size) of every object under ``prefix`` (``"backups/"``), in no set order."""
+
+    def exists(self, path: str) -> bool: ...
+
+    def size(self, path: str) -> int: ...
+
+    def delete(self, path: str) -> None:
+        """Remove ``path``; missing is not an error."""
+
+
+def open_destination(url: str, settings: Settings) -> Destination:
+    """``s3://bucket/prefix`` (endpoint, region and keys from ``NIB_S3_*``) or a directory path;
+    ``ValueError`` for a malformed S3 URL."""
+    if url.startswith("s3://"):
+        bucket, _, prefix = url[len("s3://") :].partition("/")
+        if not bucket:
+            raise ValueError(f"{url!r} names no bucket: give s3://bucket/prefix")
+        from ..storage.devices.s3 import s3_device  # boto3 loads only for an S3 destination
+
+        device = s3_device(replace(settings, s3_bucket=bucket))
+        return S3Destination(device, prefix.strip("/"), url)
+    return DirectoryDestination(Path(url))
+
+
+class _OnDevice:
+    def __init__(self, device: Device, prefix: str, url: str) -> None:
+        self.device = device
+        self.prefix = f"{prefix}/" if prefix else ""
+        self.url = url
+
+    @contextmanager
+    def _named(self) -> Iterator[None]:
+        """The device's outage message, naming this destination instead of the file store."""
+        try:
+            yield
+        except StorageUnavailable as error:
+            full = "full" in str(error)
+            problem = "is full" if full else "is not reachable (or failing)"
+            raise StorageUnavailable(f"the backup destination {self.url} {problem}") from error
+
+    def put(self, path: str, chunks: Iterable[bytes]) -> int:
+        with self._named():
+            return self.device.write(self.prefix + path, chunks)
+
+    def get(self, path: str) -> Iterator[bytes]:
+        return self.device.read(self.prefix + path)
+
+    def exists(self, path: str) -> bool:
+        with self._named():
+            return self.device.exists(self.prefix + path)
+
+    def size(self, path: str) -> int:
+        with self._named():
+            return self.device.size(self.prefix + path)
+
+    def delete(self, path: str) -> None:
+        with self._named():
+            self.device.delete(self.prefix + path)
+
+
+class DirectoryDestination(_OnDevice):
+    """A directory (created on first write)."""
+
+    def __init__(self, root: Path) -> None:
+        from ..storage.devices.local import LocalDevice
+
+        super().__init__(LocalDevice(root), "", str(root))
+        self.root = root
+
+    def list(self, prefix: str) -> Iterator[tuple[str, int]]:
+        base = self.root / prefix
+        for directory, _, names in os.walk(base):
+            for name in names:
+                if name.startswith("."):  # a write in progress (the device's temporary files)
+                    continue
+                full = Path(directory) / name
+                yield full.relative_to(self.root).as_posix(), full.stat().st_size
+
+
+class S3Destination(_OnDevice):
+    """A prefix of an S3 bucket (the bucket must exist)."""
+
+    def __init__(self, device: S3Device, prefix: str, url: str) -> None:
+        super().__init__(device, prefix, url)
+        self.s3 = device
+
+    def list(self, prefix: str) -> Iterator[tuple[str, int]]:
+        with self._named():
+            found = self.s3.listing(self.prefix + prefix)
+        for key, size in found:
+            yield key[len(self.prefix) :], size

@@ -1,0 +1,176 @@
+"""Restore a full backup into an empty data dir or database.
+
+Everything is checked before anything is written: the manifest's format and schema revision (a
+newer schema than this nib's is refused; an older one is migrated after the restore) and the
+checksum of the database part and of every object. Then the objects are written to the
+configured storage device at their paths, and the database last: SQLite's file is copied under
+a temporary name and renamed into place; PostgreSQL's part is loaded in one transaction
+(``pg_restore --single-transaction``, or the row copy in one write transaction). A restore killed
+mid-way therefore leaves at most objects on the device and an empty database, and running it
+again completes it (objects are rewritten whole, atomically).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..data import rowcopy
+from ..data.db import Database
+from ..data.db.migrate import known_revision, upgrade
+from ..storage.devices import Device
+from ..storage.files import forget_objects
+from ..tools.config import Settings
+from .backups import BACKUPS, FORMAT, FORMAT_VERSION, FULL, complete_names, object_path, read_manifest
+from .destinations import Destination
+from .errors import OperationRefused
+from .progress import Progress
+from .snapshots import PG_DUMP, ROWS, SQLITE, libpq_url, pg_program
+
+
+def chosen_backup(destination: Destination, name: str | None) -> str:
+    """``name``, or the newest complete backup; refused when there is none such."""
+    names = complete_names(destination)
+    if name is None:
+        if not names:
+            raise OperationRefused("no complete backup at this destination")
+        return names[-1]
+    if name not in names:
+        raise OperationRefused(f"no complete backup named {name!r} at this destination")
+    return name
+
+
+def check_manifest(manifest: dict[str, Any]) -> None:
+    if manifest.get("format") != FORMAT or not isinstance(manifest.get("version"), int):
+        raise OperationRefused("this is not a nib backup (its manifest has no nib-backup format)")
+    if manifest["version"] > FORMAT_VERSION:
+        raise OperationRefused(
+            f"the backup's format version {manifest['version']} is newer than this nib's "
+            f"({FORMAT_VERSION}): restore it with nib {manifest.get('nib', 'of that version')} or newer"
+        )
+    if not known_revision(manifest["schema"]):
+        raise OperationRefused(
+            f"the backup's schema revision {manifest['schema']!r} is unknown to this nib (made by a newer nib "
+            f"{manifest.get('nib', '')}): upgrade nib first"
+        )
+
+
+def verify(destination: Destination, name: str, manifest: dict[str, Any], progress: Progress) -> None:
+    """Every checksum of backup ``name``; ``OperationRefused`` naming the first damaged part."""
+    database = manifest["database"]
+    step = progress.step("verifying", 1 + len(manifest["objects"]), unit="parts")
+    _check(destination, f"{BACKUPS}{name}/{database['file']}", database, "database part")
+    step.advance()
+    for entry in manifest["objects"]:
+        _check(destination, object_path(entry["sha256"]), entry, f"object {entry['path']}")
+        step.advance()
+
+
+def _check(destination: Destination, path: str, entry: dict[str, Any], what: str) -> None:
+    digest, size = hashlib.sha256(), 0
+    try:
+        for chunk in destination.get(path):
+            digest.update(chunk)
+            size += len(chunk)
+    except FileNotFoundError:
+        raise OperationRefused(f"the backup is damaged: its {what} is missing ({path})") from None
+    if size != entry["size"] or digest.hexdigest() != entry["sha256"]:
+        raise OperationRefused(f"the backup is damaged: its {what} does not match its checksum ({path})")
+
+
+def restore_full(
+    settings: Settings, device: Device, destination: Destination, name: str, progress: Progress
+) -> dict[str, Any]:
+    """Restore backup ``name`` into ``settings``' (empty) database and storage device; returns its
+    manifest."""
+    manifest = read_manifest(destination, name)
+    check_manifest(manifest)
+    if manifest["kind"] != FULL:
+        raise OperationRefused(
+            f"backup {name} holds project {', '.join(manifest['projects'])}: restore it with --project"
+        )
+    kind = manifest["database"]["format"]
+    if (kind == SQLITE) != (settings.database_url is None):
+        holds = "a SQLite database" if kind == SQLITE else "a PostgreSQL database"
+        wants = "--database-url (PostgreSQL)" if settings.database_url else "no --database-url (SQLite)"
+        raise OperationRefused(f"backup {name} holds {holds}; this restore was given {wants}")
+    if kind == PG_DUMP and not pg_program("pg_restore"):
+        raise OperationRefused("this backup was made with pg_dump: restoring it needs pg_restore on PATH")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url, pool_size=1)
+    try:
+        _require_empty(db)
+        verify(destination, name, manifest, progress)
+        step = progress.step("objects", len(manifest["objects"]), unit="objects")
+        for entry in manifest["objects"]:
+            device.write(entry["path"], destination.get(object_path(entry["sha256"])))
+            step.advance()
+        with tempfile.TemporaryDirectory(prefix="nib-restore-") as workdir:
+            part = Path(workdir) / manifest["database"]["file"]
+            _fetch(destination, f"{BACKUPS}{name}/{manifest['database']['file']}", part)
+            _load_database(db, settings, kind, part, manifest["schema"])
+        upgrade(db)
+        if manifest["missing"]:
+            with db.write() as conn:
+                forget_objects(conn, manifest["missing"])
+    finally:
+        db.dispose()
+    return manifest
+
+
+def _require_empty(db: Database) -> None:
+    """A database is empty while no project exists in it (a restore killed before its database
+    part was loaded may have left the schema)."""
+    with db.read() as conn:
+        if not sa.inspect(conn).has_table("projects"):
+            return
+        if conn.exec_driver_sql("SELECT COUNT(*) FROM projects").scalar():
+            raise OperationRefused(
+                "the target database is not empty: a full restore needs an empty data dir or database "
+                "(restore one project into a running instance with --project)"
+            )
+
+
+def _fetch(destination: Destination, path: str, target: Path) -> None:
+    with open(target, "wb") as out:
+        for chunk in destination.get(path):
+            out.write(chunk)
+
+
+def _load_database(db: Database, settings: Settings, kind: str, part: Path, revision: str) -> None:
+    if kind == SQLITE:
+        db.dispose()
+        target = settings.data_dir / "nib.db"
+        temporary = settings.data_dir / ".nib.db.restoring"
+        shutil.copyfile(part, temporary)
+        for leftover in ("nib.db-wal", "nib.db-shm"):  # of an empty database's earlier opening
+            (settings.data_dir / leftover).unlink(missing_ok=True)
+        os.replace(temporary, target)
+        return
+    if kind == PG_DUMP:
+        command = [pg_program("pg_restore") or "pg_restore", "--no-owner", "--no-acl", "--clean", "--if-exists"]
+        command += ["--single-transaction", "--exit-on-error", "-d", libpq_url(db), str(part)]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            lines = done.stderr.strip().splitlines()
+            raise OperationRefused(f"pg_restore failed: {lines[-1] if lines else done.returncode}")
+        return
+    if kind != ROWS:
+        raise OperationRefused(f"unknown database part format {kind!r}")
+    upgrade(db, revision)
+    with db.write() as conn, open(part, "rb") as source:
+        rowcopy.load(conn, _lines(source))
+
+
+def _lines(source: Any) -> Iterator[bytes]:
+    for line in source:
+        if line.strip():
+            yield line
