@@ -64,12 +64,20 @@ async def _run(url: str, rate: float, headers: list[str], paths: list[str], conn
             conn = idle.pop() if idle else None
             if conn is None:
                 opened += 1
-        try:
-            if conn is None:
-                conn = Connection(*await asyncio.open_connection(host, port))
-            status = await conn.get(request)
-        except (OSError, asyncio.IncompleteReadError, ValueError):
-            status, conn = 0, None
+        status = 0
+        # A kept-alive connection the server closed while it sat idle (uvicorn: after 5 s) fails
+        # before any answer; HTTP clients then resend on a new one, and so does this.
+        for attempt in ("kept", "new") if conn else ("new",):
+            try:
+                if attempt == "new":
+                    conn = Connection(*await asyncio.open_connection(host, port))
+                assert conn is not None
+                status = await conn.get(request)
+                break
+            except (OSError, asyncio.IncompleteReadError, ValueError):
+                if conn is not None:
+                    conn.writer.close()
+                conn = None
         latency = (time.perf_counter() - due) * 1000
         results.append([due - clock_offset, latency, status])
         async with free:
