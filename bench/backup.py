@@ -276,13 +276,29 @@ def backup(storage: list[str], dest: Path) -> dict:
     }
 
 
-def backup_under_load(base: str, key: str, user_ids: list[str], rate: float, storage: list[str], dest: Path) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of ``pid`` and its descendants so far."""
+    total = 0.0
+    for p in run.rss_kb(pid):  # the tree's pids
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def backup_under_load(
+    base: str, key: str, user_ids: list[str], rate: float, storage: list[str], dest: Path, server_pid: int
+) -> dict:
     caches = drop_caches()
     load = Load(base, key, user_ids, rate)
     try:
         time.sleep(1)
         started = time.time()
+        cpu = cpu_seconds(server_pid), cpu_seconds(load.proc.pid)
         taken = backup(storage, dest)
+        cores = [(cpu_seconds(pid) - before) / taken["wall"] for pid, before in zip((server_pid, load.proc.pid), cpu)]
         ended = started + taken["wall"]
         time.sleep(1)
         result = load.stop()
@@ -291,6 +307,7 @@ def backup_under_load(base: str, key: str, user_ids: list[str], rate: float, sto
     return {
         "backup": taken,
         "caches_dropped": caches,
+        "cores": {"server": cores[0], "load": cores[1], "backup": taken["cpu"] / taken["wall"]},
         "latency": {**latency(result["requests"], started, ended), "late_ms": result["late_ms"]},
     }
 
@@ -350,7 +367,7 @@ def main() -> int:
         log(f"idle latency for {args.idle_seconds:.0f} s at {args.rate:.0f} req/s")
         idle = measure_idle(base, key, user_ids, args.rate, args.idle_seconds)
         log("nib backup under the same load")
-        first = backup_under_load(base, key, user_ids, args.rate, storage, dest / "backups")
+        first = backup_under_load(base, key, user_ids, args.rate, storage, dest / "backups", server.proc.pid)
         taken = first["backup"]
         if (taken["objects"], taken["obj_bytes"]) != (files, total):
             raise RuntimeError(
@@ -412,7 +429,7 @@ def _machine(work: Path) -> str:
 
 def render(r: dict) -> str:
     args, floor, idle, first, second = r["args"], r["floor"], r["idle"], r["first"], r["second"]
-    taken, busy = first["backup"], first["latency"]
+    taken, busy, cores = first["backup"], first["latency"], first["cores"]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
     db_floor, obj_floor = floor["database"], floor["objects"]
     db_rate, db_floor_rate = _rate(taken["db_bytes"], taken["db_s"]), _rate(db_floor["bytes"], db_floor["seconds"])
@@ -477,7 +494,10 @@ def render(r: dict) -> str:
         f" then sync {obj_floor['sync']:.1f} s) | {obj_ratio:.2f}x | >= 0.7x | {yes(obj_ratio >= 0.7)} |",
         f"| GET user while the backup runs | {lat(busy)} | idle: {lat(idle)} | {p99_ratio:.2f}x p99 | <= 2x idle p99"
         f" | {yes(p99_ratio <= 2 and busy['failed'] == 0)} |",
-        f"| whole backup | {taken['wall']:.1f} s wall, {taken['cpu']:.1f} s CPU; then sync {taken['sync']:.1f} s | | | (context) | - |",
+        f"| whole backup | {taken['wall']:.1f} s wall, {taken['cpu']:.1f} s CPU; then sync {taken['sync']:.1f} s"
+        f" | | | (context) | - |",
+        f"| cores used while the backup ran (CPU s / wall s) | backup {cores['backup']:.2f}, server {cores['server']:.2f},"
+        f" load generator {cores['load']:.2f} | | | (context; {os.cpu_count()} cores) | - |",
         f"| second backup to the same DEST | {second['wall']:.1f} s wall, {second['cpu']:.1f} s CPU;"
         f" {second['reused']} of {second['objects']} objects reused, database {second['db_s']:.2f} s | | | (context) | - |",
         f"<!-- /backup {args.backend} -->",
