@@ -161,7 +161,8 @@ def _copy_objects(
     entries: list[dict[str, Any]] = []
     missing: list[str] = []
     reused = 0
-    with ThreadPoolExecutor(_COPIERS) as pool:
+    pool = ThreadPoolExecutor(_COPIERS)
+    try:
         for path, size, sha256, was_present in pool.map(copy, objects):
             step.advance()
             if sha256 is None:
@@ -170,6 +171,8 @@ def _copy_objects(
             present.add(sha256)
             reused += was_present
             entries.append({"path": path, "size": size, "sha256": sha256})
+    finally:
+        pool.shutdown(cancel_futures=True)  # after a failure, the copies not started yet never start
     return entries, missing, reused
 
 

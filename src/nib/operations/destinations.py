@@ -102,6 +102,14 @@ class DirectoryDestination(_OnDevice):
         super().__init__(LocalDevice(root), "", str(root))
         self.root = root
 
+    def delete(self, path: str) -> None:
+        super().delete(path)
+        # A pruned backup's directory goes too, not just its files.
+        parent = (self.root / path).parent
+        while parent != self.root and parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
+
     def list(self, prefix: str) -> Iterator[tuple[str, int]]:
         base = self.root / prefix
         for directory, _, names in os.walk(base):

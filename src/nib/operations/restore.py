@@ -104,11 +104,11 @@ def restore_full(
         raise OperationRefused(f"backup {name} holds {holds}; this restore was given {wants}")
     if kind == PG_DUMP and not pg_program("pg_restore"):
         raise OperationRefused("this backup was made with pg_dump: restoring it needs pg_restore on PATH")
+    _require_empty(settings)
+    verify(destination, name, manifest, progress)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url, pool_size=1)
     try:
-        _require_empty(db)
-        verify(destination, name, manifest, progress)
         step = progress.step("objects", len(manifest["objects"]), unit="objects")
         for entry in manifest["objects"]:
             device.write(entry["path"], destination.get(object_path(entry["sha256"])))
@@ -126,17 +126,23 @@ def restore_full(
     return manifest
 
 
-def _require_empty(db: Database) -> None:
+def _require_empty(settings: Settings) -> None:
     """A database is empty while no project exists in it (a restore killed before its database
-    part was loaded may have left the schema)."""
-    with db.read() as conn:
-        if not sa.inspect(conn).has_table("projects"):
-            return
-        if conn.exec_driver_sql("SELECT COUNT(*) FROM projects").scalar():
-            raise OperationRefused(
-                "the target database is not empty: a full restore needs an empty data dir or database "
-                "(restore one project into a running instance with --project)"
-            )
+    part was loaded may have left the schema). A missing SQLite file is not created here."""
+    if settings.database_url is None and not (settings.data_dir / "nib.db").exists():
+        return
+    db = Database(settings.resolved_database_url, pool_size=1)
+    try:
+        with db.read() as conn:
+            if not sa.inspect(conn).has_table("projects"):
+                return
+            if conn.exec_driver_sql("SELECT COUNT(*) FROM projects").scalar():
+                raise OperationRefused(
+                    "the target database is not empty: a full restore needs an empty data dir or database "
+                    "(restore one project into a running instance with --project)"
+                )
+    finally:
+        db.dispose()
 
 
 def _fetch(destination: Destination, path: str, target: Path) -> None:
