@@ -330,6 +330,9 @@ def main() -> int:
     args = parser.parse_args()
     if args.users < 1 or args.gigabytes <= 0 or args.file_mb < 1 or args.rate <= 0:
         parser.error("--users, --gigabytes, --file-mb and --rate must be positive")
+    needed = ["cp", "sync", "findmnt", *(["pg_dump"] if args.backend == "postgresql" else [])]
+    if missing := [tool for tool in needed if not shutil.which(tool)]:
+        parser.error(f"not on PATH: {', '.join(missing)}")
     # SIGTERM unwinds like Ctrl-C, so the processes, the directory and the database go too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
@@ -480,7 +483,9 @@ def render(r: dict) -> str:
         f"- Page cache dropped before each floor, the idle measure and the backup: {'yes' if dropped else 'no (not permitted)'}",
         f"- Load: bench/openloop.py, a separate process, {args.rate:g} GET /v1/users/{{id}} a second with the"
         f" API key (open loop, latency from each request's due time; worst send lateness {idle['late_ms']:.1f} ms"
-        f" idle, {busy['late_ms']:.1f} ms during the backup), over {min(args.users, SAMPLED_USERS)} random users",
+        f" idle, {busy['late_ms']:.1f} ms during the backup), over {min(args.users, SAMPLED_USERS)} random users;"
+        " a fixed moderate rate, as a saturating load would measure throughput, not the backup's effect on latency;"
+        " only requests due while the backup ran count",
         "- MB = 10^6 bytes; nib's figures are its summary line's (database: the snapshot written; objects:"
         " the stored files' bytes); `sync` = a `sync` run right after, the data it still had to write",
         "",
