@@ -502,7 +502,8 @@ def render(r: dict) -> str:
         f"| whole backup | {taken['wall']:.1f} s wall, {taken['cpu']:.1f} s CPU; then sync {taken['sync']:.1f} s"
         f" | | | (context) | - |",
         f"| cores used while the backup ran (CPU s / wall s) | backup {cores['backup']:.2f}, server {cores['server']:.2f},"
-        f" load generator {cores['load']:.2f} | | | (context; {os.cpu_count()} cores) | - |",
+        f" load generator {cores['load']:.2f}{'; PostgreSQL itself not counted' if args.backend == 'postgresql' else ''}"
+        f" | | | (context; {os.cpu_count()} cores) | - |",
         f"| second backup to the same DEST | {second['wall']:.1f} s wall, {second['cpu']:.1f} s CPU;"
         f" {second['reused']} of {second['objects']} objects reused, database {second['db_s']:.2f} s | | | (context) | - |",
         f"<!-- /backup {args.backend} -->",
