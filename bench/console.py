@@ -36,7 +36,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -59,6 +61,8 @@ PROJECT = run.PROJECT
 ADMIN_EMAIL = "bench-admin@example.com"
 ADMIN_PASSWORD = "bench-console-password"
 BATCH = 10_000
+# User number -> (imported password hash, its hashOptions).
+Hashed = Callable[[int], tuple[str, dict[str, Any]]]
 
 
 def _settings(data_dir: Path, database_url: str | None) -> Settings:
@@ -72,12 +76,15 @@ def _iso(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+00:00"
 
 
-def _rows(start: int, stop: int, first_day: dt.datetime, step: dt.timedelta) -> tuple[list[dict], list[dict]]:
-    """The users ``start..stop-1`` and their targets, as ``create_user`` writes them."""
+def _rows(
+    start: int, stop: int, first_day: dt.datetime, step: dt.timedelta, hashed: Hashed | None = None
+) -> tuple[list[dict], list[dict]]:
+    """The users ``start..stop-1`` and their targets, as ``create_user`` writes them (without a
+    password, or with the imported hash and options ``hashed(i)`` gives)."""
     urows, trows = [], []
-    options = dict(passwords.ARGON2_DEFAULT_OPTIONS)
     for i in range(start, stop):
         uid, email, phone, name = run.nib_user(i)
+        password, options = hashed(i) if hashed else (None, dict(passwords.ARGON2_DEFAULT_OPTIONS))
         created = (first_day + step * i).replace(microsecond=(i % 1000) * 1000)
         labels = ["vip"] if i % 100 == 0 else []
         owned = []
@@ -117,13 +124,13 @@ def _rows(start: int, stop: int, first_day: dt.datetime, step: dt.timedelta) -> 
                 "name": name,
                 "email": email,
                 "phone": phone,
-                "password": None,
-                "hash": "argon2",
+                "password": password,
+                "hash": options["type"],
                 "hash_options": options,
                 "registration": created,
                 "status": i % 1000 != 0,
                 "labels": labels,
-                "password_update": None,
+                "password_update": created if password else None,
                 "email_verification": i % 3 == 0,
                 "phone_verification": False,
                 "mfa": False,
@@ -136,8 +143,9 @@ def _rows(start: int, stop: int, first_day: dt.datetime, step: dt.timedelta) -> 
     return urows, trows
 
 
-def seed(db: Database, n: int) -> float:
-    """Insert ``n`` users and their targets (see the module's docstring); seconds taken."""
+def seed(db: Database, n: int, hashed: Hashed | None = None) -> float:
+    """Insert ``n`` users and their targets (see the module's docstring; ``hashed`` as in
+    ``_rows``); seconds taken."""
     started = time.time()
     now = dt.datetime.now(dt.timezone.utc)
     first_day, step = now - dt.timedelta(days=365), dt.timedelta(days=365) / max(n, 1)
@@ -162,7 +170,7 @@ def seed(db: Database, n: int) -> float:
         with db.engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA synchronous = OFF")
     for start in range(1, n + 1, BATCH):
-        urows, trows = _rows(start, min(start + BATCH, n + 1), first_day, step)
+        urows, trows = _rows(start, min(start + BATCH, n + 1), first_day, step, hashed)
         with db.write() as conn:
             conn.execute(users.insert(), urows)
             conn.execute(targets.insert(), trows)
