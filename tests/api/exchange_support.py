@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-from live_server import NibServer, create_pg_database, drop_pg_database, start_server, stop_server
 
+from live_server import NibServer, create_pg_database, drop_pg_database, start_server, stop_server
 from nib.data.db import Database
 from nib.tools.config import Settings
 

@@ -38,7 +38,7 @@ def _seed(nib) -> dict:
     tag = uuid.uuid4().hex[:8]
     emails = {name: f"{name}.{tag}@example.com" for name in PASSWORDS}
     with nib.http() as http:
-        argon = _ok(
+        _ok(
             http.post(
                 "/users",
                 json={
