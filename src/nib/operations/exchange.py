@@ -33,6 +33,7 @@ HEADER = "export.json"
 OBJECTS = "objects"
 _PARTIAL = ".partial"  # objects being written; a dot name is never a bucket ID
 _CHUNK = 1 << 20
+_OWN_NAMES = {HEADER, HEADER + ".tmp", OBJECTS, *(f"{kind}.jsonl" for kind in KINDS)}
 
 
 def archive_staging(archive: Path) -> Path:
@@ -51,8 +52,18 @@ class ExportWriter:
         self.root = root
         self._archive = root.suffix == ".tar"
         self.directory = archive_staging(root) if self._archive else root
-        if self.directory.exists() and not self.directory.is_dir():
-            raise ValueError(f"{self.directory} exists and is not a directory.")
+        if self._archive and root.is_dir():
+            raise ValueError(f"{root} is a directory: an archive's name must be free or a file.")
+        if self.directory.exists():
+            if not self.directory.is_dir():
+                raise ValueError(f"{self.directory} exists and is not a directory.")
+            # An unfinished export here is resumed; anything else is not written over.
+            foreign = sorted(item.name for item in self.directory.iterdir() if item.name not in _OWN_NAMES)
+            if foreign:
+                raise ValueError(
+                    f"{self.directory} holds files of no export ({', '.join(foreign[:3])}): "
+                    "export to a new or empty directory."
+                )
         self.directory.mkdir(parents=True, exist_ok=True)
         (self.directory / HEADER).unlink(missing_ok=True)  # unfinished again until `finish`
         self._project = {"$id": project["$id"], "name": project["name"]}
