@@ -36,11 +36,6 @@ _CHUNK = 1 << 20
 _OWN_NAMES = {HEADER, HEADER + ".tmp", OBJECTS, *(f"{kind}.jsonl" for kind in KINDS)}
 
 
-def archive_staging(archive: Path) -> Path:
-    """Where the tree of ``x.tar`` is built before it is packed: ``x.tar.partial/``."""
-    return archive.with_name(archive.name + ".partial")
-
-
 class ExportWriter:
     """Writes an export at ``root``: a directory, or an archive when ``root`` ends in ``.tar``
     (built in ``archive_staging(root)``, packed by ``finish``)."""
@@ -51,7 +46,8 @@ class ExportWriter:
             raise ValueError(f"Unknown kind {unknown[0]!r}: choose among {', '.join(KINDS)}.")
         self.root = root
         self._archive = root.suffix == ".tar"
-        self.directory = archive_staging(root) if self._archive else root
+        # The tree of ``x.tar`` is built in ``x.tar.partial/``, then packed.
+        self.directory = root.with_name(root.name + ".partial") if self._archive else root
         if self._archive and root.is_dir():
             raise ValueError(f"{root} is a directory: an archive's name must be free or a file.")
         if self.directory.exists():
