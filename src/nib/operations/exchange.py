@@ -238,8 +238,10 @@ def _checked_header(raw: bytes, path: Path) -> dict[str, Any]:
             f"{path} is a nib export of format version {version}, newer than this nib reads ({VERSION}): "
             "import it with a newer nib."
         )
-    if not isinstance(header.get("kinds"), list) or not isinstance(header.get("project"), dict):
-        raise ValueError(f"{path}: {HEADER} lacks its kinds or project.")
+    if not all(
+        isinstance(header.get(name), kind) for name, kind in (("kinds", list), ("project", dict), ("counts", dict))
+    ):
+        raise ValueError(f"{path}: {HEADER} lacks its kinds, project or counts.")
     return header
 
 

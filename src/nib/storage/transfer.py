@@ -174,6 +174,8 @@ def import_file(
     replaced = _write(db, device, settings, upload, values, data, size=size, signature=signature, overwrite=overwrite)
     if replaced is not None:
         processing.delete_objects(device, replaced["object"])
+        # Previews of the bytes replaced must not be served for the new ones.
+        device.delete_prefix(file_prefix(project_id, bucket_id, file_id) + "previews/")
         if replaced["status"] == READY:
             return "overwritten"
     return "created"
