@@ -353,3 +353,27 @@ def test_export_leaves_out_a_file_it_cannot_read(server, tmp_path):
     records = [json.loads(line) for line in (tmp_path / "out" / "files.jsonl").read_text().splitlines()]
     assert [record["$id"] for record in records] == ["kept"]
     assert (tmp_path / "out" / "objects" / "bk" / "kept").read_bytes() == OLD_BYTES
+
+
+def test_files_move_on_either_device(storage_server, tmp_path):
+    """Local disk and S3: bytes streamed out of one project and stored into another as its bucket
+    says (encrypted and compressed here), then overwritten in place."""
+    source, source_key = fresh_project(storage_server)
+    with storage_server.http(key=source_key, project=source) as http:
+        _ok(http.post("/storage/buckets", json={"bucketId": "bk", "name": "B", "compression": "gzip"}), 201)
+        _upload(http, "bk", "ff", OLD_BYTES)
+    assert export(storage_server, source, tmp_path / "out.tar").returncode == 0
+    target, key = fresh_project(storage_server)
+    first = import_(storage_server, target, tmp_path / "out.tar")
+    assert first.returncode == 0, first.stdout + first.stderr
+    with storage_server.http(key=key, project=target) as http:
+        file = _ok(http.get("/storage/buckets/bk/files/ff"))
+        assert file["encryption"] is True and file["compression"] == "gzip"
+        assert http.get("/storage/buckets/bk/files/ff/download").content == OLD_BYTES
+        assert http.delete("/storage/buckets/bk/files/ff").status_code == 204
+        _upload(http, "bk", "ff", NEW_BYTES)
+    replaced = import_(storage_server, target, tmp_path / "out.tar", "--on-conflict", "overwrite")
+    assert replaced.returncode == 0, replaced.stdout
+    assert report_counts(replaced.stdout)["files"]["overwritten"] == 1
+    with storage_server.http(key=key, project=target) as http:
+        assert http.get("/storage/buckets/bk/files/ff/download").content == OLD_BYTES
