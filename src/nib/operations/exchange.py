@@ -38,7 +38,8 @@ _OWN_NAMES = {HEADER, HEADER + ".tmp", OBJECTS, *(f"{kind}.jsonl" for kind in KI
 
 class ExportWriter:
     """Writes an export at ``root``: a directory, or an archive when ``root`` ends in ``.tar``
-    (built in ``archive_staging(root)``, packed by ``finish``)."""
+    (built in ``<root>.partial/``, packed by ``finish``). A directory holding anything but an
+    export's files is refused (ValueError), never written over."""
 
     def __init__(self, root: Path, *, project: dict[str, Any], kinds: Sequence[str]) -> None:
         unknown = [kind for kind in kinds if kind not in KINDS]
