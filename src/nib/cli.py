@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from pathlib import Path
 
 import click
 
@@ -22,7 +23,11 @@ from .auth import projects as project_service
 from .data.db import Database
 from .data.db.migrate import upgrade
 from .http import ratelimit
-from .storage.devices import open_device
+from .operations.exchange import KINDS, ExportReader
+from .operations.exports import export_project
+from .operations.imports import ON_CONFLICT, import_export
+from .operations.progress import progress
+from .storage.devices import Device, open_device
 from .tools.config import Settings
 from .tools.errors import AppwriteError
 
@@ -191,6 +196,94 @@ def serve(
 
 def _exit_stopped(signum, frame) -> None:
     sys.exit(0)
+
+
+def _kinds(context: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
+    """``--only``: comma-separated kinds of the export format."""
+    if value is None:
+        return None
+    kinds = [kind.strip() for kind in value.split(",") if kind.strip()]
+    unknown = [kind for kind in kinds if kind not in KINDS]
+    if unknown or not kinds:
+        raise click.BadParameter(f"give kinds among {','.join(KINDS)}", context, param)
+    return kinds
+
+
+_ONLY_HELP = f"comma-separated kinds (default: all): {','.join(KINDS)}"
+
+
+@main.command("export")
+@click.option("--project", "project_id", required=True)
+@click.option("--to", "destination", required=True, type=click.Path(path_type=Path), help="a directory, or FILE.tar")
+@click.option("--only", default=None, callback=_kinds, help=_ONLY_HELP)
+@_storage_options
+def export_command(
+    project_id: str, destination: Path, only: list[str] | None, data_dir: str, database_url: str | None
+) -> None:
+    """Write a project's users, teams, memberships, buckets and files (their original bytes) in
+    nib's export format (docs/export-format.md). Run again on the same destination, it keeps the
+    file objects already there."""
+    settings, db = _open(data_dir, database_url)
+    device = _device(settings)
+    try:
+        with progress() as shown:
+            report = export_project(db, device, settings, destination, project_id=project_id, only=only, progress=shown)
+    except (ValueError, OSError) as error:
+        _usage_error(str(error))
+    click.echo(report.render())
+    sys.exit(1 if report.failed else 0)
+
+
+@main.command("import")
+@click.option("--project", "project_id", required=True, help="created, with the export's name, when missing")
+@click.option("--from", "source", required=True, type=click.Path(path_type=Path), help="an export directory or .tar")
+@click.option("--only", default=None, callback=_kinds, help=_ONLY_HELP)
+@click.option(
+    "--on-conflict",
+    type=click.Choice(ON_CONFLICT),
+    default="skip",
+    show_default=True,
+    help="a record stored with other content (or a user's e-mail or phone taken): keep what is "
+    "stored, replace it, or stop",
+)
+@_storage_options
+def import_command(
+    project_id: str,
+    source: Path,
+    only: list[str] | None,
+    on_conflict: str,
+    data_dir: str,
+    database_url: str | None,
+) -> None:
+    """Import an export into a project; re-running it finishes an interrupted import. Prints
+    what came of each kind and every conflict and failure; exits with 1 when a record failed or
+    a conflict stopped it (--on-conflict fail)."""
+    settings, db = _open(data_dir, database_url)
+    device = _device(settings)
+    try:
+        reader = ExportReader(source)
+    except ValueError as error:
+        _usage_error(str(error))
+    with reader, _reported(), progress() as shown:
+        report = import_export(
+            db,
+            device,
+            reader,
+            project_id=project_id,
+            only=only,
+            on_conflict=on_conflict,
+            progress=shown,
+            settings=settings,
+        )
+    click.echo(report.render())
+    sys.exit(1 if report.failed else 0)
+
+
+def _device(settings: Settings) -> Device:
+    try:
+        return open_device(settings)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
 
 
 @main.group()

@@ -23,7 +23,7 @@ from argon2 import PasswordHasher, Type
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from passlib.hash import phpass
 
-__all__ = ["ARGON2_DEFAULT_OPTIONS", "SHA_VERSIONS", "hash_password", "verify_password"]
+__all__ = ["ALGORITHMS", "ARGON2_DEFAULT_OPTIONS", "SHA_VERSIONS", "hash_password", "verify_password"]
 
 ARGON2_DEFAULT_OPTIONS: dict[str, Any] = {
     "type": "argon2",
@@ -219,3 +219,6 @@ _VERIFIERS: dict[str, Callable[[str, str, dict[str, Any]], bool]] = {
     "scrypt": _verify_scrypt,
     "scryptMod": _verify_scrypt_modified,
 }
+
+ALGORITHMS: tuple[str, ...] = tuple(_VERIFIERS)
+"""The ``hash`` values a stored password may have (what an imported user may bring)."""

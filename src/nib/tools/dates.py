@@ -26,3 +26,13 @@ def fmt(value: datetime | None) -> str:
     if value.tzinfo is not timezone.utc:
         value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
     return value.isoformat(timespec="milliseconds")
+
+
+def parse(value: str | None) -> datetime | None:
+    """An ISO 8601 date/time as ``fmt`` writes it (naive = UTC) -> aware UTC at millisecond
+    precision; ``None`` for ``""``/``None``. ``ValueError`` for anything else."""
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value)
+    moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return moment.replace(microsecond=moment.microsecond - moment.microsecond % 1000)

@@ -171,7 +171,7 @@ def count_users(db: Database, *, project_id: str) -> int:
 # Creating
 
 
-def _search_text(user_id: str, email: str | None, name: str, phone: str | None, labels: list[str]) -> str:
+def search_text(user_id: str, email: str | None, name: str, phone: str | None, labels: list[str]) -> str:
     return search.normalize(user_id, email, name, phone, *(f"label:{label}" for label in labels))
 
 
@@ -232,7 +232,7 @@ def create_user(
         "mfa": False,
         "prefs": {},
         "accessed_at": now if accessed else None,
-        "search": _search_text(user_id, email, name, phone, []),
+        "search": search_text(user_id, email, name, phone, []),
         "password_history": [stored] if stored is not None and policies.password_history else [],
     }
     owned: list[Row] = []
@@ -346,7 +346,7 @@ def update_columns(conn: Connection, project_id: str, user_id: str, values: dict
     values = {
         **values,
         "updated_at": dates.now(),
-        "search": _search_text(user_id, merged["email"], merged["name"], merged["phone"], merged["labels"]),
+        "search": search_text(user_id, merged["email"], merged["name"], merged["phone"], merged["labels"]),
     }
     conn.execute(users.update().where(users.c.project_id == project_id, users.c.id == user_id).values(values))
 
@@ -521,8 +521,14 @@ def delete_user(db: Database, *, project_id: str, user_id: str) -> tuple[Row, li
         found = _grouped([dict(row) for row in conn.execute(_USER_WITH_TARGETS, params).mappings()])
         if user_id not in found:
             raise AppwriteError("user_not_found")
-        user_deleted(conn, project_id, user_id)
-        for table in (sessions, tokens, targets, identities, authenticators, passkeys):
-            conn.execute(table.delete().where(table.c.project_id == project_id, table.c.user_id == user_id))
-        conn.execute(users.delete().where(users.c.project_id == project_id, users.c.id == user_id))
+        remove_user(conn, project_id, user_id)
     return found[user_id]
+
+
+def remove_user(conn: Connection, project_id: str, user_id: str) -> None:
+    """Delete the user's row, what it owns and what other domains keep of it, in the caller's
+    write transaction."""
+    user_deleted(conn, project_id, user_id)
+    for table in (sessions, tokens, targets, identities, authenticators, passkeys):
+        conn.execute(table.delete().where(table.c.project_id == project_id, table.c.user_id == user_id))
+    conn.execute(users.delete().where(users.c.project_id == project_id, users.c.id == user_id))
