@@ -24,11 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .exchange import ExportWriter
+from .exchange import KINDS, ExportReader, ExportWriter
+from .imports import ImportReport, import_export
 from .progress import Progress
 
 if TYPE_CHECKING:
     import httpx
+
+    from ..data.db import Database
+    from ..storage.devices import Device
+    from ..tools.config import Settings
 
 PAGE = 100
 # Newer than any Appwrite version nib follows: the answers carry every field they have (Appwrite
@@ -397,3 +402,57 @@ def _stage_file(
         report.downloaded += 1
     writer.add("files", {**_pick(file, FILE_FIELDS), "bucketId": bucket_id, "signature": signature})
     report.counts["files"] += 1
+
+
+@dataclass
+class MigrationReport:
+    """Staging's report, then the import's."""
+
+    staged: StagingReport
+    imported: ImportReport
+    staging: Path
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.staged.failed) or self.imported.failed
+
+    def render(self) -> str:
+        return "\n".join(
+            [
+                self.staged.render(),
+                self.imported.render(),
+                f"Staged in {self.staging}: a re-run reuses it; delete it once the migration is over.",
+            ]
+        )
+
+
+def migrate(
+    db: Database,
+    device: Device,
+    settings: Settings,
+    source: AppwriteSource,
+    *,
+    into: str,
+    on_conflict: str,
+    staging: Path,
+    progress: Progress,
+) -> MigrationReport:
+    """Copies the source project into nib's project ``into`` (created if missing) through the
+    staging directory. ``SourceError`` before anything is imported when the source cannot be
+    read."""
+    source.check()
+    writer = ExportWriter(staging, project={"$id": source.project, "name": source.project}, kinds=KINDS)
+    staged = stage(source, writer, progress)
+    writer.finish()
+    with ExportReader(staging) as reader:
+        imported = import_export(
+            db,
+            device,
+            reader,
+            project_id=into,
+            only=None,
+            on_conflict=on_conflict,
+            progress=progress,
+            settings=settings,
+        )
+    return MigrationReport(staged, imported, staging)
