@@ -302,3 +302,14 @@ def test_unknown_project_changes_nothing(server, nib_with, tmp_path):
 def test_unreachable_endpoint_changes_nothing(server, tmp_path):
     endpoint = f"http://127.0.0.1:{free_port()}/v1"
     assert f"Cannot reach {endpoint}" in _refused(server, endpoint, "any-key", tmp_path)
+
+
+def test_invalid_target_project_is_refused_first(server, tmp_path):
+    command = _migrate_command(server, "http://127.0.0.1:9/v1", "any-key", "not an id!", tmp_path / "staging")
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert (
+        "error: The project ID 'not an id!' is not valid in nib: Parameter must contain at most 36 chars"
+        in result.stderr
+    )
+    assert not (tmp_path / "staging").exists()

@@ -251,9 +251,14 @@ class StagingReport:
             f"Read from the source: {counts}.",
             f"File bytes: {self.downloaded} downloaded, {self.already_staged} unchanged (already staged).",
         ]
-        for title, items in (("Not migrated", self.not_migrated), ("Skipped", self.skipped), ("Failed", self.failed)):
+        reading = "while reading the source"
+        for title, items in (
+            ("Not migrated", self.not_migrated),
+            (f"Skipped {reading}", self.skipped),
+            (f"Failed {reading}", self.failed),
+        ):
             if items:
-                lines.append(f"{title} at the source ({len(items)}):")
+                lines.append(f"{title} ({len(items)}):")
                 lines += [f"  {item}" for item in items]
         return "\n".join(lines)
 
