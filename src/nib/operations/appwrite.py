@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -42,6 +43,8 @@ RESPONSE_FORMAT = "1.9.0"
 ATTEMPTS = 4  # a request after a network error, a 429 or a 5xx: retried after 0.5, 1, 2 s
 TOTAL_CAP = 5000  # Appwrite counts list totals up to this; past it the count is unknown
 _CHUNK = 1 << 20
+_MD5 = re.compile(r"[0-9a-f]{32}")
+DOWNLOADS = "appwrite-downloads.jsonl"  # in the staging directory, beside the export
 T = TypeVar("T")
 
 USER_FIELDS = (
@@ -371,41 +374,82 @@ def _stage_storage(source: AppwriteSource, writer: ExportWriter, progress: Progr
         bucket_list.append(bucket["$id"])
     report.counts["buckets"] = len(bucket_list)
     report.counts["files"] = 0
-    for bucket_id in bucket_list:
-        total, files = source.listing(f"/storage/buckets/{bucket_id}/files", "files")
-        step = progress.step(f"Reading files of bucket {bucket_id}", total, unit="files")
-        for file in files:
-            _stage_file(source, writer, bucket_id, file, report)
-            step.advance()
+    with _Downloads(writer.directory / DOWNLOADS) as downloads:
+        for bucket_id in bucket_list:
+            total, files = source.listing(f"/storage/buckets/{bucket_id}/files", "files")
+            step = progress.step(f"Reading files of bucket {bucket_id}", total, unit="files")
+            for file in files:
+                _stage_file(source, writer, downloads, bucket_id, file, report)
+                step.advance()
+
+
+class _Downloads:
+    """The files staged by earlier runs, one JSON line each: the source's signature and size, and
+    the MD5 of the bytes. An Appwrite storing files on S3 signs them with the object's ETag, which
+    is no MD5 of the bytes for a multipart upload, so the signature alone cannot say whether an
+    object staged is the file."""
+
+    def __init__(self, path: Path) -> None:
+        self._known: dict[tuple[str, str, str, int], str] = {}
+        if path.exists():
+            for line in path.read_text().splitlines():
+                try:
+                    entry = json.loads(line)
+                    self._known[(entry["bucketId"], entry["$id"], entry["signature"], entry["size"])] = entry["md5"]
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line cut by an interruption: that file is downloaded again
+        self._log = open(path, "a")
+
+    def md5(self, bucket_id: str, file_id: str, signature: str, size: int) -> str | None:
+        return self._known.get((bucket_id, file_id, signature, size))
+
+    def add(self, bucket_id: str, file_id: str, signature: str, size: int, md5: str) -> None:
+        entry = {"bucketId": bucket_id, "$id": file_id, "signature": signature, "size": size, "md5": md5}
+        self._log.write(json.dumps(entry) + "\n")
+        self._log.flush()
+
+    def __enter__(self) -> _Downloads:
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        self._log.close()
 
 
 def _stage_file(
-    source: AppwriteSource, writer: ExportWriter, bucket_id: str, file: dict[str, Any], report: StagingReport
+    source: AppwriteSource,
+    writer: ExportWriter,
+    downloads: _Downloads,
+    bucket_id: str,
+    file: dict[str, Any],
+    report: StagingReport,
 ) -> None:
-    name = f"file {bucket_id}/{file['$id']}"
+    file_id = file["$id"]
+    name = f"file {bucket_id}/{file_id}"
     if file.get("chunksUploaded", 0) < file.get("chunksTotal", 0):
         report.skipped.append(f"{name}: its upload is not complete")
         return
     size, signature = int(file.get("sizeOriginal", 0)), str(file.get("signature") or "")
-    if signature and writer.has_object(bucket_id, file["$id"], size, signature):
+    is_md5 = _MD5.fullmatch(signature) is not None
+    md5 = downloads.md5(bucket_id, file_id, signature, size) or (signature if is_md5 else None)
+    if md5 and writer.has_object(bucket_id, file_id, size, md5):
         report.already_staged += 1
     else:
         try:
-            got_size, got_md5 = source.download(
-                bucket_id, file["$id"], lambda chunks: writer.write_object(bucket_id, file["$id"], chunks)
+            got_size, md5 = source.download(
+                bucket_id, file_id, lambda chunks: writer.write_object(bucket_id, file_id, chunks)
             )
         except _Refused as error:
             report.failed.append(f"{name}: download failed: {error}")
             return
-        if got_size != size or (signature and got_md5 != signature):
+        if got_size != size or (is_md5 and md5 != signature):
             report.failed.append(
-                f"{name}: the download ({got_size} bytes, MD5 {got_md5}) does not match the file "
-                f"({size} bytes, MD5 {signature or 'not given'})"
+                f"{name}: the download ({got_size} bytes, MD5 {md5}) does not match the file "
+                f"({size} bytes, signature {signature or 'none'})"
             )
             return
-        signature = got_md5
+        downloads.add(bucket_id, file_id, signature, size, md5)
         report.downloaded += 1
-    writer.add("files", {**_pick(file, FILE_FIELDS), "bucketId": bucket_id, "signature": signature})
+    writer.add("files", {**_pick(file, FILE_FIELDS), "bucketId": bucket_id, "signature": md5})
     report.counts["files"] += 1
 
 
