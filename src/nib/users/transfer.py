@@ -187,7 +187,8 @@ def _parsed(project_id: str, record: dict[str, Any]) -> _Incoming:
         "registration": date_field(record, "registration", record.get("$createdAt")),
         "status": field(record, "status", bool, True),
         "labels": labels,
-        "password_update": date_field(record, "passwordUpdate", None),
+        # A password without its date would not sign in (no password set yet, as nib reads it).
+        "password_update": date_field(record, "passwordUpdate", None) or (created if password else None),
         "email_verification": field(record, "emailVerification", bool, False),
         "phone_verification": field(record, "phoneVerification", bool, False),
         "mfa": field(record, "mfa", bool, False),
@@ -281,7 +282,7 @@ def _clashes(conn: Connection, project_id: str, incoming: _Incoming) -> list[Cla
     """What other users hold of the record's unique values: its e-mail or phone, its targets'
     IDs or identifiers, its identities' IDs or provider accounts."""
     user_id = incoming.user["id"]
-    found: list[Clash] = []
+    holders: dict[str, list[str]] = {}  # another user's ID -> what it holds
     for column in ("email", "phone"):
         value = incoming.user[column]
         if value is None:
@@ -292,17 +293,19 @@ def _clashes(conn: Connection, project_id: str, incoming: _Incoming) -> list[Cla
             )
         ).scalar()
         if holder is not None:
-            found.append(Clash(f"user {holder} has the {column} {value}", users, holder))
+            holders.setdefault(holder, []).append(f"the {column} {value}")
+    found = [Clash(f"user {holder} has {' and '.join(held)}", users, holder) for holder, held in holders.items()]
+    # What those users own goes with them: no clash of its own.
+    others = [user_id, *holders]
     for target in incoming.targets:
         statement = sa.select(targets.c.id, targets.c.user_id).where(
             targets.c.project_id == project_id,
             sa.or_(targets.c.id == target["id"], targets.c.identifier == target["identifier"]),
-            targets.c.user_id != user_id,
+            targets.c.user_id.not_in(others),
         )
         for other in conn.execute(statement):
-            found.append(
-                Clash(f"target {other.id} of user {other.user_id} has its ID or identifier", targets, other.id)
-            )
+            reason = f"target {other.id} of user {other.user_id} has its ID or identifier"
+            found.append(Clash(reason, targets, other.id))
     for identity in incoming.identities:
         statement = sa.select(identities.c.id, identities.c.user_id).where(
             identities.c.project_id == project_id,
@@ -313,12 +316,11 @@ def _clashes(conn: Connection, project_id: str, incoming: _Incoming) -> list[Cla
                     identities.c.provider_uid == identity["provider_uid"],
                 ),
             ),
-            identities.c.user_id != user_id,
+            identities.c.user_id.not_in(others),
         )
         for other in conn.execute(statement):
-            found.append(
-                Clash(f"identity {other.id} of user {other.user_id} is the same account", identities, other.id)
-            )
+            reason = f"identity {other.id} of user {other.user_id} is the same account"
+            found.append(Clash(reason, identities, other.id))
     return _unique(found)
 
 
