@@ -22,9 +22,12 @@ import pyotp
 from account_support import fallback_session
 from appwrite.input_file import InputFile
 from appwrite.services.storage import Storage
+from exchange_support import database_of, report_counts
 from users_support import unique_email, unique_phone
 
 from live_server import NibServer, free_port
+from nib.auth.tables import identities
+from nib.tools import dates
 
 BUCKET_FIELDS = (
     "$id", "$createdAt", "$updatedAt", "$permissions", "fileSecurity", "name", "enabled", "maximumFileSize",
@@ -88,6 +91,14 @@ def _seed_users(source: NibServer) -> dict[str, dict]:
         _created(http.post("/users/md5", json={"userId": "md5", "email": people["md5"]["email"], "password": digest}))
         _created(http.post("/users", json={"userId": "totp", **people["totp"]}))
     _add_authenticator(source, people["totp"])
+    with database_of(source) as db, db.write() as conn:  # only OAuth2 sign-ins create identities
+        now = dates.now()
+        conn.execute(
+            identities.insert().values(
+                project_id=source.project, id="gh", created_at=now, updated_at=now, user_id="argon",
+                provider="github", provider_uid="gh-42", provider_email=argon["email"],
+            )
+        )  # fmt: skip
     return people
 
 
@@ -185,6 +196,11 @@ def test_migrate_everything(server, nib_with, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     assert "user totp: TOTP authenticator" in result.stdout
+    assert f"Import into project {into} (created):" in result.stdout
+    imported = report_counts(result.stdout[result.stdout.index("Import into project") :])
+    assert {kind: counts["created"] for kind, counts in imported.items()} == {
+        "users": 4, "teams": 1, "memberships": 2, "buckets": 2, "files": 3,
+    }  # fmt: skip
 
     with source.http() as before, _target(server, into) as after:
         for user_id, person in people.items():
@@ -199,6 +215,10 @@ def test_migrate_everything(server, nib_with, tmp_path):
         assert after.get("/users/argon/mfa/recovery-codes").json()["recoveryCodes"] == codes
         assert after.get("/users/argon").json()["labels"] == ["vip", "beta"]
         assert after.get("/users/totp/mfa/factors").json()["totp"] is False
+        identity = after.get("/users/identities").json()["identities"]
+        assert [(i["$id"], i["userId"], i["provider"], i["providerUid"]) for i in identity] == [
+            ("gh", "argon", "github", "gh-42")
+        ]
 
         assert after.get("/teams/crew").json()["name"] == "Crew"
         assert after.get("/teams/crew").json()["total"] == 2
@@ -260,6 +280,9 @@ def test_resumes_after_a_kill(server, nib_with, tmp_path):
     again = _migrate(server, source, into, staging)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "0 downloaded, 40 unchanged" in again.stdout
+    imported = report_counts(again.stdout[again.stdout.index("Import into project") :])
+    assert imported["files"] == {"created": 0, "unchanged": 40, "overwritten": 0, "skipped": 0, "failed": 0}
+    assert imported["users"]["unchanged"] == 1
 
     with _target(server, into) as after:
         listed = after.get(
