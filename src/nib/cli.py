@@ -723,7 +723,7 @@ def migrate_from_appwrite(
                 staging=folder,
                 progress=shown,
             )
-    except (appwrite.SourceError, ValueError) as error:  # ValueError: the staging directory refused
+    except (appwrite.SourceError, ValueError, OSError) as error:  # ValueError, OSError: the staging directory
         _usage_error(str(error))
     click.echo(report.render())
     sys.exit(1 if report.failed else 0)

@@ -336,3 +336,20 @@ def test_invalid_target_project_is_refused_first(server, tmp_path):
         in result.stderr
     )
     assert not (tmp_path / "staging").exists()
+
+
+def test_staging_that_cannot_be_made_is_refused(server, nib_with, tmp_path):
+    source = nib_with(NIB_RATE_LIMITS="off")
+    (tmp_path / "file").write_text("not a directory")
+    staging = tmp_path / "file" / "staging"
+    into = f"mig{uuid.uuid4().hex[:10]}"
+    result = subprocess.run(
+        _migrate_command(server, source.endpoint, source.key, into, staging),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert f"error: [Errno 20] Not a directory: '{staging}'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert into not in server.cli("projects", "list").stdout

@@ -126,11 +126,13 @@ class AppwriteSource:
                 self._page("/users", 1, None)
             except _Refused as again:
                 raise self.explained(again) from None
-        for path in ("/teams", "/storage/buckets"):
-            try:
-                self._page(path, 1, None)
-            except _Refused as refused:
-                raise self.explained(refused) from None
+        try:
+            self._page("/teams", 1, None)
+            buckets = self._page("/storage/buckets", 1, None).get("buckets")
+            if isinstance(buckets, list) and buckets:
+                self._page(f"/storage/buckets/{buckets[0]['$id']}/files", 1, None)
+        except _Refused as refused:
+            raise self.explained(refused) from None
 
     def listing(self, path: str, key: str) -> tuple[int | None, Iterator[dict[str, Any]]]:
         """The documents of a list endpoint (``key``: the list's field, e.g. ``users``), paged
@@ -338,6 +340,8 @@ def _factors(source: AppwriteSource, user_id: str) -> dict[str, Any] | None:
     except _Refused as refused:
         if _no_route(refused):
             return None
+        if refused.status == 404:  # the user was deleted since it was listed
+            return {}
         raise
 
 
