@@ -1,6 +1,6 @@
 """The Appwrite side of `nib migrate-from appwrite` against a fake Appwrite 1.4 (httpx's mock
 transport): the string query syntax after a 400 to the JSON one, cursor paging past one page,
-the routes 1.4 lacks (identities, MFA), retries after a 503, downloads checked against the
+the routes 1.4 lacks (identities, MFA), retries after a 503 or a dropped connection, downloads checked against the
 file's size and signature (an S3 multipart ETag is no MD5: size only), not repeated once staged. The live test (tests/api/test_migrate_from_appwrite.py) covers a
 server speaking the newer syntax."""
 
@@ -43,6 +43,14 @@ def _file(file_id: str, data: bytes, **fields) -> dict:
     }  # fmt: skip
 
 
+class _CutShort(httpx.SyncByteStream):
+    """A download whose connection drops after the first bytes."""
+
+    def __iter__(self):
+        yield GOOD[:100]
+        raise httpx.ReadError("connection reset by peer")
+
+
 class Appwrite14:
     """Answers as Appwrite 1.4 does: string queries only, no identities list, no MFA routes."""
 
@@ -55,6 +63,7 @@ class Appwrite14:
             _file("on-s3", GOOD, signature="9b2cf535f27731c974343645a3985328-2"),  # a multipart ETag
         ]
         self.failures_left = {"/v1/storage/buckets/b/files/whole/download": 1}
+        self.cuts_left = {"/v1/storage/buckets/b/files/on-s3/download": 1}
         self.seen_queries: list[str] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -64,6 +73,9 @@ class Appwrite14:
         if self.failures_left.get(path):
             self.failures_left[path] -= 1
             return httpx.Response(503, json={"message": "busy", "type": "general_server_error", "code": 503})
+        if self.cuts_left.get(path):
+            self.cuts_left[path] -= 1
+            return httpx.Response(200, stream=_CutShort())
         if path.endswith("/download"):
             return httpx.Response(200, content=GOOD)
         documents = {
@@ -118,6 +130,7 @@ def test_appwrite_14(tmp_path):
     assert report.skipped == ["file b/partial: its upload is not complete"]
     assert len(report.failed) == 1 and report.failed[0].startswith("file b/altered: the download (10000 bytes")
     assert report.downloaded == 2 and fake.failures_left["/v1/storage/buckets/b/files/whole/download"] == 0
+    assert fake.cuts_left["/v1/storage/buckets/b/files/on-s3/download"] == 0  # fetched again whole
     assert "Reading users: done, 250 users" in log.getvalue()
 
     again = ExportWriter(tmp_path / "staging", project={"$id": "p", "name": "p"}, kinds=KINDS)
