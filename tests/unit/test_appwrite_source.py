@@ -1,7 +1,8 @@
 """The Appwrite side of `nib migrate-from appwrite` against a fake Appwrite 1.4 (httpx's mock
 transport): the string query syntax after a 400 to the JSON one, cursor paging past one page,
-the routes 1.4 lacks (identities, MFA), retries after a 503 or a dropped connection, downloads checked against the
-file's size and signature (an S3 multipart ETag is no MD5: size only), not repeated once staged. The live test (tests/api/test_migrate_from_appwrite.py) covers a
+the routes 1.4 lacks (identities, MFA), retries after a 503 or a dropped connection, downloads
+checked against the file's size and signature (an S3 multipart ETag is no MD5: size only) and
+not repeated once staged. The live test (tests/api/test_migrate_from_appwrite.py) covers a
 server speaking the newer syntax."""
 
 from __future__ import annotations
