@@ -267,17 +267,21 @@ def import_command(
         reader = ExportReader(source)
     except ValueError as error:
         _usage_error(str(error))
-    with reader, _reported(), progress() as shown:
-        report = import_export(
-            db,
-            device,
-            reader,
-            project_id=project_id,
-            only=only,
-            on_conflict=on_conflict,
-            progress=shown,
-            settings=settings,
-        )
+    try:
+        with reader, _reported(), progress() as shown:
+            report = import_export(
+                db,
+                device,
+                reader,
+                project_id=project_id,
+                only=only,
+                on_conflict=on_conflict,
+                progress=shown,
+                settings=settings,
+            )
+    except OSError as error:
+        # The disk or the storage device failed: what was imported stays, a re-run goes on.
+        _usage_error(f"the import stopped: {error}")
     click.echo(report.render())
     sys.exit(1 if report.failed else 0)
 

@@ -160,6 +160,9 @@ def test_round_trip(pair, tmp_path):
     assert "users" in exported.stdout and "export files: done" in exported.stderr
     if destination.suffix == ".tar":
         assert tarfile.is_tarfile(destination) and not destination.with_name("export.tar.partial").exists()
+    else:
+        again = export(source, "default", destination)  # resumes: the objects there are whole
+        assert again.returncode == 0 and "(2 file objects were already there and kept)" in again.stdout
     imported = import_(target, "default", destination)
     assert imported.returncode == 0, imported.stdout + imported.stderr
     assert report_counts(imported.stdout) == {

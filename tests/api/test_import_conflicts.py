@@ -48,13 +48,12 @@ def _seed(server, project: str, key: str, email: dict[str, str]) -> None:
 
 
 def _conflict_lines(stdout: str) -> list[str]:
+    """The lines under "Conflicts (N):" of an import report."""
     lines = stdout.splitlines()
-    if not any(line.startswith("Conflicts") for line in lines):
-        return []
-    start = next(i for i, line in enumerate(lines) if line.startswith("Conflicts")) + 1
-    return [line.strip() for line in lines[start:] if line.startswith("  ")][
-        : int(re.search(r"\((\d+)\)", lines[start - 1])[1])
-    ]
+    for number, line in enumerate(lines):
+        if found := re.match(r"Conflicts \((\d+)\):", line):
+            return [entry.strip() for entry in lines[number + 1 : number + 1 + int(found[1])]]
+    return []
 
 
 def test_conflicts_skip_fail_overwrite(server, tmp_path):
@@ -269,3 +268,66 @@ def test_refuses_what_it_cannot_read(server, tmp_path):
     no_project = export(server, f"n{uuid.uuid4().hex[:12]}", tmp_path / "none")
     assert no_project.returncode == 1 and "There is no project" in no_project.stderr
     assert not (tmp_path / "none").exists()
+
+
+def test_bad_records_fail_alone(server, tmp_path):
+    writer = ExportWriter(
+        tmp_path / "bad",
+        project={"$id": "bad", "name": "Bad"},
+        kinds=["users", "teams", "memberships", "buckets", "files"],
+    )
+    created = "2026-01-02T03:04:05.678+00:00"
+    writer.add("users", {"$id": "good", "$createdAt": created, "email": "good@example.com"})
+    writer.add("users", {"$id": "nodate", "email": "nodate@example.com"})
+    writer.add("users", {"$id": "badhash", "$createdAt": created, "password": "x", "hash": "rot13"})
+    writer.add("memberships", {"$id": "lost", "$createdAt": created, "teamId": "noteam", "userId": "good", "roles": []})
+    writer.add("buckets", {"$id": "bk", "$createdAt": created, "name": "B", "maximumFileSize": 1000})
+    size, md5 = writer.write_object("bk", "liar", [b"these are not the bytes"])
+    writer.add(
+        "files",
+        {
+            "$id": "liar",
+            "bucketId": "bk",
+            "$createdAt": created,
+            "name": "a.txt",
+            "mimeType": "text/plain",
+            "sizeOriginal": size,
+            "signature": "0" * 32,
+        },
+    )
+    writer.add(
+        "files",
+        {
+            "$id": "orphan",
+            "bucketId": "nobucket",
+            "$createdAt": created,
+            "name": "b.txt",
+            "mimeType": "text/plain",
+            "sizeOriginal": size,
+            "signature": md5,
+        },
+    )
+    writer.finish()
+    target = f"b{uuid.uuid4().hex[:12]}"
+
+    result = import_(server, target, tmp_path / "bad")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "users/nodate: missing field '$createdAt'" in result.stdout
+    assert "users/badhash: field 'hash': unknown algorithm 'rot13'" in result.stdout
+    assert "memberships/lost: team noteam is not stored" in result.stdout
+    assert (
+        f"files/bk/liar: its bytes ({size} bytes, MD5 {md5}) are not the record's ({size} bytes, MD5 {'0' * 32})"
+        in result.stdout
+    )
+    assert "files/nobucket/orphan: bucket nobucket is not stored" in result.stdout
+    counts = report_counts(result.stdout)
+    assert counts["users"] == {"created": 1, "unchanged": 0, "overwritten": 0, "skipped": 0, "failed": 2}
+    assert counts["files"]["failed"] == 2 and counts["buckets"]["created"] == 1
+    key = server.cli("keys", "create", "--project", target, "--name", "k").stdout.splitlines()[-1]
+    with server.http(key=key, project=target) as http:
+        assert [user["$id"] for user in every(http, "/users", "users")] == ["good"]
+        assert every(http, "/storage/buckets/bk/files", "files") == []
+        assert _ok(http.get("/storage/buckets/bk"))["totalSize"] == 0
+    # The refused bytes left nothing on the device (the session server stores on local disk).
+    assert (server.data_dir / "storage").is_dir()
+    assert [path for path in (server.data_dir / "storage" / target).rglob("*") if path.is_file()] == []

@@ -90,3 +90,13 @@ def test_ids_must_be_keys(tmp_path):
         writer.write_object("..", "f1", [b"x"])
     with pytest.raises(ValueError, match="not part of this export"):
         writer.add("users", {})
+
+
+def test_writer_refuses_a_directory_of_other_files(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"holds files of no export \(notes.txt\)"):
+        ExportWriter(tmp_path, project=PROJECT, kinds=["users"])
+    assert (tmp_path / "notes.txt").read_text() == "mine" and not (tmp_path / "users.jsonl").exists()
+    (tmp_path / "out.tar").mkdir()
+    with pytest.raises(ValueError, match="is a directory"):
+        ExportWriter(tmp_path / "out.tar", project=PROJECT, kinds=["users"])

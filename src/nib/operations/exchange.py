@@ -33,11 +33,7 @@ HEADER = "export.json"
 OBJECTS = "objects"
 _PARTIAL = ".partial"  # objects being written; a dot name is never a bucket ID
 _CHUNK = 1 << 20
-
-
-def archive_staging(archive: Path) -> Path:
-    """Where the tree of ``x.tar`` is built before it is packed: ``x.tar.partial/``."""
-    return archive.with_name(archive.name + ".partial")
+_OWN_NAMES = {HEADER, HEADER + ".tmp", OBJECTS, *(f"{kind}.jsonl" for kind in KINDS)}
 
 
 class ExportWriter:
@@ -50,9 +46,20 @@ class ExportWriter:
             raise ValueError(f"Unknown kind {unknown[0]!r}: choose among {', '.join(KINDS)}.")
         self.root = root
         self._archive = root.suffix == ".tar"
-        self.directory = archive_staging(root) if self._archive else root
-        if self.directory.exists() and not self.directory.is_dir():
-            raise ValueError(f"{self.directory} exists and is not a directory.")
+        # The tree of ``x.tar`` is built in ``x.tar.partial/``, then packed.
+        self.directory = root.with_name(root.name + ".partial") if self._archive else root
+        if self._archive and root.is_dir():
+            raise ValueError(f"{root} is a directory: an archive's name must be free or a file.")
+        if self.directory.exists():
+            if not self.directory.is_dir():
+                raise ValueError(f"{self.directory} exists and is not a directory.")
+            # An unfinished export here is resumed; anything else is not written over.
+            foreign = sorted(item.name for item in self.directory.iterdir() if item.name not in _OWN_NAMES)
+            if foreign:
+                raise ValueError(
+                    f"{self.directory} holds files of no export ({', '.join(foreign[:3])}): "
+                    "export to a new or empty directory."
+                )
         self.directory.mkdir(parents=True, exist_ok=True)
         (self.directory / HEADER).unlink(missing_ok=True)  # unfinished again until `finish`
         self._project = {"$id": project["$id"], "name": project["name"]}

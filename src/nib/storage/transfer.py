@@ -200,7 +200,7 @@ def _write(
     try:
         if meter.size != size or meter.md5.hexdigest() != signature:
             raise ValueError(
-                f"file {upload.bucket['id']}/{upload.file_id}: its bytes ({meter.size} bytes, MD5 "
+                f"its bytes ({meter.size} bytes, MD5 "
                 f"{meter.md5.hexdigest()}) are not the record's ({size} bytes, MD5 {signature})"
             )
         stored = process(db, device, settings, upload, object_path, meter.size)

@@ -65,7 +65,7 @@ def import_user(db: Database, *, project_id: str, record: dict[str, Any], overwr
                 stored = _record(dict(current), *(owned[table.name].get(user_id, []) for table in _OWNED))
                 if comparable(stored) == wanted:
                     return "unchanged"
-                clashes.insert(0, Clash(f"user {user_id} is stored with other content"))
+                clashes.insert(0, _Clash(f"user {user_id} is stored with other content"))
             if clashes and not overwrite:
                 raise Conflict("; ".join(clash.reason for clash in clashes))
             for clash in clashes:
@@ -262,7 +262,7 @@ def _authenticator(project_id: str, user_id: str, item: dict[str, Any]) -> Row:
 
 
 @dataclass
-class Clash:
+class _Clash:
     """Something stored that the record cannot coexist with, and how to remove it."""
 
     reason: str
@@ -278,7 +278,7 @@ class Clash:
             )
 
 
-def _clashes(conn: Connection, project_id: str, incoming: _Incoming) -> list[Clash]:
+def _clashes(conn: Connection, project_id: str, incoming: _Incoming) -> list[_Clash]:
     """What other users hold of the record's unique values: its e-mail or phone, its targets'
     IDs or identifiers, its identities' IDs or provider accounts."""
     user_id = incoming.user["id"]
@@ -294,7 +294,7 @@ def _clashes(conn: Connection, project_id: str, incoming: _Incoming) -> list[Cla
         ).scalar()
         if holder is not None:
             holders.setdefault(holder, []).append(f"the {column} {value}")
-    found = [Clash(f"user {holder} has {' and '.join(held)}", users, holder) for holder, held in holders.items()]
+    found = [_Clash(f"user {holder} has {' and '.join(held)}", users, holder) for holder, held in holders.items()]
     # What those users own goes with them: no clash of its own.
     others = [user_id, *holders]
     for target in incoming.targets:
@@ -305,7 +305,7 @@ def _clashes(conn: Connection, project_id: str, incoming: _Incoming) -> list[Cla
         )
         for other in conn.execute(statement):
             reason = f"target {other.id} of user {other.user_id} has its ID or identifier"
-            found.append(Clash(reason, targets, other.id))
+            found.append(_Clash(reason, targets, other.id))
     for identity in incoming.identities:
         statement = sa.select(identities.c.id, identities.c.user_id).where(
             identities.c.project_id == project_id,
@@ -320,11 +320,11 @@ def _clashes(conn: Connection, project_id: str, incoming: _Incoming) -> list[Cla
         )
         for other in conn.execute(statement):
             reason = f"identity {other.id} of user {other.user_id} is the same account"
-            found.append(Clash(reason, identities, other.id))
+            found.append(_Clash(reason, identities, other.id))
     return _unique(found)
 
 
-def _unique(clashes: list[Clash]) -> list[Clash]:
+def _unique(clashes: list[_Clash]) -> list[_Clash]:
     seen: set[tuple[str, str]] = set()
     kept = []
     for clash in clashes:
