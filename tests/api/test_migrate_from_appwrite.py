@@ -257,7 +257,7 @@ def test_resumes_after_a_kill(server, nib_with, tmp_path):
         _created(http.post("/users", json={"userId": "solo", "email": unique_email("solo"), "password": "solo-pass-1"}))
     into = f"mig{uuid.uuid4().hex[:10]}"
     staging = tmp_path / "staging"
-    objects = staging / "objects" / "many"
+    objects = staging / "export" / "objects" / "many"
 
     process = subprocess.Popen(
         _migrate_command(server, source.endpoint, source.key, into, staging),
@@ -350,6 +350,6 @@ def test_staging_that_cannot_be_made_is_refused(server, nib_with, tmp_path):
         timeout=120,
     )
     assert result.returncode == 1
-    assert f"error: [Errno 20] Not a directory: '{staging}'" in result.stderr
+    assert f"error: [Errno 20] Not a directory: '{staging}" in result.stderr
     assert "Traceback" not in result.stderr
     assert into not in server.cli("projects", "list").stdout

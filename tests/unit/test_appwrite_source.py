@@ -115,7 +115,7 @@ def test_appwrite_14(tmp_path):
     writer = ExportWriter(tmp_path / "staging", project={"$id": "p", "name": "p"}, kinds=KINDS)
     log = io.StringIO()
     with progress(log, bars=False) as shown:
-        report = stage(source, writer, shown)
+        report = stage(source, writer, tmp_path / "downloads.jsonl", shown)
     writer.finish()
 
     users = _records(writer, "users")
@@ -136,7 +136,7 @@ def test_appwrite_14(tmp_path):
 
     again = ExportWriter(tmp_path / "staging", project={"$id": "p", "name": "p"}, kinds=KINDS)
     with progress(io.StringIO(), bars=False) as shown:
-        rerun = stage(source, again, shown)
+        rerun = stage(source, again, tmp_path / "downloads.jsonl", shown)
     assert (rerun.already_staged, rerun.downloaded, len(rerun.failed)) == (2, 0, 1)
 
 

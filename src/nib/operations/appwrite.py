@@ -44,7 +44,8 @@ ATTEMPTS = 4  # a request after a network error, a 429 or a 5xx: retried after 0
 TOTAL_CAP = 5000  # Appwrite counts list totals up to this; past it the count is unknown
 _CHUNK = 1 << 20
 _MD5 = re.compile(r"[0-9a-f]{32}")
-DOWNLOADS = "appwrite-downloads.jsonl"  # in the staging directory, beside the export
+# In the staging directory: the export, and the files downloaded into it (``_Downloads``).
+EXPORT, DOWNLOADS = "export", "downloads.jsonl"
 T = TypeVar("T")
 
 USER_FIELDS = (
@@ -268,14 +269,14 @@ class StagingReport:
         return "\n".join(lines)
 
 
-def stage(source: AppwriteSource, writer: ExportWriter, progress: Progress) -> StagingReport:
-    """Reads the source project into ``writer`` (not finished: the caller does that);
-    ``SourceError`` when the source refuses a list it needs."""
+def stage(source: AppwriteSource, writer: ExportWriter, downloads: Path, progress: Progress) -> StagingReport:
+    """Reads the source project into ``writer`` (not finished: the caller does that), noting the
+    files it downloads in ``downloads``; ``SourceError`` when the source refuses a list it needs."""
     report = StagingReport()
     try:
         _stage_users(source, writer, progress, report)
         _stage_teams(source, writer, progress, report)
-        _stage_storage(source, writer, progress, report)
+        _stage_storage(source, writer, downloads, progress, report)
     except _Refused as refused:
         raise source.explained(refused) from None
     return report
@@ -370,7 +371,9 @@ def _stage_teams(source: AppwriteSource, writer: ExportWriter, progress: Progres
     report.counts["teams"], report.counts["memberships"] = team_count, membership_count
 
 
-def _stage_storage(source: AppwriteSource, writer: ExportWriter, progress: Progress, report: StagingReport) -> None:
+def _stage_storage(
+    source: AppwriteSource, writer: ExportWriter, downloaded: Path, progress: Progress, report: StagingReport
+) -> None:
     total, buckets = source.listing("/storage/buckets", "buckets")
     bucket_list = []
     for bucket in buckets:
@@ -378,7 +381,7 @@ def _stage_storage(source: AppwriteSource, writer: ExportWriter, progress: Progr
         bucket_list.append(bucket["$id"])
     report.counts["buckets"] = len(bucket_list)
     report.counts["files"] = 0
-    with _Downloads(writer.directory / DOWNLOADS) as downloads:
+    with _Downloads(downloaded) as downloads:
         for bucket_id in bucket_list:
             total, files = source.listing(f"/storage/buckets/{bucket_id}/files", "files")
             step = progress.step(f"Reading files of bucket {bucket_id}", total, unit="files")
@@ -494,10 +497,10 @@ def migrate(
     staging directory. ``SourceError`` before anything is imported when the source cannot be
     read."""
     source.check()
-    writer = ExportWriter(staging, project={"$id": source.project, "name": source.project}, kinds=KINDS)
-    staged = stage(source, writer, progress)
+    writer = ExportWriter(staging / EXPORT, project={"$id": source.project, "name": source.project}, kinds=KINDS)
+    staged = stage(source, writer, staging / DOWNLOADS, progress)
     writer.finish()
-    with ExportReader(staging) as reader:
+    with ExportReader(staging / EXPORT) as reader:
         imported = import_export(
             db,
             device,
