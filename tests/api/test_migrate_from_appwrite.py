@@ -46,18 +46,25 @@ def _created(response: httpx.Response) -> dict:
 
 
 def _migrate_command(
-    target: NibServer, endpoint: str, key: str, into: str, staging: Path, project: str = "default"
+    target: NibServer, endpoint: str, key: str, into: str, staging: Path, *extra: str, project: str = "default"
 ) -> list[str]:
     """The command copying ``project`` of the nib at ``endpoint`` into ``into`` on ``target``."""
     return [
         sys.executable, "-m", "nib", "migrate-from", "appwrite", "--endpoint", endpoint, "--project", project,
-        "--key", key, "--into", into, "--staging", str(staging), *target.storage_args(),
+        "--key", key, "--into", into, "--staging", str(staging), *extra, *target.storage_args(),
     ]  # fmt: skip
 
 
-def _migrate(target: NibServer, source: NibServer, into: str, staging: Path) -> subprocess.CompletedProcess:
-    command = _migrate_command(target, source.endpoint, source.key, into, staging)
+def _migrate(
+    target: NibServer, source: NibServer, into: str, staging: Path, *extra: str
+) -> subprocess.CompletedProcess:
+    command = _migrate_command(target, source.endpoint, source.key, into, staging, *extra)
     return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
+def _imported(stdout: str) -> dict[str, dict[str, int]]:
+    """The import's table of a migration report: {kind: {outcome: count}}."""
+    return report_counts(stdout[stdout.index("Import into project") :])
 
 
 def _seed_users(source: NibServer) -> dict[str, dict]:
@@ -197,7 +204,7 @@ def test_migrate_everything(server, nib_with, tmp_path):
     assert "Traceback" not in result.stderr
     assert "user totp: TOTP authenticator" in result.stdout
     assert f"Import into project {into} (created):" in result.stdout
-    imported = report_counts(result.stdout[result.stdout.index("Import into project") :])
+    imported = _imported(result.stdout)
     assert {kind: counts["created"] for kind, counts in imported.items()} == {
         "users": 4, "teams": 1, "memberships": 2, "buckets": 2, "files": 3,
     }  # fmt: skip
@@ -242,6 +249,29 @@ def test_migrate_everything(server, nib_with, tmp_path):
             assert after.get(f"/storage/buckets/{bucket_id}/files/{file_id}/download").content == data
     assert len(contents[("plain", "big")]) > 5 * 1024 * 1024
 
+    # Changed since: md5 renamed at the source; the bcrypt and md5 hashes made argon2 by their
+    # sign-ins on the target (as Appwrite upgrades imported hashes). Kept by default (conflicts,
+    # reported), replaced on request.
+    with source.http() as http:
+        _created(http.patch("/users/md5/name", json={"name": "Renamed"}))
+    kept = _migrate(server, source, into, tmp_path / "staging")
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    assert _imported(kept.stdout)["users"] == {
+        "created": 0,
+        "unchanged": 2,
+        "overwritten": 0,
+        "skipped": 2,
+        "failed": 0,
+    }
+    assert "users/md5: user md5 is stored with other content -> skipped" in kept.stdout
+    replaced = _migrate(server, source, into, tmp_path / "staging", "--on-conflict", "overwrite")
+    assert replaced.returncode == 0, replaced.stdout + replaced.stderr
+    assert _imported(replaced.stdout)["users"]["overwritten"] == 2
+    with _target(server, into) as after:
+        assert after.get("/users/md5").json()["name"] == "Renamed"
+    for user_id in ("md5", "bcrypt"):
+        assert _sign_in(server, into, people[user_id]["email"], people[user_id]["password"]).status_code == 201
+
 
 def test_resumes_after_a_kill(server, nib_with, tmp_path):
     source = nib_with(NIB_RATE_LIMITS="off")
@@ -280,7 +310,7 @@ def test_resumes_after_a_kill(server, nib_with, tmp_path):
     again = _migrate(server, source, into, staging)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "0 downloaded, 40 unchanged" in again.stdout
-    imported = report_counts(again.stdout[again.stdout.index("Import into project") :])
+    imported = _imported(again.stdout)
     assert imported["files"] == {"created": 0, "unchanged": 40, "overwritten": 0, "skipped": 0, "failed": 0}
     assert imported["users"]["unchanged"] == 1
 
@@ -302,7 +332,7 @@ def _projects(server: NibServer) -> str:
 def _refused(server: NibServer, endpoint: str, key: str, tmp_path: Path, project: str = "default") -> str:
     """Runs a migration the source refuses; asserts nothing changed; returns its stderr."""
     into = f"mig{uuid.uuid4().hex[:10]}"
-    command = _migrate_command(server, endpoint, key, into, tmp_path / "staging", project)
+    command = _migrate_command(server, endpoint, key, into, tmp_path / "staging", project=project)
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
