@@ -5,6 +5,8 @@ through the API for comparing two servers."""
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,12 +50,18 @@ def nib_command(nib: NibServer, *args: str) -> list[str]:
     return [sys.executable, "-m", "nib", *args, *nib.storage_args()]
 
 
-def export(nib: NibServer, project: str, to: Path, *more: str):
-    return nib.cli("export", "--project", project, "--to", str(to), *more, check=False)
+def run(nib: NibServer, *args: str) -> subprocess.CompletedProcess:
+    """`nib ARGS` on ``nib``'s storage with the settings it was started with (its storage device)."""
+    command = nib_command(nib, *args)
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, **nib.env})
 
 
-def import_(nib: NibServer, project: str, source: Path, *more: str):
-    return nib.cli("import", "--project", project, "--from", str(source), *more, check=False)
+def export(nib: NibServer, project: str, to: Path, *more: str) -> subprocess.CompletedProcess:
+    return run(nib, "export", "--project", project, "--to", str(to), *more)
+
+
+def import_(nib: NibServer, project: str, source: Path, *more: str) -> subprocess.CompletedProcess:
+    return run(nib, "import", "--project", project, "--from", str(source), *more)
 
 
 def report_counts(stdout: str) -> dict[str, dict[str, int]]:

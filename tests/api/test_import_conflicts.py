@@ -1,6 +1,7 @@
 """`nib import` into a project that already holds data: conflicts handled per --on-conflict and
 reported per record, re-runs that find everything `unchanged`, an import killed mid-way and run
-again, and inputs it refuses (a newer format version, something that is not an export)."""
+again, inputs it refuses (a newer format version, something that is not an export), records that
+fail alone; and an export that cannot read a file's bytes."""
 
 from __future__ import annotations
 
@@ -331,3 +332,48 @@ def test_bad_records_fail_alone(server, tmp_path):
     # The refused bytes left nothing on the device (the session server stores on local disk).
     assert (server.data_dir / "storage").is_dir()
     assert [path for path in (server.data_dir / "storage" / target).rglob("*") if path.is_file()] == []
+
+
+def test_export_leaves_out_a_file_it_cannot_read(server, tmp_path):
+    project, key = fresh_project(server)
+    with server.http(key=key, project=project) as http:
+        _ok(http.post("/storage/buckets", json={"bucketId": "bk", "name": "B", "encryption": False}), 201)
+        _upload(http, "bk", "kept", OLD_BYTES)
+        _upload(http, "bk", "lost", NEW_BYTES)
+    # The session server stores on local disk: its object disappears behind nib's back.
+    lost = [path for path in (server.data_dir / "storage" / project / "bk" / "lost").rglob("*") if path.is_file()]
+    assert len(lost) == 1
+    lost[0].unlink()
+
+    result = export(server, project, tmp_path / "out")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"files/bk/lost: its object {project}/bk/lost/" in result.stdout
+    header = json.loads((tmp_path / "out" / "export.json").read_text())
+    assert header["counts"]["files"] == 1
+    records = [json.loads(line) for line in (tmp_path / "out" / "files.jsonl").read_text().splitlines()]
+    assert [record["$id"] for record in records] == ["kept"]
+    assert (tmp_path / "out" / "objects" / "bk" / "kept").read_bytes() == OLD_BYTES
+
+
+def test_files_move_on_either_device(storage_server, tmp_path):
+    """Local disk and S3: bytes streamed out of one project and stored into another as its bucket
+    says (encrypted and compressed here), then overwritten in place."""
+    source, source_key = fresh_project(storage_server)
+    with storage_server.http(key=source_key, project=source) as http:
+        _ok(http.post("/storage/buckets", json={"bucketId": "bk", "name": "B", "compression": "gzip"}), 201)
+        _upload(http, "bk", "ff", OLD_BYTES)
+    assert export(storage_server, source, tmp_path / "out.tar").returncode == 0
+    target, key = fresh_project(storage_server)
+    first = import_(storage_server, target, tmp_path / "out.tar")
+    assert first.returncode == 0, first.stdout + first.stderr
+    with storage_server.http(key=key, project=target) as http:
+        file = _ok(http.get("/storage/buckets/bk/files/ff"))
+        assert file["encryption"] is True and file["compression"] == "gzip"
+        assert http.get("/storage/buckets/bk/files/ff/download").content == OLD_BYTES
+        assert http.delete("/storage/buckets/bk/files/ff").status_code == 204
+        _upload(http, "bk", "ff", NEW_BYTES)
+    replaced = import_(storage_server, target, tmp_path / "out.tar", "--on-conflict", "overwrite")
+    assert replaced.returncode == 0, replaced.stdout
+    assert report_counts(replaced.stdout)["files"]["overwritten"] == 1
+    with storage_server.http(key=key, project=target) as http:
+        assert http.get("/storage/buckets/bk/files/ff/download").content == OLD_BYTES

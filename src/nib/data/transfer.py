@@ -57,8 +57,6 @@ def key_field(record: Mapping[str, Any], name: str) -> str:
 def date_field(record: Mapping[str, Any], name: str, default: Any = _REQUIRED) -> datetime | None:
     """An ISO 8601 date/time (``null`` or ``""``: ``None``) as stored: UTC, milliseconds."""
     value = field(record, name, (str, type(None)), default)
-    if isinstance(value, datetime):
-        return value
     try:
         return dates.parse(value)
     except ValueError:

@@ -38,7 +38,8 @@ _OWN_NAMES = {HEADER, HEADER + ".tmp", OBJECTS, *(f"{kind}.jsonl" for kind in KI
 
 class ExportWriter:
     """Writes an export at ``root``: a directory, or an archive when ``root`` ends in ``.tar``
-    (built in ``archive_staging(root)``, packed by ``finish``)."""
+    (built in ``<root>.partial/``, packed by ``finish``). A directory holding anything but an
+    export's files is refused (ValueError), never written over."""
 
     def __init__(self, root: Path, *, project: dict[str, Any], kinds: Sequence[str]) -> None:
         unknown = [kind for kind in kinds if kind not in KINDS]
@@ -238,8 +239,10 @@ def _checked_header(raw: bytes, path: Path) -> dict[str, Any]:
             f"{path} is a nib export of format version {version}, newer than this nib reads ({VERSION}): "
             "import it with a newer nib."
         )
-    if not isinstance(header.get("kinds"), list) or not isinstance(header.get("project"), dict):
-        raise ValueError(f"{path}: {HEADER} lacks its kinds or project.")
+    if not all(
+        isinstance(header.get(name), kind) for name, kind in (("kinds", list), ("project", dict), ("counts", dict))
+    ):
+        raise ValueError(f"{path}: {HEADER} lacks its kinds, project or counts.")
     return header
 
 

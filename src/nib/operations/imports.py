@@ -54,8 +54,11 @@ class ImportReport:
         """Whether the import did not do all it was asked (the command exits with status 1)."""
         return self.stopped or bool(self.failures)
 
-    def count(self, kind: str, outcome: str) -> None:
-        self.counts.setdefault(kind, dict.fromkeys(OUTCOMES, 0))[outcome] += 1
+    def count(self, kind: str, outcome: str | None = None) -> None:
+        """One more record of ``kind`` with ``outcome``; without one, the kind's row starts (at 0)."""
+        counted = self.counts.setdefault(kind, dict.fromkeys(OUTCOMES, 0))
+        if outcome is not None:
+            counted[outcome] += 1
 
     def render(self) -> str:
         lines = [f"Import into project {self.project_id}" + (" (created)" if self.project_created else "") + ":"]
@@ -100,7 +103,8 @@ def import_export(
     for kind in KINDS:
         if kind not in reader.kinds or (only is not None and kind not in only):
             continue
-        step = progress.step(f"import {kind}", reader.header.get("counts", {}).get(kind), unit=kind)
+        step = progress.step(f"import {kind}", reader.header["counts"].get(kind), unit=kind)
+        report.count(kind)
         for what, record in _numbered(kind, reader.records(kind), report):
             _import_one(kind, what, record, importers[kind], on_conflict, report)
             step.advance()

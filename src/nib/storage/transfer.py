@@ -59,7 +59,7 @@ def original_bytes(
     ``ValueError`` when the file is gone or its object is missing."""
     row = find_file(db, project_id, bucket_id, file_id)
     if row is None or row["status"] != READY:
-        raise ValueError(f"file {bucket_id}/{file_id} is not stored any more")
+        raise ValueError("it is not stored any more")
     if row["size_original"] == 0:
         return iter(())
     try:
@@ -73,7 +73,7 @@ def original_bytes(
             end=row["size_original"] - 1,
         )
     except FileNotFoundError:
-        raise ValueError(f"file {bucket_id}/{file_id}: its object {row['object']} is missing") from None
+        raise ValueError(f"its object {row['object']} is missing") from None
 
 
 def import_bucket(db: Database, *, project_id: str, record: dict[str, Any], overwrite: bool) -> Outcome:
@@ -174,6 +174,8 @@ def import_file(
     replaced = _write(db, device, settings, upload, values, data, size=size, signature=signature, overwrite=overwrite)
     if replaced is not None:
         processing.delete_objects(device, replaced["object"])
+        # Previews of the bytes replaced must not be served for the new ones.
+        device.delete_prefix(file_prefix(project_id, bucket_id, file_id) + "previews/")
         if replaced["status"] == READY:
             return "overwritten"
     return "created"

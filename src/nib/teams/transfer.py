@@ -1,9 +1,10 @@
 """A project's teams and memberships as records of nib's export format
 (docs/export-format.md), and such records imported.
 
-A team's ``total`` (its confirmed members) is never taken from a record: each membership
-written recounts its team in the same transaction, under the team-row lock every membership
-write takes, so the total matches the memberships however an import ends.
+A team's ``total`` (its confirmed members) is never taken from a record: a new team counts the
+confirmed memberships stored, and each membership written adds to (or takes from) its team's
+total in the same transaction, under the team-row lock every membership write takes, so the
+total matches the memberships however an import ends.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from ..auth.tables import memberships, users
+from ..auth.tables import memberships
 from ..data import search
 from ..data.db import Database
 from ..data.rows import Row
 from ..data.transfer import Conflict, Outcome, comparable, date_field, field, key_field, pages, record_date
 from ..tools.errors import AppwriteError
+from ..users.service import user_row
 from .service import lock_team
 from .tables import teams
 
@@ -111,13 +113,10 @@ def import_membership(db: Database, *, project_id: str, record: dict[str, Any], 
                 lock_team(conn, project_id, team_id, None)
             except AppwriteError:
                 raise ValueError(f"team {team_id} is not stored") from None
-            if (
-                conn.execute(
-                    sa.select(users.c.seq).where(users.c.project_id == project_id, users.c.id == user_id)
-                ).first()
-                is None
-            ):
-                raise ValueError(f"user {user_id} is not stored")
+            try:
+                user_row(conn, project_id, user_id)
+            except AppwriteError:
+                raise ValueError(f"user {user_id} is not stored") from None
             same = sa.or_(
                 memberships.c.id == membership_id,
                 sa.and_(memberships.c.team_id == team_id, memberships.c.user_id == user_id),
@@ -130,7 +129,7 @@ def import_membership(db: Database, *, project_id: str, record: dict[str, Any], 
             ]
             if not stored:
                 conn.execute(memberships.insert().values(row))
-                _recount(conn, project_id, [team_id])
+                _add_members(conn, project_id, team_id, int(row["confirm"]))
                 return "created"
             if len(stored) == 1 and comparable(_membership_record(stored[0])) == wanted:
                 return "unchanged"
@@ -138,7 +137,9 @@ def import_membership(db: Database, *, project_id: str, record: dict[str, Any], 
                 raise Conflict("; ".join(_clash(found, membership_id) for found in stored))
             conn.execute(memberships.delete().where(memberships.c.seq.in_([found["seq"] for found in stored])))
             conn.execute(memberships.insert().values(row))
-            _recount(conn, project_id, sorted({team_id, *(found["team_id"] for found in stored)}))
+            for found in stored:
+                _add_members(conn, project_id, found["team_id"], -int(found["confirm"]))
+            _add_members(conn, project_id, team_id, int(row["confirm"]))
     except IntegrityError:
         raise Conflict(f"membership {membership_id} was created while importing it") from None
     return "overwritten"
@@ -157,14 +158,14 @@ def _confirmed(conn: Connection, project_id: str, team_id: str) -> int:
     return int(conn.execute(statement).scalar_one())
 
 
-def _recount(conn: Connection, project_id: str, team_ids: list[str]) -> None:
-    """Set each team's total to its confirmed memberships (its $updatedAt stays: the team itself
+def _add_members(conn: Connection, project_id: str, team_id: str, delta: int) -> None:
+    """Add ``delta`` confirmed members to the team's total (its $updatedAt stays: the team itself
     did not change)."""
-    for team_id in team_ids:
+    if delta:
         conn.execute(
             teams.update()
             .where(teams.c.project_id == project_id, teams.c.id == team_id)
-            .values(total=_confirmed(conn, project_id, team_id))
+            .values(total=teams.c.total + delta)
         )
 
 
