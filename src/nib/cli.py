@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from .auth import projects as project_service
 from .data.db import Database
 from .data.db.migrate import upgrade
 from .http import ratelimit
+from .operations import appwrite
 from .operations.exchange import KINDS, ExportReader
 from .operations.exports import export_project
 from .operations.imports import ON_CONFLICT, import_export
@@ -30,6 +31,7 @@ from .operations.progress import progress
 from .storage.devices import Device, open_device
 from .tools.config import Settings
 from .tools.errors import AppwriteError
+from .tools.validators import KEY_DESCRIPTION, is_key
 
 
 def _storage_options(command):
@@ -395,6 +397,14 @@ def _kinds(context: click.Context, param: click.Parameter, value: str | None) ->
 
 
 _ONLY_HELP = f"comma-separated kinds (default: all): {','.join(KINDS)}"
+_on_conflict_option = click.option(
+    "--on-conflict",
+    type=click.Choice(ON_CONFLICT),
+    default="skip",
+    show_default=True,
+    help="a record stored with other content (or a user's e-mail or phone taken): keep what is "
+    "stored, replace it, or stop",
+)
 
 
 @main.command("export")
@@ -423,14 +433,7 @@ def export_command(
 @click.option("--project", "project_id", required=True, help="created, with the export's name, when missing")
 @click.option("--from", "source", required=True, type=click.Path(path_type=Path), help="an export directory or .tar")
 @click.option("--only", default=None, callback=_kinds, help=_ONLY_HELP)
-@click.option(
-    "--on-conflict",
-    type=click.Choice(ON_CONFLICT),
-    default="skip",
-    show_default=True,
-    help="a record stored with other content (or a user's e-mail or phone taken): keep what is "
-    "stored, replace it, or stop",
-)
+@_on_conflict_option
 @_storage_options
 def import_command(
     project_id: str,
@@ -854,3 +857,62 @@ def _echo_rows(rows: list[dict], as_json: bool, line: Callable[[dict], str]) -> 
         return
     for row in rows:
         click.echo(line(row))
+
+
+@main.group("migrate-from")
+def migrate_from() -> None:
+    """Copy a project of another server into nib."""
+
+
+@migrate_from.command("appwrite")
+@click.option("--endpoint", required=True, help="the Appwrite API, e.g. https://appwrite.example.com/v1")
+@click.option("--project", "source_project", required=True, help="the project's ID on the Appwrite server")
+@click.option(
+    "--key",
+    required=True,
+    envvar="APPWRITE_KEY",
+    help="an API key with users.read, teams.read, buckets.read and files.read (or $APPWRITE_KEY)",
+)
+@click.option("--into", "into", default=None, help="nib's project (default: the same ID), created if missing")
+@_on_conflict_option
+@click.option(
+    "--staging",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="where the source is copied before the import (default: under the data dir, one per endpoint and project)",
+)
+@_storage_options
+def migrate_from_appwrite(
+    endpoint: str,
+    source_project: str,
+    key: str,
+    into: str | None,
+    on_conflict: str,
+    staging: Path | None,
+    data_dir: str,
+    database_url: str | None,
+) -> None:
+    """Copy an Appwrite (1.4 and later) project's users, teams, buckets and files into nib.
+    A re-run resumes: staged bytes are not downloaded again, imported records stay unchanged."""
+    into = into or source_project
+    if not is_key(into):
+        _usage_error(f"The project ID {into!r} is not valid in nib: {KEY_DESCRIPTION}")
+    settings, db = _open(data_dir, database_url)
+    try:
+        source = appwrite.AppwriteSource(endpoint, source_project, key)
+        folder = staging or appwrite.staging_for(settings.data_dir, endpoint, source_project)
+        with _reported(), progress() as shown, closing(source):
+            report = appwrite.migrate(
+                db,
+                _device(settings),
+                settings,
+                source,
+                into=into,
+                on_conflict=on_conflict,
+                staging=folder,
+                progress=shown,
+            )
+    except (appwrite.SourceError, ValueError, OSError) as error:  # ValueError, OSError: the staging directory
+        _usage_error(str(error))
+    click.echo(report.render())
+    sys.exit(1 if report.failed else 0)
