@@ -24,11 +24,12 @@ for the run. Steps:
 4. Idle latency: GET /v1/users/{id} with the API key for half of ``--idle-seconds`` from
    bench/openloop.py, a separate process sending at a fixed rate (``--rate``, open loop: a
    saturating or closed-loop load measures throughput and hides stalls, not the backup's effect
-   on latency); latency counts from each request's due time. Page cache dropped first. The other
+   on latency); latency counts from each request's due time. Page cache dropped first, then
+   every sampled user read once (a serving machine holds its hot rows in memory). The other
    half right after the backup (step 5): the idle figures pool both, so the machine's drift
    (it is shared) weighs on both sides of the comparison.
 5. ``nib backup --to DEST`` (DEST on the same file system as the floors), page cache dropped
-   first, with the same load running from a second before to a second after; only requests due
+   and the sampled users read first, with the same load running from a second before to a second after; only requests due
    while the backup ran count. Its summary line gives the database's and the objects' bytes and
    seconds. Then a second backup to the same DEST (every object already there: reused).
 
@@ -237,9 +238,19 @@ def latency(window: list[list[float]], seconds: float) -> dict:
     }
 
 
+def warm(base: str, key: str, user_ids: list[str]) -> None:
+    """GET every sampled user once after the page cache was dropped: a serving machine holds its
+    hot rows in memory, and latency measured on a cold cache would be the disk's, not nib's."""
+    headers = {"X-Appwrite-Project": run.PROJECT, "X-Appwrite-Key": key}
+    with httpx.Client(base_url=base, headers=headers) as client:
+        for uid in user_ids:
+            client.get(f"/v1/users/{uid}").raise_for_status()
+
+
 def measure_idle(base: str, key: str, user_ids: list[str], rate: float, seconds: float) -> dict:
     """The requests due in ``seconds`` of load without a backup, and the worst send lateness."""
     drop_caches()
+    warm(base, key, user_ids)
     load = Load(base, key, user_ids, rate)
     try:
         time.sleep(1)
@@ -302,6 +313,7 @@ def backup_under_load(
     base: str, key: str, user_ids: list[str], rate: float, storage: list[str], dest: Path, server_pid: int
 ) -> dict:
     caches = drop_caches()
+    warm(base, key, user_ids)
     load = Load(base, key, user_ids, rate)
     try:
         time.sleep(1)
@@ -500,7 +512,8 @@ def render(r: dict) -> str:
         f" uploaded through the Files API in {r['uploaded']:.0f} s ({_rate(r['total'], r['uploaded']):.0f} MB/s),"
         " bucket without encryption or compression; 1 worker; source and destination on the same file system",
         *scale,
-        f"- Page cache dropped before each floor, each idle measure and the backup: {'yes' if dropped else 'no (not permitted)'}",
+        f"- Page cache dropped before each floor, each idle measure and the backup: {'yes' if dropped else 'no (not permitted)'}"
+        " (before each latency window, every sampled user is then read once, as a serving machine holds its hot rows in memory)",
         f"- Load: bench/openloop.py, a separate process, {args.rate:g} GET /v1/users/{{id}} a second with the"
         f" API key (open loop, latency from each request's due time; worst send lateness {idle['late_ms']:.1f} ms"
         f" idle, {busy['late_ms']:.1f} ms during the backup), over {min(args.users, SAMPLED_USERS)} random users;"

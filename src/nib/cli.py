@@ -293,6 +293,7 @@ def backup(
     from .operations.progress import progress
 
     settings, db = _open(data_dir, database_url)
+    backups.yield_to_server()
     with _operation(), progress() as shown:
         taken = backups.take(db, settings, open_device(settings), open_destination(to, settings), shown, project_id)
     if taken.missing:

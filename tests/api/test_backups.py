@@ -9,8 +9,10 @@ import json
 from pathlib import Path
 
 import pytest
+from account_support import sign_in
 from backup_support import PASSWORD, Writer, assert_serves, backup, empty_target, listed, nib, seed, uid, upload
 
+from live_server import BACKENDS
 from s3_server import new_bucket, s3_env
 
 
@@ -196,3 +198,52 @@ def test_a_file_whose_object_went_away_is_left_out(nib_with, tmp_path):
             assert_serves(restored, seeded)
             with restored.http() as http:
                 assert http.get(f"/storage/buckets/{bucket}/files/{file_id}").status_code == 404
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_backup_of_an_older_schema_is_restored_then_migrated(backend, tmp_path):
+    """A backup an older nib took (its database one migration behind) restores, and the restore
+    brings it to this nib's schema: the server starts on it and serves its users."""
+    from nib.auth.projects import DEFAULT_PROJECT, create_key, create_project
+    from nib.data.db import Database
+    from nib.data.db.migrate import current_revision, head_revision, upgrade
+    from nib.operations import backups
+    from nib.operations.destinations import open_destination
+    from nib.operations.progress import progress
+    from nib.storage.devices import open_device
+    from nib.tools.config import Settings
+    from nib.users.service import create_user
+
+    older = "0012"
+    assert head_revision() != older
+    email = f"{uid('old')}@example.com"
+    with empty_target(backend, tmp_path / "old") as old:
+        settings = Settings.from_env(data_dir=old.data_dir, database_url=old.database_url)
+        old.data_dir.mkdir(parents=True)
+        db = Database(settings.resolved_database_url, pool_size=2)
+        try:
+            upgrade(db, older)
+            create_project(db, project_id=DEFAULT_PROJECT, name="Older")
+            key = create_key(db, project_id=DEFAULT_PROJECT, name="old key")["secret"]
+            create_user(db, project_id=DEFAULT_PROJECT, user_id=uid("u"), email=email, password=PASSWORD)
+            dest = str(tmp_path / "dest")
+            with progress(bars=False) as shown:
+                taken = backups.take(db, settings, open_device(settings), open_destination(dest, settings), shown)
+        finally:
+            db.dispose()
+    assert json.loads((tmp_path / "dest" / "backups" / taken.name / "manifest.json").read_text())["schema"] == older
+    with empty_target(backend, tmp_path / "restored") as target:
+        done = target.restore(dest)
+        assert done.returncode == 0, done.stderr
+        restored_db = Database(
+            Settings.from_env(data_dir=target.data_dir, database_url=target.database_url).resolved_database_url
+        )
+        try:
+            with restored_db.read() as conn:
+                assert current_revision(conn) == head_revision()
+        finally:
+            restored_db.dispose()
+        with target.serving(key) as restored:
+            sign_in(restored, email, PASSWORD)
+            with restored.http() as http:
+                assert http.get("/users").json()["total"] == 1

@@ -19,6 +19,7 @@ at the destination. Restore verifies every checksum all the same.
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -69,6 +70,16 @@ class Listed:
     projects: list[str]
     size: int  # database part + objects (shared objects counted in every backup holding them)
     objects: int
+
+
+def yield_to_server() -> None:
+    """Run this process (and the threads and programs it starts later) at idle CPU priority: a
+    backup on the server's machine takes only the CPU its requests leave, so their latency holds
+    while it runs. Where idle scheduling is not offered, the lowest nice level."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        os.nice(19)
 
 
 def object_path(sha256: str) -> str:

@@ -4,15 +4,14 @@ A daemon thread in ``nib serve``'s main process wakes every few seconds. A lease
 ``instance_values`` (taken by a conditional update, so one process of all those on the database
 wins, on any number of machines) says who runs the next backup; the time of the last completed
 one is stored beside it, so the interval counts from it whichever process ran it. The holder runs
-``python -m nib backup --to DEST`` as a child process at a lower CPU priority (the server's
-requests come first), renews its lease while the child runs, then prunes to ``--backup-keep``.
+``python -m nib backup --to DEST`` as a child process (which runs at idle CPU priority: the
+server's requests come first), renews its lease while the child runs, then prunes to ``--backup-keep``.
 A failure is logged and tried again at the next tick; it never stops the server.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
 import subprocess
 import sys
@@ -34,7 +33,6 @@ log = logging.getLogger("nib.backups")
 
 _LEASE, _LAST = "backup_lease", "backup_last"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_NICENESS = 10
 
 
 def parse_duration(text: str) -> float:
@@ -115,7 +113,7 @@ class Scheduler:
     def _backup(self) -> None:
         command = [sys.executable, "-m", "nib", "backup", "--to", self.to, *self.child_args]
         child = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=lambda: os.nice(_NICENESS)
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         while True:
             try:
