@@ -112,9 +112,7 @@ class Scheduler:
 
     def _backup(self) -> None:
         command = [sys.executable, "-m", "nib", "backup", "--to", self.to, *self.child_args]
-        child = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         while True:
             try:
                 out, err = child.communicate(timeout=self.tick)
