@@ -53,6 +53,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -309,32 +310,56 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def backup_under_load(
-    base: str, key: str, user_ids: list[str], rate: float, storage: list[str], dest: Path, server_pid: int
-) -> dict:
-    caches = drop_caches()
+def under_load(base: str, key: str, user_ids: list[str], rate: float, work: Callable[[int], float]) -> dict:
+    """The GET-user latency of the requests due while ``work`` (given the load generator's pid,
+    returning its wall seconds) ran,
+    the page cache dropped and the sampled users read first, the load running from a second
+    before to a second after."""
+    drop_caches()
     warm(base, key, user_ids)
     load = Load(base, key, user_ids, rate)
     try:
         time.sleep(1)
         started = time.time()
-        cpu = cpu_seconds(server_pid), cpu_seconds(load.proc.pid)
-        taken = backup(storage, dest)
-        cores = [(cpu_seconds(pid) - before) / taken["wall"] for pid, before in zip((server_pid, load.proc.pid), cpu)]
-        ended = started + taken["wall"]
+        ended = started + work(load.proc.pid)
         time.sleep(1)
         result = load.stop()
     finally:
         load.kill()
-    return {
-        "backup": taken,
-        "caches_dropped": caches,
-        "cores": {"server": cores[0], "load": cores[1], "backup": taken["cpu"] / taken["wall"]},
-        "latency": {
-            **latency(due_in(result["requests"], started, ended), ended - started),
-            "late_ms": result["late_ms"],
-        },
-    }
+    return {**latency(due_in(result["requests"], started, ended), ended - started), "late_ms": result["late_ms"]}
+
+
+def backup_under_load(
+    base: str, key: str, user_ids: list[str], rate: float, storage: list[str], dest: Path, server_pid: int
+) -> dict:
+    figures: dict = {}
+
+    def work(load_pid: int) -> float:
+        cpu = cpu_seconds(server_pid), cpu_seconds(load_pid)
+        figures["backup"] = taken = backup(storage, dest)
+        server, load = (cpu_seconds(pid) - before for pid, before in zip((server_pid, load_pid), cpu))
+        figures["cores"] = {
+            "server": server / taken["wall"],
+            "load": load / taken["wall"],
+            "backup": taken["cpu"] / taken["wall"],
+        }
+        return taken["wall"]
+
+    latency_during = under_load(base, key, user_ids, rate, work)
+    return {**figures, "latency": latency_during}
+
+
+def copy_under_load(base: str, key: str, user_ids: list[str], rate: float, source: Path, target: Path) -> dict:
+    """The same latency while ``cp -r`` copies the storage tree: what a plain copy of the same
+    bytes does to the server, the floor of the backup's effect."""
+
+    def work(load_pid: int) -> float:
+        seconds, _ = timed(["cp", "-r", str(source), str(target)])
+        return seconds
+
+    measured = under_load(base, key, user_ids, rate, work)
+    shutil.rmtree(target)
+    return measured
 
 
 # ---------------------------------------------------------------------------------------------
@@ -394,6 +419,8 @@ def main() -> int:
         floor = floors(data_dir, database_url, dest)
         log(f"idle latency for {args.idle_seconds / 2:.0f} s at {args.rate:.0f} req/s")
         before = measure_idle(base, key, user_ids, args.rate, args.idle_seconds / 2)
+        log("cp -r of the storage tree under the same load")
+        copying = copy_under_load(base, key, user_ids, args.rate, data_dir / "storage", dest / "copy-under-load")
         log("nib backup under the same load")
         first = backup_under_load(base, key, user_ids, args.rate, storage, dest / "backups", server.proc.pid)
         log(f"idle latency again for {args.idle_seconds / 2:.0f} s")
@@ -429,6 +456,7 @@ def main() -> int:
             "p99_after_ms": latency(after["window"], after["seconds"])["p99_ms"],
         },
         "first": first,
+        "copying": copying,
         "second": second,
         "loadavg": (loadavg_start, os.getloadavg()),
     }
@@ -473,7 +501,7 @@ def render(r: dict) -> str:
         _rate(obj_floor["bytes"], obj_floor["seconds"]),
     )
     db_ratio, obj_ratio, p99_ratio = db_rate / db_floor_rate, obj_rate / obj_floor_rate, busy["p99_ms"] / idle["p99_ms"]
-    dropped = floor["caches_dropped"] and first["caches_dropped"]
+    dropped = floor["caches_dropped"]
     backend = "PostgreSQL" if args.backend == "postgresql" else "SQLite"
 
     def yes(ok: bool) -> str:
@@ -533,6 +561,9 @@ def render(r: dict) -> str:
         f"| GET user while the backup runs | {lat(busy)} | idle, before and after: {lat(idle)}; p99 before"
         f" {idle['p99_before_ms']:.1f} ms, after {idle['p99_after_ms']:.1f} ms | {p99_ratio:.2f}x p99 | <= 2x idle p99"
         f" | {yes(p99_ratio <= 2 and busy['failed'] == 0)} |",
+        f"| GET user while `cp -r` copies the same storage tree (no backup) | {lat(r['copying'])} | idle: p99"
+        f" {idle['p99_ms']:.1f} ms | {r['copying']['p99_ms'] / idle['p99_ms']:.2f}x p99 | (context: a plain copy's own"
+        " effect) | - |",
         f"| whole backup | {taken['wall']:.1f} s wall, {taken['cpu']:.1f} s CPU; then sync {taken['sync']:.1f} s"
         f" | | | (context) | - |",
         f"| cores used while the backup ran (CPU s / wall s) | backup {cores['backup']:.2f}, server {cores['server']:.2f},"
