@@ -45,7 +45,6 @@ FORMAT, FORMAT_VERSION = "nib-backup", 1
 MANIFEST = "manifest.json"
 BACKUPS, OBJECTS = "backups/", "objects/"
 FULL, PROJECT = "full", "project"
-_COPIERS = 8  # objects copied at once: S3 round trips overlap, local copies keep the disk busy
 
 
 @dataclass
@@ -188,7 +187,7 @@ def _copy_objects(
     entries: list[dict[str, Any]] = []
     missing: list[str] = []
     reused = 0
-    pool = ThreadPoolExecutor(_COPIERS)
+    pool = ThreadPoolExecutor(destination.copies_at_once)
     try:
         for path, size, sha256, was_present in pool.map(copy, objects):
             step.advance()

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 class Destination(Protocol):
     """Objects addressed by ``/``-separated paths relative to the destination."""
 
+    # How many objects a backup copies at once.
+    copies_at_once: int
+
     def put(self, path: str, chunks: Iterable[bytes]) -> int:
         """Store ``chunks`` at ``path`` atomically; returns the bytes written."""
 
@@ -97,10 +100,14 @@ class _OnDevice:
 class DirectoryDestination(_OnDevice):
     """A directory (created on first write)."""
 
+    # One stream already keeps a disk busy; more only queue behind each other, and the server's
+    # own reads behind them (measured: 8 at once stalled GETs 30x longer than one copy does).
+    copies_at_once = 1
+
     def __init__(self, root: Path) -> None:
         from ..storage.devices.local import LocalDevice
 
-        super().__init__(LocalDevice(root), "", str(root))
+        super().__init__(LocalDevice(root, write_through=True), "", str(root))
         self.root = root
 
     def delete(self, path: str) -> None:
@@ -123,6 +130,8 @@ class DirectoryDestination(_OnDevice):
 
 class S3Destination(_OnDevice):
     """A prefix of an S3 bucket (the bucket must exist)."""
+
+    copies_at_once = 8  # each upload waits on round trips: several at once fill the link
 
     def __init__(self, device: S3Device, prefix: str, url: str) -> None:
         super().__init__(device, prefix, url)
