@@ -250,22 +250,12 @@ def warm(base: str, key: str, user_ids: list[str]) -> None:
 
 def measure_idle(base: str, key: str, user_ids: list[str], rate: float, seconds: float) -> dict:
     """The requests due in ``seconds`` of load without a backup, and the worst send lateness."""
-    drop_caches()
-    warm(base, key, user_ids)
-    load = Load(base, key, user_ids, rate)
-    try:
-        time.sleep(1)
-        started = time.time()
+
+    def idle(load_pid: int) -> float:
         time.sleep(seconds)
-        ended = time.time()
-        result = load.stop()
-    finally:
-        load.kill()
-    return {
-        "window": due_in(result["requests"], started, ended),
-        "seconds": ended - started,
-        "late_ms": result["late_ms"],
-    }
+        return seconds
+
+    return under_load(base, key, user_ids, rate, idle)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -311,10 +301,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 def under_load(base: str, key: str, user_ids: list[str], rate: float, work: Callable[[int], float]) -> dict:
-    """The GET-user latency of the requests due while ``work`` (given the load generator's pid,
-    returning its wall seconds) ran,
-    the page cache dropped and the sampled users read first, the load running from a second
-    before to a second after."""
+    """The GET-user requests due while ``work`` (given the load generator's pid, returning its
+    wall seconds) ran, the page cache dropped and the sampled users read first, the load running
+    from a second before to a second after; and the generator's worst send lateness."""
     drop_caches()
     warm(base, key, user_ids)
     load = Load(base, key, user_ids, rate)
@@ -326,7 +315,15 @@ def under_load(base: str, key: str, user_ids: list[str], rate: float, work: Call
         result = load.stop()
     finally:
         load.kill()
-    return {**latency(due_in(result["requests"], started, ended), ended - started), "late_ms": result["late_ms"]}
+    return {
+        "window": due_in(result["requests"], started, ended),
+        "seconds": ended - started,
+        "late_ms": result["late_ms"],
+    }
+
+
+def latency_of(measured: dict) -> dict:
+    return {**latency(measured["window"], measured["seconds"]), "late_ms": measured["late_ms"]}
 
 
 def backup_under_load(
@@ -345,8 +342,8 @@ def backup_under_load(
         }
         return taken["wall"]
 
-    latency_during = under_load(base, key, user_ids, rate, work)
-    return {**figures, "latency": latency_during}
+    during = latency_of(under_load(base, key, user_ids, rate, work))  # fills in figures
+    return {**figures, "latency": during}
 
 
 def copy_under_load(base: str, key: str, user_ids: list[str], rate: float, source: Path, target: Path) -> dict:
@@ -357,7 +354,7 @@ def copy_under_load(base: str, key: str, user_ids: list[str], rate: float, sourc
         seconds, _ = timed(["cp", "-r", str(source), str(target)])
         return seconds
 
-    measured = under_load(base, key, user_ids, rate, work)
+    measured = latency_of(under_load(base, key, user_ids, rate, work))
     shutil.rmtree(target)
     return measured
 

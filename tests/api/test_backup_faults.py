@@ -17,15 +17,10 @@ from backup_support import assert_serves, backup, empty_target, listed, nib, see
 from live_server import PG_AVAILABLE, create_pg_database, drop_pg_database, start_server, stop_server
 
 
-def test_sigkill_during_backup_leaves_nothing_listed_and_a_rerun_completes(nib_with, tmp_path):
-    source = nib_with()
-    seeded = seed(source, files_per_bucket=10, size=400_000)
-    dest = tmp_path / "dest"
+def killed_once_copying_objects(*args: str) -> None:
+    """Run ``nib ARGS`` and SIGKILL it as it starts on the objects (its progress says so)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "nib", "backup", "--to", str(dest), *source.storage_args()],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        [sys.executable, "-m", "nib", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     for line in process.stderr:
         if line.startswith("objects: started"):
@@ -33,6 +28,13 @@ def test_sigkill_during_backup_leaves_nothing_listed_and_a_rerun_completes(nib_w
             break
     process.wait(30)
     assert process.returncode == -signal.SIGKILL
+
+
+def test_sigkill_during_backup_leaves_nothing_listed_and_a_rerun_completes(nib_with, tmp_path):
+    source = nib_with()
+    seeded = seed(source, files_per_bucket=10, size=400_000)
+    dest = tmp_path / "dest"
+    killed_once_copying_objects("backup", "--to", str(dest), *source.storage_args())
     assert listed(str(dest)) == []
     assert_serves(source, seeded)  # the source is untouched
     summary = backup(source, str(dest))
@@ -50,18 +52,7 @@ def test_sigkill_during_restore_and_a_rerun_completes(nib_with, tmp_path):
     dest = str(tmp_path / "dest")
     backup(source, dest)
     with empty_target(source.backend, tmp_path / "restored") as target:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "nib", "restore", "--from", dest, *target.storage_args()],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for line in process.stderr:
-            if line.startswith("objects: started"):
-                process.send_signal(signal.SIGKILL)
-                break
-        process.wait(30)
-        assert process.returncode == -signal.SIGKILL
+        killed_once_copying_objects("restore", "--from", dest, *target.storage_args())
         done = target.restore(dest)  # the objects written so far are written again; the database last
         assert done.returncode == 0, done.stderr
         with target.serving(source.key) as restored:

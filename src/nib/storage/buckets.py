@@ -177,18 +177,17 @@ def file_counts(db: Database, project_id: str, bucket_ids: Sequence[str]) -> dic
         return {bucket_id: count for bucket_id, count in conn.execute(statement)}
 
 
+def locked_bucket(conn: sa.Connection, project_id: str, bucket_id: str) -> Row | None:
+    """The bucket's row, locked until the transaction ends (None when there is none)."""
+    statement = sa.select(buckets).where(buckets.c.project_id == project_id, buckets.c.id == bucket_id)
+    found = conn.execute(statement.with_for_update()).mappings().first()
+    return dict(found) if found is not None else None
+
+
 def update_bucket(db: Database, *, project_id: str, bucket_id: str, **settings: Any) -> Row:
     """Replace the bucket's settings; ``permissions=None`` keeps the current ones."""
     with db.write() as conn:
-        current = (
-            conn.execute(
-                sa.select(buckets)
-                .where(buckets.c.project_id == project_id, buckets.c.id == bucket_id)
-                .with_for_update()
-            )
-            .mappings()
-            .first()
-        )
+        current = locked_bucket(conn, project_id, bucket_id)
         if current is None:
             raise AppwriteError("storage_bucket_not_found")
         if settings["permissions"] is None:

@@ -24,7 +24,7 @@ from ..data.rows import Row
 from ..data.transfer import Conflict, Outcome, comparable, date_field, field, key_field, pages, record_date
 from ..tools.config import Settings
 from . import processing, transforms
-from .buckets import find_bucket
+from .buckets import find_bucket, locked_bucket
 from .devices import Device
 from .files import READY, file_prefix, find_file, store_permissions
 from .tables import buckets, file_chunks, files
@@ -105,15 +105,7 @@ def import_bucket(db: Database, *, project_id: str, record: dict[str, Any], over
         "search": search.normalize(bucket_id, name),
     }
     with db.write() as conn:
-        current = (
-            conn.execute(
-                sa.select(buckets)
-                .where(buckets.c.project_id == project_id, buckets.c.id == bucket_id)
-                .with_for_update()
-            )
-            .mappings()
-            .first()
-        )
+        current = locked_bucket(conn, project_id, bucket_id)
         if current is None:
             conn.execute(buckets.insert().values(project_id=project_id, id=bucket_id, **values))
             return "created"
