@@ -21,8 +21,8 @@ from typing import IO, Any
 
 import orjson
 
-from nib.tools import dates
-from nib.tools.validators import is_key
+from ..tools import dates
+from ..tools.validators import is_key
 
 FORMAT = "nib-export"
 VERSION = 1

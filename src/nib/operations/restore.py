@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -37,13 +36,12 @@ from ..storage import backup_objects, transforms
 from ..storage.devices import Device
 from ..storage.files import forget_objects, stored_objects
 from ..tools.config import Settings
+from ..tools.validators import is_key
 from .backups import BACKUPS, FORMAT, FORMAT_VERSION, FULL, PROJECT, complete_names, object_path, read_manifest
 from .destinations import Destination
 from .errors import OperationRefused
 from .progress import Progress
 from .snapshots import DERIVED_TABLES, PG_DUMP, ROWS, SQLITE, libpq_url, pg_program
-
-_PROJECT_ID = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{0,35}")
 
 
 def chosen_backup(destination: Destination, name: str | None) -> str:
@@ -219,7 +217,7 @@ def restore_project(
         )
     target = as_id or project_id
     if as_id is not None:
-        if not _PROJECT_ID.fullmatch(as_id):
+        if not is_key(as_id):
             raise OperationRefused(f"--as {as_id!r}: a project ID is 1-36 letters, digits, '.', '-' or '_'")
         with db.read() as conn:
             if _project_exists(conn, as_id):

@@ -54,18 +54,21 @@ def count_teams(db: Database, *, project_id: str) -> int:
     return project_total(db, teams.name, project_id)
 
 
-def _team_query(project_id: str, team_id: str) -> sa.Select:
-    return sa.select(teams).where(teams.c.project_id == project_id, teams.c.id == team_id)
+def stored_team(conn: Connection, project_id: str, team_id: str, *, lock: bool = False) -> Row | None:
+    """The team's row (None when there is none); ``lock`` keeps it locked until the transaction
+    ends (PostgreSQL ``FOR UPDATE``)."""
+    statement = sa.select(teams).where(teams.c.project_id == project_id, teams.c.id == team_id)
+    row = conn.execute(statement.with_for_update() if lock else statement).mappings().first()
+    return dict(row) if row is not None else None
 
 
 def team_row(conn: Connection, project_id: str, team_id: str, roles: list[str] | None, *, lock: bool = False) -> Row:
     """The team if it exists and ``roles`` may read it, else 404 ``team_not_found``. ``lock``
-    keeps the row locked until the transaction ends (PostgreSQL ``FOR UPDATE``)."""
-    statement = _team_query(project_id, team_id)
-    row = conn.execute(statement.with_for_update() if lock else statement).mappings().first()
+    keeps the row locked until the transaction ends."""
+    row = stored_team(conn, project_id, team_id, lock=lock)
     if row is None or not allowed(roles, team_permissions(team_id), "read"):
         raise AppwriteError("team_not_found")
-    return dict(row)
+    return row
 
 
 def lock_team(conn: Connection, project_id: str, team_id: str, roles: list[str] | None) -> Row:
@@ -73,14 +76,14 @@ def lock_team(conn: Connection, project_id: str, team_id: str, roles: list[str] 
     return team_row(conn, project_id, team_id, roles, lock=True)
 
 
-def change_total(conn: Connection, project_id: str, team_id: str, delta: int) -> None:
-    """Add ``delta`` to the team's confirmed-member count (never below 0)."""
+def change_total(conn: Connection, project_id: str, team_id: str, delta: int, *, touch: bool = True) -> None:
+    """Add ``delta`` to the team's confirmed-member count (never below 0); ``touch``: the team's
+    ``$updatedAt`` moves too (an import keeps the exported one)."""
     total = teams.c.total + delta
-    conn.execute(
-        teams.update()
-        .where(teams.c.project_id == project_id, teams.c.id == team_id)
-        .values(total=sa.case((total > 0, total), else_=0), updated_at=dates.now())
-    )
+    values: dict[str, Any] = {"total": sa.case((total > 0, total), else_=0)}
+    if touch:
+        values["updated_at"] = dates.now()
+    conn.execute(teams.update().where(teams.c.project_id == project_id, teams.c.id == team_id).values(values))
 
 
 def remove_user_memberships(conn: Connection, project_id: str, user_id: str) -> None:

@@ -23,7 +23,7 @@ from ..data.rows import Row
 from ..data.transfer import Conflict, Outcome, comparable, date_field, field, key_field, pages, record_date
 from ..tools.errors import AppwriteError
 from ..users.service import user_row
-from .service import lock_team
+from .service import change_total, lock_team, stored_team
 from .tables import teams
 
 
@@ -60,18 +60,12 @@ def import_team(db: Database, *, project_id: str, record: dict[str, Any], overwr
     }
     try:
         with db.write() as conn:
-            current = (
-                conn.execute(
-                    sa.select(teams).where(teams.c.project_id == project_id, teams.c.id == team_id).with_for_update()
-                )
-                .mappings()
-                .first()
-            )
+            current = stored_team(conn, project_id, team_id, lock=True)
             if current is None:
                 total = _confirmed(conn, project_id, team_id)
                 conn.execute(teams.insert().values(project_id=project_id, id=team_id, total=total, **values))
                 return "created"
-            if comparable(_team_record({**current, **values})) == comparable(_team_record(dict(current))):
+            if comparable(_team_record({**current, **values})) == comparable(_team_record(current)):
                 return "unchanged"
             if not overwrite:
                 raise Conflict(f"team {team_id} is stored with other content")
@@ -129,7 +123,7 @@ def import_membership(db: Database, *, project_id: str, record: dict[str, Any], 
             ]
             if not stored:
                 conn.execute(memberships.insert().values(row))
-                _add_members(conn, project_id, team_id, int(row["confirm"]))
+                change_total(conn, project_id, team_id, int(row["confirm"]), touch=False)
                 return "created"
             if len(stored) == 1 and comparable(_membership_record(stored[0])) == wanted:
                 return "unchanged"
@@ -138,8 +132,8 @@ def import_membership(db: Database, *, project_id: str, record: dict[str, Any], 
             conn.execute(memberships.delete().where(memberships.c.seq.in_([found["seq"] for found in stored])))
             conn.execute(memberships.insert().values(row))
             for found in stored:
-                _add_members(conn, project_id, found["team_id"], -int(found["confirm"]))
-            _add_members(conn, project_id, team_id, int(row["confirm"]))
+                change_total(conn, project_id, found["team_id"], -int(found["confirm"]), touch=False)
+            change_total(conn, project_id, team_id, int(row["confirm"]), touch=False)
     except IntegrityError:
         raise Conflict(f"membership {membership_id} was created while importing it") from None
     return "overwritten"
@@ -156,17 +150,6 @@ def _confirmed(conn: Connection, project_id: str, team_id: str) -> int:
         memberships.c.project_id == project_id, memberships.c.team_id == team_id, memberships.c.confirm.is_(True)
     )
     return int(conn.execute(statement).scalar_one())
-
-
-def _add_members(conn: Connection, project_id: str, team_id: str, delta: int) -> None:
-    """Add ``delta`` confirmed members to the team's total (its $updatedAt stays: the team itself
-    did not change)."""
-    if delta:
-        conn.execute(
-            teams.update()
-            .where(teams.c.project_id == project_id, teams.c.id == team_id)
-            .values(total=teams.c.total + delta)
-        )
 
 
 def _team_record(row: Row) -> dict[str, Any]:

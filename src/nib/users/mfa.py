@@ -26,11 +26,17 @@ def lock_user(conn: Connection, project_id: str, user_id: str) -> Row:
     PostgreSQL: ``FOR UPDATE``, so read-modify-writes of one user's MFA state queue instead of
     losing an update; SQLite's write transaction already holds the database's only write lock.
     """
-    statement = sa.select(users).where(users.c.project_id == project_id, users.c.id == user_id).with_for_update()
-    row = conn.execute(statement).mappings().first()
+    row = locked_user(conn, project_id, user_id)
     if row is None:
         raise AppwriteError("user_not_found")
-    return dict(row)
+    return row
+
+
+def locked_user(conn: Connection, project_id: str, user_id: str) -> Row | None:
+    """``lock_user`` for a user that may not exist: None then."""
+    statement = sa.select(users).where(users.c.project_id == project_id, users.c.id == user_id).with_for_update()
+    row = conn.execute(statement).mappings().first()
+    return dict(row) if row is not None else None
 
 
 def factors(conn: Connection, user: Row) -> dict[str, bool]:

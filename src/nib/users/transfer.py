@@ -25,6 +25,7 @@ from ..data.rows import Row
 from ..data.transfer import Conflict, Outcome, comparable, date_field, field, key_field, pages, record_date
 from ..tools import dates
 from ..tools.ids import unique_id
+from .mfa import locked_user
 from .service import remove_user, search_text
 
 # What a user owns that its record carries.
@@ -52,17 +53,11 @@ def import_user(db: Database, *, project_id: str, record: dict[str, Any], overwr
     wanted = comparable(_record(incoming.user, incoming.targets, incoming.identities, incoming.authenticators))
     try:
         with db.write() as conn:
-            current = (
-                conn.execute(
-                    sa.select(users).where(users.c.project_id == project_id, users.c.id == user_id).with_for_update()
-                )
-                .mappings()
-                .first()
-            )
+            current = locked_user(conn, project_id, user_id)
             clashes = _clashes(conn, project_id, incoming)
             if current is not None and not clashes:
                 owned = _owned_rows(conn, project_id, [user_id])
-                stored = _record(dict(current), *(owned[table.name].get(user_id, []) for table in _OWNED))
+                stored = _record(current, *(owned[table.name].get(user_id, []) for table in _OWNED))
                 if comparable(stored) == wanted:
                     return "unchanged"
                 clashes.insert(0, _Clash(f"user {user_id} is stored with other content"))
