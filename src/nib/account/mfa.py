@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from ..auth.projects import mfa_custom_enabled, project_name
 from ..auth.tables import authenticators, sessions
+from ..data.batches import delete_batch
 from ..data.db import Database
 from ..data.instance import server_secret
 from ..data.rows import Row
@@ -345,3 +346,9 @@ def _add_factors(
     if proven_at is not None:
         values["mfa_updated_at"] = proven_at
     conn.execute(sessions.update().where(*where).values(values))
+
+
+def sweep_expired(db: Database, now: datetime, limit: int) -> int:
+    """Delete up to ``limit`` MFA challenges that expired before ``now`` (of users who never
+    created another, which drops their own); how many went."""
+    return len(delete_batch(db, challenges, challenges.c.expire < now, limit))

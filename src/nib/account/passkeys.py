@@ -17,7 +17,7 @@ completed an MFA challenge in the last ten minutes (401 ``user_reauthentication_
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from ..auth import platforms
 from ..auth.projects import project_name
 from ..auth.tables import passkeys, sessions
+from ..data.batches import delete_batch
 from ..data.db import Database
 from ..data.rows import Row
 from ..tools import dates
@@ -350,3 +351,17 @@ def finish_sign_in(
         now=now,
     )
     return token, secret, user
+
+
+def sweep_expired(db: Database, now: datetime, limit: int) -> int:
+    """Delete up to ``limit`` passkey challenges that expired before ``now`` (a new challenge
+    drops only its own project's); how many went."""
+    return len(delete_batch(db, passkey_challenges, passkey_challenges.c.expire < now, limit))
+
+
+def sweep_stale_registrations(db: Database, now: datetime, limit: int) -> int:
+    """Delete up to ``limit`` pending passkeys whose registration challenge has expired by
+    ``now`` (the user's next registration would drop them); how many went. They are never
+    listed and can no longer be completed."""
+    stale = sa.and_(passkeys.c.verified.is_(False), passkeys.c.created_at < now - timedelta(seconds=CHALLENGE_SECONDS))
+    return len(delete_batch(db, passkeys, stale, limit))

@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ..data.batches import delete_batch
 from ..data.db import Database
 from ..data.db.schema import instance_values
 from ..tools import dates
@@ -248,3 +249,21 @@ def complete_setup(db: Database, *, token: str, email: str, password: str, name:
             raise AppwriteError("user_invalid_token", SETUP_INVALID)
         admin = _insert_admin(conn, email=email, password=password, name=name)
     return _new_session(db, admin, ip)
+
+
+def sweep_expired_sessions(db: Database, now: datetime, limit: int) -> int:
+    """Delete up to ``limit`` console sessions that expired before ``now``; how many went."""
+    return len(delete_batch(db, console_sessions, console_sessions.c.expire < now, limit))
+
+
+def forget_expired_setup(db: Database, now: datetime) -> int:
+    """Forget the set-up link when it expired before ``now``: 1, else 0 (there is one at most; a
+    process starting without administrators makes a new one anyway)."""
+    with db.write() as conn:
+        value = conn.execute(sa.select(instance_values.c.value).where(instance_values.c.name == _SETUP)).scalar()
+        if value is None or datetime.fromisoformat(str(value).partition("|")[2]) >= now:
+            return 0
+        gone = conn.execute(
+            instance_values.delete().where(instance_values.c.name == _SETUP, instance_values.c.value == value)
+        )
+        return gone.rowcount

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from ..tools import dates
 from ..tools.useragent import parse_user_agent
+from .batches import delete_batch
 from .db import Database
 from .db.schema import audit_logs
 from .db.types import day_text
@@ -91,3 +92,9 @@ def per_day(db: Database, project_id: str, event: str, since: datetime) -> dict[
     )
     with db.read() as conn:
         return {row.day: int(row.total) for row in conn.execute(query)}
+
+
+def sweep(db: Database, before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` entries recorded before ``before`` (the retention, Appwrite's
+    ``_APP_MAINTENANCE_RETENTION_AUDIT``); how many went."""
+    return len(delete_batch(db, audit_logs, audit_logs.c.time < before, limit))

@@ -31,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from ..data.batches import delete_batch
 from ..data.db import Database
 from ..data.rows import Row
 from ..tools import dates
@@ -332,3 +333,22 @@ def _finish(db: Database, device: Device, settings: Settings, upload: Upload, ro
     # A repeated chunk may have rewritten a part after the join: drop any such leftover.
     device.abort_parts(object_path, handle)
     return {**row, **values}
+
+
+def sweep_abandoned(db: Database, device: Device, before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` uploads no chunk has reached since ``before`` (and that nobody is
+    assembling), then their parts on the device; how many went. Rows go first, as when a file
+    is deleted: a crash in between leaves unreferenced parts, never a row without them. A chunk
+    arriving afterwards starts the upload again, as after a delete."""
+    abandoned = sa.and_(
+        files.c.status == UPLOADING,
+        files.c.updated_at < before,
+        sa.or_(files.c.completing_until.is_(None), files.c.completing_until < dates.now()),
+    )
+    gone = delete_batch(db, files, abandoned, limit, files.c.object)
+    for row in gone:
+        try:
+            delete_objects(device, row["object"])
+        except Exception:  # left on the device, unreferenced; the other uploads' parts still go
+            log.exception("could not delete the parts of abandoned upload %s", row["object"])
+    return len(gone)

@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 
 from ..auth.projects import policies_on
 from ..auth.tables import sessions, tokens, users
+from ..data.batches import delete_batch
 from ..data.db import Database
 from ..data.rows import Row
 from ..tools import dates
@@ -218,3 +219,16 @@ def token_row(
         "ip": ip,
         "user_agent": user_agent,
     }
+
+
+def sweep_expired_sessions(db: Database, now: datetime, limit: int) -> int:
+    """Delete up to ``limit`` sessions that expired before ``now`` (as Appwrite's maintenance
+    does); how many went. The clean-up job calls it batch after batch."""
+    return len(delete_batch(db, sessions, sessions.c.expire < now, limit))
+
+
+def sweep_expired_tokens(db: Database, now: datetime, limit: int) -> int:
+    """Delete up to ``limit`` tokens of every kind (server-made, magic URL, e-mail and phone codes,
+    verification, recovery, OAuth2, passkey) that expired before ``now``; how many went. No
+    route can use an expired token, and none lists them."""
+    return len(delete_batch(db, tokens, tokens.c.expire < now, limit))
