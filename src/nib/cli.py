@@ -75,6 +75,31 @@ def _duration(context: click.Context, param: click.Parameter, value: str | None)
         raise click.BadParameter(str(error), context, param) from None
 
 
+def _cleanup_options(command):
+    """The clean-up's ages, shared by `nib serve` (the scheduled job) and `nib cleanup`."""
+    command = click.option(
+        "--audit-retention",
+        envvar="NIB_AUDIT_RETENTION",
+        default="14d",
+        show_default=True,
+        callback=_duration,
+        help="audit log entries older than this are deleted by the clean-up",
+    )(command)
+    command = click.option(
+        "--upload-abandoned-after",
+        envvar="NIB_UPLOAD_ABANDONED_AFTER",
+        default="3d",
+        show_default=True,
+        callback=_duration,
+        help="chunked uploads no chunk reached for this long are deleted (rows and parts) by the clean-up",
+    )(command)
+    return command
+
+
+def _every_or_off(context: click.Context, param: click.Parameter, value: str) -> float | None:
+    return None if value.strip().lower() == "off" else _duration(context, param, value)
+
+
 def _fail(error: AppwriteError) -> None:
     click.echo(f"error: {error.message} ({error.type})", err=True)
     sys.exit(1)
@@ -147,6 +172,15 @@ def main() -> None:
     type=click.IntRange(min=1),
     help="scheduled backups kept at --backup-to; older ones are pruned",
 )
+@click.option(
+    "--cleanup-every",
+    envvar="NIB_CLEANUP_EVERY",
+    default="1h",
+    show_default=True,
+    callback=_every_or_off,
+    help="run the clean-up (see `nib cleanup`) this often, from one process of all those on the database; off: never",
+)
+@_cleanup_options
 @_storage_options
 def serve(
     host: str,
@@ -159,6 +193,9 @@ def serve(
     backup_every: float | None,
     backup_to: str | None,
     backup_keep: int,
+    cleanup_every: float | None,
+    upload_abandoned_after: float,
+    audit_retention: float,
     data_dir: str,
     database_url: str | None,
 ) -> None:
@@ -171,6 +208,7 @@ def serve(
     to --shutdown-timeout seconds, and exits with status 0.
 
     With --backup-every and --backup-to, backups are taken on that schedule (see `nib backup`).
+    The clean-up runs every --cleanup-every (see `nib cleanup`).
     """
     if (backup_every is None) != (backup_to is None):
         raise click.UsageError("--backup-every and --backup-to go together")
@@ -222,6 +260,17 @@ def serve(
             backup_keep,
             _storage_args(data_dir, database_url),
         ).start()
+    if cleanup_every is not None:
+        from .operations.cleanup import Cleanup
+
+        Cleanup(
+            Database(settings.resolved_database_url, pool_size=1),
+            open_device(settings),
+            cleanup_every,
+            abandoned_after=upload_abandoned_after,
+            audit_retention=audit_retention,
+        ).start()
+    _log_jobs()
     uvicorn.run(
         "nib.app:create_app",
         factory=True,
@@ -241,6 +290,19 @@ def serve(
         # uvicorn annotates whole seconds, but hands the value to asyncio, which takes any.
         timeout_graceful_shutdown=shutdown_timeout,  # type: ignore[arg-type]
     )
+
+
+def _log_jobs() -> None:
+    """The scheduled jobs' lines (a backup taken, a clean-up's counts) on stderr."""
+    import logging
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    for name in ("nib.backups", "nib.cleanup"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO)
+        logger.addHandler(handler)
+        logger.propagate = False
 
 
 def _exit_stopped(signum, frame) -> None:
@@ -470,6 +532,30 @@ def import_command(
         _usage_error(f"the import stopped: {error}")
     click.echo(report.render())
     sys.exit(1 if report.failed else 0)
+
+
+@main.command()
+@_cleanup_options
+@click.option("--batch", default=500, show_default=True, type=click.IntRange(min=1), help="rows deleted per statement")
+@_storage_options
+def cleanup(upload_abandoned_after: float, audit_retention: float, batch: int, data_dir: str, database_url: str | None):
+    """Remove once what `nib serve` removes every --cleanup-every: abandoned chunked uploads (rows
+    and parts), expired sessions, tokens, MFA and passkey challenges, console sessions, and audit
+    log entries past --audit-retention. In batches of --batch rows, each its own short
+    transaction, so it runs beside a serving nib. Prints how many of each kind went."""
+    from .operations.cleanup import clean
+
+    settings, db = _open(data_dir, database_url)
+    with _operation():
+        done = clean(
+            db,
+            _device(settings),
+            abandoned_after=upload_abandoned_after,
+            audit_retention=audit_retention,
+            batch=batch,
+        )
+    for kind, sizes in done.items():
+        click.echo(f"{kind}: {sum(sizes)}" + (f" (batches: {', '.join(map(str, sizes))})" if len(sizes) > 1 else ""))
 
 
 def _device(settings: Settings) -> Device:
