@@ -20,6 +20,7 @@ from .account.oauth2 import config as oauth2_config
 from .auth import admins
 from .auth import platforms as platform_service
 from .auth import projects as project_service
+from .data.batches import BATCH
 from .data.db import Database
 from .data.db.migrate import upgrade
 from .http import ratelimit
@@ -536,7 +537,9 @@ def import_command(
 
 @main.command()
 @_cleanup_options
-@click.option("--batch", default=500, show_default=True, type=click.IntRange(min=1), help="rows deleted per statement")
+@click.option(
+    "--batch", default=BATCH, show_default=True, type=click.IntRange(min=1), help="rows deleted per statement"
+)
 @_storage_options
 def cleanup(upload_abandoned_after: float, audit_retention: float, batch: int, data_dir: str, database_url: str | None):
     """Remove once what `nib serve` removes every --cleanup-every: abandoned chunked uploads (rows

@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from .db import Database
 from .rows import Row
 
+BATCH = 500  # rows per statement, unless the caller says otherwise
+
 
 def delete_batch(
     db: Database, table: sa.Table, where: sa.ColumnElement[bool], limit: int, *returning: sa.Column[object]

@@ -27,6 +27,7 @@ from datetime import timedelta
 from ..account import mfa, passkeys
 from ..auth import admins
 from ..data import audit
+from ..data.batches import BATCH
 from ..data.db import Database
 from ..storage import chunks
 from ..storage.devices import Device
@@ -36,7 +37,6 @@ from .schedule import Periodic
 
 log = logging.getLogger("nib.cleanup")
 
-BATCH = 500
 PAUSE_SECONDS = 0.05
 ABANDONED_AFTER = 3 * 86400.0
 AUDIT_RETENTION = 14 * 86400.0
