@@ -256,7 +256,7 @@ def sweep_expired_sessions(db: Database, now: datetime, limit: int) -> int:
     return len(delete_batch(db, console_sessions, console_sessions.c.expire < now, limit))
 
 
-def forget_expired_setup(db: Database, now: datetime) -> int:
+def sweep_expired_setup(db: Database, now: datetime) -> int:
     """Forget the set-up link when it expired before ``now``: 1, else 0 (there is one at most; a
     process starting without administrators makes a new one anyway)."""
     with db.write() as conn:

@@ -57,7 +57,7 @@ def _sweeps(
         "passkey challenges": lambda limit: passkeys.sweep_expired(db, now, limit),
         "passkey registrations": lambda limit: passkeys.sweep_stale_registrations(db, now, limit),
         "console sessions": lambda limit: admins.sweep_expired_sessions(db, now, limit),
-        "console set-up links": lambda limit: admins.forget_expired_setup(db, now),
+        "console set-up links": lambda limit: admins.sweep_expired_setup(db, now),
         "audit logs": lambda limit: audit.sweep(db, now - timedelta(seconds=audit_retention), limit),
     }
 
