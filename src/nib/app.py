@@ -12,7 +12,7 @@ from .account.routes import router as account_router
 from .console.web import console_app
 from .data.db import Database
 from .data.hooks import on_user_deleted
-from .health import router as health_router
+from .health.routes import router as health_router
 from .http.pipeline import Api
 from .http.ratelimit import Limiter
 from .realtime.socket import Realtime

@@ -18,23 +18,15 @@ from pathlib import Path
 
 import pytest
 
+import sdk_cache
 from nib.data.db import schema
 
 SDK_VERSION = "5.0.3"
-SDK_DIR = Path(__file__).resolve().parent.parent / ".sdk-cache" / f"appwrite-{SDK_VERSION}"
+SDK_DIR = sdk_cache.CACHE / f"appwrite-{SDK_VERSION}"
 
 
 def install_sdk() -> Path:
-    marker = SDK_DIR / "appwrite" / "services" / "users.py"
-    if not marker.exists():
-        SDK_DIR.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(SDK_DIR), f"appwrite=={SDK_VERSION}"],
-            check=True,
-            timeout=300,
-        )
-    assert marker.exists()
-    return SDK_DIR
+    return sdk_cache.install_sdk(SDK_VERSION)
 
 
 SCRIPT = textwrap.dedent(

@@ -18,6 +18,7 @@ import pytest
 from nib.storage.devices import Device
 from nib.storage.devices.local import LocalDevice
 from nib.storage.devices.s3 import MIN_PART, S3Device, s3_device
+from nib.tools.errors import StorageUnavailable
 from s3_server import moto_server, new_bucket, s3_settings
 
 KIB, MIB = 1 << 10, 1 << 20
@@ -453,3 +454,19 @@ def test_s3_abort_after_a_crashed_mixed_completion_leaves_nothing(s3, monkeypatc
 def test_s3_device_needs_a_bucket(s3_endpoint):
     with pytest.raises(ValueError):
         s3_device(s3_settings(s3_endpoint, ""))
+
+
+def test_check_round_trips_a_probe_and_leaves_nothing(store):
+    store.device.write(PATH, [b"kept"])
+    store.device.check()
+    store.device.check()
+    assert store.leftovers() == {PATH}
+    assert read_all(store.device, PATH) == b"kept"
+
+
+def test_check_of_an_unusable_store_says_why(tmp_path, s3_endpoint):
+    (tmp_path / "storage").write_bytes(b"")  # a file where the directory should be
+    with pytest.raises(StorageUnavailable, match="The storage directory .* is not writable"):
+        LocalDevice(tmp_path / "storage").check()
+    with pytest.raises(StorageUnavailable, match="The S3 bucket missing-bucket is not available: NoSuchBucket"):
+        s3_device(s3_settings(s3_endpoint, "missing-bucket")).check()

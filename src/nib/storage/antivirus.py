@@ -100,6 +100,19 @@ def scan(settings: Settings, chunks: Iterable[bytes]) -> ScanResult:
         raise AppwriteError("general_server_error", _UNSCANNED.format(failure), status=503) from failure
 
 
+def version(settings: Settings) -> str | None:
+    """clamd's answer to ``VERSION`` (e.g. ``ClamAV 1.0.7/27412/Sun Oct  6 08:35:21 2024``), the
+    health check's; ``None`` when it cannot be reached or says nothing within the timeout."""
+    try:
+        with socket.create_connection(
+            (settings.clamav_host, settings.clamav_port), timeout=settings.clamav_timeout
+        ) as sock:
+            sock.sendall(b"zVERSION\0")
+            return _reply(sock) or None
+    except (OSError, _Unscanned):
+        return None
+
+
 def _instream(settings: Settings, chunks: Iterable[bytes]) -> str:
     """Send the stream; clamd's answer, as text."""
     try:

@@ -69,6 +69,15 @@ class Device(Protocol):
     def abort_parts(self, path: str, handle: str) -> None:
         """Drop every stored part of an unfinished multi-part write; missing is not an error."""
 
+    def check(self) -> None:
+        """The health check: write, read back and delete a small object under ``.health/``
+        (a name no stored path can take). ``StorageUnavailable`` saying what failed."""
+
+
+# The health check's object: each check writes its own, so concurrent checks never meet.
+HEALTH_PREFIX = ".health/"
+HEALTH_BYTES = b"nib health check"
+
 
 DEVICES = ("local", "s3")
 

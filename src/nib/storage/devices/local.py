@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ...tools.errors import StorageUnavailable
+from . import HEALTH_BYTES, HEALTH_PREFIX
 from .keys import check_path, check_prefix
 
 READ_SIZE = 1 << 20  # per read and per response chunk: 64 KiB cost a thread hop per 64 KiB sent
@@ -145,6 +146,21 @@ class LocalDevice:
 
     def abort_parts(self, path: str, handle: str) -> None:
         shutil.rmtree(self._parts(path, handle), ignore_errors=True)
+
+    def check(self) -> None:
+        probe = self.root / HEALTH_PREFIX / f"probe-{secrets.token_hex(8)}"
+        try:
+            self._write_file(probe, [HEALTH_BYTES])
+            try:
+                if probe.read_bytes() != HEALTH_BYTES:
+                    raise StorageUnavailable(f"The storage directory {self.root} returned other bytes than written.")
+            finally:
+                probe.unlink(missing_ok=True)
+        except StorageUnavailable:
+            raise
+        except OSError as error:
+            reason = error.strerror or str(error)
+            raise StorageUnavailable(f"The storage directory {self.root} is not writable: {reason}.") from error
 
 
 @contextmanager

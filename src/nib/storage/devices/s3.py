@@ -37,6 +37,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import secrets
 import tempfile
 from collections.abc import Iterable, Iterator
 
@@ -47,6 +48,7 @@ from botocore.exceptions import ConnectionError as EndpointUnreachable
 
 from ...tools.config import Settings
 from ...tools.errors import StorageUnavailable
+from . import HEALTH_BYTES, HEALTH_PREFIX
 from .keys import check_path, check_prefix
 
 MIN_PART = 5 << 20  # S3's minimum size of every part but the last
@@ -235,6 +237,21 @@ class S3Device:
         if self._pending_rebuild(key, scratch):
             self.client.delete_object(Bucket=self.bucket, Key=key)  # half-joined by an interrupted completion
         self._delete_under(scratch)
+
+    def check(self) -> None:
+        key = f"{HEALTH_PREFIX}probe-{secrets.token_hex(8)}"
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=HEALTH_BYTES)
+            try:
+                body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            finally:
+                self.client.delete_object(Bucket=self.bucket, Key=key)
+        except (*_BROKEN_TRANSFER, ClientError) as error:
+            # Here a 4xx is a failure too: a missing bucket or refused keys serve no file either.
+            reason = _code(error) if isinstance(error, ClientError) else str(error)
+            raise StorageUnavailable(f"The S3 bucket {self.bucket} is not available: {reason}.") from error
+        if body != HEALTH_BYTES:
+            raise StorageUnavailable(f"The S3 bucket {self.bucket} returned other bytes than written.")
 
     # Helpers
 
