@@ -118,13 +118,18 @@ class LoadBalancer:
     def access_log(self) -> Path:
         return self.root / "access.log"
 
-    def requests(self) -> list[dict]:
-        """The access log so far, oldest first: ``method``, ``uri``, ``status``, ``upstream`` (the
+    def requests(self, at_least: int = 0) -> list[dict]:
+        """The access log, oldest first: ``method``, ``uri``, ``status``, ``upstream`` (the
         ``host:port`` of the node, several comma-separated when nginx tried the next one),
-        ``upstream_status``, ``request_time``, ``forwarded_for``."""
-        if not self.access_log.exists():
-            return []
-        return [json.loads(line) for line in self.access_log.read_text().splitlines() if line.strip()]
+        ``upstream_status``, ``request_time``, ``forwarded_for``. nginx writes a request's line
+        just after its response: ``at_least`` waits (up to 5 s) for that many lines."""
+        deadline = time.monotonic() + 5
+        while True:
+            text = self.access_log.read_text() if self.access_log.exists() else ""
+            found = [json.loads(line) for line in text.splitlines() if line.strip()]
+            if len(found) >= at_least or time.monotonic() > deadline:
+                return found
+            time.sleep(0.02)
 
     def stop(self) -> None:
         stop_process(self.process)
