@@ -21,8 +21,10 @@ The nginx configuration, and why:
 * responses buffered in memory only (``proxy_max_temp_file_size 0``): a large download streams
   through instead of being written to a temporary file;
 * ``X-Forwarded-For`` appended to (``$proxy_add_x_forwarded_for``): nib takes the first address
-  of that header as the client's (``http/incoming.py``), so a client's own header stays first,
-  as behind Appwrite's Traefik; ``X-Forwarded-Proto`` and the client's ``Host`` are passed on;
+  of that header as the client's (``http/incoming.py``), so a client's own header stays first and
+  tests give each client an address of its own (rate-limit windows); a public deployment would
+  set it to ``$remote_addr`` instead, so that no client picks its address. ``X-Forwarded-Proto``
+  and the client's ``Host`` are passed on;
 * an access log of JSON lines recording the node that served each request (``upstream``),
   read back with ``LoadBalancer.requests()``.
 """

@@ -8,12 +8,15 @@ from __future__ import annotations
 import ipaddress
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -173,20 +176,31 @@ def _cli(cluster: Cluster, *args: str, stdin: str | None = None) -> str:
 def _propagation(
     cluster: Cluster, observe: Callable[[str], object], before: object, change: Callable[[], object]
 ) -> list[float]:
-    """Seconds after ``change`` returned until ``observe(node endpoint)`` stopped answering
-    ``before`` on each node; every node is asked first (its caches warm)."""
+    """For each node, how long after ``change`` returned a request sent to it could still get
+    ``before`` from ``observe(node endpoint)``: the latest such request's start (0 if none; inf if
+    the node never changed within 5 s). Every node answers ``before`` first, its caches warm (the
+    set-up may itself take up to the same bound to show). Each node is polled by a thread of its
+    own, and a request counts from when it was sent, so a slow machine does not stretch the bound."""
     for node in cluster.nodes:
-        for _ in range(3):
-            assert observe(node.endpoint) == before
+        deadline = time.monotonic() + PROPAGATION_SECONDS
+        while observe(node.endpoint) != before:
+            assert time.monotonic() < deadline, observe(node.endpoint)
+            time.sleep(0.02)
     change()
     changed_at = time.monotonic()
-    waited: dict[str, float] = {}
-    while len(waited) < len(cluster.nodes) and time.monotonic() - changed_at < PROPAGATION_SECONDS + 3:
-        for node in cluster.nodes:
-            if node.endpoint not in waited and observe(node.endpoint) != before:
-                waited[node.endpoint] = time.monotonic() - changed_at
-        time.sleep(0.02)
-    return [waited.get(node.endpoint, float("inf")) for node in cluster.nodes]
+
+    def stale_for(endpoint: str) -> float:
+        last_old = changed_at
+        while time.monotonic() - changed_at < PROPAGATION_SECONDS + 3:
+            sent = time.monotonic()
+            if observe(endpoint) != before:
+                return last_old - changed_at
+            last_old = sent
+            time.sleep(0.02)
+        return float("inf")
+
+    with ThreadPoolExecutor(len(cluster.nodes)) as pool:
+        return list(pool.map(stale_for, [node.endpoint for node in cluster.nodes]))
 
 
 def _answer(endpoint: str, method: str, path: str, **options) -> tuple[int, str]:
@@ -290,7 +304,8 @@ def test_a_node_killed_mid_upload_leaves_nothing_and_the_retry_succeeds(tmp_path
         )
         upload.start()
         assert half_sent.wait(10)
-        time.sleep(0.3)  # the first half reaches the node
+        _wait_for_connection(node_address(victim))  # nginx has sent the request on to the node
+        time.sleep(0.2)
         victim.process.send_signal(signal.SIGKILL)
         victim.process.wait(10)
         go_on.set()
@@ -314,6 +329,19 @@ def test_a_node_killed_mid_upload_leaves_nothing_and_the_retry_succeeds(tmp_path
     finally:
         balancer.stop()
         cluster.stop()
+
+
+def _wait_for_connection(address: str) -> None:
+    """Until some connection to ``address`` (``127.0.0.1:port``, nothing but nginx calls it) is
+    established, read from the kernel's table of TCP sockets."""
+    port = int(address.rsplit(":", 1)[1])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+        if any(int(row[1].split(":")[1], 16) == port and row[3] == "01" for row in rows):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"no connection to {address}")
 
 
 # -- nodes starting together migrate once ---------------------------------------------------------
@@ -365,15 +393,25 @@ def test_nodes_starting_together_migrate_once_and_all_serve(start_from, tmp_path
 
 
 def test_two_nodes_on_one_sqlite_data_dir_migrate_an_old_database_once(tmp_path):
-    database = Database(f"sqlite:///{tmp_path / 'nib.db'}", pool_size=1)
+    """SQLite's write lock (``BEGIN IMMEDIATE``) is the migration lock: the test holds it until
+    both processes have the database open, then lets them race for it."""
+    path = tmp_path / "nib.db"
+    database = Database(f"sqlite:///{path}", pool_size=1)
     migrate.upgrade(database, "0001")
     database.dispose()
+    gate = sqlite3.connect(path, isolation_level=None)
+    gate.execute("BEGIN IMMEDIATE")
     started = [spawn(tmp_path) for _ in range(2)]
     try:
+        deadline = time.monotonic() + 60
+        while not all(_has_open(process.pid, path) for process, _ in started) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        gate.rollback()
+        gate.close()
         outputs = [wait_serving(process, endpoint) for process, endpoint in started]
         assert not [line for lines in outputs for line in lines if line.startswith(DDL_TROUBLE)], outputs
         assert sum(line.strip().startswith("key:") for lines in outputs for line in lines) == 1, outputs
-        database = Database(f"sqlite:///{tmp_path / 'nib.db'}", pool_size=1)
+        database = Database(f"sqlite:///{path}", pool_size=1)
         with database.read() as conn:
             assert migrate.current_revision(conn) == migrate.head_revision()
         database.dispose()
@@ -382,3 +420,11 @@ def test_two_nodes_on_one_sqlite_data_dir_migrate_an_old_database_once(tmp_path)
     finally:
         for process, _ in started:
             stop_process(process)
+
+
+def _has_open(pid: int, path: Path) -> bool:
+    """Whether process ``pid`` has ``path`` open."""
+    try:
+        return any(Path(fd).resolve() == path.resolve() for fd in Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:  # the process's descriptors change while being listed
+        return False
