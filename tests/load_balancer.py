@@ -36,6 +36,7 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -193,6 +194,9 @@ class Cluster:
     database_url: str
     bucket: str
     env: dict[str, str] = field(default_factory=dict)
+    # What each node printed after its banner (warnings, tracebacks), read as it comes so that a
+    # long run never fills the pipe and stalls the node.
+    output: list[list[str]] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -229,4 +233,7 @@ def start_cluster(count: int, directory: Path, s3_endpoint: str, env: dict[str, 
         NibServer("postgresql", endpoint, "default", keys[0], directory / f"node-{index}", url, process, shared, lines)
         for index, ((process, endpoint), lines) in enumerate(zip(started, banners, strict=True))
     ]
-    return Cluster(nodes, pg_name, url, bucket, shared)
+    output: list[list[str]] = [[] for _ in nodes]
+    for node, lines in zip(nodes, output, strict=True):
+        threading.Thread(target=lambda out=node.process.stdout, into=lines: into.extend(out), daemon=True).start()
+    return Cluster(nodes, pg_name, url, bucket, shared, output)

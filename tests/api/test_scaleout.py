@@ -326,6 +326,8 @@ def test_a_node_killed_mid_upload_leaves_nothing_and_the_retry_succeeds(tmp_path
         assert http.get(f"/storage/buckets/{bucket}/files/{file_id}/download").content == data
         listed = http.get(f"/storage/buckets/{bucket}/files").json()
         assert [file["$id"] for file in listed["files"]] == [file_id]
+        survivor_output = cluster.output[1 - cluster.nodes.index(victim)]
+        assert not [line for line in survivor_output if "Traceback" in line]
     finally:
         balancer.stop()
         cluster.stop()
