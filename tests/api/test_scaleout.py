@@ -54,10 +54,12 @@ def deployment(tmp_path_factory, s3_endpoint):
     """Three nodes enforcing rate limits (counted in Redis) behind one nginx."""
     directory = tmp_path_factory.mktemp("scaleout")
     cluster = start_cluster(3, directory, s3_endpoint, {"NIB_RATE_LIMITS": "on"})
-    balancer = start_load_balancer([node.endpoint for node in cluster.nodes], directory / "nginx")
-    yield cluster, balancer
-    balancer.stop()
-    cluster.stop()
+    try:
+        balancer = start_load_balancer([node.endpoint for node in cluster.nodes], directory / "nginx")
+        yield cluster, balancer
+        balancer.stop()
+    finally:
+        cluster.stop()
 
 
 def sdk(endpoint: str, *, key: str | None = None, session: str | None = None, ip: str | None = None) -> Client:
@@ -283,8 +285,9 @@ def test_a_changed_oauth2_provider_applies_on_every_node_within_the_bound(deploy
 
 def test_a_node_killed_mid_upload_leaves_nothing_and_the_retry_succeeds(tmp_path, s3_endpoint):
     cluster = start_cluster(2, tmp_path / "nodes", s3_endpoint, {"NIB_RATE_LIMITS": "off"})
-    balancer = start_load_balancer([node.endpoint for node in cluster.nodes], tmp_path / "nginx")
+    balancer = None
     try:
+        balancer = start_load_balancer([node.endpoint for node in cluster.nodes], tmp_path / "nginx")
         http = httpx.Client(
             base_url=balancer.endpoint,
             headers={"X-Appwrite-Project": "default", "X-Appwrite-Key": cluster.key},
@@ -329,7 +332,8 @@ def test_a_node_killed_mid_upload_leaves_nothing_and_the_retry_succeeds(tmp_path
         survivor_output = cluster.output[1 - cluster.nodes.index(victim)]
         assert not [line for line in survivor_output if "Traceback" in line]
     finally:
-        balancer.stop()
+        if balancer is not None:
+            balancer.stop()
         cluster.stop()
 
 
@@ -351,19 +355,19 @@ def _wait_for_connection(address: str) -> None:
 DDL_TROUBLE = ("Traceback", "already exists", "DuplicateTable", "UniqueViolation", "ERROR")
 
 
-def _start_together(count: int, url: str, tmp_path) -> list[tuple[subprocess.Popen, str, list[str]]]:
-    """``count`` `nib serve` on ``url`` let into the migration lock at the same moment: the test
-    holds it until all of them wait for it."""
-    lock = f"SELECT pg_advisory_lock({EXCLUSIVE_LOCK_KEY})"
-    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as gate:
-        gate.execute(lock)
-        started = [spawn(tmp_path / f"node-{index}", url) for index in range(count)]
+def _start_together(count: int, url: str, tmp_path, started: list[tuple[subprocess.Popen, str]]) -> list[list[str]]:
+    """``count`` `nib serve` on ``url`` (added to ``started`` as they are spawned) let into the
+    migration lock at the same moment: the test holds it until all of them wait for it. Returns
+    each one's output up to "nib serving"."""
+    with psycopg.connect(url, autocommit=True) as gate:
+        gate.execute(f"SELECT pg_advisory_lock({EXCLUSIVE_LOCK_KEY})")
+        started += [spawn(tmp_path / f"node-{index}", url) for index in range(count)]
         waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
         deadline = time.monotonic() + 60
         while gate.execute(waiting).fetchone()[0] < count and time.monotonic() < deadline:
             time.sleep(0.05)
         assert gate.execute(waiting).fetchone()[0] == count
-    return [(process, endpoint, wait_serving(process, endpoint)) for process, endpoint in started]
+    return [wait_serving(process, endpoint) for process, endpoint in started]
 
 
 @pytest.mark.parametrize("start_from", ["empty", "0001"])
@@ -371,17 +375,16 @@ def test_nodes_starting_together_migrate_once_and_all_serve(start_from, tmp_path
     """Three nodes on an empty database, or on one made by nib's first schema."""
     pg_name = create_pg_database()
     url = f"postgresql://postgres@127.0.0.1:5432/{pg_name}"
-    started = []
+    started: list[tuple[subprocess.Popen, str]] = []
     try:
         if start_from != "empty":
             old = Database(url, pool_size=1)
             migrate.upgrade(old, start_from)
             old.dispose()
-        started = _start_together(3, url, tmp_path)
-        outputs = ["\n".join(lines) for _, _, lines in started]
-        assert not [line for output in outputs for line in output.splitlines() if line.startswith(DDL_TROUBLE)], outputs
-        assert sum(output.count("key: ") for output in outputs) == 1, outputs
-        for process, endpoint, _ in started:
+        outputs = _start_together(3, url, tmp_path, started)
+        assert not [line for lines in outputs for line in lines if line.startswith(DDL_TROUBLE)], outputs
+        assert sum(line.strip().startswith("key:") for lines in outputs for line in lines) == 1, outputs
+        for process, endpoint in started:
             assert process.poll() is None
             assert httpx.get(f"{endpoint}/health", timeout=10).status_code == 200
         with psycopg.connect(url) as conn:
@@ -389,7 +392,7 @@ def test_nodes_starting_together_migrate_once_and_all_serve(start_from, tmp_path
             assert conn.execute("SELECT id FROM projects").fetchall() == [("default",)]
             assert conn.execute("SELECT count(*) FROM api_keys").fetchone() == (1,)
     finally:
-        for process, _, _ in started:
+        for process, _ in started:
             stop_process(process)
         drop_pg_database(pg_name)
 
