@@ -12,6 +12,7 @@ from .account.routes import router as account_router
 from .console.web import console_app
 from .data.db import Database
 from .data.hooks import on_user_deleted
+from .data.instance import deployment_tag
 from .health.routes import router as health_router
 from .http.pipeline import Api
 from .http.ratelimit import Limiter
@@ -58,7 +59,9 @@ def create_app(settings: Settings | None = None) -> Api:
     db = Database(settings.resolved_database_url)
     # Appwrite's mock OAuth2 provider exists for test rigs only.
     routers = (*ROUTERS, oauth2_mock_router) if settings.oauth2_mock else ROUTERS
+    # Deployments sharing one Redis keep their counters and events apart under this name.
+    deployment = deployment_tag(db, settings) if settings.redis_url else ""
     # One set of abuse counters (and one Redis client) for the API and realtime's connections.
-    limiter = Limiter.from_settings(settings)
+    limiter = Limiter.from_settings(settings, deployment)
     console = console_app(db, settings, limiter) if settings.console else None
-    return Api(db, settings, routers, limiter=limiter, realtime=Realtime(db, settings, limiter), console=console)
+    return Api(db, settings, routers, limiter=limiter, realtime=Realtime(db, settings, limiter, deployment), console=console)

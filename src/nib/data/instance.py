@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 
 import sqlalchemy as sa
@@ -26,6 +27,12 @@ def server_secret(db: Database, settings: Settings) -> str:
     if found is None:
         found = _resolved[db.url] = _stored_secret(db)
     return found
+
+
+def deployment_tag(db: Database, settings: Settings) -> str:
+    """A short name of this deployment (every process on this database has the same one, other
+    deployments another): it keeps their keys and channels apart on a Redis they share."""
+    return hashlib.sha256(b"nib deployment " + server_secret(db, settings).encode()).hexdigest()[:16]
 
 
 def _stored_secret(db: Database) -> str:

@@ -293,11 +293,16 @@ class Limiter:
         self.clock = clock
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Limiter:
-        """Redis counters when ``settings.redis_url`` is set, else in memory; the table with
+    def from_settings(cls, settings: Settings, deployment: str = "") -> Limiter:
+        """Redis counters when ``settings.redis_url`` is set (their keys under ``deployment``, so
+        that deployments sharing a Redis count apart), else in memory; the table with
         ``settings.rate_limits_overrides`` applied (``ValueError`` if they are invalid)."""
         rules = with_overrides(settings.rate_limits_overrides)
-        counters = RedisCounters(settings.redis_url) if settings.redis_url else MemoryCounters()
+        counters = (
+            RedisCounters(settings.redis_url, prefix=f"nib:{deployment}:ratelimit:" if deployment else "nib:ratelimit:")
+            if settings.redis_url
+            else MemoryCounters()
+        )
         return cls(counters, enforce=settings.rate_limits, rules=rules)
 
     def limited(self, method: str, path: str) -> bool:

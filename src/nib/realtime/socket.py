@@ -60,10 +60,10 @@ class Realtime:
     """The realtime side of one process: its connections (``Hub``) and the carrier that brings
     every process's events to them. ``http.pipeline.Api`` serves it and hands it events."""
 
-    def __init__(self, db: Database, settings: Settings, limiter: ratelimit.Limiter) -> None:
+    def __init__(self, db: Database, settings: Settings, limiter: ratelimit.Limiter, deployment: str = "") -> None:
         self.db = db
         self.settings = settings
-        self.carrier: Carrier = open_carrier(settings)
+        self.carrier: Carrier = open_carrier(settings, deployment)
         self.hub = Hub(db)
         self.limiter = limiter  # the API's: connections count in its table, its store
 

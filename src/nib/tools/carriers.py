@@ -274,10 +274,11 @@ class RedisCarrier(Carrier):
                     pass
 
 
-def open_carrier(settings: Settings) -> Carrier:
-    """Redis when configured; local sockets for several workers; else memory."""
+def open_carrier(settings: Settings, deployment: str = "") -> Carrier:
+    """Redis when configured (on the channel of ``deployment``: deployments sharing a Redis
+    never hear each other's events); local sockets for several workers; else memory."""
     if settings.redis_url:
-        return RedisCarrier(settings.redis_url)
+        return RedisCarrier(settings.redis_url, f"nib:{deployment}:realtime" if deployment else "nib:realtime")
     if settings.workers > 1:
         # A socket path holds at most 107 bytes: the directory is named after the data dir,
         # which every worker shares, under the temporary directory.
