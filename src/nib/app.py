@@ -13,6 +13,7 @@ from .console.web import console_app
 from .data.db import Database
 from .data.hooks import on_user_deleted
 from .health import router as health_router
+from .http.observe import Observer
 from .http.pipeline import Api
 from .http.ratelimit import Limiter
 from .realtime.socket import Realtime
@@ -20,6 +21,7 @@ from .storage.routes import router as storage_router
 from .storage.token_routes import router as storage_token_router
 from .teams.routes import router as teams_router
 from .teams.service import remove_user_memberships
+from .tools import logs, metrics
 from .tools.config import Settings
 from .users.activity_routes import router as users_activity_router
 from .users.mfa_routes import router as users_mfa_router
@@ -61,4 +63,12 @@ def create_app(settings: Settings | None = None) -> Api:
     # One set of abuse counters (and one Redis client) for the API and realtime's connections.
     limiter = Limiter.from_settings(settings)
     console = console_app(db, settings, limiter) if settings.console else None
-    return Api(db, settings, routers, limiter=limiter, realtime=Realtime(db, settings, limiter), console=console)
+    logs.configure(settings.log_format)
+    # Nothing watches requests while neither the access log nor metrics are on.
+    observer = (
+        Observer(metrics.METRICS, access=settings.access_log, metrics_token=settings.metrics_token)
+        if settings.access_log or metrics.METRICS.enabled
+        else None
+    )
+    realtime = Realtime(db, settings, limiter)
+    return Api(db, settings, routers, limiter=limiter, realtime=realtime, console=console, observer=observer)

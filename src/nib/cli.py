@@ -5,10 +5,13 @@ Every option also reads ``NIB_<OPTION>`` from the environment.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from datetime import datetime, timezone
@@ -29,6 +32,7 @@ from .operations.exports import export_project
 from .operations.imports import ON_CONFLICT, import_export
 from .operations.progress import progress
 from .storage.devices import Device, open_device
+from .tools import logs, metrics
 from .tools.config import Settings
 from .tools.errors import AppwriteError
 from .tools.validators import KEY_DESCRIPTION, is_key
@@ -147,6 +151,35 @@ def main() -> None:
     type=click.IntRange(min=1),
     help="scheduled backups kept at --backup-to; older ones are pruned",
 )
+@click.option(
+    "--metrics-port",
+    envvar="NIB_METRICS_PORT",
+    default=None,
+    type=click.IntRange(1, 65535),
+    help="serve Prometheus metrics of every worker on this port (off by default; see also NIB_METRICS_TOKEN)",
+)
+@click.option(
+    "--metrics-host",
+    envvar="NIB_METRICS_HOST",
+    default="127.0.0.1",
+    show_default=True,
+    help="the address of the metrics listener (loopback: only this machine may scrape)",
+)
+@click.option(
+    "--log-format",
+    envvar="NIB_LOG_FORMAT",
+    type=click.Choice(["text", "json"], case_sensitive=False),
+    default="text",
+    show_default=True,
+    help="nib's log lines (access log included): text, or one JSON object per line",
+)
+@click.option(
+    "--access-log/--no-access-log",
+    envvar="NIB_ACCESS_LOG",
+    default=True,
+    show_default=True,
+    help="one line per request on stderr (NIB_ACCESS_LOG=off turns it off)",
+)
 @_storage_options
 def serve(
     host: str,
@@ -159,6 +192,10 @@ def serve(
     backup_every: float | None,
     backup_to: str | None,
     backup_keep: int,
+    metrics_port: int | None,
+    metrics_host: str,
+    log_format: str,
+    access_log: bool,
     data_dir: str,
     database_url: str | None,
 ) -> None:
@@ -171,6 +208,10 @@ def serve(
     to --shutdown-timeout seconds, and exits with status 0.
 
     With --backup-every and --backup-to, backups are taken on that schedule (see `nib backup`).
+
+    Metrics (Prometheus text, summed over the workers) are on with --metrics-port (a listener of
+    this process, loopback by default) or NIB_METRICS_TOKEN (GET /v1/metrics with
+    `Authorization: Bearer <token>`); off, nothing of them is loaded.
     """
     if (backup_every is None) != (backup_to is None):
         raise click.UsageError("--backup-every and --backup-to go together")
@@ -181,6 +222,8 @@ def serve(
     os.environ["NIB_WORKERS"] = str(workers)
     os.environ["NIB_RATE_LIMITS_OVERRIDES"] = rate_limits_overrides
     os.environ["NIB_CONSOLE"] = console.lower()
+    os.environ["NIB_LOG_FORMAT"] = log_format.lower()
+    os.environ["NIB_ACCESS_LOG"] = "on" if access_log else "off"
     # OAuth2 callbacks are built from the public URL: unset, it is the listening address.
     os.environ.setdefault("NIB_PUBLIC_URL", f"http://{host}:{port}")
     settings, db = _open(data_dir, database_url)
@@ -192,6 +235,8 @@ def serve(
     key = project_service.bootstrap(db)
     setup = admins.new_setup_token(db) if console.lower() == "on" else None
     db.dispose()
+    logs.configure(log_format.lower())  # the scheduler's lines, and the only worker's with --workers 1
+    _start_metrics(metrics_host, metrics_port)
     endpoint = f"http://{host}:{port}/v1"
     if key:
         click.echo("Created project 'default' and an API key with every scope (shown once):")
@@ -241,6 +286,21 @@ def serve(
         # uvicorn annotates whole seconds, but hands the value to asyncio, which takes any.
         timeout_graceful_shutdown=shutdown_timeout,  # type: ignore[arg-type]
     )
+
+
+def _start_metrics(host: str, port: int | None) -> None:
+    """With --metrics-port or NIB_METRICS_TOKEN: metrics on, their values in a fresh directory
+    (removed at exit) that the workers inherit, and the listener on HOST:PORT."""
+    if port is None and not os.environ.get("NIB_METRICS_TOKEN"):
+        return
+    directory = tempfile.mkdtemp(prefix="nib-metrics-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    metrics.enable(directory)
+    if port is not None:
+        try:
+            metrics.serve(host, port, directory)
+        except OSError as error:
+            raise click.ClickException(f"metrics listener on {host}:{port}: {error.strerror or error}") from None
 
 
 def _exit_stopped(signum, frame) -> None:
