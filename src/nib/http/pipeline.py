@@ -129,6 +129,8 @@ class Api:
             return
         if scope["type"] == "websocket":
             if self.realtime is not None and scope["path"] == REALTIME_PATH:
+                if TRACE in scope:
+                    scope[TRACE].route = REALTIME_PATH
                 await self.realtime(scope, receive, send)
             else:
                 await _refuse_websocket(scope, receive, send)
