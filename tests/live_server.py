@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -65,6 +66,10 @@ class NibServer:
     process: subprocess.Popen
     env: dict[str, str] = field(default_factory=dict)  # the NIB_* settings it was started with
     banner: list[str] = field(default_factory=list)  # what it printed up to "nib serving"
+    # What it printed after the banner (its log, access lines included), read as it comes: a
+    # full pipe would block the server. Complete once ``stop_server`` returned.
+    output: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
 
     def storage_args(self) -> list[str]:
         args = ["--data-dir", str(self.data_dir)]
@@ -148,7 +153,25 @@ def start_server(
     printed = [line.split()[-1] for line in lines if line.strip().startswith("key:")]
     key = printed[0] if printed else key
     assert key, "first start must print an API key:\n" + "\n".join(lines)
-    return NibServer(backend, endpoint, "default", key, data_dir, database_url, process, dict(env or {}), lines)
+    output, reader = drain(process)
+    return NibServer(
+        backend, endpoint, "default", key, data_dir, database_url, process, dict(env or {}), lines, output, reader
+    )
+
+
+def drain(process: subprocess.Popen) -> tuple[list[str], threading.Thread]:
+    """Read a started nib's output in the background from now on, so that its log never fills
+    the pipe and blocks it: (the lines read, a list that grows; the reading thread, which ends
+    with the process)."""
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in process.stdout:
+            lines.append(line.rstrip("\n"))
+
+    reader = threading.Thread(target=read, name="nib-log", daemon=True)
+    reader.start()
+    return lines, reader
 
 
 def stop_process(process: subprocess.Popen) -> None:
@@ -162,3 +185,5 @@ def stop_process(process: subprocess.Popen) -> None:
 
 def stop_server(server: NibServer) -> None:
     stop_process(server.process)
+    if server.reader is not None:
+        server.reader.join(timeout=30)

@@ -36,7 +36,6 @@ import os
 import shutil
 import socket
 import subprocess
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from pathlib import Path
 from live_server import (
     NibServer,
     create_pg_database,
+    drain,
     drop_pg_database,
     free_port,
     spawn,
@@ -194,9 +194,11 @@ class Cluster:
     database_url: str
     bucket: str
     env: dict[str, str] = field(default_factory=dict)
-    # What each node printed after its banner (warnings, tracebacks), read as it comes so that a
-    # long run never fills the pipe and stalls the node.
-    output: list[list[str]] = field(default_factory=list)
+
+    @property
+    def output(self) -> list[list[str]]:
+        """What each node printed after its banner (its log: access lines, warnings, tracebacks)."""
+        return [node.output for node in self.nodes]
 
     @property
     def key(self) -> str:
@@ -230,10 +232,18 @@ def start_cluster(count: int, directory: Path, s3_endpoint: str, env: dict[str, 
     keys = [line.split()[-1] for lines in banners for line in lines if line.strip().startswith("key:")]
     assert len(keys) == 1, banners
     nodes = [
-        NibServer("postgresql", endpoint, "default", keys[0], directory / f"node-{index}", url, process, shared, lines)
+        NibServer(
+            "postgresql",
+            endpoint,
+            "default",
+            keys[0],
+            directory / f"node-{index}",
+            url,
+            process,
+            shared,
+            lines,
+            *drain(process),
+        )
         for index, ((process, endpoint), lines) in enumerate(zip(started, banners, strict=True))
     ]
-    output: list[list[str]] = [[] for _ in nodes]
-    for node, lines in zip(nodes, output, strict=True):
-        threading.Thread(target=lambda out=node.process.stdout, into=lines: into.extend(out), daemon=True).start()
-    return Cluster(nodes, pg_name, url, bucket, shared, output)
+    return Cluster(nodes, pg_name, url, bucket, shared)

@@ -11,27 +11,12 @@ import os
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import redis
 
 from live_server import free_port
-
-
-def drain(process: subprocess.Popen) -> list[str]:
-    """Read a started nib's output (its log) in the background from now on, so that an outage's
-    log lines never fill the pipe and block it; the returned list grows with the lines read."""
-    lines: list[str] = []
-
-    def read() -> None:
-        for line in process.stdout:
-            lines.append(line.rstrip("\n"))
-
-    threading.Thread(target=read, name="nib-log", daemon=True).start()
-    return lines
-
 
 PG_BIN = Path(os.environ.get("NIB_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 _AS_ROOT = os.geteuid() == 0

@@ -14,6 +14,7 @@ from .data.db import Database
 from .data.hooks import on_user_deleted
 from .data.instance import deployment_tag
 from .health.routes import router as health_router
+from .http.observe import Observer
 from .http.pipeline import Api
 from .http.ratelimit import Limiter
 from .realtime.socket import Realtime
@@ -21,6 +22,7 @@ from .storage.routes import router as storage_router
 from .storage.token_routes import router as storage_token_router
 from .teams.routes import router as teams_router
 from .teams.service import remove_user_memberships
+from .tools import logs, metrics
 from .tools.config import Settings
 from .users.activity_routes import router as users_activity_router
 from .users.mfa_routes import router as users_mfa_router
@@ -64,4 +66,12 @@ def create_app(settings: Settings | None = None) -> Api:
     # One set of abuse counters (and one Redis client) for the API and realtime's connections.
     limiter = Limiter.from_settings(settings, deployment)
     console = console_app(db, settings, limiter) if settings.console else None
-    return Api(db, settings, routers, limiter=limiter, realtime=Realtime(db, settings, limiter, deployment), console=console)
+    logs.configure(settings.log_format)
+    # Nothing watches requests while neither the access log nor metrics are on.
+    observer = (
+        Observer(metrics.METRICS, access=settings.access_log, metrics_token=settings.metrics_token)
+        if settings.access_log or metrics.METRICS.enabled
+        else None
+    )
+    realtime = Realtime(db, settings, limiter, deployment)
+    return Api(db, settings, routers, limiter=limiter, realtime=realtime, console=console, observer=observer)

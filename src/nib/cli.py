@@ -5,10 +5,14 @@ Every option also reads ``NIB_<OPTION>`` from the environment.
 
 from __future__ import annotations
 
+import atexit
 import json
+import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from datetime import datetime, timezone
@@ -30,6 +34,7 @@ from .operations.exports import export_project
 from .operations.imports import ON_CONFLICT, import_export
 from .operations.progress import progress
 from .storage.devices import Device, open_device
+from .tools import logs, metrics
 from .tools.config import Settings
 from .tools.errors import AppwriteError
 from .tools.validators import KEY_DESCRIPTION, is_key
@@ -182,6 +187,35 @@ def main() -> None:
     help="run the clean-up (see `nib cleanup`) this often, from one process of all those on the database; off: never",
 )
 @_cleanup_options
+@click.option(
+    "--metrics-port",
+    envvar="NIB_METRICS_PORT",
+    default=None,
+    type=click.IntRange(1, 65535),
+    help="serve Prometheus metrics of every worker on this port (off by default; see also NIB_METRICS_TOKEN)",
+)
+@click.option(
+    "--metrics-host",
+    envvar="NIB_METRICS_HOST",
+    default="127.0.0.1",
+    show_default=True,
+    help="the address of the metrics listener (loopback: only this machine may scrape)",
+)
+@click.option(
+    "--log-format",
+    envvar="NIB_LOG_FORMAT",
+    type=click.Choice(["text", "json"], case_sensitive=False),
+    default="text",
+    show_default=True,
+    help="nib's log lines (access log included): text, or one JSON object per line",
+)
+@click.option(
+    "--access-log/--no-access-log",
+    envvar="NIB_ACCESS_LOG",
+    default=True,
+    show_default=True,
+    help="one line per request on stderr (NIB_ACCESS_LOG=off turns it off)",
+)
 @_storage_options
 def serve(
     host: str,
@@ -197,6 +231,10 @@ def serve(
     cleanup_every: float | None,
     upload_abandoned_after: float,
     audit_retention: float,
+    metrics_port: int | None,
+    metrics_host: str,
+    log_format: str,
+    access_log: bool,
     data_dir: str,
     database_url: str | None,
 ) -> None:
@@ -210,6 +248,10 @@ def serve(
 
     With --backup-every and --backup-to, backups are taken on that schedule (see `nib backup`).
     The clean-up runs every --cleanup-every (see `nib cleanup`).
+
+    Metrics (Prometheus text, summed over the workers) are on with --metrics-port (a listener of
+    this process, loopback by default) or NIB_METRICS_TOKEN (GET /v1/metrics with
+    `Authorization: Bearer <token>`); off, nothing of them is loaded.
     """
     if (backup_every is None) != (backup_to is None):
         raise click.UsageError("--backup-every and --backup-to go together")
@@ -220,6 +262,8 @@ def serve(
     os.environ["NIB_WORKERS"] = str(workers)
     os.environ["NIB_RATE_LIMITS_OVERRIDES"] = rate_limits_overrides
     os.environ["NIB_CONSOLE"] = console.lower()
+    os.environ["NIB_LOG_FORMAT"] = log_format.lower()
+    os.environ["NIB_ACCESS_LOG"] = "on" if access_log else "off"
     # OAuth2 callbacks are built from the public URL: unset, it is the listening address.
     os.environ.setdefault("NIB_PUBLIC_URL", f"http://{host}:{port}")
     settings, db = _open(data_dir, database_url)
@@ -231,6 +275,10 @@ def serve(
     key = project_service.bootstrap(db)
     setup = admins.new_setup_token(db) if console.lower() == "on" else None
     db.dispose()
+    logs.configure(log_format.lower())  # the scheduled jobs' lines, and the only worker's with --workers 1
+    for job in ("nib.backups", "nib.cleanup"):  # a backup taken, a clean-up's counts: one line each
+        logging.getLogger(job).setLevel(logging.INFO)
+    _start_metrics(metrics_host, metrics_port)
     endpoint = f"http://{host}:{port}/v1"
     if key:
         click.echo("Created project 'default' and an API key with every scope (shown once):")
@@ -271,7 +319,6 @@ def serve(
             abandoned_after=upload_abandoned_after,
             audit_retention=audit_retention,
         ).start()
-    _log_jobs()
     uvicorn.run(
         "nib.app:create_app",
         factory=True,
@@ -293,17 +340,19 @@ def serve(
     )
 
 
-def _log_jobs() -> None:
-    """The scheduled jobs' lines (a backup taken, a clean-up's counts) on stderr."""
-    import logging
-
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    for name in ("nib.backups", "nib.cleanup"):
-        logger = logging.getLogger(name)
-        logger.setLevel(logging.INFO)
-        logger.addHandler(handler)
-        logger.propagate = False
+def _start_metrics(host: str, port: int | None) -> None:
+    """With --metrics-port or NIB_METRICS_TOKEN: metrics on, their values in a fresh directory
+    (removed at exit) that the workers inherit, and the listener on HOST:PORT."""
+    if port is None and not os.environ.get("NIB_METRICS_TOKEN"):
+        return
+    directory = tempfile.mkdtemp(prefix="nib-metrics-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    metrics.enable(directory)
+    if port is not None:
+        try:
+            metrics.serve(host, port, directory)
+        except OSError as error:
+            raise click.ClickException(f"metrics listener on {host}:{port}: {error.strerror or error}") from None
 
 
 def _exit_stopped(signum, frame) -> None:

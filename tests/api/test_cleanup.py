@@ -222,7 +222,7 @@ def test_requests_are_served_during_a_big_cleanup(nib_with):
     database.dispose()
 
 
-_RUN = re.compile(r"^(\S+ \S+) nib.cleanup INFO clean-up removed (\d+) abandoned uploads, (\d+) sessions")
+_RUN = re.compile(r"^(\S+) INFO nib.cleanup clean-up removed (\d+) abandoned uploads, (\d+) sessions")
 
 
 def test_the_job_runs_on_one_server_at_a_time(nib_with):
@@ -245,11 +245,11 @@ def test_the_job_runs_on_one_server_at_a_time(nib_with):
         stop_server(first)
         database.dispose()
     runs = []
-    for process in (first.process, second.process):
-        for line in process.stdout.read().splitlines():
+    for server in (first, second):
+        for line in server.output:
             found = _RUN.match(line)
             if found:
-                runs.append((datetime.strptime(found[1], "%Y-%m-%d %H:%M:%S,%f"), int(found[3])))
+                runs.append((datetime.strptime(found[1], "%Y-%m-%dT%H:%M:%S.%fZ"), int(found[3])))
     runs.sort()
     assert len(runs) >= 4 and sum(removed for _, removed in runs) == 2
     # One run per interval whichever server ran it: never two at once, never two within `every`.

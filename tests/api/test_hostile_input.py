@@ -226,5 +226,5 @@ def test_websocket_handshakes_get_the_unknown_route_error(nib_with):
             + b'","code":404,"type":"general_route_not_found","version":"1.5.11"}'
         )
     stop_server(nib)
-    output = nib.process.stdout.read()
+    output = "\n".join(nib.output)
     assert "Traceback" not in output and "Exception" not in output, output

@@ -23,6 +23,8 @@ from argon2 import PasswordHasher, Type
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from passlib.hash import phpass
 
+from ..tools import metrics
+
 __all__ = ["ALGORITHMS", "ARGON2_DEFAULT_OPTIONS", "SHA_VERSIONS", "hash_password", "verify_password"]
 
 ARGON2_DEFAULT_OPTIONS: dict[str, Any] = {
@@ -88,6 +90,7 @@ _ARGON2_SLOTS = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) // 3))
 def hash_password(plain: str) -> str:
     """Return a new argon2id PHC string (``$argon2id$v=19$m=65536,t=4,p=3$…``) for ``plain``."""
     with _ARGON2_SLOTS:
+        metrics.METRICS.password_hashed("argon2")
         return _ARGON2_HASHER.hash(plain)
 
 
@@ -109,6 +112,7 @@ def verify_password(
     if verifier is None:
         return False
     opts = options if isinstance(options, dict) else {}
+    metrics.METRICS.password_hashed(str(algorithm))  # a str: it named a verifier
     try:
         return verifier(plain, stored, opts)
     except Exception:

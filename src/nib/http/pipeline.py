@@ -23,6 +23,8 @@ ever holds a whole upload in memory; its declared params come from the path and 
 Preflight ``OPTIONS`` requests are answered before any of this. A route that declares an event
 (``http.events``) hands it to realtime after success; WebSocket connections to ``/v1/realtime``
 go to realtime, any other handshake is refused. Paths under ``/console`` go to the web console.
+With the access log or metrics on, an ``http.observe.Observer`` sees every request first; the
+pipeline tells its ``Trace`` the route's template and the caller.
 """
 
 from __future__ import annotations
@@ -45,12 +47,13 @@ from ..auth import admins, credentials, impersonation, platforms, principals, pr
 from ..data import audit
 from ..data.db import Database
 from ..data.instance import server_secret
-from ..tools import useragent
+from ..tools import metrics, useragent
 from ..tools.config import Settings
 from ..tools.errors import AppwriteError, StorageUnavailable
 from . import events, origins, ratelimit
 from .context import Context, RequestBody
 from .incoming import Incoming, read_incoming
+from .observe import TRACE, Observer, Trace
 from .params import check_path_params, query_params, request_params
 from .responses import empty_response, error_response, json_response
 from .routing import Route, Router, validate
@@ -88,8 +91,10 @@ class Api:
         limiter: ratelimit.Limiter | None = None,
         realtime: Realtime | None = None,
         console: ASGIApp | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.db = db
+        self.observer = observer
         self.console = console
         self.settings = settings
         self.realtime = realtime
@@ -113,11 +118,19 @@ class Api:
         return None, {}
 
     async def __call__(self, scope, receive, send) -> None:
+        if self.observer is not None and scope["type"] != "lifespan":
+            await self.observer(scope, receive, send, self.serve)
+        else:
+            await self.serve(scope, receive, send)
+
+    async def serve(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
         if scope["type"] == "websocket":
             if self.realtime is not None and scope["path"] == REALTIME_PATH:
+                if TRACE in scope:
+                    scope[TRACE].route = REALTIME_PATH
                 await self.realtime(scope, receive, send)
             else:
                 await _refuse_websocket(scope, receive, send)
@@ -126,6 +139,8 @@ class Api:
         # relay pages), which are API routes.
         path = scope["path"]
         if self.console is not None and path.startswith(CONSOLE_PATH) and self.match(scope["method"], path)[0] is None:
+            if TRACE in scope:
+                scope[TRACE].route = CONSOLE_PATH
             await self.console(scope, receive, send)
             return
         request = Request(scope, receive)
@@ -180,23 +195,32 @@ class Api:
         else:
             raw = await request_params(request, method, headers)
         incoming = read_incoming(request, method, headers, browser, route, path_params, raw)
+        trace = scope.get(TRACE)
+        if trace is not None:
+            trace.route, trace.project, trace.ip = (
+                route.path if route is not None else "",
+                incoming.project_id,
+                incoming.ip,
+            )
         limited = route is not None and self.limiter.limited(route.method, route.path)
         inline = self.inline_device_reads if route is not None and route.reads_device else self.inline_reads
         blocking = route is not None and route.blocking
         if method == "GET" and inline and not streaming and not limited and not blocking:
             # SQLite reads take microseconds and never wait on a lock (WAL): a thread hop would
             # cost more than the query. Everything else (rate-limited GETs may wait on Redis) runs in the pool.
-            return self._run(incoming, on_event_loop=True)
-        return await run_in_threadpool(self._run, incoming)
+            return self._run(incoming, trace, on_event_loop=True)
+        return await run_in_threadpool(self._run, incoming, trace)
 
-    def _run(self, incoming: Incoming, on_event_loop: bool = False) -> Response:
+    def _run(self, incoming: Incoming, trace: Trace | None, on_event_loop: bool = False) -> Response:
         """Everything after parsing, in one worker thread (or inline, ``on_event_loop``)."""
         limit_headers: dict[str, str] = {}  # X-RateLimit-*: on every response once counted
-        response = self._respond(incoming, limit_headers, on_event_loop=on_event_loop)
+        response = self._respond(incoming, trace, limit_headers, on_event_loop=on_event_loop)
         response.headers.update(limit_headers)
         return response
 
-    def _respond(self, incoming: Incoming, limit_headers: dict[str, str], *, on_event_loop: bool) -> Response:
+    def _respond(
+        self, incoming: Incoming, trace: Trace | None, limit_headers: dict[str, str], *, on_event_loop: bool
+    ) -> Response:
         route, project_id, headers, browser = incoming.route, incoming.project_id, incoming.headers, incoming.browser
         try:
             if route is None and project_id in ("", "console"):
@@ -217,6 +241,8 @@ class Api:
                     principal = credentials.authenticate(self.db, principal, creds, payload)
                     if incoming.impersonate is not None:
                         principal = impersonation.impersonate(self.db, principal, incoming.impersonate)
+            if trace is not None:
+                trace.principal = principal
             if route is None:
                 raise AppwriteError("general_route_not_found")
             if not route.any_origin:
@@ -266,9 +292,12 @@ class Api:
                 allowed_hosts=browser.allowed_hosts,
                 on_event_loop=on_event_loop,
             )
-            if incoming.receive is not None:
+            if incoming.receive is None:
+                result = route.handler(ctx, **values)
+            else:
                 ctx.body = RequestBody(incoming.receive, headers.get("content-length"))
-            result = route.handler(ctx, **values)
+                with metrics.METRICS.uploading():
+                    result = route.handler(ctx, **values)
         except AppwriteError as error:
             return error_response(error)
         except IntegrityError:

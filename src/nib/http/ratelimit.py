@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 import redis
 
+from ..tools import metrics
 from ..tools.config import Settings
 from ..tools.errors import AppwriteError
 from ..tools.validators import request_host
@@ -378,6 +379,7 @@ class Limiter:
                 headers["X-RateLimit-Remaining"] = str(remaining)
                 headers["X-RateLimit-Reset"] = str(window + rule.period)
             if counting and before >= rule.limit:
+                metrics.METRICS.rate_limited(method, rule.path)
                 raise AppwriteError("general_rate_limit_exceeded")
 
 

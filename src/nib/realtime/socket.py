@@ -29,6 +29,7 @@ from ..data.instance import server_secret
 from ..http import ratelimit
 from ..http.events import Event
 from ..http.incoming import client_ip
+from ..http.observe import note_caller
 from ..http.origins import BrowserRequest
 from ..http.params import query_params
 from ..http.wsframes import frame_writer
@@ -138,6 +139,8 @@ class _Session:
         headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
         params = query_params(scope.get("query_string", b""))
         project_id = str(headers.get("x-appwrite-project") or params.get("project") or "")
+        ip = client_ip(scope, headers)
+        note_caller(scope, project_id=project_id, ip=ip)
         db, settings = self.realtime.db, self.realtime.settings
         try:
             if not project_id or project_id == "console":
@@ -148,7 +151,6 @@ class _Session:
             if error.type == "project_not_found":
                 raise Refusal(POLICY, _UNKNOWN_PROJECT, close=POLICY) from None
             raise Refusal(error.code, error.message, close=POLICY) from None
-        ip = client_ip(scope, headers)
         try:
             self.realtime.limiter.check(
                 "GET",
@@ -172,6 +174,7 @@ class _Session:
             raise Refusal(POLICY, error.message, close=POLICY) from None
         sign_in = await self._sign_in(project_id, headers, params)
         found = await run_in_threadpool(identities.resolve, db, project_id, sign_in)
+        note_caller(scope, user_id=found.user_id)
         try:
             initial = subscriptions.from_url(params, scope.get("query_string", b""), found.user_id)
         except subscriptions.Refused as refused:
@@ -283,6 +286,7 @@ class _Session:
         found = await run_in_threadpool(identities.resolve, self.realtime.db, conn.project_id, sign_in)
         if found.user_id is None:
             raise Refusal(INVALID_FORMAT, "Session is not valid.")
+        note_caller(self.scope, user_id=found.user_id)
         self.hub.set_identity(conn, found)
         await self.frame({"type": "response", "data": {"to": "authentication", "success": True, "user": found.account}})
 

@@ -63,6 +63,11 @@ class Settings:
     oauth2_origins: str = ""
     # The web console under /console (`nib serve --console off` turns it off).
     console: bool = True
+    # Observability (http/observe.py): one access-log line per request; nib's log lines as
+    # "text" or "json"; GET /v1/metrics for requests bearing this token (empty: no such route).
+    access_log: bool = True
+    log_format: str = "text"
+    metrics_token: str = ""
 
     @property
     def resolved_database_url(self) -> str:
@@ -124,6 +129,9 @@ class Settings:
             "oauth2_mock": on_off(os.environ.get("NIB_OAUTH2_MOCK") or "off", "NIB_OAUTH2_MOCK"),
             "oauth2_origins": os.environ.get("NIB_OAUTH2_ORIGINS", ""),
             "console": on_off(os.environ.get("NIB_CONSOLE") or "on", "NIB_CONSOLE"),
+            "access_log": on_off(os.environ.get("NIB_ACCESS_LOG") or "on", "NIB_ACCESS_LOG"),
+            "log_format": os.environ.get("NIB_LOG_FORMAT") or "text",
+            "metrics_token": os.environ.get("NIB_METRICS_TOKEN", ""),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         if not isinstance(values["data_dir"], Path):

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Dialect, Engine
 
+from ...tools import metrics
 from .types import RawJSON, UTCDateTime, utc_from_text
 
 # orjson instead of the standard library for JSON columns (prefs, labels, targets of a page…).
@@ -58,6 +59,9 @@ class Database:
                 url, pool_size=pool_size, max_overflow=pool_size, connect_args=timeout, **_JSON_CODEC
             )
             event.listen(self.engine, "checkout", _refuse_closed)
+        if metrics.METRICS.enabled:
+            event.listen(self.engine, "checkout", _checked_out)
+            event.listen(self.engine, "checkin", _checked_in)
         self.dialect: str = self.engine.dialect.name
         self._writer = self.engine.execution_options(nib_write=True)
         self._plans: dict[AnySelect, Prepared] = {}
@@ -157,6 +161,14 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _checked_out(_dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    metrics.METRICS.pool(1)
+
+
+def _checked_in(_dbapi_conn: Any, _record: Any) -> None:
+    metrics.METRICS.pool(-1)
 
 
 def _refuse_closed(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
