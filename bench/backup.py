@@ -460,7 +460,7 @@ def main() -> int:
     section = render(result)
     print(section)
     if not args.no_write:
-        write_section(args.backend, section)
+        write_section(f"backup {args.backend}", section)
     return 0
 
 
@@ -573,11 +573,12 @@ def render(r: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(backend: str, section: str) -> None:
-    """Replace this backend's section of RESULTS.md, or add it at the end."""
+def write_section(name: str, section: str) -> None:
+    """Replace the section between ``<!-- name -->`` and ``<!-- /name -->`` of RESULTS.md (which
+    ``section`` starts and ends with), or add it at the end."""
     path = BENCH / "RESULTS.md"
     text = path.read_text()
-    start, end = f"<!-- backup {backend} -->", f"<!-- /backup {backend} -->"
+    start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
     if start in text:
         text = re.sub(re.escape(start) + r".*?" + re.escape(end) + r"\n?", lambda _: section, text, flags=re.S)
     else:

@@ -36,7 +36,7 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-import backup  # noqa: E402  (bench/backup.py: seeding users and the admin connection)
+import backup  # noqa: E402  (bench/backup.py: seeding users, the admin connection, RESULTS.md sections)
 import console  # noqa: E402  (bench/console.py: storage arguments)
 import run  # noqa: E402  (bench/run.py: servers, wrk, users' ids)
 
@@ -154,7 +154,7 @@ def main() -> int:
     section = render(args, rounds, confined=all(budget.path is not None for budget in budgets))
     print(section)
     if not args.no_write:
-        write_section(section)
+        backup.write_section("scaleout", section)
     return 0
 
 
@@ -190,18 +190,6 @@ def render(args: argparse.Namespace, rounds: dict[str, list[dict]], confined: bo
         )
     lines += ["", "<!-- /scaleout -->"]
     return "\n".join(lines) + "\n"
-
-
-def write_section(section: str) -> None:
-    path = BENCH / "RESULTS.md"
-    text = path.read_text()
-    start, end = "<!-- scaleout -->", "<!-- /scaleout -->"
-    if start in text:
-        before, rest = text.split(start, 1)
-        text = before + section.rstrip("\n") + rest.split(end, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -49,6 +48,7 @@ from live_server import (
     free_port,
     spawn,
     stop_process,
+    wait_listening,
     wait_serving,
 )
 from s3_server import new_bucket, s3_env
@@ -158,18 +158,11 @@ def start_load_balancer(upstreams: list[str], directory: Path, *, workers: int |
     config.write_text(nginx_config(addresses, port, root, workers))
     command = [NGINX, "-p", str(root), "-c", str(config), "-e", str(root / "error.log")]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                errors = process.stderr.read() if process.stderr else ""
-                log = (root / "error.log").read_text() if (root / "error.log").exists() else ""
-                raise RuntimeError(f"nginx did not start:\n{errors}\n{log}") from None
-            time.sleep(0.05)
+    if not wait_listening(process, port, 15):
+        process.kill()
+        errors = process.stderr.read() if process.stderr else ""
+        log = (root / "error.log").read_text() if (root / "error.log").exists() else ""
+        raise RuntimeError(f"nginx did not start:\n{errors}\n{log}")
     return LoadBalancer(f"http://127.0.0.1:{port}/v1", addresses, root, process)
 
 

@@ -4,17 +4,15 @@ measurements), plus the settings and a fresh bucket to point nib's S3 device at 
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import boto3
 
-from live_server import free_port
+from live_server import free_port, wait_listening
 from nib.tools.config import Settings
 
 ACCESS_KEY = SECRET_KEY = "testing"  # moto accepts any credentials
@@ -31,15 +29,8 @@ def moto_server() -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto server did not start") from None
-                time.sleep(0.1)
+        if not wait_listening(process, port, 30):
+            raise RuntimeError("moto server did not start")
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
