@@ -24,7 +24,7 @@ from storage_support import leftovers, new_bucket, send_chunk
 
 from live_server import NibServer, start_server, stop_server
 from nib.account.tables import challenges, passkey_challenges
-from nib.auth.tables import console_sessions, passkeys, sessions, tokens
+from nib.auth.tables import console_sessions, memberships, passkeys, sessions, tokens
 from nib.data.db import Database
 from nib.data.db.schema import audit_logs, instance_values
 from nib.storage.tables import files
@@ -96,6 +96,19 @@ def test_cleanup_removes_exactly_what_expired(nib_with):
             for when in (past, future)
         ]
         conn.execute(console_sessions.insert(), console)
+        # Invitations sent 8 days ago (over) and 6 days ago (still open), and a member who joined
+        # 8 days ago: only the first goes.
+        invites = [
+            _row(
+                team_id="t",
+                user_id=uuid.uuid4().hex[:20],
+                roles=[],
+                invited=dates.now() - timedelta(days=days),
+                confirm=confirm,
+            )
+            for days, confirm in ((8, False), (6, False), (8, True))
+        ]
+        conn.execute(memberships.insert(), invites)
         entries = conn.execute(sa.select(audit_logs.c.seq).order_by(audit_logs.c.seq)).scalars().all()
         old = entries[:3]
         conn.execute(audit_logs.update().where(audit_logs.c.seq.in_(old)).values(time=dates.now() - timedelta(days=15)))
@@ -107,6 +120,8 @@ def test_cleanup_removes_exactly_what_expired(nib_with):
     assert counts["passkey registrations"] == "1" and counts["console sessions"] == "1"
     assert counts["audit logs"] == "3" and counts["abandoned uploads"] == "0"
     assert counts["console set-up links"] == "0"  # made at start, valid for an hour
+    assert counts["invitations"] == "1"
+    assert _ids(database, memberships, memberships.c.team_id == "t") == {invites[1]["id"], invites[2]["id"]}
     assert _ids(database, sessions) == {session_ids[2]}
     assert _ids(database, tokens) == {token_ids[2]}
     assert _ids(database, challenges) == {mfa[2]["id"]}

@@ -2,8 +2,8 @@
 
 Abandoned chunked uploads (no chunk for ``--upload-abandoned-after``, 3 days by default: rows,
 then their parts on the storage device), expired sessions and tokens, MFA and passkey challenges,
-passkey registrations never completed, expired console sessions and set-up link, and audit log
-entries older than ``--audit-retention`` (14 days, Appwrite's default). Each kind is deleted by
+expired team invitations, passkey registrations never completed, expired console sessions and
+set-up link, and audit log entries older than ``--audit-retention`` (14 days, Appwrite's default). Each kind is deleted by
 the domain that owns its table; this module only paces them: at most ``BATCH`` rows per
 statement, each batch in its own short transaction, with a pause between batches so that the
 server's requests (on SQLite, its writes) go first.
@@ -12,9 +12,9 @@ server's requests (on SQLite, its writes) go first.
 process of all those on the database (``Cleanup``, a ``schedule.Periodic`` job); ``nib cleanup``
 runs it once.
 
-Kept on purpose: file tokens past their expiry (the Tokens API still lists them and can extend
-them, as in Appwrite) and invitations past their expiry (Appwrite keeps an unconfirmed membership
-until a team owner or its user deletes it; accepting one refuses once it expired).
+Team invitations go once their 7 days to accept are over: accepting one is refused then, and
+while it stays the same user cannot be invited again. Kept on purpose: file tokens past their
+expiry (the Tokens API still lists them and can extend them, as in Appwrite).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from ..data.batches import BATCH
 from ..data.db import Database
 from ..storage import chunks
 from ..storage.devices import Device
+from ..teams import invitations
 from ..tools import dates
 from ..users import sessions
 from .schedule import Periodic
@@ -53,6 +54,7 @@ def _sweeps(
         ),
         "sessions": lambda limit: sessions.sweep_expired_sessions(db, now, limit),
         "tokens": lambda limit: sessions.sweep_expired_tokens(db, now, limit),
+        "invitations": lambda limit: invitations.sweep_expired(db, now, limit),
         "mfa challenges": lambda limit: mfa.sweep_expired(db, now, limit),
         "passkey challenges": lambda limit: passkeys.sweep_expired(db, now, limit),
         "passkey registrations": lambda limit: passkeys.sweep_stale_registrations(db, now, limit),

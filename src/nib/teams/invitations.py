@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..auth.projects import project_name
 from ..auth.tables import identities, memberships, users
+from ..data.batches import delete_batch
 from ..data.db import Database
 from ..data.rows import Row
 from ..tools import dates, mail, mail_templates
@@ -300,3 +301,13 @@ def accept(
         insert_session(conn, row)
     confirmed = with_people(db, project_id, [{**membership, **changes}], mfa=False)[0]
     return confirmed, row, session_secret, invitee
+
+
+def sweep_expired(db: Database, now: datetime, limit: int) -> int:
+    """Delete up to ``limit`` invitations whose time to accept ended before ``now``; how many went.
+    Such a membership can never be confirmed, and while it stays the same user cannot be invited
+    to the team again (409): the clean-up job calls this batch after batch. Unconfirmed
+    memberships never count in a team's ``total``, so no total changes."""
+    ended = now - timedelta(seconds=INVITATION_SECONDS)
+    expired = sa.and_(memberships.c.confirm.is_(False), memberships.c.invited < ended)
+    return len(delete_batch(db, memberships, expired, limit))
