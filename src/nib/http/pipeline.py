@@ -47,7 +47,7 @@ from ..auth import admins, credentials, impersonation, platforms, principals, pr
 from ..data import audit
 from ..data.db import Database
 from ..data.instance import server_secret
-from ..tools import metrics, useragent
+from ..tools import metrics
 from ..tools.config import Settings
 from ..tools.errors import AppwriteError, StorageUnavailable
 from . import events, origins, ratelimit
@@ -168,8 +168,7 @@ class Api:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                # The device detector's data takes seconds to load: do it beside serving.
-                threading.Thread(target=_warm_up, name="ua-warm-up", daemon=True).start()
+                threading.Thread(target=_settle_gc, name="gc-settle", daemon=True).start()
                 if self.realtime is not None:
                     await self.realtime.start()
                 await send({"type": "lifespan.startup.complete"})
@@ -409,14 +408,15 @@ class Api:
             log.exception("audit entry %s for %s not recorded", event, ctx.project_id)
 
 
-def _warm_up() -> None:
-    """Load what requests will need, then keep the garbage collector off it: the collector's
-    full passes walk every tracked object, and most of a warm process's ~100 MB are module data
-    (the device detector's tables) that live as long as it does. Frozen, they are never walked;
-    and with fewer, larger young generations, the many short-lived objects of a realtime fan-out
-    or a busy request stream are collected in fewer passes (bench/RESULTS.md: full collections
-    of up to 232 ms under 1,000 subscribers before this)."""
-    useragent.warm_up()
+def _settle_gc() -> None:
+    """Keep the garbage collector off what start-up loaded: the collector's full passes walk every
+    tracked object, and most of a started process's memory is module data that lives as long as
+    it does. Frozen, it is never walked (the User-Agent detector freezes its own tables when a
+    first parse loads them: tools/useragent.py); and with fewer, larger young generations, the
+    many short-lived objects of a realtime fan-out or a busy request stream are collected in
+    fewer passes (bench/RESULTS.md: full collections of up to 232 ms under 1,000 subscribers
+    before this).
+    """
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 10)

@@ -22,25 +22,18 @@ places, so the port's output is normalised back to Matomo semantics here:
 
 Results are cached per UA string; the detector is instantiated per parse
 (instances carry per-UA state) so concurrent worker threads never share one.
+The detector and its rule set (~50 MB, ~2 s to load) are loaded on the first parse, not at
+start: many processes (API-key servers, CLI commands) never parse a User-Agent.
 """
 
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import re
+import threading
 from typing import Any
-
-from device_detector import DeviceDetector
-from device_detector.parser import (
-    PIM,
-    Browser,
-    FeedReader,
-    Library,
-    MediaPlayer,
-    MobileApp,
-)
-from device_detector.parser.client.browser import Engine
 
 __all__ = ["DEVICE_FIELDS", "parse_user_agent", "warm_up"]
 
@@ -68,15 +61,44 @@ MAX_USER_AGENT_LENGTH = 2048
 _EMPTY: tuple[str, ...] = ("",) * len(DEVICE_FIELDS)
 
 
-class _MatomoDetector(DeviceDetector):  # type: ignore[misc]  # device_detector ships no types
-    """DeviceDetector restricted to the client parsers Matomo has."""
+_detector_class: Any = None
+_loading = threading.Lock()
 
-    __slots__ = ()
 
-    CLIENT_PARSERS = (FeedReader, MobileApp, MediaPlayer, PIM, Browser, Library)
+def _detector() -> Any:
+    """The detector class (device_detector imported and its rule set loaded on the first call)."""
+    global _detector_class
+    if _detector_class is None:
+        with _loading:
+            if _detector_class is None:
+                _detector_class = _load()
+    return _detector_class
 
-    def extract_app_id(self) -> None:  # port-only heuristic (bundle ids as clients)
-        return None
+
+def _load() -> Any:
+    from device_detector import DeviceDetector
+    from device_detector.parser import PIM, Browser, FeedReader, Library, MediaPlayer, MobileApp
+
+    class MatomoDetector(DeviceDetector):  # type: ignore[misc]  # device_detector ships no types
+        """DeviceDetector restricted to the client parsers Matomo has."""
+
+        __slots__ = ()
+
+        CLIENT_PARSERS = (FeedReader, MobileApp, MediaPlayer, PIM, Browser, Library)
+
+        def extract_app_id(self) -> None:  # port-only heuristic (bundle ids as clients)
+            return None
+
+    # The parsers read their YAML on first use: read it all now, with a few typical agents.
+    for ua in _WARM_UP_AGENTS:
+        try:
+            MatomoDetector(ua, skip_bot_detection=True, check_cache=False).parse()
+        except Exception:
+            log.debug("user agent warm-up failed", exc_info=True)
+    # The tables live as long as the process: frozen, the collector's full passes never walk them.
+    gc.collect()
+    gc.freeze()
+    return MatomoDetector
 
 
 def _truncate_version(version: str) -> str:
@@ -109,6 +131,8 @@ def _resolve_engine(spec: Any, browser_version: str, user_agent: str) -> str:
         engine = ""
     if not engine:
         # Matomo falls back to the generic engine regexes (browser_engine.yml).
+        from device_detector.parser.client.browser import Engine
+
         engine = str(Engine(user_agent, None).parse().ua_data.get("name") or "")
     return engine
 
@@ -136,7 +160,7 @@ def _detect(user_agent: str) -> tuple[str, ...]:
         return _EMPTY
 
     # check_cache=False: a fresh instance (the port's own cache shares and re-inits instances).
-    dd = _MatomoDetector(user_agent, skip_bot_detection=True, check_cache=False).parse()
+    dd = _detector()(user_agent, skip_bot_detection=True, check_cache=False).parse()
     details = dd.all_details
 
     os_data = details.get("os") or {}
@@ -221,13 +245,11 @@ _WARM_UP_AGENTS = (
 
 
 def warm_up() -> None:
-    """Load the detector's YAML/regex data now (~3 s cold) instead of on the first request.
+    """Load the detector's YAML/regex data now (~2 s cold) instead of on the first parse.
 
-    Parses a few representative UAs directly (bypassing the result cache, so
-    cache statistics stay untouched). Never raises.
+    Idempotent; leaves the result cache and its statistics untouched. Never raises.
     """
-    for ua in _WARM_UP_AGENTS:
-        try:
-            _detect(ua)
-        except Exception:
-            log.debug("user agent warm-up failed", exc_info=True)
+    try:
+        _detector()
+    except Exception:
+        log.debug("user agent warm-up failed", exc_info=True)
