@@ -23,7 +23,6 @@ import hmac
 import time
 from datetime import datetime, timedelta
 
-import jwt
 import sqlalchemy as sa
 
 from ..data.db import Database
@@ -72,6 +71,8 @@ def encode(row: Row, server_secret: str) -> str:
     }
     if row["expire"] is not None:
         payload["exp"] = int(row["expire"].timestamp())
+    import jwt  # PyJWT (and the cryptography it loads) only where file tokens are used
+
     return jwt.encode(payload, _signing_key(server_secret), algorithm=_ALGORITHM)
 
 
@@ -158,6 +159,8 @@ def resolve(db: Database, server_secret: str, *, project_id: str, token: str) ->
     decode (signature, ``exp``, age), names no token of the project, or the token has expired."""
     if not token:
         return None
+    import jwt
+
     try:
         payload = jwt.decode(
             token,

@@ -2,15 +2,15 @@
 
 Appwrite 1.5 has three: a video icon for video types, an image icon for pictures over the
 preview size limit, and a generic file icon for everything else. nib draws its own as small SVG
-documents, rendered once to PNG when this module is imported (transparent background: the
+documents, rendered once to PNG when preview.py first loads libvips (transparent background: the
 preview's ``background`` — ``eceff1`` by default for icons — shows through). Rendering happens
-here, once, because the SVG loader stays blocked for everything else (preview.py): user files
-never reach librsvg.
+then, once, before any user file is decoded, because the SVG loader stays blocked for everything
+else (preview.py): user files never reach librsvg.
 """
 
 from __future__ import annotations
 
-import pyvips
+from types import ModuleType
 
 # Appwrite's video list (app/config/storage/logos.php), plus any other video/* type.
 _VIDEO_TYPES = frozenset(
@@ -52,14 +52,18 @@ def icon_for(mime_type: str) -> str:
     return "video" if mime_type in _VIDEO_TYPES or mime_type.startswith("video/") else "file"
 
 
-def _render(shapes: str) -> bytes:
-    svg = f'<svg xmlns="http://www.w3.org/2000/svg" width="{SIZE}" height="{SIZE}" viewBox="0 0 64 64">{shapes}</svg>'
-    return pyvips.Image.svgload_buffer(svg.encode()).pngsave_buffer()
+_PNG: dict[str, bytes] = {}
 
 
-pyvips.operation_block_set("VipsForeignLoadSvg", False)
-_PNG = {name: _render(shapes) for name, shapes in _SHAPES.items()}
-pyvips.operation_block_set("VipsForeignLoadSvg", True)
+def render_all(pyvips: ModuleType) -> None:
+    """Draw the icons (preview.py calls this once, as it loads libvips, before any preview)."""
+    pyvips.operation_block_set("VipsForeignLoadSvg", False)
+    for name, shapes in _SHAPES.items():
+        svg = (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{SIZE}" height="{SIZE}" viewBox="0 0 64 64">{shapes}</svg>'
+        )
+        _PNG[name] = pyvips.Image.svgload_buffer(svg.encode()).pngsave_buffer()
+    pyvips.operation_block_set("VipsForeignLoadSvg", True)
 
 
 def icon_png(name: str) -> bytes:

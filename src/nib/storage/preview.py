@@ -18,22 +18,43 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import time
 from dataclasses import dataclass
 from email.utils import formatdate
-from typing import Any
-
-import pyvips
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from ..http.routing import Param, optional
 from ..tools import validators as v
 from ..tools.errors import AppwriteError
 from . import icons
 
-# libvips is process-wide: refuse its "untrusted" loaders (ImageMagick, FITS, Matlab…) and keep no
-# decoded images between requests (previews are cached as encoded files instead).
-pyvips.block_untrusted_set(True)
-pyvips.cache_set_max(0)
+if TYPE_CHECKING:
+    import pyvips
+
+_vips: ModuleType | None = None
+_vips_loading = threading.Lock()
+
+
+def _pyvips() -> ModuleType:
+    """pyvips, imported on the first preview: libvips and its loaders are ~10 MB a process that
+    shows no preview never needs."""
+    global _vips
+    if _vips is None:
+        with _vips_loading:
+            if _vips is None:
+                import pyvips
+
+                # libvips is process-wide: refuse its "untrusted" loaders (ImageMagick, FITS,
+                # Matlab…) and keep no decoded images between requests (previews are cached as
+                # encoded files instead). The icons are drawn before any request can decode.
+                pyvips.block_untrusted_set(True)
+                pyvips.cache_set_max(0)
+                icons.render_all(pyvips)
+                _vips = pyvips
+    return _vips
+
 
 PREVIEW_LIMIT = 20_000_000  # bytes: larger images get the image icon (_APP_STORAGE_PREVIEW_LIMIT)
 MAX_PIXELS = 0x3FFF * 0x3FFF  # ~268 megapixels, sharp's default input limit
@@ -211,6 +232,7 @@ def render(
 ) -> tuple[bytes, str]:
     """The preview of a file: (image bytes, Content-Type). ``size`` is the file's size in bytes
     (``len(source)`` when None). CPU-bound: call from a worker thread (PreviewEngine)."""
+    vips = _pyvips()
     if size is None:
         size = len(source)
     chosen = plan(mime_type=mime_type, size=size, params=params, accept=accept)
@@ -221,13 +243,13 @@ def render(
         image = _crop(source, params, max_pixels=max_pixels)
         image = _effects(image, params, background)
         return _encode(image, chosen.output, params.quality, background), chosen.content_type
-    except pyvips.Error:
+    except vips.Error:
         raise AppwriteError("storage_file_type_unsupported") from None
 
 
 def _open(source, max_pixels: int) -> pyvips.Image:
     """The source's header (no pixels decoded), checked: allowed loader and pixel count."""
-    header = pyvips.Image.new_from_buffer(source, "", access="sequential", fail_on=_FAIL_ON)
+    header = _pyvips().Image.new_from_buffer(source, "", access="sequential", fail_on=_FAIL_ON)
     loader = header.get("vips-loader").removesuffix("_buffer").removesuffix("_source")
     if loader not in _LOADERS:
         raise AppwriteError("storage_file_type_unsupported")
@@ -257,7 +279,7 @@ def _crop(source, p: PreviewParams, *, max_pixels: int) -> pyvips.Image:
         crop = horizontal if w * height > h * width else vertical
     # thumbnail_buffer's own fail_on does not reach the loader: pass it as a load option.
     options = {"height": height, "size": "both", "crop": crop, "option_string": f"fail_on={_FAIL_ON}"}
-    return pyvips.Image.thumbnail_buffer(source, width, **options)
+    return _pyvips().Image.thumbnail_buffer(source, width, **options)
 
 
 # gravity -> libvips crop when the overflow is horizontal, when it is vertical
@@ -285,7 +307,7 @@ def _alpha_times(image: pyvips.Image, factor) -> pyvips.Image:
     """``image`` with its alpha multiplied by ``factor`` (a number or a 0..255 mask image)."""
     image = _with_alpha(image)
     colour, alpha = image.extract_band(0, n=image.bands - 1), image[image.bands - 1]
-    alpha = alpha * factor / 255 if isinstance(factor, pyvips.Image) else alpha * factor
+    alpha = alpha * factor / 255 if isinstance(factor, _pyvips().Image) else alpha * factor
     return colour.bandjoin(alpha.cast("uchar"))
 
 
@@ -306,7 +328,7 @@ def _effects(image: pyvips.Image, p: PreviewParams, background: str) -> pyvips.I
             # The border follows the rounded outline: a rounded frame with the picture rounded
             # by what is left of the radius inside it.
             inner = _with_alpha(_rounded(image, max(p.border_radius - border, 0)))
-            frame = pyvips.Image.black(image.width + 2 * border, image.height + 2 * border)
+            frame = _pyvips().Image.black(image.width + 2 * border, image.height + 2 * border)
             frame = frame.new_from_image([*border_rgb, 255]).copy(interpretation="srgb")
             image = _rounded(frame, p.border_radius).composite2(inner, "over", x=border, y=border).cast("uchar")
         else:
@@ -328,7 +350,7 @@ def _rounded(image: pyvips.Image, radius: int) -> pyvips.Image:
     radius = min(radius, w / 2, h / 2)
     if radius <= 0:
         return image
-    xy = pyvips.Image.xyz(w, h) + 0.5  # pixel centres
+    xy = _pyvips().Image.xyz(w, h) + 0.5  # pixel centres
     x, y = xy[0], xy[1]
     # How far a pixel reaches into a corner square, along each axis (0 outside the squares).
     dx = (x < radius).ifthenelse(radius - x, (x > w - radius).ifthenelse(x - (w - radius), 0))
@@ -361,7 +383,7 @@ def _rotated(image: pyvips.Image, degrees: int) -> pyvips.Image:
         idy=-h / 2,
         odx=w / 2 - x0,
         ody=h / 2 - y0,
-        interpolate=pyvips.Interpolate.new("bilinear"),
+        interpolate=_pyvips().Interpolate.new("bilinear"),
         extend="background",
         background=[0] * image.bands,
         premultiplied=True,

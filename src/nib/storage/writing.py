@@ -9,7 +9,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import magic
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -92,6 +91,8 @@ class Meter:
 
     def mime_type(self) -> str:
         """From the content, as Appwrite (libmagic), never from the client's part header."""
+        import magic  # libmagic and its database: loaded by the first upload, not at start
+
         return magic.from_buffer(bytes(self.head), mime=True) or "application/octet-stream"
 
 
