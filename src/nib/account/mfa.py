@@ -22,7 +22,6 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
-import pyotp
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
@@ -74,6 +73,8 @@ def provisioning_uri(secret: str, *, issuer: str, label: str) -> str:
 
 def totp_matches(secret: str, otp: str) -> bool:
     """The current code, or the one just before or after it (module docstring)."""
+    import pyotp  # only processes that check a TOTP code load it
+
     return pyotp.TOTP(secret).verify(otp, valid_window=_TOTP_DRIFT_STEPS)
 
 

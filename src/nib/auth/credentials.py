@@ -21,7 +21,6 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import unquote
 
-import jwt
 import orjson
 import sqlalchemy as sa
 
@@ -97,12 +96,16 @@ def request_credentials(project_id: str, cookies: Mapping[str, str], headers: Ma
 
 def issue_jwt(key: str, *, user_id: str, session_id: str, duration: int) -> str:
     """HS256 ``{userId, sessionId, exp}`` as Appwrite signs it (no ``iat``)."""
+    import jwt  # PyJWT (and the cryptography it loads) only where JWTs are used
+
     exp = int(dates.now().timestamp()) + duration
     return jwt.encode({"userId": user_id, "sessionId": session_id, "exp": exp}, key, algorithm=JWT_ALGORITHM)
 
 
 def verify_jwt(token: str, key: str) -> dict[str, Any]:
     """The payload of a valid token; 401 ``user_jwt_invalid`` otherwise."""
+    import jwt
+
     try:
         payload = jwt.decode(token, key, algorithms=[JWT_ALGORITHM], leeway=JWT_LEEWAY_SECONDS)
     except jwt.PyJWTError as error:

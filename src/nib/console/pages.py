@@ -24,17 +24,17 @@ the project named by the ``project_id`` path parameter (``console`` for instance
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 import orjson
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -50,28 +50,40 @@ from ..tools import dates
 from ..tools.config import Settings
 from ..tools.errors import AppwriteError
 
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
 log = logging.getLogger("nib")
 
 PREFIX = "/console"
 NOTICE_COOKIE = "nib_console_notice"
 TEMPLATES = Path(__file__).parent / "templates"
 
-_environment = Environment(
-    loader=FileSystemLoader(TEMPLATES),
-    # Every value is escaped: names, prefs and file names are people's input, never markup.
-    autoescape=select_autoescape(default=True, default_for_string=True),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-_environment.globals["console"] = PREFIX
 # The CSRF token of the page being rendered, for macros: templates imported by another (macros.html)
 # do not see its variables, but they see globals.
 _rendering_csrf: ContextVar[str] = ContextVar("rendering_csrf", default="")
-_environment.globals["csrf_token"] = _rendering_csrf.get
-_environment.filters["date"] = lambda value: dates.fmt(value)[:19].replace("T", " ") if value else ""
-_environment.filters["json"] = lambda value: orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
-_environment.filters["size"] = lambda value: _human_size(int(value or 0))
-_environment.filters["quote"] = lambda value: quote(str(value), safe="")
+
+
+@functools.cache
+def _environment() -> Environment:
+    """The template environment, built (and jinja2 imported) by the first page a process renders:
+    servers nobody opens the console on never load it."""
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        # Every value is escaped: names, prefs and file names are people's input, never markup.
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.globals["console"] = PREFIX
+    environment.globals["csrf_token"] = _rendering_csrf.get
+    environment.filters["date"] = lambda value: dates.fmt(value)[:19].replace("T", " ") if value else ""
+    environment.filters["json"] = lambda value: orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+    environment.filters["size"] = lambda value: _human_size(int(value or 0))
+    environment.filters["quote"] = lambda value: quote(str(value), safe="")
+    return environment
 
 
 def _human_size(count: int) -> str:
@@ -150,7 +162,7 @@ class Page:
         }
         token = _rendering_csrf.set(context["csrf"])
         try:
-            html = _environment.get_template(template).render(context)
+            html = _environment().get_template(template).render(context)
         finally:
             _rendering_csrf.reset(token)
         response = HTMLResponse(html, status_code=status)

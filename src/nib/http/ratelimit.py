@@ -25,7 +25,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
-import redis
 
 from ..tools import metrics
 from ..tools.config import Settings
@@ -188,6 +187,9 @@ class RedisCounters(Counters):
     """
 
     def __init__(self, url: str, *, prefix: str = "nib:ratelimit:") -> None:
+        import redis  # only processes configured with Redis load it
+
+        self.failure = redis.RedisError
         self.redis = redis.Redis.from_url(
             url, socket_timeout=_REDIS_TIMEOUT_SECONDS, socket_connect_timeout=_REDIS_TIMEOUT_SECONDS
         )
@@ -201,14 +203,14 @@ class RedisCounters(Counters):
                 pipe.incr(name)
                 pipe.expireat(name, window_start + period)
                 hits, _ = pipe.execute()
-        except redis.RedisError as error:
+        except self.failure as error:
             raise StoreUnavailable() from error
         return int(hits)
 
     def peek(self, key: str, window_start: int) -> int:
         try:
             hits = self.redis.get(self._name(key, window_start))
-        except redis.RedisError as error:
+        except self.failure as error:
             raise StoreUnavailable() from error
         return int(hits) if hits is not None else 0
 
