@@ -109,7 +109,9 @@ def measure(starts: int) -> dict:
                 settled = rss_mb(server.proc.pid)
             finally:
                 server.stop()
-            runs.append({"seconds": seconds, "health_mb": after_health, "get_user_mb": after_get, "settled_mb": settled})
+            runs.append(
+                {"seconds": seconds, "health_mb": after_health, "get_user_mb": after_get, "settled_mb": settled}
+            )
         return {"runs": runs}
     finally:
         shutil.rmtree(work, ignore_errors=True)
