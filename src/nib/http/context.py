@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -17,37 +19,71 @@ from ..tools.errors import AppwriteError
 from . import cookies
 from .params import MAX_BODY_BYTES
 
+BATCH_BYTES = 1 << 20  # body bytes per hop between the event loop and the handler's thread
+
 
 class RequestBody:
     """The body of a streaming route, iterated from the handler's worker thread.
 
-    Each step fetches the next ASGI message on the event loop (the server stops reading the
-    socket while its buffer is full, so memory stays bounded by a few socket reads). More than
-    ``MAX_BODY_BYTES`` (Appwrite's 12 MiB request limit) is refused with 413, up front when
-    ``Content-Length`` says so; a client that disconnects ends the upload with an error.
+    The bytes are gathered on the event loop in pieces of up to ``BATCH_BYTES`` (the server hands
+    over what each socket read brought, 64-256 KiB: a thread hop for each cost more than the
+    bytes), and the next piece is gathered while the handler writes the last one, so reading the
+    socket and writing the file overlap. The server stops reading the socket while its buffer is
+    full, so memory stays bounded by two pieces. More than ``MAX_BODY_BYTES`` (Appwrite's 12 MiB
+    request limit) is refused with 413, up front when ``Content-Length`` says so; a client that
+    disconnects ends the upload with an error.
     """
 
     def __init__(self, receive, content_length: str | None) -> None:
         self._receive = receive
         self._done = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         if content_length and content_length.isdigit() and int(content_length) > MAX_BODY_BYTES:
             raise _too_large()
 
     def __iter__(self) -> Iterator[bytes]:
+        if self._done:
+            return
         size = 0
-        while not self._done:
-            message = anyio.from_thread.run(self._receive)
+        pending: Future | None = None
+        try:
+            chunk, more = anyio.from_thread.run(self._gather)
+            while True:
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise _too_large()
+                if more:
+                    assert self._loop is not None, "set by the first _gather"
+                    pending = asyncio.run_coroutine_threadsafe(self._gather(), self._loop)
+                if chunk:
+                    yield chunk
+                if not more:
+                    return
+                assert pending is not None
+                chunk, more = pending.result()
+                pending = None
+        finally:
+            self._done = True
+            if pending is not None:  # the consumer stopped early: stop reading for it
+                pending.cancel()
+
+    async def _gather(self) -> tuple[bytes, bool]:
+        """On the event loop: the next up to ``BATCH_BYTES`` (one socket read may add more) and
+        whether more follow."""
+        self._loop = asyncio.get_running_loop()
+        pieces: list[bytes] = []
+        size = 0
+        more = True
+        while more and size < BATCH_BYTES:
+            message = await self._receive()
             if message["type"] == "http.disconnect":
-                self._done = True
                 raise AppwriteError("general_argument_invalid", "The request body ended early.")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                self._done = True
-                raise _too_large()
-            self._done = not message.get("more_body", False)
-            if chunk:
-                yield chunk
+            piece = message.get("body", b"")
+            more = message.get("more_body", False)
+            if piece:
+                pieces.append(piece)
+                size += len(piece)
+        return b"".join(pieces), more
 
 
 # The response format of a request without X-Appwrite-Response-Format: the newest.
