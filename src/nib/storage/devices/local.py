@@ -27,6 +27,7 @@ from .keys import check_path, check_prefix
 
 READ_SIZE = 1 << 20  # per read and per response chunk: 64 KiB cost a thread hop per 64 KiB sent
 WRITE_THROUGH_BYTES = 32 << 20
+COPY_BYTES = 1 << 30  # per copy_file_range call (the kernel copies less when it likes)
 
 
 class LocalDevice:
@@ -49,27 +50,34 @@ class LocalDevice:
             raise ValueError(f"bad multi-part handle: {handle!r}")
         return self.root / ".parts" / check_path(path) / handle
 
-    def _write_file(self, target: Path, chunks: Iterable[bytes], make_dirs: bool = True) -> int:
+    @contextmanager
+    def _new_file(self, target: Path, make_dirs: bool = True) -> Iterator[BinaryIO]:
+        """A temporary file beside ``target``, renamed into place when the block ends well and
+        removed when it fails."""
         with _full_disk_unavailable():
             if make_dirs:
                 target.parent.mkdir(parents=True, exist_ok=True)
             temp = target.with_name(f".tmp-{target.name}.{secrets.token_hex(8)}")
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-            written = flushed = 0
             try:
                 with os.fdopen(fd, "wb") as out:
-                    for chunk in chunks:
-                        out.write(chunk)
-                        written += len(chunk)
-                        if self.write_through and written - flushed >= WRITE_THROUGH_BYTES:
-                            self._write_through(out, flushed, written)
-                            flushed = written
-                    if self.write_through:
-                        self._write_through(out, flushed, written)
+                    yield out
                 os.replace(temp, target)
             except BaseException:
                 os.unlink(temp)
                 raise
+
+    def _write_file(self, target: Path, chunks: Iterable[bytes], make_dirs: bool = True) -> int:
+        written = flushed = 0
+        with self._new_file(target, make_dirs) as out:
+            for chunk in chunks:
+                out.write(chunk)
+                written += len(chunk)
+                if self.write_through and written - flushed >= WRITE_THROUGH_BYTES:
+                    self._write_through(out, flushed, written)
+                    flushed = written
+            if self.write_through:
+                self._write_through(out, flushed, written)
         return written
 
     @staticmethod
@@ -137,11 +145,12 @@ class LocalDevice:
         if missing:
             raise FileNotFoundError(f"parts {missing} of {path} are missing")
 
-        def joined() -> Iterator[bytes]:
+        with self._new_file(target) as out:
             for number in range(1, count + 1):
-                yield from _read_range(open(parts / str(number), "rb"), 0, None)
-
-        self._write_file(target, joined())
+                with open(parts / str(number), "rb") as part:
+                    _append(part, out)
+            if self.write_through:
+                self._write_through(out, 0, out.tell())
         shutil.rmtree(parts, ignore_errors=True)
 
     def abort_parts(self, path: str, handle: str) -> None:
@@ -171,6 +180,24 @@ def _full_disk_unavailable() -> Iterator[None]:
         if error.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
         raise StorageUnavailable("The storage device is full. Please try again later.") from error
+
+
+def _append(source: BinaryIO, out: BinaryIO) -> None:
+    """Copy the rest of ``source`` to ``out`` inside the kernel where it can (``copy_file_range``:
+    the bytes never pass through Python, once instead of twice), else through ``READ_SIZE`` reads."""
+    copy_range = getattr(os, "copy_file_range", None)  # Linux only
+    if copy_range is not None:
+        out.flush()
+        try:
+            while copy_range(source.fileno(), out.fileno(), COPY_BYTES):
+                pass
+            return
+        except OSError as error:
+            # Not between these files (another file system, an old kernel): the rest by reads;
+            # both offsets moved by what was copied, so the reads go on from there.
+            if error.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+    shutil.copyfileobj(source, out, READ_SIZE)
 
 
 def _read_range(handle, start: int, end: int | None) -> Iterator[bytes]:
