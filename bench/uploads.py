@@ -9,7 +9,7 @@ its md5. The client sends from memory (httpx), random bytes, the SDKs' request s
 (bench/storage.py's ``multipart``):
 
 - ``1MiB``: one multipart request (no Content-Range), median of ``--small`` per round;
-- ``10MiB``: one multipart request: the largest round size one request may carry (Appwrite refuses
+- ``10MiB``: one multipart request (median of a few): the largest round size one request may carry (Appwrite refuses
   bodies over 12 MiB with 413, as nib does, so a 100 MiB file can only come in chunks);
 - ``100MiB chunked``: as the newest SDKs send it: 5 MiB chunks with ``Content-Range``, the first
   alone, then the other 19 from 8 threads at once with ``x-appwrite-id``; the floor gets the
@@ -17,8 +17,9 @@ its md5. The client sends from memory (httpx), random bytes, the SDKs' request s
 
 MiB/s = file bytes / wall time of the whole upload, best round of each (medians for 1 MiB). A
 ``discard`` row (the floor reading and dropping the bodies) shows what the client alone reaches.
-With ``--profile`` a py-spy profile of nib during extra chunked uploads is summarised. Writes
-the "Uploads" section of bench/RESULTS.md (``backup.write_section``).
+With ``--profile`` a py-spy profile of nib per case is summarised. Writes the "Uploads" section of
+bench/RESULTS.md (``backup.write_section``), with bench/uploads-notes.md (notes by hand) under the
+table.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import argparse
 import datetime as dt
 import os
 import platform
+import re
 import shutil
 import signal
 import statistics
@@ -34,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -49,7 +52,6 @@ from run import (
     http,
     log,
     start_nib,
-    summarize_profile,
     wait_http,
 )
 from storage import BOUNDARY, CHUNK, MIB, multipart
@@ -58,15 +60,22 @@ PARALLEL = 8  # the newest SDKs' thread pool for the chunks after the first
 CASES = ("1MiB", "10MiB", "100MiB chunked")
 SIZES = {"1MiB": MIB, "10MiB": 10 * MIB, "100MiB chunked": 100 * MIB}
 TARGET = 0.6
-PROFILE_TOP = 14
+PROFILE_TOP = 16
+NOTES = Path(__file__).parent / "uploads-notes.md"  # by hand: put under the table on every run
 
 
 class Target:
     """Where uploads go: nib's files route, or one of the floor's paths."""
 
-    def __init__(self, name: str, client: httpx.Client, url: str, nib: bool) -> None:
-        self.name, self.client, self.url, self.nib = name, client, url, nib
+    def __init__(self, name: str, client: httpx.Client, url: str, nib: bool, pid: int) -> None:
+        self.name, self.client, self.url, self.nib, self.pid = name, client, url, nib, pid
         self.count = 0
+        self.cpu = 0.0  # the server's CPU seconds during the timed uploads (deletes excluded)
+
+    def cpu_seconds(self) -> float:
+        """user + system time of the server process, all its threads (clock ticks)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def post(self, body: bytes, headers: dict[str, str]) -> dict:
         r = self.client.post(self.url, content=body, headers=headers)
@@ -82,9 +91,10 @@ class Target:
         file_id = self.new_id()
         body = multipart(file_id, "data.bin", data)
         headers = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
-        t = time.perf_counter()
+        c, t = self.cpu_seconds(), time.perf_counter()
         answer = self.post(body, headers)
         elapsed = time.perf_counter() - t
+        self.cpu += self.cpu_seconds() - c
         self.check(answer, len(data), len(body))
         return elapsed
 
@@ -106,10 +116,11 @@ class Target:
                 headers["x-appwrite-id"] = file_id
             return self.post(body, headers)
 
-        t = time.perf_counter()
+        c, t = self.cpu_seconds(), time.perf_counter()
         answers = [send(*bodies[0], True)]
         answers += list(pool.map(lambda sb: send(*sb, False), bodies[1:]))
         elapsed = time.perf_counter() - t
+        self.cpu += self.cpu_seconds() - c
         if self.nib:
             done = [a for a in answers if a["chunksUploaded"] == a["chunksTotal"]]
             assert len(done) == 1 and done[0]["sizeOriginal"] == size, answers[-1]
@@ -138,6 +149,7 @@ def clear(directory: Path) -> None:
 def measure(targets: list[Target], floor_dir: Path, rounds: int, small: int, data: dict[str, bytes]) -> dict:
     """Each round: every case on every target, in turn; the floor's files removed after each."""
     runs: dict[str, dict[str, list[float]]] = {t.name: {c: [] for c in CASES} for t in targets}
+    cpu: dict[str, dict[str, list[float]]] = {t.name: {c: [] for c in CASES} for t in targets}
     with ThreadPoolExecutor(PARALLEL) as pool:
         for target in targets:  # warm-up: connections, first-upload imports (libmagic)
             target.single(data["1MiB"])
@@ -146,17 +158,17 @@ def measure(targets: list[Target], floor_dir: Path, rounds: int, small: int, dat
         for r in range(rounds):
             for case in CASES:
                 for target in targets:
-                    if case == "1MiB":
-                        times = [target.single(data[case]) for _ in range(small)]
-                        seconds = statistics.median(times)
-                    elif case == "10MiB":
-                        seconds = target.single(data[case])
+                    target.cpu = 0.0
+                    uploads = {"1MiB": small, "10MiB": max(3, small // 4)}.get(case, 1)
+                    if case in ("1MiB", "10MiB"):
+                        seconds = statistics.median(target.single(data[case]) for _ in range(uploads))
                     else:
                         seconds = target.chunked(data[case], pool)
                     clear(floor_dir)
                     runs[target.name][case].append(SIZES[case] / MIB / seconds)
+                    cpu[target.name][case].append(target.cpu / uploads * 1000)
                     log(f"round {r + 1}: {target.name} {case}: {runs[target.name][case][-1]:.0f} MiB/s")
-    return runs
+    return {"mib_s": runs, "cpu_ms": cpu}
 
 
 def profile_nib(pid: int, nib: Target, data: dict[str, bytes], seconds: float) -> dict[str, str]:
@@ -187,13 +199,31 @@ def profile_nib(pid: int, nib: Target, data: dict[str, bytes], seconds: float) -
             raw.unlink()
             name = case.replace(" ", "-")
             (Path(__file__).parent / f"profile-uploads-{name}.collapsed").write_text(text)
-            out[case] = summarize_profile(text, top=PROFILE_TOP)
+            out[case] = profile_summary(text)
             log(f"profiled {case}")
     return out
 
 
+def profile_summary(collapsed: str) -> str:
+    """Busy samples by thread (the event loop, the handlers' pool threads), then the lines where
+    they were (self time): waits of idle threads and of the schedulers' sleeps are left out."""
+    threads: Counter[str] = Counter()
+    lines: Counter[str] = Counter()
+    for row in collapsed.splitlines():
+        stack, _, count = row.rpartition(" ")
+        frames = stack.split(";")
+        if not count.isdigit() or len(frames) < 2 or re.match(r"(Condition|Event)\.wait|Periodic\._run", frames[-1]):
+            continue
+        threads["event loop" if "MainThread" in frames[0] else "handler threads"] += int(count)
+        lines[re.sub(r" \((/[^)]*/)?(site-packages/|src/|python3\.\d+/)?", " (", frames[-1])] += int(count)
+    total = sum(threads.values())
+    out = [f"busy samples: {total}; " + ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in threads.most_common())]
+    out += [f"{100 * c / total:5.1f}% {line}" for line, c in lines.most_common(PROFILE_TOP)]
+    return "\n".join(out)
+
+
 def section(result: dict, args: argparse.Namespace) -> str:
-    runs = result["runs"]
+    runs, cpu = result["runs"]["mib_s"], result["runs"]["cpu_ms"]
     lines = [
         "<!-- uploads -->",
         "## Uploads: `POST /v1/storage/buckets/{id}/files` against a bare ASGI floor",
@@ -208,23 +238,29 @@ def section(result: dict, args: argparse.Namespace) -> str:
         " event loop; for the chunked case each chunk goes to a file of its own (no join). Discard: the floor"
         " reading and dropping the bodies (what the client alone sends)",
         "- Client: httpx from memory, the SDKs' multipart bodies; 1 MiB: median of"
-        f" {args.small} requests per round; 10 MiB: one request (bodies over 12 MiB get 413, as from Appwrite, so"
+        f" {args.small} requests per round; 10 MiB: median of {max(3, args.small // 4)} single requests (bodies over 12 MiB get 413, as from Appwrite, so"
         f" 100 MiB goes in chunks); 100 MiB chunked: 20 chunks of 5 MiB with Content-Range, the first alone, the"
         f" rest from {PARALLEL} threads with x-appwrite-id. {args.rounds} rounds, targets interleaved, best round"
-        " kept (each round listed)",
+        " kept (each round listed); server CPU: user + system time of the server process (all threads) over the"
+        " timed uploads, per upload, median of the rounds (the clock-tick resolution is 10 ms: summed over the"
+        " uploads of a round)",
         "",
-        "| case | nib | floor | ratio (best vs best) | discard | target | met |",
-        "|---|---|---|---|---|---|---|",
+        "| case | nib | floor | ratio (best vs best) | discard | target | met | server CPU per upload, nib / floor |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for case in CASES:
         n, f, d = runs["nib"][case], runs["floor"][case], runs["discard"][case]
         q = max(n) / max(f)
+        nc, fc = statistics.median(cpu["nib"][case]), statistics.median(cpu["floor"][case])
         lines.append(
             f"| {case} | {max(n):.0f} MiB/s ({', '.join(f'{x:.0f}' for x in n)}) |"
             f" {max(f):.0f} MiB/s ({', '.join(f'{x:.0f}' for x in f)}) | {q:.2f}x | {max(d):.0f} MiB/s |"
-            f" >= {TARGET}x | {'yes' if q >= TARGET else '**no**'} |"
+            f" >= {TARGET}x | {'yes' if q >= TARGET else '**no**'} | {nc:.1f} / {fc:.1f} ms"
+            f" ({f'{nc / fc:.1f}x' if fc else '-'}) |"
         )
-    lines += ["", result.get("notes", "").strip(), ""]
+    if NOTES.exists():
+        lines += ["", NOTES.read_text().strip()]
+    lines.append("")
     for case, summary in (result.get("profile") or {}).items():
         lines += [
             f"py-spy profile of nib during {case} uploads (busy threads; raw stacks in"
@@ -244,7 +280,6 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--small", type=int, default=20, help="1 MiB uploads per target and round")
     ap.add_argument("--profile", action="store_true", help="also profile nib with py-spy")
-    ap.add_argument("--notes", default="", help="a paragraph for the section (before/after figures)")
     ap.add_argument("--no-write", action="store_true", help="print the section instead of writing RESULTS.md")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-uploads-"))
@@ -273,9 +308,9 @@ def main() -> int:
         nib_client = httpx.Client(base_url=base, headers=headers, timeout=300, limits=limits)
         floor_client = httpx.Client(base_url=f"http://127.0.0.1:{floor_port}", timeout=300, limits=limits)
         targets = [
-            Target("nib", nib_client, "/v1/storage/buckets/plain/files", True),
-            Target("floor", floor_client, "/write", False),
-            Target("discard", floor_client, "/discard", False),
+            Target("nib", nib_client, "/v1/storage/buckets/plain/files", True, nib.proc.pid),
+            Target("floor", floor_client, "/write", False, floor.proc.pid),
+            Target("discard", floor_client, "/discard", False, floor.proc.pid),
         ]
         data = {case: os.urandom(size) for case, size in SIZES.items()}
         runs = measure(targets, floor_dir, args.rounds, args.small, data)
@@ -295,7 +330,6 @@ def main() -> int:
         "load": (load_start, os.getloadavg()[0]),
         "runs": runs,
         "profile": profile,
-        "notes": args.notes,
     }
     text = section(result, args)
     if not args.no_write:
