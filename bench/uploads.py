@@ -198,7 +198,7 @@ def profile_nib(pid: int, nib: Target, data: dict[str, bytes], seconds: float) -
             text = raw.read_text()
             raw.unlink()
             name = case.replace(" ", "-")
-            (Path(__file__).parent / f"profile-uploads-{name}.collapsed").write_text(text)
+            (Path(__file__).parent / ".work" / f"profile-uploads-{name}.collapsed").write_text(text)
             out[case] = profile_summary(text)
             log(f"profiled {case}")
     return out
@@ -264,7 +264,7 @@ def section(result: dict, args: argparse.Namespace) -> str:
     for case, summary in (result.get("profile") or {}).items():
         lines += [
             f"py-spy profile of nib during {case} uploads (busy threads; raw stacks in"
-            f" bench/profile-uploads-{case.replace(' ', '-')}.collapsed):",
+            f" bench/.work/profile-uploads-{case.replace(' ', '-')}.collapsed):",
             "",
             "```",
             summary,
