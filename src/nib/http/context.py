@@ -47,29 +47,28 @@ class RequestBody:
         size = 0
         pending: Future | None = None
         try:
-            chunk, more = anyio.from_thread.run(self._gather)
+            pieces, more = anyio.from_thread.run(self._gather)
             while True:
-                size += len(chunk)
+                size += sum(map(len, pieces))
                 if size > MAX_BODY_BYTES:
                     raise _too_large()
                 if more:
                     assert self._loop is not None, "set by the first _gather"
                     pending = asyncio.run_coroutine_threadsafe(self._gather(), self._loop)
-                if chunk:
-                    yield chunk
+                yield from pieces
                 if not more:
                     return
                 assert pending is not None
-                chunk, more = pending.result()
+                pieces, more = pending.result()
                 pending = None
         finally:
             self._done = True
             if pending is not None:  # the consumer stopped early: stop reading for it
                 pending.cancel()
 
-    async def _gather(self) -> tuple[bytes, bool]:
-        """On the event loop: the next up to ``BATCH_BYTES`` (one socket read may add more) and
-        whether more follow."""
+    async def _gather(self) -> tuple[list[bytes], bool]:
+        """On the event loop: the next messages' bytes, up to ``BATCH_BYTES`` (one socket read
+        may add more; not joined, a copy the event loop would make), and whether more follow."""
         self._loop = asyncio.get_running_loop()
         pieces: list[bytes] = []
         size = 0
@@ -83,7 +82,7 @@ class RequestBody:
             if piece:
                 pieces.append(piece)
                 size += len(piece)
-        return b"".join(pieces), more
+        return pieces, more
 
 
 # The response format of a request without X-Appwrite-Response-Format: the newest.
