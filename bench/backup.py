@@ -587,7 +587,4 @@ def write_section(name: str, section: str) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except RuntimeError as failed:
-        sys.exit(f"bench/backup.py: {failed}")
+    run.run_command(main, "bench/backup.py")

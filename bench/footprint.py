@@ -176,7 +176,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except RuntimeError as failed:
-        sys.exit(f"bench/footprint.py: {failed}")
+    run.run_command(main, "bench/footprint.py")

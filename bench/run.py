@@ -59,6 +59,15 @@ NOTES_MARK = "<!-- notes -->"
 # helpers
 
 
+def run_command(main, name: str) -> None:
+    """``main()``'s return as the exit status; a RuntimeError (a failed step) as one line on
+    stderr, ``name: message``, with status 1."""
+    try:
+        raise SystemExit(main())
+    except RuntimeError as failed:
+        sys.exit(f"{name}: {failed}")
+
+
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 

@@ -193,7 +193,4 @@ def render(args: argparse.Namespace, rounds: dict[str, list[dict]], confined: bo
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except RuntimeError as failed:
-        sys.exit(f"bench/scaleout.py: {failed}")
+    run.run_command(main, "bench/scaleout.py")

@@ -51,6 +51,7 @@ from run import (
     free_port,
     http,
     log,
+    run_command,
     start_nib,
     wait_http,
 )
@@ -339,7 +340,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except RuntimeError as failed:
-        sys.exit(f"bench/uploads.py: {failed}")
+    run_command(main, "bench/uploads.py")
