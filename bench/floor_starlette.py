@@ -1,18 +1,20 @@
 """Floor for GET /v1/users/{id}: a minimal Starlette app doing ONE indexed SQLite lookup.
 
-Usage: python bench/floor_starlette.py DB_PATH PORT
+Usage: python bench/floor_starlette.py DB_PATH PORT [WORKERS]
 
 Reads nib's own SQLite file (never writes to it) and answers GET /v1/users/{userId} with the
 same User JSON nib returns (same keys, same values, orjson). The one statement is a lookup on
 the (project_id, id) unique index, LEFT JOINed to the user's targets on their user_id index so
-the document is complete. Served like nib: uvicorn, uvloop, httptools, 1 worker, no access log.
+the document is complete. Served like nib: uvicorn, uvloop, httptools, WORKERS (default 1), no access log.
 No auth, validation, thread pool or ORM: this is the floor nib's GET user is compared to.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import sys
+from pathlib import Path
 
 import orjson
 import uvicorn
@@ -88,13 +90,20 @@ def make_app(db_path: str) -> Starlette:
     return Starlette(routes=[Route("/v1/users/{user_id}", get_user)])
 
 
+def app() -> Starlette:
+    """The app of each worker (uvicorn imports it by name when it runs more than one)."""
+    return make_app(os.environ["FLOOR_DB"])
+
+
 if __name__ == "__main__":
-    db_path, port = sys.argv[1], int(sys.argv[2])
+    os.environ["FLOOR_DB"], port = sys.argv[1], int(sys.argv[2])
     uvicorn.run(
-        make_app(db_path),
+        "floor_starlette:app",
+        factory=True,
+        app_dir=str(Path(__file__).parent),
         host="127.0.0.1",
         port=port,
-        workers=1,
+        workers=int(sys.argv[3]) if len(sys.argv) > 3 else 1,
         loop="uvloop",
         http="httptools",
         access_log=False,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import re
 import shutil
@@ -165,8 +166,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--starts", type=int, default=5)
     parser.add_argument("--no-write", action="store_true", help="print the section instead of writing RESULTS.md")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file (for run.py --suite)")
     args = parser.parse_args()
-    text = section(measure(args.starts), args)
+    result = measure(args.starts)
+    text = section(result, args)
+    if args.json:
+        commit = subprocess.run(
+            ["git", "-C", str(run.ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        command = f"python bench/footprint.py --starts {args.starts}"
+        date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        args.json.write_text(json.dumps({**result, "command": command, "date": date, "commit": commit}) + "\n")
     if args.no_write:
         print(text)
     else:

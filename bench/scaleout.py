@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import shutil
 import signal
@@ -102,6 +103,7 @@ def main() -> int:
     parser.add_argument("--node-cpu", type=float, default=0.5, help="each node's CPU budget, in cores")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--no-write", action="store_true", help="print the section, leave RESULTS.md alone")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file (for run.py --suite)")
     args = parser.parse_args()
     if missing := [tool for tool in ("wrk", "nginx", "taskset") if not shutil.which(tool)]:
         parser.error(f"not on PATH: {', '.join(missing)} (bench/setup.sh installs wrk and nginx)")
@@ -153,6 +155,13 @@ def main() -> int:
         backup._admin(args.postgres, f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
     section = render(args, rounds, confined=all(budget.path is not None for budget in budgets))
     print(section)
+    if args.json:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+        command = section.split("Command: `", 1)[1].split("`", 1)[0]
+        date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        args.json.write_text(
+            json.dumps({"rounds": rounds, "command": command, "date": date, "commit": commit.stdout.strip()}) + "\n"
+        )
     if not args.no_write:
         backup.write_section("scaleout", section)
     return 0

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import platform
 import re
@@ -282,6 +283,7 @@ def main() -> int:
     ap.add_argument("--small", type=int, default=20, help="1 MiB uploads per target and round")
     ap.add_argument("--profile", action="store_true", help="also profile nib with py-spy")
     ap.add_argument("--no-write", action="store_true", help="print the section instead of writing RESULTS.md")
+    ap.add_argument("--json", type=Path, help="also write the figures to this file (for run.py --suite)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-uploads-"))
     floor_dir = tmp / "floor"
@@ -333,6 +335,8 @@ def main() -> int:
         "profile": profile,
     }
     text = section(result, args)
+    if args.json:
+        args.json.write_text(json.dumps(result, default=str) + "\n")
     if not args.no_write:
         backup.write_section("uploads", text)
     print(text)
