@@ -185,13 +185,14 @@ def wrk(
 # nib
 
 
-def start_nib(data_dir: Path, port: int, workers: int = 1) -> Server:
+def start_nib(data_dir: Path, port: int, workers: int = 1, database_url: str | None = None) -> Server:
     nib = find_tool("nib")
     argv = [nib] if nib else [sys.executable, "-m", "nib"]
+    database = ["--database-url", database_url] if database_url else []
     # Rate limits off: the sign-in scenario signs one e-mail in far more than 10 times an hour.
     server = Server(
         f"nib-w{workers}",
-        argv + ["serve", "--data-dir", str(data_dir), "--port", str(port), "--workers", str(workers)],
+        argv + ["serve", "--data-dir", str(data_dir), *database, "--port", str(port), "--workers", str(workers)],
         env={"NIB_RATE_LIMITS": "off"},
     )
     wait_http(f"http://127.0.0.1:{port}/v1/health", 60)
@@ -421,16 +422,19 @@ def start_pocketbase(pb: str, n: int) -> tuple[Server, str, Path, float]:
         "SELECT password, created FROM users WHERE email = 'template@example.com'"
     ).fetchone()
     rnd = random.Random(1)
-    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-    rows = []
-    for i in range(1, n + 1):
-        _, mail, _, name = nib_user(i)
-        token = "".join(rnd.choice(alphabet) for _ in range(50))
-        rows.append(("", created, mail, 1, f"u{i:014d}", name, pw_hash, token, created, 0))
-    conn.executemany(
-        "INSERT INTO users (avatar, created, email, emailVisibility, id, name, password, tokenKey, updated, verified) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        rows,
+    insert = (
+        "INSERT INTO users (avatar, created, email, emailVisibility, id, name, password, tokenKey, updated,"
+        " verified) VALUES (?,?,?,?,?,?,?,?,?,?)"
     )
+    # Batches of 10,000 rows, all in one transaction (sqlite3 opens it at the first INSERT): the
+    # memory stays flat and 1,000,000 users take well under a minute.
+    for start in range(1, n + 1, 10_000):
+        rows = []
+        for i in range(start, min(start + 10_000, n + 1)):
+            _, mail, _, name = nib_user(i)
+            token = f"{rnd.getrandbits(200):050x}"
+            rows.append(("", created, mail, 1, f"u{i:014d}", name, pw_hash, token, created, 0))
+        conn.executemany(insert, rows)
     conn.commit()
     conn.execute("ANALYZE")
     conn.close()
@@ -508,7 +512,35 @@ def best(runs: list[dict]) -> dict:
     return top
 
 
+def list_url(base: str, *queries: dict) -> str:
+    """``base/v1/users`` with ``queries[]`` (JSON, as the SDKs send them)."""
+    return f"{base}/v1/users?" + "&".join(
+        f"queries%5B{i}%5D=" + urllib.parse.quote(json.dumps(q, separators=(",", ":"))) for i, q in enumerate(queries)
+    )
+
+
+def pocketbase_urls(pbase: str, n: int) -> dict[str, str]:
+    """PocketBase's requests comparable to nib's (same names): a record by id, a page of 25 with
+    its total (PocketBase counts unless ``skipTotal``), a filter on name or e-mail (PocketBase has
+    no full-text search: ``~`` is LIKE '%word%') and a page deep into the list (no cursors: an
+    offset page)."""
+    records = f"{pbase}/api/collections/users/records"
+
+    def search(word: str) -> str:
+        return f"{records}?perPage=25&filter=" + urllib.parse.quote(f"name~'{word}'||email~'{word}'")
+
+    return {
+        "get_user": f"{records}/u{n // 2:014d}",
+        "list_users": f"{records}?perPage=25",
+        "search_rare": search(RARE),
+        "search_common": search(COMMON),
+        "list_deep": f"{records}?perPage=25&page={max(1, n * 9 // 10 // 25)}",
+    }
+
+
 def main() -> int:
+    import suite  # bench/suite.py: --suite
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--users", type=int, default=100_000)
     ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
@@ -516,10 +548,22 @@ def main() -> int:
     ap.add_argument(
         "--rounds", type=int, default=3, help="interleaved rounds of the read scenarios; the best is reported"
     )
+    ap.add_argument("--workers", type=int, default=1, help="nib's (and the Starlette floor's) workers")
     ap.add_argument("--workers2", action="store_true", help="also measure nib --workers 2 (reads)")
+    ap.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite", help="nib's database")
+    ap.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
     ap.add_argument("--profile", action="store_true", help="py-spy profile of GET user (needs py-spy, root)")
     ap.add_argument("--no-write", action="store_true", help="do not write RESULTS.md / results.json")
+    ap.add_argument(
+        "--section", help="write the table as the RESULTS.md section NAME (not the top) and leave results.json alone"
+    )
+    ap.add_argument("--json", type=Path, help="also write the results to this file")
+    ap.add_argument("--suite", choices=("all", *suite.SUITES, *suite.LONG), help="run benchmarks in sequence")
+    ap.add_argument("--long", action="store_true", help="--suite all: also storage, realtime and backup")
+    ap.add_argument("--scale-users", type=int, default=1_000_000, help="users of the scale suite")
     args = ap.parse_args()
+    if args.suite:
+        return suite.run(args)
 
     missing = []
     if not shutil.which("wrk"):
@@ -551,31 +595,45 @@ def main() -> int:
         "duration": dur,
         "connections": c,
         "rounds": args.rounds,
+        "workers": args.workers,
+        "backend": args.backend,
     }
     tmp = Path(tempfile.mkdtemp(prefix="bench-nib-"))
     data_dir = tmp / "data"
     servers: list[Server] = []
     pb_dir = None
+    pg_name = f"nib_bench_run_{os.urandom(4).hex()}" if args.backend == "postgresql" else None
+    database_url = args.postgres.rsplit("/", 1)[0] + "/" + pg_name if pg_name else None
     try:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        log(f"starting nib on {base} (data {data_dir})")
-        nib = start_nib(data_dir, port)
-        servers.append(nib)
-        key = re.search(r"key:\s+(\S+)", nib.output()).group(1)
+        if database_url:
+            import backup  # bench/backup.py (it imports this module: not at the top)
+
+            backup._admin(args.postgres, f'CREATE DATABASE "{pg_name}"')
+            log(f"seeding {n} users into PostgreSQL (bulk inserts, indexes and triggers after)")
+            key, results["seed_seconds"] = backup.seed_users(data_dir, database_url, n)
+            log(f"seeded in {results['seed_seconds']:.1f}s; starting nib on {base}")
+            nib = start_nib(data_dir, port, args.workers, database_url)
+            servers.append(nib)
+        else:
+            log(f"starting nib on {base} (data {data_dir})")
+            nib = start_nib(data_dir, port, args.workers)
+            servers.append(nib)
+            key = re.search(r"key:\s+(\S+)", nib.output()).group(1)
+            log(f"seeding {n} users (direct insert)")
+            results["seed_seconds"] = seed_nib(data_dir, n)
+            log(f"seeded in {results['seed_seconds']:.1f}s")
         H = {"X-Appwrite-Project": PROJECT, "X-Appwrite-Key": key}
-        log(f"seeding {n} users (direct insert)")
-        results["seed_seconds"] = seed_nib(data_dir, n)
-        log(f"seeded in {results['seed_seconds']:.1f}s")
         mid = nib_user(n // 2)[0]
-        list_q = "queries%5B0%5D=" + urllib.parse.quote(
-            json.dumps({"method": "limit", "values": [25]}, separators=(",", ":"))
-        )
+        deep = nib_user(max(1, n * 9 // 10))[0]
+        limit = {"method": "limit", "values": [25]}
         urls = {
             "get_user": f"{base}/v1/users/{mid}",
-            "list_users": f"{base}/v1/users?{list_q}",
-            "search_rare": f"{base}/v1/users?{list_q}&search={RARE}",
-            "search_common": f"{base}/v1/users?{list_q}&search={COMMON}",
+            "list_users": list_url(base, limit),
+            "search_rare": f"{list_url(base, limit)}&search={RARE}",
+            "search_common": f"{list_url(base, limit)}&search={COMMON}",
+            "list_deep": list_url(base, limit, {"method": "cursorAfter", "values": [deep]}),
         }
         samples = {}
         for name, url in urls.items():
@@ -585,6 +643,7 @@ def main() -> int:
         results["search_rare_total"] = samples["search_rare"]["total"]
         results["search_common_total"] = samples["search_common"]["total"]
         results["list_total"] = samples["list_users"]["total"]
+        results["deep_cursor"] = deep
 
         # A user with a password and a session (created server-side: the encoded secret is the
         # X-Appwrite-Session value an SDK sends) for GET /account and the sign-in pairs.
@@ -599,33 +658,55 @@ def main() -> int:
         status, body = http("GET", urls["get_account"], headers=S)
         assert status == 200 and body["$id"] == "signin", body
 
-        log("starting the floors: starlette, pocketbase")
-        fport = free_port()
-        floor = Server(
-            "floor", [sys.executable, str(BENCH / "floor_starlette.py"), str(data_dir / "nib.db"), str(fport)]
-        )
-        servers.append(floor)
-        furl = f"http://127.0.0.1:{fport}/v1/users/{mid}"
-        wait_http(furl)
-        status, fbody = http("GET", furl)
-        results["floor_same_json"] = fbody == samples["get_user"]
-        if not results["floor_same_json"]:
-            log(f"WARNING floor JSON differs:\n{fbody}\n{samples['get_user']}")
+        scenarios = [(f"nib_{name}", url, S if name == "get_account" else H) for name, url in urls.items()]
+        floor = None
+        if not database_url:  # the floor reads nib's SQLite file
+            log("starting the Starlette floor")
+            fport = free_port()
+            floor = Server(
+                "floor",
+                [
+                    sys.executable,
+                    str(BENCH / "floor_starlette.py"),
+                    str(data_dir / "nib.db"),
+                    str(fport),
+                    str(args.workers),
+                ],
+            )
+            servers.append(floor)
+            furl = f"http://127.0.0.1:{fport}/v1/users/{mid}"
+            wait_http(furl)
+            status, fbody = http("GET", furl)
+            results["floor_same_json"] = fbody == samples["get_user"]
+            if not results["floor_same_json"]:
+                log(f"WARNING floor JSON differs:\n{fbody}\n{samples['get_user']}")
+            scenarios.append(("floor_starlette", furl, None))
+        log("starting PocketBase")
         pbs, pbase, pb_dir, pb_seed = start_pocketbase(pb, n)
         servers.append(pbs)
-        purl = f"{pbase}/api/collections/users/records/u{n // 2:014d}"
-        status, pbody = http("GET", purl)
-        assert status == 200, pbody
-
-        scenarios = [
-            ("nib_get_user", urls["get_user"], H),
-            ("nib_get_account", urls["get_account"], S),
-            ("floor_starlette", furl, None),
-            ("pocketbase", purl, None),
-            ("nib_list_users", urls["list_users"], H),
-            ("nib_search_rare", urls["search_rare"], H),
-            ("nib_search_common", urls["search_common"], H),
+        # Queried as superuser (nib's side uses an API key); GET /account's peer is the signed-in
+        # user reading its own record with its own token: like nib's session lookup, PocketBase
+        # verifies the token and loads the auth record, then reads the record. auth-refresh would
+        # also sign a new token, a write-like step GET /account does not take.
+        SU = {"Authorization": superuser_token(pbase)}
+        status, own = http(
+            "POST",
+            f"{pbase}/api/collections/users/auth-with-password",
+            {"identity": "template@example.com", "password": PASSWORD},
+        )
+        assert status == 200, own
+        purls = pocketbase_urls(pbase, n)
+        purls["get_account"] = f"{pbase}/api/collections/users/records/{own['record']['id']}"
+        for name, url in purls.items():
+            status, pbody = http("GET", url, headers={"Authorization": own["token"]} if name == "get_account" else SU)
+            assert status == 200, (name, pbody)
+            if name == "search_rare":
+                results["pocketbase_search_rare_total"] = pbody["totalItems"]
+        scenarios += [
+            (f"pb_{name}", url, {"Authorization": own["token"]} if name == "get_account" else SU)
+            for name, url in purls.items()
         ]
+
         for name, url, headers in scenarios:  # warm-up
             wrk(url, duration=2, connections=c, headers=headers)
         runs: dict[str, list] = {name: [] for name, _, _ in scenarios}
@@ -638,12 +719,16 @@ def main() -> int:
                     f"round {r + 1}: {name}: {x['rps']:.0f} req/s p50 {x['p50_ms']:.2f} ms p99 {x['p99_ms']:.2f} ms (load {x['loadavg']:.1f})"
                 )
         nib_res = {k[4:]: best(v) for k, v in runs.items() if k.startswith("nib_")}
-        results["floor_starlette"] = best(runs["floor_starlette"])
-        results["floor_rss"] = rss_kb(floor.proc.pid)
-        results["pocketbase"] = {**best(runs["pocketbase"]), "rss": rss_kb(pbs.proc.pid), "seed_seconds": pb_seed}
-        floor.stop()
+        if floor:
+            results["floor_starlette"] = best(runs["floor_starlette"])
+            results["floor_rss"] = rss_kb(floor.proc.pid)
+            floor.stop()
+        results["pocketbase"] = {
+            **{k[3:]: best(v) for k, v in runs.items() if k.startswith("pb_")},
+            "rss": rss_kb(pbs.proc.pid),
+            "seed_seconds": pb_seed,
+        }
         pbs.stop()
-
         log("create user: argon2 floor, then wrk -c1, -c4, and -c1 without a password")
         a1 = argon2_floor()
         env = {"NIB_KEY": key, "PASSWORD": PASSWORD}
@@ -685,7 +770,7 @@ def main() -> int:
         if args.workers2:
             log("nib --workers 2")
             port2 = free_port()
-            nib2 = start_nib(data_dir, port2, workers=2)
+            nib2 = start_nib(data_dir, port2, 2, database_url)
             servers.append(nib2)
             w2 = {}
             for name, url in urls.items():
@@ -703,13 +788,20 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
         if pb_dir:
             shutil.rmtree(pb_dir, ignore_errors=True)
+        if pg_name:
+            import backup
+
+            backup._admin(args.postgres, f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
 
     print(json.dumps(results, indent=2, default=str))
+    raw = json.dumps({k: v for k, v in results.items() if k != "profile"}, indent=2, default=str) + "\n"
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(raw)
     if not args.no_write:
-        (BENCH / "results.json").write_text(
-            json.dumps({k: v for k, v in results.items() if k != "profile"}, indent=2, default=str) + "\n"
-        )
-        write_results_md(results)
+        write_results_md(results, args.section)
+        if not args.section:
+            (BENCH / "results.json").write_text(raw)
         if results.get("profile"):
             (BENCH / "profile-get-user.txt").write_text(results["profile"] + "\n")
     return 0
@@ -723,50 +815,113 @@ def _cpu_model() -> str:
         return platform.processor()
 
 
-def write_results_md(r: dict) -> None:
-    nib, fl, pb = r["nib"], r["floor_starlette"], r["pocketbase"]
+PB_TARGET, FLOOR_TARGET, SIZE_TARGET, HASH_TARGET = 2.0, 0.7, 3.0, 0.9
+
+
+def lat(x: dict) -> str:
+    return f"{x['rps']:.0f} req/s, p50 {x['p50_ms']:.2f} ms, p99 {x['p99_ms']:.2f} ms"
+
+
+def ok(met: bool) -> str:
+    return "**yes**" if met else "**NO**"
+
+
+def users_targets(r: dict) -> list[dict]:
+    """Issue 17's targets this run measures: name, nib, peer (figures), ratio, target, met, and
+    kind: "peer" (against PocketBase or the floor), "size" (against GET user's p50) or "hash"."""
+    nib, pb = r["nib"], r["pocketbase"]
+    g = nib["get_user"]
+    reads = (
+        ("get_user", "GET user", "a record by id"),
+        ("get_account", "GET /account (session)", "the user's own record with its token"),
+        ("list_users", "list users (25 with total)", "perPage=25 with totalItems"),
+        ("search_rare", f"search '{RARE}' ({r['search_rare_total']} hits)", f"filter name~/email~ '{RARE}'"),
+        ("search_common", f"search '{COMMON}' ({r['search_common_total']} hits)", f"filter name~/email~ '{COMMON}'"),
+    )
+    out = []
+    for key, label, peer in reads:
+        x, p = nib[key], pb[key]
+        q = x["rps"] / p["rps"]
+        out.append(
+            {
+                "name": f"{label} vs PocketBase",
+                "nib": lat(x),
+                "peer": f"PocketBase ({peer}): {lat(p)}",
+                "ratio": f"{q:.2f}x PB req/s; p99 {x['p99_ms']:.1f} vs {p['p99_ms']:.1f} ms",
+                "target": f">= {PB_TARGET:g}x PB req/s, p99 <= PB's",
+                "met": q >= PB_TARGET and x["p99_ms"] <= p["p99_ms"],
+                "kind": "peer",
+            }
+        )
+    if fl := r.get("floor_starlette"):
+        q = g["rps"] / fl["rps"]
+        out.append(
+            {
+                "name": "GET user vs the floor",
+                "nib": lat(g),
+                "peer": f"Starlette+sqlite3, {r.get('workers', 1)} worker(s): {lat(fl)}",
+                "ratio": f"{q:.2f}x floor req/s",
+                "target": f">= {FLOOR_TARGET:g}x floor req/s",
+                "met": q >= FLOOR_TARGET,
+                "kind": "peer",
+            }
+        )
+    for key, label in (
+        ("list_users", "list users (25 with total)"),
+        ("search_rare", f"search '{RARE}', limit 25"),
+        ("search_common", f"search '{COMMON}', limit 25"),
+        ("list_deep", f"cursor paging: 25 after {r['deep_cursor']}"),
+    ):
+        q = nib[key]["p50_ms"] / g["p50_ms"]
+        out.append(
+            {
+                "name": f"{label}, {r['users']:,} users ({r.get('backend', 'sqlite')})",
+                "nib": lat(nib[key]),
+                "peer": f"GET user p50 {g['p50_ms']:.2f} ms",
+                "ratio": f"{q:.1f}x GET user p50",
+                "target": f"<= {SIZE_TARGET:g}x GET user p50",
+                "met": q <= SIZE_TARGET,
+                "kind": "size",
+            }
+        )
+    cores = min(2, os.cpu_count() or 1)
+    rate = cores * 1000 / r["argon2_ms"]
+    c4 = nib["create_user_c4"]["rps"]
+    out.append(
+        {
+            "name": "create user with a password (wrk -c4)",
+            "nib": lat(nib["create_user_c4"]),
+            "peer": f"raw argon2id on {cores} cores: {rate:.1f} hashes/s ({r['argon2_ms']:.0f} ms each)",
+            "ratio": f"{c4 / rate:.2f}x hash rate",
+            "target": f">= {HASH_TARGET:g}x hash rate",
+            "met": c4 / rate >= HASH_TARGET,
+            "kind": "hash",
+        }
+    )
+    si = r["sign_in_vs_verify"]
+    q = si["verify_p50_ms"] / si["sign_in_p50_ms"]
+    out.append(
+        {
+            "name": f"sign-in (e-mail/password), {si['n']} sequential, paired with verifications",
+            "nib": f"p50 {si['sign_in_p50_ms']:.1f} ms",
+            "peer": f"one argon2id verification: p50 {si['verify_p50_ms']:.1f} ms",
+            "ratio": f"{q:.2f}x verification rate",
+            "target": f">= {HASH_TARGET:g}x verification rate",
+            "met": q >= HASH_TARGET,
+            "kind": "hash",
+        }
+    )
+    return out
+
+
+def write_results_md(r: dict, section: str | None = None) -> None:
+    """The table of ``r``: RESULTS.md's top (keeping the notes and the summary), or with ``section``
+    the section of that name."""
+    nib = r["nib"]
     g = nib["get_user"]
     rss_total_mb = sum(v.get("VmRSS", 0) for v in r["nib_rss"].values()) / 1024
     rss_peak_mb = sum(v.get("VmHWM", 0) for v in r["nib_rss"].values()) / 1024
-
-    def lat(x):
-        return f"{x['rps']:.0f} req/s, p50 {x['p50_ms']:.2f} ms, p99 {x['p99_ms']:.2f} ms"
-
-    def ok(b):
-        return "**yes**" if b else "**NO**"
-
-    rows = []
-    ratio = g["rps"] / fl["rps"]
-    rows.append(
-        (
-            "GET user (req/s)",
-            lat(g),
-            f"Starlette+sqlite3: {lat(fl)}",
-            f"{ratio:.2f}x floor req/s",
-            ">= 0.5x floor req/s",
-            ok(ratio >= 0.5),
-        )
-    )
-    rows.append(
-        (
-            "GET user vs PocketBase",
-            lat(g),
-            f"PocketBase: {lat(pb)}",
-            f"{g['rps'] / pb['rps']:.2f}x PB req/s",
-            "(context)",
-            "-",
-        )
-    )
-    for key, label in (
-        ("list_users", "list users, limit 25"),
-        ("search_rare", f"search '{RARE}' ({r['search_rare_total']} hits), limit 25"),
-        ("search_common", f"search '{COMMON}' ({r['search_common_total']} hits), limit 25"),
-    ):
-        x = nib[key]
-        q = x["p50_ms"] / g["p50_ms"]
-        target = "<= 3x GET user p50" if key != "search_common" else "(context)"
-        met = ok(q <= 3) if key != "search_common" else "-"
-        rows.append((label, lat(x), f"GET user p50 {g['p50_ms']:.2f} ms", f"{q:.1f}x GET user p50", target, met))
+    rows = [(t["name"], t["nib"], t["peer"], t["ratio"], t["target"], ok(t["met"])) for t in users_targets(r)]
     a = nib["get_account"]
     rows.append(
         (
@@ -826,9 +981,9 @@ def write_results_md(r: dict) -> None:
     rows.append(("create user without password, -c1", lat(nib["create_user_nopw_c1"]), "", "", "(context)", "-"))
     rows.append(
         (
-            "nib RSS after load (1 worker)",
+            f"nib RSS after load ({r.get('workers', 1)} worker(s))",
             f"{rss_total_mb:.0f} MB (peak {rss_peak_mb:.0f} MB)",
-            f"floor {sum(v.get('VmRSS', 0) for v in r['floor_rss'].values()) / 1024:.0f} MB, PocketBase {sum(v.get('VmRSS', 0) for v in pb['rss'].values()) / 1024:.0f} MB",
+            f"floor {sum(v.get('VmRSS', 0) for v in r.get('floor_rss', {}).values()) / 1024:.0f} MB, PocketBase {sum(v.get('VmRSS', 0) for v in r['pocketbase']['rss'].values()) / 1024:.0f} MB",
             "",
             "< 200 MB",
             ok(rss_total_mb < 200),
@@ -851,19 +1006,32 @@ def write_results_md(r: dict) -> None:
         rows.append(("--workers 2: RSS (supervisor + 2 workers)", f"{rss2:.0f} MB", "", "", "(context)", "-"))
 
     m = r["machine"]
+    pb_seed = r["pocketbase"]["seed_seconds"]
+    seeding = "bulk inserts, triggers and indexes after" if r.get("backend") == "postgresql" else "direct insert"
     out = [
-        "# nib benchmark results",
-        "",
-        "Generated by `bench/run.py`; the notes below the marker are kept across runs.",
-        "",
         f"- Command: `{r['command']}` (from the repo root, in the virtualenv {sys.prefix}; `bench/setup.sh` installs wrk and pocketbase)",
         f"- Date: {r['date']}; nib commit {m['git']}",
         f"- Machine: {m['nproc']} cores ({m['cpu']}), Linux {m['kernel']}, Python {m['python']}, {m['wrk'][0] if m['wrk'] else 'wrk'}, PocketBase {m['pocketbase']}; load average at start {', '.join(f'{x:.2f}' for x in m['loadavg_at_start'])}, at end {', '.join(f'{x:.2f}' for x in m.get('loadavg_at_end', []))}",
-        f"- Data: {r['users']:,} users (each with an email and an sms target) seeded by direct insert in {r['seed_seconds']:.1f} s; PocketBase seeded with the same {r['users']:,} users by direct insert in {pb['seed_seconds']:.1f} s",
-        f"- Load: wrk -t1 -c{r['connections']} -d{r['duration']}s on loopback (create user: -c1 and -c4), after a 2 s warm-up; the read scenarios (nib GET user/GET account/list/search, Starlette floor, PocketBase) run interleaved for {r['rounds']} rounds, one at a time, and the best round of each is reported (every round's req/s is in results.json); SQLite, 1 worker unless noted",
-        f"- Floor JSON identical to nib's GET user response: {r['floor_same_json']}",
+        f"- Data: {r['users']:,} users (each with an email and an sms target) in {r.get('backend', 'sqlite')}, seeded by {seeding} in {r['seed_seconds']:.1f} s; PocketBase seeded with the same {r['users']:,} users by direct insert (batches in one transaction) in {pb_seed:.1f} s",
+        f"- Load: wrk -t1 -c{r['connections']} -d{r['duration']}s on loopback (create user: -c1 and -c4), after a 2 s warm-up; the read scenarios (nib GET user/GET account/list/search/deep cursor, Starlette floor, PocketBase's comparable requests as superuser) run interleaved for {r['rounds']} rounds, one at a time, and the best round of each is reported (every round's req/s is in the JSON); nib and the floor with {r.get('workers', 1)} worker(s) unless noted",
+        f"- Floor JSON identical to nib's GET user response: {r.get('floor_same_json', '(no floor: it reads SQLite)')}",
     ]
-    write_table(BENCH / "RESULTS.md", out, rows, "bench/results.json")
+    if not section:
+        title = [
+            "# nib benchmark results",
+            "",
+            "Generated by `bench/run.py`; the notes below the marker are kept across runs.",
+            "",
+        ]
+        write_table(BENCH / "RESULTS.md", title + out, rows, "bench/results.json")
+        return
+    import backup  # bench/backup.py (it imports this module: not at the top)
+
+    heading = f"## Users API, {r['users']:,} users, {r.get('backend', 'sqlite')} (`bench/run.py`)"
+    table = ["| scenario | nib | floor | ratio | target | met? |", "|---|---|---|---|---|---|"]
+    table += ["| " + " | ".join(row) + " |" for row in rows]
+    text = "\n".join([f"<!-- {section} -->", heading, "", *out, "", *table, "", f"<!-- /{section} -->"]) + "\n"
+    backup.write_section(section, text)
 
 
 def write_table(path: Path, header: list[str], rows: list[tuple], raw: str) -> None:
@@ -871,10 +1039,12 @@ def write_table(path: Path, header: list[str], rows: list[tuple], raw: str) -> N
     out = [*header, "", "| scenario | nib | floor | ratio | target | met? |", "|---|---|---|---|---|---|"]
     out += ["| " + " | ".join(row) + " |" for row in rows]
     out += ["", f"Raw figures: `{raw}`.", ""]
-    notes = ""
+    notes = summary = ""
     if path.exists() and NOTES_MARK in path.read_text():
         notes = path.read_text().split(NOTES_MARK, 1)[1]
-    path.write_text("\n".join(out) + "\n" + NOTES_MARK + (notes or "\n"))
+    if path.exists() and (found := re.search(r"<!-- summary -->.*?<!-- /summary -->\n", path.read_text(), re.S)):
+        summary = found.group(0) + "\n"  # the suite's summary stays under the title
+    path.write_text("\n".join(out[:1]) + "\n\n" + summary + "\n".join(out[2:]) + "\n" + NOTES_MARK + (notes or "\n"))
 
 
 if __name__ == "__main__":
