@@ -1,24 +1,31 @@
 """Reproducible benchmark of nib's Users API beside floors measured in the same run.
 
-    python bench/run.py [--users 100000] [--duration 10] [--connections 32] [--workers2] [--profile]
+    python bench/run.py [--users 100000] [--duration 10] [--connections 32] [--workers 1] [--workers2]
+                        [--backend sqlite|postgresql] [--section NAME] [--json FILE] [--profile]
+    python bench/run.py --suite all|users|scale|uploads|footprint|scaleout|storage|realtime|backup [--long]
 
 Needs wrk and pocketbase on PATH (or pocketbase next to this Python); bench/setup.sh installs
 both. Load comes from wrk, a separate process, over loopback. Steps:
 
-1. nib (SQLite, fresh temp data dir, 1 worker): start, read the API key it prints.
-2. Seed N users by direct insert into nib's tables (same row shapes as users.service.create_user,
-   search column from data.search.normalize; the FTS5 triggers index them) - the API is far too
-   slow to seed 100k (see RESULTS.md).
-3. wrk: GET user, list (limit 25), search (rare word; also a common word), create user with a
-   password at -c1 (latency vs one argon2 hash) and at -c4 (throughput).
-4. Floors: bench/floor_starlette.py on the same database file; PocketBase with the same N users
-   as auth records (direct insert, one shared bcrypt hash), GET record by id.
-5. argon2 floor: median of 10 nib.auth.passwords.hash_password calls in this process.
-6. RSS of nib (VmRSS, and VmHWM peak) after the load.
-7. Optionally nib --workers 2 on the same data, and a py-spy profile of GET user.
+1. nib (fresh temp data dir, ``--workers`` workers): SQLite, started then seeded with N users by
+   direct insert (same row shapes as users.service.create_user, search column from
+   data.search.normalize; the FTS5 triggers index them) - the API is far too slow to seed 100k (see
+   RESULTS.md); or with ``--backend postgresql`` a database of its own, seeded by
+   backup.seed_users (bulk inserts, search index and triggers restored after), then started.
+2. wrk: GET user, GET /account with a session, list (limit 25, with the total), search (a rare
+   and a common word), 25 users after a cursor at 90% of the list; create user with a password at
+   -c1 (latency vs one argon2 hash) and at -c4 (throughput).
+3. Floors: bench/floor_starlette.py on the same SQLite file (GET user; not with PostgreSQL);
+   PocketBase with the same N users as auth records (direct insert, one shared bcrypt hash), its
+   comparable requests as superuser (see pocketbase_urls; GET /account's peer is the user's own
+   record with its own token), interleaved round by round with nib's.
+4. argon2 floor: median of 10 nib.auth.passwords.hash_password calls in this process.
+5. RSS of nib (VmRSS, and VmHWM peak) after the load.
+6. Optionally nib --workers 2 on the same data, and a py-spy profile of GET user.
 
-Writes bench/RESULTS.md (keeping everything below the "<!-- notes -->" marker) and
-bench/results.json.
+Writes bench/RESULTS.md (keeping the summary and everything below the "<!-- notes -->" marker)
+and bench/results.json; with ``--section`` the section NAME of RESULTS.md instead. ``--suite``
+runs the benchmarks in sequence (bench/suite.py).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -76,15 +77,15 @@ def run(args) -> int:
     failed = []
     for name in names:
         for argv in commands[name]:
-            shown = "python " + " ".join(
-                str(Path(a).relative_to(BENCH.parent)) if a.startswith("/") else a for a in argv
-            )
+            root = f"{BENCH.parent}/"
+            shown = "python " + " ".join(a.removeprefix(root) for a in argv)
             print(f"[{time.strftime('%H:%M:%S')}] suite {name}: {shown}", flush=True)
             if subprocess.run([sys.executable, *argv], cwd=BENCH.parent).returncode:
                 failed.append(shown)
     text = summary(out, args)
     if args.no_write:
         print(text)
+        shutil.rmtree(out)
     else:
         write_summary(text)
     for shown in failed:
