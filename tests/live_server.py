@@ -188,6 +188,13 @@ def drain(process: subprocess.Popen) -> tuple[list[str], threading.Thread]:
     return lines, reader
 
 
+def tracebacks(server: NibServer) -> str:
+    """The tracebacks a running server has logged so far (for a failing assertion's message)."""
+    text = "\n".join(server.output)
+    start = text.find("Traceback")
+    return text[start:] if start >= 0 else "(no traceback logged)"
+
+
 def stop_process(process: subprocess.Popen) -> None:
     process.terminate()
     try:

@@ -31,7 +31,7 @@ from storage_support import (
 )
 
 import nib.data.db.migrate
-from live_server import BACKENDS, create_pg_database, drop_pg_database, free_port
+from live_server import BACKENDS, create_pg_database, drop_pg_database, free_port, tracebacks
 from nib.data.db import Database
 from nib.storage import buckets
 from nib.storage import tables as storage_tables
@@ -248,7 +248,8 @@ def test_bucket_delete_racing_file_deletes_and_uploads(storage_server):
         jobs.insert(len(jobs) // 2, ("delete_bucket", ""))
         with ThreadPoolExecutor(8) as pool:
             codes = list(pool.map(lambda job: call(*job), jobs))
-        assert set(codes) <= {200, 201, 404}, codes
+        # On failure, the server's tracebacks say which step failed.
+        assert set(codes) <= {200, 201, 404}, (codes, tracebacks(storage_server))
         # no file row outlived the bucket, and no byte either (refused uploads remove their own)
         assert stored_objects(storage_server, bucket_id) == [] and leftovers(storage_server, bucket_id) == []
         storage.create_bucket(bucket_id, "Again")
