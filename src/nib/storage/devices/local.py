@@ -106,10 +106,13 @@ class LocalDevice:
         target = self._file(path)
         target.unlink(missing_ok=True)
         temporary = re.compile(re.escape(f".tmp-{target.name}.") + "[0-9a-f]{16}")
-        if target.parent.is_dir():
-            for entry in target.parent.iterdir():
-                if temporary.fullmatch(entry.name):
-                    entry.unlink(missing_ok=True)
+        try:
+            entries = list(target.parent.iterdir())
+        except FileNotFoundError:  # the directory is gone (its bucket deleted meanwhile): so are they
+            entries = []
+        for entry in entries:
+            if temporary.fullmatch(entry.name):
+                entry.unlink(missing_ok=True)
         shutil.rmtree(self.root / ".parts" / path, ignore_errors=True)
 
     def delete_prefix(self, prefix: str) -> None:
