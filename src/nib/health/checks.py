@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ..data.db import Database
 from ..storage import antivirus
-from ..storage.routes import device_for
+from ..storage.devices import open_device
 from ..tools.config import Settings
 from ..tools.errors import AppwriteError
 
@@ -87,7 +87,9 @@ def pubsub(settings: Settings) -> Status:
 
 def storage(settings: Settings) -> Status:
     """The configured device takes, returns and drops a small object."""
-    return _timed(settings.storage_device, device_for(settings).check, "Storage failure on: " + settings.storage_device)
+    return _timed(
+        settings.storage_device, open_device(settings).check, "Storage failure on: " + settings.storage_device
+    )
 
 
 def storage_local(settings: Settings) -> Status:
