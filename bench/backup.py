@@ -191,8 +191,8 @@ def floors(data_dir: Path, database_url: str | None, dest: Path) -> dict:
     drop_caches()
     seconds, sync = timed(["cp", "-r", str(data_dir / "storage"), str(dest / "floor-storage")])
     out["objects"] = {"tool": "cp -r", "bytes": tree_bytes(data_dir / "storage"), "seconds": seconds, "sync": sync}
-    shutil.rmtree(dest / "floor-storage")
-    (dest / ("floor.dump" if database_url else "floor.db")).unlink()
+    # The copies stay until the run ends: deleting gigabytes (a discard per extent on this
+    # machine's disk) just before a latency window stalled the server as much as the copy did.
     return out
 
 
@@ -248,14 +248,14 @@ def warm(base: str, key: str, user_ids: list[str]) -> None:
             client.get(f"/v1/users/{uid}").raise_for_status()
 
 
-def measure_idle(base: str, key: str, user_ids: list[str], rate: float, seconds: float) -> dict:
+def measure_idle(base: str, key: str, user_ids: list[str], rate: float, seconds: float, probe: Path) -> dict:
     """The requests due in ``seconds`` of load without a backup, and the worst send lateness."""
 
     def idle(load_pid: int) -> float:
         time.sleep(seconds)
         return seconds
 
-    return under_load(base, key, user_ids, rate, idle)
+    return under_load(base, key, user_ids, rate, idle, probe)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,17 +300,51 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def under_load(base: str, key: str, user_ids: list[str], rate: float, work: Callable[[int], float]) -> dict:
+def settle(probe: Path, quiet_seconds: float = 5, limit: float = 300) -> float:
+    """Wait until the disk under ``probe`` has been quiet for ``quiet_seconds``: a 4 KiB write
+    and fdatasync under 20 ms and no CPU time stolen by the hypervisor, every 100 ms. Returns the
+    seconds waited. On this virtual machine the host goes on writing a copy's gigabytes after the
+    guest's ``sync`` returned, and steals CPU from the guest while it does: a window started
+    then measures the previous step's writes."""
+    started = quiet_since = time.perf_counter()
+    steal = _stolen()
+    with open(probe, "wb") as out:
+        while (now := time.perf_counter()) - quiet_since < quiet_seconds and now - started < limit:
+            out.seek(0)
+            out.write(os.urandom(4096))
+            out.flush()
+            os.fdatasync(out.fileno())
+            took = time.perf_counter() - now
+            time.sleep(max(0.0, 0.1 - took))
+            stolen, steal = _stolen() - steal, _stolen()
+            if took > 0.02 or stolen > 0:
+                quiet_since = time.perf_counter()
+    probe.unlink()
+    return time.perf_counter() - started
+
+
+def _stolen() -> int:
+    """Clock ticks the hypervisor took from this machine's CPUs so far (0 where not reported)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return int(fields[8]) if len(fields) > 8 else 0
+
+
+def under_load(
+    base: str, key: str, user_ids: list[str], rate: float, work: Callable[[int], float], probe: Path
+) -> dict:
     """The GET-user requests due while ``work`` (given the load generator's pid, returning its
-    wall seconds) ran, the page cache dropped and the sampled users read first, the load running
-    from a second before to a second after; and the generator's worst send lateness."""
+    wall seconds) ran, the page cache dropped, the disk quiet and the sampled users read first,
+    the load running from a second before to a second after; and the generator's worst send
+    lateness."""
     drop_caches()
+    log(f"  disk quiet after {settle(probe):.1f} s")
     warm(base, key, user_ids)
     load = Load(base, key, user_ids, rate)
     try:
         time.sleep(1)
-        started = time.time()
+        started, stolen = time.time(), _stolen()
         ended = started + work(load.proc.pid)
+        stolen = _stolen() - stolen
         time.sleep(1)
         result = load.stop()
     finally:
@@ -319,15 +353,27 @@ def under_load(base: str, key: str, user_ids: list[str], rate: float, work: Call
         "window": due_in(result["requests"], started, ended),
         "seconds": ended - started,
         "late_ms": result["late_ms"],
+        "stolen": stolen / os.sysconf("SC_CLK_TCK") / (ended - started) / (os.cpu_count() or 1),
     }
 
 
 def latency_of(measured: dict) -> dict:
-    return {**latency(measured["window"], measured["seconds"]), "late_ms": measured["late_ms"]}
+    return {
+        **latency(measured["window"], measured["seconds"]),
+        "late_ms": measured["late_ms"],
+        "stolen": measured["stolen"],
+    }
 
 
 def backup_under_load(
-    base: str, key: str, user_ids: list[str], rate: float, storage: list[str], dest: Path, server_pid: int
+    base: str,
+    key: str,
+    user_ids: list[str],
+    rate: float,
+    storage: list[str],
+    dest: Path,
+    server_pid: int,
+    probe: Path,
 ) -> dict:
     figures: dict = {}
 
@@ -342,11 +388,13 @@ def backup_under_load(
         }
         return taken["wall"]
 
-    during = latency_of(under_load(base, key, user_ids, rate, work))  # fills in figures
+    during = latency_of(under_load(base, key, user_ids, rate, work, probe))  # fills in figures
     return {**figures, "latency": during}
 
 
-def copy_under_load(base: str, key: str, user_ids: list[str], rate: float, source: Path, target: Path) -> dict:
+def copy_under_load(
+    base: str, key: str, user_ids: list[str], rate: float, source: Path, target: Path, probe: Path
+) -> dict:
     """The same latency while ``cp -r`` copies the storage tree: what a plain copy of the same
     bytes does to the server, the floor of the backup's effect."""
 
@@ -354,9 +402,7 @@ def copy_under_load(base: str, key: str, user_ids: list[str], rate: float, sourc
         seconds, _ = timed(["cp", "-r", str(source), str(target)])
         return seconds
 
-    measured = latency_of(under_load(base, key, user_ids, rate, work))
-    shutil.rmtree(target)
-    return measured
+    return latency_of(under_load(base, key, user_ids, rate, work, probe))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -386,7 +432,7 @@ def main() -> int:
     if args.work:
         args.work.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="nib-backup-bench-", dir=args.work))
-    data_dir, dest = work / "data", work / "dest"
+    data_dir, dest, probe = work / "data", work / "dest", work / "settle-probe"
     data_dir.mkdir()
     dest.mkdir()
     pg_name = f"nib_bench_backup_{uuid.uuid4().hex[:8]}" if args.backend == "postgresql" else None
@@ -415,13 +461,13 @@ def main() -> int:
         log("floors: database and storage tree copies")
         floor = floors(data_dir, database_url, dest)
         log(f"idle latency for {args.idle_seconds / 2:.0f} s at {args.rate:.0f} req/s")
-        before = measure_idle(base, key, user_ids, args.rate, args.idle_seconds / 2)
-        log("cp -r of the storage tree under the same load")
-        copying = copy_under_load(base, key, user_ids, args.rate, data_dir / "storage", dest / "copy-under-load")
+        before = measure_idle(base, key, user_ids, args.rate, args.idle_seconds / 2, probe)
         log("nib backup under the same load")
-        first = backup_under_load(base, key, user_ids, args.rate, storage, dest / "backups", server.proc.pid)
+        first = backup_under_load(base, key, user_ids, args.rate, storage, dest / "backups", server.proc.pid, probe)
         log(f"idle latency again for {args.idle_seconds / 2:.0f} s")
-        after = measure_idle(base, key, user_ids, args.rate, args.idle_seconds / 2)
+        after = measure_idle(base, key, user_ids, args.rate, args.idle_seconds / 2, probe)
+        log("cp -r of the storage tree under the same load")
+        copying = copy_under_load(base, key, user_ids, args.rate, data_dir / "storage", dest / "copy-under-load", probe)
         taken = first["backup"]
         if (taken["objects"], taken["obj_bytes"]) != (files, total):
             raise RuntimeError(
@@ -451,6 +497,7 @@ def main() -> int:
             "late_ms": max(before["late_ms"], after["late_ms"]),
             "p99_before_ms": latency(before["window"], before["seconds"])["p99_ms"],
             "p99_after_ms": latency(after["window"], after["seconds"])["p99_ms"],
+            "stolen": max(before["stolen"], after["stolen"]),
         },
         "first": first,
         "copying": copying,
@@ -561,6 +608,10 @@ def render(r: dict) -> str:
         f"| GET user while `cp -r` copies the same storage tree (no backup) | {lat(r['copying'])} | idle: p99"
         f" {idle['p99_ms']:.1f} ms | {r['copying']['p99_ms'] / idle['p99_ms']:.2f}x p99 | (context: a plain copy's own"
         " effect) | - |",
+        f"| CPU time the hypervisor took from this machine during the window (share of all cores' time)"
+        f" | during the backup {busy['stolen']:.1%}, during `cp -r` {r['copying']['stolen']:.1%}"
+        f" | idle (the higher of before and after): {idle['stolen']:.1%} | | (context: the server waits"
+        " while it is taken) | - |",
         f"| whole backup | {taken['wall']:.1f} s wall, {taken['cpu']:.1f} s CPU; then sync {taken['sync']:.1f} s"
         f" | | | (context) | - |",
         f"| cores used while the backup ran (CPU s / wall s) | backup {cores['backup']:.2f}, server {cores['server']:.2f},"
