@@ -8,7 +8,10 @@
    first 200 on GET /v1/health (polled every 5 ms), reading VmRSS of the process and its children
    from /proc/<pid>/status right after that first health check, then after a first GET user with
    the key, and again SETTLE_S seconds later (anything start-up loads in the background);
-3. writes the "Footprint" section of RESULTS.md (medians of the starts, plus
+3. starts it with `--workers 2` on the same data dir, sends GET user on 40 fresh connections (so
+   both workers serve) and reads each process's VmRSS SETTLE_S seconds later: what the second
+   worker (and the supervisor process that several workers bring) add to one worker's RSS;
+4. writes the "Footprint" section of RESULTS.md (medians of the starts, plus
    `python -X importtime -c 'import nib.app'` top entries for what is still loaded at import).
 """
 
@@ -41,10 +44,11 @@ TARGET_START_S = 1.5
 SETTLE_S = 4
 
 
-def serve(data_dir: Path, port: int) -> run.Server:
+def serve(data_dir: Path, port: int, workers: int = 1) -> run.Server:
     nib = run.find_tool("nib")
     argv = [nib] if nib else [sys.executable, "-m", "nib"]
-    return run.Server("nib-footprint", argv + ["serve", "--data-dir", str(data_dir), "--port", str(port)])
+    serve = ["serve", "--data-dir", str(data_dir), "--port", str(port), "--workers", str(workers)]
+    return run.Server("nib-footprint", argv + serve)
 
 
 def first_health(url: str, started: float, timeout: float = 60.0) -> float:
@@ -113,9 +117,33 @@ def measure(starts: int) -> dict:
             runs.append(
                 {"seconds": seconds, "health_mb": after_health, "get_user_mb": after_get, "settled_mb": settled}
             )
-        return {"runs": runs}
+        return {
+            "runs": runs,
+            "workers": two_workers(data_dir, port, f"{base}/users/{user['$id']}", headers),
+        }
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def two_workers(data_dir: Path, port: int, url: str, headers: dict) -> dict:
+    """VmRSS of each process of `nib serve --workers 2` after GET user on 40 fresh connections."""
+    server = serve(data_dir, port, workers=2)
+    try:
+        run.wait_http(f"http://127.0.0.1:{port}/v1/health", 60)
+        for _ in range(40):
+            status, body = run.http("GET", url, headers=headers)
+            if status != 200:
+                raise RuntimeError(f"GET user: {status} {body}")
+        time.sleep(SETTLE_S)
+        processes = run.rss_kb(server.proc.pid)
+        helpers = [pid for pid in processes if "resource_tracker" in Path(f"/proc/{pid}/cmdline").read_text()]
+    finally:
+        server.stop()
+    supervisor = processes.pop(server.proc.pid)["VmRSS"] / 1024
+    return {
+        "supervisor_mb": supervisor + sum(processes.pop(pid)["VmRSS"] / 1024 for pid in helpers),
+        "children_mb": sorted(p["VmRSS"] / 1024 for p in processes.values()),
+    }
 
 
 def section(result: dict, args: argparse.Namespace) -> str:
@@ -131,6 +159,10 @@ def section(result: dict, args: argparse.Namespace) -> str:
         ["git", "-C", str(run.ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
     yes = {True: "yes", False: "**no**"}
+    workers = result["workers"]
+    worker = max(workers["children_mb"])
+    total2 = workers["supervisor_mb"] + sum(workers["children_mb"])
+    added = total2 - med("settled_mb")
     lines = [
         "<!-- footprint -->",
         "## Footprint: idle `nib serve`",
@@ -152,6 +184,11 @@ def section(result: dict, args: argparse.Namespace) -> str:
         f" <= {TARGET_MB} MB | {yes[med('get_user_mb') <= TARGET_MB]} |",
         f"| RSS {SETTLE_S} s later, idle | {med('settled_mb'):.1f} MB | {each('settled_mb', '.1f')} |"
         f" <= {TARGET_MB} MB | {yes[med('settled_mb') <= TARGET_MB]} |",
+        f"| `--workers 2`: each worker's RSS after serving, {SETTLE_S} s later | {worker:.1f} MB (the larger)"
+        f" | workers {', '.join(f'{mb:.1f}' for mb in workers['children_mb'])} MB; the supervisor process and"
+        f" multiprocessing's resource tracker {workers['supervisor_mb']:.1f} MB | <= {TARGET_MB} MB | {yes[worker <= TARGET_MB]} |",
+        f"| `--workers 2`: the whole tree beside one worker's (the second worker and the supervisor)"
+        f" | +{added:.1f} MB | {total2:.1f} MB against {med('settled_mb'):.1f} MB | (context) | - |",
         "",
         "Slowest imports of `python -X importtime -c 'import nib.app'` (cumulative): "
         + "; ".join(importtime_top())
