@@ -21,17 +21,22 @@ for the run. Steps:
    as root; whether it worked is reported): ``cp`` of the SQLite database file (its WAL
    checkpointed first) or ``pg_dump -Fc`` (nib's own options) into the destination directory;
    ``cp -r`` of the storage tree there. The time of a ``sync`` right after each is reported too.
+   The copies stay until the run ends (deleting gigabytes just before a window would put that
+   work inside it), so DIR needs about four times G free.
 4. Idle latency: GET /v1/users/{id} with the API key for half of ``--idle-seconds`` from
    bench/openloop.py, a separate process sending at a fixed rate (``--rate``, open loop: a
    saturating or closed-loop load measures throughput and hides stalls, not the backup's effect
-   on latency); latency counts from each request's due time. Page cache dropped first, then
-   every sampled user read once (a serving machine holds its hot rows in memory). The other
+   on latency); latency counts from each request's due time. Page cache dropped first, the
+   disk left to settle (``settle``: this virtual machine's host goes on writing after ``sync``),
+   then every sampled user read once (a serving machine holds its hot rows in memory). The other
    half right after the backup (step 5): the idle figures pool both, so the machine's drift
    (it is shared) weighs on both sides of the comparison.
 5. ``nib backup --to DEST`` (DEST on the same file system as the floors), page cache dropped
    and the sampled users read first, with the same load running from a second before to a second after; only requests due
    while the backup ran count. Its summary line gives the database's and the objects' bytes and
-   seconds. Then a second backup to the same DEST (every object already there: reused).
+   seconds. Then the same load while ``cp -r`` copies the storage tree again (a plain copy's own
+   effect on the server), and a second backup to the same DEST (every object already there:
+   reused). The CPU time the hypervisor took during each window is reported beside.
 
 Writes (unless ``--no-write``) a section of bench/RESULTS.md per backend, replaced on each run.
 """
