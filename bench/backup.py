@@ -197,7 +197,7 @@ def floors(data_dir: Path, database_url: str | None, dest: Path) -> dict:
     seconds, sync = timed(["cp", "-r", str(data_dir / "storage"), str(dest / "floor-storage")])
     out["objects"] = {"tool": "cp -r", "bytes": tree_bytes(data_dir / "storage"), "seconds": seconds, "sync": sync}
     # The copies stay until the run ends: deleting gigabytes (a discard per extent on this
-    # machine's disk) just before a latency window stalled the server as much as the copy did.
+    # machine's disk) just before a latency window would put that work inside the window.
     return out
 
 
@@ -321,7 +321,8 @@ def settle(probe: Path, quiet_seconds: float = 5, limit: float = 300) -> float:
             os.fdatasync(out.fileno())
             took = time.perf_counter() - now
             time.sleep(max(0.0, 0.1 - took))
-            stolen, steal = _stolen() - steal, _stolen()
+            total = _stolen()
+            stolen, steal = total - steal, total
             if took > 0.02 or stolen > 0:
                 quiet_since = time.perf_counter()
     probe.unlink()

@@ -286,16 +286,11 @@ def argon2_rate(seconds: float = 4.0) -> dict:
     does not give the machine's rate)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from argon2 import PasswordHasher
+    from argon2 import PasswordHasher, extract_parameters
 
-    from nib.auth.passwords import _ARGON2_HASHER as nib_hasher
+    from nib.auth.passwords import hash_password
 
-    hasher = PasswordHasher(
-        time_cost=nib_hasher.time_cost,
-        memory_cost=nib_hasher.memory_cost,
-        parallelism=nib_hasher.parallelism,
-        type=nib_hasher.type,
-    )
+    hasher = PasswordHasher.from_parameters(extract_parameters(hash_password(PASSWORD)))
     rates = {}
     for at_once in (1, 2, 3):
         done, started = 0, time.perf_counter()
