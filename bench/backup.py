@@ -36,7 +36,8 @@ for the run. Steps:
    while the backup ran count. Its summary line gives the database's and the objects' bytes and
    seconds. Then the same load while ``cp -r`` copies the storage tree again (a plain copy's own
    effect on the server), and a second backup to the same DEST (every object already there:
-   reused). The CPU time the hypervisor took during each window is reported beside.
+   reused). The CPU time the hypervisor took during each window is reported beside, and the
+   pauses a real-time priority thread on each CPU saw (bench/pauses.py).
 
 Writes (unless ``--no-write``) a section of bench/RESULTS.md per backend, replaced on each run.
 """
@@ -345,6 +346,7 @@ def under_load(
     drop_caches()
     log(f"  disk quiet after {settle(probe):.1f} s")
     warm(base, key, user_ids)
+    watchers = [Pauses(cpu) for cpu in sorted(os.sched_getaffinity(0))]
     load = Load(base, key, user_ids, rate)
     try:
         time.sleep(1)
@@ -353,21 +355,56 @@ def under_load(
         stolen = _stolen() - stolen
         time.sleep(1)
         result = load.stop()
+        pauses = [p for watcher in watchers for p in watcher.stop() if started <= p[0] <= ended]
     finally:
         load.kill()
+        for watcher in watchers:
+            watcher.kill()
     return {
         "window": due_in(result["requests"], started, ended),
         "seconds": ended - started,
         "late_ms": result["late_ms"],
         "stolen": stolen / os.sysconf("SC_CLK_TCK") / (ended - started) / (os.cpu_count() or 1),
+        "pauses": pauses,
     }
 
 
+class Pauses:
+    """bench/pauses.py on one CPU: the pauses a real-time priority thread saw there."""
+
+    def __init__(self, cpu: int) -> None:
+        argv = [sys.executable, str(BENCH / "pauses.py"), "--cpu", str(cpu)]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
+
+    def stop(self) -> list[list[float]]:
+        """[wall time, seconds, cpu] of each pause."""
+        out, _ = self.proc.communicate(timeout=60)
+        found = orjson.loads(out)
+        return [[at, seconds, found["cpu"]] for at, seconds in found["late"]] if found["realtime"] else []
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+def in_pauses(window: list[list[float]], pauses: list[list[float]], over_ms: float = 50) -> tuple[int, int]:
+    """(requests slower than ``over_ms``, how many of them were in flight during a pause)."""
+    slow = [r for r in window if r[1] > over_ms]
+    hit = sum(1 for r in slow if any(at < r[0] + r[1] / 1000 and r[0] < at + s for at, s, _ in pauses))
+    return len(slow), hit
+
+
 def latency_of(measured: dict) -> dict:
+    slow, in_pause = in_pauses(measured["window"], measured["pauses"])
     return {
         **latency(measured["window"], measured["seconds"]),
         "late_ms": measured["late_ms"],
         "stolen": measured["stolen"],
+        "pause_max_ms": max((s * 1000 for _, s, _ in measured["pauses"]), default=0.0),
+        "pause_total_ms": sum(s * 1000 for _, s, _ in measured["pauses"]),
+        "slow": slow,
+        "slow_in_pause": in_pause,
     }
 
 
@@ -504,6 +541,8 @@ def main() -> int:
             "p99_before_ms": latency(before["window"], before["seconds"])["p99_ms"],
             "p99_after_ms": latency(after["window"], after["seconds"])["p99_ms"],
             "stolen": max(before["stolen"], after["stolen"]),
+            "pause_max_ms": max((x * 1000 for _, x, _ in before["pauses"] + after["pauses"]), default=0.0),
+            "pause_total_ms": sum(x * 1000 for _, x, _ in before["pauses"] + after["pauses"]),
         },
         "first": first,
         "copying": copying,
@@ -618,6 +657,12 @@ def render(r: dict) -> str:
         f" | during the backup {busy['stolen']:.1%}, during `cp -r` {r['copying']['stolen']:.1%}"
         f" | idle (the higher of before and after): {idle['stolen']:.1%} | | (context: the server waits"
         " while it is taken) | - |",
+        f"| pauses a real-time priority thread pinned to each CPU saw (bench/pauses.py; wake-ups over 20 ms late)"
+        f" | during the backup: longest {busy['pause_max_ms']:.0f} ms, {busy['pause_total_ms']:.0f} ms in all;"
+        f" {busy['slow_in_pause']} of the {busy['slow']} requests over 50 ms were in flight during one"
+        f" | idle: longest {idle['pause_max_ms']:.0f} ms, {idle['pause_total_ms']:.0f} ms in all; during `cp -r`:"
+        f" longest {r['copying']['pause_max_ms']:.0f} ms | | (context: no process on the machine runs through"
+        " a pause) | - |",
         f"| whole backup | {taken['wall']:.1f} s wall, {taken['cpu']:.1f} s CPU; then sync {taken['sync']:.1f} s"
         f" | | | (context) | - |",
         f"| cores used while the backup ran (CPU s / wall s) | backup {cores['backup']:.2f}, server {cores['server']:.2f},"

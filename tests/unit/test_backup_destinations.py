@@ -3,6 +3,7 @@ loopback, over HTTP). Each test also checks that the prefix keeps keys to itself
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import socket
@@ -10,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from nib.operations.destinations import Destination, open_destination
+from nib.operations.destinations import Destination, DirectoryDestination, open_destination
 from nib.operations.errors import OperationRefused
 from nib.tools.config import Settings
 from nib.tools.errors import StorageUnavailable
@@ -65,6 +66,39 @@ def test_a_failed_put_leaves_nothing(destination):
         destination.put("backups/a/database.sqlite", broken())
     assert list(destination.list("backups/")) == []
     assert not destination.exists("backups/a/database.sqlite")
+
+
+def _objects(sha256: str) -> str:
+    return f"objects/{sha256[:2]}/{sha256}"
+
+
+def test_put_by_checksum_names_the_object_by_its_sha256(destination):
+    body = random.Random(2).randbytes(7 << 20)
+    sha256 = hashlib.sha256(body).hexdigest()
+    reads = []
+
+    def read() -> Iterator[bytes]:
+        reads.append(1)
+        return iter([body[: 3 << 20], body[3 << 20 :]])
+
+    assert destination.put_by_checksum(read, _objects, set()) == (sha256, False)
+    assert b"".join(destination.get(_objects(sha256))) == body
+    assert sorted(destination.list("")) == [(_objects(sha256), len(body))]
+    # Already there: nothing more is stored, and the half copies' place is empty.
+    assert destination.put_by_checksum(read, _objects, {sha256}) == (sha256, True)
+    assert sorted(destination.list("")) == [(_objects(sha256), len(body))]
+    # A directory reads the bytes once per call; S3 hashes them first, then sends them if new.
+    assert len(reads) == (2 if isinstance(destination, DirectoryDestination) else 3)
+
+
+def test_put_by_checksum_that_fails_leaves_nothing(destination):
+    def broken() -> Iterator[bytes]:
+        yield b"x" * (6 << 20)
+        raise RuntimeError("source went away")
+
+    with pytest.raises(RuntimeError):
+        destination.put_by_checksum(broken, _objects, set())
+    assert list(destination.list("")) == []
 
 
 def test_an_unreachable_s3_destination_says_so(tmp_path):

@@ -22,7 +22,7 @@ import hashlib
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -37,7 +37,7 @@ from ..data.instance import server_secret
 from ..storage import transforms
 from ..storage.devices import Device
 from ..tools.config import Settings
-from .destinations import Destination
+from .destinations import INCOMING, Destination
 from .progress import Progress
 from .snapshots import FILE_NAMES, Snapshot, full_snapshot, project_snapshot
 
@@ -176,13 +176,10 @@ def _copy_objects(
         if sha256 in present:
             return path, size, sha256, True
         try:
-            sha256 = _sha256(device.read(path))
-            if sha256 in present:
-                return path, size, sha256, True
-            destination.put(object_path(sha256), device.read(path))
+            sha256, was_present = destination.put_by_checksum(lambda: device.read(path), object_path, present)
         except FileNotFoundError:  # its file was deleted after the snapshot
             return path, size, None, False
-        return path, size, sha256, False
+        return path, size, sha256, was_present
 
     entries: list[dict[str, Any]] = []
     missing: list[str] = []
@@ -200,13 +197,6 @@ def _copy_objects(
     finally:
         pool.shutdown(cancel_futures=True)  # after a failure, the copies not started yet never start
     return entries, missing, reused
-
-
-def _sha256(chunks: Iterable[bytes]) -> str:
-    digest = hashlib.sha256()
-    for chunk in chunks:
-        digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_manifest(destination: Destination, name: str) -> dict[str, Any]:
@@ -254,7 +244,10 @@ def _delete_backup(destination: Destination, name: str) -> None:
 
 
 def remove_incomplete(destination: Destination) -> list[str]:
-    """Delete the backups a killed run left without a manifest; returns their names."""
+    """Delete the backups a killed run left without a manifest, and the objects it left half
+    copied; returns the backups' names."""
+    for path, _ in destination.list(INCOMING):
+        destination.delete(path)
     complete, every = _names(destination)
     for name in every - complete:
         _delete_backup(destination, name)
