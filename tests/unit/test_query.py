@@ -746,3 +746,51 @@ def test_statements_are_prepared_once_per_shape(db, people, monkeypatch):
     assert len(prepared) == 3 + sorted_page
     assert page("p1", "C", "u1", '"example com"') == ["u2"]  # an exact phrase is another shape
     assert len(prepared) == 5 + 2 * sorted_page
+
+
+def test_a_search_walks_its_matches_in_list_order(engine, db, table, monkeypatch):
+    # 40 rows in p1 and 20 in p2, every third holding "common": pages of a search in seq order,
+    # both ways and through cursors, against the same list filtered in Python.
+    rows = [
+        row(i, f"r{i:02d}", project="p1" if i % 3 else "p2", name="common" if i % 2 else "rare") for i in range(60)
+    ] + [row(60, "last", name="rare")]
+    with engine.begin() as conn:
+        conn.execute(table.insert(), rows)
+    expected = [r["id"] for r in rows if r["project_id"] == "p1" and r["name"] == "common"]
+    spec = make_spec(table)
+    statements: list = []
+    run_statement = db.run
+    monkeypatch.setattr(
+        db, "run", lambda plan, params: statements.append((plan, params)) or run_statement(plan, params)
+    )
+
+    def walk(order: str, cursor_method: str, start: str | None = None) -> list[str]:
+        seen: list[str] = []
+        while True:
+            cursor = (seen[-1] if cursor_method == "cursorAfter" else seen[0]) if seen else start
+            queries = [q("limit", values=[4]), q(order)]
+            if cursor is not None:
+                queries.append(q(cursor_method, values=[cursor]))
+            total, page = list_rows(
+                db, spec, scope={"project_id": "p1"}, queries=parse_queries(queries, spec), search="comm"
+            )
+            assert total == len(expected)
+            if not page:
+                return seen
+            got = [r["id"] for r in page]
+            seen = seen + got if cursor_method == "cursorAfter" else got + seen
+
+    assert walk("orderAsc", "cursorAfter") == expected
+    assert walk("orderDesc", "cursorAfter") == expected[::-1]
+    # Backwards from the last row of p1, which does not match.
+    assert walk("orderAsc", "cursorBefore", start="last") == expected
+    if engine.dialect.name == "sqlite":
+        # The full-text index drives each page in its rowid order: no sort of every match.
+        with engine.connect() as conn:
+            for plan, params in statements:
+                sql, bound = plan.bind(params)
+                steps = [str(step[-1]) for step in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, tuple(bound))]
+                if f"{table.name}_fts" in sql:
+                    assert steps[0].startswith(("SCAN", "CO-ROUTINE")) and not any("TEMP B-TREE" in s for s in steps), (
+                        steps
+                    )

@@ -201,6 +201,12 @@ class _Binder:
             self.sources[f"{name}_{role}"] = _search_value(term, dialect, role)
         return clause
 
+    def fts_match(self, fts: sa.Table, term: Source) -> sa.ColumnElement[bool]:
+        """SQLite: the rows of the FTS5 index ``fts`` matching the term that ``term`` finds."""
+        name = f"p{len(self.sources)}_match"
+        self.sources[name] = _search_value(term, "sqlite", "match")
+        return fulltext.fts_match(fts, sa.bindparam(name, type_=sa.String))
+
     def params(self, request: _Request) -> dict[str, Any]:
         """The bind values for ``request``."""
         return {name: source(request) for name, source in self.sources.items()}
@@ -298,18 +304,24 @@ def _list_plan(
 ) -> _ListPlan:
     """Page and count statements for the shape of these queries (their values are not used)."""
     table, dialect, b = spec.table, db.dialect, _Binder()
+    source: sa.FromClause = table
     conditions = _scope_conditions(table, scope_names, restriction, b)
     for i, item in enumerate(queries.filters):
         conditions.append(_condition(spec, item, dialect, b, _filter_at(i)))
     if search:
         exact = _search_shape(table, "search", search, dialect)
-        conditions.append(sa.false() if exact is None else b.search(table, dialect, exact, lambda r: r.search))
-        if dialect == "sqlite" and tuple(scope_names) == ("project_id",) and restriction is None:
-            # The matches come from the full-text index in row order, so a page reads them by
-            # rowid and stops after ``limit``. Without statistics SQLite would rather look each
-            # match up in an index starting with project_id, then sort them all (every user
-            # matching a common word); likely() keeps the project's condition a check.
-            conditions[0] = sa.func.likely(conditions[0], type_=sa.Boolean)
+        if exact is None:
+            conditions.append(sa.false())
+        elif dialect == "sqlite":
+            # The matches drive the statements, read from the full-text index in rowid (seq)
+            # order: a page in seq order stops after ``limit`` matches in scope and the count
+            # after TOTAL_CAP, where ``seq IN (matches)`` would collect every match first.
+            fts = fulltext.fts_table(table)
+            source = fulltext.FtsJoin(fts, table)
+            conditions.append(b.fts_match(fts, lambda r: r.search))
+            keys = [(fts.c.rowid if column is table.c.seq else column, descending) for column, descending in keys]
+        else:
+            conditions.append(b.search(table, dialect, exact, lambda r: r.search))
     matching = sa.and_(sa.true(), *conditions)  # an empty scope and no filters: every row
 
     page_condition = matching
@@ -319,7 +331,9 @@ def _list_plan(
     ordering = [_order_clause(column, descending) for column, descending in keys]
     limit = b.param(lambda r: r.queries.limit, sa.BigInteger)
     offset = b.param(lambda r: r.queries.offset, sa.BigInteger)
-    page = sa.select(*selected).where(page_condition).order_by(*ordering).limit(limit).offset(offset)
+    page = (
+        sa.select(*selected).select_from(source).where(page_condition).order_by(*ordering).limit(limit).offset(offset)
+    )
     sorted_page = None
     if search and dialect == "postgresql":
         # The same page, its matches found through the search index first and then sorted: the
@@ -349,7 +363,7 @@ def _list_plan(
     else:
         capped = (
             sa.select(sa.literal_column("1").label("one"))
-            .select_from(table)
+            .select_from(source)
             .where(matching)
             .limit(TOTAL_CAP)
             .subquery()

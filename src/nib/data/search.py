@@ -23,6 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import TSQUERY
+from sqlalchemy.ext.compiler import compiles
 
 # A word is a run of letters, digits or "_" (Unicode-aware, like MariaDB's fulltext parser);
 # everything else separates words, so "a.b@c.com" holds the words a, b, c, com.
@@ -131,9 +132,36 @@ def fts_ddl(table_name: str, dialect_name: str) -> list[str]:
 
 
 def _sqlite_condition(table: sa.Table, match: sa.BindParameter[Any]) -> sa.ColumnElement[bool]:
+    fts = fts_table(table)
+    return table.c.seq.in_(sa.select(fts.c.rowid).where(fts_match(fts, match)))
+
+
+def fts_table(table: sa.Table) -> sa.Table:
+    """``table``'s FTS5 index on SQLite: ``rowid`` is the row's ``seq``."""
     name = f"{table.name}_fts"
-    fts = sa.table(name, sa.column("rowid"), sa.column(name))
-    return table.c.seq.in_(sa.select(fts.c.rowid).where(fts.c[name].op("MATCH")(match)))
+    return sa.Table(name, sa.MetaData(), sa.Column("rowid", sa.Integer, nullable=False), sa.Column(name, sa.Text))
+
+
+def fts_match(fts: sa.Table, match: sa.BindParameter[Any]) -> sa.ColumnElement[bool]:
+    """The rows of ``fts`` matching the FTS5 expression bound to ``match``."""
+    return fts.c[fts.name].op("MATCH")(match)
+
+
+class FtsJoin(sa.sql.expression.Join):
+    """``fts CROSS JOIN table ON table.seq = fts.rowid``: SQLite keeps a CROSS JOIN's order, so
+    the matches drive the query (a plain JOIN may walk the table and test every row instead)."""
+
+    inherit_cache = True
+
+    def __init__(self, fts: sa.Table, table: sa.Table) -> None:
+        super().__init__(fts, table, table.c.seq == fts.c.rowid)
+
+
+@compiles(FtsJoin, "sqlite")
+def _cross_join(join: FtsJoin, compiler: Any, **kw: Any) -> str:
+    kw["asfrom"] = True
+    left, right = compiler.process(join.left, **kw), compiler.process(join.right, **kw)
+    return f"{left} CROSS JOIN {right} ON {compiler.process(join.onclause, **kw)}"
 
 
 def _fts5_expression(words: list[str], exact: bool) -> str:
