@@ -2,7 +2,9 @@
 
 Services store ``normalize(...)`` of a resource's searchable parts in ``search``; migrations run
 ``fts_ddl`` once after creating the table; list queries add ``search_clause`` (a prepared
-condition, built once per query shape) bound to ``search_values`` of the user's term.
+condition, built once per query shape) bound to ``search_values`` of the user's term. On SQLite
+a list's own search instead reads from the index first (``FtsJoin`` and ``fts_match``), so the
+matches come in row order and a page stops once it is full.
 
 Term semantics (utopia-php/database ``getFulltextValue``): a term wrapped in ``"`` is an exact
 phrase; otherwise ``@ + - * ) ( < > ~ "`` are dropped and the result matches rows holding **any**

@@ -155,7 +155,7 @@ class DirectoryDestination(_OnDevice):
         os.replace(self.root / incoming, target)
         return sha256, False
 
-    def _hashing(self, chunks: Iterable[bytes], digest: "hashlib._Hash") -> Iterator[bytes]:
+    def _hashing(self, chunks: Iterable[bytes], digest: hashlib._Hash) -> Iterator[bytes]:
         """``chunks``, each hashed into ``digest`` on the hasher thread while the caller writes
         it (hashlib lets go of the GIL on large updates)."""
         pending: Future[None] | None = None
