@@ -101,6 +101,22 @@ def test_put_by_checksum_that_fails_leaves_nothing(destination):
     assert list(destination.list("")) == []
 
 
+def test_an_object_lost_mid_copy_is_a_destination_failure(tmp_path):
+    # A second run at the same directory deletes incoming/ as it starts: the copy fails loudly,
+    # never reads as a source file deleted after the snapshot (FileNotFoundError).
+    destination = open_destination(str(tmp_path), Settings())
+
+    def read() -> Iterator[bytes]:
+        yield b"x" * (1 << 20)
+        for leftover in (tmp_path / "incoming").iterdir():
+            leftover.unlink()
+        yield b"y"
+
+    with pytest.raises(StorageUnavailable, match="lost an object while it was written"):
+        destination.put_by_checksum(read, _objects, set())
+    assert list(destination.list("")) == []
+
+
 def test_an_unreachable_s3_destination_says_so(tmp_path):
     closed = f"http://127.0.0.1:{_closed_port()}"
     destination = open_destination("s3://bucket/p", s3_settings(closed, "bucket"))

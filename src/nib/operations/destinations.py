@@ -145,14 +145,21 @@ class DirectoryDestination(_OnDevice):
         # its checksum's path. The hash runs beside the writes, as the two cost about the same.
         incoming = f"{INCOMING}{secrets.token_hex(8)}"
         digest = hashlib.sha256()
-        self.put(incoming, self._hashing(read(), digest))
-        sha256 = digest.hexdigest()
-        if sha256 in present:
-            (self.root / incoming).unlink()
-            return sha256, True
-        target = self.root / path_of(sha256)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self.root / incoming, target)
+        chunks = read()  # a FileNotFoundError from here on is the destination's, not the source's
+        try:
+            self.put(incoming, self._hashing(chunks, digest))
+            sha256 = digest.hexdigest()
+            if sha256 in present:
+                (self.root / incoming).unlink()
+                return sha256, True
+            target = self.root / path_of(sha256)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.root / incoming, target)
+        except FileNotFoundError as error:
+            # Another run starting at this destination deletes what it finds in incoming/.
+            raise StorageUnavailable(
+                f"the backup destination {self.url} lost an object while it was written: is another backup running to it?"
+            ) from error
         return sha256, False
 
     def _hashing(self, chunks: Iterable[bytes], digest: hashlib._Hash) -> Iterator[bytes]:
