@@ -4,8 +4,10 @@ completed), pruned to --backup-keep; a bad duration stops `nib serve` before it 
 
 from __future__ import annotations
 
+import socket
 import time
 from datetime import datetime
+from pathlib import Path
 
 from backup_support import listed, nib
 
@@ -48,3 +50,48 @@ def test_a_bad_schedule_is_refused_at_start(tmp_path):
     assert "'soon' is not a duration: give a positive number and a unit, e.g. 30s, 15m, 24h or 7d" in done.stderr
     alone = nib("serve", "--backup-every", "1h", "--data-dir", str(tmp_path / "d"))
     assert alone.returncode == 2 and "--backup-every and --backup-to go together" in alone.stderr
+
+
+def _backup_children(parent: int) -> list[int]:
+    """The ``nib backup`` processes whose parent is ``parent``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent and b"backup" in command:
+            found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_stopped_server_ends_its_running_backup(nib_with):
+    # The destination's S3 endpoint accepts connections and never answers: the backup child
+    # hangs in its first request (30 s read timeout, 3 attempts) until someone ends it.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        server = nib_with(
+            NIB_BACKUP_EVERY="1s",
+            NIB_BACKUP_TO="s3://bucket/nightly",
+            NIB_S3_ENDPOINT=f"http://127.0.0.1:{silent.getsockname()[1]}",
+            NIB_S3_ACCESS_KEY="key",
+            NIB_S3_SECRET_KEY="secret",
+        )
+        deadline = time.monotonic() + 60
+        while not (children := _backup_children(server.process.pid)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert children, "no backup started"
+        stop_server(server)
+        deadline = time.monotonic() + 15
+        while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(pid) for pid in children)

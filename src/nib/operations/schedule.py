@@ -9,11 +9,12 @@ and tried again at the next tick; it never stops the server.
 
 A backup runs as a child process, ``python -m nib backup --to DEST`` (at idle CPU priority: the
 server's requests come first); its holder renews the lease while the child runs, then prunes to
-``--backup-keep``.
+``--backup-keep``. A server that stops ends its running backup (the next run deletes what it left).
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import re
 import subprocess
@@ -106,12 +107,18 @@ class Scheduler(Periodic):
     def work(self) -> None:
         command = [sys.executable, "-m", "nib", "backup", "--to", self.to, *self.child_args]
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        while True:
-            try:
-                out, err = child.communicate(timeout=self.tick)
-                break
-            except subprocess.TimeoutExpired:
-                self.lease.take()
+        # A server that stops takes its backup with it: left running, the backup would go on
+        # without the lease, beside the one the next holder starts at the same destination.
+        atexit.register(_stop, child)
+        try:
+            while True:
+                try:
+                    out, err = child.communicate(timeout=self.tick)
+                    break
+                except subprocess.TimeoutExpired:
+                    self.lease.take()
+        finally:
+            atexit.unregister(_stop)
         if child.returncode != 0:
             lines = err.strip().splitlines()
             self.log.warning("scheduled backup failed: %s", lines[-1] if lines else f"exit status {child.returncode}")
@@ -121,3 +128,11 @@ class Scheduler(Periodic):
         gone, objects = prune(open_destination(self.to, self.settings), self.keep)
         if gone:
             self.log.info("pruned backups %s (%d objects no longer referenced)", ", ".join(gone), objects)
+
+
+def _stop(child: subprocess.Popen[str]) -> None:
+    child.terminate()
+    try:
+        child.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        child.kill()
