@@ -5,6 +5,7 @@ Layout at a destination::
     backups/<name>/database.*       the database part (operations/snapshots.py)
     backups/<name>/manifest.json    written last: a backup without it is incomplete
     objects/<sha256[:2]>/<sha256>   stored objects by content, shared by every backup there
+    incoming/<random>               an object being copied, before its checksum names it
 
 A backup's name is its UTC start time (``20261207T041736.123Z``), so names sort by age. An
 incomplete backup (a run killed mid-way) is never listed and the next run deletes it; objects
