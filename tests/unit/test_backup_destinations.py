@@ -89,6 +89,8 @@ def test_put_by_checksum_names_the_object_by_its_sha256(destination):
     assert sorted(destination.list("")) == [(_objects(sha256), len(body))]
     # A directory reads the bytes once per call; S3 hashes them first, then sends them if new.
     assert len(reads) == (2 if isinstance(destination, DirectoryDestination) else 3)
+    if isinstance(destination, DirectoryDestination):
+        assert os.listdir(destination.root) == ["objects"]  # no empty incoming/ left behind
 
 
 def test_put_by_checksum_that_fails_leaves_nothing(destination):
@@ -99,6 +101,8 @@ def test_put_by_checksum_that_fails_leaves_nothing(destination):
     with pytest.raises(RuntimeError):
         destination.put_by_checksum(broken, _objects, set())
     assert list(destination.list("")) == []
+    if isinstance(destination, DirectoryDestination):
+        assert os.listdir(destination.root) == []
 
 
 def test_an_object_lost_mid_copy_is_a_destination_failure(tmp_path):

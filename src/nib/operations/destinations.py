@@ -160,6 +160,8 @@ class DirectoryDestination(_OnDevice):
             raise StorageUnavailable(
                 f"the backup destination {self.url} lost an object while it was written: is another backup running to it?"
             ) from error
+        finally:
+            self._remove_empty_dirs((self.root / incoming).parent)
         return sha256, False
 
     def _hashing(self, chunks: Iterable[bytes], digest: hashlib._Hash) -> Iterator[bytes]:
@@ -179,10 +181,13 @@ class DirectoryDestination(_OnDevice):
     def delete(self, path: str) -> None:
         super().delete(path)
         # A pruned backup's directory goes too, not just its files.
-        parent = (self.root / path).parent
-        while parent != self.root and parent.is_dir() and not any(parent.iterdir()):
-            parent.rmdir()
-            parent = parent.parent
+        self._remove_empty_dirs((self.root / path).parent)
+
+    def _remove_empty_dirs(self, directory: Path) -> None:
+        """``directory`` and each parent it leaves empty, up to the destination's root."""
+        while directory != self.root and directory.is_dir() and not any(directory.iterdir()):
+            directory.rmdir()
+            directory = directory.parent
 
     def list(self, prefix: str) -> Iterator[tuple[str, int]]:
         base = self.root / prefix
