@@ -18,7 +18,8 @@ both. Load comes from wrk, a separate process, over loopback. Steps:
 3. Floors: bench/floor_starlette.py on the same SQLite file (GET user; not with PostgreSQL);
    PocketBase with the same N users as auth records (direct insert, one shared bcrypt hash), its
    comparable requests as superuser (see pocketbase_urls; GET /account's peer is the user's own
-   record with its own token), interleaved round by round with nib's.
+   record with its own token), interleaved round by round with nib's; each run starts once the
+   machine is quiet (a peer may go on computing the requests wrk gave up on).
 4. argon2 floors: median of 10 nib.auth.passwords.hash_password calls in this process (latency), and
    the library's raw hash rate with nib's parameters at 1, 2 and 3 hashes at once (throughput).
 5. RSS of nib (VmRSS, and VmHWM peak) after the load.
@@ -187,6 +188,28 @@ def wrk(
     out = json.loads(m.group(1))
     out["connections"] = connections
     return out
+
+
+def _busy_ticks() -> tuple[int, int]:
+    """(busy, all) CPU ticks of the machine so far (/proc/stat; iowait counts as idle)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+def wait_quiet(busy_share: float = 0.2, limit: float = 60) -> float:
+    """Wait until the machine's CPUs were less than ``busy_share`` busy for a whole second, at
+    most ``limit`` seconds; returns the seconds waited. A peer that gave up on a request (wrk's
+    2 s timeout) may go on computing it: its work must not land in the next scenario's run."""
+    started = time.monotonic()
+    before = _busy_ticks()
+    while time.monotonic() - started < limit:
+        time.sleep(1)
+        after = _busy_ticks()
+        if after[1] > before[1] and (after[0] - before[0]) / (after[1] - before[1]) < busy_share:
+            break
+        before = after
+    return time.monotonic() - started
 
 
 # ---------------------------------------------------------------------------------------------
@@ -760,11 +783,13 @@ def main() -> int:
         runs: dict[str, list] = {name: [] for name, _, _ in scenarios}
         for r in range(args.rounds):
             for name, url, headers in scenarios:
+                waited = wait_quiet()
                 x = wrk(url, duration=dur, connections=c, headers=headers)
                 x["loadavg"] = os.getloadavg()[0]
+                x["waited_for_quiet_s"] = waited
                 runs[name].append(x)
                 log(
-                    f"round {r + 1}: {name}: {x['rps']:.0f} req/s p50 {x['p50_ms']:.2f} ms p99 {x['p99_ms']:.2f} ms (load {x['loadavg']:.1f})"
+                    f"round {r + 1}: {name}: {x['rps']:.0f} req/s p50 {x['p50_ms']:.2f} ms p99 {x['p99_ms']:.2f} ms (load {x['loadavg']:.1f}; waited {waited:.0f} s for a quiet machine)"
                 )
         nib_res = {k[4:]: best(v) for k, v in runs.items() if k.startswith("nib_")}
         if floor:
@@ -1070,7 +1095,7 @@ def write_results_md(r: dict, section: str | None = None) -> None:
         f"- Date: {r['date']}; nib commit {m['git']}",
         f"- Machine: {m['nproc']} cores ({m['cpu']}), Linux {m['kernel']}, Python {m['python']}, {m['wrk'][0] if m['wrk'] else 'wrk'}, PocketBase {m['pocketbase']}; load average at start {', '.join(f'{x:.2f}' for x in m['loadavg_at_start'])}, at end {', '.join(f'{x:.2f}' for x in m.get('loadavg_at_end', []))}",
         f"- Data: {r['users']:,} users (each with an email and an sms target) in {r.get('backend', 'sqlite')}, seeded by {seeding} in {r['seed_seconds']:.1f} s; PocketBase seeded with the same {r['users']:,} users by direct insert (batches in one transaction) in {pb_seed:.1f} s",
-        f"- Load: wrk -t1 -c{r['connections']} -d{r['duration']}s on loopback (create user: -c1 and -c4), after a 2 s warm-up; the read scenarios (nib GET user/GET account/list/search/deep cursor, Starlette floor, PocketBase's comparable requests as superuser) run interleaved for {r['rounds']} rounds, one at a time, and the best round of each is reported (every round's req/s is in the JSON); nib and the floor with {r.get('workers', 1)} worker(s) unless noted",
+        f"- Load: wrk -t1 -c{r['connections']} -d{r['duration']}s on loopback (create user: -c1 and -c4), after a 2 s warm-up; the read scenarios (nib GET user/GET account/list/search/deep cursor, Starlette floor, PocketBase's comparable requests as superuser) run interleaved for {r['rounds']} rounds, one at a time, each once the machine is quiet (CPUs under 20% busy for a second, waited up to 60 s: a peer may go on computing requests wrk gave up on), and the best round of each is reported (every round's req/s is in the JSON); nib and the floor with {r.get('workers', 1)} worker(s) unless noted",
         f"- Floor JSON identical to nib's GET user response: {r.get('floor_same_json', '(no floor: it reads SQLite)')}",
     ]
     if not section:
