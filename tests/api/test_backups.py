@@ -1,7 +1,8 @@
 """`nib backup` and `nib restore` of a whole instance, against real `nib serve` processes on
 SQLite and PostgreSQL: taken while the server keeps writing, restored into an empty data dir or
 database, then served again (passwords, file bytes); incremental objects; damaged and foreign
-backups refused with nothing changed; list and prune; an S3 destination."""
+backups refused with nothing changed; list and prune; a second run at one directory refused; an S3
+destination."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from account_support import sign_in
 from backup_support import PASSWORD, Writer, assert_serves, backup, empty_target, listed, nib, seed, uid, upload
 
 from live_server import BACKENDS
+from nib.operations.destinations import DirectoryDestination
 from s3_server import new_bucket, s3_env
 
 
@@ -140,6 +142,27 @@ def test_list_and_prune(nib_with, tmp_path):
     assert sum(1 for p in (dest / "objects").rglob("*") if p.is_file()) == 1
     third = backup(source, str(dest))
     assert sorted(p.name for p in (dest / "backups").iterdir()) == [second.name, third.name]  # leftovers cleaned
+
+
+def test_a_second_backup_or_prune_at_one_directory_is_refused(nib_with, tmp_path):
+    source = nib_with()
+    dest = tmp_path / "dest"
+    first = backup(source, str(dest))
+    (dest / "backups" / "20260101T000000.000Z").mkdir()  # what a run in progress has written so far
+    before = sorted(p.relative_to(dest) for p in dest.rglob("*"))
+    with DirectoryDestination(dest).exclusive():  # held as a running backup holds it
+        for args in (
+            ("backup", "--to", str(dest), *source.storage_args()),
+            ("backup", "prune", "--from", str(dest), "--keep", "1"),
+        ):
+            refused = nib(*args)
+            assert refused.returncode == 1
+            assert (
+                refused.stderr == f"error: another backup or prune is running at {dest}: try again when it has ended\n"
+            )
+        assert sorted(p.relative_to(dest) for p in dest.rglob("*")) == before
+    second = backup(source, str(dest))  # once it has ended
+    assert [row[0] for row in listed(str(dest))] == [first.name, second.name]
 
 
 def test_s3_destination_end_to_end(nib_with, tmp_path, s3_endpoint):

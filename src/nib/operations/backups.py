@@ -101,6 +101,18 @@ def take(
 ) -> Taken:
     """A backup of ``db`` (or of one project's rows) and the objects its files rows refer to, at
     ``destination``."""
+    with destination.exclusive():
+        return _take(db, settings, device, destination, progress, project_id)
+
+
+def _take(
+    db: Database,
+    settings: Settings,
+    device: Device,
+    destination: Destination,
+    progress: Progress,
+    project_id: str | None,
+) -> Taken:
     name = new_name()
     remove_incomplete(destination)
     previous = newest_manifest(destination)
@@ -258,6 +270,11 @@ def remove_incomplete(destination: Destination) -> list[str]:
 def prune(destination: Destination, keep: int) -> tuple[list[str], int]:
     """Keep the ``keep`` newest complete backups: delete the others, then every object no
     remaining manifest refers to. Returns (deleted backups, deleted objects)."""
+    with destination.exclusive():
+        return _prune(destination, keep)
+
+
+def _prune(destination: Destination, keep: int) -> tuple[list[str], int]:
     names = complete_names(destination)
     gone = names[: max(len(names) - keep, 0)]
     for name in gone:

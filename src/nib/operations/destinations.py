@@ -13,7 +13,7 @@ import os
 import secrets
 from collections.abc import Callable, Container, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 # Objects being written under a name that is not yet their checksum's; a run killed mid-copy
 # leaves them for the next run to delete.
 INCOMING = "incoming/"
+# The file a directory destination's lock is taken on (hidden: listings skip it).
+LOCK = ".lock"
 
 
 class Destination(Protocol):
@@ -59,6 +61,10 @@ class Destination(Protocol):
 
     def delete(self, path: str) -> None:
         """Remove ``path``; missing is not an error."""
+
+    def exclusive(self) -> AbstractContextManager[None]:
+        """Held while a backup or a prune changes the destination: a second one meanwhile is
+        refused (``OperationRefused``) before it changes anything."""
 
 
 def open_destination(url: str, settings: Settings) -> Destination:
@@ -123,6 +129,10 @@ class _OnDevice:
         with self._named():
             self.device.delete(self.prefix + path)
 
+    def exclusive(self) -> AbstractContextManager[None]:
+        # S3 offers no lock that a killed process lets go of: runs there are not guarded.
+        return nullcontext()
+
 
 class DirectoryDestination(_OnDevice):
     """A directory (created on first write)."""
@@ -182,6 +192,21 @@ class DirectoryDestination(_OnDevice):
         super().delete(path)
         # A pruned backup's directory goes too, not just its files.
         self._remove_empty_dirs((self.root / path).parent)
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        import fcntl
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / LOCK, "ab") as handle:
+            try:
+                # The kernel lets go of it when the process ends, however it ends.
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise OperationRefused(
+                    f"another backup or prune is running at {self.url}: try again when it has ended"
+                ) from None
+            yield
 
     def _remove_empty_dirs(self, directory: Path) -> None:
         """``directory`` and each parent it leaves empty, up to the destination's root."""
