@@ -435,7 +435,7 @@ def backup_list(source: str) -> None:
 @click.option("--keep", required=True, type=click.IntRange(min=1), help="how many of the newest backups stay")
 def backup_prune(source: str, keep: int) -> None:
     """Delete all but the KEEP newest complete backups at DEST, and the objects only they held.
-    Not while a backup to DEST runs: its new objects are not referenced yet."""
+    Refused while a backup to a directory DEST runs (its new objects are not referenced yet)."""
     from .operations.backups import prune
     from .operations.destinations import open_destination
 

@@ -102,56 +102,47 @@ def take(
     """A backup of ``db`` (or of one project's rows) and the objects its files rows refer to, at
     ``destination``."""
     with destination.exclusive():
-        return _take(db, settings, device, destination, progress, project_id)
-
-
-def _take(
-    db: Database,
-    settings: Settings,
-    device: Device,
-    destination: Destination,
-    progress: Progress,
-    project_id: str | None,
-) -> Taken:
-    name = new_name()
-    remove_incomplete(destination)
-    previous = newest_manifest(destination)
-    with tempfile.TemporaryDirectory(prefix="nib-backup-") as workdir:
-        started = time.monotonic()
-        snapshots = project_snapshot(db, Path(workdir), project_id) if project_id else full_snapshot(db, Path(workdir))
-        with snapshots as snapshot:
-            database = _put_database(destination, name, snapshot, progress)
-            database_seconds = time.monotonic() - started
+        name = new_name()
+        remove_incomplete(destination)
+        previous = newest_manifest(destination)
+        with tempfile.TemporaryDirectory(prefix="nib-backup-") as workdir:
             started = time.monotonic()
-            entries, missing, reused = _copy_objects(device, destination, snapshot.objects, previous, progress)
-            objects_seconds = time.monotonic() - started
-    manifest = {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
-        "nib": version("nib"),
-        "schema": snapshot.revision,
-        "kind": PROJECT if project_id else FULL,
-        "projects": [project_id] if project_id else [],
-        "created": datetime.now(timezone.utc).isoformat(),
-        "database": database,
-        "objects": entries,
-        "missing": missing,
-    }
-    if project_id:
-        # Encrypted objects stay sealed with the project's key: restored under another ID or into
-        # an instance with another secret, they are opened with this one and sealed again.
-        manifest["storage_key"] = transforms.project_key(server_secret(db, settings), project_id).hex()
-    destination.put(f"{BACKUPS}{name}/{MANIFEST}", [orjson.dumps(manifest, option=orjson.OPT_INDENT_2)])
-    return Taken(
-        name,
-        database["size"],
-        database_seconds,
-        len(entries),
-        sum(entry["size"] for entry in entries),
-        objects_seconds,
-        reused,
-        len(missing),
-    )
+            snapshots = (
+                project_snapshot(db, Path(workdir), project_id) if project_id else full_snapshot(db, Path(workdir))
+            )
+            with snapshots as snapshot:
+                database = _put_database(destination, name, snapshot, progress)
+                database_seconds = time.monotonic() - started
+                started = time.monotonic()
+                entries, missing, reused = _copy_objects(device, destination, snapshot.objects, previous, progress)
+                objects_seconds = time.monotonic() - started
+        manifest = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "nib": version("nib"),
+            "schema": snapshot.revision,
+            "kind": PROJECT if project_id else FULL,
+            "projects": [project_id] if project_id else [],
+            "created": datetime.now(timezone.utc).isoformat(),
+            "database": database,
+            "objects": entries,
+            "missing": missing,
+        }
+        if project_id:
+            # Encrypted objects stay sealed with the project's key: restored under another ID or into
+            # an instance with another secret, they are opened with this one and sealed again.
+            manifest["storage_key"] = transforms.project_key(server_secret(db, settings), project_id).hex()
+        destination.put(f"{BACKUPS}{name}/{MANIFEST}", [orjson.dumps(manifest, option=orjson.OPT_INDENT_2)])
+        return Taken(
+            name,
+            database["size"],
+            database_seconds,
+            len(entries),
+            sum(entry["size"] for entry in entries),
+            objects_seconds,
+            reused,
+            len(missing),
+        )
 
 
 def _put_database(destination: Destination, name: str, snapshot: Snapshot, progress: Progress) -> dict[str, Any]:
@@ -271,18 +262,14 @@ def prune(destination: Destination, keep: int) -> tuple[list[str], int]:
     """Keep the ``keep`` newest complete backups: delete the others, then every object no
     remaining manifest refers to. Returns (deleted backups, deleted objects)."""
     with destination.exclusive():
-        return _prune(destination, keep)
-
-
-def _prune(destination: Destination, keep: int) -> tuple[list[str], int]:
-    names = complete_names(destination)
-    gone = names[: max(len(names) - keep, 0)]
-    for name in gone:
-        _delete_backup(destination, name)
-    referenced: set[str] = set()
-    for name in names[len(gone) :]:
-        referenced.update(entry["sha256"] for entry in read_manifest(destination, name)["objects"])
-    unreferenced = [path for path, _ in destination.list(OBJECTS) if path.rsplit("/", 1)[-1] not in referenced]
-    for path in unreferenced:
-        destination.delete(path)
-    return gone, len(unreferenced)
+        names = complete_names(destination)
+        gone = names[: max(len(names) - keep, 0)]
+        for name in gone:
+            _delete_backup(destination, name)
+        referenced: set[str] = set()
+        for name in names[len(gone) :]:
+            referenced.update(entry["sha256"] for entry in read_manifest(destination, name)["objects"])
+        unreferenced = [path for path, _ in destination.list(OBJECTS) if path.rsplit("/", 1)[-1] not in referenced]
+        for path in unreferenced:
+            destination.delete(path)
+        return gone, len(unreferenced)

@@ -63,8 +63,9 @@ class Destination(Protocol):
         """Remove ``path``; missing is not an error."""
 
     def exclusive(self) -> AbstractContextManager[None]:
-        """Held while a backup or a prune changes the destination: a second one meanwhile is
-        refused (``OperationRefused``) before it changes anything."""
+        """Held while a backup or a prune changes the destination: where the destination can
+        lock (a directory), a second one meanwhile is refused (``OperationRefused``) before it
+        changes anything."""
 
 
 def open_destination(url: str, settings: Settings) -> Destination:
@@ -166,9 +167,9 @@ class DirectoryDestination(_OnDevice):
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(self.root / incoming, target)
         except FileNotFoundError as error:
-            # Another run starting at this destination deletes what it finds in incoming/.
+            # Something outside this run deleted it (runs at one directory exclude each other).
             raise StorageUnavailable(
-                f"the backup destination {self.url} lost an object while it was written: is another backup running to it?"
+                f"the backup destination {self.url} lost an object while it was written: did another program delete it?"
             ) from error
         finally:
             self._remove_empty_dirs((self.root / incoming).parent)
