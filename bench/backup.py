@@ -332,8 +332,8 @@ def settle(probe: Path, quiet_seconds: float = 5, limit: float = 300) -> float:
 
 def _stolen() -> int:
     """Clock ticks the hypervisor took from this machine's CPUs so far (0 where not reported)."""
-    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
-    return int(fields[8]) if len(fields) > 8 else 0
+    fields = run.cpu_ticks()
+    return fields[7] if len(fields) > 7 else 0
 
 
 def under_load(

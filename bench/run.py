@@ -190,9 +190,15 @@ def wrk(
     return out
 
 
+def cpu_ticks() -> list[int]:
+    """The machine's CPU clock ticks so far, by kind (/proc/stat's "cpu" line: user, nice,
+    system, idle, iowait, irq, softirq, steal, ...)."""
+    return [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+
+
 def _busy_ticks() -> tuple[int, int]:
-    """(busy, all) CPU ticks of the machine so far (/proc/stat; iowait counts as idle)."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    """(busy, all) CPU ticks of the machine so far (iowait counts as idle)."""
+    fields = cpu_ticks()
     idle = fields[3] + fields[4]
     return sum(fields) - idle, sum(fields)
 
