@@ -1,7 +1,7 @@
 """Speed of ``nib backup`` beside plain copies, and the server's GET-user latency while it runs (issue 15).
 
     python bench/backup.py [--users 100000] [--gigabytes 10] [--backend sqlite|postgresql] [--work DIR]
-                           [--file-mb 100] [--rate 200] [--idle-seconds 30] [--no-write]
+                           [--file-mb 100] [--rate 200] [--idle-seconds 30] [--capped-mb-s 150] [--no-write]
 
 Run from the repo root with nib's virtualenv active; needs ``cp`` and, for PostgreSQL,
 ``pg_dump`` on PATH. Everything happens in a fresh directory under DIR (default: the system's
@@ -22,7 +22,7 @@ for the run. Steps:
    checkpointed first) or ``pg_dump -Fc`` (nib's own options) into the destination directory;
    ``cp -r`` of the storage tree there. The time of a ``sync`` right after each is reported too.
    The copies stay until the run ends (deleting gigabytes just before a window would put that
-   work inside it), so DIR needs about four times G free.
+   work inside it), so DIR needs about five times G free.
 4. Idle latency: GET /v1/users/{id} with the API key for half of ``--idle-seconds`` from
    bench/openloop.py, a separate process sending at a fixed rate (``--rate``, open loop: a
    saturating or closed-loop load measures throughput and hides stalls, not the backup's effect
@@ -35,8 +35,8 @@ for the run. Steps:
    and the sampled users read first, with the same load running from a second before to a second after; only requests due
    while the backup ran count. Its summary line gives the database's and the objects' bytes and
    seconds. Then the same load while ``cp -r`` copies the storage tree again (a plain copy's own
-   effect on the server), and a second backup to the same DEST (every object already there:
-   reused). The CPU time the hypervisor took during each window is reported beside, and the
+   effect on the server); while ``nib backup --max-rate`` (``--capped-mb-s`` MB/s) copies it to
+   a second DEST; and a second backup to the first DEST (every object already there: reused). The CPU time the hypervisor took during each window is reported beside, and the
    pauses a real-time priority thread on each CPU saw (bench/pauses.py).
 
 Writes (unless ``--no-write``) a section of bench/RESULTS.md per backend, replaced on each run.
@@ -273,11 +273,11 @@ def nib_command(*args: str) -> list[str]:
     return [*([nib] if nib else [sys.executable, "-m", "nib"]), *args]
 
 
-def backup(storage: list[str], dest: Path) -> dict:
+def backup(storage: list[str], dest: Path, *extra: str) -> dict:
     """One ``nib backup --to dest``: its summary line's figures, wall and CPU seconds."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run(nib_command("backup", "--to", str(dest), *storage), capture_output=True, text=True)
+    done = subprocess.run(nib_command("backup", "--to", str(dest), *storage, *extra), capture_output=True, text=True)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     found = SUMMARY.search(done.stdout)
@@ -417,12 +417,13 @@ def backup_under_load(
     dest: Path,
     server_pid: int,
     probe: Path,
+    *extra: str,
 ) -> dict:
     figures: dict = {}
 
     def work(load_pid: int) -> float:
         cpu = cpu_seconds(server_pid), cpu_seconds(load_pid)
-        figures["backup"] = taken = backup(storage, dest)
+        figures["backup"] = taken = backup(storage, dest, *extra)
         server, load = (cpu_seconds(pid) - before for pid, before in zip((server_pid, load_pid), cpu))
         figures["cores"] = {
             "server": server / taken["wall"],
@@ -461,11 +462,12 @@ def main() -> int:
     parser.add_argument("--file-mb", type=int, default=100, help="size of each file (10^6 bytes)")
     parser.add_argument("--rate", type=float, default=200, help="GET user requests a second")
     parser.add_argument("--idle-seconds", type=float, default=30)
+    parser.add_argument("--capped-mb-s", type=float, default=150, help="--max-rate of the capped backup, MB/s")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--no-write", action="store_true", help="print the section, leave RESULTS.md alone")
     args = parser.parse_args()
-    if args.users < 1 or args.gigabytes <= 0 or args.file_mb < 1 or args.rate <= 0:
-        parser.error("--users, --gigabytes, --file-mb and --rate must be positive")
+    if args.users < 1 or args.gigabytes <= 0 or args.file_mb < 1 or args.rate <= 0 or args.capped_mb_s <= 0:
+        parser.error("--users, --gigabytes, --file-mb, --rate and --capped-mb-s must be positive")
     needed = ["cp", "sync", "findmnt", *(["pg_dump"] if args.backend == "postgresql" else [])]
     if missing := [tool for tool in needed if not shutil.which(tool)]:
         parser.error(f"not on PATH: {', '.join(missing)}")
@@ -511,6 +513,19 @@ def main() -> int:
         after = measure_idle(base, key, user_ids, args.rate, args.idle_seconds / 2, probe)
         log("cp -r of the storage tree under the same load")
         copying = copy_under_load(base, key, user_ids, args.rate, data_dir / "storage", dest / "copy-under-load", probe)
+        log(f"nib backup --max-rate {args.capped_mb_s:g}M under the same load")
+        capped = backup_under_load(
+            base,
+            key,
+            user_ids,
+            args.rate,
+            storage,
+            dest / "capped",
+            server.proc.pid,
+            probe,
+            "--max-rate",
+            f"{args.capped_mb_s:g}M",
+        )
         taken = first["backup"]
         if (taken["objects"], taken["obj_bytes"]) != (files, total):
             raise RuntimeError(
@@ -546,6 +561,7 @@ def main() -> int:
         },
         "first": first,
         "copying": copying,
+        "capped": capped,
         "second": second,
         "loadavg": (loadavg_start, os.getloadavg()),
     }
@@ -590,6 +606,8 @@ def render(r: dict) -> str:
         _rate(obj_floor["bytes"], obj_floor["seconds"]),
     )
     db_ratio, obj_ratio, p99_ratio = db_rate / db_floor_rate, obj_rate / obj_floor_rate, busy["p99_ms"] / idle["p99_ms"]
+    capped, capped_busy = r["capped"]["backup"], r["capped"]["latency"]
+    capped_rate, capped_p99 = _rate(capped["obj_bytes"], capped["obj_s"]), capped_busy["p99_ms"] / idle["p99_ms"]
     dropped = floor["caches_dropped"]
     backend = "PostgreSQL" if args.backend == "postgresql" else "SQLite"
 
@@ -607,6 +625,7 @@ def render(r: dict) -> str:
         ("file-mb", args.file_mb, 100),
         ("rate", args.rate, 200),
         ("idle-seconds", args.idle_seconds, 30),
+        ("capped-mb-s", args.capped_mb_s, 150),
     ):
         command += f" --{flag} {value:g}" if value != default else ""
     scale = (
@@ -650,6 +669,10 @@ def render(r: dict) -> str:
         f"| GET user while the backup runs | {lat(busy)} | idle, before and after: {lat(idle)}; p99 before"
         f" {idle['p99_before_ms']:.1f} ms, after {idle['p99_after_ms']:.1f} ms | {p99_ratio:.2f}x p99 | <= 2x idle p99"
         f" | {yes(p99_ratio <= 2 and busy['failed'] == 0)} |",
+        f"| GET user while `nib backup --max-rate {args.capped_mb_s:g}M` runs (to a second DEST)"
+        f" | {lat(capped_busy)}; objects {capped_rate:.0f} MB/s ({capped_rate / obj_floor_rate:.2f}x cp -r),"
+        f" pauses {capped_busy['pause_total_ms']:.0f} ms in all | idle: p99 {idle['p99_ms']:.1f} ms"
+        f" | {capped_p99:.2f}x p99 | <= 2x idle p99 | {yes(capped_p99 <= 2 and capped_busy['failed'] == 0)} |",
         f"| GET user while `cp -r` copies the same storage tree (no backup) | {lat(r['copying'])} | idle: p99"
         f" {idle['p99_ms']:.1f} ms | {r['copying']['p99_ms'] / idle['p99_ms']:.2f}x p99 | (context: a plain copy's own"
         " effect) | - |",

@@ -102,6 +102,23 @@ def _cleanup_options(command):
     return command
 
 
+def _rate(context: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    from .operations.backups import parse_rate
+
+    if value is None:
+        return None
+    try:
+        return parse_rate(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error), context, param) from None
+
+
+_MAX_RATE_HELP = (
+    "copy at most this many bytes a second (150M: 150 MB/s; k, M, G), leaving the rest of the disk's"
+    " bandwidth to the server; default: as fast as the disk goes"
+)
+
+
 def _every_or_off(context: click.Context, param: click.Parameter, value: str) -> float | None:
     return None if value.strip().lower() == "off" else _duration(context, param, value)
 
@@ -171,6 +188,14 @@ def main() -> None:
     "--backup-to", envvar="NIB_BACKUP_TO", default=None, help="where scheduled backups go: DIR or s3://bucket/prefix"
 )
 @click.option(
+    "--backup-max-rate",
+    envvar="NIB_BACKUP_MAX_RATE",
+    default=None,
+    metavar="RATE",
+    callback=_rate,
+    help=f"scheduled backups: {_MAX_RATE_HELP}",
+)
+@click.option(
     "--backup-keep",
     envvar="NIB_BACKUP_KEEP",
     default=7,
@@ -227,6 +252,7 @@ def serve(
     shutdown_timeout: float,
     backup_every: float | None,
     backup_to: str | None,
+    backup_max_rate: float | None,
     backup_keep: int,
     cleanup_every: float | None,
     upload_abandoned_after: float,
@@ -307,7 +333,10 @@ def serve(
             backup_every,
             backup_to,
             backup_keep,
-            _storage_args(data_dir, database_url),
+            [
+                *_storage_args(data_dir, database_url),
+                *(["--max-rate", f"{backup_max_rate:.0f}"] if backup_max_rate is not None else []),
+            ],
         ).start()
     if cleanup_every is not None:
         from .operations.cleanup import Cleanup
@@ -386,10 +415,16 @@ def _operation() -> Iterator[None]:
 @main.group(invoke_without_command=True)
 @click.option("--to", "to", default=None, metavar="DEST", help="a directory or s3://bucket/prefix")
 @click.option("--project", "project_id", default=None, help="back up this project only (its rows and objects)")
+@click.option("--max-rate", default=None, metavar="RATE", callback=_rate, help=_MAX_RATE_HELP)
 @_storage_options
 @click.pass_context
 def backup(
-    context: click.Context, to: str | None, project_id: str | None, data_dir: str, database_url: str | None
+    context: click.Context,
+    to: str | None,
+    project_id: str | None,
+    max_rate: float | None,
+    data_dir: str,
+    database_url: str | None,
 ) -> None:
     """Back up the database (or one project) and every stored object to DEST while the server runs.
 
@@ -407,7 +442,9 @@ def backup(
     settings, db = _open(data_dir, database_url)
     backups.yield_to_server()
     with _operation(), progress() as shown:
-        taken = backups.take(db, settings, open_device(settings), open_destination(to, settings), shown, project_id)
+        taken = backups.take(
+            db, settings, open_device(settings), open_destination(to, settings), shown, project_id, max_rate
+        )
     if taken.missing:
         click.echo(f"{taken.missing} files were deleted while the backup ran: left out", err=True)
     click.echo(

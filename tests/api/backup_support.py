@@ -91,8 +91,8 @@ def nib(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> 
     )
 
 
-def backup(server: NibServer, dest: str, env: dict[str, str] | None = None) -> Summary:
-    done = nib("backup", "--to", dest, *server.storage_args(), env=env)
+def backup(server: NibServer, dest: str, *extra: str, env: dict[str, str] | None = None) -> Summary:
+    done = nib("backup", "--to", dest, *server.storage_args(), *extra, env=env)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
     found = SUMMARY.fullmatch(lines[-1])

@@ -22,7 +22,8 @@ def _started(name: str) -> datetime:
 
 def test_two_servers_share_one_schedule_and_prune(nib_with, tmp_path):
     dest = str(tmp_path / "dest")
-    env = {"NIB_BACKUP_EVERY": f"{EVERY}s", "NIB_BACKUP_TO": dest, "NIB_BACKUP_KEEP": "2"}
+    # The rate cap reaches each backup's command line (a cap it could not read would fail them all).
+    env = {"NIB_BACKUP_EVERY": f"{EVERY}s", "NIB_BACKUP_TO": dest, "NIB_BACKUP_KEEP": "2", "NIB_BACKUP_MAX_RATE": "50M"}
     first = nib_with(**env)
     second = start_server(first.backend, first.data_dir, first.database_url, env=env, key=first.key)
     try:
@@ -50,6 +51,9 @@ def test_a_bad_schedule_is_refused_at_start(tmp_path):
     assert "'soon' is not a duration: give a positive number and a unit, e.g. 30s, 15m, 24h or 7d" in done.stderr
     alone = nib("serve", "--backup-every", "1h", "--data-dir", str(tmp_path / "d"))
     assert alone.returncode == 2 and "--backup-every and --backup-to go together" in alone.stderr
+    capped = nib("serve", "--backup-every", "1h", "--backup-to", str(tmp_path), "--backup-max-rate", "fast")
+    assert capped.returncode == 2
+    assert "Invalid value for '--backup-max-rate': 'fast' is not a rate" in capped.stderr
 
 
 def _backup_children(parent: int) -> list[int]:

@@ -7,6 +7,7 @@ destination."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,24 @@ def test_second_backup_copies_only_new_objects(nib_with, tmp_path):
         with target.serving(source.key) as restored, restored.http() as http:
             files = [f["$id"] for f in http.get(f"/storage/buckets/{bucket}/files").json()["files"]]
         assert len(files) == 1  # the first backup's state
+
+
+def test_a_capped_backup_copies_no_faster_than_its_rate(nib_with, tmp_path):
+    source = nib_with()
+    seeded = seed(source, files_per_bucket=2, size=100_000)
+    dest = str(tmp_path / "dest")
+    started = time.monotonic()
+    summary = backup(source, dest, "--max-rate", "100k")
+    took = time.monotonic() - started
+    assert summary.objects == len(seeded.files) and summary.object_bytes > 150_000
+    # Every byte of the database part and of the objects passed the cap: the run cannot have
+    # been quicker than they take at 100 kB/s, but for its last chunk (an object at most).
+    total = summary.database_bytes + summary.object_bytes
+    assert took >= (total - 100_016) / 100_000, (took, summary)
+    assert [row[0] for row in listed(dest)] == [summary.name]
+    refused = nib("backup", "--to", dest, "--max-rate", "0", *source.storage_args())
+    assert refused.returncode == 2
+    assert "Invalid value for '--max-rate': '0' is not a rate: give a positive number" in refused.stderr
 
 
 def _damage(dest: Path, manifest: dict, what: str) -> None:
@@ -172,8 +191,8 @@ def test_s3_destination_end_to_end(nib_with, tmp_path, s3_endpoint):
     env = s3_env(s3_endpoint, "unused")
     env.pop("NIB_STORAGE_DEVICE")  # the source keeps its files on local disk; only the backup is on S3
     dest = f"s3://{bucket}/nightly"
-    first = backup(source, dest, env)
-    second = backup(source, dest, env)
+    first = backup(source, dest, env=env)
+    second = backup(source, dest, env=env)
     assert (second.objects, second.reused) == (3, 3)
     assert [row[0] for row in listed(dest, env)] == [first.name, second.name]
     keys = {obj["Key"] for obj in admin.list_objects_v2(Bucket=bucket)["Contents"]}

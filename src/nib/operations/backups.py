@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -82,6 +84,47 @@ def yield_to_server() -> None:
         os.nice(19)
 
 
+_RATE_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9}
+
+
+def parse_rate(text: str) -> float:
+    """Bytes a second from ``150M`` (150 MB/s), ``1.5G``, ``500k`` or a plain number."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmg]?)\s*", text.lower())
+    if not found or float(found[1]) <= 0:
+        raise ValueError(f"{text!r} is not a rate: give a positive number of bytes a second, e.g. 150M or 1.5G")
+    return float(found[1]) * _RATE_UNITS[found[2]]
+
+
+class Pace:
+    """Holds the bytes that pass through ``wrap`` (from any thread) to ``rate`` bytes a second.
+
+    A copy slower than the rate for a while earns no credit to burst later: the cap is there to
+    leave the rest of the disk's bandwidth to the server at every moment, not on average."""
+
+    def __init__(
+        self,
+        rate: float | None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.rate, self.clock, self.sleep = rate, clock, sleep
+        self._next = 0.0  # when the next chunk may pass
+        self._lock = threading.Lock()
+
+    def wrap(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        if self.rate is None:
+            yield from chunks
+            return
+        for chunk in chunks:
+            with self._lock:
+                now = self.clock()
+                start = max(self._next, now)
+                self._next = start + len(chunk) / self.rate
+            if start > now:
+                self.sleep(start - now)
+            yield chunk
+
+
 def object_path(sha256: str) -> str:
     return f"{OBJECTS}{sha256[:2]}/{sha256}"
 
@@ -98,9 +141,11 @@ def take(
     destination: Destination,
     progress: Progress,
     project_id: str | None = None,
+    max_rate: float | None = None,
 ) -> Taken:
     """A backup of ``db`` (or of one project's rows) and the objects its files rows refer to, at
-    ``destination``."""
+    ``destination``, copied at most ``max_rate`` bytes a second."""
+    pace = Pace(max_rate)
     with destination.exclusive():
         name = new_name()
         remove_incomplete(destination)
@@ -111,10 +156,12 @@ def take(
                 project_snapshot(db, Path(workdir), project_id) if project_id else full_snapshot(db, Path(workdir))
             )
             with snapshots as snapshot:
-                database = _put_database(destination, name, snapshot, progress)
+                database = _put_database(destination, name, snapshot, progress, pace)
                 database_seconds = time.monotonic() - started
                 started = time.monotonic()
-                entries, missing, reused = _copy_objects(device, destination, snapshot.objects, previous, progress)
+                entries, missing, reused = _copy_objects(
+                    device, destination, snapshot.objects, previous, progress, pace
+                )
                 objects_seconds = time.monotonic() - started
         manifest = {
             "format": FORMAT,
@@ -145,7 +192,9 @@ def take(
         )
 
 
-def _put_database(destination: Destination, name: str, snapshot: Snapshot, progress: Progress) -> dict[str, Any]:
+def _put_database(
+    destination: Destination, name: str, snapshot: Snapshot, progress: Progress, pace: Pace
+) -> dict[str, Any]:
     size = snapshot.path.stat().st_size
     step = progress.step("database", size, unit="bytes")
     digest = hashlib.sha256()
@@ -158,7 +207,7 @@ def _put_database(destination: Destination, name: str, snapshot: Snapshot, progr
                 yield chunk
 
     file_name = FILE_NAMES[snapshot.format]
-    written = destination.put(f"{BACKUPS}{name}/{file_name}", chunks())
+    written = destination.put(f"{BACKUPS}{name}/{file_name}", pace.wrap(chunks()))
     return {"file": file_name, "format": snapshot.format, "size": written, "sha256": digest.hexdigest()}
 
 
@@ -168,6 +217,7 @@ def _copy_objects(
     objects: list[tuple[str, int]],
     previous: dict[str, Any] | None,
     progress: Progress,
+    pace: Pace,
 ) -> tuple[list[dict[str, Any]], list[str], int]:
     """(manifest entries, paths deleted since the snapshot, how many were not copied)."""
     known = {(e["path"], e["size"]): e["sha256"] for e in (previous or {}).get("objects", [])}
@@ -180,7 +230,9 @@ def _copy_objects(
         if sha256 in present:
             return path, size, sha256, True
         try:
-            sha256, was_present = destination.put_by_checksum(lambda: device.read(path), object_path, present)
+            sha256, was_present = destination.put_by_checksum(
+                lambda: pace.wrap(device.read(path)), object_path, present
+            )
         except FileNotFoundError:  # its file was deleted after the snapshot
             return path, size, None, False
         return path, size, sha256, was_present
