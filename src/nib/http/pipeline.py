@@ -5,7 +5,8 @@ For each request the pipeline:
 1. on the event loop, matches the route (declared with ``http.routing``) on the raw path and
    reads the raw parameters (query string or body, ``http.params``) and what the request says of
    its caller (``http.incoming``);
-2. in one worker thread (inline for GETs on SQLite, where a read is cheaper than a thread hop):
+2. in one worker thread (inline for GETs on SQLite, where a read is cheaper than a thread hop; on
+   PostgreSQL, those GETs in a few threads of their own):
    verifies a JWT, resolves the project and key, then the session and the user it may
    impersonate (``auth.impersonation``); checks the origin (``http.origins``), the scope and the
    signed-in user (blocked, MFA factors, account read-only while impersonating); counts the
@@ -35,6 +36,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+import anyio.to_thread
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.background import BackgroundTask, BackgroundTasks
@@ -61,6 +63,7 @@ from .routing import Route, Router, validate
 log = logging.getLogger("nib")
 
 REALTIME_PATH = "/v1/realtime"
+READ_THREADS = 4  # per process
 CONSOLE_PATH = "/console"  # the web console's pages (a separate app, given to Api by app.py)
 
 
@@ -99,7 +102,14 @@ class Api:
         self.settings = settings
         self.realtime = realtime
         self.inline_reads = db.dialect == "sqlite"
-        self.inline_device_reads = self.inline_reads and settings.storage_device == "local"
+        self.local_device = settings.storage_device == "local"
+        # On PostgreSQL, the reads SQLite would serve inline share a few threads of their own. A
+        # read waits on the database's socket with the GIL let go, so a few threads keep the
+        # server and the database busy; dozens only take turns at the GIL (the default pool of 40
+        # served a quarter fewer GETs a second, at five times the p99: bench/RESULTS.md's notes).
+        # Everything that may wait on something slower (uploads, providers, mail, Redis) keeps
+        # the default pool, so it cannot hold these threads.
+        self.read_threads = anyio.CapacityLimiter(READ_THREADS)
         self.limiter = limiter or ratelimit.Limiter.from_settings(settings)
         routes = [r for router in routers for r in router.routes]
         # Literal paths win over parametrised ones (/users/identities before /users/{userId}).
@@ -201,14 +211,19 @@ class Api:
                 incoming.project_id,
                 incoming.ip,
             )
-        limited = route is not None and self.limiter.limited(route.method, route.path)
-        inline = self.inline_device_reads if route is not None and route.reads_device else self.inline_reads
-        blocking = route is not None and route.blocking
-        if method == "GET" and inline and not streaming and not limited and not blocking:
+        if route is None or not (
+            method == "GET"
+            and not streaming
+            and not route.blocking
+            and (self.local_device or not route.reads_device)
+            and not self.limiter.limited(route.method, route.path)  # may wait on Redis
+        ):
+            return await run_in_threadpool(self._run, incoming, trace)
+        if self.inline_reads:
             # SQLite reads take microseconds and never wait on a lock (WAL): a thread hop would
-            # cost more than the query. Everything else (rate-limited GETs may wait on Redis) runs in the pool.
+            # cost more than the query.
             return self._run(incoming, trace, on_event_loop=True)
-        return await run_in_threadpool(self._run, incoming, trace)
+        return await anyio.to_thread.run_sync(self._run, incoming, trace, limiter=self.read_threads)
 
     def _run(self, incoming: Incoming, trace: Trace | None, on_event_loop: bool = False) -> Response:
         """Everything after parsing, in one worker thread (or inline, ``on_event_loop``)."""
