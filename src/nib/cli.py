@@ -70,15 +70,21 @@ def _check_overrides(context: click.Context, param: click.Parameter, value: str)
     return value
 
 
-def _duration(context: click.Context, param: click.Parameter, value: str | None) -> float | None:
-    from .operations.schedule import parse_duration
-
+def _parsed(
+    context: click.Context, param: click.Parameter, value: str | None, parse: Callable[[str], float]
+) -> float | None:
     if value is None:
         return None
     try:
-        return parse_duration(value)
+        return parse(value)
     except ValueError as error:
         raise click.BadParameter(str(error), context, param) from None
+
+
+def _duration(context: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    from .operations.schedule import parse_duration
+
+    return _parsed(context, param, value, parse_duration)
 
 
 def _cleanup_options(command):
@@ -105,12 +111,7 @@ def _cleanup_options(command):
 def _rate(context: click.Context, param: click.Parameter, value: str | None) -> float | None:
     from .operations.backups import parse_rate
 
-    if value is None:
-        return None
-    try:
-        return parse_rate(value)
-    except ValueError as error:
-        raise click.BadParameter(str(error), context, param) from None
+    return _parsed(context, param, value, parse_rate)
 
 
 _MAX_RATE_HELP = (
