@@ -63,7 +63,10 @@ from .routing import Route, Router, validate
 log = logging.getLogger("nib")
 
 REALTIME_PATH = "/v1/realtime"
-READ_THREADS = 4  # per process
+# Per process. 3 to 8 threads served GETs within noise of each other; 8 leaves room for reads
+# stuck in a connect to a database that is down without refusing (3 s each), so a handful of
+# them does not hold up the others' 503s.
+READ_THREADS = 8
 CONSOLE_PATH = "/console"  # the web console's pages (a separate app, given to Api by app.py)
 
 
@@ -106,7 +109,7 @@ class Api:
         # On PostgreSQL, the reads SQLite would serve inline share a few threads of their own. A
         # read waits on the database's socket with the GIL let go, so a few threads keep the
         # server and the database busy; dozens only take turns at the GIL (the default pool of 40
-        # served a quarter fewer GETs a second, at five times the p99: bench/RESULTS.md's notes).
+        # served a fifth fewer GETs a second, at five times the p99: bench/RESULTS.md's notes).
         # Everything that may wait on something slower (uploads, providers, mail, Redis) keeps
         # the default pool, so it cannot hold these threads.
         self.read_threads = anyio.CapacityLimiter(READ_THREADS)
