@@ -105,7 +105,6 @@ class Api:
         self.settings = settings
         self.realtime = realtime
         self.inline_reads = db.dialect == "sqlite"
-        self.local_device = settings.storage_device == "local"
         # On PostgreSQL, the reads SQLite would serve inline share a few threads of their own. A
         # read waits on the database's socket with the GIL let go, so a few threads keep the
         # server and the database busy; dozens only take turns at the GIL (the default pool of 40
@@ -115,6 +114,18 @@ class Api:
         self.read_threads = anyio.CapacityLimiter(READ_THREADS)
         self.limiter = limiter or ratelimit.Limiter.from_settings(settings)
         routes = [r for router in routers for r in router.routes]
+        local_device = settings.storage_device == "local"
+        # The reads SQLite serves inline (PostgreSQL in ``read_threads``), by (method, path): GETs
+        # that stream nothing, call no provider, read no remote device and count no limit in Redis.
+        self.quick_reads = frozenset(
+            (r.method, r.path)
+            for r in routes
+            if r.method == "GET"
+            and not r.streaming
+            and not r.blocking
+            and (local_device or not r.reads_device)
+            and not self.limiter.limited(r.method, r.path)
+        )
         # Literal paths win over parametrised ones (/users/identities before /users/{userId}).
         self.routes = sorted(routes, key=lambda r: -r.literal_segments)
         # Candidates per (method, number of "/"): a request is matched against a handful of
@@ -214,13 +225,7 @@ class Api:
                 incoming.project_id,
                 incoming.ip,
             )
-        if route is None or not (
-            method == "GET"
-            and not streaming
-            and not route.blocking
-            and (self.local_device or not route.reads_device)
-            and not self.limiter.limited(route.method, route.path)  # may wait on Redis
-        ):
+        if route is None or (route.method, route.path) not in self.quick_reads:
             return await run_in_threadpool(self._run, incoming, trace)
         if self.inline_reads:
             # SQLite reads take microseconds and never wait on a lock (WAL): a thread hop would
