@@ -4,9 +4,12 @@ objects, temporary files, parts, unfinished uploads — so each test also proves
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import random
 import signal
+import subprocess
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -37,15 +40,16 @@ def s3_endpoint() -> Iterator[str]:
         yield endpoint
 
 
-@pytest.fixture(params=["local", "s3"])
+# "local-write-through": the local device as backups write to their destination directory.
+@pytest.fixture(params=["local", "local-write-through", "s3"])
 def store(request, tmp_path) -> Store:
-    if request.param == "local":
+    if request.param.startswith("local"):
         root = tmp_path / "storage"
 
         def on_disk() -> set[str]:
             return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()} if root.exists() else set()
 
-        return Store(LocalDevice(root), on_disk)
+        return Store(LocalDevice(root, write_through=request.param == "local-write-through"), on_disk)
     endpoint = request.getfixturevalue("s3_endpoint")
     bucket, admin = new_bucket(endpoint)
 
@@ -470,3 +474,44 @@ def test_check_of_an_unusable_store_says_why(tmp_path, s3_endpoint):
         LocalDevice(tmp_path / "storage").check()
     with pytest.raises(StorageUnavailable, match="The S3 bucket missing-bucket is not available: NoSuchBucket"):
         s3_device(s3_settings(s3_endpoint, "missing-bucket")).check()
+
+
+def cached_bytes(path) -> int:
+    """Bytes of ``path`` in the page cache (util-linux's fincore)."""
+    found = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)], capture_output=True)
+    assert found.returncode == 0, found.stderr
+    return int(found.stdout)
+
+
+# Sizes about the direct writes' 4 KiB blocks and 4 MiB buffer.
+@pytest.mark.parametrize("size", [1, 4096, 4097, 4 * MIB, 4 * MIB + 1, 9 * MIB + 123])
+def test_write_through_leaves_the_page_cache_alone(tmp_path, size):
+    device = LocalDevice(tmp_path, write_through=True)
+    blob = data(size)
+    assert device.write(PATH, chunks(blob, 100_000)) == size
+    # Only the last partial block went through the cache: what the file system accepts in
+    # direct writes never made a page dirty, nor one to free.
+    assert cached_bytes(tmp_path / PATH) <= 4096
+    assert (tmp_path / PATH).read_bytes() == blob
+    cached = LocalDevice(tmp_path)
+    cached.write("cached", chunks(blob, 100_000))
+    assert cached_bytes(tmp_path / "cached") >= size - 4096  # the check itself sees cached pages
+
+
+def test_write_through_falls_back_to_the_cache_where_direct_writes_are_refused(tmp_path, monkeypatch):
+    # Some file systems refuse O_DIRECT writes with EINVAL (where it is refused at the switch
+    # already, the writes are cached from the start).
+    write = os.write
+    refused = []
+
+    def refusing(fd: int, data) -> int:
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+            refused.append(len(data))
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return write(fd, data)
+
+    monkeypatch.setattr(os, "write", refusing)
+    blob = data(9 * MIB + 5)
+    assert LocalDevice(tmp_path, write_through=True).write(PATH, chunks(blob)) == len(blob)
+    assert refused == [4 * MIB]  # refused once, then cached writes only
+    assert (tmp_path / PATH).read_bytes() == blob

@@ -11,10 +11,13 @@ A write that meets a full disk removes what it wrote and raises ``StorageUnavail
 from __future__ import annotations
 
 import errno
+import fcntl
+import mmap
 import os
 import re
 import secrets
 import shutil
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -26,21 +29,28 @@ from . import HEALTH_BYTES, HEALTH_PREFIX
 from .keys import check_path, check_prefix
 
 READ_SIZE = 1 << 20  # per read and per response chunk: 64 KiB cost a thread hop per 64 KiB sent
-WRITE_THROUGH_BYTES = 32 << 20
+DIRECT_BYTES = 4 << 20  # per direct write: the buffer each write-through thread keeps
+DIRECT_ALIGN = 4096  # direct writes start and end on the file system's blocks (512 or 4096 bytes)
 COPY_BYTES = 1 << 30  # per copy_file_range call (the kernel copies less when it likes)
 
 
 class LocalDevice:
     """A ``Device`` on the local file system.
 
-    ``write_through``: each write goes to the disk as it is made (flushed every
-    ``WRITE_THROUGH_BYTES``) and leaves the page cache, for bulk copies (backups) that would
-    otherwise pile up gigabytes of dirty pages whose flush stalls every other process's I/O.
+    ``write_through``: for bulk copies (backups). Files are written around the page cache
+    (``O_DIRECT``, from one aligned buffer per thread) and synced before they are renamed into
+    place. Through the cache, a copy of gigabytes piles up dirty pages whose flush stalls every
+    other process's I/O; flushing and dropping them as the copy goes frees memory all the time,
+    and on a virtual machine that hands free memory back to its host, each such return stops
+    both CPUs for tens of milliseconds, the server's requests with them. Direct writes neither
+    dirty nor free any page (and ran 4x faster than cached writes with syncs here). A file
+    system that refuses them (tmpfs) gets cached writes and one sync at the end instead.
     """
 
     def __init__(self, root: Path, *, write_through: bool = False) -> None:
         self.root = Path(root)
         self.write_through = write_through
+        self._direct_buffers = threading.local()
 
     def _file(self, path: str) -> Path:
         return self.root / check_path(path)
@@ -68,23 +78,24 @@ class LocalDevice:
                 raise
 
     def _write_file(self, target: Path, chunks: Iterable[bytes], make_dirs: bool = True) -> int:
-        written = flushed = 0
+        written = 0
         with self._new_file(target, make_dirs) as out:
-            for chunk in chunks:
-                out.write(chunk)
-                written += len(chunk)
-                if self.write_through and written - flushed >= WRITE_THROUGH_BYTES:
-                    self._write_through(out, flushed, written)
-                    flushed = written
             if self.write_through:
-                self._write_through(out, flushed, written)
+                written = _write_direct(out.fileno(), chunks, self._direct_buffer())
+                os.fdatasync(out.fileno())
+            else:
+                for chunk in chunks:
+                    out.write(chunk)
+                    written += len(chunk)
         return written
 
-    @staticmethod
-    def _write_through(out: BinaryIO, start: int, end: int) -> None:
-        out.flush()
-        os.fdatasync(out.fileno())
-        os.posix_fadvise(out.fileno(), start, end - start, os.POSIX_FADV_DONTNEED)
+    def _direct_buffer(self) -> mmap.mmap:
+        """This thread's page-aligned buffer for direct writes, kept for the device's life: one
+        mapped and unmapped per file would free memory all the time too."""
+        buffer = getattr(self._direct_buffers, "buffer", None)
+        if buffer is None:
+            buffer = self._direct_buffers.buffer = mmap.mmap(-1, DIRECT_BYTES)
+        return buffer
 
     def write(self, path: str, chunks: Iterable[bytes]) -> int:
         return self._write_file(self._file(path), chunks)
@@ -153,7 +164,7 @@ class LocalDevice:
                 with open(parts / str(number), "rb") as part:
                     _append(part, out)
             if self.write_through:
-                self._write_through(out, 0, out.tell())
+                os.fdatasync(out.fileno())
         shutil.rmtree(parts, ignore_errors=True)
 
     def abort_parts(self, path: str, handle: str) -> None:
@@ -183,6 +194,58 @@ def _full_disk_unavailable() -> Iterator[None]:
         if error.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
         raise StorageUnavailable("The storage device is full. Please try again later.") from error
+
+
+def _write_direct(fd: int, chunks: Iterable[bytes], buffer: mmap.mmap) -> int:
+    """Write ``chunks`` to ``fd`` around the page cache: gathered in ``buffer`` and written a
+    whole buffer at a time with ``O_DIRECT``; the last few bytes that do not fill a block go
+    through the cache (the caller syncs). Where the file system refuses direct writes, the
+    rest goes through the cache. Returns the bytes written."""
+    staged = memoryview(buffer)
+    direct = _set_direct(fd, True)
+    written = filled = 0
+    for chunk in chunks:
+        data = memoryview(chunk)
+        while data:
+            n = min(len(data), len(staged) - filled)
+            staged[filled : filled + n] = data[:n]
+            filled, data = filled + n, data[n:]
+            if filled == len(staged):
+                direct = _write_all(fd, staged, direct)
+                filled = 0
+        written += len(chunk)
+    whole = filled - filled % DIRECT_ALIGN
+    direct = _write_all(fd, staged[:whole], direct)
+    if filled > whole:
+        if direct:
+            _set_direct(fd, False)
+        _write_all(fd, staged[whole:filled], False)
+    return written
+
+
+def _write_all(fd: int, data: memoryview, direct: bool) -> bool:
+    """Write all of ``data``; whether the file is still in direct mode (a refused direct write
+    switches it to cached writes and is retried)."""
+    while data:
+        try:
+            data = data[os.write(fd, data) :]
+        except OSError as error:
+            if not direct or error.errno != errno.EINVAL:
+                raise
+            direct = _set_direct(fd, False)
+    return direct
+
+
+def _set_direct(fd: int, on: bool) -> bool:
+    """Switch ``O_DIRECT`` on ``fd`` on or off; whether it is on (a file system may refuse it)."""
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_DIRECT if on else flags & ~os.O_DIRECT)
+    except OSError as error:
+        if error.errno != errno.EINVAL:
+            raise
+        return False
+    return on
 
 
 def _append(source: BinaryIO, out: BinaryIO) -> None:
