@@ -27,8 +27,8 @@ for the run. Steps:
    bench/openloop.py, a separate process sending at a fixed rate (``--rate``, open loop: a
    saturating or closed-loop load measures throughput and hides stalls, not the backup's effect
    on latency); latency counts from each request's due time. Page cache dropped first, the
-   disk left to settle (``settle``: this virtual machine's host goes on writing after ``sync``),
-   then every sampled user read once (a serving machine holds its hot rows in memory). The other
+   machine left to settle (``settle``: this virtual machine's host goes on writing after ``sync``,
+   and the guest hands the dropped cache's memory back to the host for many seconds), then every sampled user read once (a serving machine holds its hot rows in memory). The other
    half right after the backup (step 5): the idle figures pool both, so the machine's drift
    (it is shared) weighs on both sides of the comparison.
 5. ``nib backup --to DEST`` (DEST on the same file system as the floors), page cache dropped
@@ -307,13 +307,17 @@ def cpu_seconds(pid: int) -> float:
 
 
 def settle(probe: Path, quiet_seconds: float = 5, limit: float = 300) -> float:
-    """Wait until the disk under ``probe`` has been quiet for ``quiet_seconds``: a 4 KiB write
-    and fdatasync under 20 ms and no CPU time stolen by the hypervisor, every 100 ms. Returns the
-    seconds waited. On this virtual machine the host goes on writing a copy's gigabytes after the
-    guest's ``sync`` returned, and steals CPU from the guest while it does: a window started
-    then measures the previous step's writes."""
+    """Wait until the machine has been quiet for ``quiet_seconds``: a 4 KiB write and fdatasync
+    under ``probe`` under 20 ms, no CPU time stolen by the hypervisor and no free memory handed
+    back to the host, every 100 ms. Returns the seconds waited.
+
+    On this virtual machine the host goes on writing a copy's gigabytes after the guest's
+    ``sync`` returned, and steals CPU from the guest while it does. And the guest kernel hands
+    every free block of memory back to the host (free page reporting): after the page cache is
+    dropped, gigabytes of it, for 15-30 s, and while it does both CPUs stop together for 20-40 ms
+    at a time. A window started earlier measures the previous step's work, not its own."""
     started = quiet_since = time.perf_counter()
-    steal = _stolen()
+    steal, reported = _stolen(), reported_kib()
     with open(probe, "wb") as out:
         while (now := time.perf_counter()) - quiet_since < quiet_seconds and now - started < limit:
             out.seek(0)
@@ -322,12 +326,25 @@ def settle(probe: Path, quiet_seconds: float = 5, limit: float = 300) -> float:
             os.fdatasync(out.fileno())
             took = time.perf_counter() - now
             time.sleep(max(0.0, 0.1 - took))
-            total = _stolen()
+            total, handed_back = _stolen(), reported_kib()
             stolen, steal = total - steal, total
-            if took > 0.02 or stolen > 0:
+            moved, reported = handed_back != reported, handed_back
+            if took > 0.02 or stolen > 0 or moved:
                 quiet_since = time.perf_counter()
     probe.unlink()
     return time.perf_counter() - started
+
+
+REPORTED = Path("/sys/module/page_reporting/parameters/reported_kib")
+
+
+def reported_kib() -> int:
+    """KiB of free memory the guest kernel has handed back to the host so far (0 where this
+    kernel does not say)."""
+    try:
+        return int(REPORTED.read_text())
+    except (OSError, ValueError):
+        return 0
 
 
 def _stolen() -> int:
@@ -340,19 +357,19 @@ def under_load(
     base: str, key: str, user_ids: list[str], rate: float, work: Callable[[int], float], probe: Path
 ) -> dict:
     """The GET-user requests due while ``work`` (given the load generator's pid, returning its
-    wall seconds) ran, the page cache dropped, the disk quiet and the sampled users read first,
+    wall seconds) ran, the page cache dropped, the machine quiet and the sampled users read first,
     the load running from a second before to a second after; and the generator's worst send
     lateness."""
     drop_caches()
-    log(f"  disk quiet after {settle(probe):.1f} s")
+    log(f"  machine quiet after {settle(probe):.1f} s")
     warm(base, key, user_ids)
     watchers = [Pauses(cpu) for cpu in sorted(os.sched_getaffinity(0))]
     load = Load(base, key, user_ids, rate)
     try:
         time.sleep(1)
-        started, stolen = time.time(), _stolen()
+        started, stolen, reported = time.time(), _stolen(), reported_kib()
         ended = started + work(load.proc.pid)
-        stolen = _stolen() - stolen
+        stolen, reported = _stolen() - stolen, reported_kib() - reported
         time.sleep(1)
         result = load.stop()
         pauses = [p for watcher in watchers for p in watcher.stop() if started <= p[0] <= ended]
@@ -366,6 +383,7 @@ def under_load(
         "late_ms": result["late_ms"],
         "stolen": stolen / os.sysconf("SC_CLK_TCK") / (ended - started) / (os.cpu_count() or 1),
         "pauses": pauses,
+        "reported_mib": reported / 1024,
     }
 
 
@@ -401,6 +419,7 @@ def latency_of(measured: dict) -> dict:
         **latency(measured["window"], measured["seconds"]),
         "late_ms": measured["late_ms"],
         "stolen": measured["stolen"],
+        "reported_mib": measured["reported_mib"],
         "pause_max_ms": max((s * 1000 for _, s, _ in measured["pauses"]), default=0.0),
         "pause_total_ms": sum(s * 1000 for _, s, _ in measured["pauses"]),
         "slow": slow,
@@ -556,6 +575,7 @@ def main() -> int:
             "p99_before_ms": latency(before["window"], before["seconds"])["p99_ms"],
             "p99_after_ms": latency(after["window"], after["seconds"])["p99_ms"],
             "stolen": max(before["stolen"], after["stolen"]),
+            "reported_mib": max(before["reported_mib"], after["reported_mib"]),
             "pause_max_ms": max((x * 1000 for _, x, _ in before["pauses"] + after["pauses"]), default=0.0),
             "pause_total_ms": sum(x * 1000 for _, x, _ in before["pauses"] + after["pauses"]),
         },
@@ -680,6 +700,10 @@ def render(r: dict) -> str:
         f" | during the backup {busy['stolen']:.1%}, during `cp -r` {r['copying']['stolen']:.1%}"
         f" | idle (the higher of before and after): {idle['stolen']:.1%} | | (context: the server waits"
         " while it is taken) | - |",
+        f"| free memory the guest handed back to the host during the window (free page reporting; MiB)"
+        f" | during the backup {busy['reported_mib']:,.0f}, during `cp -r` {r['copying']['reported_mib']:,.0f}"
+        f" | idle (the higher of before and after): {idle['reported_mib']:,.0f} | | (context: both CPUs stop"
+        " while the host takes it back) | - |",
         f"| pauses a real-time priority thread pinned to each CPU saw (bench/pauses.py; wake-ups over 20 ms late)"
         f" | during the backup: longest {busy['pause_max_ms']:.0f} ms, {busy['pause_total_ms']:.0f} ms in all;"
         f" {busy['slow_in_pause']} of the {busy['slow']} requests over 50 ms were in flight during one"
