@@ -444,7 +444,7 @@ def backup(
     backups.yield_to_server()
     with _operation(), progress() as shown:
         taken = backups.take(
-            db, settings, open_device(settings), open_destination(to, settings), shown, project_id, max_rate
+            db, settings, open_device(settings, bulk=True), open_destination(to, settings), shown, project_id, max_rate
         )
     if taken.missing:
         click.echo(f"{taken.missing} files were deleted while the backup ran: left out", err=True)

@@ -40,8 +40,8 @@ def s3_endpoint() -> Iterator[str]:
         yield endpoint
 
 
-# "local-write-through": the local device as backups write to their destination directory.
-@pytest.fixture(params=["local", "local-write-through", "s3"])
+# "local-bulk": the local device as backups read their source and write their destination.
+@pytest.fixture(params=["local", "local-bulk", "s3"])
 def store(request, tmp_path) -> Store:
     if request.param.startswith("local"):
         root = tmp_path / "storage"
@@ -49,7 +49,7 @@ def store(request, tmp_path) -> Store:
         def on_disk() -> set[str]:
             return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()} if root.exists() else set()
 
-        return Store(LocalDevice(root, write_through=request.param == "local-write-through"), on_disk)
+        return Store(LocalDevice(root, bulk=request.param == "local-bulk"), on_disk)
     endpoint = request.getfixturevalue("s3_endpoint")
     bucket, admin = new_bucket(endpoint)
 
@@ -483,22 +483,44 @@ def cached_bytes(path) -> int:
     return int(found.stdout)
 
 
-# Sizes about the direct writes' 4 KiB blocks and 4 MiB buffer.
-@pytest.mark.parametrize("size", [1, 4096, 4097, 4 * MIB, 4 * MIB + 1, 9 * MIB + 123])
-def test_write_through_leaves_the_page_cache_alone(tmp_path, size):
-    device = LocalDevice(tmp_path, write_through=True)
+# Sizes about the direct I/O's 4 KiB blocks, 1 MiB reads and 4 MiB write buffer.
+@pytest.mark.parametrize("size", [1, 4096, 4097, MIB + 1, 4 * MIB, 4 * MIB + 1, 9 * MIB + 123])
+def test_bulk_writes_and_reads_leave_the_page_cache_alone(tmp_path, size):
+    device = LocalDevice(tmp_path, bulk=True)
     blob = data(size)
     assert device.write(PATH, chunks(blob, 100_000)) == size
     # Only the last partial block went through the cache: what the file system accepts in
     # direct writes never made a page dirty, nor one to free.
     assert cached_bytes(tmp_path / PATH) <= 4096
-    assert (tmp_path / PATH).read_bytes() == blob
+    assert b"".join(device.read(PATH)) == blob
+    assert cached_bytes(tmp_path / PATH) <= 4096  # nor did the direct reads fill any
+    assert read_all(device, PATH, 1, size - 1) == blob[1:]  # ranges read through the cache
     cached = LocalDevice(tmp_path)
     cached.write("cached", chunks(blob, 100_000))
     assert cached_bytes(tmp_path / "cached") >= size - 4096  # the check itself sees cached pages
 
 
-def test_write_through_falls_back_to_the_cache_where_direct_writes_are_refused(tmp_path, monkeypatch):
+def test_bulk_reads_fall_back_to_the_cache_where_direct_reads_are_refused(tmp_path, monkeypatch):
+    blob = data(3 * MIB + 7)
+    (tmp_path / PATH).parent.mkdir(parents=True)
+    (tmp_path / PATH).write_bytes(blob)
+    readv = os.readv
+    refused = []
+
+    def refusing(fd: int, buffers) -> int:
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+            refused.append(fd)
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return readv(fd, buffers)
+
+    monkeypatch.setattr(os, "readv", refusing)
+    assert b"".join(LocalDevice(tmp_path, bulk=True).read(PATH)) == blob
+    assert len(refused) == 1  # refused once, then cached reads only
+    with pytest.raises(FileNotFoundError):
+        LocalDevice(tmp_path, bulk=True).read("p/b/f/missing")  # before the first chunk
+
+
+def test_bulk_writes_fall_back_to_the_cache_where_direct_writes_are_refused(tmp_path, monkeypatch):
     # Some file systems refuse O_DIRECT writes with EINVAL (where it is refused at the switch
     # already, the writes are cached from the start).
     write = os.write
@@ -512,6 +534,6 @@ def test_write_through_falls_back_to_the_cache_where_direct_writes_are_refused(t
 
     monkeypatch.setattr(os, "write", refusing)
     blob = data(9 * MIB + 5)
-    assert LocalDevice(tmp_path, write_through=True).write(PATH, chunks(blob)) == len(blob)
+    assert LocalDevice(tmp_path, bulk=True).write(PATH, chunks(blob)) == len(blob)
     assert refused == [4 * MIB]  # refused once, then cached writes only
     assert (tmp_path / PATH).read_bytes() == blob

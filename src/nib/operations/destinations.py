@@ -145,7 +145,7 @@ class DirectoryDestination(_OnDevice):
     def __init__(self, root: Path) -> None:
         from ..storage.devices.local import LocalDevice
 
-        super().__init__(LocalDevice(root, write_through=True), "", str(root))
+        super().__init__(LocalDevice(root, bulk=True), "", str(root))
         self.root = root
         self._hasher = ThreadPoolExecutor(1, thread_name_prefix="nib-backup-sha256")
 

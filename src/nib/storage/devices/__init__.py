@@ -82,12 +82,13 @@ HEALTH_BYTES = b"nib health check"
 DEVICES = ("local", "s3")
 
 
-def open_device(settings: Settings) -> Device:
-    """The device ``NIB_STORAGE_DEVICE`` names; ``ValueError`` (a start-up error) for an unknown one."""
+def open_device(settings: Settings, *, bulk: bool = False) -> Device:
+    """The device ``NIB_STORAGE_DEVICE`` names; ``ValueError`` (a start-up error) for an unknown one.
+    ``bulk``: for a backup's copy of every object (a local device reads around the page cache)."""
     if settings.storage_device == "local":
         from .local import LocalDevice
 
-        return LocalDevice(settings.data_dir / "storage")
+        return LocalDevice(settings.data_dir / "storage", bulk=bulk)
     if settings.storage_device == "s3":
         from .s3 import s3_device  # boto3 loads only when S3 is configured
 
