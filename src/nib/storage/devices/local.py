@@ -105,8 +105,8 @@ class LocalDevice:
 
     def read(self, path: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         if self.bulk and start == 0 and end is None:
-            fd = os.open(self._file(path), os.O_RDONLY | os.O_CLOEXEC)  # FileNotFoundError before the first chunk
-            return _read_direct(fd, self._direct_buffer("read"))
+            raw = open(self._file(path), "rb", buffering=0)  # FileNotFoundError before the first chunk
+            return _read_direct(raw, self._direct_buffer("read"))
         handle = open(self._file(path), "rb")  # FileNotFoundError before the first chunk
         return _read_range(handle, start, end)
 
@@ -229,12 +229,13 @@ def _write_direct(fd: int, chunks: Iterable[bytes], buffer: mmap.mmap) -> int:
     return written
 
 
-def _read_direct(fd: int, buffer: mmap.mmap) -> Iterator[bytes]:
-    """The whole file ``fd`` in ``READ_SIZE`` chunks, read around the page cache into ``buffer``
+def _read_direct(raw: BinaryIO, buffer: mmap.mmap) -> Iterator[bytes]:
+    """All of the file ``raw`` in ``READ_SIZE`` chunks, read around the page cache into ``buffer``
     (each chunk a copy of it). After a short read (the end of a file whose size is not a whole
     number of blocks) or where the file system refuses direct reads, the rest is read cached."""
     staged = memoryview(buffer)[:READ_SIZE]
-    try:
+    with raw:
+        fd = raw.fileno()
         direct = _set_direct(fd, True)
         while True:
             try:
@@ -249,8 +250,6 @@ def _read_direct(fd: int, buffer: mmap.mmap) -> Iterator[bytes]:
             if direct and n < len(staged):
                 direct = _set_direct(fd, False)
             yield bytes(staged[:n])
-    finally:
-        os.close(fd)
 
 
 def _write_all(fd: int, data: memoryview, direct: bool) -> bool:
