@@ -29,7 +29,7 @@ from . import HEALTH_BYTES, HEALTH_PREFIX
 from .keys import check_path, check_prefix
 
 READ_SIZE = 1 << 20  # per read and per response chunk: 64 KiB cost a thread hop per 64 KiB sent
-DIRECT_BYTES = 4 << 20  # per direct write: the buffer each write-through thread keeps
+DIRECT_BYTES = 4 << 20  # the buffers a bulk device keeps per thread (one to read into, one to write from)
 DIRECT_ALIGN = 4096  # direct writes start and end on the file system's blocks (512 or 4096 bytes)
 COPY_BYTES = 1 << 30  # per copy_file_range call (the kernel copies less when it likes)
 
