@@ -45,7 +45,7 @@ class LocalDevice:
     such return stops both CPUs for tens of milliseconds, the server's requests with them. Direct
     I/O neither dirties nor frees a page, pushes the server's hot pages out of the cache no more,
     and on such a machine costs a fraction of the CPU: the guest's fresh cache pages are the ones
-    its host must fault back in (here cached reads cost 1.9 CPU seconds a GB, direct ones 0.05).
+    its host must fault back in (here cached reads cost 1.9 CPU seconds a GB, direct ones 0.04).
     A file system that refuses direct I/O (some do) gets cached reads and writes instead.
     """
 
