@@ -28,8 +28,9 @@ for the run. Steps:
    saturating or closed-loop load measures throughput and hides stalls, not the backup's effect
    on latency); latency counts from each request's due time. Page cache dropped first, the
    machine left to settle (``settle``: this virtual machine's host goes on writing after ``sync``,
-   and the guest hands the dropped cache's memory back to the host for many seconds), then every sampled user read once (a serving machine holds its hot rows in memory). The other
-   half right after the backup (step 5): the idle figures pool both, so the machine's drift
+   and the guest hands the dropped cache's memory back to the host for many seconds), then every
+   sampled user read once (a serving machine holds its hot rows in memory). The other half right
+   after the backup (step 5): the idle figures pool both, so the machine's drift
    (it is shared) weighs on both sides of the comparison.
 5. ``nib backup --to DEST`` (DEST on the same file system as the floors), page cache dropped
    and the sampled users read first, with the same load running from a second before to a second after; only requests due

@@ -19,7 +19,7 @@ import secrets
 import shutil
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -29,7 +29,7 @@ from . import HEALTH_BYTES, HEALTH_PREFIX
 from .keys import check_path, check_prefix
 
 READ_SIZE = 1 << 20  # per read and per response chunk: 64 KiB cost a thread hop per 64 KiB sent
-DIRECT_BYTES = 4 << 20  # the buffers a bulk device keeps per thread (one to read into, one to write from)
+DIRECT_BYTES = 4 << 20  # the buffer a bulk device keeps per thread to write from (it reads into one of READ_SIZE)
 DIRECT_ALIGN = 4096  # direct writes start and end on the file system's blocks (512 or 4096 bytes)
 COPY_BYTES = 1 << 30  # per copy_file_range call (the kernel copies less when it likes)
 
@@ -83,7 +83,7 @@ class LocalDevice:
         written = 0
         with self._new_file(target, make_dirs) as out:
             if self.bulk:
-                written = _write_direct(out.fileno(), chunks, self._direct_buffer("write"))
+                written = _write_direct(out.fileno(), chunks, self._direct_buffer("write", DIRECT_BYTES))
                 os.fdatasync(out.fileno())
             else:
                 for chunk in chunks:
@@ -91,12 +91,13 @@ class LocalDevice:
                     written += len(chunk)
         return written
 
-    def _direct_buffer(self, use: str) -> mmap.mmap:
-        """This thread's page-aligned buffer for direct reads or writes (``use``), kept for the
-        device's life: one mapped and unmapped per file would free memory all the time too."""
+    def _direct_buffer(self, use: str, size: int) -> mmap.mmap:
+        """This thread's page-aligned buffer of ``size`` bytes for direct reads or writes (``use``),
+        kept for the device's life: one mapped and unmapped per file would free memory all the time
+        too."""
         buffer = getattr(self._direct_buffers, use, None)
         if buffer is None:
-            buffer = mmap.mmap(-1, DIRECT_BYTES)
+            buffer = mmap.mmap(-1, size)
             setattr(self._direct_buffers, use, buffer)
         return buffer
 
@@ -106,7 +107,7 @@ class LocalDevice:
     def read(self, path: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         if self.bulk and start == 0 and end is None:
             raw = open(self._file(path), "rb", buffering=0)  # FileNotFoundError before the first chunk
-            return _read_direct(raw, self._direct_buffer("read"))
+            return _read_direct(raw, self._direct_buffer("read", READ_SIZE))
         handle = open(self._file(path), "rb")  # FileNotFoundError before the first chunk
         return _read_range(handle, start, end)
 
@@ -233,18 +234,12 @@ def _read_direct(raw: BinaryIO, buffer: mmap.mmap) -> Iterator[bytes]:
     """All of the file ``raw`` in ``READ_SIZE`` chunks, read around the page cache into ``buffer``
     (each chunk a copy of it). After a short read (the end of a file whose size is not a whole
     number of blocks) or where the file system refuses direct reads, the rest is read cached."""
-    staged = memoryview(buffer)[:READ_SIZE]
+    staged = memoryview(buffer)
     with raw:
         fd = raw.fileno()
         direct = _set_direct(fd, True)
         while True:
-            try:
-                n = os.readv(fd, [staged])
-            except OSError as error:
-                if not direct or error.errno != errno.EINVAL:
-                    raise
-                direct = _set_direct(fd, False)
-                continue
+            n, direct = _refused_retried_cached(_readv, fd, staged, direct)
             if not n:
                 return
             if direct and n < len(staged):
@@ -256,13 +251,27 @@ def _write_all(fd: int, data: memoryview, direct: bool) -> bool:
     """Write all of ``data``; whether the file is still in direct mode (a refused direct write
     switches it to cached writes and is retried)."""
     while data:
+        n, direct = _refused_retried_cached(os.write, fd, data, direct)
+        data = data[n:]
+    return direct
+
+
+def _readv(fd: int, buffer: memoryview) -> int:
+    return os.readv(fd, [buffer])
+
+
+def _refused_retried_cached(
+    call: Callable[[int, memoryview], int], fd: int, buffer: memoryview, direct: bool
+) -> tuple[int, bool]:
+    """``call(fd, buffer)``'s bytes moved, and whether ``fd`` is still direct: a direct read or
+    write the file system refuses (EINVAL) switches the file to cached I/O and is tried again."""
+    while True:
         try:
-            data = data[os.write(fd, data) :]
+            return call(fd, buffer), direct
         except OSError as error:
             if not direct or error.errno != errno.EINVAL:
                 raise
             direct = _set_direct(fd, False)
-    return direct
 
 
 def _set_direct(fd: int, on: bool) -> bool:
